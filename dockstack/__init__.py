@@ -1,0 +1,1 @@
+"""dockstack: agentless deployment of a container control plane over SSH."""

@@ -1,0 +1,223 @@
+"""Images without a registry: built from Debian packages, shipped to hosts over SSH.
+
+The build writes a `docker save`-format archive itself (layer tar + config + manifest), so the
+image ID (the config's sha256) is known here and identical on every host after `docker load`:
+sync compares IDs and sends an image only to hosts that lack it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockstack import local
+from dockstack.config import Image, Stack
+from dockstack.errors import DockstackError
+from dockstack.prereq import IMAGE_PROGRAMS, require
+from dockstack.remote import Remote, Remotes, parallel, quote
+
+RECIPE_VERSION = 1
+CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "images"
+DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    id: str
+    archive: Path
+    size: int
+
+
+def recipe_key(image: Image, mirror: str | None) -> str:
+    text = json.dumps([RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_path(image: Image, key: str) -> Path:
+    return CACHE_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', image.tag)}-{key}"
+
+
+def parse_apt_mirror(sources: str, suite: str) -> str | None:
+    """The Debian mirror URI serving `suite` in apt sources (deb822 or one-line format)."""
+    for block in re.split(r"\n\s*\n", sources):
+        fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", block, re.M))
+        if "deb" in fields.get("Types", "").split() and suite in fields.get("Suites", "").split():
+            return fields.get("URIs", "").split()[0] if fields.get("URIs") else None
+    for line in sources.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "deb":
+            rest = [p for p in parts[1:] if not p.startswith("[")]
+            if len(rest) >= 2 and rest[1] == suite:
+                return rest[0]
+    return None
+
+
+def local_mirror(suite: str) -> str | None:
+    """The mirror this machine's apt uses, so debootstrap fetches from the same place."""
+    files = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
+             *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    for f in files:
+        if f.is_file():
+            found = parse_apt_mirror(f.read_text(errors="replace"), suite)
+            if found:
+                return found
+    return None
+
+
+def image_config(diff_id: str, key: str, image: Image, arch: str) -> bytes:
+    """The image config JSON; its sha256 is the image ID. Fixed timestamps keep it reproducible."""
+    config = {
+        "architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "config": {"Env": [PATH_ENV], "Cmd": DEFAULT_CMD,
+                   "Labels": {"org.dockstack.recipe": key, "org.dockstack.packages": " ".join(image.packages)}},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "1970-01-01T00:00:00Z",
+                     "created_by": f"dockstack: debootstrap --variant=minbase {image.suite} + {' '.join(image.packages)}"}],
+    }
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+
+
+def load_built(image: Image) -> BuiltImage | None:
+    """The cached build of this image's current recipe, if there is one."""
+    key = recipe_key(image, local_mirror(image.suite))
+    meta = cache_path(image, key) / "image.json"
+    if not meta.exists():
+        return None
+    data = json.loads(meta.read_text())
+    archive = meta.parent / "image.tar.gz"
+    if not archive.exists():
+        return None
+    return BuiltImage(image.tag, data["id"], archive, archive.stat().st_size)
+
+
+def build(image: Image, say=print) -> BuiltImage:
+    """Build (or take from the cache) the archive of one image."""
+    cached = load_built(image)
+    if cached:
+        say(f"{image.tag}: cached build {cached.id[:19]} ({cached.size // 2**20} MiB)")
+        return cached
+    require(IMAGE_PROGRAMS, f"building image {image.tag}")
+    mirror = local_mirror(image.suite)
+    key = recipe_key(image, mirror)
+    out = cache_path(image, key)
+    work = out.with_name(out.name + ".work")
+    if work.exists():
+        shutil.rmtree(work)
+    rootfs = work / "rootfs"
+    rootfs.mkdir(parents=True)
+    say(f"{image.tag}: debootstrap {image.suite} with {', '.join(image.packages)} (about a minute)")
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(image.packages)}", image.suite, str(rootfs)]
+    if mirror:
+        argv.append(mirror)
+    _run_streaming(argv, f"debootstrap of {image.tag}", say)
+    for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
+        for p in (rootfs / junk).glob("*"):
+            if p.is_file():
+                p.unlink()
+    say(f"{image.tag}: packing layer")
+    layer = work / "layer.tar"
+    local.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(layer),
+               "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*", "."],
+              f"pack {image.tag}", timeout=600)
+    diff_id = "sha256:" + _sha256_file(layer)
+    arch = local.run(["dpkg", "--print-architecture"], "read architecture").stdout.strip()
+    config = image_config(diff_id, key, image, arch)
+    image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+    archive = work / "image.tar.gz"
+    _write_archive(archive, image.tag, config, image_id, layer, diff_id)
+    (work / "image.json").write_text(json.dumps({"tag": image.tag, "id": image_id, "diff_id": diff_id}) + "\n")
+    layer.unlink()
+    shutil.rmtree(rootfs)
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    built = load_built(image)
+    assert built is not None
+    say(f"{image.tag}: built {image_id[:19]} ({built.size // 2**20} MiB compressed)")
+    return built
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_archive(archive: Path, tag: str, config: bytes, image_id: str, layer: Path, diff_id: str) -> None:
+    """A `docker save` archive: manifest.json, <id>.json, <layer>/layer.tar (gzip, which docker load reads)."""
+    cfg_name = f"{image_id.split(':')[1]}.json"
+    layer_name = f"{diff_id.split(':')[1]}/layer.tar"
+    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": [layer_name]}]).encode()
+    with gzip.open(archive, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name, data in ((cfg_name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(str(layer), arcname=layer_name)
+
+
+def _run_streaming(argv: list[str], step: str, say) -> None:
+    """Run a long local command, passing its progress lines on so the user sees it move."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-10:]
+        if line.startswith("I: Retrieving") or line.startswith("I: Installing") or line.startswith("I: Configuring"):
+            continue  # too chatty; the phases below are enough
+        if line.startswith("I: "):
+            say(f"    {line.strip()}")
+    if proc.wait() != 0:
+        raise DockstackError(f"{step} failed (exit {proc.returncode}): " + " | ".join(tail[-4:]))
+
+
+def stack_images(stack: Stack) -> list[Image]:
+    """The images the stack's containers use that dockstack knows how to build."""
+    used = {c.image for c in stack.containers}
+    return [i for i in stack.images if i.tag in used]
+
+
+def remote_image_id(remote: Remote, tag: str) -> str | None:
+    r = remote.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], f"inspect image {tag}", check=False)
+    return r.stdout.strip() if r.ok else None
+
+
+def sync(stack: Stack, remotes: Remotes, say=print) -> int:
+    """Ship every built stack image to the hosts that lack its ID; returns the number of transfers."""
+    built = [build(i, say) for i in stack_images(stack)]
+
+    def sync_host(remote: Remote) -> int:
+        sent = 0
+        for b in built:
+            if remote_image_id(remote, b.tag) == b.id:
+                say(f"{remote.name}: {b.tag} up to date")
+                continue
+            say(f"{remote.name}: sending {b.tag} ({b.size // 2**20} MiB)")
+            with open(b.archive, "rb") as f:
+                remote.send(quote(["docker", "load", "--quiet"]), f, f"docker load {b.tag}",
+                            progress=lambda n, r=remote: say(f"{r.name}: {n // 2**20} MiB sent"))
+            got = remote_image_id(remote, b.tag)
+            if got != b.id:
+                raise DockstackError(f"{remote.name}: after docker load, {b.tag} has ID {got}, expected {b.id}")
+            sent += 1
+        return sent
+
+    total = sum(parallel(remotes.all(), sync_host))
+    if total == 0:
+        say("images.sync: nothing to transfer, every host has every image")
+    else:
+        say(f"images.sync: {total} transfer(s)")
+    return total

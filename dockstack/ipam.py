@@ -1,0 +1,129 @@
+"""Persistent addressing, as pure decisions: the design's flowchart and dnsmasq's files.
+
+The registry (name -> MAC, IP, where the address came from) lives next to dnsmasq's files on
+each dnsmasq host; dnsmasq's dhcp-hosts and hosts files are rendered from it, so a container
+that comes back with the same MAC gets the same IP, wherever it runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, replace
+
+from dockstack.config import Container, Network, Stack
+from dockstack.facts import Lease
+from dockstack.render import render
+
+STATIC, LEASE, NEW = "static", "lease", "new"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A container's address as dnsmasq knows it."""
+
+    name: str
+    role: str
+    host: str
+    mac: str
+    ip: str
+    source: str  # static | lease | new: how the address was obtained when it was first given
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """How a container gets its address: the MAC to start with, and static IP or DHCP."""
+
+    mac: str | None  # None: let the interface get a random MAC (a new address)
+    static_ip: str | None  # None: run dhclient
+    source: str
+    expected_ip: str | None  # the IP dnsmasq should hand out (lease path), for a check afterwards
+    why: str
+
+
+def static_mac_for(ip: ipaddress.IPv4Address) -> str:
+    """A stable locally-administered MAC for a container with a static IP but no static MAC."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def known_addresses(registry: dict[str, Record], leases: list[Lease]) -> dict[str, tuple[str, str]]:
+    """name -> (mac, ip) from dnsmasq's lease data: its lease files, then its host reservations."""
+    known: dict[str, tuple[str, str]] = {}
+    for lease in sorted(leases, key=lambda x: x.expiry):
+        if lease.hostname:
+            known[lease.hostname] = (lease.mac, lease.ip)
+    for rec in registry.values():
+        known[rec.name] = (rec.mac, rec.ip)
+    return known
+
+
+def plan_address(container: Container, known: dict[str, tuple[str, str]]) -> AddressPlan:
+    """The flowchart: static MAC/IP from config, else the MAC of the name's lease, else a new lease."""
+    if container.mac or container.ip:
+        mac = container.mac or static_mac_for(container.ip)  # type: ignore[arg-type]
+        if container.ip:
+            return AddressPlan(mac, str(container.ip), STATIC, str(container.ip), "static MAC/IP in config")
+        prev = known.get(container.name)
+        expected = prev[1] if prev and prev[0] == mac else None
+        return AddressPlan(mac, None, STATIC, expected, "static MAC in config, IP by DHCP")
+    if container.name in known:
+        mac, ip = known[container.name]
+        return AddressPlan(mac, None, LEASE, ip, f"name in dnsmasq lease data: MAC {mac}, IP {ip}")
+    return AddressPlan(None, None, NEW, None, "no static address, no lease: new lease from dnsmasq")
+
+
+class ConflictError(ValueError):
+    pass
+
+
+def check_record(registry: dict[str, Record], record: Record) -> None:
+    """Refuse a record whose IP or MAC another container holds."""
+    for other in registry.values():
+        if other.name == record.name:
+            continue
+        if other.ip == record.ip:
+            raise ConflictError(f"{record.ip} is already the address of {other.name}")
+        if other.mac == record.mac:
+            raise ConflictError(f"{record.mac} is already the MAC of {other.name}")
+
+
+def reserved_static(stack: Stack, registry: dict[str, Record]) -> dict[str, Record]:
+    """Registry plus config's static addresses not yet given, so dnsmasq never leases them to others."""
+    out = dict(registry)
+    for c in stack.containers:
+        if c.ip is not None and c.name not in out:
+            out[c.name] = Record(c.name, c.role, c.host, c.mac or static_mac_for(c.ip), str(c.ip), STATIC)
+    return out
+
+
+def with_role_host(record: Record, container: Container | None) -> Record:
+    return replace(record, role=container.role, host=container.host) if container else record
+
+
+# --- serialisation and dnsmasq's files -------------------------------------------------------
+
+
+def registry_to_json(registry: dict[str, Record]) -> str:
+    return json.dumps({"version": 1, "records": [asdict(r) for r in sorted(registry.values(), key=lambda r: r.name)]},
+                      indent=2) + "\n"
+
+
+def registry_from_json(text: str | None) -> dict[str, Record]:
+    if not text:
+        return {}
+    data = json.loads(text)
+    return {r["name"]: Record(**r) for r in data.get("records", [])}
+
+
+def render_dhcp_hosts(records: dict[str, Record]) -> str:
+    return render("dnsmasq/dhcp-hosts.j2", records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)))
+
+
+def render_hosts(records: dict[str, Record], domain: str) -> str:
+    return render("dnsmasq/hosts.j2", domain=domain,
+                  records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)))
+
+
+def render_dnsmasq_conf(network: Network, dnsmasq: Container, servers: list[str]) -> str:
+    return render("dnsmasq/dnsmasq.conf.j2", name=dnsmasq.name, net=network, netmask=network.subnet.netmask,
+                  dns_servers=servers)

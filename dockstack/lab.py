@@ -1,0 +1,466 @@
+"""The lab: real Docker hosts on this machine, each a network + mount namespace with its own sshd and dockerd.
+
+Every step checks what is there first, so `up` is idempotent and repairs leftovers of a stopped
+session (namespaces whose daemons died, stale pid files, files that are no longer mounts), and
+`down` removes whatever it finds of the lab, also after a half-failed `up`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockstack import local
+from dockstack.config import Inventory, LabSpec
+from dockstack.errors import ConfigError, DockstackError
+from dockstack.prereq import LAB_PROGRAMS, require, which
+from dockstack.render import render
+
+READY_TIMEOUT = 60.0
+POLL = 0.2
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """Names and paths of one lab host, all derived from hosts.yaml."""
+
+    name: str
+    address: str
+    spec: LabSpec
+
+    @property
+    def netns(self) -> str:
+        return f"{self.spec.prefix}-{self.name}"
+
+    @property
+    def netns_file(self) -> Path:
+        return Path("/run/netns") / self.netns
+
+    @property
+    def veth(self) -> str:
+        return f"{self.spec.prefix}-{self.name}"[:15]
+
+    @property
+    def mnt_file(self) -> Path:
+        return mount_dir(self.spec) / f"{self.name}.mnt"
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.spec.state_dir) / "hosts" / self.name
+
+    @property
+    def cgroup_parent(self) -> str:
+        return f"{self.spec.prefix}-{self.name}"
+
+    def pid_file(self, daemon: str) -> Path:
+        return self.dir / f"{daemon}.pid"
+
+    def enter(self) -> list[str]:
+        """argv prefix that runs a program inside this host (its mount and network namespaces)."""
+        return ["nsenter", f"--mount={self.mnt_file}", f"--net={self.netns_file}", "--"]
+
+
+def mount_dir(spec: LabSpec) -> Path:
+    return Path("/run") / f"{spec.prefix}-lab"
+
+
+def key_file(spec: LabSpec) -> Path:
+    return Path(spec.state_dir) / "id_ed25519"
+
+
+def known_hosts_file(spec: LabSpec) -> Path:
+    return Path(spec.state_dir) / "known_hosts"
+
+
+def lab_hosts(inv: Inventory) -> list[LabHost]:
+    spec = require_lab(inv)
+    out = []
+    for h in inv.hosts:
+        lh = LabHost(h.name, h.address, spec)
+        if len(lh.netns) > 15:
+            raise ConfigError(inv.path, "hosts", f"lab host name {h.name!r} is too long",
+                              f"'{spec.prefix}-NAME' must fit in 15 characters")
+        out.append(lh)
+    return out
+
+
+def require_lab(inv: Inventory) -> LabSpec:
+    if inv.lab is None:
+        raise ConfigError(inv.path, "lab", "missing: these hosts are not the built-in lab",
+                          "lab tasks only manage hosts.yaml files with a lab: section")
+    return inv.lab
+
+
+# --- observation -----------------------------------------------------------------------
+
+
+def _mounts() -> dict[str, str]:
+    """mount point -> filesystem type, from this process's mountinfo."""
+    out = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        out[fields[4].replace("\\040", " ")] = fields[sep + 1]
+    return out
+
+
+def _is_ns_mount(path: Path, mounts: dict[str, str] | None = None) -> bool:
+    return (mounts or _mounts()).get(str(path)) == "nsfs"
+
+
+def _link_exists(name: str) -> bool:
+    return local.ok(["ip", "link", "show", "dev", name])
+
+
+def _ns_inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _pid_alive(pid_file: Path, comm: str, netns_file: Path) -> int | None:
+    """The daemon's pid if its pid file names a live `comm` process inside that network namespace."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        if Path(f"/proc/{pid}/comm").read_text().strip() != comm:
+            return None
+        if os.stat(f"/proc/{pid}/ns/net").st_ino != _ns_inode(netns_file):
+            return None
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _port_open(address: str, port: int = 22, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_until(what: str, probe, timeout: float = READY_TIMEOUT, failed=None) -> None:
+    """Poll a readiness probe until it passes; `failed` may explain an early, certain failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        if failed is not None:
+            reason = failed()
+            if reason:
+                raise DockstackError(f"{what} failed: {reason}")
+        time.sleep(POLL)
+    raise DockstackError(f"{what}: not ready after {timeout:.0f}s")
+
+
+@dataclass(frozen=True)
+class HostState:
+    name: str
+    address: str
+    netns: bool
+    sshd: bool
+    dockerd: bool
+
+
+def observe(lh: LabHost) -> HostState:
+    mounts = _mounts()
+    netns = _is_ns_mount(lh.netns_file, mounts) and _is_ns_mount(lh.mnt_file, mounts)
+    sshd = netns and _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file) is not None
+    dockerd = netns and _pid_alive(lh.pid_file("dockerd"), "dockerd", lh.netns_file) is not None
+    return HostState(lh.name, lh.address, netns, sshd and _port_open(lh.address), dockerd)
+
+
+# --- up --------------------------------------------------------------------------------
+
+
+def up(inv: Inventory, say=print) -> list[str]:
+    """Bring the lab to its desired state; returns the changes made (empty: nothing to do)."""
+    require(LAB_PROGRAMS, "inv lab.up")
+    spec = require_lab(inv)
+    hosts = lab_hosts(inv)
+    changes: list[str] = []
+    _ensure_key(spec, changes)
+    _ensure_bridge(spec, changes)
+    _ensure_forward_rule(spec, changes)
+    _ensure_mount_dir(spec, changes)
+    for lh in hosts:
+        _ensure_host(lh, changes, say)
+    _write_known_hosts(spec, hosts)
+    for c in changes:
+        say(f"  changed: {c}")
+    return changes
+
+
+def _ensure_key(spec: LabSpec, changes: list[str]) -> None:
+    key = key_file(spec)
+    if key.exists() and key.with_suffix(".pub").exists():
+        return
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.unlink(missing_ok=True)
+    local.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dockstack-lab", "-f", str(key)],
+              "generate the lab SSH key")
+    changes.append(f"generated lab key {key}")
+
+
+def _ensure_bridge(spec: LabSpec, changes: list[str]) -> None:
+    br = spec.bridge
+    if not _link_exists(br):
+        local.run(["ip", "link", "add", br, "type", "bridge"], f"create lab bridge {br}")
+        changes.append(f"created bridge {br}")
+    addrs = local.run(["ip", "-o", "-4", "addr", "show", "dev", br], "read bridge address").stdout
+    if str(spec.gateway) not in addrs:
+        local.run(["ip", "addr", "replace", str(spec.gateway), "dev", br], f"address bridge {br}")
+        changes.append(f"addressed {br} {spec.gateway}")
+    if "UP" not in local.run(["ip", "-o", "link", "show", "dev", br], "read bridge").stdout.split(">")[0]:
+        local.run(["ip", "link", "set", br, "up"], f"bring up {br}")
+        changes.append(f"brought up {br}")
+
+
+def forward_rule(spec: LabSpec) -> list[str]:
+    """The FORWARD ACCEPT rule that keeps Docker's DROP policy off in-bridge lab traffic."""
+    return ["-i", spec.bridge, "-o", spec.bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"{spec.prefix}-lab"]
+
+
+def _forward_chain() -> str:
+    """DOCKER-USER when a local dockerd made it (it is evaluated first), else FORWARD."""
+    return "DOCKER-USER" if local.ok(["iptables", "-w", "-S", "DOCKER-USER"]) else "FORWARD"
+
+
+def _ensure_forward_rule(spec: LabSpec, changes: list[str]) -> None:
+    chain = _forward_chain()
+    if not local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec)]):
+        local.run(["iptables", "-w", "-I", chain, "1", *forward_rule(spec)], "add lab FORWARD rule")
+        changes.append(f"added iptables {chain} ACCEPT rule for {spec.bridge}")
+
+
+def _ensure_mount_dir(spec: LabSpec, changes: list[str]) -> None:
+    d = mount_dir(spec)
+    d.mkdir(parents=True, exist_ok=True)
+    if str(d) not in _mounts():
+        local.run(["mount", "--bind", str(d), str(d)], f"bind-mount {d}")
+        local.run(["mount", "--make-private", str(d)], f"make {d} private")
+        changes.append(f"mounted {d}")
+
+
+def _ensure_host(lh: LabHost, changes: list[str], say) -> None:
+    lh.dir.mkdir(parents=True, exist_ok=True)
+    mounts = _mounts()
+    if not _is_ns_mount(lh.netns_file, mounts):
+        if lh.netns_file.exists():  # leftover file of a namespace that is gone
+            local.run(["ip", "netns", "delete", lh.netns], f"{lh.name}: remove stale netns")
+        local.run(["ip", "netns", "add", lh.netns], f"{lh.name}: create netns")
+        changes.append(f"{lh.name}: created netns {lh.netns}")
+    _ensure_veth(lh, changes)
+    if not _is_ns_mount(lh.mnt_file, mounts):
+        _make_mount_ns(lh)
+        changes.append(f"{lh.name}: created mount namespace")
+    if _pid_alive(lh.pid_file("dockerd"), "dockerd", lh.netns_file) is None:
+        say(f"  {lh.name}: starting dockerd")
+        _start_dockerd(lh)
+        changes.append(f"{lh.name}: started dockerd")
+    if _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file) is None:
+        _start_sshd(lh)
+        changes.append(f"{lh.name}: started sshd")
+    _wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address))
+
+
+def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
+    inside = ["nsenter", f"--net={lh.netns_file}", "--"]
+    has_eth0 = local.ok([*inside, "ip", "link", "show", "dev", "eth0"])
+    if not (has_eth0 and _link_exists(lh.veth)):
+        if _link_exists(lh.veth):
+            local.run(["ip", "link", "delete", lh.veth], f"{lh.name}: remove broken veth")
+        peer = f"{lh.veth[:12]}-p"
+        local.run(["ip", "link", "add", lh.veth, "type", "veth", "peer", "name", peer], f"{lh.name}: create veth")
+        local.run(["ip", "link", "set", peer, "netns", lh.netns], f"{lh.name}: move veth into netns")
+        local.run([*inside, "ip", "link", "set", peer, "name", "eth0"], f"{lh.name}: name eth0")
+        changes.append(f"{lh.name}: created veth {lh.veth}")
+    prefix = ipaddress.IPv4Interface(f"{lh.address}/{lh.spec.gateway.network.prefixlen}")
+    local.run([*inside, "ip", "addr", "replace", str(prefix), "dev", "eth0"], f"{lh.name}: address eth0")
+    local.run([*inside, "ip", "link", "set", "eth0", "up"], f"{lh.name}: eth0 up")
+    local.run([*inside, "ip", "link", "set", "lo", "up"], f"{lh.name}: lo up")
+    local.run(["ip", "link", "set", lh.veth, "master", lh.spec.bridge, "up"], f"{lh.name}: attach veth")
+
+
+def _make_mount_ns(lh: LabHost) -> None:
+    """A persistent private mount namespace with its own /run (so each host has its own docker.sock)."""
+    if lh.mnt_file.exists():
+        lh.mnt_file.unlink()
+    lh.mnt_file.touch()
+    local.run(["unshare", f"--mount={lh.mnt_file}", "--propagation", "private", "true"],
+              f"{lh.name}: create mount namespace")
+    local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mount", "-t", "tmpfs", "-o", "mode=755",
+               f"{lh.spec.prefix}-run", "/run"], f"{lh.name}: mount private /run")
+    local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mkdir", "-p", "/run/sshd", "/run/lock"],
+              f"{lh.name}: prepare /run")
+
+
+def _spawn(lh: LabHost, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([*lh.enter(), *argv], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _start_dockerd(lh: LabHost) -> None:
+    lh.pid_file("dockerd").unlink(missing_ok=True)
+    config = lh.dir / "daemon.json"
+    config.write_text("{}\n")
+    proc = _spawn(lh, ["dockerd", "--config-file", str(config), "--data-root", str(lh.dir / "docker"),
+                       "--pidfile", str(lh.pid_file("dockerd")), "--host", "unix:///run/docker.sock",
+                       "--cgroup-parent", f"/{lh.cgroup_parent}", "--shutdown-timeout", "2",
+                       "--log-level", "warn"], lh.dir / "dockerd.log")
+
+    def docker_ready() -> bool:
+        return local.ok([*lh.enter(), "docker", "-H", "unix:///run/docker.sock", "version"])
+
+    def died() -> str | None:
+        if proc.poll() is None:
+            return None
+        tail = (lh.dir / "dockerd.log").read_text(errors="replace").strip().splitlines()[-5:]
+        return f"dockerd exited ({proc.returncode}): " + " | ".join(tail)
+
+    _wait_until(f"{lh.name}: dockerd", docker_ready, failed=died)
+
+
+def _start_sshd(lh: LabHost) -> None:
+    key = lh.dir / "ssh_host_ed25519_key"
+    if not key.exists():
+        local.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], f"{lh.name}: host key")
+    cfg = lh.dir / "sshd_config"
+    cfg.write_text(render("lab/sshd_config.j2", name=lh.name, address=lh.address, host_key=key,
+                          pid_file=lh.pid_file("sshd"), authorized_keys=f"{key_file(lh.spec)}.pub"))
+    lh.pid_file("sshd").unlink(missing_ok=True)
+    sshd = which("sshd") or "/usr/sbin/sshd"
+    local.run([*lh.enter(), sshd, "-f", str(cfg), "-E", str(lh.dir / "sshd.log")], f"{lh.name}: start sshd")
+
+
+def _write_known_hosts(spec: LabSpec, hosts: list[LabHost]) -> None:
+    lines = []
+    for lh in hosts:
+        pub = (lh.dir / "ssh_host_ed25519_key.pub").read_text().split()
+        lines.append(f"{lh.address} {pub[0]} {pub[1]}")
+    known_hosts_file(spec).write_text("\n".join(lines) + "\n")
+
+
+# --- down ------------------------------------------------------------------------------
+
+
+def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
+    """Remove every namespace, process, mount, veth, bridge and rule of the lab that exists."""
+    require(LAB_PROGRAMS, "inv lab.down")
+    spec = require_lab(inv)
+    removed: list[str] = []
+    names = {h.name for h in inv.hosts}
+    # leftovers of hosts no longer in hosts.yaml, found by their prefix
+    netns_dir = Path("/run/netns")
+    if netns_dir.is_dir():
+        names |= {p.name[len(spec.prefix) + 1:] for p in netns_dir.iterdir() if p.name.startswith(f"{spec.prefix}-")}
+    if mount_dir(spec).is_dir():
+        names |= {p.stem for p in mount_dir(spec).glob("*.mnt")}
+    for name in sorted(names):
+        lh = LabHost(name, "", spec)
+        _teardown_host(lh, removed)
+    chain = _forward_chain()
+    while local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec)]):
+        local.run(["iptables", "-w", "-D", chain, *forward_rule(spec)], "remove lab FORWARD rule")
+        removed.append(f"iptables {chain} rule for {spec.bridge}")
+    if _link_exists(spec.bridge):
+        local.run(["ip", "link", "delete", spec.bridge], f"remove bridge {spec.bridge}")
+        removed.append(f"bridge {spec.bridge}")
+    d = mount_dir(spec)
+    if str(d) in _mounts():
+        local.run(["umount", str(d)], f"unmount {d}")
+        removed.append(f"mount {d}")
+    if d.is_dir():
+        d.rmdir()
+    if purge and Path(spec.state_dir).exists():
+        local.run(["rm", "-rf", "--one-file-system", spec.state_dir], "remove lab state")
+        removed.append(f"state {spec.state_dir}")
+    for r in removed:
+        say(f"  removed: {r}")
+    return removed
+
+
+def _processes_of(lh: LabHost) -> list[int]:
+    """Every process in the host's network or mount namespace or in its containers' cgroup."""
+    inodes = {i for i in (_ns_inode(lh.netns_file), _ns_inode(lh.mnt_file)) if i is not None}
+    pids = []
+    marker = f"/{lh.cgroup_parent}/"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (os.stat(entry / "ns/net").st_ino in inodes or os.stat(entry / "ns/mnt").st_ino in inodes
+                    or marker in (entry / "cgroup").read_text()):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _teardown_host(lh: LabHost, removed: list[str]) -> None:
+    mounts = _mounts()
+    live = lh.netns_file.exists() and _is_ns_mount(lh.netns_file, mounts)
+    if live:
+        for daemon in ("sshd", "dockerd"):
+            pid = _pid_alive(lh.pid_file(daemon), daemon, lh.netns_file)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+                removed.append(f"{lh.name}: {daemon} (pid {pid})")
+        try:
+            _wait_until(f"{lh.name}: daemons stop", lambda: not _processes_of(lh), timeout=15)
+        except DockstackError:
+            pass
+    for pid in _processes_of(lh):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            removed.append(f"{lh.name}: process {pid}")
+        except ProcessLookupError:
+            pass
+    _wait_until(f"{lh.name}: processes gone", lambda: not _processes_of(lh), timeout=15)
+    for sub in Path("/sys/fs/cgroup").glob(f"*/{lh.cgroup_parent}"):
+        for d in sorted(sub.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [sub]:
+            if d.is_dir():
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+    if _is_ns_mount(lh.mnt_file, mounts):
+        local.run(["umount", str(lh.mnt_file)], f"{lh.name}: unmount mount namespace")
+        removed.append(f"{lh.name}: mount namespace")
+    lh.mnt_file.unlink(missing_ok=True)
+    if lh.netns_file.exists():
+        local.run(["ip", "netns", "delete", lh.netns], f"{lh.name}: remove netns")
+        removed.append(f"{lh.name}: netns {lh.netns}")
+    if _link_exists(lh.veth):
+        local.run(["ip", "link", "delete", lh.veth], f"{lh.name}: remove veth")
+    for daemon in ("sshd", "dockerd"):
+        lh.pid_file(daemon).unlink(missing_ok=True)
+
+
+def resize(inv: Inventory, count: int, say=print) -> Inventory:
+    """Rewrite the lab's hosts.yaml for `count` hosts (host1..hostN at gateway+10+i), keeping its network."""
+    import yaml
+
+    from dockstack.config import load_inventory
+
+    spec = require_lab(inv)
+    if not 1 <= count <= 50:
+        raise ConfigError(inv.path, "--hosts", f"{count} lab hosts is out of range", "use 1-50")
+    if len(inv.hosts) == count:
+        return inv
+    base = spec.gateway.ip
+    hosts = [{"name": f"host{i}", "address": str(base + 9 + i)} for i in range(1, count + 1)]
+    raw = yaml.safe_load(Path(inv.path).read_text())
+    network_yaml = yaml.safe_dump(raw["network"], default_flow_style=False, sort_keys=False)
+    Path(inv.path).write_text(render("lab/hosts.yaml.j2", hosts=hosts, key=key_file(spec), lab=spec,
+                                     network_yaml="\n".join(f"  {line}" for line in network_yaml.splitlines())))
+    say(f"  wrote {inv.path} with {count} lab hosts")
+    return load_inventory(inv.path)

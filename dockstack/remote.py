@@ -1,0 +1,204 @@
+"""The only module that touches Fabric/paramiko: run quoted commands and move bytes over SSH.
+
+Failures come back as RemoteError naming the host and the step, never as a library traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import paramiko
+from fabric import Connection
+from invoke.exceptions import CommandTimedOut
+
+from dockstack.config import Host, Inventory
+from dockstack.errors import RemoteError
+
+CONNECT_TIMEOUT = 10
+
+
+def quote(argv: Sequence[str | int]) -> str:
+    """One shell command line from an argv list: every argument quoted, nothing pasted."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def any_of(*commands: Sequence[str | int]) -> str:
+    """`a || b || ...` from argv lists: the first that succeeds wins."""
+    return " || ".join(quote(c) for c in commands)
+
+
+def all_of(*commands: Sequence[str | int]) -> str:
+    """`a && b && ...` from argv lists: stop at the first failure."""
+    return " && ".join(quote(c) for c in commands)
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Remote:
+    """A persistent SSH connection to one Docker host."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        kwargs: dict = {"banner_timeout": CONNECT_TIMEOUT,
+                        "auth_timeout": CONNECT_TIMEOUT}
+        if host.key:
+            kwargs["key_filename"] = host.key
+        self._conn = Connection(host.address, user=host.user, port=host.port, connect_kwargs=kwargs,
+                                connect_timeout=CONNECT_TIMEOUT)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def _open(self) -> None:
+        with self._lock:
+            if self._conn.is_connected:
+                return
+            try:
+                self._conn.open()
+            except paramiko.AuthenticationException as exc:
+                raise RemoteError(self.name, "ssh login", f"{self.host.user}@{self.host.address}:{self.host.port} "
+                                  f"refused the key {self.host.key or '(default keys)'}: {exc}") from None
+            except (OSError, socket.timeout, paramiko.SSHException) as exc:
+                raise RemoteError(self.name, "ssh connect", f"cannot reach {self.host.address}:{self.host.port}: "
+                                  f"{exc or type(exc).__name__} (is the host up? `inv lab.up` for the lab)") from None
+
+    def _wrap(self, cmdline: str) -> str:
+        return f"sudo -n sh -c {shlex.quote(cmdline)}" if self.host.sudo else cmdline
+
+    def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
+              stdin: str | None = None) -> Result:
+        """Run a command line already built with quote()/any_of()/all_of()."""
+        self._open()
+        try:
+            r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=
+                               io.StringIO(stdin) if stdin is not None else False)
+        except CommandTimedOut:
+            raise RemoteError(self.name, step, f"timed out after {timeout}s") from None
+        except (OSError, paramiko.SSHException) as exc:
+            raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
+        res = Result(r.ok, r.exited, r.stdout, r.stderr)
+        if check and not res.ok:
+            raise RemoteError(self.name, step, (res.stderr or res.stdout).strip() or f"exit code {res.exited}")
+        return res
+
+    def run(self, argv: Sequence[str | int], step: str, check: bool = True, timeout: float | None = None) -> Result:
+        return self.shell(quote(argv), step, check=check, timeout=timeout)
+
+    def ok(self, argv: Sequence[str | int]) -> bool:
+        """A probe: does the command succeed?"""
+        return self.run(argv, "probe", check=False).ok
+
+    def send(self, cmdline: str, data: BinaryIO, step: str,
+             progress: Callable[[int], None] | None = None) -> Result:
+        """Stream a file into a command's stdin on the host (fast path: one raw SSH channel)."""
+        self._open()
+        transport = self._conn.client.get_transport()
+        if transport is None:
+            raise RemoteError(self.name, step, "SSH transport closed")
+        chan = transport.open_session()
+        try:
+            chan.exec_command(self._wrap(cmdline))
+            sent = 0
+            last = time.monotonic()
+            while chunk := data.read(1 << 20):
+                chan.sendall(chunk)
+                sent += len(chunk)
+                if progress and time.monotonic() - last > 2:
+                    progress(sent)
+                    last = time.monotonic()
+            chan.shutdown_write()
+            out = chan.makefile("rb").read().decode(errors="replace")
+            err = chan.makefile_stderr("rb").read().decode(errors="replace")
+            code = chan.recv_exit_status()
+        except (OSError, paramiko.SSHException) as exc:
+            raise RemoteError(self.name, step, f"ssh transfer failed: {exc}") from None
+        finally:
+            chan.close()
+        res = Result(code == 0, code, out, err)
+        if not res.ok:
+            raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")
+        return res
+
+    def put_text(self, path: str, text: str, step: str, mode: str = "0644") -> None:
+        """Write a file atomically (temp file + rename), creating its directory."""
+        tmp = f"{path}.dockstack-tmp"
+        script = 'mkdir -p "$(dirname "$1")" && cat > "$2" && chmod "$3" "$2" && mv -f "$2" "$1"'
+        self.send(quote(["sh", "-c", script, "sh", path, tmp, mode]), io.BytesIO(text.encode()), step)
+
+    def get_text(self, path: str, step: str) -> str | None:
+        """A file's content, or None when it does not exist."""
+        r = self.run(["sh", "-c", 'if [ -e "$1" ]; then cat "$1"; else exit 3; fi', "sh", path], step, check=False)
+        if r.exit_code == 3:
+            return None
+        if not r.ok:
+            raise RemoteError(self.name, step, r.stderr.strip() or f"exit code {r.exit_code}")
+        return r.stdout
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Remotes:
+    """One persistent Remote per host of the inventory, opened on first use."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._remotes: dict[str, Remote] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, host_name: str) -> Remote:
+        with self._lock:
+            if host_name not in self._remotes:
+                self._remotes[host_name] = Remote(self.inventory.host(host_name))
+            return self._remotes[host_name]
+
+    def all(self) -> list[Remote]:
+        return [self[h.name] for h in self.inventory.hosts]
+
+    def close(self) -> None:
+        for r in self._remotes.values():
+            r.close()
+
+    def __enter__(self) -> Remotes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parallel(items: Iterable, fn: Callable) -> list:
+    """Run fn over items in threads (one per item); re-raise the first error after all finish."""
+    items = list(items)
+    results: list = [None] * len(items)
+    errors: list[BaseException | None] = [None] * len(items)
+
+    def work(i: int, item: object) -> None:
+        try:
+            results[i] = fn(item)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            errors[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i, it)) for i, it in enumerate(items)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in errors:
+        if e is not None:
+            raise e
+    return results

@@ -1,0 +1,107 @@
+"""What is deployed: addresses (ipam.show) joined with container state on the hosts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from dockstack import facts
+from dockstack.config import Inventory, Stack
+from dockstack.dockercli import ps_argv
+from dockstack.errors import DockstackError
+from dockstack.lifecycle import AddressBook
+from dockstack.remote import Remotes, parallel
+
+
+@dataclass(frozen=True)
+class IpamRow:
+    name: str
+    role: str
+    host: str
+    mac: str
+    ip: str
+    fqdn: str
+    source: str
+    state: str  # running | stopped | absent
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def host_containers(remotes: Remotes) -> dict[str, dict[str, str]]:
+    """host -> {container name -> running|stopped} for dockstack's containers."""
+    found = parallel(remotes.all(), lambda r: facts.parse_ps(r.run(ps_argv(), "list containers").stdout))
+    return {r.name: ps for r, ps in zip(remotes.all(), found)}
+
+
+def ipam_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[IpamRow]:
+    """Every container the config or the registry knows, in config order, then the others."""
+    book = AddressBook(inv, stack, remotes)
+    on_hosts = host_containers(remotes)
+    names = [c.name for c in stack.containers] + sorted(set(book.registry) - {c.name for c in stack.containers})
+    rows = []
+    for name in names:
+        rec = book.registry.get(name)
+        try:
+            c = stack.container(name)
+            role, host = c.role, c.host
+        except DockstackError:  # in the registry only: a container dropped from the config
+            role, host = (rec.role, rec.host) if rec else ("", "")
+        where = {h: ps[name] for h, ps in on_hosts.items() if name in ps}
+        state = where.get(host) or (next(iter(where.values())) if where else "absent")
+        if where and host not in where:
+            host = next(iter(where))
+        rows.append(IpamRow(name, role, host, rec.mac if rec else "", rec.ip if rec else "",
+                            f"{name}.{inv.network.domain}" if rec else "", rec.source if rec else "", state))
+    return rows
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def format_ipam(rows: list[IpamRow]) -> str:
+    return table(["NAME", "ROLE", "HOST", "MAC", "IP", "FQDN", "SOURCE", "STATE"],
+                 [[r.name, r.role, r.host, r.mac or "-", r.ip or "-", r.fqdn or "-", r.source or "-", r.state]
+                  for r in rows])
+
+
+@dataclass(frozen=True)
+class LabRow:
+    name: str
+    address: str
+    sshd: bool
+    dockerd: bool
+    images: dict[str, bool]  # tag -> present with the built ID
+
+
+def lab_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[LabRow]:
+    """Each host as a user sees it: can we SSH in, does docker answer, are the stack's images there."""
+    from dockstack import images as images_mod
+
+    built = {i.tag: images_mod.load_built(i) for i in images_mod.stack_images(stack)}
+
+    def row(r) -> LabRow:
+        try:
+            r.run(["true"], "ssh")
+        except DockstackError:
+            return LabRow(r.name, r.host.address, False, False, {t: False for t in built})
+        dockerd = r.ok(["docker", "version"])
+        present = {}
+        for tag, b in built.items():
+            got = images_mod.remote_image_id(r, tag) if dockerd else None
+            present[tag] = got is not None and (b is None or got == b.id)
+        return LabRow(r.name, r.host.address, True, dockerd, present)
+
+    return parallel(remotes.all(), row)
+
+
+def format_lab(rows: list[LabRow]) -> str:
+    def yes(b: bool) -> str:
+        return "up" if b else "DOWN"
+
+    return table(["HOST", "ADDRESS", "SSHD", "DOCKERD", "IMAGES"],
+                 [[r.name, r.address, yes(r.sshd), yes(r.dockerd),
+                   ", ".join(f"{t} {'present' if ok else 'MISSING'}" for t, ok in r.images.items()) or "-"]
+                  for r in rows])

@@ -1,0 +1,183 @@
+"""Invoke tasks: parse arguments, call into dockstack/, turn its errors into clean exits."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+from invoke import Collection, Exit, task
+
+from dockstack import images as images_mod
+from dockstack import lab as lab_mod
+from dockstack import lifecycle, status
+from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
+from dockstack.errors import DockstackError
+from dockstack.remote import Remotes
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def user_errors(fn):
+    """Every DockstackError becomes `error: ...` and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DockstackError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise Exit(code=1) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+def _configs(hosts_file: str, containers_file: str):
+    inv = load_inventory(hosts_file)
+    return inv, load_stack(inv, containers_file)
+
+
+HOSTS_HELP = {"hosts-file": "path of hosts.yaml"}
+HELP = {**HOSTS_HELP, "containers-file": "path of containers.yaml"}
+H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
+
+
+# --- lab -------------------------------------------------------------------------------
+
+
+@task(help={**HOSTS_HELP, "hosts": "number of lab hosts (rewrites the lab's hosts.yaml if it differs)"})
+@user_errors
+def up(c, hosts_file=H, hosts=0):
+    """Bring up the lab's Docker hosts (idempotent; repairs leftovers)."""
+    inv = load_inventory(hosts_file)
+    if hosts:
+        inv = lab_mod.resize(inv, hosts, say)
+    changes = lab_mod.up(inv, say)
+    say(f"lab.up: {len(inv.hosts)} host(s) up, {len(changes)} change(s)")
+
+
+@task(help={**HOSTS_HELP, "purge": "also delete the lab's keys, images and docker data"})
+@user_errors
+def down(c, hosts_file=H, purge=False):
+    """Tear the lab down: namespaces, daemons, mounts, veths, bridge, iptables rule."""
+    removed = lab_mod.down(load_inventory(hosts_file), purge=purge, say=say)
+    say(f"lab.down: removed {len(removed)} item(s)")
+
+
+@task(name="status", help=HELP)
+@user_errors
+def lab_status(c, hosts_file=H, containers_file=C):
+    """Each lab host: address, sshd, dockerd, images present."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        rows = status.lab_rows(inv, stack, remotes)
+    say(status.format_lab(rows))
+    if not all(r.sshd and r.dockerd for r in rows):
+        raise Exit(code=1)
+
+
+lab = Collection("lab")
+lab.add_task(up)
+lab.add_task(down)
+lab.add_task(lab_status)
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+@task(name="build", help=HELP)
+@user_errors
+def images_build(c, hosts_file=H, containers_file=C):
+    """Build the stack's images from Debian packages (cached)."""
+    _, stack = _configs(hosts_file, containers_file)
+    for image in images_mod.stack_images(stack):
+        images_mod.build(image, say)
+
+
+@task(name="sync", help=HELP)
+@user_errors
+def images_sync(c, hosts_file=H, containers_file=C):
+    """Ship images to every host that lacks them (over SSH, no registry)."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        images_mod.sync(stack, remotes, say)
+
+
+images = Collection("images")
+images.add_task(images_build)
+images.add_task(images_sync)
+
+
+# --- containers ------------------------------------------------------------------------
+
+
+@task(help={**HELP, "name": "container name from containers.yaml"})
+@user_errors
+def create(c, name, hosts_file=H, containers_file=C):
+    """Create a container with its persistent address (the dnsmasq flow)."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        lifecycle.create(inv, stack, remotes, name, say)
+
+
+@task(help={**HELP, "name": "container name from containers.yaml"})
+@user_errors
+def start(c, name, hosts_file=H, containers_file=C):
+    """Start a stopped container and give it back its interface and address."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        lifecycle.start(inv, stack, remotes, name, say)
+
+
+@task(help={**HELP, "name": "container name from containers.yaml"})
+@user_errors
+def stop(c, name, hosts_file=H, containers_file=C):
+    """Stop a container (its address stays reserved)."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        lifecycle.stop(inv, stack, remotes, name, say)
+
+
+@task(help={**HELP, "name": "container name from containers.yaml"})
+@user_errors
+def remove(c, name, hosts_file=H, containers_file=C):
+    """Remove a container from its host (its address stays reserved; see ipam.release)."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        lifecycle.remove(inv, stack, remotes, name, say)
+
+
+# --- ipam ------------------------------------------------------------------------------
+
+
+@task(name="show", help={**HELP, "json": "print JSON instead of a table"})
+@user_errors
+def ipam_show(c, hosts_file=H, containers_file=C, json_=False):
+    """Every known container: name, role, host, MAC, IP, FQDN, address source, state."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        rows = status.ipam_rows(inv, stack, remotes)
+    say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_ipam(rows))
+
+
+@task(name="release", help={**HELP, "name": "container whose address is forgotten"})
+@user_errors
+def ipam_release(c, name, hosts_file=H, containers_file=C):
+    """Forget a container's address on purpose: its next create gets a new one."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        lifecycle.release(inv, stack, remotes, name, say)
+
+
+ipam = Collection("ipam")
+ipam.add_task(ipam_show)
+ipam.add_task(ipam_release)
+
+ns = Collection(create, start, stop, remove)
+ns.add_collection(lab)
+ns.add_collection(images)
+ns.add_collection(ipam)
