@@ -353,7 +353,8 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
             raise r.fail("role", f"unknown role {role!r}", f"declare it under roles: ({', '.join(role_names)})")
         host = r.get("host", str, required=True)
         if host not in host_names:
-            raise r.fail("host", f"unknown host {host!r}", f"hosts in {inventory.path}: {', '.join(sorted(host_names))}")
+            raise r.fail("host", f"unknown host {host!r}",
+                         f"hosts in {inventory.path}: {', '.join(sorted(host_names))}")
         image = r.get("image", str, required=True)
         mac = r.get("mac", str, None)
         if mac is not None:

@@ -82,8 +82,8 @@ def image_config(diff_id: str, key: str, image: Image, arch: str) -> bytes:
         "config": {"Env": [PATH_ENV], "Cmd": DEFAULT_CMD,
                    "Labels": {"org.dockstack.recipe": key, "org.dockstack.packages": " ".join(image.packages)}},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "1970-01-01T00:00:00Z",
-                     "created_by": f"dockstack: debootstrap --variant=minbase {image.suite} + {' '.join(image.packages)}"}],
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by":
+                     f"dockstack: debootstrap --variant=minbase {image.suite} + {' '.join(image.packages)}"}],
     }
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
@@ -175,7 +175,7 @@ def _run_streaming(argv: list[str], step: str, say) -> None:
     tail: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-10:]
+        tail = [*tail, line.rstrip()][-10:]
         if line.startswith("I: Retrieving") or line.startswith("I: Installing") or line.startswith("I: Configuring"):
             continue  # too chatty; the phases below are enough
         if line.startswith("I: "):

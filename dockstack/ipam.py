@@ -16,6 +16,7 @@ from dockstack.facts import Lease
 from dockstack.render import render
 
 STATIC, LEASE, NEW = "static", "lease", "new"
+QUARANTINE = 16  # released IPs held back so the next container does not inherit an old one's address
 
 
 @dataclass(frozen=True)
@@ -103,20 +104,32 @@ def with_role_host(record: Record, container: Container | None) -> Record:
 # --- serialisation and dnsmasq's files -------------------------------------------------------
 
 
-def registry_to_json(registry: dict[str, Record]) -> str:
-    return json.dumps({"version": 1, "records": [asdict(r) for r in sorted(registry.values(), key=lambda r: r.name)]},
-                      indent=2) + "\n"
+def quarantine_mac(ip: str) -> str:
+    """A MAC no container uses, to hold a released IP back from dnsmasq's pool."""
+    return "02:ff:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
-def registry_from_json(text: str | None) -> dict[str, Record]:
+def quarantine(released: list[str], ip: str) -> list[str]:
+    """The quarantine after releasing ip: newest last, at most QUARANTINE addresses."""
+    return ([x for x in released if x != ip] + [ip])[-QUARANTINE:]
+
+
+def registry_to_json(registry: dict[str, Record], released: list[str]) -> str:
+    return json.dumps({"version": 1, "records": [asdict(r) for r in sorted(registry.values(), key=lambda r: r.name)],
+                       "released": released}, indent=2) + "\n"
+
+
+def registry_from_json(text: str | None) -> tuple[dict[str, Record], list[str]]:
     if not text:
-        return {}
+        return {}, []
     data = json.loads(text)
-    return {r["name"]: Record(**r) for r in data.get("records", [])}
+    return {r["name"]: Record(**r) for r in data.get("records", [])}, list(data.get("released", []))
 
 
-def render_dhcp_hosts(records: dict[str, Record]) -> str:
-    return render("dnsmasq/dhcp-hosts.j2", records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)))
+def render_dhcp_hosts(records: dict[str, Record], released: list[str]) -> str:
+    in_use = {r.ip for r in records.values()}
+    return render("dnsmasq/dhcp-hosts.j2", records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)),
+                  quarantined=[(quarantine_mac(ip), ip) for ip in released if ip not in in_use])
 
 
 def render_hosts(records: dict[str, Record], domain: str) -> str:

@@ -7,6 +7,7 @@ session (namespaces whose daemons died, stale pid files, files that are no longe
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
@@ -23,6 +24,7 @@ from dockstack.prereq import LAB_PROGRAMS, require, which
 from dockstack.render import render
 
 READY_TIMEOUT = 60.0
+PRIVATE_DIRS = ("/var/lib/dockstack", "/tmp")
 POLL = 0.2
 
 
@@ -300,6 +302,12 @@ def _make_mount_ns(lh: LabHost) -> None:
                f"{lh.spec.prefix}-run", "/run"], f"{lh.name}: mount private /run")
     local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mkdir", "-p", "/run/sshd", "/run/lock"],
               f"{lh.name}: prepare /run")
+    for target in PRIVATE_DIRS:  # what a real host keeps to itself (dockstack's files on it, /tmp)
+        source = lh.dir / "fs" / target.strip("/").replace("/", "_")
+        source.mkdir(parents=True, exist_ok=True)
+        Path(target).mkdir(parents=True, exist_ok=True)
+        local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mount", "--bind", str(source), target],
+                  f"{lh.name}: private {target}")
 
 
 def _spawn(lh: LabHost, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -414,24 +422,18 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
             if pid:
                 os.kill(pid, signal.SIGTERM)
                 removed.append(f"{lh.name}: {daemon} (pid {pid})")
-        try:
+        with contextlib.suppress(DockstackError):  # what is left is killed below
             _wait_until(f"{lh.name}: daemons stop", lambda: not _processes_of(lh), timeout=15)
-        except DockstackError:
-            pass
     for pid in _processes_of(lh):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             removed.append(f"{lh.name}: process {pid}")
-        except ProcessLookupError:
-            pass
     _wait_until(f"{lh.name}: processes gone", lambda: not _processes_of(lh), timeout=15)
     for sub in Path("/sys/fs/cgroup").glob(f"*/{lh.cgroup_parent}"):
-        for d in sorted(sub.rglob("*"), key=lambda p: len(p.parts), reverse=True) + [sub]:
+        for d in [*sorted(sub.rglob("*"), key=lambda p: len(p.parts), reverse=True), sub]:
             if d.is_dir():
-                try:
+                with contextlib.suppress(OSError):  # cgroupfs: only empty groups go, files are virtual
                     d.rmdir()
-                except OSError:
-                    pass
     if _is_ns_mount(lh.mnt_file, mounts):
         local.run(["umount", str(lh.mnt_file)], f"{lh.name}: unmount mount namespace")
         removed.append(f"{lh.name}: mount namespace")

@@ -24,6 +24,7 @@ class AddressBook:
         self.inv, self.stack, self.remotes = inv, stack, remotes
         self.lock = threading.Lock()
         self.registry: dict[str, ipam.Record] = {}
+        self.released: list[str] = []
         self.leases: list[facts.Lease] = []
         found = False
         for d in stack.dnsmasq_containers():
@@ -32,7 +33,7 @@ class AddressBook:
             if not found:
                 text = r.get_text(f"{base}/ipam.json", "read the address registry")
                 if text is not None:
-                    self.registry = ipam.registry_from_json(text)
+                    self.registry, self.released = ipam.registry_from_json(text)
                     found = True
             self.leases += facts.parse_leases(r.get_text(f"{base}/leases", "read dnsmasq leases") or "")
 
@@ -53,8 +54,8 @@ class AddressBook:
         """Push registry, dhcp-hosts, hosts and dnsmasq.conf to every dnsmasq host; SIGHUP dnsmasq."""
         records = ipam.reserved_static(self.stack, self.registry)
         files = {
-            "ipam.json": ipam.registry_to_json(self.registry),
-            "dhcp-hosts": ipam.render_dhcp_hosts(records),
+            "ipam.json": ipam.registry_to_json(self.registry, self.released),
+            "dhcp-hosts": ipam.render_dhcp_hosts(records, self.released),
             "hosts": ipam.render_hosts(records, self.inv.network.domain),
         }
 
@@ -131,6 +132,16 @@ def _attach(inv: Inventory, remote: Remote, c: Container, plan: ipam.AddressPlan
     return ipam.Record(c.name, c.role, c.host, mac, ip, plan.source)
 
 
+def _running_record(book: AddressBook, remote: Remote, c: Container) -> ipam.Record | None:
+    """The registry record, if the container runs and its eth0 has exactly that address."""
+    state = inspect(remote, c.name)
+    rec = book.registry.get(c.name)
+    if not (state and state.running and rec):
+        return None
+    out = remote.shell(network.container_addr_command(state.pid), f"{c.name}: read IP", check=False).stdout
+    return rec if (facts.parse_ipv4(out), facts.parse_link_mac(out)) == (rec.ip, rec.mac) else None
+
+
 def _plan(book: AddressBook, c: Container) -> ipam.AddressPlan:
     plan = ipam.plan_address(c, book.known())
     if plan.static_ip:
@@ -147,6 +158,11 @@ def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) 
     c = stack.container(name)
     remote = remotes[c.host]
     where = locate(remotes, name)
+    if where.get(c.host) == "running":
+        current = _running_record(AddressBook(inv, stack, remotes), remote, c)
+        if current:
+            say(f"{name}: already running on {c.host} with {current.ip}, nothing to do")
+            return current
     if c.host in where:
         raise DockstackError(f"{name} already exists on {c.host} ({where[c.host]}): "
                              f"`inv start --name={name}`, or `inv remove --name={name}` first")
@@ -183,17 +199,16 @@ def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -
             f"`inv create --name={name}`"
         raise DockstackError(f"{name} does not exist on {c.host}: {hint}")
     book = AddressBook(inv, stack, remotes)
+    current = _running_record(book, remote, c)
+    if current:
+        say(f"{name}: already running with {current.ip}, nothing to do")
+        return current
     state = inspect(remote, name)
-    if state and state.running:
-        ip = facts.parse_ipv4(remote.run(["nsenter", "-t", state.pid, "-n", "ip", "-o", "-4", "addr", "show",
-                                          "dev", "eth0"], "read IP", check=False).stdout)
-        rec = book.registry.get(name)
-        if ip and rec and rec.ip == ip:
-            say(f"{name}: already running with {ip}, nothing to do")
-            return rec
     _require_dnsmasq(book, remotes, c)
     plan = _plan(book, c)
     ensure_networks(inv, remotes)
+    if c.is_dnsmasq:  # its files may be gone (a new host disk): it cannot start without them
+        book.publish(say)
     if not (state and state.running):
         remote.run(["docker", "start", name], f"{name}: docker start")
     say(f"{name}: started on {c.host} ({plan.why})")
@@ -247,6 +262,7 @@ def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say)
         return
     mac, ip = known
     book.registry.pop(name, None)
+    book.released = ipam.quarantine(book.released, ip)
     for d in stack.dnsmasq_containers():
         state = inspect(remotes[d.host], d.name)
         if state and state.running:  # dhcp_release makes the running dnsmasq drop the lease

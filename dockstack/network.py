@@ -20,7 +20,8 @@ shift 8
 ip link show dev "$br" >/dev/null 2>&1 || ip link add "$br" mtu "$mtu" type bridge
 ip link set "$br" up
 if [ "$join" = vxlan ]; then
-  ip link show dev "$vx" >/dev/null 2>&1 || ip link add "$vx" mtu "$mtu" type vxlan id "$vni" local "$local" dstport "$port"
+  ip link show dev "$vx" >/dev/null 2>&1 ||
+    ip link add "$vx" mtu "$mtu" type vxlan id "$vni" local "$local" dstport "$port"
   ip link set "$vx" master "$br" up
   current=$(bridge fdb show dev "$vx" | awk '$1 == "00:00:00:00:00:00" && $2 == "dst" {print $3}')
   for peer in "$@"; do
@@ -91,4 +92,5 @@ def static_ip_command(net: Network, pid: int, ip: str) -> str:
 
 
 def container_addr_command(pid: int) -> str:
-    return quote(["nsenter", "-t", pid, "-n", "ip", "-o", "addr", "show", "dev", "eth0"])
+    """eth0's link line (MAC) and IPv4 lines, read in the container's namespace (not the host's sysfs)."""
+    return quote(["nsenter", "-t", pid, "-n", "sh", "-c", "ip -o link show dev eth0; ip -o -4 addr show dev eth0"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -73,7 +72,7 @@ class Remote:
             except paramiko.AuthenticationException as exc:
                 raise RemoteError(self.name, "ssh login", f"{self.host.user}@{self.host.address}:{self.host.port} "
                                   f"refused the key {self.host.key or '(default keys)'}: {exc}") from None
-            except (OSError, socket.timeout, paramiko.SSHException) as exc:
+            except (TimeoutError, OSError, paramiko.SSHException) as exc:
                 raise RemoteError(self.name, "ssh connect", f"cannot reach {self.host.address}:{self.host.port}: "
                                   f"{exc or type(exc).__name__} (is the host up? `inv lab.up` for the lab)") from None
 
@@ -190,7 +189,7 @@ def parallel(items: Iterable, fn: Callable) -> list:
     def work(i: int, item: object) -> None:
         try:
             results[i] = fn(item)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+        except BaseException as exc:
             errors[i] = exc
 
     threads = [threading.Thread(target=work, args=(i, it)) for i, it in enumerate(items)]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what dockstack and its lab need on a Debian machine (as root): Debian packages and a virtualenv.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/setup.sh: run as root (the lab needs namespaces, bridges and its own dockerd/sshd)" >&2
+  exit 1
+fi
+
+packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$python" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import fabric, invoke, paramiko, yaml, jinja2, pytest' 2>/dev/null \
+   || ! cmp -s requirements.txt .venv/.requirements.installed; then
+  echo "setup: installing Python packages"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  cp requirements.txt .venv/.requirements.installed
+fi
+echo "setup: ready (.venv/bin/inv)"
