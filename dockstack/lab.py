@@ -24,7 +24,7 @@ from dockstack.prereq import LAB_PROGRAMS, require, which
 from dockstack.render import render
 
 READY_TIMEOUT = 60.0
-PRIVATE_DIRS = ("/var/lib/dockstack", "/tmp")
+PRIVATE_DIRS = ("/var/lib/dockstack", "/etc/docker", "/tmp")
 POLL = 0.2
 
 
@@ -53,6 +53,10 @@ class LabHost:
         return mount_dir(self.spec) / f"{self.name}.mnt"
 
     @property
+    def uts_file(self) -> Path:
+        return mount_dir(self.spec) / f"{self.name}.uts"
+
+    @property
     def dir(self) -> Path:
         return Path(self.spec.state_dir) / "hosts" / self.name
 
@@ -65,7 +69,7 @@ class LabHost:
 
     def enter(self) -> list[str]:
         """argv prefix that runs a program inside this host (its mount and network namespaces)."""
-        return ["nsenter", f"--mount={self.mnt_file}", f"--net={self.netns_file}", "--"]
+        return ["nsenter", f"--mount={self.mnt_file}", f"--net={self.netns_file}", f"--uts={self.uts_file}", "--"]
 
 
 def mount_dir(spec: LabSpec) -> Path:
@@ -148,7 +152,7 @@ def _port_open(address: str, port: int = 22, timeout: float = 0.5) -> bool:
         return False
 
 
-def _wait_until(what: str, probe, timeout: float = READY_TIMEOUT, failed=None) -> None:
+def wait_until(what: str, probe, timeout: float = READY_TIMEOUT, failed=None) -> None:
     """Poll a readiness probe until it passes; `failed` may explain an early, certain failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,7 +177,7 @@ class HostState:
 
 def observe(lh: LabHost) -> HostState:
     mounts = _mounts()
-    netns = _is_ns_mount(lh.netns_file, mounts) and _is_ns_mount(lh.mnt_file, mounts)
+    netns = all(_is_ns_mount(f, mounts) for f in (lh.netns_file, lh.mnt_file, lh.uts_file))
     sshd = netns and _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file) is not None
     dockerd = netns and _pid_alive(lh.pid_file("dockerd"), "dockerd", lh.netns_file) is not None
     return HostState(lh.name, lh.address, netns, sshd and _port_open(lh.address), dockerd)
@@ -260,17 +264,20 @@ def _ensure_host(lh: LabHost, changes: list[str], say) -> None:
         local.run(["ip", "netns", "add", lh.netns], f"{lh.name}: create netns")
         changes.append(f"{lh.name}: created netns {lh.netns}")
     _ensure_veth(lh, changes)
-    if not _is_ns_mount(lh.mnt_file, mounts):
+    dockerd_alive = _pid_alive(lh.pid_file("dockerd"), "dockerd", lh.netns_file) is not None
+    namespaces = _is_ns_mount(lh.mnt_file, mounts) and _is_ns_mount(lh.uts_file, mounts)
+    if not (namespaces and dockerd_alive):
+        # like a reboot: whatever is left of the host goes, and it gets an empty /run
+        _kill_all(lh, changes)
         _make_mount_ns(lh)
-        changes.append(f"{lh.name}: created mount namespace")
-    if _pid_alive(lh.pid_file("dockerd"), "dockerd", lh.netns_file) is None:
+        changes.append(f"{lh.name}: fresh mount and UTS namespaces")
         say(f"  {lh.name}: starting dockerd")
         _start_dockerd(lh)
         changes.append(f"{lh.name}: started dockerd")
     if _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file) is None:
         _start_sshd(lh)
         changes.append(f"{lh.name}: started sshd")
-    _wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address))
+    wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address))
 
 
 def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
@@ -291,13 +298,27 @@ def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
     local.run(["ip", "link", "set", lh.veth, "master", lh.spec.bridge, "up"], f"{lh.name}: attach veth")
 
 
+def _kill_all(lh: LabHost, changes: list[str]) -> None:
+    """What a dead dockerd left (containerd, shims, containers, sshd) would block a new one."""
+    leftover = _processes_of(lh)
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if leftover:
+        wait_until(f"{lh.name}: leftover processes gone", lambda: not _processes_of(lh), timeout=15)
+        changes.append(f"{lh.name}: killed {len(leftover)} leftover process(es)")
+
+
 def _make_mount_ns(lh: LabHost) -> None:
-    """A persistent private mount namespace with its own /run (so each host has its own docker.sock)."""
-    if lh.mnt_file.exists():
-        lh.mnt_file.unlink()
-    lh.mnt_file.touch()
-    local.run(["unshare", f"--mount={lh.mnt_file}", "--propagation", "private", "true"],
-              f"{lh.name}: create mount namespace")
+    """Persistent private mount and UTS namespaces: own /run (docker.sock), /etc/docker, hostname."""
+    mounts = _mounts()
+    for f in (lh.mnt_file, lh.uts_file):
+        if _is_ns_mount(f, mounts):
+            local.run(["umount", str(f)], f"{lh.name}: drop old namespace")
+        f.unlink(missing_ok=True)
+        f.touch()
+    local.run(["unshare", f"--mount={lh.mnt_file}", f"--uts={lh.uts_file}", "--propagation", "private",
+               "hostname", lh.name], f"{lh.name}: create mount and UTS namespaces")
     local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mount", "-t", "tmpfs", "-o", "mode=755",
                f"{lh.spec.prefix}-run", "/run"], f"{lh.name}: mount private /run")
     local.run(["nsenter", f"--mount={lh.mnt_file}", "--", "mkdir", "-p", "/run/sshd", "/run/lock"],
@@ -334,7 +355,7 @@ def _start_dockerd(lh: LabHost) -> None:
         tail = (lh.dir / "dockerd.log").read_text(errors="replace").strip().splitlines()[-5:]
         return f"dockerd exited ({proc.returncode}): " + " | ".join(tail)
 
-    _wait_until(f"{lh.name}: dockerd", docker_ready, failed=died)
+    wait_until(f"{lh.name}: dockerd", docker_ready, failed=died)
 
 
 def _start_sshd(lh: LabHost) -> None:
@@ -371,7 +392,7 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
     if netns_dir.is_dir():
         names |= {p.name[len(spec.prefix) + 1:] for p in netns_dir.iterdir() if p.name.startswith(f"{spec.prefix}-")}
     if mount_dir(spec).is_dir():
-        names |= {p.stem for p in mount_dir(spec).glob("*.mnt")}
+        names |= {p.stem for p in mount_dir(spec).glob("*.mnt")} | {p.stem for p in mount_dir(spec).glob("*.uts")}
     for name in sorted(names):
         lh = LabHost(name, "", spec)
         _teardown_host(lh, removed)
@@ -398,7 +419,7 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
 
 def _processes_of(lh: LabHost) -> list[int]:
     """Every process in the host's network or mount namespace or in its containers' cgroup."""
-    inodes = {i for i in (_ns_inode(lh.netns_file), _ns_inode(lh.mnt_file)) if i is not None}
+    inodes = {i for i in (_ns_inode(lh.netns_file), _ns_inode(lh.mnt_file), _ns_inode(lh.uts_file)) if i is not None}
     pids = []
     marker = f"/{lh.cgroup_parent}/"
     for entry in Path("/proc").iterdir():
@@ -423,21 +444,22 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
                 os.kill(pid, signal.SIGTERM)
                 removed.append(f"{lh.name}: {daemon} (pid {pid})")
         with contextlib.suppress(DockstackError):  # what is left is killed below
-            _wait_until(f"{lh.name}: daemons stop", lambda: not _processes_of(lh), timeout=15)
+            wait_until(f"{lh.name}: daemons stop", lambda: not _processes_of(lh), timeout=15)
     for pid in _processes_of(lh):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             removed.append(f"{lh.name}: process {pid}")
-    _wait_until(f"{lh.name}: processes gone", lambda: not _processes_of(lh), timeout=15)
+    wait_until(f"{lh.name}: processes gone", lambda: not _processes_of(lh), timeout=15)
     for sub in Path("/sys/fs/cgroup").glob(f"*/{lh.cgroup_parent}"):
         for d in [*sorted(sub.rglob("*"), key=lambda p: len(p.parts), reverse=True), sub]:
             if d.is_dir():
                 with contextlib.suppress(OSError):  # cgroupfs: only empty groups go, files are virtual
                     d.rmdir()
-    if _is_ns_mount(lh.mnt_file, mounts):
-        local.run(["umount", str(lh.mnt_file)], f"{lh.name}: unmount mount namespace")
-        removed.append(f"{lh.name}: mount namespace")
-    lh.mnt_file.unlink(missing_ok=True)
+    for f in (lh.mnt_file, lh.uts_file):
+        if _is_ns_mount(f, mounts):
+            local.run(["umount", str(f)], f"{lh.name}: unmount {f.suffix[1:]} namespace")
+            removed.append(f"{lh.name}: {f.suffix[1:]} namespace")
+        f.unlink(missing_ok=True)
     if lh.netns_file.exists():
         local.run(["ip", "netns", "delete", lh.netns], f"{lh.name}: remove netns")
         removed.append(f"{lh.name}: netns {lh.netns}")

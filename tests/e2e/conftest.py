@@ -1,0 +1,108 @@
+"""Fixtures for end-to-end tests: the real lab (namespaces with sshd + dockerd), driven through `inv`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockstack import images, lab
+from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, load_inventory, load_stack
+from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED
+from dockstack.remote import Remotes, parallel
+
+INV = ROOT / ".venv" / "bin" / "inv"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Inventory:
+    if os.geteuid() != 0:
+        pytest.fail("the e2e tests need root (they run the lab): run `bash scripts/test.sh` as root")
+    inv = load_inventory()
+    lab.up(inv, say=lambda m: None)
+    with Remotes(inv) as remotes:
+        images.sync(load_stack(inv), remotes, say=lambda m: None)
+    return inv
+
+
+@pytest.fixture(scope="session")
+def remotes(inventory: Inventory) -> Iterator[Remotes]:
+    with Remotes(inventory) as r:
+        yield r
+
+
+def run_inv(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI, as a user would."""
+    proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def ssh(inventory: Inventory, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Plain OpenSSH to a lab host with the lab key, as the README tells a user to do."""
+    h = inventory.host(host)
+    spec = inventory.lab
+    assert spec is not None
+    proc = subprocess.run(
+        ["ssh", "-i", str(lab.key_file(spec)), "-o", f"UserKnownHostsFile={lab.known_hosts_file(spec)}",
+         "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{h.address}", command],
+        capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ssh {host} {command!r} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def docker_exec(inventory: Inventory, host: str, container: str, command: str) -> str:
+    return ssh(inventory, host, f"docker exec {container} {command}").stdout
+
+
+def managed_containers(remotes: Remotes) -> dict[str, list[str]]:
+    out = parallel(remotes.all(), lambda r: r.run(
+        ["docker", "ps", "-a", "--filter", f"label={LABEL_MANAGED}=true", "--format", "{{.Names}}"], "ps").stdout)
+    return {r.name: sorted(o.split()) for r, o in zip(remotes.all(), out)}
+
+
+def wipe_stack(remotes: Remotes) -> None:
+    """Empty hosts: no dockstack containers, no dnsmasq files (so no addresses are known)."""
+    def wipe(r):
+        names = r.run(["docker", "ps", "-aq", "--filter", f"label={LABEL_MANAGED}=true"], "ps").stdout.split()
+        if names:
+            r.run(["docker", "rm", "-f", *names], "rm")
+        r.run(["rm", "-rf", DNSMASQ_DIR], "wipe dnsmasq files")
+    parallel(remotes.all(), wipe)
+
+
+@pytest.fixture
+def empty_hosts(inventory: Inventory, remotes: Remotes) -> Remotes:
+    wipe_stack(remotes)
+    return remotes
+
+
+def ipam_json() -> dict[str, dict]:
+    rows = json.loads(run_inv("ipam.show", "--json").stdout)
+    return {r["name"]: r for r in rows}
+
+
+def write_containers(tmp_path: Path, name: str, edit) -> Path:
+    """A copy of the shipped containers.yaml, changed by `edit(data)`."""
+    data = yaml.safe_load(DEFAULT_CONTAINERS_FILE.read_text())
+    edit(data)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def entry(data: dict, name: str) -> dict:
+    return next(c for c in data["containers"] if c["name"] == name)

@@ -1,0 +1,123 @@
+"""Shared fixtures for the unit tests of dockstack's pure modules (no hosts, no network, no root)."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockstack.config import (
+    DEFAULT_CONTAINERS_FILE,
+    DEFAULT_HOSTS_FILE,
+    Container,
+    Network,
+    load_inventory,
+    load_stack,
+)
+from dockstack.errors import ConfigError
+
+MINIMAL_HOSTS = {
+    "hosts": [
+        {"name": "h1", "address": "10.99.0.11"},
+        {"name": "h2", "address": "10.99.0.12"},
+    ],
+    "network": {
+        "subnet": "10.100.0.0/24",
+        "dhcp_range": "10.100.0.100-10.100.0.199",
+        "domain": "example.lab",
+    },
+}
+
+MINIMAL_CONTAINERS = {
+    "images": {"test/base:bookworm": {"suite": "bookworm", "packages": ["iproute2", "dnsmasq"]}},
+    "roles": [{"name": "dnsmasq"}, {"name": "app"}],
+    "containers": [
+        {"name": "dns", "role": "dnsmasq", "host": "h1", "image": "test/base:bookworm",
+         "mac": "02:00:0a:64:00:02", "ip": "10.100.0.2"},
+        {"name": "app1", "role": "app", "host": "h2", "image": "test/base:bookworm"},
+    ],
+}
+
+
+class ConfigFiles:
+    """A minimal valid hosts.yaml/containers.yaml pair in a temp dir; tests edit `hosts`/`containers` first."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.hosts = copy.deepcopy(MINIMAL_HOSTS)
+        self.containers = copy.deepcopy(MINIMAL_CONTAINERS)
+        self.hosts_path = root / "hosts.yaml"
+        self.containers_path = root / "containers.yaml"
+
+    def write(self) -> tuple[Path, Path]:
+        self.hosts_path.write_text(yaml.safe_dump(self.hosts, sort_keys=False))
+        self.containers_path.write_text(yaml.safe_dump(self.containers, sort_keys=False))
+        return self.hosts_path, self.containers_path
+
+    def load_inventory(self):
+        self.write()
+        return load_inventory(self.hosts_path)
+
+    def load(self):
+        inv = self.load_inventory()
+        return inv, load_stack(inv, self.containers_path)
+
+    def container(self, i: int) -> dict:
+        return self.containers["containers"][i]
+
+
+@pytest.fixture
+def cfg(tmp_path) -> ConfigFiles:
+    return ConfigFiles(tmp_path)
+
+
+def assert_config_error(excinfo: pytest.ExceptionInfo[ConfigError], path: Path, key: str, *words: str) -> None:
+    """The error names the file, the exact key, and the given words of the problem."""
+    err = excinfo.value
+    assert err.path == str(path)
+    assert err.key == key
+    msg = str(err)
+    assert str(path) in msg
+    assert f": {key}: " in msg
+    for w in words:
+        assert w in msg, f"{w!r} not in {msg!r}"
+
+
+@pytest.fixture
+def config_error():
+    """assert_config_error(excinfo, path, key, *words), as a fixture."""
+    return assert_config_error
+
+
+@pytest.fixture
+def shipped_inventory():
+    return load_inventory(DEFAULT_HOSTS_FILE)
+
+
+@pytest.fixture
+def shipped_stack(shipped_inventory):
+    return load_stack(shipped_inventory, DEFAULT_CONTAINERS_FILE)
+
+
+@pytest.fixture
+def net() -> Network:
+    """The shipped network: 10.100.0.0/24, DHCP .100-.199, no gateway, no upstream DNS."""
+    return Network(subnet=ipaddress.IPv4Network("10.100.0.0/24"),
+                   dhcp_start=ipaddress.IPv4Address("10.100.0.100"),
+                   dhcp_end=ipaddress.IPv4Address("10.100.0.199"),
+                   domain="dockstack.lab")
+
+
+def make_container(name: str, role: str | None = None, host: str = "host1", image: str = "test/base:bookworm",
+                   mac: str | None = None, ip: str | None = None, **kw) -> Container:
+    return Container(name=name, role=role or name, host=host, image=image, mac=mac,
+                     ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
+
+
+@pytest.fixture
+def container():
+    """Factory for config Containers: container("web", ip="10.100.0.5")."""
+    return make_container

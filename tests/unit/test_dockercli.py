@@ -1,0 +1,79 @@
+"""dockstack.dockercli: docker command lines as argv lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockstack import dockercli
+
+
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+@pytest.fixture
+def dns(container):
+    return container("dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2")
+
+
+def test_dnsmasq_dir(dns):
+    assert dockercli.dnsmasq_dir(dns) == "/var/lib/dockstack/dnsmasq/dnsmasq"
+
+
+def test_run_argv_dnsmasq(dns, net):
+    argv = dockercli.run_argv(dns, net, ["10.100.0.2", "10.100.0.3"])
+    assert argv[:2] == ["docker", "run"]
+    assert "--detach" in argv
+    assert flag_values(argv, "--name") == ["dnsmasq"]
+    assert flag_values(argv, "--hostname") == ["dnsmasq"]
+    assert flag_values(argv, "--network") == ["none"]
+    assert flag_values(argv, "--cap-add") == ["NET_ADMIN"]
+    assert flag_values(argv, "--dns") == ["127.0.0.1"]  # itself, not the list
+    assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack"]
+    assert flag_values(argv, "--label") == ["org.dockstack.managed=true", "org.dockstack.role=dnsmasq"]
+    i = argv.index("test/base:bookworm")
+    assert argv[i + 1:] == ["dnsmasq", "--keep-in-foreground", "--conf-file=/var/lib/dockstack/dnsmasq.conf"]
+
+
+def test_run_argv_dnsmasq_with_own_command_and_volumes(container, net):
+    d = container("dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2", volumes=("/srv/x:/x",),
+                  command=("dnsmasq", "-d"))
+    argv = dockercli.run_argv(d, net, [])
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack", "/srv/x:/x"]
+    assert argv[-3:] == ["test/base:bookworm", "dnsmasq", "-d"]
+
+
+def test_run_argv_normal_container(container, net):
+    c = container("web", role="webui", host="host2", image="dockstack/base:bookworm",
+                  volumes=("/srv/web:/var/www:ro", "/srv/log:/var/log/web"),
+                  env=(("MODE", "prod"), ("GREETING", "hello world")),
+                  command=("sh", "-c", "exec httpd -f"))
+    argv = dockercli.run_argv(c, net, ["10.100.0.2", "10.100.0.3"])
+    assert flag_values(argv, "--name") == ["web"]
+    assert flag_values(argv, "--network") == ["none"]
+    assert flag_values(argv, "--cap-add") == ["NET_ADMIN"]
+    assert flag_values(argv, "--dns") == ["10.100.0.2", "10.100.0.3"]
+    assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
+    assert flag_values(argv, "--volume") == ["/srv/web:/var/www:ro", "/srv/log:/var/log/web"]
+    assert flag_values(argv, "--env") == ["MODE=prod", "GREETING=hello world"]
+    assert "org.dockstack.role=webui" in flag_values(argv, "--label")
+    i = argv.index("dockstack/base:bookworm")
+    assert argv[i + 1:] == ["sh", "-c", "exec httpd -f"]
+    assert "--publish" not in argv and "-p" not in argv
+
+
+def test_run_argv_normal_container_without_command_ends_with_image(container, net):
+    argv = dockercli.run_argv(container("web"), net, ["10.100.0.2"])
+    assert argv[-1] == "test/base:bookworm"
+    assert "--volume" not in argv
+    assert "--env" not in argv
+
+
+def test_inspect_ps_dhclient_argv():
+    assert dockercli.inspect_argv("web") == ["docker", "container", "inspect", "web"]
+    ps = dockercli.ps_argv()
+    assert flag_values(ps, "--filter") == ["label=org.dockstack.managed=true"]
+    assert flag_values(ps, "--format") == ["{{.Names}}\t{{.State}}"]
+    assert dockercli.dhclient_argv("web", 30) == ["docker", "exec", "web", "timeout", "30", "dhclient", "-1", "-v",
+                                                  "eth0"]
