@@ -263,7 +263,8 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
             except ValueError:
                 raise ConfigError(p, f"hosts[{i}].address", f"{h.address!r} is not an IPv4 address",
                                   "lab hosts need an address on the lab bridge") from None
-            if addr not in gateway.network or addr == gateway.ip:
+            net = gateway.network
+            if addr not in net or addr in (gateway.ip, net.network_address, net.broadcast_address):
                 raise ConfigError(p, f"hosts[{i}].address", f"{addr} is not a free address in {gateway.network}",
                                   "lab hosts live on the lab bridge's subnet")
     return Inventory(path=p, hosts=tuple(hosts), network=network, lab=lab)
@@ -388,6 +389,16 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers))
 
 
+def static_mac_for(ip: ipaddress.IPv4Address) -> str:
+    """A stable locally-administered MAC for a container with a static IP but no static MAC."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def effective_mac(c: Container) -> str | None:
+    """The MAC a container starts with when the config fixes it (given, or derived from a static IP)."""
+    return c.mac or (static_mac_for(c.ip) if c.ip is not None else None)
+
+
 def _check_collisions(path: str, containers: list[Container]) -> None:
     seen_ip: dict[ipaddress.IPv4Address, str] = {}
     seen_mac: dict[str, str] = {}
@@ -397,11 +408,15 @@ def _check_collisions(path: str, containers: list[Container]) -> None:
                 raise ConfigError(path, f"containers[{i}].ip", f"{c.ip} is already the address of {seen_ip[c.ip]}",
                                   "every container needs its own address")
             seen_ip[c.ip] = c.name
-        if c.mac is not None:
-            if c.mac in seen_mac:
-                raise ConfigError(path, f"containers[{i}].mac", f"{c.mac} is already the MAC of {seen_mac[c.mac]}",
+    for i, c in enumerate(containers):
+        mac = effective_mac(c)
+        if mac is not None:
+            if mac in seen_mac:
+                derived = "" if c.mac else f" (derived from its static ip {c.ip})"
+                raise ConfigError(path, f"containers[{i}].{'mac' if c.mac else 'ip'}",
+                                  f"{mac}{derived} is already the MAC of {seen_mac[mac]}",
                                   "every container needs its own MAC")
-            seen_mac[c.mac] = c.name
+            seen_mac[mac] = c.name
 
 
 def role_order(stack: Stack) -> dict[str, int]:

@@ -55,11 +55,9 @@ def parse_apt_mirror(sources: str, suite: str) -> str | None:
         if "deb" in fields.get("Types", "").split() and suite in fields.get("Suites", "").split():
             return fields.get("URIs", "").split()[0] if fields.get("URIs") else None
     for line in sources.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "deb":
-            rest = [p for p in parts[1:] if not p.startswith("[")]
-            if len(rest) >= 2 and rest[1] == suite:
-                return rest[0]
+        parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()  # drop [option ...] groups
+        if len(parts) >= 3 and parts[0] == "deb" and parts[2] == suite:
+            return parts[1]
     return None
 
 

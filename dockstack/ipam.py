@@ -11,7 +11,7 @@ import ipaddress
 import json
 from dataclasses import asdict, dataclass, replace
 
-from dockstack.config import Container, Network, Stack
+from dockstack.config import Container, Network, Stack, effective_mac
 from dockstack.facts import Lease
 from dockstack.render import render
 
@@ -42,11 +42,6 @@ class AddressPlan:
     why: str
 
 
-def static_mac_for(ip: ipaddress.IPv4Address) -> str:
-    """A stable locally-administered MAC for a container with a static IP but no static MAC."""
-    return "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
-
-
 def known_addresses(registry: dict[str, Record], leases: list[Lease]) -> dict[str, tuple[str, str]]:
     """name -> (mac, ip) from dnsmasq's lease data: its lease files, then its host reservations."""
     known: dict[str, tuple[str, str]] = {}
@@ -61,7 +56,7 @@ def known_addresses(registry: dict[str, Record], leases: list[Lease]) -> dict[st
 def plan_address(container: Container, known: dict[str, tuple[str, str]]) -> AddressPlan:
     """The flowchart: static MAC/IP from config, else the MAC of the name's lease, else a new lease."""
     if container.mac or container.ip:
-        mac = container.mac or static_mac_for(container.ip)  # type: ignore[arg-type]
+        mac = effective_mac(container) or ""
         if container.ip:
             return AddressPlan(mac, str(container.ip), STATIC, str(container.ip), "static MAC/IP in config")
         prev = known.get(container.name)
@@ -93,7 +88,7 @@ def reserved_static(stack: Stack, registry: dict[str, Record]) -> dict[str, Reco
     out = dict(registry)
     for c in stack.containers:
         if c.ip is not None and c.name not in out:
-            out[c.name] = Record(c.name, c.role, c.host, c.mac or static_mac_for(c.ip), str(c.ip), STATIC)
+            out[c.name] = Record(c.name, c.role, c.host, effective_mac(c) or "", str(c.ip), STATIC)
     return out
 
 

@@ -470,7 +470,7 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
 
 
 def resize(inv: Inventory, count: int, say=print) -> Inventory:
-    """Rewrite the lab's hosts.yaml for `count` hosts (host1..hostN at gateway+10+i), keeping its network."""
+    """Rewrite the lab's hosts.yaml for `count` hosts (hostN at gateway+9+N: host1 is .11), keeping its network."""
     import yaml
 
     from dockstack.config import load_inventory

@@ -159,8 +159,8 @@ def test_lab_up_repairs_a_lab_whose_daemons_died(mini_lab):
         for daemon in ("sshd", "dockerd"):
             pid = int(lh.pid_file(daemon).read_text().split()[0])
             os.kill(pid, signal.SIGKILL)
-    lab.wait_until("daemons dead", lambda: not any(s.dockerd or s.sshd for s in map(lab.observe, lab.lab_hosts(mini_lab))),
-                    timeout=10)
+    hosts = lab.lab_hosts(mini_lab)
+    lab.wait_until("daemons dead", lambda: not any(s.dockerd or s.sshd for s in map(lab.observe, hosts)), timeout=10)
     assert all(lab.observe(h).netns for h in lab.lab_hosts(mini_lab))
     changes = lab.up(mini_lab, say=lambda m: None)
     assert any("started dockerd" in c for c in changes) and any("started sshd" in c for c in changes)

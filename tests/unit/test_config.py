@@ -167,8 +167,6 @@ def test_mac_collision(cfg, config_error):
     config_error(e, cfg.containers_path, "containers[1].mac", "02:00:0a:64:00:02", "already the MAC of dns")
 
 
-@pytest.mark.xfail(reason="BUG: _check_collisions ignores the MAC derived (static_mac_for) for a static-ip-only "
-                          "container, so another container may configure that same MAC", strict=True)
 def test_mac_collision_with_derived_static_mac(cfg, config_error):
     cfg.container(1)["ip"] = "10.100.0.5"  # gets 02:00:0a:64:00:05 at runtime
     cfg.containers["roles"].append({"name": "other"})
@@ -456,8 +454,6 @@ def test_lab_host_on_the_gateway_address(cfg, config_error):
     config_error(e, cfg.hosts_path, "hosts[0].address", "not a free address")
 
 
-@pytest.mark.xfail(reason="BUG: the lab host address check accepts the lab subnet's broadcast address "
-                          "(only the gateway IP is excluded)", strict=True)
 def test_lab_host_on_the_broadcast_address(cfg, config_error):
     lab(cfg)
     cfg.hosts["hosts"][0]["address"] = "10.99.0.255"

@@ -85,8 +85,6 @@ def test_one_line_format_skips_comments_and_deb_src():
     assert images.parse_apt_mirror(text, "bookworm") is None
 
 
-@pytest.mark.xfail(reason="BUG: one-line sources with several bracket options ([arch=amd64 signed-by=...]) "
-                          "keep the second option as the URI, so the mirror is not found", strict=True)
 def test_one_line_format_with_several_options():
     text = "deb [arch=amd64 signed-by=/usr/share/keyrings/debian.gpg] http://mirror.example/debian bookworm main\n"
     assert images.parse_apt_mirror(text, "bookworm") == "http://mirror.example/debian"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from dockstack import ipam
-from dockstack.config import Role, Stack
+from dockstack.config import Role, Stack, static_mac_for
 from dockstack.facts import Lease
 from dockstack.ipam import LEASE, NEW, STATIC, AddressPlan, ConflictError, Record
 
@@ -31,13 +31,13 @@ def plan_fields(plan: AddressPlan) -> tuple:
 
 
 def test_static_mac_for_encodes_the_ip():
-    assert ipam.static_mac_for(ipaddress.IPv4Address("10.100.0.2")) == "02:00:0a:64:00:02"
-    assert ipam.static_mac_for(ipaddress.IPv4Address("192.168.255.10")) == "02:00:c0:a8:ff:0a"
+    assert static_mac_for(ipaddress.IPv4Address("10.100.0.2")) == "02:00:0a:64:00:02"
+    assert static_mac_for(ipaddress.IPv4Address("192.168.255.10")) == "02:00:c0:a8:ff:0a"
 
 
 def test_quarantine_mac_differs_from_static_mac():
     assert ipam.quarantine_mac("10.100.0.150") == "02:ff:0a:64:00:96"
-    assert ipam.quarantine_mac("10.100.0.2") != ipam.static_mac_for(ipaddress.IPv4Address("10.100.0.2"))
+    assert ipam.quarantine_mac("10.100.0.2") != static_mac_for(ipaddress.IPv4Address("10.100.0.2"))
 
 
 # --- plan_address: one test per branch of the flowchart ----------------------------------------
