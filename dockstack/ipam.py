@@ -28,7 +28,7 @@ class Record:
     host: str
     mac: str
     ip: str
-    source: str  # static | lease | new: how the address was obtained when it was first given
+    source: str  # static | lease | new: the flowchart path that gave the address last time
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def test_same_ip_after_remove_and_create(stack):
     out = run_inv("create", "--name=galera").stdout
     assert "name in dnsmasq lease data" in out
     assert container_addr(stack, "host2", "galera") == (mac, ip)
-    assert ipam_json()["galera"]["source"] == "new"  # where the address first came from stays on record
+    assert ipam_json()["galera"]["source"] == "lease"  # the path this create took
 
 
 def test_same_ip_after_moving_to_another_host(stack, tmp_path):
@@ -135,7 +135,7 @@ def test_static_mac_and_ip_from_config(stack, tmp_path):
 
 
 @pytest.mark.parametrize("ip,problem", [
-    ("10.200.0.5", "outside the container subnet 10.100.0.0/24"),
+    ("10.200.0.5", "is outside the container subnet 10.100.0.0/24"),
     ("10.100.0.2", "is already the address of dnsmasq"),
 ])
 def test_bad_static_ip_in_config_is_refused_before_anything_runs(stack, remotes, tmp_path, ip, problem):
