@@ -8,9 +8,9 @@ import sys
 
 from invoke import Collection, Exit, task
 
+from dockstack import deploy, lifecycle, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
-from dockstack import lifecycle, status
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
@@ -151,6 +151,40 @@ def remove(c, name, hosts_file=H, containers_file=C):
         lifecycle.remove(inv, stack, remotes, name, say)
 
 
+# --- the whole stack ------------------------------------------------------------------
+
+
+@task(name="deploy-all", help={**HELP, "dry-run": "print the plan, change nothing",
+                               "prune": "also remove dockstack containers that the config does not list"})
+@user_errors
+def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
+    """Bring the stack to the config: create, start or recreate what differs, in role order."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        outcome = deploy.deploy_all(inv, stack, remotes, say, dry_run=dry_run, prune=prune)
+    if outcome.failed:
+        raise Exit(code=1)
+
+
+@task(name="destroy-all", help={**HELP, "release": "also forget the containers' addresses"})
+@user_errors
+def destroy_all(c, hosts_file=H, containers_file=C, release=False):
+    """Remove the stack's containers in reverse deploy order (addresses kept unless --release)."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        deploy.destroy_all(inv, stack, remotes, say, release=release)
+
+
+@task(name="status", help={**HELP, "json": "print JSON instead of a table"})
+@user_errors
+def stack_status(c, hosts_file=H, containers_file=C, json_=False):
+    """Each container: host, state, IP, image."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        rows = status.container_rows(inv, stack, remotes)
+    say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))
+
+
 # --- ipam ------------------------------------------------------------------------------
 
 
@@ -177,7 +211,7 @@ ipam = Collection("ipam")
 ipam.add_task(ipam_show)
 ipam.add_task(ipam_release)
 
-ns = Collection(create, start, stop, remove)
+ns = Collection(create, start, stop, remove, deploy_all, destroy_all, stack_status)
 ns.add_collection(lab)
 ns.add_collection(images)
 ns.add_collection(ipam)

@@ -99,8 +99,24 @@ class Image:
 
 
 @dataclass(frozen=True)
-class Role:
+class Balanced:
+    """A service haproxy balances over a role's containers."""
+
     name: str
+    port: int
+    mode: str = "tcp"  # tcp | http
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role: its place in the deploy order, its readiness check, puppet classes, balanced ports."""
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+    check: str | None = None  # run with `docker exec NAME sh -c CHECK` until it passes
+    check_timeout: float = 60.0
+    classes: tuple[str, ...] = ()
+    balance: tuple[Balanced, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +159,12 @@ class Stack:
 
     def image(self, tag: str) -> Image | None:
         return next((i for i in self.images if i.tag == tag), None)
+
+    def role(self, name: str) -> Role:
+        return next(r for r in self.roles if r.name == name)
+
+    def of_role(self, role: str) -> tuple[Container, ...]:
+        return tuple(c for c in self.containers if c.role == role)
 
 
 # --- reading helpers ---------------------------------------------------------------
@@ -333,12 +355,14 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         images.append(Image(tag=str(tag), suite=r.get("suite", str, "bookworm"), packages=tuple(pkgs)))
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
-        r = _Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw})
-        r.unknown({"name"})
-        name = r.name("name")
-        if any(x.name == name for x in roles):
-            raise r.fail("name", f"duplicate role {name!r}")
-        roles.append(Role(name=name))
+        roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles))
+    ports: dict[int, str] = {}
+    for i, role in enumerate(roles):
+        for b in role.balance:
+            if b.port in ports:
+                raise ConfigError(p, f"roles[{i}].balance", f"port {b.port} is already balanced for {ports[b.port]}",
+                                  "haproxy binds one frontend per port")
+            ports[b.port] = role.name
     role_names = {x.name for x in roles}
     host_names = {h.name for h in inventory.hosts}
     net = inventory.network
@@ -397,6 +421,54 @@ def static_mac_for(ip: ipaddress.IPv4Address) -> str:
 def effective_mac(c: Container) -> str | None:
     """The MAC a container starts with when the config fixes it (given, or derived from a static IP)."""
     return c.mac or (static_mac_for(c.ip) if c.ip is not None else None)
+
+
+def _role(r: _Reader, earlier: list[Role]) -> Role:
+    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance"})
+    name = r.name("name")
+    if any(x.name == name for x in earlier):
+        raise r.fail("name", f"duplicate role {name!r}")
+    default = [earlier[-1].name] if earlier else []
+    deps = r.get("depends_on", list, default)
+    known = [x.name for x in earlier]
+    for j, d in enumerate(deps):
+        if d not in known:
+            raise r.fail(f"depends_on[{j}]", f"{d!r} is not a role listed before {name!r}",
+                         "roles are listed in deploy order; a role can only depend on earlier ones")
+    timeout = r.get("check_timeout", (int, float), 60)
+    if timeout <= 0:
+        raise r.fail("check_timeout", f"{timeout} is not a positive number of seconds")
+    classes = r.get("classes", list, [])
+    if not all(isinstance(c, str) and re.match(r"^[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*$", c) for c in classes):
+        raise r.fail("classes", "must be a list of puppet class names", "e.g. profile::galera")
+    balance = []
+    for j, raw in enumerate(r.get("balance", list, [])):
+        b = _Reader(r.path, f"{r.where}.balance[{j}]", raw)
+        b.unknown({"name", "port", "mode"})
+        port = b.get("port", int, required=True)
+        if not 0 < port < 65536:
+            raise b.fail("port", f"{port} is not a TCP port", "use 1-65535")
+        mode = b.get("mode", str, "tcp")
+        if mode not in ("tcp", "http"):
+            raise b.fail("mode", f"{mode!r} is not tcp or http")
+        balance.append(Balanced(name=b.name("name"), port=port, mode=mode))
+    ports = [x.port for x in balance]
+    if len(ports) != len(set(ports)):
+        raise r.fail("balance", "two services on the same port")
+    check = r.get("check", str, None)
+    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
+                classes=tuple(classes), balance=tuple(balance))
+
+
+def tiers(stack: Stack) -> list[list[Role]]:
+    """Roles grouped for deployment: a role goes one tier after the latest role it depends on."""
+    level: dict[str, int] = {}
+    for role in stack.roles:
+        level[role.name] = 1 + max((level[d] for d in role.depends_on), default=-1)
+    out: list[list[Role]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for role in stack.roles:
+        out[level[role.name]].append(role)
+    return out
 
 
 def _check_collisions(path: str, containers: list[Container]) -> None:

@@ -2,28 +2,55 @@
 
 from __future__ import annotations
 
+import json
+
 from dockstack.config import Container, Network
 
 LABEL_MANAGED = "org.dockstack.managed"
 LABEL_ROLE = "org.dockstack.role"
-DNSMASQ_DIR = "/var/lib/dockstack/dnsmasq"  # on the dnsmasq container's host, one folder per container
+LABEL_SPEC = "org.dockstack.spec"  # what the container was created from, to see drift from the config
+SERVICE_ROOT = "/var/lib/dockstack"  # on a host: one folder per service container, SERVICE_ROOT/ROLE/NAME
+DNSMASQ_DIR = f"{SERVICE_ROOT}/dnsmasq"
 DNSMASQ_MOUNT = "/var/lib/dockstack"  # where that folder appears inside the dnsmasq container
-PS_FORMAT = "{{.Names}}\t{{.State}}"
+PUPPET_MOUNT = "/etc/puppet/code/environments/production"
+HAPROXY_MOUNT = "/etc/haproxy"
+
+# Roles whose containers dockstack feeds with files it renders: where the folder is mounted, what runs.
+SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT}
+SERVICE_COMMANDS = {
+    "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
+    "haproxy": ["haproxy", "-W", "-db", "-f", f"{HAPROXY_MOUNT}/haproxy.cfg"],
+}
 
 
-def dnsmasq_dir(container: Container) -> str:
-    return f"{DNSMASQ_DIR}/{container.name}"
+def service_dir(c: Container) -> str:
+    """The host folder holding the files dockstack renders for a service container."""
+    return f"{SERVICE_ROOT}/{c.role}/{c.name}"
+
+
+def dnsmasq_dir(c: Container) -> str:
+    return service_dir(c)
+
+
+def spec(c: Container) -> dict[str, object]:
+    """The parts of the config that a container is created from; a change means recreate."""
+    return {"image": c.image, "role": c.role, "mac": c.mac, "ip": str(c.ip) if c.ip else None,
+            "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command)}
+
+
+def spec_label(c: Container) -> str:
+    return json.dumps(spec(c), sort_keys=True, separators=(",", ":"))
 
 
 def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     """`docker run` for a container: no Docker networking (dockstack plumbs eth0), NET_ADMIN for DHCP."""
     argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none",
             "--cap-add", "NET_ADMIN", "--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_ROLE}={c.role}",
-            "--dns-search", net.domain]
+            "--label", f"{LABEL_SPEC}={spec_label(c)}", "--dns-search", net.domain]
     for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
         argv += ["--dns", server]
-    if c.is_dnsmasq:
-        argv += ["--volume", f"{dnsmasq_dir(c)}:{DNSMASQ_MOUNT}"]
+    if c.role in SERVICE_MOUNTS:
+        argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.role]}"]
     for v in c.volumes:
         argv += ["--volume", v]
     for k, v in c.env:
@@ -31,8 +58,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     argv.append(c.image)
     if c.command:
         argv += list(c.command)
-    elif c.is_dnsmasq:
-        argv += ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"]
+    elif c.role in SERVICE_COMMANDS:
+        argv += SERVICE_COMMANDS[c.role]
     return argv
 
 
@@ -40,8 +67,31 @@ def inspect_argv(name: str) -> list[str]:
     return ["docker", "container", "inspect", name]
 
 
+PS_FORMAT = "{{.Names}}\t{{.State}}"
+
+
 def ps_argv() -> list[str]:
     return ["docker", "ps", "--all", "--filter", f"label={LABEL_MANAGED}=true", "--format", PS_FORMAT]
+
+
+# Every dockstack container of a host, with eth0's addresses of the running ones, in one round trip.
+OBSERVE_SCRIPT = r"""
+ids=$(docker ps -aq --filter "label=$1")
+if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
+echo '#addresses'
+for pid in $(docker container inspect --format '{{.State.Pid}}' $ids 2>/dev/null); do
+  [ "$pid" -gt 0 ] || continue
+  nsenter -t "$pid" -n ip -o link show dev eth0 2>/dev/null | sed "s/^/$pid /"
+  nsenter -t "$pid" -n ip -o -4 addr show dev eth0 2>/dev/null | sed "s/^/$pid /"
+done
+echo '#images'
+shift
+for tag in "$@"; do echo "$tag $(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null)"; done
+"""
+
+
+def observe_argv(image_tags: list[str]) -> list[str]:
+    return ["sh", "-c", OBSERVE_SCRIPT, "sh", f"{LABEL_MANAGED}=true", *image_tags]
 
 
 def dhclient_argv(name: str, timeout: int = 45) -> list[str]:

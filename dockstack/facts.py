@@ -81,18 +81,55 @@ class ContainerState:
         return "running" if self.running else "stopped"
 
 
-def parse_inspect(text: str) -> ContainerState | None:
-    """The first container of `docker inspect` JSON output, or None for an empty answer."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not data:
-        return None
-    d = data[0]
+def _container_state(d: dict) -> ContainerState:
     return ContainerState(
         name=d["Name"].lstrip("/"), running=bool(d["State"]["Running"]), pid=int(d["State"]["Pid"]),
         image=d["Config"]["Image"], image_id=d["Image"], labels=d["Config"].get("Labels") or {})
+
+
+def parse_inspect(text: str) -> ContainerState | None:
+    """The first container of `docker inspect` JSON output, or None for an empty answer."""
+    found = parse_inspect_all(text)
+    return found[0] if found else None
+
+
+def parse_inspect_all(text: str) -> list[ContainerState]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    return [_container_state(d) for d in data or []]
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """One host as dockstack sees it: its containers, their eth0 addresses, its image IDs."""
+
+    containers: dict[str, ContainerState]
+    addresses: dict[str, tuple[str | None, str | None]]  # container name -> (mac, ip) of eth0
+    images: dict[str, str | None]  # tag -> image ID on the host (None: absent)
+
+
+def parse_host_facts(text: str) -> HostFacts:
+    """Output of dockercli.OBSERVE_SCRIPT: inspect JSON, then `#addresses` lines, then `#images` lines."""
+    inspect_part, _, rest = text.partition("#addresses\n")
+    addr_part, _, image_part = rest.partition("#images\n")
+    containers = {c.name: c for c in parse_inspect_all(inspect_part)}
+    by_pid: dict[int, list[str]] = {}
+    for line in addr_part.splitlines():
+        pid, _, tail = line.partition(" ")
+        if pid.isdigit():
+            by_pid.setdefault(int(pid), []).append(tail)
+    addresses = {}
+    for c in containers.values():
+        lines = "\n".join(by_pid.get(c.pid, [])) if c.running else ""
+        addresses[c.name] = (parse_link_mac(lines), parse_ipv4(lines))
+    images: dict[str, str | None] = {}
+    for line in image_part.splitlines():
+        tag, _, image_id = line.partition(" ")
+        if tag:
+            images[tag] = image_id.strip() or None
+    return HostFacts(containers, addresses, images)
 
 
 def parse_ps(text: str) -> dict[str, str]:

@@ -28,6 +28,8 @@ from dockstack.remote import Remote, Remotes, parallel, quote
 RECIPE_VERSION = 1
 CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
+CHATTY = tuple(f"I: {w}" for w in ("Retrieving", "Validating", "Extracting", "Unpacking", "Installing",
+                                   "Configuring"))
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -115,7 +117,10 @@ def build(image: Image, say=print) -> BuiltImage:
     rootfs = work / "rootfs"
     rootfs.mkdir(parents=True)
     say(f"{image.tag}: debootstrap {image.suite} with {', '.join(image.packages)} (about a minute)")
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(image.packages)}", image.suite, str(rootfs)]
+    debs = CACHE_DIR / "debs"  # shared by all builds: the second image downloads little
+    debs.mkdir(parents=True, exist_ok=True)
+    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(image.packages)}",
+            image.suite, str(rootfs)]
     if mirror:
         argv.append(mirror)
     _run_streaming(argv, f"debootstrap of {image.tag}", say)
@@ -174,8 +179,8 @@ def _run_streaming(argv: list[str], step: str, say) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         tail = [*tail, line.rstrip()][-10:]
-        if line.startswith("I: Retrieving") or line.startswith("I: Installing") or line.startswith("I: Configuring"):
-            continue  # too chatty; the phases below are enough
+        if line.startswith(CHATTY):
+            continue  # one line per package: the phases are enough
         if line.startswith("I: "):
             say(f"    {line.strip()}")
     if proc.wait() != 0:

@@ -6,6 +6,7 @@ Failures come back as RemoteError naming the host and the step, never as a libra
 from __future__ import annotations
 
 import io
+import logging
 import shlex
 import threading
 import time
@@ -21,6 +22,10 @@ from dockstack.config import Host, Inventory
 from dockstack.errors import RemoteError
 
 CONNECT_TIMEOUT = 10
+
+# paramiko logs transport-thread failures with tracebacks; dockstack reports them as RemoteError instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 
 def quote(argv: Sequence[str | int]) -> str:

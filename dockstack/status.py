@@ -55,6 +55,42 @@ def ipam_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[IpamRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class ContainerRow:
+    name: str
+    role: str
+    host: str
+    state: str  # running | stopped | absent
+    ip: str
+    image: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[ContainerRow]:
+    """The stack's containers as the hosts report them, in config order."""
+    from dockstack.lifecycle import Executor
+
+    hosts = Executor(inv, stack, remotes, lambda m: None).observe()
+    rows = []
+    for c in stack.containers:
+        where = [h for h, f in hosts.items() if c.name in f.containers]
+        host = c.host if c.host in where else (where[0] if where else c.host)
+        if not where:
+            rows.append(ContainerRow(c.name, c.role, host, "absent", "", c.image))
+            continue
+        st = hosts[host].containers[c.name]
+        ip = hosts[host].addresses.get(c.name, (None, None))[1] or ""
+        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image))
+    return rows
+
+
+def format_containers(rows: list[ContainerRow]) -> str:
+    return table(["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE"],
+                 [[r.name, r.role, r.host, r.state, r.ip or "-", r.image] for r in rows])
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [headers, *rows]]

@@ -88,6 +88,22 @@ def test_bad_hosts_file_is_reported_with_file_and_key(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_unreachable_host_is_a_clear_error(tmp_path):
+    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data["hosts"] = [{"name": "gone", "address": "127.0.0.1", "port": 1}]  # nothing listens there
+    data.pop("lab")
+    path = tmp_path / "hosts.yaml"
+    path.write_text(yaml.safe_dump(data))
+    containers = tmp_path / "containers.yaml"
+    containers.write_text(yaml.safe_dump({"roles": ["dnsmasq"], "containers": [
+        {"name": "dnsmasq", "role": "dnsmasq", "host": "gone", "image": "x", "mac": "02:00:0a:64:00:02",
+         "ip": "10.100.0.2"}]}))
+    proc = run_inv("ipam.show", f"--hosts-file={path}", f"--containers-file={containers}", check=False)
+    assert proc.returncode == 1
+    assert "gone: ssh connect failed: cannot reach 127.0.0.1:1" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+
+
 # --- a second, throwaway lab: teardown and repair ----------------------------------------------
 
 
@@ -145,7 +161,8 @@ def test_lab_down_leaves_nothing_behind(mini_lab):
     # a container running on a host must go too
     lh = hosts[0]
     built = images.load_built(load_stack(load_inventory()).images[0])
-    local.run([*lh.enter(), "docker", "load", "-q", "-i", str(built.archive)], "load", timeout=300)
+    with open(built.archive, "rb") as archive:  # over stdin: a lab host has its own /tmp
+        subprocess.run([*lh.enter(), "docker", "load", "-q"], stdin=archive, check=True, capture_output=True)
     local.run([*lh.enter(), "docker", "run", "-d", "--network", "none", "--name", "c1", built.tag], "run")
     assert any("sleep infinity" in x for x in leftovers(mini_lab))
     lab.down(mini_lab, say=lambda m: None)

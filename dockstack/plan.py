@@ -1,0 +1,83 @@
+"""Converge, as pure decisions: (config, observed hosts, address registry) -> one action per container.
+
+Every action carries its reason, including "nothing", so a re-run can say why it changed nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from dockstack.config import Container, Stack, effective_mac
+from dockstack.dockercli import LABEL_SPEC, spec
+from dockstack.facts import HostFacts
+from dockstack.ipam import Record
+
+CREATE, START, RECREATE, NOTHING = "create", "start", "recreate", "nothing"
+
+
+@dataclass(frozen=True)
+class Action:
+    container: Container
+    kind: str  # create | start | recreate | nothing
+    why: str
+    remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (recreate)
+
+    @property
+    def changes(self) -> bool:
+        return self.kind != NOTHING
+
+    def describe(self) -> str:
+        return f"{self.container.name} ({self.container.host}): {self.kind} ({self.why})"
+
+
+def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
+    """Which parts of the config differ from what the container was created from."""
+    try:
+        old = json.loads(labels.get(LABEL_SPEC, ""))
+    except json.JSONDecodeError:
+        return ["created without a dockstack spec"]
+    new = spec(c)
+    return [k for k in new if old.get(k) != new[k]]
+
+
+def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | None) -> Action:
+    """What brings one container to the config: create, start, recreate (why) or nothing (why)."""
+    where = [h for h, f in hosts.items() if c.name in f.containers]
+    elsewhere = tuple(h for h in where if h != c.host)
+    if c.host not in where:
+        if elsewhere:
+            return Action(c, RECREATE, f"moved from {', '.join(elsewhere)} to {c.host}", elsewhere)
+        return Action(c, CREATE, "missing")
+    facts = hosts[c.host]
+    state = facts.containers[c.name]
+    reasons = [f"{k} changed" for k in _spec_drift(c, state.labels)]
+    host_image = facts.images.get(c.image)
+    if "image changed" not in reasons and host_image and state.image_id != host_image:
+        reasons.append(f"image {c.image} was updated on the host")
+    mac, ip = facts.addresses.get(c.name, (None, None))
+    static_mac = effective_mac(c)
+    if c.ip is not None and record is not None and record.ip != str(c.ip) and "ip changed" not in reasons:
+        reasons.append(f"static ip {c.ip} differs from its address {record.ip}")
+    if static_mac and record is not None and record.mac != static_mac and "mac changed" not in reasons:
+        reasons.append(f"static mac {static_mac} differs from its MAC {record.mac}")
+    if reasons:
+        return Action(c, RECREATE, "; ".join(reasons), elsewhere)
+    if not state.running:
+        return Action(c, START, "stopped", elsewhere)
+    if record is None or (mac, ip) != (record.mac, record.ip):
+        have = f"{ip or 'no address'}" + (f", registry says {record.ip}" if record else ", not in the registry")
+        return Action(c, START, f"running without its address ({have})", elsewhere)
+    if elsewhere:
+        return Action(c, RECREATE, f"also present on {', '.join(elsewhere)}", elsewhere)
+    return Action(c, NOTHING, f"running with {ip}, image and options unchanged")
+
+
+def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Record]) -> list[Action]:
+    return [plan_container(c, hosts, registry.get(c.name)) for c in stack.containers]
+
+
+def plan_prune(stack: Stack, hosts: dict[str, HostFacts]) -> list[tuple[str, str]]:
+    """(host, name) of dockstack containers that the config does not list."""
+    names = {c.name for c in stack.containers}
+    return sorted((h, n) for h, f in hosts.items() for n in f.containers if n not in names)

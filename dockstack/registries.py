@@ -1,0 +1,47 @@
+"""The registry of running containers per role, rendered for puppet (site.pp, hieradata) and haproxy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockstack.config import Stack
+from dockstack.ipam import Record
+from dockstack.render import render
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A running container with an address: what puppet nodes and haproxy backends are made of."""
+
+    name: str
+    role: str
+    host: str
+    ip: str
+    fqdn: str
+
+
+def registered(stack: Stack, records: dict[str, Record], running: set[str], domain: str) -> list[Registered]:
+    """Running containers that have an address, in role order, then name order."""
+    order = {r.name: i for i, r in enumerate(stack.roles)}
+    out = [Registered(r.name, r.role, r.host, r.ip, f"{r.name}.{domain}")
+           for r in records.values() if r.name in running]
+    return sorted(out, key=lambda x: (order.get(x.role, len(order)), x.name))
+
+
+def render_site_pp(stack: Stack, regs: list[Registered]) -> str:
+    classes = {r.name: r.classes for r in stack.roles}
+    return render("puppet/site.pp.j2", nodes=[(x, classes.get(x.role, ())) for x in regs])
+
+
+def render_hieradata(stack: Stack, regs: list[Registered], domain: str) -> str:
+    by_role = {role.name: [x for x in regs if x.role == role.name] for role in stack.roles}
+    return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v})
+
+
+def render_hiera_config() -> str:
+    return render("puppet/hiera.yaml.j2")
+
+
+def render_haproxy(stack: Stack, regs: list[Registered]) -> str:
+    services = [(b, [x for x in regs if x.role == role.name]) for role in stack.roles for b in role.balance]
+    return render("haproxy/haproxy.cfg.j2", services=services)
