@@ -66,13 +66,13 @@ class AddressBook:
             r = self.remotes[d.host]
             base = dockercli.service_dir(d)
             conf = ipam.render_dnsmasq_conf(self.inv.network, d, self.dns_servers())
-            changed = [put_if_changed(r, f"{base}/{name}", text, f"push dnsmasq {name}")
-                       for name, text in {**files, "dnsmasq.conf": conf}.items()]
-            if any(changed):
+            changed = {name for name, text in {**files, "dnsmasq.conf": conf}.items()
+                       if put_if_changed(r, f"{base}/{name}", text, f"push dnsmasq {name}")}
+            if changed - {"ipam.json"}:  # what dnsmasq itself reads
                 state = inspect(r, d.name)
                 if state and state.running:
                     r.run(["docker", "kill", "--signal", "HUP", d.name], "reload dnsmasq")
-            return any(changed)
+            return bool(changed)
 
         if any(parallel(self.stack.dnsmasq_containers(), push)):
             say(f"  dnsmasq: files updated ({len(records)} address(es)), reloaded")
