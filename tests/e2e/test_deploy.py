@@ -52,7 +52,7 @@ def deployed(inventory, remotes):
 
 
 def test_deploy_all_brings_up_every_role_in_order(deployed):
-    inventory, since, out = deployed
+    inventory, _, out = deployed
     assert "10 ok, 10 changed, 0 failed" in out
     stack = load_stack(inventory)
     rows = ipam_json()
@@ -81,7 +81,7 @@ def test_deploy_all_brings_up_every_role_in_order(deployed):
 
 def test_roles_of_one_tier_deploy_in_parallel(deployed):
     """collector, control and webui (one tier, three hosts) overlap in time instead of queueing."""
-    inventory, _, out = deployed
+    _, _, out = deployed
     tier = out.split("[7/7]")[1]
     creates = [m.start() for m in re.finditer(r"^  \w+: create on ", tier, re.M)]
     dones = [m.start() for m in re.finditer(r"^  \w+: done$", tier, re.M)]
@@ -98,7 +98,7 @@ def test_second_deploy_changes_nothing(deployed):
 
 
 def test_status_shows_each_container(deployed):
-    inventory, _, _ = deployed
+    _ = deployed
     rows = {r["name"]: r for r in json.loads(run_inv("status", "--json").stdout)}
     assert rows["galera"] == {"name": "galera", "role": "galera", "host": "host2", "state": "running",
                               "ip": ipam_json()["galera"]["ip"], "image": "dockstack/base:bookworm"}
@@ -185,7 +185,7 @@ def test_registries_list_exactly_the_registered_containers(deployed):
 
 
 def test_readiness_check_that_never_passes_fails_its_tier(deployed, tmp_path):
-    inventory, _, _ = deployed
+    _ = deployed
     for name in ("config", "collector", "control", "webui"):
         run_inv("remove", f"--name={name}")
 

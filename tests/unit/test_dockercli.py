@@ -31,7 +31,9 @@ def test_run_argv_dnsmasq(dns, net):
     assert flag_values(argv, "--dns") == ["127.0.0.1"]  # itself, not the list
     assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack"]
-    assert flag_values(argv, "--label") == ["org.dockstack.managed=true", "org.dockstack.role=dnsmasq"]
+    labels = flag_values(argv, "--label")
+    assert labels[:2] == ["org.dockstack.managed=true", "org.dockstack.role=dnsmasq"]
+    assert labels[2] == f"org.dockstack.spec={dockercli.spec_label(dns)}"
     i = argv.index("test/base:bookworm")
     assert argv[i + 1:] == ["dnsmasq", "--keep-in-foreground", "--conf-file=/var/lib/dockstack/dnsmasq.conf"]
 
