@@ -198,6 +198,9 @@ def up(inv: Inventory, say=print) -> list[str]:
     _ensure_mount_dir(spec, changes)
     for lh in hosts:
         _ensure_host(lh, changes, say)
+    for name in sorted(_present_hosts(spec) - {lh.name for lh in hosts}):  # dropped from hosts.yaml
+        _teardown_host(LabHost(name, "", spec), changes)
+        changes.append(f"{name}: removed (no longer in {inv.path})")
     _write_known_hosts(spec, hosts)
     for c in changes:
         say(f"  changed: {c}")
@@ -386,14 +389,7 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
     require(LAB_PROGRAMS, "inv lab.down")
     spec = require_lab(inv)
     removed: list[str] = []
-    names = {h.name for h in inv.hosts}
-    # leftovers of hosts no longer in hosts.yaml, found by their prefix
-    netns_dir = Path("/run/netns")
-    if netns_dir.is_dir():
-        names |= {p.name[len(spec.prefix) + 1:] for p in netns_dir.iterdir() if p.name.startswith(f"{spec.prefix}-")}
-    if mount_dir(spec).is_dir():
-        names |= {p.stem for p in mount_dir(spec).glob("*.mnt")} | {p.stem for p in mount_dir(spec).glob("*.uts")}
-    for name in sorted(names):
+    for name in sorted({h.name for h in inv.hosts} | _present_hosts(spec)):
         lh = LabHost(name, "", spec)
         _teardown_host(lh, removed)
     chain = _forward_chain()
@@ -415,6 +411,17 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
     for r in removed:
         say(f"  removed: {r}")
     return removed
+
+
+def _present_hosts(spec: LabSpec) -> set[str]:
+    """Names of lab hosts that exist on this machine, found by the lab's prefix."""
+    names = set()
+    netns_dir = Path("/run/netns")
+    if netns_dir.is_dir():
+        names |= {p.name[len(spec.prefix) + 1:] for p in netns_dir.iterdir() if p.name.startswith(f"{spec.prefix}-")}
+    if mount_dir(spec).is_dir():
+        names |= {p.stem for p in mount_dir(spec).glob("*.mnt")} | {p.stem for p in mount_dir(spec).glob("*.uts")}
+    return names
 
 
 def _processes_of(lh: LabHost) -> list[int]:
@@ -470,7 +477,7 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
 
 
 def resize(inv: Inventory, count: int, say=print) -> Inventory:
-    """Rewrite the lab's hosts.yaml for `count` hosts (hostN at gateway+9+N: host1 is .11), keeping its network."""
+    """Rewrite the lab's hosts.yaml for `count` hosts: keep the first ones, add hostN at gateway+9+N."""
     import yaml
 
     from dockstack.config import load_inventory
@@ -480,11 +487,18 @@ def resize(inv: Inventory, count: int, say=print) -> Inventory:
         raise ConfigError(inv.path, "--hosts", f"{count} lab hosts is out of range", "use 1-50")
     if len(inv.hosts) == count:
         return inv
-    base = spec.gateway.ip
-    hosts = [{"name": f"host{i}", "address": str(base + 9 + i)} for i in range(1, count + 1)]
+    hosts = [{"name": h.name, "address": h.address, "user": h.user, "port": h.port, "key": h.key or key_file(spec)}
+             for h in inv.hosts[:count]]
+    taken = {h["address"] for h in hosts} | {h["name"] for h in hosts}
+    n = 0
+    while len(hosts) < count:
+        n += 1
+        name, address = f"host{n}", str(spec.gateway.ip + 9 + n)
+        if name not in taken and address not in taken and ipaddress.IPv4Address(address) in spec.gateway.network:
+            hosts.append({"name": name, "address": address, "user": "root", "port": 22, "key": key_file(spec)})
     raw = yaml.safe_load(Path(inv.path).read_text())
     network_yaml = yaml.safe_dump(raw["network"], default_flow_style=False, sort_keys=False)
-    Path(inv.path).write_text(render("lab/hosts.yaml.j2", hosts=hosts, key=key_file(spec), lab=spec,
+    Path(inv.path).write_text(render("lab/hosts.yaml.j2", hosts=hosts, lab=spec,
                                      network_yaml="\n".join(f"  {line}" for line in network_yaml.splitlines())))
     say(f"  wrote {inv.path} with {count} lab hosts")
     return load_inventory(inv.path)

@@ -206,3 +206,17 @@ def test_lab_up_rebuilds_a_netns_file_that_is_no_longer_a_namespace(mini_lab):
     lh.netns_file.touch()
     lab.up(mini_lab, say=lambda m: None)
     assert lab.observe(lh).dockerd and lab.observe(lh).sshd
+
+
+def test_lab_up_with_fewer_hosts_removes_the_others(mini_lab):
+    lab.up(mini_lab, say=lambda m: None)
+    smaller = lab.resize(mini_lab, 1, say=lambda m: None)
+    assert [h.name for h in smaller.hosts] == ["m1"]
+    assert yaml.safe_load(Path(smaller.path).read_text())["network"]["subnet"] == "10.100.0.0/24"
+    changes = lab.up(smaller, say=lambda m: None)
+    assert "m2: removed (no longer in" in " ".join(changes)
+    assert not Path("/run/netns/dsm-m2").exists()
+    assert lab.observe(lab.lab_hosts(smaller)[0]).dockerd
+    bigger = lab.resize(smaller, 2, say=lambda m: None)
+    lab.up(bigger, say=lambda m: None)
+    assert all(lab.observe(h).sshd for h in lab.lab_hosts(bigger))

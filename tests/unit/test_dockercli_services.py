@@ -1,0 +1,147 @@
+"""dockstack.dockercli: the spec label, puppet/haproxy service containers, and observe_argv."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import replace
+
+import pytest
+
+from dockstack import dockercli
+
+
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+@pytest.fixture
+def web(container):
+    return container("web", role="webui", host="h1", image="dockstack/base:bookworm",
+                     volumes=("/srv/web:/var/www:ro",), env=(("MODE", "prod"),), command=("httpd", "-f"))
+
+
+# --- spec / spec_label ----------------------------------------------------------------------------
+
+
+def test_spec_fields(web):
+    assert dockercli.spec(web) == {"image": "dockstack/base:bookworm", "role": "webui", "mac": None, "ip": None,
+                                   "volumes": ["/srv/web:/var/www:ro"], "env": [["MODE", "prod"]],
+                                   "command": ["httpd", "-f"]}
+
+
+def test_spec_static_address(container):
+    c = container("dns", role="dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2")
+    s = dockercli.spec(c)
+    assert (s["mac"], s["ip"]) == ("02:00:0a:64:00:02", "10.100.0.2")
+
+
+def test_spec_label_is_compact_sorted_json(web):
+    label = dockercli.spec_label(web)
+    assert json.loads(label) == dockercli.spec(web)
+    assert " " not in label.replace("/var/www:ro", "")  # no separators with spaces
+    keys = list(json.loads(label))
+    assert keys == sorted(keys)
+    assert label.startswith('{"command":["httpd","-f"],"env":[["MODE","prod"]],"image":')
+
+
+def test_spec_label_is_stable(web, container):
+    same = container("web", role="webui", host="h1", image="dockstack/base:bookworm",
+                     volumes=("/srv/web:/var/www:ro",), env=(("MODE", "prod"),), command=("httpd", "-f"))
+    assert dockercli.spec_label(web) == dockercli.spec_label(same)
+    assert dockercli.spec_label(web) == dockercli.spec_label(web)
+
+
+def test_spec_label_ignores_the_host(web):
+    assert dockercli.spec_label(replace(web, host="h2")) == dockercli.spec_label(web)
+
+
+@pytest.mark.parametrize("change", [
+    {"image": "dockstack/base:trixie"},
+    {"env": (("MODE", "dev"),)},
+    {"env": (("MODE", "prod"), ("X", "1"))},
+    {"volumes": ("/srv/web:/var/www",)},
+    {"volumes": ()},
+    {"command": ("httpd",)},
+    {"command": ()},
+    {"mac": "02:00:00:00:00:0a"},
+    {"ip": ipaddress.IPv4Address("10.100.0.10")},
+    {"role": "api"},
+], ids=["image", "env-value", "env-added", "volume-mode", "volumes-removed", "command-args", "command-removed",
+        "mac", "ip", "role"])
+def test_spec_label_changes_with_the_config(web, change):
+    assert dockercli.spec_label(replace(web, **change)) != dockercli.spec_label(web)
+
+
+def test_spec_label_env_order_matters(container):
+    a = container("web", env=(("A", "1"), ("B", "2")))
+    b = container("web", env=(("B", "2"), ("A", "1")))
+    assert dockercli.spec_label(a) != dockercli.spec_label(b)
+
+
+# --- service containers -----------------------------------------------------------------------------
+
+
+def test_service_dir(container):
+    assert dockercli.service_dir(container("pp", role="puppet")) == "/var/lib/dockstack/puppet/pp"
+    assert dockercli.service_dir(container("lb", role="haproxy")) == "/var/lib/dockstack/haproxy/lb"
+
+
+def test_run_argv_puppet_mounts_its_folder_and_keeps_the_image_command(container, net):
+    c = container("puppet", role="puppet", host="h2", image="dockstack/puppet:bookworm")
+    argv = dockercli.run_argv(c, net, ["10.100.0.2"])
+    assert flag_values(argv, "--volume") == [
+        "/var/lib/dockstack/puppet/puppet:/etc/puppet/code/environments/production"]
+    assert f"{dockercli.SERVICE_ROOT}/puppet/puppet:{dockercli.PUPPET_MOUNT}" in argv
+    assert argv[-1] == "dockstack/puppet:bookworm"  # no command: the image's own
+    assert flag_values(argv, "--dns") == ["10.100.0.2"]
+    assert "org.dockstack.role=puppet" in flag_values(argv, "--label")
+
+
+def test_run_argv_puppet_with_own_command(container, net):
+    c = container("puppet", role="puppet", image="dockstack/puppet:bookworm", command=("puppet", "server"))
+    argv = dockercli.run_argv(c, net, [])
+    assert argv[-3:] == ["dockstack/puppet:bookworm", "puppet", "server"]
+
+
+def test_run_argv_haproxy_mounts_etc_haproxy_and_runs_haproxy(container, net):
+    c = container("haproxy", role="haproxy", host="h3", image="dockstack/haproxy:bookworm")
+    argv = dockercli.run_argv(c, net, ["10.100.0.2"])
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/haproxy:/etc/haproxy"]
+    i = argv.index("dockstack/haproxy:bookworm")
+    assert argv[i + 1:] == ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+    assert flag_values(argv, "--dns") == ["10.100.0.2"]
+
+
+def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
+    c = container("lb", role="haproxy", image="dockstack/haproxy:bookworm", volumes=("/srv/certs:/certs:ro",))
+    argv = dockercli.run_argv(c, net, [])
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb:/etc/haproxy", "/srv/certs:/certs:ro"]
+
+
+def test_run_argv_other_roles_get_no_service_folder(container, net):
+    argv = dockercli.run_argv(container("galera", role="galera"), net, [])
+    assert "--volume" not in argv
+    assert not any(a.startswith(dockercli.SERVICE_ROOT) for a in argv)
+
+
+# --- observe_argv -----------------------------------------------------------------------------------
+
+
+def test_observe_argv_passes_label_then_tags_as_separate_arguments():
+    tags = ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
+    argv = dockercli.observe_argv(tags)
+    assert argv[:3] == ["sh", "-c", dockercli.OBSERVE_SCRIPT]
+    assert argv[3:] == ["sh", "org.dockstack.managed=true", "dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
+
+
+def test_observe_argv_without_tags():
+    assert dockercli.observe_argv([]) == ["sh", "-c", dockercli.OBSERVE_SCRIPT, "sh", "org.dockstack.managed=true"]
+
+
+def test_observe_script_is_constant_and_has_the_section_markers():
+    script = dockercli.OBSERVE_SCRIPT
+    assert dockercli.observe_argv(["a:1"])[2] is script
+    assert "#addresses" in script and "#images" in script
+    assert script.index("#addresses") < script.index("#images")
+    assert "a:1" not in script  # tags never interpolated into the script
