@@ -41,9 +41,21 @@ def _configs(hosts_file: str, containers_file: str):
     return inv, load_stack(inv, containers_file)
 
 
+def _on_hosts(hosts_file: str, containers_file: str, action):
+    """Load both files, then run action(inv, stack, remotes) over persistent SSH connections."""
+    inv, stack = _configs(hosts_file, containers_file)
+    with Remotes(inv) as remotes:
+        return action(inv, stack, remotes)
+
+
 HOSTS_HELP = {"hosts-file": "path of hosts.yaml"}
 HELP = {**HOSTS_HELP, "containers-file": "path of containers.yaml"}
 H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
+
+
+def _for_container(action, name: str, hosts_file: str, containers_file: str) -> None:
+    """Run a lifecycle action(inv, stack, remotes, name, say) for one container."""
+    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: action(inv, stack, remotes, name, say))
 
 
 # --- lab -------------------------------------------------------------------------------
@@ -72,9 +84,7 @@ def down(c, hosts_file=H, purge=False):
 @user_errors
 def lab_status(c, hosts_file=H, containers_file=C):
     """Each lab host: address, sshd, dockerd, images present."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        rows = status.lab_rows(inv, stack, remotes)
+    rows = _on_hosts(hosts_file, containers_file, status.lab_rows)
     say(status.format_lab(rows))
     if not all(r.sshd and r.dockerd for r in rows):
         raise Exit(code=1)
@@ -102,9 +112,7 @@ def images_build(c, hosts_file=H, containers_file=C):
 @user_errors
 def images_sync(c, hosts_file=H, containers_file=C):
     """Ship images to every host that lacks them (over SSH, no registry)."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        images_mod.sync(stack, remotes, say)
+    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: images_mod.sync(stack, remotes, say))
 
 
 images = Collection("images")
@@ -119,36 +127,28 @@ images.add_task(images_sync)
 @user_errors
 def create(c, name, hosts_file=H, containers_file=C):
     """Create a container with its persistent address (the dnsmasq flow)."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        lifecycle.create(inv, stack, remotes, name, say)
+    _for_container(lifecycle.create, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml"})
 @user_errors
 def start(c, name, hosts_file=H, containers_file=C):
     """Start a stopped container and give it back its interface and address."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        lifecycle.start(inv, stack, remotes, name, say)
+    _for_container(lifecycle.start, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml"})
 @user_errors
 def stop(c, name, hosts_file=H, containers_file=C):
     """Stop a container (its address stays reserved)."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        lifecycle.stop(inv, stack, remotes, name, say)
+    _for_container(lifecycle.stop, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml"})
 @user_errors
 def remove(c, name, hosts_file=H, containers_file=C):
     """Remove a container from its host (its address stays reserved; see ipam.release)."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        lifecycle.remove(inv, stack, remotes, name, say)
+    _for_container(lifecycle.remove, name, hosts_file, containers_file)
 
 
 # --- the whole stack ------------------------------------------------------------------
@@ -159,9 +159,8 @@ def remove(c, name, hosts_file=H, containers_file=C):
 @user_errors
 def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
     """Bring the stack to the config: create, start or recreate what differs, in role order."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        outcome = deploy.deploy_all(inv, stack, remotes, say, dry_run=dry_run, prune=prune)
+    outcome = _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: deploy.deploy_all(
+        inv, stack, remotes, say, dry_run=dry_run, prune=prune))
     if outcome.failed:
         raise Exit(code=1)
 
@@ -170,18 +169,15 @@ def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
 @user_errors
 def destroy_all(c, hosts_file=H, containers_file=C, release=False):
     """Remove the stack's containers in reverse deploy order (addresses kept unless --release)."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        deploy.destroy_all(inv, stack, remotes, say, release=release)
+    _on_hosts(hosts_file, containers_file,
+              lambda inv, stack, remotes: deploy.destroy_all(inv, stack, remotes, say, release=release))
 
 
 @task(name="status", help={**HELP, "json": "print JSON instead of a table"})
 @user_errors
 def stack_status(c, hosts_file=H, containers_file=C, json_=False):
     """Each container: host, state, IP, image."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        rows = status.container_rows(inv, stack, remotes)
+    rows = _on_hosts(hosts_file, containers_file, status.container_rows)
     say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))
 
 
@@ -192,9 +188,7 @@ def stack_status(c, hosts_file=H, containers_file=C, json_=False):
 @user_errors
 def ipam_show(c, hosts_file=H, containers_file=C, json_=False):
     """Every known container: name, role, host, MAC, IP, FQDN, address source, state."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        rows = status.ipam_rows(inv, stack, remotes)
+    rows = _on_hosts(hosts_file, containers_file, status.ipam_rows)
     say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_ipam(rows))
 
 
@@ -202,9 +196,7 @@ def ipam_show(c, hosts_file=H, containers_file=C, json_=False):
 @user_errors
 def ipam_release(c, name, hosts_file=H, containers_file=C):
     """Forget a container's address on purpose: its next create gets a new one."""
-    inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        lifecycle.release(inv, stack, remotes, name, say)
+    _for_container(lifecycle.release, name, hosts_file, containers_file)
 
 
 ipam = Collection("ipam")
