@@ -161,7 +161,10 @@ class Stack:
         return next((i for i in self.images if i.tag == tag), None)
 
     def role(self, name: str) -> Role:
-        return next(r for r in self.roles if r.name == name)
+        for r in self.roles:
+            if r.name == name:
+                return r
+        raise ConfigError(self.path, "roles", f"no role named {name!r}", "declare it under roles:")
 
     def of_role(self, role: str) -> tuple[Container, ...]:
         return tuple(c for c in self.containers if c.role == role)
@@ -207,8 +210,9 @@ class _Reader:
                 raise self.fail(k, "missing", "add this key")
             return default
         v = self.data[k]
-        if kind is int and isinstance(v, bool):
-            raise self.fail(k, f"must be an integer, got {v!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(v, bool) and bool not in kinds:  # YAML's true/false are ints to Python
+            raise self.fail(k, f"must be {'an integer' if kinds == (int,) else 'a number'}, got {v!r}")
         if not isinstance(v, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(t.__name__ for t in kind)
             raise self.fail(k, f"must be {names}, got {v!r}")
@@ -357,12 +361,16 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles))
     ports: dict[int, str] = {}
+    services: dict[str, str] = {}
     for i, role in enumerate(roles):
         for b in role.balance:
             if b.port in ports:
                 raise ConfigError(p, f"roles[{i}].balance", f"port {b.port} is already balanced for {ports[b.port]}",
                                   "haproxy binds one frontend per port")
-            ports[b.port] = role.name
+            if b.name in services:
+                raise ConfigError(p, f"roles[{i}].balance", f"service name {b.name!r} is already used by "
+                                  f"{services[b.name]}", "haproxy needs unique frontend and backend names")
+            ports[b.port], services[b.name] = role.name, role.name
     role_names = {x.name for x in roles}
     host_names = {h.name for h in inventory.hosts}
     net = inventory.network

@@ -46,9 +46,9 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
     if dry_run:
         say("deploy-all --dry-run: the plan (nothing is changed)")
         say(format_plan(actions, to_prune))
-        changes = sum(a.changes for a in actions) + len(to_prune)
-        say(f"{len(actions) - sum(a.changes for a in actions)} ok, {changes} to change")
-        return Outcome(ok=len(actions) - changes, changed=0)
+        unchanged = sum(not a.changes for a in actions)
+        say(f"{unchanged} ok, {len(actions) - unchanged + len(to_prune)} to change")
+        return Outcome(ok=unchanged)
     _check_images(ex, actions, hosts)
     outcome = Outcome()
     by_name = {a.container.name: a for a in actions}

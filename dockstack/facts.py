@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
-MAC_IN_LINK = re.compile(r"link/ether ([0-9a-f:]{17})")
+MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
 
 

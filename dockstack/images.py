@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "i
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 CHATTY = tuple(f"I: {w}" for w in ("Retrieving", "Validating", "Extracting", "Unpacking", "Installing",
                                    "Configuring"))
+PROGRESS_EVERY = 5.0
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -176,13 +178,14 @@ def _run_streaming(argv: list[str], step: str, say) -> None:
     """Run a long local command, passing its progress lines on so the user sees it move."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
+    last_said = time.monotonic()
     assert proc.stdout is not None
     for line in proc.stdout:
         tail = [*tail, line.rstrip()][-10:]
-        if line.startswith(CHATTY):
-            continue  # one line per package: the phases are enough
-        if line.startswith("I: "):
-            say(f"    {line.strip()}")
+        now = time.monotonic()
+        if line.startswith("I: ") and (not line.startswith(CHATTY) or now - last_said > PROGRESS_EVERY):
+            say(f"    {line.strip()}")  # phases, and one package line every few seconds
+            last_said = now
     if proc.wait() != 0:
         raise DockstackError(f"{step} failed (exit {proc.returncode}): " + " | ".join(tail[-4:]))
 

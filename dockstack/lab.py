@@ -413,6 +413,15 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
     return removed
 
 
+def power_off(inv: Inventory, name: str) -> list[str]:
+    """Take one lab host down as a crash or reboot would: processes, namespaces, network devices go; disk stays."""
+    spec = require_lab(inv)
+    inv.host(name)
+    removed: list[str] = []
+    _teardown_host(LabHost(name, "", spec), removed)
+    return removed
+
+
 def _present_hosts(spec: LabSpec) -> set[str]:
     """Names of lab hosts that exist on this machine, found by the lab's prefix."""
     names = set()

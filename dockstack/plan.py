@@ -32,13 +32,15 @@ class Action:
 
 
 def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
-    """Which parts of the config differ from what the container was created from."""
+    """Why the container differs from the config it should have been created from (empty: it does not)."""
     try:
         old = json.loads(labels.get(LABEL_SPEC, ""))
     except json.JSONDecodeError:
+        old = None
+    if not isinstance(old, dict):
         return ["created without a dockstack spec"]
     new = spec(c)
-    return [k for k in new if old.get(k) != new[k]]
+    return [f"{k} changed" for k in new if old.get(k) != new[k]]
 
 
 def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | None) -> Action:
@@ -51,7 +53,7 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
         return Action(c, CREATE, "missing")
     facts = hosts[c.host]
     state = facts.containers[c.name]
-    reasons = [f"{k} changed" for k in _spec_drift(c, state.labels)]
+    reasons = _spec_drift(c, state.labels)
     host_image = facts.images.get(c.image)
     if "image changed" not in reasons and host_image and state.image_id != host_image:
         reasons.append(f"image {c.image} was updated on the host")

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from dockstack import lab
 from dockstack.config import load_inventory, load_stack, tiers
 
 from .conftest import docker_exec, entry, ipam_json, run_inv, ssh, wipe_stack, write_containers
@@ -202,6 +203,24 @@ def test_readiness_check_that_never_passes_fails_its_tier(deployed, tmp_path):
 
     out = run_inv("deploy-all").stdout  # a re-run continues from where it stopped
     assert "10 ok, 3 changed, 0 failed" in out
+
+
+def test_a_rebooted_host_comes_back_with_the_same_addresses(deployed):
+    inventory, _, _ = deployed
+    before = ipam_json()
+    on_host2 = {c.name for c in load_stack(inventory).containers if c.host == "host2"}
+    lab.power_off(inventory, "host2")  # its bridge, VXLAN device and containers' processes are gone
+    run_inv("lab.up")
+    assert ssh(inventory, "host2", "ip link show dsbr0", check=False).returncode != 0
+    rows = {r["name"]: r for r in json.loads(run_inv("status", "--json").stdout)}
+    assert {n for n, r in rows.items() if r["state"] == "stopped"} == on_host2
+    out = run_inv("deploy-all").stdout
+    assert f"10 ok, {len(on_host2)} changed, 0 failed" in out
+    after = ipam_json()
+    assert {n: r["ip"] for n, r in after.items()} == {n: r["ip"] for n, r in before.items()}
+    assert all(after[n]["state"] == "running" for n in on_host2)
+    ip = docker_exec(inventory, "host1", "webui", f"getent hosts galera.{DOMAIN}").split()[0]
+    assert ip == before["galera"]["ip"]
 
 
 def test_missing_image_is_refused_before_any_change(deployed, tmp_path):

@@ -124,15 +124,11 @@ def test_missing_or_garbled_spec_label_is_recreate(web, labels):
     assert "created without a dockstack spec" in action.why
 
 
-@pytest.mark.xfail(reason="BUG: plan.py:54 appends ' changed' to the sentinel that _spec_drift returns (plan.py:39), "
-                          "so the reason reads 'created without a dockstack spec changed'", strict=True)
 def test_missing_spec_label_reason_reads_correctly(web):
     action = plan.plan_container(web, {"h1": host(state(web, labels={}))}, record(web))
     assert "spec changed" not in action.why
 
 
-@pytest.mark.xfail(reason="BUG: plan.py:36-41 only catches JSONDecodeError; a spec label that is valid JSON but "
-                          "not an object (null, [], 42) crashes with AttributeError on old.get", strict=True)
 @pytest.mark.parametrize("label", ["null", "[]", "42"])
 def test_spec_label_that_is_json_but_not_an_object_is_recreate(web, label):
     action = plan.plan_container(web, {"h1": host(state(web, labels={dockercli.LABEL_SPEC: label}))}, record(web))

@@ -147,9 +147,6 @@ def test_hieradata_ips_stay_strings(stack, regs):
     assert all(isinstance(m["ip"], str) for members in services.values() for m in members)
 
 
-@pytest.mark.xfail(reason="BUG: templates/puppet/common.yaml.j2:6 writes role names as bare YAML keys; "
-                          "valid role names like 'no', 'on' or '2024' (config.NAME_RE) load as False/True/2024 "
-                          "instead of the role name", strict=True)
 @pytest.mark.parametrize("role", ["no", "2024"])
 def test_hieradata_role_keys_stay_role_names(role):
     stack = Stack(path="containers.yaml", images=(), roles=(Role(role),))
