@@ -13,8 +13,8 @@ from dockstack.config import load_inventory, load_stack, tiers
 from .conftest import docker_exec, entry, ipam_json, run_inv, ssh, wipe_stack, write_containers
 
 DOMAIN = "dockstack.lab"
-PUPPET_DIR = "/var/lib/dockstack/puppet/puppet"
-HAPROXY_DIR = "/var/lib/dockstack/haproxy/haproxy"
+PUPPET_ENV = "/etc/puppet/code/environments/production"  # inside the puppet container
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"  # inside the haproxy container
 LIFECYCLE_EVENTS = {"create", "destroy", "start", "stop", "die", "kill", "restart"}
 
 
@@ -142,19 +142,18 @@ def test_registries_list_exactly_the_registered_containers(deployed):
     inventory, _, _ = deployed
 
     def site_nodes() -> set[str]:
-        text = ssh(inventory, "host2", f"cat {PUPPET_DIR}/manifests/site.pp").stdout
+        text = docker_exec(inventory, "host2", "puppet", f"cat {PUPPET_ENV}/manifests/site.pp")
         return set(re.findall(r"^node '([^']+)'", text, re.M))
 
     def mysql_servers() -> list[str]:
-        text = ssh(inventory, "host3", f"cat {HAPROXY_DIR}/haproxy.cfg").stdout
+        text = docker_exec(inventory, "host3", "haproxy", f"cat {HAPROXY_CFG}")
         backend = text.split("\nbackend mysql_servers")[1].split("\nfrontend")[0]
         return re.findall(r"^\s+server (\S+) (\S+)", backend, re.M)
 
     def validated() -> None:
-        assert "Configuration file is valid" in ssh(inventory, "host3",
-                                                    "docker exec haproxy haproxy -c -f /etc/haproxy/haproxy.cfg").stdout
-        ssh(inventory, "host2", "docker exec puppet puppet parser validate "
-                                "/etc/puppet/code/environments/production/manifests/site.pp")
+        assert "Configuration file is valid" in docker_exec(inventory, "host3", "haproxy",
+                                                            f"haproxy -c -f {HAPROXY_CFG}")
+        docker_exec(inventory, "host2", "puppet", f"puppet parser validate {PUPPET_ENV}/manifests/site.pp")
 
     def serving() -> bool:
         probe = "timeout 3 bash -c 'exec 3<>/dev/tcp/haproxy/3306'"
@@ -164,8 +163,12 @@ def test_registries_list_exactly_the_registered_containers(deployed):
     galera_ip = ipam_json()["galera"]["ip"]
     assert site_nodes() == {f"{c.name}.{DOMAIN}" for c in stack.containers}
     assert mysql_servers() == [("galera", f"{galera_ip}:3306")]
-    hiera = ssh(inventory, "host2", f"cat {PUPPET_DIR}/data/common.yaml").stdout
+    hiera = docker_exec(inventory, "host2", "puppet", f"cat {PUPPET_ENV}/data/common.yaml")
     assert f'ip: "{galera_ip}"' in hiera
+    lookup = docker_exec(inventory, "host2", "puppet",
+                         "puppet lookup --environment production dockstack::services --render-as json")
+    assert json.loads(lookup)["galera"] == [{"name": "galera", "fqdn": f"galera.{DOMAIN}", "ip": galera_ip,
+                                             "host": "host2"}]
     validated()
     assert serving()
     started = ssh(inventory, "host3", "docker inspect -f '{{.State.StartedAt}}' haproxy").stdout
@@ -173,7 +176,7 @@ def test_registries_list_exactly_the_registered_containers(deployed):
     run_inv("remove", "--name=galera")
     assert f"galera.{DOMAIN}" not in site_nodes() and len(site_nodes()) == 9
     assert mysql_servers() == []
-    assert "galera" not in ssh(inventory, "host2", f"cat {PUPPET_DIR}/data/common.yaml").stdout
+    assert "galera" not in docker_exec(inventory, "host2", "puppet", f"cat {PUPPET_ENV}/data/common.yaml")
     validated()
     assert serving()  # reloaded, still listening
     assert ssh(inventory, "host3", "docker inspect -f '{{.State.StartedAt}}' haproxy").stdout == started
