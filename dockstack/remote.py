@@ -97,8 +97,15 @@ class Remote:
             raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
         res = Result(r.ok, r.exited, r.stdout, r.stderr)
         if check and not res.ok:
-            raise RemoteError(self.name, step, (res.stderr or res.stdout).strip() or f"exit code {res.exited}")
+            raise RemoteError(self.name, step, self._explain(res))
         return res
+
+    def _explain(self, res: Result) -> str:
+        said = (res.stderr or res.stdout).strip() or f"exit code {res.exit_code}"
+        if "docker.sock" in said and "permission denied" in said and not self.host.sudo:
+            said += (f" ({self.host.user} may not use docker on {self.name}: connect as root, add the user to the "
+                     f"docker group, or set sudo: true for {self.name} in hosts.yaml)")
+        return said
 
     def run(self, argv: Sequence[str | int], step: str, check: bool = True, timeout: float | None = None) -> Result:
         return self.shell(quote(argv), step, check=check, timeout=timeout)
