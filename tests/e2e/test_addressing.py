@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_static_mac_and_ip_from_config(stack, tmp_path):
     assert container_addr(stack, "host3", "static1") == ("02:00:0a:64:00:33", "10.100.0.51")
     mac2, ip2 = container_addr(stack, "host2", "static2")
     assert mac2 == "02:00:0a:64:00:34" and f" {mac2} {ip2} static2 " in leases(stack)
-    rows = {r["name"]: r for r in __import__("json").loads(
+    rows = {r["name"]: r for r in json.loads(
         run_inv("ipam.show", "--json", f"--containers-file={path}").stdout)}
     assert rows["static1"]["source"] == "static" and rows["static1"]["ip"] == "10.100.0.51"
     # the static one resolves like any other
