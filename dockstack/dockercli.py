@@ -95,5 +95,6 @@ def observe_argv(image_tags: list[str]) -> list[str]:
 
 
 def dhclient_argv(name: str, timeout: int = 45) -> list[str]:
-    """dhclient inside the container: one try, then it stays as a daemon to renew the lease."""
-    return ["docker", "exec", name, "timeout", str(timeout), "dhclient", "-1", "-v", "eth0"]
+    """dhclient inside the container (replacing an old one): one try, then it stays as a daemon to renew."""
+    return ["docker", "exec", name, "sh", "-c", 'pkill -x dhclient; exec timeout "$1" dhclient -1 -v eth0', "sh",
+            str(timeout)]

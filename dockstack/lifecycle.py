@@ -31,14 +31,12 @@ class AddressBook:
         self.leases: list[facts.Lease] = []
         found = False
         for d in stack.dnsmasq_containers():
-            r = remotes[d.host]
             base = dockercli.service_dir(d)
-            if not found:
-                text = r.get_text(f"{base}/ipam.json", "read the address registry")
-                if text is not None:
-                    self.registry, self.released = ipam.registry_from_json(text)
-                    found = True
-            self.leases += facts.parse_leases(r.get_text(f"{base}/leases", "read dnsmasq leases") or "")
+            texts = remotes[d.host].get_texts([f"{base}/ipam.json", f"{base}/leases"], "read dnsmasq's registry")
+            if not found and texts[f"{base}/ipam.json"] is not None:
+                self.registry, self.released = ipam.registry_from_json(texts[f"{base}/ipam.json"])
+                found = True
+            self.leases += facts.parse_leases(texts[f"{base}/leases"] or "")
 
     def known(self) -> dict[str, tuple[str, str]]:
         return ipam.known_addresses(self.registry, self.leases)
@@ -66,24 +64,21 @@ class AddressBook:
             r = self.remotes[d.host]
             base = dockercli.service_dir(d)
             conf = ipam.render_dnsmasq_conf(self.inv.network, d, self.dns_servers())
-            changed = {name for name, text in {**files, "dnsmasq.conf": conf}.items()
-                       if put_if_changed(r, f"{base}/{name}", text, f"push dnsmasq {name}")}
-            if changed - {"ipam.json"}:  # what dnsmasq itself reads
-                state = inspect(r, d.name)
-                if state and state.running:
-                    r.run(["docker", "kill", "--signal", "HUP", d.name], "reload dnsmasq")
+            changed = sync_files(r, base, {**files, "dnsmasq.conf": conf}, "push dnsmasq's files")
+            if changed - {"ipam.json"}:  # what dnsmasq itself reads; not running: it reads them at start
+                r.run(["docker", "kill", "--signal", "HUP", d.name], "reload dnsmasq", check=False)
             return bool(changed)
 
         if any(parallel(self.stack.dnsmasq_containers(), push)):
             say(f"  dnsmasq: files updated ({len(records)} address(es)), reloaded")
 
 
-def put_if_changed(remote: Remote, path: str, text: str, step: str) -> bool:
-    """Write a file only when its content differs, so unchanged runs reload nothing."""
-    if remote.get_text(path, step) == text:
-        return False
-    remote.put_text(path, text, step)
-    return True
+def sync_files(remote: Remote, base: str, files: dict[str, str], step: str) -> set[str]:
+    """Write the files (relative to base) whose content differs; returns their names. Two round trips at most."""
+    current = remote.get_texts([f"{base}/{name}" for name in files], step)
+    changed = {name for name, text in files.items() if current[f"{base}/{name}"] != text}
+    remote.put_texts({f"{base}/{name}": files[name] for name in changed}, step)
+    return changed
 
 
 def inspect(remote: Remote, name: str) -> facts.ContainerState | None:
@@ -229,7 +224,6 @@ class Executor:
             remote.shell(network.static_ip_command(self.inv.network, state.pid, plan.static_ip),
                          f"{c.name}: static IP")
         else:
-            remote.run(["docker", "exec", c.name, "pkill", "-x", "dhclient"], "stop old dhclient", check=False)
             remote.run(dockercli.dhclient_argv(c.name), f"{c.name}: dhclient")
         ip = facts.parse_ipv4(remote.shell(network.container_addr_command(state.pid), f"{c.name}: read IP").stdout)
         if ip is None or mac is None:
@@ -296,7 +290,7 @@ class Executor:
         files = {"manifests/site.pp": registries.render_site_pp(self.stack, regs),
                  "data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
                  "hiera.yaml": registries.render_hiera_config()}
-        if any([put_if_changed(r, f"{base}/{name}", text, f"push puppet {name}") for name, text in files.items()]):
+        if sync_files(r, base, files, "push puppet's files"):
             self.say(f"  {c.name}: site.pp and hieradata updated ({len(regs)} node(s))")
 
     def _push_haproxy(self, c: Container, regs: list[registries.Registered]) -> None:
@@ -423,6 +417,6 @@ def release_address(ex: Executor, name: str) -> None:
                 text = r.get_text(path, "read dnsmasq leases")
                 if text:
                     kept = [line for line in text.splitlines(keepends=True) if f" {mac} {ip} " not in line]
-                    put_if_changed(r, path, "".join(kept), "drop the lease")
+                    sync_files(r, dockercli.service_dir(d), {"leases": "".join(kept)}, "drop the lease")
         book.publish(ex.say)
     ex.say(f"{name}: released {ip} ({mac})")

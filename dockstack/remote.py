@@ -5,9 +5,11 @@ Failures come back as RemoteError naming the host and the step, never as a libra
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import shlex
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +24,10 @@ from dockstack.config import Host, Inventory
 from dockstack.errors import RemoteError
 
 CONNECT_TIMEOUT = 10
+TMP_SUFFIX = ".dockstack-tmp"
+# One line per file: PATH<TAB>base64 of its content, or PATH<TAB>- when it does not exist (exact bytes).
+READ_FILES_SCRIPT = ('for f; do if [ -e "$f" ]; then printf "%s\\t" "$f"; base64 -w0 < "$f" || exit 1; echo; '
+                     'else printf "%s\\t-\\n" "$f"; fi; done')
 
 # paramiko logs transport-thread failures with tracebacks; dockstack reports them as RemoteError instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -145,20 +151,41 @@ class Remote:
             raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")
         return res
 
-    def put_text(self, path: str, text: str, step: str, mode: str = "0644") -> None:
-        """Write a file atomically (temp file + rename), creating its directory."""
-        tmp = f"{path}.dockstack-tmp"
-        script = 'mkdir -p "$(dirname "$1")" && cat > "$2" && chmod "$3" "$2" && mv -f "$2" "$1"'
-        self.send(quote(["sh", "-c", script, "sh", path, tmp, mode]), io.BytesIO(text.encode()), step)
+    def put_texts(self, files: dict[str, str], step: str) -> None:
+        """Write files (absolute paths) in one round trip: a tar stream, then each renamed into place."""
+        if not files:
+            return
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(f"{path.lstrip('/')}{TMP_SUFFIX}")
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                tar.addfile(info, io.BytesIO(data))
+        buf.seek(0)
+        script = f'tar -x --no-same-owner -f - -C / && for f; do mv -f "$f{TMP_SUFFIX}" "$f"; done'
+        self.send(quote(["sh", "-c", script, "sh", *files]), buf, step)
+
+    def put_text(self, path: str, text: str, step: str) -> None:
+        self.put_texts({path: text}, step)
+
+    def get_texts(self, paths: Sequence[str], step: str) -> dict[str, str | None]:
+        """Files' contents (None where a file does not exist), in one round trip."""
+        if not paths:
+            return {}
+        r = self.run(["sh", "-c", READ_FILES_SCRIPT, "sh", *paths], step)
+        out: dict[str, str | None] = {}
+        for line in r.stdout.splitlines():
+            path, _, data = line.partition("\t")
+            out[path] = None if data == "-" else base64.b64decode(data).decode(errors="replace")
+        missing = [p for p in paths if p not in out]
+        if missing:
+            raise RemoteError(self.name, step, f"could not read {', '.join(missing)}")
+        return out
 
     def get_text(self, path: str, step: str) -> str | None:
         """A file's content, or None when it does not exist."""
-        r = self.run(["sh", "-c", 'if [ -e "$1" ]; then cat "$1"; else exit 3; fi', "sh", path], step, check=False)
-        if r.exit_code == 3:
-            return None
-        if not r.ok:
-            raise RemoteError(self.name, step, r.stderr.strip() or f"exit code {r.exit_code}")
-        return r.stdout
+        return self.get_texts([path], step)[path]
 
     def close(self) -> None:
         self._conn.close()

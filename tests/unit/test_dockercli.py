@@ -77,5 +77,7 @@ def test_inspect_ps_dhclient_argv():
     ps = dockercli.ps_argv()
     assert flag_values(ps, "--filter") == ["label=org.dockstack.managed=true"]
     assert flag_values(ps, "--format") == ["{{.Names}}\t{{.State}}"]
-    assert dockercli.dhclient_argv("web", 30) == ["docker", "exec", "web", "timeout", "30", "dhclient", "-1", "-v",
-                                                  "eth0"]
+    argv = dockercli.dhclient_argv("web", 30)
+    assert argv[:5] == ["docker", "exec", "web", "sh", "-c"]
+    assert "pkill -x dhclient;" in argv[5] and 'timeout "$1" dhclient -1 -v eth0' in argv[5]
+    assert argv[6:] == ["sh", "30"]  # the timeout arrives as an argument, not pasted into the script
