@@ -49,6 +49,11 @@ class LabHost:
         return f"{self.spec.prefix}-{self.name}"[:15]
 
     @property
+    def lan_veth(self) -> str:
+        """Root side of the host's eth1 on the lab LAN (for network.join: uplink)."""
+        return f"{self.spec.prefix}-{self.name}-l"
+
+    @property
     def mnt_file(self) -> Path:
         return mount_dir(self.spec) / f"{self.name}.mnt"
 
@@ -76,6 +81,11 @@ def mount_dir(spec: LabSpec) -> Path:
     return Path("/run") / f"{spec.prefix}-lab"
 
 
+def lan_bridge(spec: LabSpec) -> str:
+    """A second shared segment: each host's eth1 is on it, an uplink for `join: uplink` tests."""
+    return f"{spec.prefix}-lan"
+
+
 def key_file(spec: LabSpec) -> Path:
     return Path(spec.state_dir) / "id_ed25519"
 
@@ -89,9 +99,9 @@ def lab_hosts(inv: Inventory) -> list[LabHost]:
     out = []
     for h in inv.hosts:
         lh = LabHost(h.name, h.address, spec)
-        if len(lh.netns) > 15:
+        if len(lh.lan_veth) > 15:
             raise ConfigError(inv.path, "hosts", f"lab host name {h.name!r} is too long",
-                              f"'{spec.prefix}-NAME' must fit in 15 characters")
+                              f"'{spec.prefix}-NAME-l' must fit in 15 characters")
         out.append(lh)
     return out
 
@@ -219,22 +229,23 @@ def _ensure_key(spec: LabSpec, changes: list[str]) -> None:
 
 
 def _ensure_bridge(spec: LabSpec, changes: list[str]) -> None:
-    br = spec.bridge
-    if not _link_exists(br):
-        local.run(["ip", "link", "add", br, "type", "bridge"], f"create lab bridge {br}")
-        changes.append(f"created bridge {br}")
-    addrs = local.run(["ip", "-o", "-4", "addr", "show", "dev", br], "read bridge address").stdout
+    for br in (spec.bridge, lan_bridge(spec)):
+        if not _link_exists(br):
+            local.run(["ip", "link", "add", br, "type", "bridge"], f"create lab bridge {br}")
+            changes.append(f"created bridge {br}")
+        if "UP" not in local.run(["ip", "-o", "link", "show", "dev", br], "read bridge").stdout.split(">")[0]:
+            local.run(["ip", "link", "set", br, "up"], f"bring up {br}")
+            changes.append(f"brought up {br}")
+    addrs = local.run(["ip", "-o", "-4", "addr", "show", "dev", spec.bridge], "read bridge address").stdout
     if str(spec.gateway) not in addrs:
-        local.run(["ip", "addr", "replace", str(spec.gateway), "dev", br], f"address bridge {br}")
-        changes.append(f"addressed {br} {spec.gateway}")
-    if "UP" not in local.run(["ip", "-o", "link", "show", "dev", br], "read bridge").stdout.split(">")[0]:
-        local.run(["ip", "link", "set", br, "up"], f"bring up {br}")
-        changes.append(f"brought up {br}")
+        local.run(["ip", "addr", "replace", str(spec.gateway), "dev", spec.bridge], f"address bridge {spec.bridge}")
+        changes.append(f"addressed {spec.bridge} {spec.gateway}")
 
 
-def forward_rule(spec: LabSpec) -> list[str]:
+def forward_rule(spec: LabSpec, bridge: str | None = None) -> list[str]:
     """The FORWARD ACCEPT rule that keeps Docker's DROP policy off in-bridge lab traffic."""
-    return ["-i", spec.bridge, "-o", spec.bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"{spec.prefix}-lab"]
+    br = bridge or spec.bridge
+    return ["-i", br, "-o", br, "-j", "ACCEPT", "-m", "comment", "--comment", f"{spec.prefix}-lab"]
 
 
 def _forward_chain() -> str:
@@ -244,9 +255,10 @@ def _forward_chain() -> str:
 
 def _ensure_forward_rule(spec: LabSpec, changes: list[str]) -> None:
     chain = _forward_chain()
-    if not local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec)]):
-        local.run(["iptables", "-w", "-I", chain, "1", *forward_rule(spec)], "add lab FORWARD rule")
-        changes.append(f"added iptables {chain} ACCEPT rule for {spec.bridge}")
+    for br in (spec.bridge, lan_bridge(spec)):
+        if not local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec, br)]):
+            local.run(["iptables", "-w", "-I", chain, "1", *forward_rule(spec, br)], "add lab FORWARD rule")
+            changes.append(f"added iptables {chain} ACCEPT rule for {br}")
 
 
 def _ensure_mount_dir(spec: LabSpec, changes: list[str]) -> None:
@@ -299,6 +311,16 @@ def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
     local.run([*inside, "ip", "link", "set", "eth0", "up"], f"{lh.name}: eth0 up")
     local.run([*inside, "ip", "link", "set", "lo", "up"], f"{lh.name}: lo up")
     local.run(["ip", "link", "set", lh.veth, "master", lh.spec.bridge, "up"], f"{lh.name}: attach veth")
+    if not local.ok([*inside, "ip", "link", "show", "dev", "eth1"]):  # the LAN NIC, no address
+        if _link_exists(lh.lan_veth):
+            local.run(["ip", "link", "delete", lh.lan_veth], f"{lh.name}: remove broken LAN veth")
+        peer = f"{lh.lan_veth[:12]}-p"
+        local.run(["ip", "link", "add", lh.lan_veth, "type", "veth", "peer", "name", peer], f"{lh.name}: LAN veth")
+        local.run(["ip", "link", "set", peer, "netns", lh.netns], f"{lh.name}: move LAN veth into netns")
+        local.run([*inside, "ip", "link", "set", peer, "name", "eth1"], f"{lh.name}: name eth1")
+        changes.append(f"{lh.name}: created LAN veth {lh.lan_veth}")
+    local.run([*inside, "ip", "link", "set", "eth1", "up"], f"{lh.name}: eth1 up")
+    local.run(["ip", "link", "set", lh.lan_veth, "master", lan_bridge(lh.spec), "up"], f"{lh.name}: attach LAN veth")
 
 
 def _kill_all(lh: LabHost, changes: list[str]) -> None:
@@ -393,12 +415,13 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
         lh = LabHost(name, "", spec)
         _teardown_host(lh, removed)
     chain = _forward_chain()
-    while local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec)]):
-        local.run(["iptables", "-w", "-D", chain, *forward_rule(spec)], "remove lab FORWARD rule")
-        removed.append(f"iptables {chain} rule for {spec.bridge}")
-    if _link_exists(spec.bridge):
-        local.run(["ip", "link", "delete", spec.bridge], f"remove bridge {spec.bridge}")
-        removed.append(f"bridge {spec.bridge}")
+    for br in (spec.bridge, lan_bridge(spec)):
+        while local.ok(["iptables", "-w", "-C", chain, *forward_rule(spec, br)]):
+            local.run(["iptables", "-w", "-D", chain, *forward_rule(spec, br)], "remove lab FORWARD rule")
+            removed.append(f"iptables {chain} rule for {br}")
+        if _link_exists(br):
+            local.run(["ip", "link", "delete", br], f"remove bridge {br}")
+            removed.append(f"bridge {br}")
     d = mount_dir(spec)
     if str(d) in _mounts():
         local.run(["umount", str(d)], f"unmount {d}")
@@ -479,8 +502,9 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
     if lh.netns_file.exists():
         local.run(["ip", "netns", "delete", lh.netns], f"{lh.name}: remove netns")
         removed.append(f"{lh.name}: netns {lh.netns}")
-    if _link_exists(lh.veth):
-        local.run(["ip", "link", "delete", lh.veth], f"{lh.name}: remove veth")
+    for veth in (lh.veth, lh.lan_veth):
+        if _link_exists(veth):
+            local.run(["ip", "link", "delete", veth], f"{lh.name}: remove veth")
     for daemon in ("sshd", "dockerd"):
         lh.pid_file(daemon).unlink(missing_ok=True)
 

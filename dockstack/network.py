@@ -19,6 +19,11 @@ br=$1 mtu=$2 join=$3 vx=$4 vni=$5 port=$6 local=$7 uplink=$8
 shift 8
 ip link show dev "$br" >/dev/null 2>&1 || ip link add "$br" mtu "$mtu" type bridge
 ip link set "$br" up
+# never both joins on one bridge: that would loop frames between the hosts
+if [ "$join" != vxlan ] && ip link show dev "$vx" >/dev/null 2>&1; then ip link del "$vx"; fi
+if [ "$join" != uplink ] && [ -n "$uplink" ] && ip -o link show dev "$uplink" 2>/dev/null | grep -q " master $br "; then
+  ip link set "$uplink" nomaster
+fi
 if [ "$join" = vxlan ]; then
   ip link show dev "$vx" >/dev/null 2>&1 ||
     ip link add "$vx" mtu "$mtu" type vxlan id "$vni" local "$local" dstport "$port"
