@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from dockstack import dockercli, facts, ipam, network, registries
+from dockstack.addressbook import AddressBook
 from dockstack.config import Container, Inventory, Stack
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remote, Remotes, parallel
@@ -19,66 +20,6 @@ from dockstack.remote import Remote, Remotes, parallel
 Say = Callable[[str], None]
 CHECK_POLL = 0.5
 PROGRESS_EVERY = 5.0
-
-
-class AddressBook:
-    """The address registry and lease data, read from the dnsmasq hosts and written back to all."""
-
-    def __init__(self, inv: Inventory, stack: Stack, remotes: Remotes) -> None:
-        self.inv, self.stack, self.remotes = inv, stack, remotes
-        self.registry: dict[str, ipam.Record] = {}
-        self.released: list[str] = []
-        self.leases: list[facts.Lease] = []
-        found = False
-        for d in stack.dnsmasq_containers():
-            base = dockercli.service_dir(d)
-            texts = remotes[d.host].get_texts([f"{base}/ipam.json", f"{base}/leases"], "read dnsmasq's registry")
-            if not found and texts[f"{base}/ipam.json"] is not None:
-                self.registry, self.released = ipam.registry_from_json(texts[f"{base}/ipam.json"])
-                found = True
-            self.leases += facts.parse_leases(texts[f"{base}/leases"] or "")
-
-    def known(self) -> dict[str, tuple[str, str]]:
-        return ipam.known_addresses(self.registry, self.leases)
-
-    def dns_servers(self) -> list[str]:
-        return [str(d.ip) for d in self.stack.dnsmasq_containers()]
-
-    def put(self, record: ipam.Record) -> None:
-        try:
-            ipam.check_record(self.registry, record)
-        except ipam.ConflictError as exc:
-            raise DockstackError(f"{record.name}: {exc}") from None
-        self.registry[record.name] = record
-
-    def publish(self, say: Say) -> None:
-        """Push registry, dhcp-hosts, hosts and dnsmasq.conf to every dnsmasq host; SIGHUP on change."""
-        records = ipam.reserved_static(self.stack, self.registry)
-        files = {
-            "ipam.json": ipam.registry_to_json(self.registry, self.released),
-            "dhcp-hosts": ipam.render_dhcp_hosts(records, self.released),
-            "hosts": ipam.render_hosts(records, self.inv.network.domain),
-        }
-
-        def push(d: Container) -> bool:
-            r = self.remotes[d.host]
-            base = dockercli.service_dir(d)
-            conf = ipam.render_dnsmasq_conf(self.inv.network, d, self.dns_servers())
-            changed = sync_files(r, base, {**files, "dnsmasq.conf": conf}, "push dnsmasq's files")
-            if changed - {"ipam.json"}:  # what dnsmasq itself reads; not running: it reads them at start
-                r.run(["docker", "kill", "--signal", "HUP", d.name], "reload dnsmasq", check=False)
-            return bool(changed)
-
-        if any(parallel(self.stack.dnsmasq_containers(), push)):
-            say(f"  dnsmasq: files updated ({len(records)} address(es)), reloaded")
-
-
-def sync_files(remote: Remote, base: str, files: dict[str, str], step: str) -> set[str]:
-    """Write the files (relative to base) whose content differs; returns their names. Two round trips at most."""
-    current = remote.get_texts([f"{base}/{name}" for name in files], step)
-    changed = {name for name, text in files.items() if current[f"{base}/{name}"] != text}
-    remote.put_texts({f"{base}/{name}": files[name] for name in changed}, step)
-    return changed
 
 
 def inspect(remote: Remote, name: str) -> facts.ContainerState | None:
@@ -290,7 +231,7 @@ class Executor:
         files = {"manifests/site.pp": registries.render_site_pp(self.stack, regs),
                  "data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
                  "hiera.yaml": registries.render_hiera_config()}
-        if sync_files(r, base, files, "push puppet's files"):
+        if r.sync_files(base, files, "push puppet's files"):
             self.say(f"  {c.name}: site.pp and hieradata updated ({len(regs)} node(s))")
 
     def _push_haproxy(self, c: Container, regs: list[registries.Registered]) -> None:
@@ -417,6 +358,6 @@ def release_address(ex: Executor, name: str) -> None:
                 text = r.get_text(path, "read dnsmasq leases")
                 if text:
                     kept = [line for line in text.splitlines(keepends=True) if f" {mac} {ip} " not in line]
-                    sync_files(r, dockercli.service_dir(d), {"leases": "".join(kept)}, "drop the lease")
+                    r.sync_files(dockercli.service_dir(d), {"leases": "".join(kept)}, "drop the lease")
         book.publish(ex.say)
     ex.say(f"{name}: released {ip} ({mac})")

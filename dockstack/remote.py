@@ -183,6 +183,13 @@ class Remote:
             raise RemoteError(self.name, step, f"could not read {', '.join(missing)}")
         return out
 
+    def sync_files(self, base: str, files: dict[str, str], step: str) -> set[str]:
+        """Write the files (relative to base) whose content differs; returns their names. Two round trips at most."""
+        current = self.get_texts([f"{base}/{name}" for name in files], step)
+        changed = {name for name, text in files.items() if current[f"{base}/{name}"] != text}
+        self.put_texts({f"{base}/{name}": files[name] for name in changed}, step)
+        return changed
+
     def get_text(self, path: str, step: str) -> str | None:
         """A file's content, or None when it does not exist."""
         return self.get_texts([path], step)[path]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from dockstack import facts
+from dockstack.addressbook import AddressBook
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import ps_argv
 from dockstack.errors import DockstackError
-from dockstack.lifecycle import AddressBook
 from dockstack.remote import Remotes, parallel
 
 
