@@ -296,31 +296,28 @@ def _ensure_host(lh: LabHost, changes: list[str], say) -> None:
 
 
 def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
-    inside = ["nsenter", f"--net={lh.netns_file}", "--"]
-    has_eth0 = local.ok([*inside, "ip", "link", "show", "dev", "eth0"])
-    if not (has_eth0 and _link_exists(lh.veth)):
-        if _link_exists(lh.veth):
-            local.run(["ip", "link", "delete", lh.veth], f"{lh.name}: remove broken veth")
-        peer = f"{lh.veth[:12]}-p"
-        local.run(["ip", "link", "add", lh.veth, "type", "veth", "peer", "name", peer], f"{lh.name}: create veth")
-        local.run(["ip", "link", "set", peer, "netns", lh.netns], f"{lh.name}: move veth into netns")
-        local.run([*inside, "ip", "link", "set", peer, "name", "eth0"], f"{lh.name}: name eth0")
-        changes.append(f"{lh.name}: created veth {lh.veth}")
+    """eth0 (addressed) on the lab bridge, eth1 (no address) on the lab LAN."""
+    _ensure_nic(lh, "eth0", lh.veth, lh.spec.bridge, changes)
     prefix = ipaddress.IPv4Interface(f"{lh.address}/{lh.spec.gateway.network.prefixlen}")
+    inside = ["nsenter", f"--net={lh.netns_file}", "--"]
     local.run([*inside, "ip", "addr", "replace", str(prefix), "dev", "eth0"], f"{lh.name}: address eth0")
-    local.run([*inside, "ip", "link", "set", "eth0", "up"], f"{lh.name}: eth0 up")
     local.run([*inside, "ip", "link", "set", "lo", "up"], f"{lh.name}: lo up")
-    local.run(["ip", "link", "set", lh.veth, "master", lh.spec.bridge, "up"], f"{lh.name}: attach veth")
-    if not local.ok([*inside, "ip", "link", "show", "dev", "eth1"]):  # the LAN NIC, no address
-        if _link_exists(lh.lan_veth):
-            local.run(["ip", "link", "delete", lh.lan_veth], f"{lh.name}: remove broken LAN veth")
-        peer = f"{lh.lan_veth[:12]}-p"
-        local.run(["ip", "link", "add", lh.lan_veth, "type", "veth", "peer", "name", peer], f"{lh.name}: LAN veth")
-        local.run(["ip", "link", "set", peer, "netns", lh.netns], f"{lh.name}: move LAN veth into netns")
-        local.run([*inside, "ip", "link", "set", peer, "name", "eth1"], f"{lh.name}: name eth1")
-        changes.append(f"{lh.name}: created LAN veth {lh.lan_veth}")
-    local.run([*inside, "ip", "link", "set", "eth1", "up"], f"{lh.name}: eth1 up")
-    local.run(["ip", "link", "set", lh.lan_veth, "master", lan_bridge(lh.spec), "up"], f"{lh.name}: attach LAN veth")
+    _ensure_nic(lh, "eth1", lh.lan_veth, lan_bridge(lh.spec), changes)
+
+
+def _ensure_nic(lh: LabHost, nic: str, root_side: str, bridge: str, changes: list[str]) -> None:
+    """A veth pair: `nic` inside the host's namespace, `root_side` on `bridge`; rebuilt if half of it is gone."""
+    inside = ["nsenter", f"--net={lh.netns_file}", "--"]
+    if not (local.ok([*inside, "ip", "link", "show", "dev", nic]) and _link_exists(root_side)):
+        if _link_exists(root_side):
+            local.run(["ip", "link", "delete", root_side], f"{lh.name}: remove broken {root_side}")
+        peer = f"{root_side[:12]}-p"
+        local.run(["ip", "link", "add", root_side, "type", "veth", "peer", "name", peer], f"{lh.name}: veth for {nic}")
+        local.run(["ip", "link", "set", peer, "netns", lh.netns], f"{lh.name}: move {nic} into the host")
+        local.run([*inside, "ip", "link", "set", peer, "name", nic], f"{lh.name}: name {nic}")
+        changes.append(f"{lh.name}: created {nic} ({root_side} on {bridge})")
+    local.run([*inside, "ip", "link", "set", nic, "up"], f"{lh.name}: {nic} up")
+    local.run(["ip", "link", "set", root_side, "master", bridge, "up"], f"{lh.name}: attach {root_side}")
 
 
 def _kill_all(lh: LabHost, changes: list[str]) -> None:

@@ -446,28 +446,17 @@ def test_lab_host_outside_gateway_subnet(cfg, config_error):
     config_error(e, cfg.hosts_path, "hosts[1].address", "10.98.0.12", "10.99.0.0/24")
 
 
-def test_lab_host_on_the_gateway_address(cfg, config_error):
+@pytest.mark.parametrize("address,problem", [
+    ("10.99.0.1", "not a free address"),  # the gateway (this machine's side of the lab bridge)
+    ("10.99.0.255", "not a free address"),  # the lab subnet's broadcast address
+    ("host1.example", "not an IPv4 address"),
+])
+def test_lab_host_address(cfg, config_error, address, problem):
     lab(cfg)
-    cfg.hosts["hosts"][0]["address"] = "10.99.0.1"
+    cfg.hosts["hosts"][0]["address"] = address
     with pytest.raises(ConfigError) as e:
         cfg.load_inventory()
-    config_error(e, cfg.hosts_path, "hosts[0].address", "not a free address")
-
-
-def test_lab_host_on_the_broadcast_address(cfg, config_error):
-    lab(cfg)
-    cfg.hosts["hosts"][0]["address"] = "10.99.0.255"
-    with pytest.raises(ConfigError) as e:
-        cfg.load_inventory()
-    config_error(e, cfg.hosts_path, "hosts[0].address", "not a free address")
-
-
-def test_lab_host_address_must_be_an_ip(cfg, config_error):
-    lab(cfg)
-    cfg.hosts["hosts"][0]["address"] = "host1.example"
-    with pytest.raises(ConfigError) as e:
-        cfg.load_inventory()
-    config_error(e, cfg.hosts_path, "hosts[0].address", "not an IPv4 address")
+    config_error(e, cfg.hosts_path, "hosts[0].address", problem)
 
 
 def test_lab_gateway_needs_prefix_form(cfg, config_error):
