@@ -51,16 +51,18 @@ class Executor:
         out = parallel(self.remotes.all(), lambda r: r.run(dockercli.observe_argv(tags), "observe host").stdout)
         return {r.name: facts.parse_host_facts(o) for r, o in zip(self.remotes.all(), out)}
 
+    def containers_by_host(self) -> dict[str, dict[str, str]]:
+        """host -> {container name -> running|stopped} for dockstack's containers (one `docker ps` each)."""
+        found = parallel(self.remotes.all(),
+                         lambda r: facts.parse_ps(r.run(dockercli.ps_argv(), "list containers").stdout))
+        return {r.name: ps for r, ps in zip(self.remotes.all(), found)}
+
     def locate(self, name: str) -> dict[str, str]:
         """host -> running|stopped for every host that has a dockstack container of that name."""
-        found = parallel(self.remotes.all(),
-                         lambda r: facts.parse_ps(r.run(dockercli.ps_argv(), "list containers").stdout))
-        return {r.name: ps[name] for r, ps in zip(self.remotes.all(), found) if name in ps}
+        return {h: ps[name] for h, ps in self.containers_by_host().items() if name in ps}
 
     def running_names(self) -> set[str]:
-        found = parallel(self.remotes.all(),
-                         lambda r: facts.parse_ps(r.run(dockercli.ps_argv(), "list containers").stdout))
-        return {n for ps in found for n, s in ps.items() if s == "running"}
+        return {n for ps in self.containers_by_host().values() for n, s in ps.items() if s == "running"}
 
     def running_record(self, c: Container) -> ipam.Record | None:
         """The registry record, if the container runs on its host and its eth0 has exactly that address."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from dockstack import facts
-from dockstack.addressbook import AddressBook
+from dockstack import images as images_mod
 from dockstack.config import Inventory, Stack
-from dockstack.dockercli import ps_argv
 from dockstack.errors import DockstackError
+from dockstack.lifecycle import Executor
 from dockstack.remote import Remotes, parallel
 
 
@@ -27,16 +26,10 @@ class IpamRow:
         return asdict(self)
 
 
-def host_containers(remotes: Remotes) -> dict[str, dict[str, str]]:
-    """host -> {container name -> running|stopped} for dockstack's containers."""
-    found = parallel(remotes.all(), lambda r: facts.parse_ps(r.run(ps_argv(), "list containers").stdout))
-    return {r.name: ps for r, ps in zip(remotes.all(), found)}
-
-
 def ipam_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[IpamRow]:
     """Every container the config or the registry knows, in config order, then the others."""
-    book = AddressBook(inv, stack, remotes)
-    on_hosts = host_containers(remotes)
+    ex = Executor(inv, stack, remotes, lambda m: None)
+    book, on_hosts = ex.book, ex.containers_by_host()
     names = [c.name for c in stack.containers] + sorted(set(book.registry) - {c.name for c in stack.containers})
     rows = []
     for name in names:
@@ -70,8 +63,6 @@ class ContainerRow:
 
 def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[ContainerRow]:
     """The stack's containers as the hosts report them, in config order."""
-    from dockstack.lifecycle import Executor
-
     hosts = Executor(inv, stack, remotes, lambda m: None).observe()
     rows = []
     for c in stack.containers:
@@ -114,8 +105,6 @@ class LabRow:
 
 def lab_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[LabRow]:
     """Each host as a user sees it: can we SSH in, does docker answer, are the stack's images there."""
-    from dockstack import images as images_mod
-
     built = {i.tag: images_mod.load_built(i) for i in images_mod.stack_images(stack)}
 
     def row(r) -> LabRow:
