@@ -216,11 +216,11 @@ class Executor:
         elif c.role in ("puppet", "haproxy"):
             self.publish_services(only=c)
 
-    def publish_services(self, running: set[str] | None = None, only: Container | None = None) -> None:
+    def publish_services(self, only: Container | None = None) -> None:
         """site.pp + hieradata into puppet containers, haproxy.cfg into haproxy containers (reloaded)."""
         with self.lock:
-            running = self.running_names() if running is None else running
-            regs = registries.registered(self.stack, self.book.registry, running, self.inv.network.domain)
+            regs = registries.registered(self.stack, self.book.registry, self.running_names(),
+                                         self.inv.network.domain)
             targets = [only] if only else [c for c in self.stack.containers if c.role in ("puppet", "haproxy")]
             for c in targets:
                 if c.role == "puppet":
