@@ -497,7 +497,3 @@ def _check_collisions(path: str, containers: list[Container]) -> None:
                                   f"{mac}{derived} is already the MAC of {seen_mac[mac]}",
                                   "every container needs its own MAC")
             seen_mac[mac] = c.name
-
-
-def role_order(stack: Stack) -> dict[str, int]:
-    return {r.name: i for i, r in enumerate(stack.roles)}

@@ -28,10 +28,6 @@ def service_dir(c: Container) -> str:
     return f"{SERVICE_ROOT}/{c.role}/{c.name}"
 
 
-def dnsmasq_dir(c: Container) -> str:
-    return service_dir(c)
-
-
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate."""
     return {"image": c.image, "role": c.role, "mac": c.mac, "ip": str(c.ip) if c.ip else None,

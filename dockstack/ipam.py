@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from dockstack.config import Container, Network, Stack, effective_mac
 from dockstack.facts import Lease
@@ -90,10 +90,6 @@ def reserved_static(stack: Stack, registry: dict[str, Record]) -> dict[str, Reco
         if c.ip is not None and c.name not in out:
             out[c.name] = Record(c.name, c.role, c.host, effective_mac(c) or "", str(c.ip), STATIC)
     return out
-
-
-def with_role_host(record: Record, container: Container | None) -> Record:
-    return replace(record, role=container.role, host=container.host) if container else record
 
 
 # --- serialisation and dnsmasq's files -------------------------------------------------------

@@ -357,9 +357,9 @@ def release_address(ex: Executor, name: str) -> None:
                 r.run(["docker", "exec", d.name, "dhcp_release", "eth0", ip, mac], f"{d.name}: release lease")
             else:  # dnsmasq is down, so its lease file can be edited safely
                 path = f"{dockercli.service_dir(d)}/leases"
-                text = r.get_text(path, "read dnsmasq leases")
-                if text:
-                    kept = [line for line in text.splitlines(keepends=True) if f" {mac} {ip} " not in line]
-                    r.sync_files(dockercli.service_dir(d), {"leases": "".join(kept)}, "drop the lease")
+                lines = (r.get_text(path, "read dnsmasq leases") or "").splitlines(keepends=True)
+                kept = [line for line in lines if f" {mac} {ip} " not in line]
+                if kept != lines:
+                    r.put_text(path, "".join(kept), "drop the lease")
         book.publish(ex.say)
     ex.say(f"{name}: released {ip} ({mac})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Sequence
 
@@ -30,7 +29,3 @@ def ok(argv: Sequence[str]) -> bool:
         return subprocess.run(list(argv), capture_output=True, timeout=30).returncode == 0
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
-
-
-def have(program: str) -> bool:
-    return shutil.which(program) is not None

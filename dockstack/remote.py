@@ -39,16 +39,6 @@ def quote(argv: Sequence[str | int]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
-def any_of(*commands: Sequence[str | int]) -> str:
-    """`a || b || ...` from argv lists: the first that succeeds wins."""
-    return " || ".join(quote(c) for c in commands)
-
-
-def all_of(*commands: Sequence[str | int]) -> str:
-    """`a && b && ...` from argv lists: stop at the first failure."""
-    return " && ".join(quote(c) for c in commands)
-
-
 @dataclass(frozen=True)
 class Result:
     ok: bool
@@ -92,7 +82,7 @@ class Remote:
 
     def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
               stdin: str | None = None) -> Result:
-        """Run a command line already built with quote()/any_of()/all_of()."""
+        """Run a command line already built with quote()."""
         self._open()
         try:
             r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=

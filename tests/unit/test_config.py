@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from dockstack.config import Host, load_inventory, load_stack, role_order
+from dockstack.config import Host, load_inventory, load_stack
 from dockstack.errors import ConfigError, DockstackError
 
 # --- the shipped files ---------------------------------------------------------------
@@ -56,13 +56,6 @@ def test_shipped_stack(shipped_stack):
     assert img is not None and img.suite == "bookworm"
     assert "dnsmasq" in img.packages and "isc-dhcp-client" in img.packages
     assert st.image("nope:latest") is None
-
-
-def test_role_order_follows_roles_list(shipped_stack):
-    order = role_order(shipped_stack)
-    assert order["dnsmasq"] == 0
-    assert order["puppet"] == 1
-    assert order["webui"] == 9
 
 
 def test_minimal_config_loads_with_defaults(cfg):

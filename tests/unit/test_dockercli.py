@@ -16,8 +16,8 @@ def dns(container):
     return container("dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2")
 
 
-def test_dnsmasq_dir(dns):
-    assert dockercli.dnsmasq_dir(dns) == "/var/lib/dockstack/dnsmasq/dnsmasq"
+def test_service_dir(dns):
+    assert dockercli.service_dir(dns) == "/var/lib/dockstack/dnsmasq/dnsmasq"
 
 
 def test_run_argv_dnsmasq(dns, net):

@@ -158,7 +158,7 @@ def test_conflict_error_is_a_value_error():
     assert issubclass(ConflictError, ValueError)
 
 
-# --- reserved_static / with_role_host --------------------------------------------------------------
+# --- reserved_static --------------------------------------------------------------
 
 
 def test_reserved_static_adds_config_static_addresses(container):
@@ -183,16 +183,6 @@ def test_reserved_static_keeps_the_registry_record(container):
                   containers=(container("fixed", role="app", ip="10.100.0.20"),))
     registry = {"fixed": rec("fixed", "02:00:00:00:00:99", "10.100.0.20", role="app")}
     assert ipam.reserved_static(stack, registry) == registry
-
-
-def test_with_role_host(container):
-    r = rec("web", "02:00:00:00:00:01", "10.100.0.101", role="old", host="host9")
-    assert ipam.with_role_host(r, container("web", role="app", host="host2")) == \
-        dataclasses.replace(r, role="app", host="host2")
-    assert ipam.with_role_host(r, None) is r
-
-
-# --- quarantine ---------------------------------------------------------------------------------
 
 
 def test_quarantine_appends_newest_last():

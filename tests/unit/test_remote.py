@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dockstack.remote import all_of, any_of, parallel, quote
+from dockstack.remote import parallel, quote
 
 TRICKY = ["echo", "two words", "semi;colon", "$(id)", "`id`", "it's", 'say "hi"', "", "*", "a\nb", 42, "-n"]
 
@@ -24,28 +24,6 @@ def test_quote_leaves_plain_words_readable():
 
 def test_quote_empty_argument_is_kept():
     assert quote(["printf", ""]) == "printf ''"
-
-
-def test_any_of_joins_with_or():
-    a, b = ["ip", "link", "show", "dev", "x y"], ["false", ";reboot"]
-    cmd = any_of(a, b)
-    assert cmd == f"{quote(a)} || {quote(b)}"
-    assert shlex.split(cmd) == [*a, "||", *b]
-
-
-def test_all_of_joins_with_and():
-    a, b, c = ["mkdir", "-p", "/a b"], ["touch", "/a b/$x"], ["true"]
-    cmd = all_of(a, b, c)
-    assert cmd == f"{quote(a)} && {quote(b)} && {quote(c)}"
-    assert shlex.split(cmd) == [*a, "&&", *b, "&&", *c]
-
-
-def test_any_of_single_command_is_just_quoted():
-    assert any_of(["true"]) == "true"
-    assert all_of(["x y"]) == "'x y'"
-
-
-# --- parallel --------------------------------------------------------------------------------------
 
 
 def test_parallel_keeps_item_order():
