@@ -1,68 +1,214 @@
-"""The address book: the registry of addresses and dnsmasq's lease data, as kept on the dnsmasq hosts.
+"""The address book: the registry of addresses and dnsmasq's lease data, kept on every dnsmasq host.
 
-Read once per command from the first dnsmasq host that has it; every change is rendered into
-dnsmasq's files and pushed to every dnsmasq host (only what changed; dnsmasq reloaded if needed).
+Each dnsmasq container's folder on its host holds a copy: one registry file, one DHCP host file and
+one hosts file per container (dnsmasq picks new ones up through inotify), the quarantine of released
+IPs, dnsmasq's leases and a generation number. Copies are read as part of each host's facts
+(facts.BookCopy) and merged here; they are changed only by TXN_SCRIPT: one locked transaction per
+change set, which applies the change as deltas (put, delete, release), so two operators changing
+different containers at once both keep their addresses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+import tarfile
+from dataclasses import dataclass, field
 
-from dockstack import dockercli, facts, ipam
-from dockstack.config import Container, Inventory, Stack
+from dockstack import ipam
+from dockstack.config import Container
+from dockstack.dockercli import service_dir
 from dockstack.errors import DockstackError
-from dockstack.remote import Remotes, parallel
+from dockstack.facts import BookCopy, Lease, Record, parse_record
 
-Say = Callable[[str], None]
+LOCKED_EXIT = 75  # TXN_SCRIPT: the lock was not free within the timeout
+
+# One transaction on one copy. Arguments: folder, dnsmasq container, lock timeout, who we are.
+# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC) and the rendered files.
+TXN_SCRIPT = r"""
+set -u
+d=$1 name=$2 timeout=$3 holder=$4
+mkdir -p "$d/registry" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
+exec 9>>"$d/lock"
+if ! flock -w "$timeout" 9; then
+  echo "locked $(cat "$d/lock.holder" 2>/dev/null)"
+  exit 75
+fi
+printf '%s\n' "$holder" > "$d/lock.holder"
+t=$(mktemp -d "$d/tmp/txn.XXXXXX") || exit 1
+trap 'rm -rf "$t"; : > "$d/lock.holder"' EXIT
+tar -xzf - -C "$t" || { echo "failed: cannot unpack the change"; exit 1; }
+hup=0 changed=0
+running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
+place() {  # SRC DEST READ_BY_DNSMASQ: rename into place when it differs; dnsmasq re-reads a replaced file on HUP
+  if cmp -s "$1" "$2"; then return; fi
+  if [ -e "$2" ] && [ "$3" = 1 ]; then hup=1; fi
+  mv -f "$1" "$2"; changed=1
+}
+drop() {  # PATH READ_BY_DNSMASQ
+  if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
+}
+forget() { drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
+while read -r op n ip mac; do
+  case $op in
+  put)
+    set -- $(cat "$t/put/$n.record")
+    other=$(cat "$d"/registry/* 2>/dev/null | awk -v n="$n" -v m="$4" -v i="$5" \
+      '$1 != n && ($4 == m || $5 == i) {print $1 " " ($5 == i ? "ip" : "mac") " " ($5 == i ? $5 : $4); exit}')
+    if [ -n "$other" ]; then echo "conflict $n $other"; continue; fi
+    drop "$d/dhcp-hosts.d/released-$5" 1
+    place "$t/put/$n.record" "$d/registry/$n" 0
+    place "$t/put/$n.dhcp" "$d/dhcp-hosts.d/$n" 1
+    place "$t/put/$n.host" "$d/hosts.d/$n" 1
+    echo "put $n" ;;
+  del)
+    forget "$n"; echo "del $n" ;;
+  release)
+    forget "$n"
+    if [ "$running" = true ]; then
+      docker exec "$name" dhcp_release eth0 "$ip" "$mac" >/dev/null 2>&1 || true
+    elif [ -e "$d/leases" ]; then
+      awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/leases" > "$t/leases" && mv -f "$t/leases" "$d/leases"
+    fi
+    { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
+    mv -f "$t/released" "$d/released"
+    place "$t/quarantine/$ip" "$d/dhcp-hosts.d/released-$ip" 1
+    changed=1; echo "release $n" ;;
+  esac
+done < "$t/ops"
+for f in "$d"/dhcp-hosts.d/released-*; do
+  [ -e "$f" ] || continue
+  grep -qxF "${f##*/released-}" "$d/released" 2>/dev/null || drop "$f" 1
+done
+gen=$(cat "$d/generation" 2>/dev/null || echo 0)
+case $gen in ''|*[!0-9]*) gen=0 ;; esac
+if [ "$changed" = 1 ]; then
+  gen=$((gen + 1)); echo "$gen" > "$t/generation"; mv -f "$t/generation" "$d/generation"
+fi
+if [ "$hup" = 1 ] && [ "$running" = true ]; then
+  docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
+fi
+echo "generation $gen"
+cat "$d"/registry/* 2>/dev/null | sed 's/^/record /'
+sed 's/^/released /' "$d/released" 2>/dev/null
+echo done
+""".replace('"$QUARANTINE"', str(ipam.QUARANTINE))
 
 
-class AddressBook:
-    """The address registry and lease data, read from the dnsmasq hosts and written back to all."""
+@dataclass(frozen=True)
+class Book:
+    """The address book as this command sees it: the newest copy's records, every copy's leases."""
 
-    def __init__(self, inv: Inventory, stack: Stack, remotes: Remotes) -> None:
-        self.inv, self.stack, self.remotes = inv, stack, remotes
-        self.registry: dict[str, ipam.Record] = {}
-        self.released: list[str] = []
-        self.leases: list[facts.Lease] = []
-        found = False
-        for d in stack.dnsmasq_containers():
-            base = dockercli.service_dir(d)
-            texts = remotes[d.host].get_texts([f"{base}/ipam.json", f"{base}/leases"], "read dnsmasq's registry")
-            if not found and texts[f"{base}/ipam.json"] is not None:
-                self.registry, self.released = ipam.registry_from_json(texts[f"{base}/ipam.json"])
-                found = True
-            self.leases += facts.parse_leases(texts[f"{base}/leases"] or "")
+    records: dict[str, Record] = field(default_factory=dict)
+    released: tuple[str, ...] = ()
+    leases: tuple[Lease, ...] = ()
+    generation: int = 0
 
     def known(self) -> dict[str, tuple[str, str]]:
-        return ipam.known_addresses(self.registry, self.leases)
+        return ipam.known_addresses(self.records, list(self.leases))
 
-    def dns_servers(self) -> list[str]:
-        return [str(d.ip) for d in self.stack.dnsmasq_containers()]
 
-    def put(self, record: ipam.Record) -> None:
-        try:
-            ipam.check_record(self.registry, record)
-        except ipam.ConflictError as exc:
-            raise DockstackError(f"{record.name}: {exc}") from None
-        self.registry[record.name] = record
+def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
+    """One book from the copies: the highest generation wins; notes name each copy that differs from it."""
+    if not copies:
+        return Book(), []
+    newest = max(copies, key=lambda c: (c.generation, len(c.records)))
+    leases = tuple(lease for c in copies for lease in c.leases)
+    notes = [f"address book of {c.dnsmasq} (generation {c.generation}) differs from {newest.dnsmasq}'s "
+             f"(generation {newest.generation}): repaired from the newest"
+             for c in copies if c is not newest and (c.records, c.released) != (newest.records, newest.released)]
+    return Book(dict(newest.records), newest.released, leases, newest.generation), notes
 
-    def publish(self, say: Say) -> None:
-        """Push registry, dhcp-hosts, hosts and dnsmasq.conf to every dnsmasq host; SIGHUP on change."""
-        records = ipam.reserved_static(self.stack, self.registry)
-        files = {
-            "ipam.json": ipam.registry_to_json(self.registry, self.released),
-            "dhcp-hosts": ipam.render_dhcp_hosts(records, self.released),
-            "hosts": ipam.render_hosts(records, self.inv.network.domain),
-        }
 
-        def push(d: Container) -> bool:
-            r = self.remotes[d.host]
-            base = dockercli.service_dir(d)
-            conf = ipam.render_dnsmasq_conf(self.inv.network, d, self.dns_servers())
-            changed = r.sync_files(base, {**files, "dnsmasq.conf": conf}, "push dnsmasq's files")
-            if changed - {"ipam.json"}:  # what dnsmasq itself reads; not running: it reads them at start
-                r.run(["docker", "kill", "--signal", "HUP", d.name], "reload dnsmasq", check=False)
-            return bool(changed)
+@dataclass(frozen=True)
+class Change:
+    """What one transaction does to the registry: deltas, never a whole new registry."""
 
-        if any(parallel(self.stack.dnsmasq_containers(), push)):
-            say(f"  dnsmasq: files updated ({len(records)} address(es)), reloaded")
+    puts: tuple[Record, ...] = ()
+    deletes: tuple[str, ...] = ()
+    releases: tuple[tuple[str, str, str], ...] = ()  # (name, ip, mac)
+
+    def __bool__(self) -> bool:
+        return bool(self.puts or self.deletes or self.releases)
+
+    def __add__(self, other: Change) -> Change:
+        """Both changes, the later one winning for a name that both touch."""
+        touched = {r.name for r in other.puts} | set(other.deletes) | {n for n, _, _ in other.releases}
+        return Change(tuple(r for r in self.puts if r.name not in touched) + other.puts,
+                      tuple(n for n in self.deletes if n not in touched) + other.deletes,
+                      tuple(x for x in self.releases if x[0] not in touched) + other.releases)
+
+
+def repairs(book: Book, copy: BookCopy | None) -> Change:
+    """What makes a copy equal to the book (a copy that is missing gets everything)."""
+    have = copy.records if copy else {}
+    puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r)
+    deletes = tuple(n for n in sorted(have) if n not in book.records)
+    return Change(puts, deletes)
+
+
+def payload(change: Change, domain: str) -> bytes:
+    """The transaction's standard input: the operations and every file they install, rendered."""
+    files: dict[str, str] = {}
+    ops: list[str] = []
+    for r in change.puts:
+        files[f"put/{r.name}.record"] = ipam.render_record(r)
+        files[f"put/{r.name}.dhcp"] = ipam.render_dhcp_host(r)
+        files[f"put/{r.name}.host"] = ipam.render_host(r, domain)
+        ops.append(f"put {r.name}")
+    ops += [f"del {n}" for n in change.deletes]
+    for name, ip, mac in change.releases:
+        files[f"quarantine/{ip}"] = ipam.render_quarantine(ip)
+        ops.append(f"release {name} {ip} {mac}")
+    files["ops"] = "".join(f"{op}\n" for op in ops)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def txn_argv(dnsmasq: Container, timeout: float, holder: str) -> list[str]:
+    return ["sh", "-c", TXN_SCRIPT, "sh", service_dir(dnsmasq), dnsmasq.name, f"{timeout:g}", holder]
+
+
+class LockTimeout(DockstackError):
+    """Another dockstack run holds the address book's lock past our timeout."""
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    generation: int
+    records: dict[str, Record]
+    released: tuple[str, ...]
+    applied: frozenset[str]  # names whose put/del/release took effect
+    conflicts: dict[str, str]  # name -> why its put was refused
+    reloaded: bool
+
+
+def parse_txn(text: str) -> TxnResult:
+    """TXN_SCRIPT's output; raises DockstackError when it did not run to the end."""
+    gen, records, released, applied, conflicts, reloaded, done = 0, {}, [], set(), {}, False, False
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "generation" and rest.isdigit():
+            gen = int(rest)
+        elif kind == "record" and (rec := parse_record(rest)):
+            records[rec.name] = rec
+        elif kind == "released" and rest:
+            released.append(rest)
+        elif kind in ("put", "del", "release"):
+            applied.add(rest)
+        elif kind == "conflict":
+            name, _, other = rest.partition(" ")
+            holder, what, value = [*other.split(), "", "", ""][:3]
+            conflicts[name] = f"{value} is already the {'address' if what == 'ip' else 'MAC'} of {holder}"
+        elif kind == "reloaded":
+            reloaded = True
+        elif kind == "done":
+            done = True
+    if not done:
+        raise DockstackError(f"address book transaction did not finish: {text.strip()[-300:] or 'no output'}")
+    return TxnResult(gen, records, tuple(released), frozenset(applied), conflicts, reloaded)

@@ -24,6 +24,8 @@ NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 JOIN_MODES = ("vxlan", "uplink", "none")
+SERVICES = ("dnsmasq", "haproxy", "puppet")  # what dockstack runs and feeds with files, declared per role
+DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Host:
     key: str | None = None
     sudo: bool = False
     vxlan_address: str | None = None  # underlay address peers use; defaults to address
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # concurrent SSH channels on the one connection
 
     @property
     def underlay(self) -> str:
@@ -117,6 +120,7 @@ class Role:
     check_timeout: float = 60.0
     classes: tuple[str, ...] = ()
     balance: tuple[Balanced, ...] = ()
+    service: str | None = None  # one of SERVICES: dockstack runs it and renders its files
 
 
 @dataclass(frozen=True)
@@ -132,10 +136,11 @@ class Container:
     volumes: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
+    service: str | None = None  # its role's service (copied here so actions need no lookup)
 
     @property
     def is_dnsmasq(self) -> bool:
-        return self.role == "dnsmasq"
+        return self.service == "dnsmasq"
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,7 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
     hosts: list[Host] = []
     for i, raw in enumerate(raw_hosts):
         r = _Reader(p, f"hosts[{i}]", raw)
-        r.unknown({"name", "address", "user", "port", "key", "sudo", "vxlan_address"})
+        r.unknown({"name", "address", "user", "port", "key", "sudo", "vxlan_address", "max_sessions"})
         name = r.name("name")
         if any(h.name == name for h in hosts):
             raise r.fail("name", f"duplicate host name {name!r}", "host names must be unique")
@@ -267,9 +272,13 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
         if not 0 < port < 65536:
             raise r.fail("port", f"{port} is not a TCP port", "use 1-65535")
         vx = r.ip("vxlan_address", None)
+        sessions = r.get("max_sessions", int, DEFAULT_MAX_SESSIONS)
+        if not 1 <= sessions <= 64:
+            raise r.fail("max_sessions", f"{sessions} is out of range",
+                         "use 1-64, below the host sshd's MaxSessions (OpenSSH's default is 10)")
         hosts.append(Host(name=name, address=address, user=r.get("user", str, "root"), port=port,
                           key=r.get("key", str, None), sudo=r.get("sudo", bool, False),
-                          vxlan_address=str(vx) if vx else None))
+                          vxlan_address=str(vx) if vx else None, max_sessions=sessions))
     network = _network(_Reader(p, "network", top.get("network", dict, required=True)))
     lab = None
     if "lab" in top.data and top.data["lab"] is not None:
@@ -402,7 +411,8 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
                               f"pick a host address in {net.subnet} ({inventory.path}: network.subnet)")
             if net.gateway is not None and ip == net.gateway:
                 raise r.fail("ip", f"{ip} is the network gateway", "pick another address")
-        if role == "dnsmasq" and (mac is None or ip is None):
+        service = next(x.service for x in roles if x.name == role)
+        if service == "dnsmasq" and (mac is None or ip is None):
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         volumes = r.get("volumes", list, [])
@@ -416,8 +426,12 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=tuple(volumes),
                                     env=tuple((str(k), str(v)) for k, v in env.items()),
-                                    command=tuple(str(x) for x in command)))
+                                    command=tuple(str(x) for x in command), service=service))
     _check_collisions(p, containers)
+    dnsmasqs = [c for c in containers if c.is_dnsmasq]
+    if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
+        raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
+                          "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers))
 
 
@@ -432,7 +446,7 @@ def effective_mac(c: Container) -> str | None:
 
 
 def _role(r: _Reader, earlier: list[Role]) -> Role:
-    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance"})
+    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
         raise r.fail("name", f"duplicate role {name!r}")
@@ -464,8 +478,22 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
     if len(ports) != len(set(ports)):
         raise r.fail("balance", "two services on the same port")
     check = r.get("check", str, None)
+    service = r.get("service", str, None)
+    if service is not None and service not in SERVICES:
+        raise r.fail("service", f"{service!r} is not a service dockstack runs",
+                     f"use one of {', '.join(SERVICES)}, or leave it out for your own image's command")
     return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
-                classes=tuple(classes), balance=tuple(balance))
+                classes=tuple(classes), balance=tuple(balance), service=service)
+
+
+def dhcp_slice(network: Network, index: int, count: int) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """The part of dhcp_range that dnsmasq number `index` of `count` leases from: contiguous, disjoint slices,
+    so two dnsmasq containers on one segment never offer the same new address."""
+    first, last = int(network.dhcp_start), int(network.dhcp_end)
+    size = (last - first + 1) // count
+    start = first + index * size
+    end = last if index == count - 1 else start + size - 1
+    return ipaddress.IPv4Address(start), ipaddress.IPv4Address(end)
 
 
 def tiers(stack: Stack) -> list[list[Role]]:

@@ -15,7 +15,8 @@ DNSMASQ_MOUNT = "/var/lib/dockstack"  # where that folder appears inside the dns
 PUPPET_MOUNT = "/etc/puppet/code/environments/production"
 HAPROXY_MOUNT = "/etc/haproxy"
 
-# Roles whose containers dockstack feeds with files it renders: where the folder is mounted, what runs.
+# Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
+# mounted, what runs.
 SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
@@ -25,13 +26,14 @@ SERVICE_COMMANDS = {
 
 def service_dir(c: Container) -> str:
     """The host folder holding the files dockstack renders for a service container."""
-    return f"{SERVICE_ROOT}/{c.role}/{c.name}"
+    return f"{SERVICE_ROOT}/{c.service or c.role}/{c.name}"
 
 
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate."""
     return {"image": c.image, "role": c.role, "mac": c.mac, "ip": str(c.ip) if c.ip else None,
-            "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command)}
+            "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command),
+            "service": c.service}
 
 
 def spec_label(c: Container) -> str:
@@ -45,8 +47,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
             "--label", f"{LABEL_SPEC}={spec_label(c)}", "--dns-search", net.domain]
     for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
         argv += ["--dns", server]
-    if c.role in SERVICE_MOUNTS:
-        argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.role]}"]
+    if c.service in SERVICE_MOUNTS:
+        argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
     for v in c.volumes:
         argv += ["--volume", v]
     for k, v in c.env:
@@ -54,43 +56,6 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     argv.append(c.image)
     if c.command:
         argv += list(c.command)
-    elif c.role in SERVICE_COMMANDS:
-        argv += SERVICE_COMMANDS[c.role]
+    elif c.service in SERVICE_COMMANDS:
+        argv += SERVICE_COMMANDS[c.service]
     return argv
-
-
-def inspect_argv(name: str) -> list[str]:
-    return ["docker", "container", "inspect", name]
-
-
-PS_FORMAT = "{{.Names}}\t{{.State}}"
-
-
-def ps_argv() -> list[str]:
-    return ["docker", "ps", "--all", "--filter", f"label={LABEL_MANAGED}=true", "--format", PS_FORMAT]
-
-
-# Every dockstack container of a host, with eth0's addresses of the running ones, in one round trip.
-OBSERVE_SCRIPT = r"""
-ids=$(docker ps -aq --filter "label=$1")
-if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
-echo '#addresses'
-for pid in $(docker container inspect --format '{{.State.Pid}}' $ids 2>/dev/null); do
-  [ "$pid" -gt 0 ] || continue
-  nsenter -t "$pid" -n ip -o link show dev eth0 2>/dev/null | sed "s/^/$pid /"
-  nsenter -t "$pid" -n ip -o -4 addr show dev eth0 2>/dev/null | sed "s/^/$pid /"
-done
-echo '#images'
-shift
-for tag in "$@"; do echo "$tag $(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null)"; done
-"""
-
-
-def observe_argv(image_tags: list[str]) -> list[str]:
-    return ["sh", "-c", OBSERVE_SCRIPT, "sh", f"{LABEL_MANAGED}=true", *image_tags]
-
-
-def dhclient_argv(name: str, timeout: int = 45) -> list[str]:
-    """dhclient inside the container (replacing an old one): one try, then it stays as a daemon to renew."""
-    return ["docker", "exec", name, "sh", "-c", 'pkill -x dhclient; exec timeout "$1" dhclient -1 -v eth0', "sh",
-            str(timeout)]

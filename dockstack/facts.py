@@ -1,14 +1,31 @@
-"""Facts: pure parsers for what hosts report (dnsmasq leases, host files, docker and ip output)."""
+"""Facts: what a host reports, read in one round trip (HOST_FACTS_SCRIPT), and pure parsers for it.
+
+One host's facts: whether dockerd answers, its dockstack containers (labels, state, PID, eth0 MAC/IP),
+the image IDs of the stack's tags, its container network, the address-book copies of the dnsmasq
+containers it holds (registry records, quarantine, leases, generation) and digests of the service files.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A container's address as dnsmasq knows it (one file per container in the registry)."""
+
+    name: str
+    role: str
+    host: str
+    mac: str
+    ip: str
+    source: str  # static | lease | new | adopted: the flowchart path that gave the address
 
 
 @dataclass(frozen=True)
@@ -101,22 +118,158 @@ def parse_inspect_all(text: str) -> list[ContainerState]:
     return [_container_state(d) for d in data or []]
 
 
+# Everything dockstack needs to know about one host, in one round trip. Constant text: the values
+# arrive as positional arguments. Sections start with `#name` lines; see parse_host_facts.
+HOST_FACTS_SCRIPT = r"""
+label=$1 root=$2 br=$3 vx=$4 uplink=$5
+shift 5
+echo '#dockerd'
+if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then echo up; else echo down; fi
+echo '#containers'
+ids=$(docker ps -aq --filter "label=$label" 2>/dev/null)
+if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
+echo '#addresses'
+for pid in $(docker container inspect --format '{{.State.Pid}}' $ids 2>/dev/null); do
+  [ "$pid" -gt 0 ] || continue
+  nsenter -t "$pid" -n ip -o link show dev eth0 2>/dev/null | sed "s/^/$pid /"
+  nsenter -t "$pid" -n ip -o -4 addr show dev eth0 2>/dev/null | sed "s/^/$pid /"
+done
+echo '#images'
+for tag in "$@"; do echo "$tag $(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null)"; done
+echo '#network'
+ip -o link show dev "$br" 2>/dev/null | sed 's/^/bridge /'
+ip -o link show dev "$vx" 2>/dev/null | sed 's/^/vxlan /'
+bridge fdb show dev "$vx" 2>/dev/null | awk '$1 == "00:00:00:00:00:00" && $2 == "dst" {print "peer " $3}'
+if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/uplink /'; fi
+if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
+if iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null; then echo forward; fi
+echo '#books'
+for d in "$root"/dnsmasq/*/; do
+  [ -d "$d/registry" ] || continue
+  n=$(basename "$d")
+  echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
+  cat "$d"/registry/* 2>/dev/null | sed "s/^/$n record /"
+  sed "s/^/$n released /" "$d/released" 2>/dev/null
+  sed "s/^/$n lease /" "$d/leases" 2>/dev/null
+done
+echo '#files'
+find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
+  ! -path '*/.incoming/*' -exec sha256sum {} + 2>/dev/null
+echo '#end'
+"""
+
+
+def host_facts_argv(label: str, service_root: str, bridge: str, vxlan_device: str, uplink: str | None,
+                    image_tags: list[str]) -> list[str]:
+    return ["sh", "-c", HOST_FACTS_SCRIPT, "sh", label, service_root, bridge, vxlan_device, uplink or "",
+            *image_tags]
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """The container network as `ip`, `bridge fdb` and `iptables -C` show it on one host."""
+
+    bridge_up: bool = False
+    vxlan_master: str | None = None  # bridge the VXLAN device is enslaved to (None: no device)
+    peers: frozenset[str] = frozenset()  # VXLAN flood destinations
+    uplink_master: str | None = None
+    forward_rule: bool = False
+
+
+@dataclass(frozen=True)
+class BookCopy:
+    """One dnsmasq container's copy of the address book, as found on its host."""
+
+    dnsmasq: str
+    generation: int
+    records: dict[str, Record]
+    released: tuple[str, ...]
+    leases: tuple[Lease, ...]
+
+
 @dataclass(frozen=True)
 class HostFacts:
-    """One host as dockstack sees it: its containers, their eth0 addresses, its image IDs."""
+    """One host as dockstack sees it."""
 
     containers: dict[str, ContainerState]
     addresses: dict[str, tuple[str | None, str | None]]  # container name -> (mac, ip) of eth0
     images: dict[str, str | None]  # tag -> image ID on the host (None: absent)
+    dockerd: bool = True
+    network: NetworkFacts = NetworkFacts()
+    books: dict[str, BookCopy] = field(default_factory=dict)  # dnsmasq container name -> its copy
+    files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
+
+
+def _sections(text: str) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if line.startswith("#") and line[1:].isalpha():
+            current = line[1:]
+            out.setdefault(current, [])
+        else:
+            out.setdefault(current, []).append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def parse_record(line: str) -> Record | None:
+    """A registry line `name role host mac ip source`; None for anything else."""
+    parts = line.split()
+    if len(parts) != 6:
+        return None
+    try:
+        ipaddress.IPv4Address(parts[4])
+    except ValueError:
+        return None
+    return Record(*parts[:3], parts[3].lower(), parts[4], parts[5])
+
+
+def parse_books(text: str) -> dict[str, BookCopy]:
+    raw: dict[str, dict] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        kind, _, value = rest.partition(" ")
+        book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": []})
+        if kind == "generation":
+            book["generation"] = int(value) if value.strip().isdigit() else 0
+        elif kind == "record" and (rec := parse_record(value)):
+            book["records"][rec.name] = rec
+        elif kind == "released" and value.strip():
+            book["released"].append(value.strip())
+        elif kind == "lease":
+            book["leases"] += parse_leases(value)
+    return {n: BookCopy(n, b["generation"], b["records"], tuple(b["released"]), tuple(b["leases"]))
+            for n, b in raw.items()}
+
+
+def parse_network(text: str) -> NetworkFacts:
+    def master(line: str) -> str | None:
+        m = re.search(r" master (\S+) ", line)
+        return m.group(1) if m else None
+
+    bridge_up, vx_master, up_master, rule = False, None, None, False
+    peers = set()
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "bridge":
+            bridge_up = bool(re.search(r"<([^>]*,)?UP(,[^>]*)?>", rest))
+        elif kind == "vxlan":
+            vx_master = master(rest) or ""
+        elif kind == "peer":
+            peers.add(rest.strip())
+        elif kind == "uplink":
+            up_master = master(rest)
+        elif kind == "forward":
+            rule = True
+    return NetworkFacts(bridge_up, vx_master, frozenset(peers), up_master, rule)
 
 
 def parse_host_facts(text: str) -> HostFacts:
-    """Output of dockercli.OBSERVE_SCRIPT: inspect JSON, then `#addresses` lines, then `#images` lines."""
-    inspect_part, _, rest = text.partition("#addresses\n")
-    addr_part, _, image_part = rest.partition("#images\n")
-    containers = {c.name: c for c in parse_inspect_all(inspect_part)}
+    """Output of HOST_FACTS_SCRIPT (or of the older inspect/#addresses/#images form)."""
+    sec = _sections(text)
+    containers = {c.name: c for c in parse_inspect_all(sec.get("containers", sec.get("", "")))}
     by_pid: dict[int, list[str]] = {}
-    for line in addr_part.splitlines():
+    for line in sec.get("addresses", "").splitlines():
         pid, _, tail = line.partition(" ")
         if pid.isdigit():
             by_pid.setdefault(int(pid), []).append(tail)
@@ -125,11 +278,18 @@ def parse_host_facts(text: str) -> HostFacts:
         lines = "\n".join(by_pid.get(c.pid, [])) if c.running else ""
         addresses[c.name] = (parse_link_mac(lines), parse_ipv4(lines))
     images: dict[str, str | None] = {}
-    for line in image_part.splitlines():
+    for line in sec.get("images", "").splitlines():
         tag, _, image_id = line.partition(" ")
         if tag:
             images[tag] = image_id.strip() or None
-    return HostFacts(containers, addresses, images)
+    files = {}
+    for line in sec.get("files", "").splitlines():
+        digest, _, path = line.partition("  ")
+        if path:
+            files[path] = digest
+    return HostFacts(containers, addresses, images, dockerd=sec.get("dockerd", "up").strip() != "down",
+                     network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
+                     files=files)
 
 
 def parse_ps(text: str) -> dict[str, str]:

@@ -1,34 +1,24 @@
 """Persistent addressing, as pure decisions: the design's flowchart and dnsmasq's files.
 
 The registry (name -> MAC, IP, where the address came from) lives next to dnsmasq's files on
-each dnsmasq host; dnsmasq's dhcp-hosts and hosts files are rendered from it, so a container
-that comes back with the same MAC gets the same IP, wherever it runs.
+each dnsmasq host, one file per container; dnsmasq's DHCP host and hosts entries are rendered from
+it (also one file per container), so a container that comes back with the same MAC gets the same
+IP, wherever it runs.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from dockstack.config import Container, Network, Stack, effective_mac
-from dockstack.facts import Lease
+from dockstack.config import Container, Network, Stack, dhcp_slice, effective_mac
+from dockstack.facts import Lease, Record
 from dockstack.render import render
 
-STATIC, LEASE, NEW = "static", "lease", "new"
+STATIC, LEASE, NEW, ADOPTED = "static", "lease", "new", "adopted"
+
+__all__ = ["Lease", "Record"]  # re-exported: callers speak of ipam.Record
 QUARANTINE = 16  # released IPs held back so the next container does not inherit an old one's address
-
-
-@dataclass(frozen=True)
-class Record:
-    """A container's address as dnsmasq knows it."""
-
-    name: str
-    role: str
-    host: str
-    mac: str
-    ip: str
-    source: str  # static | lease | new: the flowchart path that gave the address last time
 
 
 @dataclass(frozen=True)
@@ -45,7 +35,7 @@ class AddressPlan:
 def known_addresses(registry: dict[str, Record], leases: list[Lease]) -> dict[str, tuple[str, str]]:
     """name -> (mac, ip) from dnsmasq's lease data: its lease files, then its host reservations."""
     known: dict[str, tuple[str, str]] = {}
-    for lease in sorted(leases, key=lambda x: x.expiry):
+    for lease in sorted(leases, key=lambda x: x.expiry or float("inf")):  # 0: never expires, the newest
         if lease.hostname:
             known[lease.hostname] = (lease.mac, lease.ip)
     for rec in registry.values():
@@ -105,29 +95,29 @@ def quarantine(released: list[str], ip: str) -> list[str]:
     return ([x for x in released if x != ip] + [ip])[-QUARANTINE:]
 
 
-def registry_to_json(registry: dict[str, Record], released: list[str]) -> str:
-    return json.dumps({"version": 1, "records": [asdict(r) for r in sorted(registry.values(), key=lambda r: r.name)],
-                       "released": released}, indent=2) + "\n"
+def render_record(r: Record) -> str:
+    """The registry file of one container."""
+    return render("dnsmasq/record.j2", r=r)
 
 
-def registry_from_json(text: str | None) -> tuple[dict[str, Record], list[str]]:
-    if not text:
-        return {}, []
-    data = json.loads(text)
-    return {r["name"]: Record(**r) for r in data.get("records", [])}, list(data.get("released", []))
+def render_dhcp_host(r: Record) -> str:
+    """dnsmasq's DHCP host entry of one container: MAC pinned to name and IP."""
+    return render("dnsmasq/dhcp-host.j2", r=r)
 
 
-def render_dhcp_hosts(records: dict[str, Record], released: list[str]) -> str:
-    in_use = {r.ip for r in records.values()}
-    return render("dnsmasq/dhcp-hosts.j2", records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)),
-                  quarantined=[(quarantine_mac(ip), ip) for ip in released if ip not in in_use])
+def render_host(r: Record, domain: str) -> str:
+    """dnsmasq's hosts entry of one container: IP, FQDN, name."""
+    return render("dnsmasq/host.j2", r=r, domain=domain)
 
 
-def render_hosts(records: dict[str, Record], domain: str) -> str:
-    return render("dnsmasq/hosts.j2", domain=domain,
-                  records=sorted(records.values(), key=lambda r: ipaddress.IPv4Address(r.ip)))
+def render_quarantine(ip: str) -> str:
+    """A DHCP host entry that holds a released IP for a MAC no container uses."""
+    return render("dnsmasq/quarantine.j2", mac=quarantine_mac(ip), ip=ip)
 
 
-def render_dnsmasq_conf(network: Network, dnsmasq: Container, servers: list[str]) -> str:
+def render_dnsmasq_conf(network: Network, dnsmasq: Container, servers: list[str], slice_index: int = 0,
+                        slice_count: int = 1) -> str:
+    start, end = dhcp_slice(network, slice_index, slice_count)
     return render("dnsmasq/dnsmasq.conf.j2", name=dnsmasq.name, net=network, netmask=network.subnet.netmask,
-                  dns_servers=servers)
+                  dns_servers=servers, range_start=start, range_end=end, slice_index=slice_index,
+                  slice_count=slice_count)

@@ -1,4 +1,4 @@
-"""Host networking over SSH with iproute2: the container bridge, the VXLAN mesh, container veths.
+"""Host networking over SSH with iproute2: the container bridge, the VXLAN mesh, the veth names.
 
 The shell scripts here are constant text; every value reaches them as a quoted positional
 argument, so no configuration value is ever pasted into a command.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from dockstack.config import Host, Inventory, Network
+from dockstack.facts import NetworkFacts
 from dockstack.remote import quote
 
 # Idempotent: bridge, VXLAN device with one flood entry per peer (stale peers removed),
@@ -21,7 +22,8 @@ ip link show dev "$br" >/dev/null 2>&1 || ip link add "$br" mtu "$mtu" type brid
 ip link set "$br" up
 # never both joins on one bridge: that would loop frames between the hosts
 if [ "$join" != vxlan ] && ip link show dev "$vx" >/dev/null 2>&1; then ip link del "$vx"; fi
-if [ "$join" != uplink ] && [ -n "$uplink" ] && ip -o link show dev "$uplink" 2>/dev/null | grep -q " master $br "; then
+if [ "$join" != uplink ] && [ -n "$uplink" ] &&
+   ip -o link show dev "$uplink" 2>/dev/null | grep -qF " master $br "; then
   ip link set "$uplink" nomaster
 fi
 if [ "$join" = vxlan ]; then
@@ -42,35 +44,6 @@ if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chai
 iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null || iptables -w -I "$chain" 1 -i "$br" -o "$br" -j ACCEPT
 """
 
-# Give a running container (by PID) a fresh eth0 on the bridge, with the planned MAC if any.
-PLUMB_SCRIPT = r"""
-set -e
-pid=$1 hv=$2 tmp=$3 mac=$4 mtu=$5 br=$6
-cn() { nsenter -t "$pid" -n "$@"; }
-ip link del "$hv" 2>/dev/null || true
-ip link del "$tmp" 2>/dev/null || true
-cn ip link del eth0 2>/dev/null || true
-ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
-ip link set "$tmp" netns "$pid"
-cn ip link set "$tmp" name eth0
-if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
-cn ip link set lo up
-cn ip link set eth0 up
-ip link set "$hv" master "$br" up
-cn ip -o link show dev eth0
-"""
-
-# Configure a static address inside the container's network namespace.
-STATIC_IP_SCRIPT = r"""
-set -e
-pid=$1 cidr=$2 gw=$3
-nsenter -t "$pid" -n ip addr flush dev eth0
-nsenter -t "$pid" -n ip addr add "$cidr" dev eth0
-if [ -n "$gw" ]; then nsenter -t "$pid" -n ip route replace default via "$gw"; fi
-nsenter -t "$pid" -n ip -o -4 addr show dev eth0
-"""
-
-
 def peers(inv: Inventory, host: Host) -> list[str]:
     return [h.underlay for h in inv.hosts if h.name != host.name]
 
@@ -86,16 +59,21 @@ def veth_names(container_name: str) -> tuple[str, str]:
     return f"dsv{h}", f"dst{h}"
 
 
-def plumb_command(net: Network, pid: int, container_name: str, mac: str | None) -> str:
-    hv, tmp = veth_names(container_name)
-    return quote(["sh", "-c", PLUMB_SCRIPT, "sh", pid, hv, tmp, mac or "", net.mtu, net.bridge])
-
-
-def static_ip_command(net: Network, pid: int, ip: str) -> str:
-    return quote(["sh", "-c", STATIC_IP_SCRIPT, "sh", pid, f"{ip}/{net.subnet.prefixlen}",
-                  str(net.gateway) if net.gateway else ""])
-
-
-def container_addr_command(pid: int) -> str:
-    """eth0's link line (MAC) and IPv4 lines, read in the container's namespace (not the host's sysfs)."""
-    return quote(["nsenter", "-t", pid, "-n", "sh", "-c", "ip -o link show dev eth0; ip -o -4 addr show dev eth0"])
+def network_needs(net: Network, host: Host, peer_addresses: list[str], found: NetworkFacts) -> str | None:
+    """Why the host's container network must be set up (None: it is as the config wants it)."""
+    if not found.bridge_up:
+        return f"bridge {net.bridge} missing or down"
+    if net.join == "vxlan":
+        if found.vxlan_master != net.bridge:
+            return f"VXLAN device {net.vxlan_device} missing or not on {net.bridge}"
+        if found.peers != frozenset(peer_addresses):
+            return "VXLAN peers differ from hosts.yaml"
+    elif found.vxlan_master is not None:
+        return f"VXLAN device {net.vxlan_device} present with join: {net.join}"
+    if net.join == "uplink" and found.uplink_master != net.bridge:
+        return f"uplink {net.uplink} not on {net.bridge}"
+    if net.join != "uplink" and net.uplink and found.uplink_master == net.bridge:
+        return f"uplink {net.uplink} still on {net.bridge}"
+    if not found.forward_rule:
+        return "FORWARD ACCEPT rule for the bridge missing"
+    return None

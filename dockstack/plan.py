@@ -13,15 +13,16 @@ from dockstack.dockercli import LABEL_SPEC, spec
 from dockstack.facts import HostFacts
 from dockstack.ipam import Record
 
-CREATE, START, RECREATE, NOTHING = "create", "start", "recreate", "nothing"
+CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
 
 
 @dataclass(frozen=True)
 class Action:
     container: Container
-    kind: str  # create | start | recreate | nothing
+    kind: str  # create | start | recreate | adopt | nothing
     why: str
     remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (recreate)
+    observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
 
     @property
     def changes(self) -> bool:
@@ -67,6 +68,10 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
         return Action(c, RECREATE, "; ".join(reasons), elsewhere)
     if not state.running:
         return Action(c, START, "stopped", elsewhere)
+    fits_config = (c.ip is None or ip == str(c.ip)) and (static_mac is None or mac == static_mac)
+    if record is None and mac and ip and fits_config and not elsewhere:  # a run killed before it recorded it
+        return Action(c, ADOPT, f"running with {ip} ({mac}) but not in the registry: record it",
+                      observed=(mac, ip))
     if record is None or (mac, ip) != (record.mac, record.ip):
         have = f"{ip or 'no address'}" + (f", registry says {record.ip}" if record else ", not in the registry")
         return Action(c, START, f"running without its address ({have})", elsewhere)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+import os
 import shlex
 import tarfile
 import threading
@@ -24,6 +26,8 @@ from dockstack.config import Host, Inventory
 from dockstack.errors import RemoteError
 
 CONNECT_TIMEOUT = 10
+KEEPALIVE = 15  # seconds between SSH keepalives, so a dead peer is noticed
+TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
 TMP_SUFFIX = ".dockstack-tmp"
 # One line per file: PATH<TAB>base64 of its content, or PATH<TAB>- when it does not exist (exact bytes).
 READ_FILES_SCRIPT = ('for f; do if [ -e "$f" ]; then printf "%s\\t" "$f"; base64 -w0 < "$f" || exit 1; echo; '
@@ -47,8 +51,20 @@ class Result:
     stderr: str
 
 
+_trace_lock = threading.Lock()
+
+
+def trace(event: dict) -> None:
+    """Append an event to $DOCKSTACK_TRACE (used by the round-trip tests and the benchmark)."""
+    path = os.environ.get(TRACE_ENV)
+    if not path:
+        return
+    with _trace_lock, open(path, "a") as f:
+        f.write(json.dumps(event) + "\n")
+
+
 class Remote:
-    """A persistent SSH connection to one Docker host."""
+    """A persistent SSH connection to one Docker host; at most host.max_sessions channels at once."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -59,6 +75,7 @@ class Remote:
         self._conn = Connection(host.address, user=host.user, port=host.port, connect_kwargs=kwargs,
                                 connect_timeout=CONNECT_TIMEOUT)
         self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(host.max_sessions)
 
     @property
     def name(self) -> str:
@@ -76,17 +93,23 @@ class Remote:
             except (TimeoutError, OSError, paramiko.SSHException) as exc:
                 raise RemoteError(self.name, "ssh connect", f"cannot reach {self.host.address}:{self.host.port}: "
                                   f"{exc or type(exc).__name__} (is the host up? `inv lab.up` for the lab)") from None
+            transport = self._conn.client.get_transport()
+            if transport is not None:
+                transport.set_keepalive(KEEPALIVE)
+            trace({"host": self.name, "connect": True})
 
     def _wrap(self, cmdline: str) -> str:
         return f"sudo -n sh -c {shlex.quote(cmdline)}" if self.host.sudo else cmdline
 
     def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
               stdin: str | None = None) -> Result:
-        """Run a command line already built with quote()."""
+        """Run a command line already built with quote(): one round trip."""
         self._open()
+        trace({"host": self.name, "step": step, "sent": len(cmdline) + len(stdin or "")})
         try:
-            r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=
-                               io.StringIO(stdin) if stdin is not None else False)
+            with self._sessions:
+                r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=
+                                   io.StringIO(stdin) if stdin is not None else False)
         except CommandTimedOut:
             raise RemoteError(self.name, step, f"timed out after {timeout}s") from None
         except (OSError, paramiko.SSHException) as exc:
@@ -111,16 +134,24 @@ class Remote:
         return self.run(argv, "probe", check=False).ok
 
     def send(self, cmdline: str, data: BinaryIO, step: str,
-             progress: Callable[[int], None] | None = None) -> Result:
-        """Stream a file into a command's stdin on the host (fast path: one raw SSH channel)."""
+             progress: Callable[[int], None] | None = None, check: bool = True) -> Result:
+        """Stream data into a command's stdin on the host: one round trip on one raw SSH channel."""
         self._open()
         transport = self._conn.client.get_transport()
         if transport is None:
             raise RemoteError(self.name, step, "SSH transport closed")
-        chan = transport.open_session()
+        with self._sessions:
+            return self._send(transport, cmdline, data, step, progress, check)
+
+    def _send(self, transport: paramiko.Transport, cmdline: str, data: BinaryIO, step: str,
+              progress: Callable[[int], None] | None, check: bool) -> Result:
+        try:
+            chan = transport.open_session()
+        except (OSError, paramiko.SSHException) as exc:
+            raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
+        sent = 0
         try:
             chan.exec_command(self._wrap(cmdline))
-            sent = 0
             last = time.monotonic()
             while chunk := data.read(1 << 20):
                 chan.sendall(chunk)
@@ -136,10 +167,15 @@ class Remote:
             raise RemoteError(self.name, step, f"ssh transfer failed: {exc}") from None
         finally:
             chan.close()
+            trace({"host": self.name, "step": step, "sent": len(cmdline) + sent})
         res = Result(code == 0, code, out, err)
-        if not res.ok:
+        if check and not res.ok:
             raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")
         return res
+
+    def run_with_input(self, argv: Sequence[str | int], data: bytes, step: str, check: bool = True) -> Result:
+        """A quoted command with bytes on its standard input: one round trip."""
+        return self.send(quote(argv), io.BytesIO(data), step, check=check)
 
     def put_texts(self, files: dict[str, str], step: str) -> None:
         """Write files (absolute paths) in one round trip: a tar stream, then each renamed into place."""

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from dockstack import images as images_mod
 from dockstack.config import Inventory, Stack
 from dockstack.errors import DockstackError
-from dockstack.lifecycle import Executor
 from dockstack.remote import Remotes, parallel
+from dockstack.world import read_world
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,13 @@ class IpamRow:
 
 def ipam_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[IpamRow]:
     """Every container the config or the registry knows, in config order, then the others."""
-    ex = Executor(inv, stack, remotes, lambda m: None)
-    book, on_hosts = ex.book, ex.containers_by_host()
-    names = [c.name for c in stack.containers] + sorted(set(book.registry) - {c.name for c in stack.containers})
+    world = read_world(inv, stack, remotes)
+    registry = world.book.records
+    on_hosts = {h: {n: s.status for n, s in f.containers.items()} for h, f in world.hosts.items()}
+    names = [c.name for c in stack.containers] + sorted(set(registry) - {c.name for c in stack.containers})
     rows = []
     for name in names:
-        rec = book.registry.get(name)
+        rec = registry.get(name)
         try:
             c = stack.container(name)
             role, host = c.role, c.host
@@ -63,7 +64,7 @@ class ContainerRow:
 
 def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[ContainerRow]:
     """The stack's containers as the hosts report them, in config order."""
-    hosts = Executor(inv, stack, remotes, lambda m: None).observe()
+    hosts = read_world(inv, stack, remotes).hosts
     rows = []
     for c in stack.containers:
         where = [h for h, f in hosts.items() if c.name in f.containers]

@@ -1,0 +1,178 @@
+"""Container actions as constant remote scripts: one SSH round trip per action, parsed by a pure function.
+
+create/recreate/start: write the service files (standard input, tar.gz), `docker run` (or start), give
+the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it, print the
+MAC and IP it ended with, then poll the role's readiness check. A create that fails before the
+container has an address removes the container again, so nothing is left half-made.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tarfile
+from dataclasses import dataclass
+
+from dockstack import dockercli, network
+from dockstack.config import Container, Network, Role
+from dockstack.facts import parse_ipv4, parse_link_mac
+from dockstack.ipam import AddressPlan
+
+CREATE, RECREATE, START = "create", "recreate", "start"
+DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease before the action fails
+CHECK_POLL = 0.2  # seconds between readiness probes
+
+ACTION_SCRIPT = r"""
+set -u
+mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
+shift 9
+dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5
+shift 5
+fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
+undo() { if [ "$mode" != start ]; then docker rm --force "$name" >/dev/null 2>&1; fi; }
+if [ "$files" = 1 ]; then
+  out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
+fi
+case $mode in
+  recreate) docker rm --force "$name" >/dev/null 2>&1
+            out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+  create)   out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+  start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
+              fail "docker inspect" "$state"
+            if [ "$state" != true ]; then
+              out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
+            fi ;;
+esac
+echo started
+pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
+if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
+  logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
+fi
+cn() { nsenter -t "$pid" -n "$@"; }
+out=$( (
+  set -e
+  ip link del "$hv" 2>/dev/null || true
+  ip link del "$tmp" 2>/dev/null || true
+  cn ip link del eth0 2>/dev/null || true
+  ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
+  ip link set "$tmp" netns "$pid"
+  cn ip link set "$tmp" name eth0
+  if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
+  cn ip link set lo up
+  cn ip link set eth0 up
+  ip link set "$hv" master "$br" up
+) 2>&1) || { undo; fail "plumb eth0" "$out"; }
+if [ -n "$cidr" ]; then
+  out=$( (
+    set -e
+    cn ip addr flush dev eth0
+    cn ip addr add "$cidr" dev eth0
+    if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
+  ) 2>&1) || { undo; fail "static IP" "$out"; }
+else
+  out=$(docker exec "$name" sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' sh "$dhcp_timeout" 2>&1) ||
+    { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
+fi
+cn ip -o link show dev eth0 | sed 's/^/link /'
+cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'
+if [ -n "$check" ]; then
+  start=$(date +%s)
+  until out=$(docker exec "$name" sh -c "$check" 2>&1); do
+    if [ $(( $(date +%s) - start )) -ge "$check_timeout" ]; then
+      echo "unready not passing after ${check_timeout}s"; printf '%s\n' "$out" | tail -n 1 | sed 's/^/said /'; exit 0
+    fi
+    sleep "$poll"  # interval between readiness probes, bounded by check_timeout
+  done
+fi
+echo ready
+"""
+
+
+def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
+    """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        for path in dirs:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def action_argv(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
+                with_files: bool) -> list[str]:
+    """The one command of a create, recreate or start; every value is a quoted argument."""
+    hv, tmp = network.veth_names(c.name)
+    cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
+    run = dockercli.run_argv(c, net, dns_servers)[1:] if mode != START else []
+    return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
+            str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
+            str(DHCP_TIMEOUT), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
+            "1" if with_files else "0", *run]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What one action script reported."""
+
+    started: bool  # the container was running at some point (it may hold an address)
+    mac: str | None
+    ip: str | None
+    ready: bool
+    failed_step: str | None  # the step that failed (the container was removed again on create)
+    said: str  # the last lines the failing step printed
+
+
+def parse_action(text: str) -> ActionResult:
+    started, ready, failed, said, link, addr = False, False, None, [], "", ""
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "started":
+            started = True
+        elif kind == "link":
+            link = rest
+        elif kind == "addr":
+            addr += rest + "\n"
+        elif kind == "ready":
+            ready = True
+        elif kind in ("failed", "unready"):
+            failed = rest if kind == "failed" else f"readiness check ({rest})"
+        elif kind == "said":
+            said.append(rest)
+    if failed is None and not ready:
+        failed = "action"  # the script ended early without saying why
+    return ActionResult(started, parse_link_mac(link), parse_ipv4(addr), ready, failed,
+                        "; ".join(s.strip() for s in said if s.strip()))
+
+
+# Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with
+# `haproxy -c` inside the running container first, then haproxy reloads (SIGUSR2, master-worker mode).
+SERVICE_FILES_SCRIPT = r"""
+set -u
+service=$1 name=$2 dir=$3 mount=$4
+shift 4
+new="$dir/.incoming"
+rm -rf "$new"; mkdir -p "$new"
+out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
+running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
+if [ "$service" = haproxy ] && [ "$running" = true ]; then
+  out=$(docker exec "$name" haproxy -c -f "$mount/.incoming/haproxy.cfg" 2>&1) ||
+    { rm -rf "$new"; echo "failed haproxy -c"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
+fi
+for f in "$@"; do mkdir -p "$(dirname "$dir/$f")"; mv -f "$new/$f" "$dir/$f"; done
+rm -rf "$new"
+if [ "$service" = haproxy ] && [ "$running" = true ]; then
+  docker kill --signal USR2 "$name" >/dev/null && echo reloaded
+fi
+echo done
+"""
+
+
+def service_files_argv(c: Container, relative: list[str]) -> list[str]:
+    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.service or "", c.name, dockercli.service_dir(c),
+            dockercli.SERVICE_MOUNTS.get(c.service or "", ""), *relative]

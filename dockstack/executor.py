@@ -1,0 +1,301 @@
+"""The executor: applies planned actions over the command's SSH connections and commits addresses.
+
+It never re-reads what the World told it: each action script reports the MAC and IP its container
+ended with, the records of a tier go to the address book in one transaction per dnsmasq copy, and
+puppet's and haproxy's files are re-rendered once per tier and pushed only where their digest differs.
+One Executor serves one command; it is safe to use from the worker threads of a tier.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import hashlib
+import os
+import re
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from dockstack import actions, addressbook, ipam, network, registries
+from dockstack.config import Container, Inventory, Stack
+from dockstack.dockercli import service_dir
+from dockstack.errors import DockstackError, RemoteError
+from dockstack.facts import Record
+from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
+from dockstack.remote import Remotes, parallel
+from dockstack.world import World
+
+Say = Callable[[str], None]
+LOCK_TIMEOUT_ENV = "DOCKSTACK_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a transaction waits for another run's lock on the address book
+
+
+@dataclass(frozen=True)
+class Done:
+    """One container's outcome: the address it holds now (to commit), and the error if it failed."""
+
+    name: str
+    host: str
+    record: Record | None
+    error: str | None
+    changed: bool
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        return float(raw) if raw else DEFAULT_LOCK_TIMEOUT
+    except ValueError:
+        raise DockstackError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+
+
+def holder() -> str:
+    """Who takes the address book's lock: shown to a run that waits for it in vain."""
+    command = " ".join(["inv", *sys.argv[1:]])
+    since = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} running `{command}` since {since}"
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:300]
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Executor:
+    """Container actions and address-book commits for one command."""
+
+    def __init__(self, inv: Inventory, stack: Stack, remotes: Remotes, world: World, say: Say) -> None:
+        self.inv, self.stack, self.remotes, self.world, self.say = inv, stack, remotes, world, say
+        self.lock = threading.RLock()
+        self.records: dict[str, Record] = dict(world.book.records)
+        self.present: dict[str, set[str]] = {h: set(f.containers) for h, f in world.hosts.items()}
+        self.running: set[str] = {n for _, n in world.running()}
+        self.digests = {(h, p): d for h, f in world.hosts.items() for p, d in f.files.items()}
+        self._pending = self._initial_change()
+
+    # --- what the world needs before anything else ---------------------------------------
+
+    def _initial_change(self) -> dict[str, addressbook.Change]:
+        """Per dnsmasq container: config's static reservations the book lacks, and repairs of its copy."""
+        reserve = tuple(r for n, r in ipam.reserved_static(self.stack, self.records).items()
+                        if n not in self.records)
+        for note in self.world.book_notes:
+            self.say(f"  {note}")
+        return {d.name: addressbook.Change(puts=reserve) + addressbook.repairs(self.world.book,
+                                                                               self.world.copies.get(d.name))
+                for d in self.stack.dnsmasq_containers()}
+
+    def dns_servers(self) -> list[str]:
+        return [str(d.ip) for d in self.stack.dnsmasq_containers()]
+
+    def ensure_network(self, host_names: Iterable[str]) -> None:
+        """Bridge, VXLAN mesh and FORWARD rule, on the hosts whose facts show them missing or different."""
+        needed = []
+        for h in self.inv.hosts:
+            if h.name in set(host_names):
+                reason = network.network_needs(self.inv.network, h, network.peers(self.inv, h),
+                                               self.world.hosts[h.name].network)
+                if reason:
+                    needed.append((h, reason))
+
+        def setup(item) -> None:
+            h, reason = item
+            self.remotes[h.name].shell(network.host_network_command(self.inv.network, h, network.peers(self.inv, h)),
+                                       "set up container network")
+            self.say(f"  {h.name}: container network set up ({reason})")
+
+        parallel(needed, setup)
+
+    # --- one container ------------------------------------------------------------------
+
+    def apply(self, a: Action) -> Done:
+        """Run one container's action; failures come back as Done.error, never raised."""
+        c = a.container
+        try:
+            if a.kind == NOTHING:
+                self.say(f"  {c.name}: ok, {a.why}")
+                return Done(c.name, c.host, None, None, False)
+            if a.kind == ADOPT and a.observed:
+                mac, ip = a.observed
+                self.say(f"  {c.name}: adopt ({a.why})")
+                return Done(c.name, c.host, Record(c.name, c.role, c.host, mac, ip, ipam.ADOPTED), None, True)
+            self.say(f"  {c.name}: {a.kind} ({a.why})")
+            for host in a.remove_from:
+                self.remove(host, c.name)
+            mode = {CREATE: actions.CREATE, RECREATE: actions.RECREATE, START: actions.START}[a.kind]
+            if mode == actions.RECREATE and c.name not in self.present.get(c.host, set()):
+                mode = actions.CREATE  # moved: nothing to replace on the new host
+            return self._run_action(c, mode)
+        except RemoteError as exc:
+            self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
+            return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)
+        except DockstackError as exc:
+            self.say(f"  {c.name}: FAILED: {exc}")
+            return Done(c.name, c.host, None, str(exc), True)
+
+    def plan_address(self, c: Container) -> ipam.AddressPlan:
+        with self.lock:
+            plan = ipam.plan_address(c, ipam.known_addresses(self.records, list(self.world.book.leases)))
+            if plan.static_ip:
+                rec = Record(c.name, c.role, c.host, plan.mac or "", plan.static_ip, plan.source)
+                try:
+                    ipam.check_record(self.records, rec)
+                except ipam.ConflictError as exc:
+                    raise DockstackError(f"{self.stack.path}: {c.name}: {exc} (registry on the dnsmasq host); "
+                                         f"pick another ip or `inv ipam.release` the other one") from None
+        return plan
+
+    def require(self, c: Container, mode: str, plan: ipam.AddressPlan) -> None:
+        """Preconditions, from the facts: the image is on the host, a dnsmasq answers DHCP."""
+        if mode != actions.START and not self.world.hosts[c.host].images.get(c.image):
+            raise DockstackError(f"{c.host}: image {c.image} (for {c.name}) is not on the host: "
+                                 "run `inv images.sync`")
+        if plan.static_ip:
+            return
+        ds = self.stack.dnsmasq_containers()
+        if not ds:
+            raise DockstackError(f"{self.stack.path}: no role has service: dnsmasq: addresses come from it, add one")
+        with self.lock:
+            if not any(d.name in self.running for d in ds):
+                raise DockstackError(f"no dnsmasq container is running ({', '.join(d.name for d in ds)}): "
+                                     f"`inv create --name={ds[0].name}` (or start) first")
+
+    def _run_action(self, c: Container, mode: str) -> Done:
+        plan = self.plan_address(c)
+        self.require(c, mode, plan)
+        files, dirs = self.service_files(c)
+        argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
+                                   bool(files))
+        data = actions.files_payload(files, dirs) if files else b""
+        r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False)
+        res = actions.parse_action(r.stdout)
+        with self.lock:
+            if res.started:
+                self.present.setdefault(c.host, set()).add(c.name)
+                self.running.add(c.name)
+                self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
+            elif mode != actions.START:
+                self.present.get(c.host, set()).discard(c.name)
+        record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
+        error = None
+        if res.failed_step:
+            said = res.said or (r.stderr.strip().splitlines() or [f"exit code {r.exit_code}"])[-1]
+            error = f"step '{c.name}: {res.failed_step}': {said}"
+            if not res.started or record is None:
+                with self.lock:
+                    self.running.discard(c.name)
+        elif plan.expected_ip and res.ip != plan.expected_ip:
+            error = f"step '{c.name}: address': got {res.ip}, expected {plan.expected_ip} from dnsmasq's lease data"
+        if record:
+            self.say(f"  {c.name}: {record.ip} on {record.mac} ({plan.source})")
+        if error:
+            self.say(f"  {c.name}: FAILED at {error}")
+        elif record:
+            self.say(f"  {c.name}: done")
+        return Done(c.name, c.host, record, error, True)
+
+    def remove(self, host: str, name: str) -> None:
+        self.remotes[host].run(["docker", "rm", "--force", name], f"{name}: docker rm")
+        with self.lock:
+            self.present.get(host, set()).discard(name)
+            if not any(name in names for names in self.present.values()):
+                self.running.discard(name)
+        self.say(f"  {name}: removed from {host} (address kept)")
+
+    def stop(self, host: str, name: str) -> None:
+        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop")
+        with self.lock:
+            self.running.discard(name)
+        self.say(f"  {name}: stopped on {host} (address kept)")
+
+    # --- shared state: the address book and the service registries -----------------------
+
+    def commit(self, change: addressbook.Change) -> dict[str, str]:
+        """One transaction on every dnsmasq copy (in parallel); returns name -> why its put was refused."""
+        ds = self.stack.dnsmasq_containers()
+        with self.lock:
+            deltas = {d.name: self._pending.get(d.name, addressbook.Change()) + change for d in ds}
+            self._pending = {}
+        work = [d for d in ds if deltas[d.name]]
+        if not work:
+            return {}
+        timeout, who = lock_timeout(), holder()
+
+        def txn(d: Container) -> addressbook.TxnResult:
+            r = self.remotes[d.host].run_with_input(addressbook.txn_argv(d, timeout, who),
+                                                    addressbook.payload(deltas[d.name], self.inv.network.domain),
+                                                    f"{d.name}: address book transaction", check=False)
+            if r.exit_code == addressbook.LOCKED_EXIT:
+                held = r.stdout.partition("locked")[2].strip() or "an unknown process"
+                raise addressbook.LockTimeout(
+                    f"{d.host}: the address book of {d.name} ({service_dir(d)}/lock) is still locked after "
+                    f"{timeout:g}s by {held}: wait for that run to end, then try again "
+                    f"({LOCK_TIMEOUT_ENV} sets how long to wait)")
+            if not r.ok:
+                raise RemoteError(d.host, f"{d.name}: address book transaction",
+                                  (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
+            return addressbook.parse_txn(r.stdout)
+
+        results = parallel(work, txn)
+        newest = max(results, key=lambda x: x.generation)
+        conflicts: dict[str, str] = {}
+        for res in results:
+            conflicts.update(res.conflicts)
+        with self.lock:
+            self.records = dict(newest.records)
+        n = len(change.puts) + len(change.deletes) + len(change.releases)
+        reloaded = " (dnsmasq reloaded)" if any(x.reloaded for x in results) else ""
+        self.say(f"  address book: {n} change(s) committed, generation {newest.generation}{reloaded}")
+        return conflicts
+
+    def service_files(self, c: Container) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The files dockstack renders for a service container (absolute paths on its host), and folders."""
+        base = service_dir(c)
+        if c.service == "dnsmasq":
+            ds = self.stack.dnsmasq_containers()
+            conf = ipam.render_dnsmasq_conf(self.inv.network, c, self.dns_servers(), ds.index(c), len(ds))
+            return {f"{base}/dnsmasq.conf": conf}, tuple(f"{base}/{d}" for d in ("registry", "dhcp-hosts.d",
+                                                                                  "hosts.d"))
+        if c.service not in ("puppet", "haproxy"):
+            return {}, ()
+        with self.lock:
+            regs = registries.registered(self.stack, self.records, self.running, self.inv.network.domain)
+        if c.service == "puppet":
+            return {f"{base}/manifests/site.pp": registries.render_site_pp(self.stack, regs),
+                    f"{base}/data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
+                    f"{base}/hiera.yaml": registries.render_hiera_config()}, ()
+        return {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, regs)}, ()
+
+    def publish_services(self) -> None:
+        """Push puppet's and haproxy's files where their content differs from what the host has."""
+        todo = []
+        for c in self.stack.containers:
+            if c.service not in ("puppet", "haproxy") or c.name not in self.present.get(c.host, set()):
+                continue
+            files, _ = self.service_files(c)
+            with self.lock:
+                changed = {p: t for p, t in files.items() if self.digests.get((c.host, p)) != digest(t)}
+            if changed:
+                todo.append((c, changed))
+
+        def push(item) -> None:
+            c, files = item
+            base = service_dir(c)
+            rel = {p[len(base) + 1:]: t for p, t in files.items()}
+            r = self.remotes[c.host].run_with_input(actions.service_files_argv(c, sorted(rel)),
+                                                    actions.files_payload(rel), f"{c.name}: push {c.service} files",
+                                                    check=False)
+            if "done" not in r.stdout.split():
+                said = "; ".join(x.partition(" ")[2] for x in r.stdout.splitlines() if x.startswith("said "))
+                raise RemoteError(c.host, f"{c.name}: {c.service} files", said or r.stderr.strip()
+                                  or f"exit code {r.exit_code}")
+            with self.lock:
+                self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
+            what = "site.pp and hieradata updated" if c.service == "puppet" else "haproxy.cfg updated, validated"
+            self.say(f"  {c.name}: {what}" + (" and reloaded" if "reloaded" in r.stdout.split() else ""))
+
+        parallel(todo, push)
+
