@@ -289,7 +289,15 @@ def _ensure_host(lh: LabHost, changes: list[str], say) -> None:
         say(f"  {lh.name}: starting dockerd")
         _start_dockerd(lh)
         changes.append(f"{lh.name}: started dockerd")
-    if _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file) is None:
+    sshd_pid = _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file)
+    cfg = lh.dir / "sshd_config"
+    if sshd_pid is not None and (not cfg.exists() or cfg.read_text() != _sshd_config(lh)):
+        os.kill(sshd_pid, signal.SIGTERM)  # listening sshd only: sessions in progress keep their own process
+        wait_until(f"{lh.name}: old sshd gone", lambda: _pid_alive(lh.pid_file("sshd"), "sshd", lh.netns_file)
+                   is None and not _port_open(lh.address))
+        sshd_pid = None
+        changes.append(f"{lh.name}: sshd config changed")
+    if sshd_pid is None:
         _start_sshd(lh)
         changes.append(f"{lh.name}: started sshd")
     wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address))
@@ -380,13 +388,18 @@ def _start_dockerd(lh: LabHost) -> None:
     wait_until(f"{lh.name}: dockerd", docker_ready, failed=died)
 
 
+def _sshd_config(lh: LabHost) -> str:
+    """OpenSSH's defaults (MaxSessions 10 among them), so tests see what users' hosts do."""
+    return render("lab/sshd_config.j2", name=lh.name, address=lh.address, host_key=lh.dir / "ssh_host_ed25519_key",
+                  pid_file=lh.pid_file("sshd"), authorized_keys=f"{key_file(lh.spec)}.pub")
+
+
 def _start_sshd(lh: LabHost) -> None:
     key = lh.dir / "ssh_host_ed25519_key"
     if not key.exists():
         local.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], f"{lh.name}: host key")
     cfg = lh.dir / "sshd_config"
-    cfg.write_text(render("lab/sshd_config.j2", name=lh.name, address=lh.address, host_key=key,
-                          pid_file=lh.pid_file("sshd"), authorized_keys=f"{key_file(lh.spec)}.pub"))
+    cfg.write_text(_sshd_config(lh))
     lh.pid_file("sshd").unlink(missing_ok=True)
     sshd = which("sshd") or "/usr/sbin/sshd"
     local.run([*lh.enter(), sshd, "-f", str(cfg), "-E", str(lh.dir / "sshd.log")], f"{lh.name}: start sshd")

@@ -12,6 +12,7 @@ import yaml
 from dockstack.config import (
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
+    SERVICES,
     Container,
     Network,
     load_inventory,
@@ -33,7 +34,7 @@ MINIMAL_HOSTS = {
 
 MINIMAL_CONTAINERS = {
     "images": {"test/base:bookworm": {"suite": "bookworm", "packages": ["iproute2", "dnsmasq"]}},
-    "roles": [{"name": "dnsmasq"}, {"name": "app"}],
+    "roles": [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app"}],
     "containers": [
         {"name": "dns", "role": "dnsmasq", "host": "h1", "image": "test/base:bookworm",
          "mac": "02:00:0a:64:00:02", "ip": "10.100.0.2"},
@@ -113,7 +114,10 @@ def net() -> Network:
 
 def make_container(name: str, role: str | None = None, host: str = "host1", image: str = "test/base:bookworm",
                    mac: str | None = None, ip: str | None = None, **kw) -> Container:
-    return Container(name=name, role=role or name, host=host, image=image, mac=mac,
+    """A config Container; a role named like a service (dnsmasq, haproxy, puppet) declares that service."""
+    role = role or name
+    kw.setdefault("service", role if role in SERVICES else None)
+    return Container(name=name, role=role, host=host, image=image, mac=mac,
                      ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
 
 
