@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import threading
 
 from invoke import Collection, Exit, task
 
@@ -15,9 +16,14 @@ from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_i
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
 
+_say_lock = threading.Lock()
+
 
 def say(msg: str) -> None:
-    print(msg, flush=True)
+    """One whole line at a time: the workers of a tier report from several threads."""
+    with _say_lock:
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
 
 
 def user_errors(fn):

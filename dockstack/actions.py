@@ -1,6 +1,6 @@
 """Container actions as constant remote scripts: one SSH round trip per action, parsed by a pure function.
 
-create/recreate/start: write the service files (standard input, tar.gz), `docker run` (or start), give
+create/recreate/start/restart: write the service files (standard input, tar.gz), `docker run` (or start), give
 the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it, print the
 MAC and IP it ended with, then poll the role's readiness check. A create that fails before the
 container has an address removes the container again, so nothing is left half-made.
@@ -18,7 +18,7 @@ from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
 
-CREATE, RECREATE, START = "create", "recreate", "start"
+CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
 DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease before the action fails
 CHECK_POLL = 0.2  # seconds between readiness probes
 
@@ -29,7 +29,7 @@ shift 9
 dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5
 shift 5
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
-undo() { if [ "$mode" != start ]; then docker rm --force "$name" >/dev/null 2>&1; fi; }
+undo() { case $mode in create|recreate) docker rm --force "$name" >/dev/null 2>&1 ;; esac; }
 if [ "$files" = 1 ]; then
   out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
 fi
@@ -37,6 +37,7 @@ case $mode in
   recreate) docker rm --force "$name" >/dev/null 2>&1
             out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
   create)   out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+  restart)  out=$(docker restart "$name" 2>&1 >/dev/null) || fail "docker restart" "$out" ;;
   start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
               fail "docker inspect" "$state"
             if [ "$state" != true ]; then
@@ -109,7 +110,7 @@ def action_argv(mode: str, c: Container, role: Role, net: Network, plan: Address
     """The one command of a create, recreate or start; every value is a quoted argument."""
     hv, tmp = network.veth_names(c.name)
     cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
-    run = dockercli.run_argv(c, net, dns_servers)[1:] if mode != START else []
+    run = dockercli.run_argv(c, net, dns_servers)[1:] if mode in (CREATE, RECREATE) else []
     return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
             str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
             str(DHCP_TIMEOUT), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
@@ -126,10 +127,11 @@ class ActionResult:
     ready: bool
     failed_step: str | None  # the step that failed (the container was removed again on create)
     said: str  # the last lines the failing step printed
+    unready: str | None = None  # the readiness check did not pass: for how long
 
 
 def parse_action(text: str) -> ActionResult:
-    started, ready, failed, said, link, addr = False, False, None, [], "", ""
+    started, ready, failed, unready, said, link, addr = False, False, None, None, [], "", ""
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "started":
@@ -140,14 +142,16 @@ def parse_action(text: str) -> ActionResult:
             addr += rest + "\n"
         elif kind == "ready":
             ready = True
-        elif kind in ("failed", "unready"):
-            failed = rest if kind == "failed" else f"readiness check ({rest})"
+        elif kind == "failed":
+            failed = rest
+        elif kind == "unready":
+            failed, unready = "readiness check", rest
         elif kind == "said":
             said.append(rest)
     if failed is None and not ready:
         failed = "action"  # the script ended early without saying why
     return ActionResult(started, parse_link_mac(link), parse_ipv4(addr), ready, failed,
-                        "; ".join(s.strip() for s in said if s.strip()))
+                        "; ".join(s.strip() for s in said if s.strip()), unready)
 
 
 # Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with

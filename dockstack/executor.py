@@ -150,7 +150,7 @@ class Executor:
 
     def require(self, c: Container, mode: str, plan: ipam.AddressPlan) -> None:
         """Preconditions, from the facts: the image is on the host, a dnsmasq answers DHCP."""
-        if mode != actions.START and not self.world.hosts[c.host].images.get(c.image):
+        if mode in (actions.CREATE, actions.RECREATE) and not self.world.hosts[c.host].images.get(c.image):
             raise DockstackError(f"{c.host}: image {c.image} (for {c.name}) is not on the host: "
                                  "run `inv images.sync`")
         if plan.static_ip:
@@ -166,6 +166,7 @@ class Executor:
     def _run_action(self, c: Container, mode: str) -> Done:
         plan = self.plan_address(c)
         self.require(c, mode, plan)
+        self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.service_files(c)
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
                                    bool(files))
@@ -177,25 +178,34 @@ class Executor:
                 self.present.setdefault(c.host, set()).add(c.name)
                 self.running.add(c.name)
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
-            elif mode != actions.START:
+            elif mode in (actions.CREATE, actions.RECREATE):
                 self.present.get(c.host, set()).discard(c.name)
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
-        error = None
-        if res.failed_step:
-            said = res.said or (r.stderr.strip().splitlines() or [f"exit code {r.exit_code}"])[-1]
-            error = f"step '{c.name}: {res.failed_step}': {said}"
-            if not res.started or record is None:
-                with self.lock:
-                    self.running.discard(c.name)
-        elif plan.expected_ip and res.ip != plan.expected_ip:
-            error = f"step '{c.name}: address': got {res.ip}, expected {plan.expected_ip} from dnsmasq's lease data"
+        step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
+        if step and (not res.started or record is None):
+            with self.lock:
+                self.running.discard(c.name)
         if record:
             self.say(f"  {c.name}: {record.ip} on {record.mac} ({plan.source})")
-        if error:
-            self.say(f"  {c.name}: FAILED at {error}")
+        if step:
+            self.say(f"  {c.name}: FAILED at {step}: {detail}")
         elif record:
             self.say(f"  {c.name}: done")
+        error = f"step '{step}': {detail}" if step else None
         return Done(c.name, c.host, record, error, True)
+
+    def _failure(self, c: Container, res: actions.ActionResult, stderr: str, code: int,
+                 plan: ipam.AddressPlan) -> tuple[str | None, str]:
+        """(step, what went wrong) of an action, or (None, "") when it succeeded."""
+        if res.unready:
+            said = f" (last said: {res.said})" if res.said else ""
+            return f"{c.name}: readiness check `{self.stack.role(c.role).check}`", res.unready + said
+        if res.failed_step:
+            said = res.said or (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
+            return f"{c.name}: {res.failed_step}", said
+        if plan.expected_ip and res.ip != plan.expected_ip:
+            return f"{c.name}: address", f"got {res.ip}, expected {plan.expected_ip} from dnsmasq's lease data"
+        return None, ""
 
     def remove(self, host: str, name: str) -> None:
         self.remotes[host].run(["docker", "rm", "--force", name], f"{name}: docker rm")
@@ -270,7 +280,18 @@ class Executor:
         return {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, regs)}, ()
 
     def publish_services(self) -> None:
-        """Push puppet's and haproxy's files where their content differs from what the host has."""
+        """Push puppet's and haproxy's files where their content differs from what the host has; restart a
+        running dnsmasq whose dnsmasq.conf changed (SIGHUP does not re-read it), giving it back its eth0."""
+        for d in self.stack.dnsmasq_containers():
+            files, _ = self.service_files(d)
+            with self.lock:
+                stale = d.name in self.running and d.name in self.present.get(d.host, set()) and any(
+                    self.digests.get((d.host, p)) != digest(t) for p, t in files.items())
+            if stale:
+                self.say(f"  {d.name}: dnsmasq.conf changed: restart")
+                done = self._run_action(d, actions.RESTART)
+                if done.error:
+                    raise DockstackError(f"{d.name} on {d.host}: {done.error}")
         todo = []
         for c in self.stack.containers:
             if c.service not in ("puppet", "haproxy") or c.name not in self.present.get(c.host, set()):

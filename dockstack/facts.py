@@ -124,7 +124,8 @@ HOST_FACTS_SCRIPT = r"""
 label=$1 root=$2 br=$3 vx=$4 uplink=$5
 shift 5
 echo '#dockerd'
-if docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then echo up; else echo down; fi
+if out=$(docker version --format '{{.Server.Version}}' 2>&1); then echo up
+else echo "down $(echo "$out" | tail -n 1)"; fi
 echo '#containers'
 ids=$(docker ps -aq --filter "label=$label" 2>/dev/null)
 if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
@@ -195,6 +196,7 @@ class HostFacts:
     addresses: dict[str, tuple[str | None, str | None]]  # container name -> (mac, ip) of eth0
     images: dict[str, str | None]  # tag -> image ID on the host (None: absent)
     dockerd: bool = True
+    dockerd_said: str = ""  # what `docker version` said when dockerd did not answer
     network: NetworkFacts = NetworkFacts()
     books: dict[str, BookCopy] = field(default_factory=dict)  # dnsmasq container name -> its copy
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
@@ -287,7 +289,9 @@ def parse_host_facts(text: str) -> HostFacts:
         digest, _, path = line.partition("  ")
         if path:
             files[path] = digest
-    return HostFacts(containers, addresses, images, dockerd=sec.get("dockerd", "up").strip() != "down",
+    dockerd = sec.get("dockerd", "up").strip()
+    return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
+                     dockerd_said=dockerd.removeprefix("down").strip(),
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      files=files)
 

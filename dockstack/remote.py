@@ -116,11 +116,12 @@ class Remote:
             raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
         res = Result(r.ok, r.exited, r.stdout, r.stderr)
         if check and not res.ok:
-            raise RemoteError(self.name, step, self._explain(res))
+            raise RemoteError(self.name, step, self.explain((res.stderr or res.stdout).strip()
+                                                            or f"exit code {res.exit_code}"))
         return res
 
-    def _explain(self, res: Result) -> str:
-        said = (res.stderr or res.stdout).strip() or f"exit code {res.exit_code}"
+    def explain(self, said: str) -> str:
+        """What a command said, with the fix when the user may not use docker on the host."""
         if "docker.sock" in said and "permission denied" in said and not self.host.sudo:
             said += (f" ({self.host.user} may not use docker on {self.name}: connect as root, add the user to the "
                      f"docker group, or set sudo: true for {self.name} in hosts.yaml)")

@@ -45,7 +45,8 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes) -> World:
     found = dict(zip(names, parallel(names, read)))
     for name, f in found.items():
         if not f.dockerd:
-            raise RemoteError(name, "read host facts", "dockerd is not answering (`docker version` failed)")
+            said = remotes[name].explain(f.dockerd_said) if f.dockerd_said else "`docker version` failed"
+            raise RemoteError(name, "read host facts", f"dockerd on {name} is not answering: {said}")
     copies = {d.name: found[d.host].books[d.name] for d in stack.dnsmasq_containers()
               if d.name in found[d.host].books}
     book, notes = addressbook.merge(list(copies.values()))

@@ -64,6 +64,18 @@ def ssh(inventory: Inventory, host: str, command: str, check: bool = True) -> su
     return proc
 
 
+BOOK_PARTS = ("registry", "dhcp-hosts.d", "hosts.d")  # one file per container in each
+
+
+def book_files(inventory: Inventory, host: str = "host1", name: str = "dnsmasq") -> dict[str, str]:
+    """One dnsmasq's copy of the address book: each part's files concatenated in name order."""
+    out = {}
+    for part in BOOK_PARTS:
+        d = f"{DNSMASQ_DIR}/{name}/{part}"
+        out[part] = ssh(inventory, host, f"[ ! -d {d} ] || find {d} -maxdepth 1 -type f | sort | xargs -r cat").stdout
+    return out
+
+
 def docker_exec(inventory: Inventory, host: str, container: str, command: str) -> str:
     return ssh(inventory, host, f"docker exec {container} {command}").stdout
 

@@ -9,7 +9,7 @@ import pytest
 
 from dockstack.dockercli import DNSMASQ_DIR
 
-from .conftest import docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
+from .conftest import book_files, docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
 
 DOMAIN = "dockstack.lab"
 SUBNET = ipaddress.IPv4Network("10.100.0.0/24")
@@ -144,12 +144,12 @@ def test_bad_static_ip_in_config_is_refused_before_anything_runs(stack, remotes,
         d["containers"].append({"name": "badip", "role": "config", "host": "host2",
                                 "image": "dockstack/base:bookworm", "ip": ip})
     path = write_containers(tmp_path, "bad.yaml", add)
-    before = managed_containers(remotes), ssh(stack, "host1", f"cat {DNSMASQ_DIR}/dnsmasq/dhcp-hosts").stdout
+    before = managed_containers(remotes), book_files(stack)
     proc = run_inv("create", "--name=badip", f"--containers-file={path}", check=False)
     assert proc.returncode == 1
     assert f"{path}: containers[10].ip: {ip} {problem}" in proc.stderr
     assert "Traceback" not in proc.stderr
-    after = managed_containers(remotes), ssh(stack, "host1", f"cat {DNSMASQ_DIR}/dnsmasq/dhcp-hosts").stdout
+    after = managed_containers(remotes), book_files(stack)
     assert before == after
 
 

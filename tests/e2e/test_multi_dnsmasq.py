@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import docker_exec, ipam_json, run_inv, ssh, wipe_stack, write_containers
-
-FILES = ("dhcp-hosts", "hosts", "ipam.json")
+from .conftest import book_files, docker_exec, ipam_json, run_inv, wipe_stack, write_containers
 
 
 def test_every_dnsmasq_gets_the_same_files_and_answers(inventory, remotes, tmp_path):
@@ -19,12 +17,12 @@ def test_every_dnsmasq_gets_the_same_files_and_answers(inventory, remotes, tmp_p
     path = write_containers(tmp_path, "two.yaml", second)
     for name in ("dnsmasq", "dnsmasq2", "galera"):
         run_inv("create", f"--name={name}", f"--containers-file={path}")
-    first = {f: ssh(inventory, "host1", f"cat /var/lib/dockstack/dnsmasq/dnsmasq/{f}").stdout for f in FILES}
-    other = {f: ssh(inventory, "host3", f"cat /var/lib/dockstack/dnsmasq/dnsmasq2/{f}").stdout for f in FILES}
+    first = book_files(inventory, "host1", "dnsmasq")
+    other = book_files(inventory, "host3", "dnsmasq2")
     assert first == other
     galera_ip = next(r for r in json.loads(
         run_inv("ipam.show", "--json", f"--containers-file={path}").stdout) if r["name"] == "galera")["ip"]
-    assert f"{galera_ip} galera.dockstack.lab galera" in first["hosts"]
+    assert f"{galera_ip} galera.dockstack.lab galera" in first["hosts.d"]
     # each dnsmasq answers from its own copy (a dnsmasq container resolves through itself)
     for host, name in (("host1", "dnsmasq"), ("host3", "dnsmasq2")):
         assert docker_exec(inventory, host, name, "getent hosts galera.dockstack.lab").split()[0] == galera_ip

@@ -71,7 +71,7 @@ def test_with_sudo_everything_works(inventory, operator, dnsmasq_up, tmp_path):
     galera = next(r for r in ip if r["name"] == "galera")
     assert galera["state"] == "running"
     assert docker_exec(inventory, "host1", "dnsmasq", "getent hosts galera.dockstack.lab").split()[0] == galera["ip"]
-    owner = ssh(inventory, "host1", "stat -c %U /var/lib/dockstack/dnsmasq/dnsmasq/hosts").stdout.strip()
+    owner = ssh(inventory, "host1", "stat -c %U /var/lib/dockstack/dnsmasq/dnsmasq/hosts.d/galera").stdout.strip()
     assert owner == "root"  # written through sudo, not as the operator
 
 
