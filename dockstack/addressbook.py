@@ -23,7 +23,8 @@ from dockstack.facts import BookCopy, Lease, Record, parse_record
 LOCKED_EXIT = 75  # TXN_SCRIPT: the lock was not free within the timeout
 
 # One transaction on one copy. Arguments: folder, dnsmasq container, lock timeout, who we are.
-# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC) and the rendered files.
+# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC | unquarantine |
+# quarantine IP) and the rendered files.
 TXN_SCRIPT = r"""
 set -u
 d=$1 name=$2 timeout=$3 holder=$4
@@ -62,6 +63,13 @@ while read -r op n ip mac; do
     echo "put $n" ;;
   del)
     forget "$n"; echo "del $n" ;;
+  unquarantine)
+    rm -f "$d/released"; changed=1 ;;
+  quarantine)
+    { grep -vxF "$n" "$d/released" 2>/dev/null; echo "$n"; } | tail -n "$QUARANTINE" > "$t/released"
+    mv -f "$t/released" "$d/released"
+    place "$t/quarantine/$n" "$d/dhcp-hosts.d/released-$n" 1
+    changed=1 ;;
   release)
     forget "$n"
     if [ "$running" = true ]; then
@@ -126,16 +134,18 @@ class Change:
     puts: tuple[Record, ...] = ()
     deletes: tuple[str, ...] = ()
     releases: tuple[tuple[str, str, str], ...] = ()  # (name, ip, mac)
+    quarantine: tuple[str, ...] | None = None  # repair only: the whole quarantine list a copy should have
 
     def __bool__(self) -> bool:
-        return bool(self.puts or self.deletes or self.releases)
+        return bool(self.puts or self.deletes or self.releases or self.quarantine is not None)
 
     def __add__(self, other: Change) -> Change:
         """Both changes, the later one winning for a name that both touch."""
         touched = {r.name for r in other.puts} | set(other.deletes) | {n for n, _, _ in other.releases}
         return Change(tuple(r for r in self.puts if r.name not in touched) + other.puts,
                       tuple(n for n in self.deletes if n not in touched) + other.deletes,
-                      tuple(x for x in self.releases if x[0] not in touched) + other.releases)
+                      tuple(x for x in self.releases if x[0] not in touched) + other.releases,
+                      other.quarantine if other.quarantine is not None else self.quarantine)
 
 
 def repairs(book: Book, copy: BookCopy | None) -> Change:
@@ -143,7 +153,8 @@ def repairs(book: Book, copy: BookCopy | None) -> Change:
     have = copy.records if copy else {}
     puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r)
     deletes = tuple(n for n in sorted(have) if n not in book.records)
-    return Change(puts, deletes)
+    quarantine = book.released if (copy.released if copy else ()) != book.released else None
+    return Change(puts, deletes, quarantine=quarantine)
 
 
 def payload(change: Change, domain: str) -> bytes:
@@ -156,6 +167,11 @@ def payload(change: Change, domain: str) -> bytes:
         files[f"put/{r.name}.host"] = ipam.render_host(r, domain)
         ops.append(f"put {r.name}")
     ops += [f"del {n}" for n in change.deletes]
+    if change.quarantine is not None:  # first, so that releases of this change come after it
+        ops.append("unquarantine")
+        for ip in change.quarantine:
+            files[f"quarantine/{ip}"] = ipam.render_quarantine(ip)
+            ops.append(f"quarantine {ip}")
     for name, ip, mac in change.releases:
         files[f"quarantine/{ip}"] = ipam.render_quarantine(ip)
         ops.append(f"release {name} {ip} {mac}")

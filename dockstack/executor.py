@@ -84,9 +84,8 @@ class Executor:
                         if n not in self.records)
         for note in self.world.book_notes:
             self.say(f"  {note}")
-        return {d.name: addressbook.Change(puts=reserve) + addressbook.repairs(self.world.book,
-                                                                               self.world.copies.get(d.name))
-                for d in self.stack.dnsmasq_containers()}
+        return {d.name: addressbook.repairs(self.world.book, self.world.copies.get(d.name))
+                + addressbook.Change(puts=reserve) for d in self.stack.dnsmasq_containers()}
 
     def dns_servers(self) -> list[str]:
         return [str(d.ip) for d in self.stack.dnsmasq_containers()]
@@ -174,12 +173,15 @@ class Executor:
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False)
         res = actions.parse_action(r.stdout)
         with self.lock:
-            if res.started:
+            removed_again = mode in (actions.CREATE, actions.RECREATE) and (
+                not res.started or (res.failed_step is not None and not res.unready))  # the script's undo
+            if removed_again:
+                self.present.get(c.host, set()).discard(c.name)
+                self.running.discard(c.name)
+            elif res.started:
                 self.present.setdefault(c.host, set()).add(c.name)
                 self.running.add(c.name)
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
-            elif mode in (actions.CREATE, actions.RECREATE):
-                self.present.get(c.host, set()).discard(c.name)
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
         step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
         if step and (not res.started or record is None):

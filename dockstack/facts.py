@@ -231,6 +231,8 @@ def parse_books(text: str) -> dict[str, BookCopy]:
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
         kind, _, value = rest.partition(" ")
+        if not name:
+            continue
         book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": []})
         if kind == "generation":
             book["generation"] = int(value) if value.strip().isdigit() else 0
@@ -291,7 +293,7 @@ def parse_host_facts(text: str) -> HostFacts:
             files[path] = digest
     dockerd = sec.get("dockerd", "up").strip()
     return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
-                     dockerd_said=dockerd.removeprefix("down").strip(),
+                     dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      files=files)
 

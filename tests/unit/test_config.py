@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
+from dataclasses import replace
 
 import pytest
 
-from dockstack.config import Host, load_inventory, load_stack
+from dockstack.config import DEFAULT_MAX_SESSIONS, Host, dhcp_slice, load_inventory, load_stack
 from dockstack.errors import ConfigError, DockstackError
 
 # --- the shipped files ---------------------------------------------------------------
@@ -521,3 +523,103 @@ def test_top_level_must_be_a_mapping(tmp_path):
     with pytest.raises(ConfigError, match="must be a mapping, got list") as e:
         load_inventory(p)
     assert e.value.path == str(p)
+
+
+# --- hosts[].max_sessions ----------------------------------------------------------------------
+
+
+def test_max_sessions_default(cfg):
+    inv = cfg.load_inventory()
+    assert [h.max_sessions for h in inv.hosts] == [DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS]
+    assert DEFAULT_MAX_SESSIONS == 8  # below OpenSSH's default MaxSessions of 10
+    assert Host("x", "198.51.100.1").max_sessions == DEFAULT_MAX_SESSIONS
+
+
+@pytest.mark.parametrize("sessions", [1, 10, 64])
+def test_max_sessions_in_range(cfg, sessions):
+    cfg.hosts["hosts"][1]["max_sessions"] = sessions
+    inv = cfg.load_inventory()
+    assert inv.host("h2").max_sessions == sessions
+    assert inv.host("h1").max_sessions == DEFAULT_MAX_SESSIONS
+
+
+@pytest.mark.parametrize("sessions", [0, -1, 65, 1000])
+def test_max_sessions_out_of_range(cfg, sessions, config_error):
+    cfg.hosts["hosts"][1]["max_sessions"] = sessions
+    with pytest.raises(ConfigError) as e:
+        cfg.load_inventory()
+    config_error(e, cfg.hosts_path, "hosts[1].max_sessions", f"{sessions} is out of range", "1-64")
+
+
+@pytest.mark.parametrize(("value", "problem"), [(True, "must be an integer"), ("8", "must be int"),
+                                                (2.5, "must be int")])
+def test_max_sessions_must_be_an_integer(cfg, value, problem, config_error):
+    cfg.hosts["hosts"][0]["max_sessions"] = value
+    with pytest.raises(ConfigError) as e:
+        cfg.load_inventory()
+    config_error(e, cfg.hosts_path, "hosts[0].max_sessions", problem)
+
+
+# --- dhcp_slice: one part of dhcp_range per dnsmasq container ----------------------------------
+
+
+def addresses(first: ipaddress.IPv4Address, last: ipaddress.IPv4Address) -> list[int]:
+    return list(range(int(first), int(last) + 1))
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 99, 100])
+def test_dhcp_slices_are_disjoint_contiguous_and_cover_the_range(net, count):
+    slices = [dhcp_slice(net, i, count) for i in range(count)]
+    assert slices[0][0] == net.dhcp_start
+    assert slices[-1][1] == net.dhcp_end
+    for (_, end), (start, _) in itertools.pairwise(slices):
+        assert int(start) == int(end) + 1  # contiguous: no gap, no overlap
+    covered = [a for first, last in slices for a in addresses(first, last)]
+    assert covered == addresses(net.dhcp_start, net.dhcp_end)
+    assert all(first <= last for first, last in slices)  # none empty
+
+
+def test_dhcp_slice_of_one_is_the_whole_range(net):
+    assert dhcp_slice(net, 0, 1) == (net.dhcp_start, net.dhcp_end)
+
+
+def test_dhcp_last_slice_takes_the_remainder(net):
+    # 100 addresses in 3 slices: 33, 33 and the remaining 34
+    assert [(str(a), str(b)) for a, b in (dhcp_slice(net, i, 3) for i in range(3))] == [
+        ("10.100.0.100", "10.100.0.132"), ("10.100.0.133", "10.100.0.165"), ("10.100.0.166", "10.100.0.199")]
+
+
+def test_dhcp_slices_of_one_address_each(net):
+    n = replace(net, dhcp_start=ipaddress.IPv4Address("10.100.0.100"), dhcp_end=ipaddress.IPv4Address("10.100.0.101"))
+    assert [dhcp_slice(n, i, 2) for i in range(2)] == [(n.dhcp_start, n.dhcp_start), (n.dhcp_end, n.dhcp_end)]
+
+
+def add_dnsmasq(cfg, name: str, host: str, last_octet: int) -> None:
+    cfg.containers["containers"].append({"name": name, "role": "dnsmasq", "host": host, "image": "test/base:bookworm",
+                                         "mac": f"02:00:0a:64:00:{last_octet:02x}", "ip": f"10.100.0.{last_octet}"})
+
+
+def test_dhcp_range_smaller_than_the_dnsmasq_count(cfg, config_error):
+    cfg.hosts["network"]["dhcp_range"] = "10.100.0.100-10.100.0.101"
+    add_dnsmasq(cfg, "dns2", "h2", 3)
+    add_dnsmasq(cfg, "dns3", "h2", 4)
+    inv = cfg.load_inventory()  # the inventory alone is fine: the stack decides how many dnsmasq there are
+    with pytest.raises(ConfigError) as e:
+        load_stack(inv, cfg.containers_path)
+    config_error(e, cfg.hosts_path, "network.dhcp_range", "too small", "3 dnsmasq containers")
+
+
+def test_dhcp_range_as_large_as_the_dnsmasq_count(cfg):
+    cfg.hosts["network"]["dhcp_range"] = "10.100.0.100-10.100.0.101"
+    add_dnsmasq(cfg, "dns2", "h2", 3)
+    inv, st = cfg.load()
+    assert [c.name for c in st.dnsmasq_containers()] == ["dns", "dns2"]
+    assert [dhcp_slice(inv.network, i, 2)[0] for i in range(2)] == [ipaddress.IPv4Address("10.100.0.100"),
+                                                                     ipaddress.IPv4Address("10.100.0.101")]
+
+
+def test_dhcp_range_size_ignores_containers_of_other_services(cfg):
+    cfg.hosts["network"]["dhcp_range"] = "10.100.0.100-10.100.0.100"
+    cfg.containers["containers"].append({"name": "app2", "role": "app", "host": "h1", "image": "test/base:bookworm"})
+    _, st = cfg.load()
+    assert len(st.containers) == 3 and len(st.dnsmasq_containers()) == 1

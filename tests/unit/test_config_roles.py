@@ -22,7 +22,9 @@ def set_roles(cfg, *roles: dict) -> None:
 def test_role_defaults(cfg):
     _, st = cfg.load()
     dns, app = st.roles
-    assert dns == Role(name="dnsmasq", depends_on=(), check=None, check_timeout=60.0, classes=(), balance=())
+    assert dns == Role(name="dnsmasq", depends_on=(), check=None, check_timeout=60.0, classes=(), balance=(),
+                       service="dnsmasq")
+    assert app.service is None
     assert app.depends_on == ("dnsmasq",)  # default: the role listed before it
     assert isinstance(app.check_timeout, float)
 
@@ -256,3 +258,66 @@ def test_same_balance_name_in_two_roles(cfg):
               {"name": "db", "balance": [{"name": "web", "port": 8080}]})
     with pytest.raises(ConfigError):
         cfg.load()
+
+
+# --- service: what dockstack runs for a role -------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["dnsmasq", "haproxy", "puppet"])
+def test_service_is_read_and_copied_to_the_containers(cfg, service):
+    cfg.containers["roles"][1]["service"] = service
+    cfg.container(1).update(mac="02:00:0a:64:00:03", ip="10.100.0.3")  # a second dnsmasq needs one
+    _, st = cfg.load()
+    assert st.role("app").service == service
+    assert st.container("app1").service == service
+    assert st.container("dns").service == "dnsmasq"
+
+
+def test_no_service_is_none(cfg):
+    _, st = cfg.load()
+    assert st.role("app").service is None
+    assert st.container("app1").service is None
+    assert not st.container("app1").is_dnsmasq
+
+
+@pytest.mark.parametrize("service", ["nginx", "DNSMASQ", "dnsmasq "])
+def test_unknown_service_is_rejected(cfg, service, config_error):
+    cfg.containers["roles"][1]["service"] = service
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].service", f"{service!r} is not a service",
+                 "dnsmasq, haproxy, puppet")
+
+
+def test_service_must_be_a_string(cfg, config_error):
+    cfg.containers["roles"][1]["service"] = ["haproxy"]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].service", "must be str")
+
+
+def test_dnsmasq_is_the_declared_service_not_the_role_name(cfg):
+    set_roles(cfg, {"name": "resolver", "service": "dnsmasq"}, {"name": "app"})
+    cfg.container(0)["role"] = "resolver"
+    _, st = cfg.load()
+    dns = st.container("dns")
+    assert dns.is_dnsmasq
+    assert st.dnsmasq_containers() == (dns,)
+
+
+def test_role_named_dnsmasq_without_the_service_is_an_ordinary_role(cfg):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app"})
+    del cfg.container(0)["ip"], cfg.container(0)["mac"]  # no static address needed: it serves nothing
+    _, st = cfg.load()
+    assert not st.container("dns").is_dnsmasq
+    assert st.dnsmasq_containers() == ()
+
+
+@pytest.mark.parametrize("drop", ["ip", "mac"])
+def test_a_dnsmasq_service_under_another_role_name_needs_a_static_address(cfg, drop, config_error):
+    set_roles(cfg, {"name": "resolver", "service": "dnsmasq"}, {"name": "app"})
+    cfg.container(0)["role"] = "resolver"
+    del cfg.container(0)[drop]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, f"containers[0].{drop}", "needs a static mac and ip")

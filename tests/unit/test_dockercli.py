@@ -71,13 +71,3 @@ def test_run_argv_normal_container_without_command_ends_with_image(container, ne
     assert "--volume" not in argv
     assert "--env" not in argv
 
-
-def test_inspect_ps_dhclient_argv():
-    assert dockercli.inspect_argv("web") == ["docker", "container", "inspect", "web"]
-    ps = dockercli.ps_argv()
-    assert flag_values(ps, "--filter") == ["label=org.dockstack.managed=true"]
-    assert flag_values(ps, "--format") == ["{{.Names}}\t{{.State}}"]
-    argv = dockercli.dhclient_argv("web", 30)
-    assert argv[:5] == ["docker", "exec", "web", "sh", "-c"]
-    assert "pkill -x dhclient;" in argv[5] and 'timeout "$1" dhclient -1 -v eth0' in argv[5]
-    assert argv[6:] == ["sh", "30"]  # the timeout arrives as an argument, not pasted into the script

@@ -1,4 +1,4 @@
-"""dockstack.dockercli: the spec label, puppet/haproxy service containers, and observe_argv."""
+"""dockstack.dockercli: the spec label and puppet/haproxy service containers (declared by role service)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def web(container):
 def test_spec_fields(web):
     assert dockercli.spec(web) == {"image": "dockstack/base:bookworm", "role": "webui", "mac": None, "ip": None,
                                    "volumes": ["/srv/web:/var/www:ro"], "env": [["MODE", "prod"]],
-                                   "command": ["httpd", "-f"]}
+                                   "command": ["httpd", "-f"], "service": None}
 
 
 def test_spec_static_address(container):
@@ -67,8 +67,9 @@ def test_spec_label_ignores_the_host(web):
     {"mac": "02:00:00:00:00:0a"},
     {"ip": ipaddress.IPv4Address("10.100.0.10")},
     {"role": "api"},
+    {"service": "haproxy"},
 ], ids=["image", "env-value", "env-added", "volume-mode", "volumes-removed", "command-args", "command-removed",
-        "mac", "ip", "role"])
+        "mac", "ip", "role", "service"])
 def test_spec_label_changes_with_the_config(web, change):
     assert dockercli.spec_label(replace(web, **change)) != dockercli.spec_label(web)
 
@@ -125,23 +126,39 @@ def test_run_argv_other_roles_get_no_service_folder(container, net):
     assert not any(a.startswith(dockercli.SERVICE_ROOT) for a in argv)
 
 
-# --- observe_argv -----------------------------------------------------------------------------------
+
+# --- the role's declared service decides, not the role's name ----------------------------------------
 
 
-def test_observe_argv_passes_label_then_tags_as_separate_arguments():
-    tags = ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
-    argv = dockercli.observe_argv(tags)
-    assert argv[:3] == ["sh", "-c", dockercli.OBSERVE_SCRIPT]
-    assert argv[3:] == ["sh", "org.dockstack.managed=true", "dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
+def test_service_dir_follows_the_service_not_the_role(container):
+    lb = container("lb1", role="balancer", service="haproxy")
+    assert dockercli.service_dir(lb) == "/var/lib/dockstack/haproxy/lb1"
+    assert dockercli.service_dir(container("web", role="webui")) == "/var/lib/dockstack/webui/web"
 
 
-def test_observe_argv_without_tags():
-    assert dockercli.observe_argv([]) == ["sh", "-c", dockercli.OBSERVE_SCRIPT, "sh", "org.dockstack.managed=true"]
+def test_run_argv_service_declared_by_a_differently_named_role(container, net):
+    lb = container("lb1", role="balancer", image="dockstack/haproxy:bookworm", service="haproxy")
+    argv = dockercli.run_argv(lb, net, ["10.100.0.2"])
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb1:/etc/haproxy"]
+    assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == dockercli.SERVICE_COMMANDS["haproxy"]
+    assert "org.dockstack.role=balancer" in flag_values(argv, "--label")
 
 
-def test_observe_script_is_constant_and_has_the_section_markers():
-    script = dockercli.OBSERVE_SCRIPT
-    assert dockercli.observe_argv(["a:1"])[2] is script
-    assert "#addresses" in script and "#images" in script
-    assert script.index("#addresses") < script.index("#images")
-    assert "a:1" not in script  # tags never interpolated into the script
+def test_run_argv_role_named_like_a_service_without_declaring_it(container, net):
+    c = container("haproxy", role="haproxy", service=None)
+    argv = dockercli.run_argv(c, net, ["10.100.0.2"])
+    assert "--volume" not in argv
+    assert argv[-1] == "test/base:bookworm"
+
+
+def test_run_argv_dnsmasq_service_resolves_through_itself(container, net):
+    d = container("resolver1", role="resolver", mac="02:00:0a:64:00:03", ip="10.100.0.3", service="dnsmasq")
+    assert d.is_dnsmasq
+    argv = dockercli.run_argv(d, net, ["10.100.0.2", "10.100.0.3"])
+    assert flag_values(argv, "--dns") == ["127.0.0.1"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/resolver1:/var/lib/dockstack"]
+
+
+def test_spec_records_the_service(container):
+    assert dockercli.spec(container("pp", role="puppet"))["service"] == "puppet"
+    assert json.loads(dockercli.spec_label(container("web", role="webui")))["service"] is None

@@ -1,4 +1,7 @@
-"""dockstack.facts.parse_host_facts: the output of dockercli.OBSERVE_SCRIPT, parsed into HostFacts."""
+"""dockstack.facts.parse_host_facts: the older host output (inspect JSON, #addresses, #images), parsed into HostFacts.
+
+test_facts_sections.py covers the sectioned output of facts.HOST_FACTS_SCRIPT.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ def addr_line(pid: int, ip: str) -> str:
 
 
 def observed(inspect: list[dict] | None, address_lines: list[str], image_lines: list[str]) -> str:
-    """Text as OBSERVE_SCRIPT prints it: inspect JSON (indented like docker does, or []), #addresses, #images."""
+    """Text in the older form: inspect JSON (indented like docker does, or []), #addresses, #images."""
     head = json.dumps(inspect, indent=4) if inspect else "[]"
     return "\n".join([head, "#addresses", *address_lines, "#images", *image_lines]) + "\n"
 

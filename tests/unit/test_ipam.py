@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 
 import pytest
 
-from dockstack import ipam
+from dockstack import facts, ipam
 from dockstack.config import Role, Stack, static_mac_for
 from dockstack.facts import Lease
 from dockstack.ipam import LEASE, NEW, STATIC, AddressPlan, ConflictError, Record
@@ -118,6 +117,20 @@ def test_known_addresses_newest_lease_wins_regardless_of_order():
     assert ipam.known_addresses({}, [older, newer]) == expected
 
 
+@pytest.mark.parametrize("order", ["infinite-first", "infinite-last"])
+def test_known_addresses_infinite_lease_is_the_newest(order):
+    infinite = Lease(0, "02:00:00:00:00:0f", "10.100.0.115", "web")  # dnsmasq writes 0 for a lease that never ends
+    finite = Lease(4102444800, "02:00:00:00:00:01", "10.100.0.101", "web")  # year 2100
+    leases = [infinite, finite] if order == "infinite-first" else [finite, infinite]
+    assert ipam.known_addresses({}, leases) == {"web": ("02:00:00:00:00:0f", "10.100.0.115")}
+
+
+def test_known_addresses_infinite_lease_still_loses_to_the_registry():
+    registry = {"web": rec("web", "02:00:00:00:00:01", "10.100.0.101", LEASE)}
+    leases = [Lease(0, "02:00:00:00:00:0f", "10.100.0.115", "web")]
+    assert ipam.known_addresses(registry, leases) == {"web": ("02:00:00:00:00:01", "10.100.0.101")}
+
+
 def test_known_addresses_merges_both_sources():
     registry = {"a": rec("a", "02:00:00:00:00:0a", "10.100.0.10")}
     leases = [Lease(1, "02:00:00:00:00:0b", "10.100.0.11", "b")]
@@ -208,92 +221,46 @@ def test_quarantine_does_not_mutate_input():
     assert released == ["10.100.0.101"]
 
 
-# --- registry JSON ------------------------------------------------------------------------------
+# --- one file per record: registry, DHCP host, hosts entry, quarantine ---------------------------
 
 
-def test_registry_json_round_trip(registry):
-    released = ["10.100.0.130", "10.100.0.131"]
-    text = ipam.registry_to_json(registry, released)
-    assert text.endswith("\n")
-    assert ipam.registry_from_json(text) == (registry, released)
+def test_render_record_is_one_registry_line():
+    r = rec("web", "02:42:00:00:00:05", "10.100.0.105", LEASE, role="webui", host="host2")
+    assert ipam.render_record(r) == "web webui host2 02:42:00:00:00:05 10.100.0.105 lease\n"
 
 
-def test_registry_json_layout(registry):
-    data = json.loads(ipam.registry_to_json(registry, []))
-    assert data["version"] == 1
-    assert [r["name"] for r in data["records"]] == ["dns", "web"]
-    assert data["records"][1] == {"name": "web", "role": "web", "host": "host1", "mac": "02:42:00:00:00:05",
-                                  "ip": "10.100.0.105", "source": "lease"}
-    assert data["released"] == []
+def test_render_dhcp_host_pins_mac_to_name_and_ip():
+    assert ipam.render_dhcp_host(rec("web", "02:42:00:00:00:05", "10.100.0.105")) == \
+        "02:42:00:00:00:05,web,10.100.0.105\n"
 
 
-@pytest.mark.parametrize("text", [None, ""])
-def test_registry_from_nothing(text):
-    assert ipam.registry_from_json(text) == ({}, [])
+def test_render_host_is_ip_fqdn_name():
+    assert ipam.render_host(rec("web", "02:42:00:00:00:05", "10.100.0.105"), "dockstack.lab") == \
+        "10.100.0.105 web.dockstack.lab web\n"
 
 
-def test_registry_from_json_without_released():
-    text = json.dumps({"version": 1, "records": [dataclasses.asdict(rec("a", "02:00:00:00:00:01", "10.100.0.5"))]})
-    registry, released = ipam.registry_from_json(text)
-    assert registry == {"a": rec("a", "02:00:00:00:00:01", "10.100.0.5")}
-    assert released == []
+def test_render_quarantine_holds_the_ip_for_an_unused_mac():
+    assert ipam.render_quarantine("10.100.0.150") == "02:ff:0a:64:00:96,10.100.0.150\n"
 
 
-# --- rendered dnsmasq files ---------------------------------------------------------------------
+def test_rendered_record_files_parse_back():
+    r = rec("web", "02:42:00:00:00:05", "10.100.0.105", ipam.ADOPTED, role="webui")
+    assert facts.parse_record(ipam.render_record(r)) == r
+    assert facts.parse_dhcp_hosts(ipam.render_dhcp_host(r)) == [facts.DhcpHost("02:42:00:00:00:05", "web",
+                                                                                "10.100.0.105")]
+    assert facts.parse_hosts_file(ipam.render_host(r, "d.lab")) == {"10.100.0.105": ["web.d.lab", "web"]}
+    # a quarantine entry has no name: it is not read back as a container's reservation
+    assert facts.parse_dhcp_hosts(ipam.render_quarantine("10.100.0.150")) == []
 
 
-def test_render_dhcp_hosts_lines_sorted_by_ip():
-    records = {"web": rec("web", "02:42:00:00:00:05", "10.100.0.105"),
-               "dnsmasq": rec("dnsmasq", "02:00:0a:64:00:02", "10.100.0.2"),
-               "db": rec("db", "02:42:00:00:00:06", "10.100.0.20")}
-    text = ipam.render_dhcp_hosts(records, [])
-    assert body(text) == ["02:00:0a:64:00:02,dnsmasq,10.100.0.2",
-                          "02:42:00:00:00:06,db,10.100.0.20",
-                          "02:42:00:00:00:05,web,10.100.0.105"]
-    assert text.startswith("#")
-    assert text.endswith("\n")
+def test_registry_files_concatenate_line_by_line():
+    """The host's `cat registry/*` joins the files: each must end its own line."""
+    records = [rec("a", "02:00:00:00:00:0a", "10.100.0.10"), rec("b", "02:00:00:00:00:0b", "10.100.0.11", LEASE)]
+    text = "".join(ipam.render_record(r) for r in records)
+    assert [facts.parse_record(line) for line in text.splitlines()] == records
 
 
-def test_render_dhcp_hosts_quarantines_released_ips():
-    records = {"dnsmasq": rec("dnsmasq", "02:00:0a:64:00:02", "10.100.0.2")}
-    text = ipam.render_dhcp_hosts(records, ["10.100.0.150", "10.100.0.151"])
-    assert body(text) == ["02:00:0a:64:00:02,dnsmasq,10.100.0.2",
-                          "02:ff:0a:64:00:96,10.100.0.150",
-                          "02:ff:0a:64:00:97,10.100.0.151"]
-
-
-def test_render_dhcp_hosts_released_ip_in_use_again_is_not_quarantined():
-    records = {"dnsmasq": rec("dnsmasq", "02:00:0a:64:00:02", "10.100.0.2"),
-               "web": rec("web", "02:42:00:00:00:05", "10.100.0.150")}
-    text = ipam.render_dhcp_hosts(records, ["10.100.0.150", "10.100.0.151"])
-    assert body(text) == ["02:00:0a:64:00:02,dnsmasq,10.100.0.2",
-                          "02:42:00:00:00:05,web,10.100.0.150",
-                          "02:ff:0a:64:00:97,10.100.0.151"]
-    assert ipam.quarantine_mac("10.100.0.150") not in text
-
-
-def test_render_dhcp_hosts_empty():
-    assert body(ipam.render_dhcp_hosts({}, [])) == []
-
-
-def test_render_hosts():
-    records = {"web": rec("web", "02:42:00:00:00:05", "10.100.0.105"),
-               "dnsmasq": rec("dnsmasq", "02:00:0a:64:00:02", "10.100.0.2")}
-    text = ipam.render_hosts(records, "dockstack.lab")
-    assert body(text) == ["10.100.0.2 dnsmasq.dockstack.lab dnsmasq",
-                          "10.100.0.105 web.dockstack.lab web"]
-
-
-def test_rendered_files_parse_back():
-    from dockstack import facts
-
-    records = {"dnsmasq": rec("dnsmasq", "02:00:0a:64:00:02", "10.100.0.2"),
-               "web": rec("web", "02:42:00:00:00:05", "10.100.0.105")}
-    hosts = ipam.render_dhcp_hosts(records, ["10.100.0.150"])
-    assert facts.parse_dhcp_hosts(hosts) == [facts.DhcpHost("02:00:0a:64:00:02", "dnsmasq", "10.100.0.2"),
-                                             facts.DhcpHost("02:42:00:00:00:05", "web", "10.100.0.105")]
-    assert facts.parse_hosts_file(ipam.render_hosts(records, "d.lab")) == {
-        "10.100.0.2": ["dnsmasq.d.lab", "dnsmasq"], "10.100.0.105": ["web.d.lab", "web"]}
+# --- dnsmasq.conf ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -314,8 +281,9 @@ def test_dnsmasq_conf_no_upstream(net, dns):
     assert "dhcp-range=10.100.0.100,10.100.0.199,255.255.255.0,12h" in lines
     assert "dhcp-option=option:dns-server,10.100.0.2" in lines
     assert "dhcp-option=option:domain-search,dockstack.lab" in lines
-    assert "dhcp-hostsfile=/var/lib/dockstack/dhcp-hosts" in lines
-    assert "addn-hosts=/var/lib/dockstack/hosts" in lines
+    assert "hostsdir=/var/lib/dockstack/hosts.d" in lines
+    assert "dhcp-hostsdir=/var/lib/dockstack/dhcp-hosts.d" in lines
+    assert not any(line.startswith(("dhcp-hostsfile=", "addn-hosts=")) for line in lines)
     assert "dhcp-leasefile=/var/lib/dockstack/leases" in lines
     assert "dnsmasq" in lines[0]
 
@@ -354,3 +322,26 @@ def test_dnsmasq_conf_of_shipped_config(shipped_inventory, shipped_stack):
     lines = ipam.render_dnsmasq_conf(shipped_inventory.network, d, ["10.100.0.2"]).splitlines()
     assert "dhcp-range=10.100.0.100,10.100.0.199,255.255.255.0,12h" in lines
     assert not any(line.startswith("server=") for line in lines)
+
+
+def test_dnsmasq_conf_never_pings_before_an_offer(net, dns):
+    assert "no-ping" in conf_lines(net, dns)
+
+
+def test_dnsmasq_conf_default_is_the_whole_range(net, dns):
+    lines = conf_lines(net, dns)
+    assert [line for line in lines if line.startswith("dhcp-range=")] == \
+        ["dhcp-range=10.100.0.100,10.100.0.199,255.255.255.0,12h"]
+    assert any("(1 of 1)" in line for line in lines if line.startswith("#"))
+
+
+@pytest.mark.parametrize(("index", "expected"), [
+    (0, "dhcp-range=10.100.0.100,10.100.0.132,255.255.255.0,12h"),
+    (1, "dhcp-range=10.100.0.133,10.100.0.165,255.255.255.0,12h"),
+    (2, "dhcp-range=10.100.0.166,10.100.0.199,255.255.255.0,12h"),  # the last slice takes the remainder
+])
+def test_dnsmasq_conf_leases_only_from_its_slice(net, dns, index, expected):
+    lines = ipam.render_dnsmasq_conf(net, dns, ["10.100.0.2"], index, 3).splitlines()
+    assert [line for line in lines if line.startswith("dhcp-range=")] == [expected]
+    assert any(f"({index + 1} of 3)" in line for line in lines if line.startswith("#"))
+    assert "no-ping" in lines

@@ -1,9 +1,8 @@
-"""dockstack.network: constant scripts with every value passed as a separate positional argument."""
+"""dockstack.network: constant scripts with every value passed as a separate positional argument, network_needs."""
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import shlex
 
@@ -11,6 +10,7 @@ import pytest
 
 from dockstack import network
 from dockstack.config import Host, Inventory
+from dockstack.facts import NetworkFacts
 
 NASTY = "x; rm -rf / $(id) 'q' \"d\""
 
@@ -93,53 +93,81 @@ def test_peers_are_the_other_hosts_underlays(net):
     assert network.peers(inv, hosts[1]) == ["10.99.0.11", "10.99.0.13"]
 
 
-# --- plumb_command ------------------------------------------------------------------------------------
+# --- network_needs: one test per reason, and None when the facts show the config -----------------
+
+PEERS = ["10.99.0.12", "10.99.0.13"]
+HOST = Host("host1", "10.99.0.11")
 
 
-def test_plumb_command_arguments(net):
-    hv, tmp = network.veth_names("web")
-    args = split(network.plumb_command(net, 4242, "web", "02:00:0a:64:00:05"), network.PLUMB_SCRIPT)
-    assert dict(zip(script_vars(network.PLUMB_SCRIPT), args, strict=True)) == {
-        "pid": "4242", "hv": hv, "tmp": tmp, "mac": "02:00:0a:64:00:05", "mtu": "1450", "br": "dsbr0"}
+def vxlan_ok(**kw) -> NetworkFacts:
+    """Facts of a host whose VXLAN setup (shipped network) is complete, with kw changed."""
+    return dataclasses.replace(NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset(PEERS),
+                                            forward_rule=True), **kw)
 
 
-def test_plumb_command_without_mac_passes_empty_argument(net):
-    args = split(network.plumb_command(net, 7, "web", None), network.PLUMB_SCRIPT)
-    assert len(args) == 6
-    assert args[3] == ""
+@pytest.fixture
+def uplink_net(net):
+    return dataclasses.replace(net, join="uplink", uplink="eth1")
 
 
-def test_plumb_command_never_pastes_values(net):
-    n = dataclasses.replace(net, bridge=NASTY)
-    args = split(network.plumb_command(n, 7, "web", "02:00:00:00:00:01; reboot"), network.PLUMB_SCRIPT)
-    assert args[3] == "02:00:00:00:00:01; reboot"
-    assert args[5] == NASTY
+def test_needs_nothing_when_vxlan_is_as_configured(net):
+    assert network.network_needs(net, HOST, PEERS, vxlan_ok()) is None
 
 
-# --- static_ip_command ----------------------------------------------------------------------------------
+def test_peer_order_does_not_matter(net):
+    assert network.network_needs(net, HOST, list(reversed(PEERS)), vxlan_ok()) is None
 
 
-def test_static_ip_command_without_gateway(net):
-    args = split(network.static_ip_command(net, 99, "10.100.0.5"), network.STATIC_IP_SCRIPT)
-    assert dict(zip(script_vars(network.STATIC_IP_SCRIPT), args, strict=True)) == {
-        "pid": "99", "cidr": "10.100.0.5/24", "gw": ""}
+@pytest.mark.parametrize("found", [NetworkFacts(), vxlan_ok(bridge_up=False)], ids=["nothing", "bridge-down"])
+def test_needs_the_bridge_first(net, found):
+    assert network.network_needs(net, HOST, PEERS, found) == "bridge dsbr0 missing or down"
 
 
-def test_static_ip_command_with_gateway(net):
-    n = dataclasses.replace(net, gateway=ipaddress.IPv4Address("10.100.0.1"))
-    args = split(network.static_ip_command(n, 99, "10.100.0.5"), network.STATIC_IP_SCRIPT)
-    assert args == ["99", "10.100.0.5/24", "10.100.0.1"]
+@pytest.mark.parametrize("master", [None, "", "otherbr"], ids=["missing", "not-enslaved", "other-bridge"])
+def test_needs_the_vxlan_device_on_the_bridge(net, master):
+    assert network.network_needs(net, HOST, PEERS, vxlan_ok(vxlan_master=master)) == \
+        "VXLAN device dsvx0 missing or not on dsbr0"
 
 
-def test_static_ip_command_never_pastes_values(net):
-    args = split(network.static_ip_command(net, 99, "10.0.0.5 dev lo; reboot"), network.STATIC_IP_SCRIPT)
-    assert args[1] == "10.0.0.5 dev lo; reboot/24"
-    assert len(args) == 3
+@pytest.mark.parametrize("peers", [frozenset(), frozenset(PEERS[:1]), frozenset([*PEERS, "10.99.0.14"])],
+                         ids=["none", "one-missing", "one-stale"])
+def test_needs_the_vxlan_peers_of_hosts_yaml(net, peers):
+    assert network.network_needs(net, HOST, PEERS, vxlan_ok(peers=peers)) == "VXLAN peers differ from hosts.yaml"
 
 
-def test_container_addr_command():
-    argv = shlex.split(network.container_addr_command(1234))
-    assert argv[:6] == ["nsenter", "-t", "1234", "-n", "sh", "-c"]
-    assert len(argv) == 7
-    assert "ip -o link show dev eth0" in argv[6]
-    assert "ip -o -4 addr show dev eth0" in argv[6]
+def test_needs_the_forward_rule(net):
+    assert network.network_needs(net, HOST, PEERS, vxlan_ok(forward_rule=False)) == \
+        "FORWARD ACCEPT rule for the bridge missing"
+
+
+def test_needs_nothing_when_the_uplink_is_on_the_bridge(uplink_net):
+    found = NetworkFacts(bridge_up=True, uplink_master="dsbr0", forward_rule=True)
+    assert network.network_needs(uplink_net, HOST, PEERS, found) is None  # peers do not matter without VXLAN
+
+
+@pytest.mark.parametrize("master", [None, "otherbr"], ids=["not-enslaved", "other-bridge"])
+def test_needs_the_uplink_on_the_bridge(uplink_net, master):
+    found = NetworkFacts(bridge_up=True, uplink_master=master, forward_rule=True)
+    assert network.network_needs(uplink_net, HOST, PEERS, found) == "uplink eth1 not on dsbr0"
+
+
+@pytest.mark.parametrize("master", ["dsbr0", ""], ids=["enslaved", "not-enslaved"])
+def test_a_vxlan_device_left_from_another_join_mode_must_go(uplink_net, master):
+    found = NetworkFacts(bridge_up=True, vxlan_master=master, uplink_master="dsbr0", forward_rule=True)
+    assert network.network_needs(uplink_net, HOST, PEERS, found) == "VXLAN device dsvx0 present with join: uplink"
+
+
+def test_an_uplink_left_on_the_bridge_must_go(net):
+    n = dataclasses.replace(net, uplink="eth1")  # join: vxlan, with an uplink named
+    assert network.network_needs(n, HOST, PEERS, vxlan_ok(uplink_master="dsbr0")) == "uplink eth1 still on dsbr0"
+    assert network.network_needs(n, HOST, PEERS, vxlan_ok(uplink_master=None)) is None
+
+
+def test_join_none(net):
+    n = dataclasses.replace(net, join="none")
+    assert network.network_needs(n, HOST, PEERS, NetworkFacts(bridge_up=True, forward_rule=True)) is None
+    assert network.network_needs(n, HOST, PEERS, NetworkFacts(bridge_up=True)) == \
+        "FORWARD ACCEPT rule for the bridge missing"
+    assert network.network_needs(n, HOST, PEERS, NetworkFacts(bridge_up=True, vxlan_master="dsbr0",
+                                                              forward_rule=True)) == \
+        "VXLAN device dsvx0 present with join: none"

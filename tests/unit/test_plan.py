@@ -1,4 +1,4 @@
-"""dockstack.plan: the converge planner, one test per branch of plan_container, plus plan_stack/plan_prune."""
+"""dockstack.plan: the converge planner, one test per branch of plan_container (adopt included), plan_stack/prune."""
 
 from __future__ import annotations
 
@@ -211,10 +211,76 @@ def test_running_without_an_address_is_start(web):
     assert action.why == f"running without its address (no address, registry says {IP})"
 
 
-def test_running_without_a_record_is_start(web):
+def test_running_with_an_address_but_no_record_is_adopt(web):
     action = plan.plan_container(web, {"h1": host(state(web))}, None)
+    assert action.kind == plan.ADOPT
+    assert action.observed == (MAC, IP)
+    assert action.why == f"running with {IP} ({MAC}) but not in the registry: record it"
+    assert action.remove_from == ()
+    assert action.changes  # recording it is a change
+
+
+def test_adopt_a_static_container_running_with_its_config_address(container):
+    c = container("db", host="h1", image=IMAGE, ip="10.100.0.10")
+    hosts = {"h1": host(state(c), addresses={"db": ("02:00:0a:64:00:0a", "10.100.0.10")})}
+    action = plan.plan_container(c, hosts, None)
+    assert (action.kind, action.observed) == (plan.ADOPT, ("02:00:0a:64:00:0a", "10.100.0.10"))
+
+
+def test_adopt_a_static_mac_container_running_with_that_mac(container):
+    c = container("db", host="h1", image=IMAGE, mac="02:00:00:00:00:0a")
+    hosts = {"h1": host(state(c), addresses={"db": ("02:00:00:00:00:0a", "10.100.0.120")})}
+    action = plan.plan_container(c, hosts, None)
+    assert (action.kind, action.observed) == (plan.ADOPT, ("02:00:00:00:00:0a", "10.100.0.120"))
+
+
+@pytest.mark.parametrize(("kw", "address"), [
+    ({"ip": "10.100.0.10"}, ("02:00:0a:64:00:0a", "10.100.0.150")),  # another IP than its static one
+    ({"ip": "10.100.0.10"}, ("02:42:0a:64:00:96", "10.100.0.10")),  # its IP, but not its derived MAC
+    ({"mac": "02:00:00:00:00:0a"}, ("02:00:00:00:00:0b", "10.100.0.120")),  # another MAC than its static one
+], ids=["static-ip-differs", "derived-mac-differs", "static-mac-differs"])
+def test_running_without_a_record_and_not_fitting_the_config_is_start(container, kw, address):
+    c = container("db", host="h1", image=IMAGE, **kw)
+    action = plan.plan_container(c, {"h1": host(state(c), addresses={"db": address})}, None)
     assert action.kind == plan.START
-    assert action.why == f"running without its address ({IP}, not in the registry)"
+    assert action.why == f"running without its address ({address[1]}, not in the registry)"
+    assert action.observed is None
+
+
+@pytest.mark.parametrize("address", [(None, None), (MAC, None), (None, IP)], ids=["none", "mac-only", "ip-only"])
+def test_running_without_an_address_nor_a_record_is_start(web, address):
+    action = plan.plan_container(web, {"h1": host(state(web), addresses={"web": address})}, None)
+    assert action.kind == plan.START
+    assert action.why == f"running without its address ({address[1] or 'no address'}, not in the registry)"
+
+
+def test_running_without_a_record_but_also_elsewhere_is_not_adopted(web):
+    hosts = {"h1": host(state(web)), "h2": host(state(web, running=False, pid=0))}
+    action = plan.plan_container(web, hosts, None)
+    assert action.kind == plan.START
+    assert action.remove_from == ("h2",)
+    assert action.observed is None
+
+
+def test_stopped_without_a_record_is_never_adopted(web):
+    hosts = {"h1": host(state(web, running=False, pid=0), addresses={"web": (MAC, IP)})}
+    action = plan.plan_container(web, hosts, None)
+    assert (action.kind, action.observed) == (plan.START, None)
+
+
+def test_spec_drift_wins_over_adopt(web):
+    old = replace(web, command=("true",))
+    action = plan.plan_container(web, {"h1": host(created_from(web, old))}, None)
+    assert (action.kind, action.why, action.observed) == (plan.RECREATE, "command changed", None)
+
+
+def test_plan_stack_adopts_running_containers_missing_from_the_registry(container):
+    a = container("a", host="h1", image=IMAGE)
+    b = container("b", host="h1", image=IMAGE)
+    hosts = {"h1": host(state(a), state(b), addresses={"a": (MAC, IP), "b": ("02:42:0a:64:00:97", "10.100.0.151")})}
+    actions = plan.plan_stack(make_stack(a, b), hosts, {"a": record(a)})
+    assert [(x.kind, x.observed) for x in actions] == [(plan.NOTHING, None),
+                                                       (plan.ADOPT, ("02:42:0a:64:00:97", "10.100.0.151"))]
 
 
 def test_running_and_matching_is_nothing(web):

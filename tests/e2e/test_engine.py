@@ -1,0 +1,269 @@
+"""Issue 7 end to end: facts once, one script per container, a locked transactional address book.
+
+Round trips and SSH connections are counted from DOCKSTACK_TRACE, which the real Remote writes one
+line to per connection and per round trip, while `inv` runs against the lab.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dockstack import lab
+from dockstack.config import ROOT, load_inventory, load_stack, tiers
+from dockstack.dockercli import DNSMASQ_DIR
+
+from .conftest import (
+    INV,
+    book_files,
+    docker_exec,
+    ipam_json,
+    run_inv,
+    ssh,
+    wipe_stack,
+    write_containers,
+)
+
+HOSTS = 3
+
+
+def traced(tmp_path: Path, *args: str, check: bool = True) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """Run `inv` with a round-trip trace; returns the process and the trace's events."""
+    trace = tmp_path / f"trace-{len(list(tmp_path.glob('trace-*')))}.jsonl"
+    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
+    proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []
+    return proc, events
+
+
+def round_trips(events: list[dict]) -> list[dict]:
+    return [e for e in events if "step" in e]
+
+
+def connections(events: list[dict]) -> collections.Counter:
+    return collections.Counter(e["host"] for e in events if e.get("connect"))
+
+
+def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, tmp_path):
+    wipe_stack(remotes)
+    stack = load_stack(inventory)
+    proc, events = traced(tmp_path, "deploy-all")
+    assert "10 ok, 10 changed, 0 failed" in proc.stdout
+    trips = round_trips(events)
+    # one SSH connection per host for the whole command
+    assert connections(events) == {h.name: 1 for h in inventory.hosts}
+    # one facts read per host
+    facts = collections.Counter(e["host"] for e in trips if e["step"] == "read host facts")
+    assert facts == {h.name: 1 for h in inventory.hosts}
+    # each created container: at most 3 round trips to its host (it has one: the action script)
+    for c in stack.containers:
+        own = [e for e in trips if e["host"] == c.host and e["step"].startswith(f"{c.name}: ")]
+        assert 1 <= len(own) <= 3, (c.name, own)
+    # one address-book transaction per tier at most (one dnsmasq copy)
+    txns = [e for e in trips if e["step"].endswith("address book transaction")]
+    assert 1 <= len(txns) <= len(tiers(stack))
+    # nothing else but pushes of the puppet/haproxy registries, at most one per service container per tier
+    other = [e for e in trips if e not in txns and e["step"] != "read host facts"
+             and not any(e["step"].startswith(f"{c.name}: ") for c in stack.containers)]
+    assert other == [], other
+    pushes = [e for e in trips if e["step"].endswith(("push puppet files", "push haproxy files"))]
+    assert len(pushes) <= 2 * len(tiers(stack))
+
+    # no change: one round trip per host, nothing for the address book
+    proc, events = traced(tmp_path, "deploy-all")
+    assert "10 ok, 0 changed, 0 failed" in proc.stdout
+    assert [e["step"] for e in round_trips(events)] == ["read host facts"] * HOSTS
+    assert connections(events) == {h.name: 1 for h in inventory.hosts}
+
+
+def test_create_of_one_container_costs_one_round_trip_per_host_plus_three(inventory, deployed_stack, tmp_path):
+    run_inv("remove", "--name=webui")
+    proc, events = traced(tmp_path, "create", "--name=webui")
+    assert "name in dnsmasq lease data" in proc.stdout
+    trips = [e["step"] for e in round_trips(events)]
+    assert trips.count("read host facts") == HOSTS
+    rest = [s for s in trips if s != "read host facts"]
+    # the action script, the address-book transaction, puppet's site.pp (webui is balanced by nobody)
+    assert sorted(rest) == sorted(["webui: create", "dnsmasq: address book transaction",
+                                   "puppet: push puppet files"]), rest
+    assert len(trips) <= HOSTS + 3
+
+
+@pytest.fixture
+def deployed_stack(inventory, remotes):
+    """The shipped stack, deployed (whatever ran before)."""
+    out = run_inv("deploy-all").stdout
+    assert "10 ok" in out
+    return inventory
+
+
+def test_two_creates_at_the_same_moment_both_keep_their_addresses(inventory, deployed_stack):
+    for name in ("control", "webui"):
+        run_inv("remove", f"--name={name}")
+        run_inv("ipam.release", f"--name={name}")  # both take the new-lease path
+    procs = [subprocess.Popen([str(INV), "create", f"--name={n}"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in ("control", "webui")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    rows = ipam_json()
+    book = book_files(inventory)
+    addrs = {}
+    for name, host in (("control", "host3"), ("webui", "host1")):
+        ip, mac = rows[name]["ip"], rows[name]["mac"]
+        assert rows[name]["state"] == "running" and rows[name]["source"] == "new"
+        assert f"{name} {name} {host} {mac} {ip} new" in book["registry"]
+        assert f"{mac},{name},{ip}" in book["dhcp-hosts.d"]
+        assert f"{ip} {name}.dockstack.lab {name}" in book["hosts.d"]
+        # dnsmasq answers DNS for it, and a fresh DHCP exchange gives it the same address again
+        assert docker_exec(inventory, "host2", "galera", f"getent hosts {name}.dockstack.lab").split()[0] == ip
+        docker_exec(inventory, host, name, "sh -c 'pkill -x dhclient; ip addr flush dev eth0; "
+                                           "timeout 30 dhclient -1 eth0'")
+        assert f"inet {ip}/" in docker_exec(inventory, host, name, "ip -o -4 addr show dev eth0")
+        addrs[name] = ip
+    assert addrs["control"] != addrs["webui"]
+
+
+def test_a_run_waiting_for_a_held_lock_names_the_holder(inventory, deployed_stack):
+    run_inv("remove", "--name=webui")
+    lock = f"{DNSMASQ_DIR}/dnsmasq/lock"
+    who = "alice@laptop pid 4242 running `inv deploy-all` since 2026-11-25T10:00:00Z"
+    # another operator's transaction in progress: it holds the flock and says who it is, as TXN_SCRIPT does
+    spec = inventory.lab
+    holder = subprocess.Popen(
+        ["ssh", "-i", str(lab.key_file(spec)), "-o", f"UserKnownHostsFile={lab.known_hosts_file(spec)}",
+         "-o", "BatchMode=yes", f"root@{inventory.host('host1').address}",
+         f"exec 9>>{lock}; flock 9; printf '%s\\n' '{who}' > {lock}.holder; echo held; exec sleep 60"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        env = {**os.environ, "DOCKSTACK_LOCK_TIMEOUT": "2"}
+        proc = subprocess.run([str(INV), "create", "--name=webui"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert proc.returncode == 1
+        assert "is still locked after 2s by alice@laptop pid 4242 running `inv deploy-all`" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # the lock is free again: the next run records the container that the refused run started
+    out = run_inv("deploy-all").stdout
+    assert "10 ok, 1 changed, 0 failed" in out and "webui: adopt" in out
+    assert ipam_json()["webui"]["state"] == "running"
+
+
+def registry_is_consistent(inventory) -> dict[str, tuple[str, str]]:
+    """name -> (mac, ip) from the registry; asserts no IP or MAC is held twice."""
+    lines = [line.split() for line in book_files(inventory)["registry"].splitlines()]
+    ips = [x[4] for x in lines]
+    macs = [x[3] for x in lines]
+    assert len(ips) == len(set(ips)) and len(macs) == len(set(macs)), lines
+    return {x[0]: (x[3], x[4]) for x in lines}
+
+
+@pytest.mark.parametrize("kill_after", ["[4/7]", "[7/7]"])
+def test_deploy_all_killed_mid_tier_converges_on_rerun(inventory, remotes, kill_after):
+    wipe_stack(remotes)
+    proc = subprocess.Popen([str(INV), "deploy-all"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith(kill_after):
+            break
+    # the tier has started: kill as soon as its first action is on its way
+    for line in proc.stdout:
+        seen.append(line)
+        if " on host" in line and ("create on" in line):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    had = {}
+    for line in seen:  # "  NAME: IP on MAC (source)" lines: addresses handed out before the kill
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "on" and parts[0].endswith(":") and parts[1].count(".") == 3:
+            had[parts[0][:-1]] = parts[1]
+    assert had, "".join(seen)
+    out = run_inv("deploy-all").stdout
+    assert "10 ok" in out and "0 failed" in out
+    records = registry_is_consistent(inventory)
+    rows = ipam_json()
+    for c in load_stack(inventory).containers:
+        assert rows[c.name]["state"] == "running" and c.name in records, (c.name, out)
+        assert records[c.name][1] == rows[c.name]["ip"]
+    for name, ip in had.items():
+        assert rows[name]["ip"] == ip, (name, ip, rows[name], out)
+    assert "10 ok, 0 changed, 0 failed" in run_inv("deploy-all").stdout
+
+
+def two_dnsmasq(data: dict) -> None:
+    data["containers"].insert(1, {"name": "dnsmasq2", "role": "dnsmasq", "host": "host3",
+                                  "image": "dockstack/base:bookworm", "mac": "02:00:0a:64:00:03",
+                                  "ip": "10.100.0.3"})
+
+
+def dhcp_range(inventory, host: str, name: str) -> tuple[int, int]:
+    conf = ssh(inventory, host, f"cat {DNSMASQ_DIR}/{name}/dnsmasq.conf").stdout
+    line = next(x for x in conf.splitlines() if x.startswith("dhcp-range="))
+    first, last = line.removeprefix("dhcp-range=").split(",")[:2]
+    return int(first.split(".")[-1]), int(last.split(".")[-1])
+
+
+def test_two_dnsmasq_split_the_range_and_each_keeps_every_address(inventory, remotes, tmp_path):
+    wipe_stack(remotes)
+    path = write_containers(tmp_path, "two.yaml", two_dnsmasq)
+    cf = f"--containers-file={path}"
+    out = run_inv("deploy-all", cf).stdout
+    assert "11 ok, 11 changed, 0 failed" in out
+    a, b = dhcp_range(inventory, "host1", "dnsmasq"), dhcp_range(inventory, "host3", "dnsmasq2")
+    assert a[1] < b[0]  # disjoint slices of .100-.199
+    assert (a[0], b[1]) == (100, 199)
+    rows = {r["name"]: r for r in json.loads(run_inv("ipam.show", "--json", cf).stdout)}
+    ips = [r["ip"] for r in rows.values()]
+    assert len(ips) == len(set(ips))
+    assert book_files(inventory, "host1", "dnsmasq") == book_files(inventory, "host3", "dnsmasq2")
+    dhcp = [n for n, r in rows.items() if r["source"] != "static"]
+    hosts = {c.name: c.host for c in load_stack(load_inventory(), path).containers}
+    for stopped, other in (("dnsmasq", "dnsmasq2"), ("dnsmasq2", "dnsmasq")):
+        # restart one dnsmasq, then stop the other: the restarted one alone hands every container its address
+        ssh(inventory, hosts[stopped], f"docker restart {stopped}")
+        run_inv("start", f"--name={stopped}", cf)
+        run_inv("stop", f"--name={other}", cf)
+        for name in dhcp:
+            docker_exec(inventory, hosts[name], name, "sh -c 'pkill -x dhclient; ip addr flush dev eth0; "
+                                                      "timeout 30 dhclient -1 eth0'")
+            got = docker_exec(inventory, hosts[name], name, "ip -o -4 addr show dev eth0")
+            assert f"inet {rows[name]['ip']}/" in got, (stopped, name, got)
+        run_inv("start", f"--name={other}", cf)
+    assert "11 ok, 0 changed, 0 failed" in run_inv("deploy-all", cf).stdout
+    wipe_stack(remotes)
+
+
+def test_a_tier_of_twelve_containers_on_one_host_deploys(inventory, remotes, tmp_path):
+    """More containers on one host than OpenSSH's default MaxSessions (10), which the lab's sshd keeps."""
+    config = ssh(inventory, "host2", "cat /proc/$(cat /run/sshd.pid 2>/dev/null || echo 1)/cmdline || true")
+    assert "MaxSessions" not in Path(f"{inventory.lab.state_dir}/hosts/host2/sshd_config").read_text(), config
+    wipe_stack(remotes)
+
+    def many(d):
+        d["roles"] = [r for r in d["roles"] if r["name"] == "dnsmasq"] + [{"name": "worker", "depends_on": ["dnsmasq"]}]
+        d["containers"] = [c for c in d["containers"] if c["name"] == "dnsmasq"] + [
+            {"name": f"worker{i}", "role": "worker", "host": "host2", "image": "dockstack/base:bookworm"}
+            for i in range(12)]
+    path = write_containers(tmp_path, "many.yaml", many)
+    out = run_inv("deploy-all", f"--containers-file={path}").stdout
+    assert "13 ok, 13 changed, 0 failed" in out
+    rows = json.loads(run_inv("ipam.show", "--json", f"--containers-file={path}").stdout)
+    workers = [r for r in rows if r["name"].startswith("worker")]
+    assert len(workers) == 12 and all(r["state"] == "running" and r["ip"] for r in workers)
+    assert len({r["ip"] for r in workers}) == 12
+    wipe_stack(remotes)

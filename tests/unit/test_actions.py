@@ -1,0 +1,280 @@
+"""dockstack.actions: the one constant script of a create/recreate/start/restart, its argv and output; service files."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import ipaddress
+import re
+import tarfile
+
+import pytest
+
+from dockstack import actions, dockercli, ipam, network
+from dockstack.actions import ActionResult
+from dockstack.config import Role
+from dockstack.ipam import AddressPlan
+
+DNS_SERVERS = ["10.100.0.2", "10.100.0.3"]
+NASTY = "x; rm -rf / $(id) 'q' \"d\""
+
+
+def script_groups(script: str) -> list[list[str]]:
+    """The names each `a=$1 b=$2 ...` line assigns, checking that `shift N` follows each group."""
+    groups = []
+    for line in script.splitlines():
+        pairs = re.findall(r"\b(\w+)=\$(\d+)\b", line)
+        if pairs:
+            assert [int(n) for _, n in pairs] == list(range(1, len(pairs) + 1)), line
+            groups.append([name for name, _ in pairs])
+    for g in groups:
+        assert f"shift {len(g)}" in script
+    return groups
+
+
+def split_action(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(script variable -> value, the docker run argv after them), checking the `sh -c SCRIPT sh` prefix."""
+    assert argv[:4] == ["sh", "-c", actions.ACTION_SCRIPT, "sh"]
+    first, second = script_groups(actions.ACTION_SCRIPT)
+    rest = argv[4:]
+    n = len(first) + len(second)
+    assert len(rest) >= n
+    return dict(zip(first, rest)) | dict(zip(second, rest[len(first):n])), rest[n:]
+
+
+@pytest.fixture
+def web(container):
+    return container("web", role="webui", host="host2")
+
+
+@pytest.fixture
+def role():
+    return Role("webui", check="curl -sf http://localhost/", check_timeout=60.0)
+
+
+NEW_PLAN = AddressPlan(None, None, ipam.NEW, None, "new lease")
+
+
+# --- action_argv --------------------------------------------------------------------------------------
+
+
+def test_script_interface():
+    assert script_groups(actions.ACTION_SCRIPT) == [
+        ["mode", "name", "mac", "cidr", "gw", "mtu", "br", "hv", "tmp"],
+        ["dhcp_timeout", "check", "check_timeout", "poll", "files"]]
+
+
+def test_create_with_a_new_address(web, role, net):
+    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False)
+    values, run = split_action(argv)
+    hv, tmp = network.veth_names("web")
+    assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
+                      "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
+                      "check_timeout": "60", "poll": "0.2", "files": "0"}
+    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[1:]  # without the leading "docker": the script adds it
+    assert run[0] == "run"
+    assert all(isinstance(a, str) for a in argv)
+
+
+def test_static_ip_is_passed_as_cidr_with_its_mac(container, role, net):
+    c = container("db", ip="10.100.0.10")
+    plan = ipam.plan_address(c, {})
+    values, _ = split_action(actions.action_argv(actions.CREATE, c, role, net, plan, DNS_SERVERS, False))
+    assert (values["mac"], values["cidr"], values["gw"]) == ("02:00:0a:64:00:0a", "10.100.0.10/24", "")
+
+
+def test_static_ip_cidr_uses_the_subnet_prefix(container, role, net):
+    n = dataclasses.replace(net, subnet=ipaddress.IPv4Network("10.8.0.0/16"))
+    plan = AddressPlan("02:00:0a:08:01:02", "10.8.1.2", ipam.STATIC, "10.8.1.2", "static")
+    values, _ = split_action(actions.action_argv(actions.START, container("db"), role, n, plan, [], False))
+    assert values["cidr"] == "10.8.1.2/16"
+
+
+def test_gateway_is_passed(web, role, net):
+    n = dataclasses.replace(net, gateway=ipaddress.IPv4Address("10.100.0.1"))
+    values, _ = split_action(actions.action_argv(actions.CREATE, web, role, n, NEW_PLAN, DNS_SERVERS, False))
+    assert values["gw"] == "10.100.0.1"
+
+
+def test_lease_plan_passes_the_mac_and_no_cidr(web, role, net):
+    plan = ipam.plan_address(web, {"web": ("02:42:0a:64:00:96", "10.100.0.150")})
+    values, _ = split_action(actions.action_argv(actions.RECREATE, web, role, net, plan, DNS_SERVERS, True))
+    assert (values["mode"], values["mac"], values["cidr"], values["files"]) == ("recreate", "02:42:0a:64:00:96", "",
+                                                                                "1")
+
+
+def test_recreate_appends_the_run_argv(web, role, net):
+    _, run = split_action(actions.action_argv(actions.RECREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False))
+    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[1:]
+
+
+@pytest.mark.parametrize("mode", [actions.START, actions.RESTART])
+def test_start_and_restart_have_no_run_argv(web, role, net, mode):
+    argv = actions.action_argv(mode, web, role, net, NEW_PLAN, DNS_SERVERS, True)
+    values, run = split_action(argv)
+    assert values["mode"] == mode
+    assert values["files"] == "1"
+    assert run == []
+    assert len(argv) == 4 + 9 + 5
+
+
+@pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (20, "20"), (2.1, "3"), (0.5, "1"), (59.999, "60")])
+def test_check_timeout_is_rounded_up_to_whole_seconds(web, net, timeout, text):
+    role = Role("webui", check="true", check_timeout=timeout)
+    values, _ = split_action(actions.action_argv(actions.START, web, role, net, NEW_PLAN, [], False))
+    assert values["check_timeout"] == text
+
+
+def test_role_without_check_passes_an_empty_check(web, net):
+    values, _ = split_action(actions.action_argv(actions.START, web, Role("webui"), net, NEW_PLAN, [], False))
+    assert values["check"] == ""
+
+
+def test_script_is_constant_text(container, net):
+    """No value is pasted into the script: argv[2] is ACTION_SCRIPT itself, whatever the config says."""
+    c = container("web", env=(("X", NASTY),), command=("sh", "-c", NASTY))
+    role = Role("webui", check=NASTY)
+    n = dataclasses.replace(net, bridge="br 0; reboot")
+    plan = AddressPlan("02:00:00:00:00:01; reboot", "10.100.0.5 dev lo", ipam.STATIC, None, "x")
+    argv = actions.action_argv(actions.CREATE, c, role, n, plan, DNS_SERVERS, True)
+    assert argv[2] is actions.ACTION_SCRIPT
+    values, run = split_action(argv)
+    assert values["check"] == NASTY
+    assert values["br"] == "br 0; reboot"
+    assert values["mac"] == "02:00:00:00:00:01; reboot"
+    assert values["cidr"] == "10.100.0.5 dev lo/24"
+    assert run[-3:] == ["sh", "-c", NASTY]
+    for value in (NASTY, "br 0; reboot", "reboot", "10.100.0.5"):
+        assert value not in actions.ACTION_SCRIPT
+
+
+def test_every_mode_has_its_branch_in_the_script():
+    modes = (actions.CREATE, actions.RECREATE, actions.START, actions.RESTART)
+    assert modes == ("create", "recreate", "start", "restart")
+    for mode in modes:
+        assert re.search(rf"^\s*{mode}\)", actions.ACTION_SCRIPT, re.M), mode
+
+
+# --- parse_action -------------------------------------------------------------------------------------
+
+LINK = ("link 2: eth0@if9: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT group "
+        "default qlen 1000\\    link/ether 02:42:0A:64:00:96 brd ff:ff:ff:ff:ff:ff link-netnsid 0")
+ADDR = ("addr 2: eth0    inet 10.100.0.150/24 brd 10.100.0.255 scope global dynamic eth0\\       "
+        "valid_lft 43199sec preferred_lft 43199sec")
+
+
+def test_parse_action_success():
+    res = actions.parse_action(f"started\n{LINK}\n{ADDR}\nready\n")
+    assert res == ActionResult(started=True, mac="02:42:0a:64:00:96", ip="10.100.0.150", ready=True,
+                               failed_step=None, said="")
+
+
+def test_parse_action_success_without_a_check():
+    res = actions.parse_action(f"started\n{LINK}\n{ADDR}\nready")
+    assert res.ready and res.failed_step is None
+
+
+def test_parse_action_failed_before_start():
+    res = actions.parse_action("failed docker run\n"
+                               "said Unable to find image 'test/base:bookworm' locally\n"
+                               "said   \n"
+                               "said docker: Error response from daemon: pull access denied.\n")
+    assert res == ActionResult(started=False, mac=None, ip=None, ready=False, failed_step="docker run",
+                               said="Unable to find image 'test/base:bookworm' locally; "
+                                    "docker: Error response from daemon: pull access denied.")
+
+
+def test_parse_action_failed_after_start():
+    res = actions.parse_action("started\nfailed dhclient\nsaid no lease from dnsmasq within 30s (is a dnsmasq "
+                               "container running?)\nsaid \n")
+    assert res.started
+    assert (res.mac, res.ip, res.ready) == (None, None, False)
+    assert res.failed_step == "dhclient"
+    assert res.said == "no lease from dnsmasq within 30s (is a dnsmasq container running?)"
+
+
+def test_parse_action_unready_keeps_the_address():
+    res = actions.parse_action(f"started\n{LINK}\n{ADDR}\nunready not passing after 60s\n"
+                               "said curl: (7) Failed to connect to localhost port 80\n")
+    assert (res.started, res.mac, res.ip, res.ready) == (True, "02:42:0a:64:00:96", "10.100.0.150", False)
+    assert res.failed_step == "readiness check"
+    assert res.unready == "not passing after 60s"
+    assert res.said == "curl: (7) Failed to connect to localhost port 80"
+
+
+def test_parse_action_only_an_unready_check_sets_unready():
+    assert actions.parse_action(f"started\n{LINK}\n{ADDR}\nready\n").unready is None
+    assert actions.parse_action("failed docker run\nsaid no such image\n").unready is None
+    assert actions.parse_action("").unready is None
+
+
+@pytest.mark.parametrize("text", ["", "\n", "garbage\n"])
+def test_parse_action_without_output(text):
+    res = actions.parse_action(text)
+    assert res == ActionResult(False, None, None, False, "action", "")
+
+
+def test_parse_action_cut_off_after_start():
+    res = actions.parse_action(f"started\n{LINK}\n")
+    assert (res.started, res.mac, res.ip, res.ready, res.failed_step) == (True, "02:42:0a:64:00:96", None, False,
+                                                                         "action")
+
+
+def test_parse_action_uses_the_first_ipv4_address():
+    res = actions.parse_action(f"started\n{LINK}\n{ADDR}\naddr 2: eth0    inet 10.100.0.200/24 scope global "
+                               "secondary eth0\nready\n")
+    assert res.ip == "10.100.0.150"
+
+
+# --- files_payload ------------------------------------------------------------------------------------
+
+
+def members(data: bytes) -> list[tuple[str, bool, int, str | None]]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return [(m.name, m.isdir(), m.mode, tar.extractfile(m).read().decode() if m.isfile() else None)
+                for m in tar.getmembers()]
+
+
+def test_files_payload_writes_relative_to_root_sorted():
+    data = actions.files_payload({"/var/lib/dockstack/haproxy/lb/haproxy.cfg": "global\n",
+                                  "/var/lib/dockstack/dnsmasq/dns/dnsmasq.conf": "no-ping\n"},
+                                 ("/var/lib/dockstack/dnsmasq/dns/registry",))
+    assert members(data) == [
+        ("var/lib/dockstack/dnsmasq/dns/registry", True, 0o755, None),
+        ("var/lib/dockstack/dnsmasq/dns/dnsmasq.conf", False, 0o644, "no-ping\n"),
+        ("var/lib/dockstack/haproxy/lb/haproxy.cfg", False, 0o644, "global\n"),
+    ]
+
+
+def test_files_payload_relative_paths_stay_relative():
+    assert members(actions.files_payload({"manifests/site.pp": "node default {}\n"})) == [
+        ("manifests/site.pp", False, 0o644, "node default {}\n")]
+
+
+def test_files_payload_empty():
+    assert members(actions.files_payload({})) == []
+
+
+# --- service_files_argv ---------------------------------------------------------------------------------
+
+
+def test_service_files_argv_haproxy(container):
+    lb = container("lb", role="haproxy")
+    argv = actions.service_files_argv(lb, ["haproxy.cfg"])
+    assert argv == ["sh", "-c", actions.SERVICE_FILES_SCRIPT, "sh", "haproxy", "lb", "/var/lib/dockstack/haproxy/lb",
+                    "/etc/haproxy", "haproxy.cfg"]
+
+
+def test_service_files_argv_puppet(container):
+    pp = container("pp", role="config-mgmt", service="puppet")
+    argv = actions.service_files_argv(pp, ["data/common.yaml", "hiera.yaml", "manifests/site.pp"])
+    assert argv[4:8] == ["puppet", "pp", "/var/lib/dockstack/puppet/pp", dockercli.PUPPET_MOUNT]
+    assert argv[8:] == ["data/common.yaml", "hiera.yaml", "manifests/site.pp"]
+
+
+def test_service_files_script_interface(container):
+    assert script_groups(actions.SERVICE_FILES_SCRIPT) == [["service", "name", "dir", "mount"]]
+    argv = actions.service_files_argv(container("web", role="webui"), [NASTY])
+    assert argv[4:] == ["", "web", "/var/lib/dockstack/webui/web", "", NASTY]
+    assert argv[2] is actions.SERVICE_FILES_SCRIPT
+    assert NASTY not in actions.SERVICE_FILES_SCRIPT

@@ -1,0 +1,360 @@
+"""dockstack.addressbook: merging the copies, delta changes, the transaction's payload, argv and output."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+
+import pytest
+
+from dockstack import addressbook, ipam
+from dockstack.addressbook import Book, Change
+from dockstack.dockercli import service_dir
+from dockstack.errors import DockstackError
+from dockstack.facts import BookCopy, Lease, Record
+
+DOMAIN = "dockstack.lab"
+
+
+def rec(name: str, n: int, source: str = ipam.LEASE) -> Record:
+    """A record whose MAC and IP are derived from n (1-254), so two records never collide."""
+    return Record(name, "app", "host1", f"02:42:0a:64:00:{n:02x}", f"10.100.0.{n}", source)
+
+
+WEB = rec("web", 150)
+DB = rec("db", 151)
+DNS = Record("dns", "dnsmasq", "host1", "02:00:0a:64:00:02", "10.100.0.2", ipam.STATIC)
+
+
+def copy(name: str, generation: int, *records: Record, released: tuple[str, ...] = (),
+         leases: tuple[Lease, ...] = ()) -> BookCopy:
+    return BookCopy(name, generation, {r.name: r for r in records}, released, leases)
+
+
+def untar(data: bytes) -> dict[str, str]:
+    """path -> text of every member of a payload."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        out = {}
+        for m in tar.getmembers():
+            assert m.isfile()
+            assert m.mode == 0o644
+            out[m.name] = tar.extractfile(m).read().decode()
+    return out
+
+
+# --- Book ---------------------------------------------------------------------------------------
+
+
+def test_book_known_is_the_registry_over_the_leases():
+    book = Book({"web": WEB}, (), (Lease(100, "02:42:0a:64:00:99", "10.100.0.199", "web"),
+                                   Lease(100, "02:42:0a:64:00:98", "10.100.0.198", "old")))
+    assert book.known() == {"web": (WEB.mac, WEB.ip), "old": ("02:42:0a:64:00:98", "10.100.0.198")}
+
+
+def test_empty_book():
+    assert Book().known() == {}
+    assert Book().generation == 0
+
+
+# --- merge --------------------------------------------------------------------------------------
+
+
+def test_merge_nothing():
+    assert addressbook.merge([]) == (Book(), [])
+
+
+def test_merge_one_copy():
+    book, notes = addressbook.merge([copy("dns", 3, DNS, WEB, released=("10.100.0.160",))])
+    assert book == Book({"dns": DNS, "web": WEB}, ("10.100.0.160",), (), 3)
+    assert notes == []
+
+
+def test_merge_identical_copies_have_no_notes():
+    book, notes = addressbook.merge([copy("dns", 4, DNS, WEB), copy("dns2", 4, DNS, WEB)])
+    assert book.records == {"dns": DNS, "web": WEB}
+    assert notes == []
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_merge_newest_generation_wins_even_with_fewer_records(order):
+    newest = copy("dns2", 9, DNS, released=("10.100.0.150",))  # web was released at generation 9
+    older = copy("dns", 8, DNS, WEB)
+    copies = [newest, older] if order else [older, newest]
+    book, notes = addressbook.merge(copies)
+    assert book == Book({"dns": DNS}, ("10.100.0.150",), (), 9)
+    assert notes == ["address book of dns (generation 8) differs from dns2's (generation 9): repaired from the newest"]
+
+
+def test_merge_same_generation_prefers_more_records():
+    book, _ = addressbook.merge([copy("dns", 5, DNS), copy("dns2", 5, DNS, WEB)])
+    assert book.records == {"dns": DNS, "web": WEB}
+
+
+def test_merge_takes_the_leases_of_every_copy():
+    a = Lease(100, "02:42:0a:64:00:a0", "10.100.0.160", "x")
+    b = Lease(200, "02:42:0a:64:00:a1", "10.100.0.161", "y")
+    book, _ = addressbook.merge([copy("dns", 2, DNS, leases=(a,)), copy("dns2", 1, leases=(b,))])
+    assert set(book.leases) == {a, b}
+    assert set(book.known()) == {"dns", "x", "y"}
+
+
+def test_merge_notes_each_copy_that_differs():
+    copies = [copy("dns", 6, DNS, WEB), copy("dns2", 6, DNS, WEB, DB), copy("dns3", 2), copy("dns4", 6, DNS, WEB, DB)]
+    book, notes = addressbook.merge(copies)
+    assert book.records == {"dns": DNS, "web": WEB, "db": DB}
+    assert book.generation == 6
+    assert len(notes) == 2
+    assert "address book of dns (generation 6) differs from dns2's (generation 6)" in notes[0]
+    assert "address book of dns3 (generation 2) differs from dns2's" in notes[1]
+
+
+def test_merge_notes_a_copy_whose_quarantine_differs():
+    _, notes = addressbook.merge([copy("dns", 3, DNS, released=("10.100.0.150",)), copy("dns2", 2, DNS)])
+    assert [n.split(" (")[0] for n in notes] == ["address book of dns2"]
+
+
+def test_merge_does_not_share_the_copys_dict():
+    c = copy("dns", 1, DNS)
+    book, _ = addressbook.merge([c])
+    book.records["web"] = WEB
+    assert c.records == {"dns": DNS}
+
+
+# --- Change ---------------------------------------------------------------------------------------
+
+
+def test_empty_change_is_false():
+    assert not Change()
+    assert Change(puts=(WEB,))
+    assert Change(deletes=("web",))
+    assert Change(releases=(("web", WEB.ip, WEB.mac),))
+
+
+def test_add_keeps_what_only_one_side_touches():
+    a = Change(puts=(WEB,), deletes=("old",))
+    b = Change(puts=(DB,), releases=(("gone", "10.100.0.170", "02:42:0a:64:00:aa"),))
+    assert a + b == Change(puts=(WEB, DB), deletes=("old",), releases=(("gone", "10.100.0.170", "02:42:0a:64:00:aa"),))
+
+
+def test_add_later_put_replaces_earlier_put():
+    moved = Record("web", "app", "host2", WEB.mac, WEB.ip, ipam.LEASE)
+    assert Change(puts=(WEB, DB)) + Change(puts=(moved,)) == Change(puts=(DB, moved))
+
+
+def test_add_later_delete_drops_earlier_put():
+    assert Change(puts=(WEB, DB)) + Change(deletes=("web",)) == Change(puts=(DB,), deletes=("web",))
+
+
+def test_add_later_put_drops_earlier_delete_and_release():
+    earlier = Change(deletes=("web",), releases=(("db", DB.ip, DB.mac),))
+    assert earlier + Change(puts=(WEB, DB)) == Change(puts=(WEB, DB))
+
+
+def test_add_later_release_drops_earlier_put():
+    release = ("web", WEB.ip, WEB.mac)
+    assert Change(puts=(WEB,)) + Change(releases=(release,)) == Change(releases=(release,))
+
+
+def test_add_is_not_symmetric():
+    put, delete = Change(puts=(WEB,)), Change(deletes=("web",))
+    assert put + delete == delete
+    assert delete + put == put
+
+
+def test_add_empty_changes():
+    c = Change(puts=(WEB,), deletes=("x",), releases=(("y", "10.100.0.9", "02:42:0a:64:00:09"),))
+    assert Change() + c == c
+    assert c + Change() == c
+
+
+# --- repairs ----------------------------------------------------------------------------------------
+
+
+def test_repairs_a_missing_copy_gets_every_record_sorted():
+    book = Book({"web": WEB, "dns": DNS, "db": DB})
+    assert addressbook.repairs(book, None) == Change(puts=(DB, DNS, WEB))
+
+
+def test_repairs_an_equal_copy_needs_nothing():
+    book = Book({"web": WEB, "dns": DNS}, generation=4)
+    change = addressbook.repairs(book, copy("dns2", 2, DNS, WEB))
+    assert change == Change()
+    assert not change
+
+
+def test_repairs_puts_missing_and_differing_records_and_deletes_extra_ones():
+    stale = Record("web", "app", "host1", "02:42:0a:64:00:01", "10.100.0.101", ipam.LEASE)
+    book = Book({"dns": DNS, "web": WEB, "db": DB})
+    change = addressbook.repairs(book, copy("dns2", 1, DNS, stale, rec("zz", 200), rec("gone", 201)))
+    assert change == Change(puts=(DB, WEB), deletes=("gone", "zz"))
+
+
+def test_repairs_of_an_empty_book_delete_everything():
+    assert addressbook.repairs(Book(), copy("dns2", 1, DNS, WEB)) == Change(deletes=("dns", "web"))
+
+
+# --- payload --------------------------------------------------------------------------------------------
+
+
+def test_payload_is_a_gzip_tar():
+    assert addressbook.payload(Change(puts=(WEB,)), DOMAIN)[:2] == b"\x1f\x8b"
+
+
+def test_payload_of_a_put_holds_its_three_rendered_files():
+    assert untar(addressbook.payload(Change(puts=(WEB,)), DOMAIN)) == {
+        "ops": "put web\n",
+        "put/web.record": "web app host1 02:42:0a:64:00:96 10.100.0.150 lease\n",
+        "put/web.dhcp": "02:42:0a:64:00:96,web,10.100.0.150\n",
+        "put/web.host": "10.100.0.150 web.dockstack.lab web\n",
+    }
+
+
+def test_payload_of_a_delete_is_only_its_op():
+    assert untar(addressbook.payload(Change(deletes=("web", "db")), DOMAIN)) == {"ops": "del web\ndel db\n"}
+
+
+def test_payload_of_a_release_holds_the_quarantine_entry():
+    files = untar(addressbook.payload(Change(releases=(("web", "10.100.0.150", "02:42:0a:64:00:96"),)), DOMAIN))
+    assert files == {"ops": "release web 10.100.0.150 02:42:0a:64:00:96\n",
+                     "quarantine/10.100.0.150": "02:ff:0a:64:00:96,10.100.0.150\n"}
+
+
+def test_payload_ops_order_puts_deletes_releases():
+    change = Change(puts=(WEB, DB), deletes=("old",), releases=(("gone", "10.100.0.170", "02:42:0a:64:00:aa"),))
+    files = untar(addressbook.payload(change, DOMAIN))
+    assert files["ops"].splitlines() == ["put web", "put db", "del old", "release gone 10.100.0.170 02:42:0a:64:00:aa"]
+    assert sorted(files) == ["ops", "put/db.dhcp", "put/db.host", "put/db.record", "put/web.dhcp", "put/web.host",
+                             "put/web.record", "quarantine/10.100.0.170"]
+
+
+def test_payload_of_an_empty_change_has_no_ops():
+    assert untar(addressbook.payload(Change(), DOMAIN)) == {"ops": ""}
+
+
+def test_payload_of_one_put_does_not_grow_with_the_book():
+    """A delta: committing one new record into a book of 100 sends what committing it into an empty book does."""
+    new = rec("new", 250)
+    big = {f"c{i}": rec(f"c{i}", 10 + i) for i in range(100)}
+    change = addressbook.repairs(Book({**big, "new": new}), copy("dns", 7, *big.values()))
+    assert change == Change(puts=(new,))
+    alone = addressbook.payload(Change(puts=(new,)), DOMAIN)
+    in_big_book = addressbook.payload(change, DOMAIN)
+    assert len(in_big_book) == len(alone)
+    assert untar(in_big_book) == untar(alone)
+    assert len(untar(in_big_book)) == 4  # ops + the record's three files, nothing of the other 100
+
+
+def test_payload_files_per_put_stay_constant():
+    records = [rec(f"c{i}", 10 + i) for i in range(100)]
+    files = untar(addressbook.payload(Change(puts=tuple(records)), DOMAIN))
+    assert len(files) == 1 + 3 * len(records)
+    assert all(text.count("\n") == 1 for path, text in files.items() if path != "ops")  # one line per file
+    assert len(files["ops"].splitlines()) == 100
+
+
+# --- txn_argv / TXN_SCRIPT ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dns(container):
+    return container("dns", role="dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2")
+
+
+def test_txn_argv_passes_every_value_as_its_own_argument(dns):
+    who = "ops@box pid 42 running `inv deploy-all` since 2026-01-01T00:00:00Z; $(id)"
+    argv = addressbook.txn_argv(dns, 60.0, who)
+    assert argv == ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "/var/lib/dockstack/dnsmasq/dns", "dns", "60", who]
+    assert argv[4] == service_dir(dns)
+    assert who not in addressbook.TXN_SCRIPT
+
+
+@pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (2.5, "2.5"), (0.25, "0.25"), (600, "600")])
+def test_txn_argv_timeout(dns, timeout, text):
+    assert addressbook.txn_argv(dns, timeout, "me")[6] == text
+
+
+def test_txn_script_arguments_match_txn_argv():
+    pairs = re.findall(r"\b(\w+)=\$(\d+)\b", addressbook.TXN_SCRIPT)
+    assert pairs == [("d", "1"), ("name", "2"), ("timeout", "3"), ("holder", "4")]
+
+
+def test_txn_script_keeps_the_quarantine_size():
+    assert "$QUARANTINE" not in addressbook.TXN_SCRIPT
+    assert f'tail -n {ipam.QUARANTINE} > "$t/released"' in addressbook.TXN_SCRIPT
+    assert f"exit {addressbook.LOCKED_EXIT}" in addressbook.TXN_SCRIPT
+
+
+def test_lock_timeout_is_a_dockstack_error():
+    assert issubclass(addressbook.LockTimeout, DockstackError)
+
+
+# --- parse_txn ------------------------------------------------------------------------------------------
+
+
+TXN_OUTPUT = """\
+put web
+conflict db web ip 10.100.0.150
+conflict cache web mac 02:42:0a:64:00:96
+del old
+release gone
+reloaded
+generation 12
+record dns dnsmasq host1 02:00:0a:64:00:02 10.100.0.2 static
+record web app host1 02:42:0A:64:00:96 10.100.0.150 lease
+released 10.100.0.170
+released 10.100.0.171
+done
+"""
+
+
+def test_parse_txn_full_output():
+    res = addressbook.parse_txn(TXN_OUTPUT)
+    assert res.generation == 12
+    assert res.records == {"dns": DNS, "web": WEB}
+    assert res.released == ("10.100.0.170", "10.100.0.171")
+    assert res.applied == frozenset({"web", "old", "gone"})
+    assert res.reloaded is True
+
+
+def test_parse_txn_conflicts_name_the_holder():
+    res = addressbook.parse_txn(TXN_OUTPUT)
+    assert res.conflicts == {"db": "10.100.0.150 is already the address of web",
+                             "cache": "02:42:0a:64:00:96 is already the MAC of web"}
+    assert not res.applied & set(res.conflicts)
+
+
+def test_parse_txn_nothing_changed():
+    res = addressbook.parse_txn("generation 3\nrecord dns dnsmasq host1 02:00:0a:64:00:02 10.100.0.2 static\ndone\n")
+    assert (res.generation, res.records, res.released, res.applied, res.conflicts, res.reloaded) == (
+        3, {"dns": DNS}, (), frozenset(), {}, False)
+
+
+def test_parse_txn_ignores_garbled_lines():
+    res = addressbook.parse_txn("generation x\nrecord half a line\nreleased \nnoise here\ndone\n")
+    assert (res.generation, res.records, res.released) == (0, {}, ())
+
+
+@pytest.mark.parametrize("text", [
+    "put web\ngeneration 4\n",  # cut off before the end
+    "locked ops@box pid 42\n",
+    "failed: cannot unpack the change\n",
+])
+def test_parse_txn_without_done_raises_with_the_output(text):
+    with pytest.raises(DockstackError, match="address book transaction did not finish") as e:
+        addressbook.parse_txn(text)
+    assert text.strip().splitlines()[-1] in str(e.value)
+
+
+def test_parse_txn_of_no_output_raises():
+    with pytest.raises(DockstackError, match="did not finish: no output"):
+        addressbook.parse_txn("")
+
+
+def test_parse_txn_keeps_only_the_tail_of_long_output():
+    text = "".join(f"noise line {i}\n" for i in range(200))
+    with pytest.raises(DockstackError) as e:
+        addressbook.parse_txn(text)
+    assert "noise line 199" in str(e.value)
+    assert "noise line 100\n" not in str(e.value)
+    assert len(str(e.value)) < 400

@@ -1,0 +1,298 @@
+"""dockstack.facts: HOST_FACTS_SCRIPT's argv and its sectioned output (dockerd, containers, addresses, images,
+network, books, files), parse_network, parse_books and parse_record."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from dockstack import dockercli, facts
+from dockstack.facts import BookCopy, ContainerState, HostFacts, Lease, NetworkFacts, Record
+
+WEB_IMAGE_ID = "sha256:9d1c3b2a0f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060f5e"
+CONF_DIGEST = "a" * 64
+CFG_DIGEST = "b" * 64
+
+
+def inspect_entry(name: str, running: bool, pid: int, image: str = "dockstack/base:bookworm",
+                  image_id: str = WEB_IMAGE_ID, labels: dict | None = None) -> dict:
+    """One element of `docker container inspect` output, trimmed to what dockstack reads."""
+    return {"Id": name * 8, "Name": f"/{name}", "Image": image_id,
+            "State": {"Status": "running" if running else "exited", "Running": running, "Pid": pid},
+            "Config": {"Hostname": name, "Image": image, "Labels": labels}}
+
+
+def ip_link(index: int, dev: str, flags: str = "BROADCAST,MULTICAST,UP,LOWER_UP", master: str | None = None) -> str:
+    """One line of `ip -o link show dev DEV`."""
+    where = f"master {master} " if master else ""
+    return (f"{index}: {dev}: <{flags}> mtu 1450 qdisc noqueue {where}state UP mode DEFAULT group default qlen 1000"
+            f"\\    link/ether 5a:0c:11:22:33:{index:02x} brd ff:ff:ff:ff:ff:ff")
+
+
+NETWORK = [
+    "bridge " + ip_link(4, "dsbr0"),
+    "vxlan " + ip_link(5, "dsvx0", master="dsbr0"),
+    "peer 10.99.0.12",
+    "peer 10.99.0.13",
+    "uplink " + ip_link(2, "eth1", master="dsbr0"),
+    "forward",
+]
+BOOKS = [
+    "dns generation 7",
+    "dns record dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static",
+    "dns record web webui h1 02:42:0A:64:00:96 10.100.0.150 lease",
+    "dns released 10.100.0.160",
+    "dns released 10.100.0.161",
+    "dns lease 1732500000 02:42:0a:64:00:96 10.100.0.150 web 01:02:42:0a:64:00:96",
+    "dns lease duid 00:01:00:01:2c:5f:1a:2b:02:00:0a:64:00:02",
+    "dns lease 0 02:42:0a:64:00:97 10.100.0.151 * *",
+    "dns2 generation 6",
+    "dns2 record dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static",
+]
+FILES = [
+    f"{CONF_DIGEST}  /var/lib/dockstack/dnsmasq/dns/dnsmasq.conf",
+    f"{CFG_DIGEST}  /var/lib/dockstack/haproxy/lb/haproxy.cfg",
+]
+WEB_STATE = ContainerState("web", True, 41234, "dockstack/base:bookworm", WEB_IMAGE_ID,
+                           {dockercli.LABEL_MANAGED: "true"})
+DNS_RECORD = Record("dns", "dnsmasq", "h1", "02:00:0a:64:00:02", "10.100.0.2", "static")
+WEB_RECORD = Record("web", "webui", "h1", "02:42:0a:64:00:96", "10.100.0.150", "lease")
+
+
+def output(dockerd: str = "up", inspect: list[dict] | None = None, addresses: list[str] = (),
+           images: list[str] = (), network: list[str] = (), books: list[str] = (), files: list[str] = ()) -> str:
+    """Text as HOST_FACTS_SCRIPT prints it."""
+    return "\n".join(["#dockerd", dockerd, "#containers", json.dumps(inspect or [], indent=4),
+                      "#addresses", *addresses, "#images", *images, "#network", *network,
+                      "#books", *books, "#files", *files, "#end"]) + "\n"
+
+
+def full() -> HostFacts:
+    return facts.parse_host_facts(output(
+        inspect=[inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGED: "true"}),
+                 inspect_entry("dns", False, 0)],
+        addresses=["41234 2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP\\    "
+                   "link/ether 02:42:0a:64:00:96 brd ff:ff:ff:ff:ff:ff link-netnsid 0",
+                   "41234 2: eth0    inet 10.100.0.150/24 brd 10.100.0.255 scope global eth0\\       "
+                   "valid_lft forever preferred_lft forever"],
+        images=["dockstack/base:bookworm " + WEB_IMAGE_ID, "dockstack/haproxy:bookworm "],
+        network=NETWORK, books=BOOKS, files=FILES))
+
+
+# --- host_facts_argv ----------------------------------------------------------------------------
+
+
+def script_vars(script: str) -> list[str]:
+    """The names the script assigns from $1, $2, ... in order (`label=$1 root=$2 ...`)."""
+    pairs = [(int(n), name) for name, n in re.findall(r"\b(\w+)=\$(\d+)\b", script)]
+    assert [n for n, _ in pairs] == list(range(1, len(pairs) + 1))
+    return [name for _, name in pairs]
+
+
+def test_host_facts_argv_passes_every_value_as_its_own_argument():
+    argv = facts.host_facts_argv("org.dockstack.managed=true", "/var/lib/dockstack", "dsbr0", "dsvx0", "eth1",
+                                 ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"])
+    assert argv[:4] == ["sh", "-c", facts.HOST_FACTS_SCRIPT, "sh"]
+    names = script_vars(facts.HOST_FACTS_SCRIPT)
+    assert f"shift {len(names)}" in facts.HOST_FACTS_SCRIPT
+    assert dict(zip(names, argv[4:])) == {"label": "org.dockstack.managed=true", "root": "/var/lib/dockstack",
+                                          "br": "dsbr0", "vx": "dsvx0", "uplink": "eth1"}
+    assert argv[4 + len(names):] == ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
+
+
+def test_host_facts_argv_without_uplink_or_tags():
+    argv = facts.host_facts_argv("l=true", "/r", "br0", "vx0", None, [])
+    assert argv[4:] == ["l=true", "/r", "br0", "vx0", ""]
+
+
+def test_host_facts_script_is_constant():
+    argv = facts.host_facts_argv("x; reboot", "/srv/$(id)", "br0", "vx0", "up link", ["evil tag"])
+    assert argv[2] is facts.HOST_FACTS_SCRIPT
+    for value in ("x; reboot", "/srv/$(id)", "up link", "evil tag"):
+        assert value in argv[4:]
+        assert value not in facts.HOST_FACTS_SCRIPT
+
+
+def test_host_facts_script_prints_every_section_in_order():
+    markers = [f"echo '#{s}'" for s in ("dockerd", "containers", "addresses", "images", "network", "books", "files",
+                                        "end")]
+    positions = [facts.HOST_FACTS_SCRIPT.index(m) for m in markers]
+    assert positions == sorted(positions)
+
+
+# --- parse_host_facts: the sectioned form ---------------------------------------------------------
+
+
+def test_full_output_containers_and_addresses():
+    hf = full()
+    assert hf.dockerd
+    assert hf.containers["web"] == WEB_STATE
+    assert hf.containers["dns"].running is False
+    assert hf.addresses == {"web": ("02:42:0a:64:00:96", "10.100.0.150"), "dns": (None, None)}
+    assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID, "dockstack/haproxy:bookworm": None}
+
+
+def test_full_output_network():
+    assert full().network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0",
+                                          peers=frozenset({"10.99.0.12", "10.99.0.13"}), uplink_master="dsbr0",
+                                          forward_rule=True)
+
+
+def test_full_output_books():
+    books = full().books
+    assert set(books) == {"dns", "dns2"}
+    dns = books["dns"]
+    assert dns == BookCopy("dns", 7, {"dns": DNS_RECORD, "web": WEB_RECORD}, ("10.100.0.160", "10.100.0.161"),
+                           (Lease(1732500000, "02:42:0a:64:00:96", "10.100.0.150", "web"),
+                            Lease(0, "02:42:0a:64:00:97", "10.100.0.151", None)))
+    assert books["dns2"] == BookCopy("dns2", 6, {"dns": DNS_RECORD}, (), ())
+
+
+def test_full_output_files_digests():
+    assert full().files == {"/var/lib/dockstack/dnsmasq/dns/dnsmasq.conf": CONF_DIGEST,
+                            "/var/lib/dockstack/haproxy/lb/haproxy.cfg": CFG_DIGEST}
+
+
+def test_file_path_with_spaces_is_kept_whole():
+    hf = facts.parse_host_facts(output(files=[f"{CONF_DIGEST}  /var/lib/dockstack/puppet/p/a file.pp"]))
+    assert hf.files == {"/var/lib/dockstack/puppet/p/a file.pp": CONF_DIGEST}
+
+
+def test_dockerd_down():
+    hf = facts.parse_host_facts(output(dockerd="down"))
+    assert hf.dockerd is False
+    assert hf.dockerd_said == ""
+    assert (hf.containers, hf.addresses, hf.books, hf.files) == ({}, {}, {}, {})
+
+
+def test_dockerd_down_keeps_what_docker_said():
+    said = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+    hf = facts.parse_host_facts(output(dockerd=f"down {said}"))
+    assert hf.dockerd is False
+    assert hf.dockerd_said == said
+
+
+def test_dockerd_up_says_nothing():
+    hf = full()
+    assert (hf.dockerd, hf.dockerd_said) == (True, "")
+
+
+def test_empty_host_with_every_section():
+    assert facts.parse_host_facts(output()) == HostFacts({}, {}, {}, dockerd=True, network=NetworkFacts(), books={},
+                                                         files={})
+
+
+def test_older_form_without_the_new_sections_still_parses():
+    """inspect JSON first, then #addresses and #images (what hosts printed before the sections)."""
+    text = "\n".join([json.dumps([inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGED: "true"})]),
+                      "#addresses", "41234 2: eth0    inet 10.100.0.150/24 scope global eth0",
+                      "#images", "dockstack/base:bookworm " + WEB_IMAGE_ID]) + "\n"
+    hf = facts.parse_host_facts(text)
+    assert hf.containers == {"web": WEB_STATE}
+    assert hf.addresses == {"web": (None, "10.100.0.150")}
+    assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID}
+    assert hf.dockerd  # no #dockerd section: it answered
+    assert (hf.network, hf.books, hf.files) == (NetworkFacts(), {}, {})
+
+
+# --- parse_network ------------------------------------------------------------------------------
+
+
+def test_parse_network_nothing_set_up():
+    assert facts.parse_network("") == NetworkFacts(bridge_up=False, vxlan_master=None, peers=frozenset(),
+                                                   uplink_master=None, forward_rule=False)
+
+
+@pytest.mark.parametrize(("flags", "up"), [
+    ("BROADCAST,MULTICAST,UP,LOWER_UP", True),
+    ("NO-CARRIER,BROADCAST,MULTICAST,UP", True),  # up, no port yet
+    ("UP", True),
+    ("BROADCAST,MULTICAST", False),
+    ("BROADCAST,MULTICAST,LOWER_UP", False),  # LOWER_UP is not UP
+])
+def test_parse_network_bridge_up_flag(flags, up):
+    assert facts.parse_network("bridge " + ip_link(4, "dsbr0", flags)).bridge_up is up
+
+
+def test_parse_network_vxlan_device_not_enslaved_is_empty_master():
+    found = facts.parse_network("vxlan " + ip_link(5, "dsvx0"))
+    assert found.vxlan_master == ""  # present, on no bridge: differs from missing (None)
+
+
+def test_parse_network_vxlan_on_another_bridge():
+    assert facts.parse_network("vxlan " + ip_link(5, "dsvx0", master="docker0")).vxlan_master == "docker0"
+
+
+def test_parse_network_uplink_not_enslaved_is_none():
+    assert facts.parse_network("uplink " + ip_link(2, "eth1")).uplink_master is None
+
+
+def test_parse_network_peers_are_a_set():
+    found = facts.parse_network("peer 10.99.0.12\npeer 10.99.0.13\npeer 10.99.0.12\n")
+    assert found.peers == frozenset({"10.99.0.12", "10.99.0.13"})
+
+
+def test_parse_network_all_facts():
+    assert facts.parse_network("\n".join(NETWORK)) == NetworkFacts(True, "dsbr0", frozenset({"10.99.0.12",
+                                                                                             "10.99.0.13"}),
+                                                                    "dsbr0", True)
+
+
+# --- parse_record / parse_books -----------------------------------------------------------------
+
+
+def test_parse_record_lowercases_the_mac():
+    assert facts.parse_record("web webui h1 02:42:0A:64:00:96 10.100.0.150 lease") == WEB_RECORD
+
+
+@pytest.mark.parametrize("line", [
+    "",
+    "web webui h1 02:42:0a:64:00:96 10.100.0.150",  # 5 fields
+    "web webui h1 02:42:0a:64:00:96 10.100.0.150 lease extra",  # 7 fields
+    "web webui h1 02:42:0a:64:00:96 10.100.0.999 lease",  # not an IPv4 address
+    "web webui h1 02:42:0a:64:00:96 fd00::5 lease",
+])
+def test_parse_record_rejects_other_lines(line):
+    assert facts.parse_record(line) is None
+
+
+def test_parse_books_empty():
+    assert facts.parse_books("") == {}
+
+
+def test_parse_books_generation():
+    books = facts.parse_books("a generation 12\nb generation x\nc generation \nd record "
+                              "dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static\n")
+    assert {n: b.generation for n, b in books.items()} == {"a": 12, "b": 0, "c": 0, "d": 0}
+    assert books["d"].records == {"dns": DNS_RECORD}
+
+
+def test_parse_books_later_record_of_a_name_wins():
+    books = facts.parse_books("dns record web webui h1 02:42:0a:64:00:01 10.100.0.101 lease\n"
+                              "dns record web webui h1 02:42:0a:64:00:96 10.100.0.150 lease\n")
+    assert books["dns"].records == {"web": WEB_RECORD}
+
+
+def test_parse_books_skips_garbled_lines():
+    books = facts.parse_books("dns generation 3\n"
+                              "dns record web webui h1 02:42:0a:64:00:96 not-an-ip lease\n"
+                              "dns record half a line\n"
+                              "dns released \n"
+                              "dns lease garbage\n"
+                              "dns whatever 1 2 3\n")
+    assert books == {"dns": BookCopy("dns", 3, {}, (), ())}
+
+
+def test_parse_books_keeps_released_in_order():
+    books = facts.parse_books("dns released 10.100.0.161\ndns released 10.100.0.160\n")
+    assert books["dns"].released == ("10.100.0.161", "10.100.0.160")
+
+
+def test_parse_books_keeps_the_copies_apart():
+    books = facts.parse_books("\n".join(BOOKS))
+    assert books["dns2"].records == {"dns": DNS_RECORD}
+    assert "web" not in books["dns2"].records
+    assert books["dns2"].leases == ()
+    assert [x.ip for x in books["dns"].leases] == ["10.100.0.150", "10.100.0.151"]
