@@ -239,7 +239,7 @@ class Executor:
         def txn(d: Container) -> addressbook.TxnResult:
             r = self.remotes[d.host].run_with_input(addressbook.txn_argv(d, timeout, who),
                                                     addressbook.payload(deltas[d.name], self.inv.network.domain),
-                                                    f"{d.name}: address book transaction", check=False)
+                                                    f"address book transaction on {d.name}", check=False)
             if r.exit_code == addressbook.LOCKED_EXIT:
                 held = r.stdout.partition("locked")[2].strip() or "an unknown process"
                 raise addressbook.LockTimeout(
@@ -247,7 +247,7 @@ class Executor:
                     f"{timeout:g}s by {held}: wait for that run to end, then try again "
                     f"({LOCK_TIMEOUT_ENV} sets how long to wait)")
             if not r.ok:
-                raise RemoteError(d.host, f"{d.name}: address book transaction",
+                raise RemoteError(d.host, f"address book transaction on {d.name}",
                                   (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
             return addressbook.parse_txn(r.stdout)
 
@@ -309,7 +309,7 @@ class Executor:
             base = service_dir(c)
             rel = {p[len(base) + 1:]: t for p, t in files.items()}
             r = self.remotes[c.host].run_with_input(actions.service_files_argv(c, sorted(rel)),
-                                                    actions.files_payload(rel), f"{c.name}: push {c.service} files",
+                                                    actions.files_payload(rel), f"push {c.service} files to {c.name}",
                                                     check=False)
             if "done" not in r.stdout.split():
                 said = "; ".join(x.partition(" ")[2] for x in r.stdout.splitlines() if x.startswith("said "))
