@@ -236,6 +236,13 @@ def test_two_dnsmasq_split_the_range_and_each_keeps_every_address(inventory, rem
     ips = [r["ip"] for r in rows.values()]
     assert len(ips) == len(set(ips))
     assert book_files(inventory, "host1", "dnsmasq") == book_files(inventory, "host3", "dnsmasq2")
+    # a copy that lost entries is reported and repaired from the newest
+    d2 = f"{DNSMASQ_DIR}/dnsmasq2"
+    ssh(inventory, "host3", f"rm {d2}/registry/galera {d2}/dhcp-hosts.d/galera {d2}/hosts.d/galera")
+    out = run_inv("deploy-all", cf).stdout
+    assert "address book of dnsmasq2" in out and "differs from dnsmasq's" in out and "repaired" in out
+    assert book_files(inventory, "host1", "dnsmasq") == book_files(inventory, "host3", "dnsmasq2")
+    assert "differs" not in run_inv("deploy-all", cf).stdout
     dhcp = [n for n, r in rows.items() if r["source"] != "static"]
     hosts = {c.name: c.host for c in load_stack(load_inventory(), path).containers}
     for stopped, other in (("dnsmasq", "dnsmasq2"), ("dnsmasq2", "dnsmasq")):

@@ -194,6 +194,31 @@ def test_repairs_of_an_empty_book_delete_everything():
     assert addressbook.repairs(Book(), copy("dns2", 1, DNS, WEB)) == Change(deletes=("dns", "web"))
 
 
+def test_repairs_give_a_copy_the_books_quarantine_when_it_differs():
+    book = Book({"dns": DNS}, released=("10.100.0.150", "10.100.0.151"))
+    change = addressbook.repairs(book, copy("dns2", 1, DNS, released=("10.100.0.150",)))
+    assert change == Change(quarantine=("10.100.0.150", "10.100.0.151"))
+    assert change  # a quarantine-only repair is still a change to send
+    assert addressbook.repairs(book, copy("dns2", 1, DNS, released=book.released)).quarantine is None
+    assert addressbook.repairs(Book({"dns": DNS}), copy("dns2", 1, DNS, released=("10.100.0.9",))) == \
+        Change(quarantine=())
+
+
+def test_payload_of_a_quarantine_repair_resets_then_lists_in_order_before_releases():
+    change = Change(quarantine=("10.100.0.150", "10.100.0.151")) + Change(releases=(("web", "10.100.0.160",
+                                                                                       WEB.mac),))
+    files = untar(addressbook.payload(change, DOMAIN))
+    assert files["ops"].splitlines() == ["unquarantine", "quarantine 10.100.0.150", "quarantine 10.100.0.151",
+                                         f"release web 10.100.0.160 {WEB.mac}"]
+    assert files["quarantine/10.100.0.151"] == f"{ipam.quarantine_mac('10.100.0.151')},10.100.0.151\n"
+
+
+def test_change_add_keeps_a_quarantine_repair_unless_the_later_change_has_one():
+    repair = Change(quarantine=("10.100.0.150",))
+    assert (repair + Change(puts=(WEB,))).quarantine == ("10.100.0.150",)
+    assert (repair + Change(quarantine=())).quarantine == ()
+
+
 # --- payload --------------------------------------------------------------------------------------------
 
 
