@@ -84,6 +84,7 @@ class Inventory:
     hosts: tuple[Host, ...]
     network: Network
     lab: LabSpec | None = None
+    known_hosts: str | None = None  # this inventory's known_hosts file, read besides ~/.ssh/known_hosts
 
     def host(self, name: str) -> Host:
         for h in self.hosts:
@@ -256,7 +257,7 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
     path = Path(path)
     p = str(path)
     top = _Reader(p, "", _load_yaml(path))
-    top.unknown({"hosts", "network", "lab"})
+    top.unknown({"hosts", "network", "lab", "known_hosts"})
     raw_hosts = top.get("hosts", list, required=True)
     if not raw_hosts:
         raise top.fail("hosts", "is empty", "list at least one Docker host")
@@ -302,7 +303,10 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
             if addr not in net or addr in (gateway.ip, net.network_address, net.broadcast_address):
                 raise ConfigError(p, f"hosts[{i}].address", f"{addr} is not a free address in {gateway.network}",
                                   "lab hosts live on the lab bridge's subnet")
-    return Inventory(path=p, hosts=tuple(hosts), network=network, lab=lab)
+    known_hosts = top.get("known_hosts", str, None)
+    if known_hosts is not None and not known_hosts.startswith("/"):
+        known_hosts = str((path.parent / known_hosts).resolve())  # relative to hosts.yaml
+    return Inventory(path=p, hosts=tuple(hosts), network=network, lab=lab, known_hosts=known_hosts)
 
 
 def _network(r: _Reader) -> Network:
