@@ -102,6 +102,30 @@ lab.add_task(down)
 lab.add_task(lab_status)
 
 
+# --- hosts -----------------------------------------------------------------------------
+
+
+@task(name="trust", help=HOSTS_HELP)
+@user_errors
+def hosts_trust(c, hosts_file=H):
+    """Accept and record the SSH host keys of hosts not known yet (a changed key is still refused)."""
+    inv = load_inventory(hosts_file)
+    failed = []
+    with Remotes(inv, trust_new=True, say=say) as remotes:
+        for r in remotes.all():
+            try:
+                say(f"{r.name}: {r.host.address} {r.server_key()}")
+            except DockstackError as exc:
+                failed.append(str(exc))
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+    if failed:
+        raise Exit(code=1)
+
+
+hosts = Collection("hosts")
+hosts.add_task(hosts_trust)
+
+
 # --- images ----------------------------------------------------------------------------
 
 
@@ -211,5 +235,6 @@ ipam.add_task(ipam_release)
 
 ns = Collection(create, start, stop, remove, deploy_all, destroy_all, stack_status)
 ns.add_collection(lab)
+ns.add_collection(hosts)
 ns.add_collection(images)
 ns.add_collection(ipam)

@@ -1,4 +1,5 @@
-"""The only module that touches Fabric/paramiko: run quoted commands and move bytes over SSH.
+"""The transport (with hostkeys.py, the only code that touches Fabric/paramiko): run quoted commands and
+move bytes over SSH, one connection per host, host keys checked.
 
 Failures come back as RemoteError naming the host and the step, never as a library traceback.
 """
@@ -22,6 +23,7 @@ import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
 
+from dockstack import hostkeys
 from dockstack.config import Host, Inventory
 from dockstack.errors import RemoteError
 
@@ -66,7 +68,7 @@ def trace(event: dict) -> None:
 class Remote:
     """A persistent SSH connection to one Docker host; at most host.max_sessions channels at once."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, inventory: Inventory, trust_new: bool = False, say=None) -> None:
         self.host = host
         kwargs: dict = {"banner_timeout": CONNECT_TIMEOUT,
                         "auth_timeout": CONNECT_TIMEOUT}
@@ -74,6 +76,10 @@ class Remote:
             kwargs["key_filename"] = host.key
         self._conn = Connection(host.address, user=host.user, port=host.port, connect_kwargs=kwargs,
                                 connect_timeout=CONNECT_TIMEOUT)
+        hostkeys.load(self._conn.client, inventory)  # Fabric alone would accept any key (AutoAddPolicy)
+        self._conn.client.set_missing_host_key_policy(
+            hostkeys.TrustAndRecord(host, inventory, say) if trust_new else hostkeys.RefuseUnknown(host, inventory))
+        self.inventory = inventory
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(host.max_sessions)
 
@@ -87,6 +93,8 @@ class Remote:
                 return
             try:
                 self._conn.open()
+            except paramiko.BadHostKeyException as exc:
+                raise hostkeys.changed_key_error(self.host, self.inventory, exc) from None
             except paramiko.AuthenticationException as exc:
                 raise RemoteError(self.name, "ssh login", f"{self.host.user}@{self.host.address}:{self.host.port} "
                                   f"refused the key {self.host.key or '(default keys)'}: {exc}") from None
@@ -221,6 +229,13 @@ class Remote:
         """A file's content, or None when it does not exist."""
         return self.get_texts([path], step)[path]
 
+    def server_key(self) -> str:
+        """The connected host's key as `TYPE SHA256:...` (connects first)."""
+        self._open()
+        transport = self._conn.client.get_transport()
+        key = transport.get_remote_server_key() if transport else None
+        return f"{key.get_name()} {hostkeys.fingerprint(key)}" if key else "?"
+
     def close(self) -> None:
         self._conn.close()
 
@@ -228,15 +243,16 @@ class Remote:
 class Remotes:
     """One persistent Remote per host of the inventory, opened on first use."""
 
-    def __init__(self, inventory: Inventory) -> None:
-        self.inventory = inventory
+    def __init__(self, inventory: Inventory, trust_new: bool = False, say=None) -> None:
+        self.inventory, self.trust_new, self.say = inventory, trust_new, say
         self._remotes: dict[str, Remote] = {}
         self._lock = threading.Lock()
 
     def __getitem__(self, host_name: str) -> Remote:
         with self._lock:
             if host_name not in self._remotes:
-                self._remotes[host_name] = Remote(self.inventory.host(host_name))
+                self._remotes[host_name] = Remote(self.inventory.host(host_name), self.inventory, self.trust_new,
+                                                  self.say)
             return self._remotes[host_name]
 
     def all(self) -> list[Remote]:
