@@ -71,7 +71,10 @@ if [ -n "$cidr" ]; then
     if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
   ) 2>&1) || { undo; fail "static IP" "$out"; }
 else
-  out=$(docker exec "$name" sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' sh "$dhcp_timeout" 2>&1) ||
+  # dhclient needs NET_ADMIN, the container does not get it: run the container's own dhclient in all its
+  # namespaces with the host's privileges (a privileged exec; it dies with the container's PID 1)
+  out=$(nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
+    sh "$dhcp_timeout" 2>&1) ||
     { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'

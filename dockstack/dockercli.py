@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from dockstack.config import Container, Network
 
 LABEL_MANAGED = "org.dockstack.managed"
 LABEL_ROLE = "org.dockstack.role"
-LABEL_SPEC = "org.dockstack.spec"  # what the container was created from, to see drift from the config
+LABEL_SPEC = "org.dockstack.spec"  # digests of what the container was created from, to see drift
 SERVICE_ROOT = "/var/lib/dockstack"  # on a host: one folder per service container, SERVICE_ROOT/ROLE/NAME
 DNSMASQ_DIR = f"{SERVICE_ROOT}/dnsmasq"
 DNSMASQ_MOUNT = "/var/lib/dockstack"  # where that folder appears inside the dnsmasq container
@@ -31,19 +32,34 @@ def service_dir(c: Container) -> str:
 
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate."""
-    return {"image": c.image, "role": c.role, "mac": c.mac, "ip": str(c.ip) if c.ip else None,
+    return {"image": c.image, "role": c.role, "cap_add": cap_add(c), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
             "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command),
             "service": c.service}
 
 
+def cap_add(c: Container) -> list[str]:
+    """Capabilities beyond Docker's default set: only dnsmasq needs NET_ADMIN (to serve DHCP). Other containers'
+    dhclient runs with the host's privileges in the container's namespaces (actions.ACTION_SCRIPT), so their
+    own processes never hold NET_ADMIN."""
+    return ["NET_ADMIN"] if c.is_dnsmasq else []
+
+
+def spec_digests(c: Container) -> dict[str, str]:
+    """Each spec field as a short SHA-256 of its value: enough to say what changed, while env values
+    (passwords among them) never reach a label, `docker inspect` of the label or `docker events`."""
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in spec(c).items()}
+
+
 def spec_label(c: Container) -> str:
-    return json.dumps(spec(c), sort_keys=True, separators=(",", ":"))
+    return json.dumps(spec_digests(c), sort_keys=True, separators=(",", ":"))
 
 
 def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
-    """`docker run` for a container: no Docker networking (dockstack plumbs eth0), NET_ADMIN for DHCP."""
-    argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none",
-            "--cap-add", "NET_ADMIN", "--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_ROLE}={c.role}",
+    """`docker run` for a container: no Docker networking (dockstack plumbs eth0), no extra privilege."""
+    argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none"]
+    for cap in cap_add(c):
+        argv += ["--cap-add", cap]
+    argv += ["--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_ROLE}={c.role}",
             "--label", f"{LABEL_SPEC}={spec_label(c)}", "--dns-search", net.domain]
     for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
         argv += ["--dns", server]

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from dockstack.config import Container, Stack, effective_mac
-from dockstack.dockercli import LABEL_SPEC, spec
+from dockstack.dockercli import LABEL_SPEC, spec_digests
 from dockstack.facts import HostFacts
 from dockstack.ipam import Record
 
@@ -40,7 +40,7 @@ def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
         old = None
     if not isinstance(old, dict):
         return ["created without a dockstack spec"]
-    new = spec(c)
+    new = spec_digests(c)
     return [f"{k} changed" for k in new if old.get(k) != new[k]]
 
 

@@ -27,7 +27,7 @@ def web(container):
 def test_spec_fields(web):
     assert dockercli.spec(web) == {"image": "dockstack/base:bookworm", "role": "webui", "mac": None, "ip": None,
                                    "volumes": ["/srv/web:/var/www:ro"], "env": [["MODE", "prod"]],
-                                   "command": ["httpd", "-f"], "service": None}
+                                   "command": ["httpd", "-f"], "service": None, "cap_add": []}
 
 
 def test_spec_static_address(container):
@@ -36,13 +36,21 @@ def test_spec_static_address(container):
     assert (s["mac"], s["ip"]) == ("02:00:0a:64:00:02", "10.100.0.2")
 
 
-def test_spec_label_is_compact_sorted_json(web):
+def test_spec_label_is_compact_sorted_json_of_digests(web):
     label = dockercli.spec_label(web)
-    assert json.loads(label) == dockercli.spec(web)
+    assert json.loads(label) == dockercli.spec_digests(web)
+    assert set(json.loads(label)) == set(dockercli.spec(web))
     assert ", " not in label and ": " not in label  # compact separators
     keys = list(json.loads(label))
     assert keys == sorted(keys)
-    assert label.startswith('{"command":["httpd","-f"],"env":[["MODE","prod"]],"image":')
+    assert all(len(v) == 16 and int(v, 16) >= 0 for v in json.loads(label).values())
+
+
+def test_spec_label_never_holds_env_values(container):
+    c = container("db", env=(("DB_PASSWORD", "s3cr3t-Pa55"), ("MODE", "prod")))
+    label = dockercli.spec_label(c)
+    assert "s3cr3t" not in label and "DB_PASSWORD" not in label and "prod" not in label
+    assert json.loads(label)["env"] != dockercli.spec_digests(container("db", env=(("DB_PASSWORD", "other"),)))["env"]
 
 
 def test_spec_label_is_stable(web, container):
@@ -161,4 +169,6 @@ def test_run_argv_dnsmasq_service_resolves_through_itself(container, net):
 
 def test_spec_records_the_service(container):
     assert dockercli.spec(container("pp", role="puppet"))["service"] == "puppet"
-    assert json.loads(dockercli.spec_label(container("web", role="webui")))["service"] is None
+    assert dockercli.spec(container("web", role="webui"))["service"] is None
+    assert json.loads(dockercli.spec_label(container("web", role="webui")))["service"] != \
+        json.loads(dockercli.spec_label(container("web", role="webui", service="haproxy")))["service"]

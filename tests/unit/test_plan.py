@@ -320,9 +320,9 @@ def test_describe(web):
     assert action.describe() == "web (h1): create (missing)"
 
 
-def test_spec_label_roundtrip_matches_spec(web):
-    # what _spec_drift compares: the label decoded is exactly spec(c)
-    assert json.loads(dockercli.spec_label(web)) == dockercli.spec(web)
+def test_spec_label_roundtrip_matches_spec_digests(web):
+    # what _spec_drift compares: the label decoded is exactly spec_digests(c)
+    assert json.loads(dockercli.spec_label(web)) == dockercli.spec_digests(web)
 
 
 # --- plan_stack / plan_prune ------------------------------------------------------------------
