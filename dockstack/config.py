@@ -7,6 +7,8 @@ and how to fix it, before anything touches a host.
 from __future__ import annotations
 
 import ipaddress
+import math
+import os.path
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +22,86 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOSTS_FILE = ROOT / "hosts.yaml"
 DEFAULT_CONTAINERS_FILE = ROOT / "containers.yaml"
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# --- whole-string patterns ---------------------------------------------------------------
+# Every value of hosts.yaml/containers.yaml that reaches a file, a command line or a template is checked here,
+# always with re.fullmatch (re.match(...$) is not enough: `$` also matches before a trailing newline, which would
+# let "12h\ndhcp-script=/bin/sh" through into dnsmasq.conf).
+
+# Names of containers, roles, hosts and balanced services. A container name is a Docker container name
+# ([a-zA-Z0-9][a-zA-Z0-9_.-]*), the container's hostname and DNS name (RFC 1123 label: 1-63 of [a-z0-9-], not
+# starting or ending with '-'), a dnsmasq dhcp-host name, a file name on the hosts and the input of the veth-name
+# hash; role and host names go into the same kinds of places (hieradata keys, docker labels, haproxy names, lab
+# namespace names). So all of them are lowercase RFC 1123 labels, kept at 32 characters (stricter than 63: room
+# for NAME.DOMAIN and the lab's PREFIX-NAME interface names).
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+# One label of network.domain: RFC 1123 (1-63 of [a-z0-9-], no '-' at either end), lowercase like the names.
+DOMAIN_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# One label of a host name in hosts[].address: RFC 1123, either case (DNS is case-insensitive).
+HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+DNS_NAME_MAX = 253  # RFC 1035: a name is at most 255 octets on the wire, 253 characters written out
+MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")  # after lower()
+# Linux interface names (dev_valid_name): 1-15 bytes (IFNAMSIZ 16 with the NUL), not "." or "..", no '/', ':' or
+# whitespace. This is a subset that also never starts with '-' or '.', so a name is never taken for an option of
+# `ip`/`iptables`.
+IFNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+# hosts[].user: a POSIX user name as shadow-utils' useradd accepts by default (NAME_REGEX without the trailing '$'
+# of machine accounts): at most 32 characters, never starting with '-' (it is an ssh argument).
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# hosts[].key, known_hosts, lab.state_dir: the POSIX portable filename character set plus '/', not starting with
+# '-' (they become arguments of ssh tools, `rm`, sshd_config lines) and written unquoted into the lab's hosts.yaml
+# (templates/lab/hosts.yaml.j2), where a space, ':' or '#' would change the YAML. At most PATH_MAX - 1 characters.
+PATH_RE = re.compile(r"[A-Za-z0-9._/][A-Za-z0-9._/-]{0,4094}")
+# lab.prefix: starts the lab's namespace, veth, bridge (PREFIX-lan), cgroup and mount names; lowercase letters and
+# digits only, so PREFIX-NAME splits back at the first '-', and at most 11 so PREFIX-lan fits in 15 characters.
+PREFIX_RE = re.compile(r"[a-z0-9]{1,11}")
+# network.lease_time as dnsmasq's dhcp-range reads it: a number of seconds with an optional s/m/h/d/w unit, or
+# "infinite".
+LEASE_RE = re.compile(r"(?P<n>[0-9]{1,10})(?P<unit>[smhdw]?)|infinite")
+LEASE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+LEASE_MAX = 2**31 - 1  # dnsmasq keeps the lease time in a signed int of seconds
+DHCP_RANGE_RE = re.compile(r"[0-9.]+ *- *[0-9.]+")
+# Image references, Docker's grammar (distribution/reference): [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST], PATH lowercase
+# components joined by '/', a component alphanumerics joined by '.', '_', '__' or '-'s; a TAG [\w][\w.-]{0,127};
+# the whole NAME at most 255 characters. Never starts with '-', so it is never taken for a `docker run` flag.
+_DOMAIN_COMPONENT = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_NAME = (rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?/)?"
+               rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_IMAGE_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,128}"
+IMAGE_RE = re.compile(rf"(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?(?:@{_IMAGE_DIGEST})?")  # containers[].image
+IMAGE_TAG_RE = re.compile(rf"(?P<name>{_IMAGE_NAME})(?::{_IMAGE_TAG})?")  # images.TAG: dockstack tags what it builds
+IMAGE_NAME_MAX = 255
+# images.*.suite: a Debian (or derivative) suite or codename as debootstrap and the archive's dists/ name them
+# (bookworm, stable, sid, bookworm-backports): lowercase words of letters and digits joined by '-'.
+SUITE_RE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+SUITE_MAX = 64
+# images.*.packages: Debian Policy 5.6.1: lowercase letters, digits, '+', '-', '.'; at least two characters,
+# starting with a letter or digit.
+PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# roles[].classes: Puppet class names: segments [a-z][a-z0-9_]* joined by '::'.
+PUPPET_CLASS_RE = re.compile(r"[a-z][a-z0-9_]*(?:::[a-z][a-z0-9_]*)*")
+# containers[].env keys: POSIX shell variable names.
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# containers[].volumes: SOURCE:TARGET[:MODE] for `docker run --volume`. SOURCE an absolute path or a Docker volume
+# name (Docker's RestrictedNamePattern: [a-zA-Z0-9][a-zA-Z0-9_.-]+), TARGET absolute; no ':' inside a path (Docker
+# splits on it); MODE comma-separated options from VOLUME_OPTIONS.
+MOUNT_PATH_RE = re.compile(r"/[^:\x00-\x1f\x7f-\x9f]*")
+VOLUME_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+VOLUME_OPTIONS = ("ro", "rw", "z", "Z")
+# Free text that is passed as one argument (roles[].check, env values, command elements): one line, so no newline,
+# NUL or other control character (a tab is fine); Unicode line and paragraph separators count as newlines.
+LINE_RE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*")
+_NEWLINES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+# lab.state_dir is deleted by `lab.down --purge`: never one of these, nor anything inside a pseudo filesystem.
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found", "/media",
+    "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/usr/bin",
+    "/usr/lib", "/usr/lib64", "/usr/local", "/usr/local/bin", "/usr/local/lib", "/usr/local/sbin", "/usr/sbin",
+    "/usr/share", "/usr/src", "/var", "/var/backups", "/var/cache", "/var/lib", "/var/lib/docker", "/var/local",
+    "/var/lock", "/var/log", "/var/mail", "/var/opt", "/var/run", "/var/spool", "/var/tmp"})
+PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
+
 JOIN_MODES = ("vxlan", "uplink", "none")
 SERVICES = ("dnsmasq", "haproxy", "puppet")  # what dockstack runs and feeds with files, declared per role
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
@@ -191,12 +270,90 @@ def _load_yaml(path: Path) -> Any:
                           "fix the YAML syntax") from None
 
 
+def line_problem(v: str) -> str | None:
+    """Why v is not one line of text (a newline, NUL or other control character), None if it is."""
+    if LINE_RE.fullmatch(v):
+        return None
+    if "\x00" in v:
+        return f"{v!r} contains a NUL character"
+    if any(c in _NEWLINES for c in v):
+        return f"{v!r} contains a newline"
+    return f"{v!r} contains a control character"
+
+
+def dns_name_problem(v: str, label_re: re.Pattern[str] = DOMAIN_LABEL_RE) -> str | None:
+    """Why v is not a DNS name of RFC 1123 labels joined by '.' (at most 253 characters), None if it is."""
+    if len(v) > DNS_NAME_MAX:
+        return f"{v!r} is longer than {DNS_NAME_MAX} characters"
+    for label in v.split("."):
+        if not label_re.fullmatch(label):
+            if not label:
+                why = "empty"
+            elif len(label) > 63:
+                why = "longer than 63 characters"
+            elif label[0] == "-" or label[-1] == "-":
+                why = "starts or ends with '-'"
+            else:
+                why = "has a character outside a-z, 0-9, '-'"
+            return f"{v!r} has the label {label!r}, which is {why}"
+    return None
+
+
+def address_problem(v: str) -> str | None:
+    """Why v is neither an IPv4 address nor a DNS host name, None if it is one."""
+    if re.fullmatch(r"[0-9.]+", v):  # digits and dots only: an address (or a typo of one), never a name
+        try:
+            ipaddress.IPv4Address(v)
+        except ValueError:
+            return f"{v!r} is not an IPv4 address"
+        return None
+    if dns_name_problem(v, HOST_LABEL_RE) is not None:
+        return f"{v!r} is not an IPv4 address or a DNS host name"
+    return None
+
+
+def state_dir_problem(v: str) -> tuple[str, str] | None:
+    """(problem, fix) if v cannot be the lab's state directory, which `lab.down --purge` deletes."""
+    fix = "use a directory of the lab's own, e.g. /var/lib/dockstack-lab"
+    if not v.startswith("/"):
+        return f"{v!r} is not an absolute path", fix
+    if ".." in v.split("/"):
+        return f"{v!r} contains '..'", fix
+    if v.startswith("//") or os.path.normpath(v) != v:
+        return f"{v!r} is not a normalized path", f"write it as {os.path.normpath('/' + v.lstrip('/'))}"
+    if not PATH_RE.fullmatch(v):
+        return f"{v!r} has characters other than letters, digits, '.', '_', '-' and '/'", fix
+    if v in SYSTEM_DIRS or any(v.startswith(d + "/") for d in PSEUDO_FS_DIRS):
+        return f"{v!r} is a system directory (`inv lab.down --purge` deletes the state directory)", fix
+    return None
+
+
+def volume_problem(v: str) -> str | None:
+    """Why v is not a `docker run --volume` value SOURCE:TARGET[:MODE], None if it is."""
+    if v.startswith("-"):
+        return f"{v!r} starts with '-'"
+    parts = v.split(":")
+    if len(parts) not in (2, 3):
+        return f"{v!r} is not 'SOURCE:TARGET[:MODE]'"
+    source, target, mode = parts[0], parts[1], parts[2] if len(parts) == 3 else None
+    if not (MOUNT_PATH_RE.fullmatch(source) or VOLUME_NAME_RE.fullmatch(source)):
+        return f"{v!r}: SOURCE {source!r} is neither an absolute path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"
+    if not MOUNT_PATH_RE.fullmatch(target) or target == "/":
+        return f"{v!r}: TARGET {target!r} is not an absolute path other than /"
+    if mode is not None:
+        opts = mode.split(",")
+        if (not all(o in VOLUME_OPTIONS for o in opts) or len(set(opts)) != len(opts)
+                or {"ro", "rw"} <= set(opts) or {"z", "Z"} <= set(opts)):
+            return f"{v!r}: MODE {mode!r} is not one of ro, rw, z, Z or a combination like ro,z"
+    return None
+
+
 class _Reader:
     """Typed access to one mapping of a YAML file, with errors naming file and key."""
 
     def __init__(self, path: str, where: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(path, where, f"must be a mapping, got {type(data).__name__}")
+            raise ConfigError(path, where, f"must be a mapping, got {type(data).__name__}", "write KEY: VALUE lines")
         self.path, self.where, self.data = path, where, data
 
     def key(self, k: str) -> str:
@@ -206,11 +363,12 @@ class _Reader:
         return ConfigError(self.path, self.key(k), problem, fix)
 
     def unknown(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
+        extra = sorted(set(self.data) - allowed, key=str)
         if extra:
-            raise self.fail(extra[0], "unknown key", f"allowed keys: {', '.join(sorted(allowed))}")
+            raise self.fail(str(extra[0]), "unknown key", f"allowed keys: {', '.join(sorted(allowed))}")
 
     def get(self, k: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False) -> Any:
+        """The value of k, of the given type; a string must be one line (no newline, NUL or control character)."""
         if k not in self.data or self.data[k] is None:
             if required or default is ...:
                 raise self.fail(k, "missing", "add this key")
@@ -218,22 +376,46 @@ class _Reader:
         v = self.data[k]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if isinstance(v, bool) and bool not in kinds:  # YAML's true/false are ints to Python
-            raise self.fail(k, f"must be {'an integer' if kinds == (int,) else 'a number'}, got {v!r}")
+            raise self.fail(k, f"must be {'an integer' if kinds == (int,) else 'a number'}, got {v!r}",
+                            "write a number (YAML reads true/false as booleans)")
         if not isinstance(v, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(t.__name__ for t in kind)
-            raise self.fail(k, f"must be {names}, got {v!r}")
+            raise self.fail(k, f"must be {names}, got {v!r}",
+                            "write a value of that type (in YAML, quote a string that looks like a number)")
+        if isinstance(v, str):
+            self.line(k, v)
+        return v
+
+    def line(self, k: str, v: str) -> str:
+        """v, if it is one line of text."""
+        problem = line_problem(v)
+        if problem:
+            raise self.fail(k, problem, "write it on one line, without control characters")
         return v
 
     def name(self, k: str) -> str:
+        """A host, role, container or service name: a lowercase RFC 1123 label of at most 32 characters."""
         v = str(self.get(k, (str, int)))
-        if not NAME_RE.match(v):
-            raise self.fail(k, f"{v!r} is not a valid name", "use lowercase letters, digits and '-'")
+        if not NAME_RE.fullmatch(v):
+            raise self.fail(k, f"{v!r} is not a valid name",
+                            "use 1-32 lowercase letters, digits and '-', not starting or ending with '-'")
         return v
 
     def ifname(self, k: str, default: str | None) -> str | None:
         v = self.get(k, str, default)
-        if v is not None and not IFNAME_RE.match(v):
-            raise self.fail(k, f"{v!r} is not a valid interface name", "1-15 chars of [A-Za-z0-9_.-]")
+        if v is not None and not IFNAME_RE.fullmatch(v):
+            raise self.fail(k, f"{v!r} is not a valid interface name",
+                            "1-15 chars of [A-Za-z0-9_.-], starting with a letter, digit or '_'")
+        return v
+
+    def file_path(self, k: str) -> str | None:
+        """An optional file path (absolute or relative) that goes to ssh tools and the lab's hosts.yaml."""
+        v = self.get(k, str, None)
+        if v is not None and not PATH_RE.fullmatch(v):
+            why = "starts with '-'" if v.startswith("-") else "is empty" if not v else (
+                "has characters other than letters, digits, '.', '_', '-' and '/'")
+            raise self.fail(k, f"{v!r} is not a usable file path: it {why}",
+                            "use a path of letters, digits, '.', '_', '-' and '/' (e.g. /root/.ssh/id_ed25519)")
         return v
 
     def ip(self, k: str, default: Any = ...) -> ipaddress.IPv4Address | None:
@@ -269,6 +451,14 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
         if any(h.name == name for h in hosts):
             raise r.fail("name", f"duplicate host name {name!r}", "host names must be unique")
         address = r.get("address", str, required=True)
+        problem = address_problem(address)
+        if problem:
+            raise r.fail("address", problem,
+                         "write an IPv4 address like 192.0.2.10 or a host name like docker1.example")
+        user = r.get("user", str, "root")
+        if not USER_RE.fullmatch(user):
+            raise r.fail("user", f"{user!r} is not a POSIX user name",
+                         "use 1-32 of a-z, 0-9, '_' and '-', starting with a letter or '_'")
         port = r.get("port", int, 22)
         if not 0 < port < 65536:
             raise r.fail("port", f"{port} is not a TCP port", "use 1-65535")
@@ -277,8 +467,8 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
         if not 1 <= sessions <= 64:
             raise r.fail("max_sessions", f"{sessions} is out of range",
                          "use 1-64, below the host sshd's MaxSessions (OpenSSH's default is 10)")
-        hosts.append(Host(name=name, address=address, user=r.get("user", str, "root"), port=port,
-                          key=r.get("key", str, None), sudo=r.get("sudo", bool, False),
+        hosts.append(Host(name=name, address=address, user=user, port=port,
+                          key=r.file_path("key"), sudo=r.get("sudo", bool, False),
                           vxlan_address=str(vx) if vx else None, max_sessions=sessions))
     network = _network(_Reader(p, "network", top.get("network", dict, required=True)))
     lab = None
@@ -290,9 +480,16 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
             gateway = ipaddress.IPv4Interface(gw)
         except ValueError:
             raise lr.fail("gateway", f"{gw!r} is not an address with prefix", "e.g. 10.99.0.1/24") from None
-        lab = LabSpec(bridge=lr.ifname("bridge", "dslab0") or "dslab0", gateway=gateway,
-                      prefix=lr.get("prefix", str, "dsl"),
-                      state_dir=lr.get("state_dir", str, "/var/lib/dockstack-lab"))
+        prefix = str(lr.get("prefix", (str, int), "dsl"))
+        if not PREFIX_RE.fullmatch(prefix):
+            raise lr.fail("prefix", f"{prefix!r} is not a valid lab prefix",
+                          "use 1-11 lowercase letters and digits (it starts interface and namespace names)")
+        state_dir = lr.get("state_dir", str, "/var/lib/dockstack-lab")
+        bad = state_dir_problem(state_dir)
+        if bad:
+            raise lr.fail("state_dir", *bad)
+        lab = LabSpec(bridge=lr.ifname("bridge", "dslab0") or "dslab0", gateway=gateway, prefix=prefix,
+                      state_dir=state_dir)
         for i, h in enumerate(hosts):
             try:
                 addr = ipaddress.IPv4Address(h.address)
@@ -303,7 +500,7 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
             if addr not in net or addr in (gateway.ip, net.network_address, net.broadcast_address):
                 raise ConfigError(p, f"hosts[{i}].address", f"{addr} is not a free address in {gateway.network}",
                                   "lab hosts live on the lab bridge's subnet")
-    known_hosts = top.get("known_hosts", str, None)
+    known_hosts = top.file_path("known_hosts")
     if known_hosts is not None and not known_hosts.startswith("/"):
         known_hosts = str((path.parent / known_hosts).resolve())  # relative to hosts.yaml
     return Inventory(path=p, hosts=tuple(hosts), network=network, lab=lab, known_hosts=known_hosts)
@@ -318,16 +515,19 @@ def _network(r: _Reader) -> Network:
     except ValueError:
         raise r.fail("subnet", f"{raw_subnet!r} is not a network", "e.g. 10.100.0.0/24") from None
     rng = r.get("dhcp_range", str, required=True)
-    parts = [s.strip() for s in rng.split("-")]
+    parts = [s.strip(" ") for s in rng.split("-")]
     try:
+        if not DHCP_RANGE_RE.fullmatch(rng):
+            raise ValueError(rng)
         start, end = (ipaddress.IPv4Address(s) for s in parts)
     except ValueError:
         raise r.fail("dhcp_range", f"{rng!r} is not 'FIRST-LAST'", "e.g. 10.100.0.100-10.100.0.199") from None
     if start not in subnet or end not in subnet or start > end:
-        raise r.fail("dhcp_range", f"{rng} is not an ascending range inside {subnet}")
+        raise r.fail("dhcp_range", f"{rng} is not an ascending range inside {subnet}",
+                     "write FIRST-LAST with FIRST <= LAST, both in network.subnet")
     gateway = r.ip("gateway", None)
     if gateway is not None and gateway not in subnet:
-        raise r.fail("gateway", f"{gateway} is outside {subnet}")
+        raise r.fail("gateway", f"{gateway} is outside {subnet}", "use an address in network.subnet, or leave it out")
     join = r.get("join", str, "vxlan")
     if join not in JOIN_MODES:
         raise r.fail("join", f"{join!r} is not a join mode", f"use one of {', '.join(JOIN_MODES)}")
@@ -335,22 +535,41 @@ def _network(r: _Reader) -> Network:
     if join == "uplink" and not uplink:
         raise r.fail("uplink", "missing", "join: uplink needs the interface name to enslave")
     domain = r.get("domain", str, required=True)
-    if not re.match(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", domain):
-        raise r.fail("domain", f"{domain!r} is not a DNS domain")
+    problem = dns_name_problem(domain)
+    if problem:
+        raise r.fail("domain", f"not a DNS domain: {problem}",
+                     "use lowercase RFC 1123 labels (a-z, 0-9, '-' inside) joined by '.', 253 characters at most")
     mtu = r.get("mtu", int, 1450)
     if not 576 <= mtu <= 9000:
         raise r.fail("mtu", f"{mtu} is out of range", "use 576-9000 (1450 leaves room for VXLAN)")
-    upstream = r.get("upstream_dns", list, [])
-    for i, s in enumerate(upstream):
+    upstream: list[str] = []
+    for i, s in enumerate(r.get("upstream_dns", list, [])):
         try:
-            ipaddress.IPv4Address(s)
+            if not isinstance(s, str):
+                raise ValueError(s)
+            upstream.append(str(ipaddress.IPv4Address(s)))
         except ValueError:
-            raise r.fail(f"upstream_dns[{i}]", f"{s!r} is not an IPv4 address") from None
+            raise r.fail(f"upstream_dns[{i}]", f"{s!r} is not an IPv4 address",
+                         "list the servers' addresses, e.g. [192.0.2.53]") from None
+    vxlan_id = r.get("vxlan_id", int, 4242)
+    if not 0 <= vxlan_id < 2**24:
+        raise r.fail("vxlan_id", f"{vxlan_id} is not a VXLAN network id", "use 0-16777215 (24 bits)")
+    vxlan_port = r.get("vxlan_port", int, 4789)
+    if not 0 < vxlan_port < 65536:
+        raise r.fail("vxlan_port", f"{vxlan_port} is not a UDP port", "use 1-65535 (4789 is VXLAN's)")
+    lease_time = str(r.get("lease_time", (str, int), "12h"))
+    lease = LEASE_RE.fullmatch(lease_time)
+    if not lease:
+        raise r.fail("lease_time", f"{lease_time!r} is not a dnsmasq lease time",
+                     "write a number with an optional unit s, m, h, d or w (e.g. 12h), or infinite")
+    if lease["n"] is not None and not 0 < int(lease["n"]) * LEASE_UNITS[lease["unit"]] <= LEASE_MAX:
+        raise r.fail("lease_time", f"{lease_time!r} is out of range",
+                     f"use 1 second to {LEASE_MAX} seconds, or infinite")
     return Network(subnet=subnet, dhcp_start=start, dhcp_end=end, domain=domain,
                    bridge=r.ifname("bridge", "dsbr0") or "dsbr0", mtu=mtu, gateway=gateway, join=join,
-                   vxlan_id=r.get("vxlan_id", int, 4242), vxlan_port=r.get("vxlan_port", int, 4789),
+                   vxlan_id=vxlan_id, vxlan_port=vxlan_port,
                    vxlan_device=r.ifname("vxlan_device", "dsvx0") or "dsvx0", uplink=uplink,
-                   upstream_dns=tuple(upstream), lease_time=str(r.get("lease_time", (str, int), "12h")))
+                   upstream_dns=tuple(upstream), lease_time=lease_time)
 
 
 # --- containers.yaml -----------------------------------------------------------------
@@ -364,12 +583,22 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     images: list[Image] = []
     raw_images = top.get("images", dict, {})
     for tag, raw in raw_images.items():
+        problem = line_problem(str(tag)) or image_problem(str(tag), IMAGE_TAG_RE)
+        if problem:
+            raise top.fail(f"images.{tag}", problem, "name it NAME:TAG, e.g. dockstack/base:bookworm")
         r = _Reader(p, f"images.{tag}", raw)
         r.unknown({"suite", "packages"})
+        suite = r.get("suite", str, "bookworm")
+        if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
+            raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
+                         "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
         pkgs = r.get("packages", list, [])
-        if not all(isinstance(x, str) and re.match(r"^[a-z0-9][a-z0-9+.-]+$", x) for x in pkgs):
-            raise r.fail("packages", "must be a list of Debian package names")
-        images.append(Image(tag=str(tag), suite=r.get("suite", str, "bookworm"), packages=tuple(pkgs)))
+        for j, x in enumerate(pkgs):
+            if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
+                raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name",
+                             "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
+                             "starting with a letter or digit")
+        images.append(Image(tag=str(tag), suite=suite, packages=tuple(pkgs)))
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles))
@@ -394,18 +623,24 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         name = r.name("name")
         if any(c.name == name for c in containers):
             raise r.fail("name", f"duplicate container name {name!r}", "container names must be unique")
-        role = r.get("role", str, required=True)
+        if len(f"{name}.{net.domain}") > DNS_NAME_MAX:
+            raise r.fail("name", f"{name}.{net.domain} is longer than {DNS_NAME_MAX} characters",
+                         f"shorten the name or network.domain in {inventory.path}")
+        role = r.name("role")
         if role not in role_names:
             raise r.fail("role", f"unknown role {role!r}", f"declare it under roles: ({', '.join(role_names)})")
-        host = r.get("host", str, required=True)
+        host = r.name("host")
         if host not in host_names:
             raise r.fail("host", f"unknown host {host!r}",
                          f"hosts in {inventory.path}: {', '.join(sorted(host_names))}")
         image = r.get("image", str, required=True)
+        problem = image_problem(image, IMAGE_RE)
+        if problem:
+            raise r.fail("image", problem, "use an image reference like dockstack/base:bookworm")
         mac = r.get("mac", str, None)
         if mac is not None:
             mac = mac.lower()
-            if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+            if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1:
                 raise r.fail("mac", f"{mac!r} is not a unicast MAC address",
                               "write six hex pairs, e.g. 02:00:0a:64:00:0a")
         ip = r.ip("ip", None)
@@ -419,24 +654,71 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         if service == "dnsmasq" and (mac is None or ip is None):
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
-        volumes = r.get("volumes", list, [])
-        if not all(isinstance(v, str) and ":" in v for v in volumes):
-            raise r.fail("volumes", "must be a list of 'SOURCE:TARGET[:MODE]' strings")
-        env = r.get("env", dict, {})
-        command = r.get("command", (list, str), [])
-        command = [command] if isinstance(command, str) else command
-        if not all(isinstance(x, (str, int)) for x in command):
-            raise r.fail("command", "must be a string or a list of strings")
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
-                                    volumes=tuple(volumes),
-                                    env=tuple((str(k), str(v)) for k, v in env.items()),
-                                    command=tuple(str(x) for x in command), service=service))
+                                    volumes=_volumes(r), env=_env(r), command=_command(r), service=service))
     _check_collisions(p, containers)
     dnsmasqs = [c for c in containers if c.is_dnsmasq]
     if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
         raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers))
+
+
+def image_problem(v: str, pattern: re.Pattern[str]) -> str | None:
+    """Why v is not an image reference (IMAGE_RE) or a tag dockstack builds (IMAGE_TAG_RE), None if it is."""
+    if v.startswith("-"):
+        return f"{v!r} starts with '-' (docker would take it for an option)"
+    m = pattern.fullmatch(v) if len(v) <= 600 else None  # longer than any valid reference: no regex work
+    if m is None and pattern is IMAGE_TAG_RE and IMAGE_RE.fullmatch(v):
+        return f"{v!r} has a digest: images dockstack builds are named NAME[:TAG]"
+    if m is None:
+        return (f"{v!r} is not an image reference ([REGISTRY/]PATH[:TAG][@DIGEST], PATH of lowercase letters, "
+                "digits and '.', '_', '-' separators, TAG of [A-Za-z0-9_.-] up to 128 characters)")
+    if len(m["name"]) > IMAGE_NAME_MAX:
+        return f"{v!r} has a name longer than {IMAGE_NAME_MAX} characters"
+    return None
+
+
+def _volumes(r: _Reader) -> tuple[str, ...]:
+    out = []
+    for j, v in enumerate(r.get("volumes", list, [])):
+        if not isinstance(v, str):
+            raise r.fail(f"volumes[{j}]", f"{v!r} is not a string", "must be a list of 'SOURCE:TARGET[:MODE]' strings")
+        problem = line_problem(v) or volume_problem(v)
+        if problem:
+            raise r.fail(f"volumes[{j}]", problem,
+                         "write SOURCE:TARGET[:MODE]: SOURCE an absolute path or a volume name, TARGET an absolute "
+                         "path, MODE ro, rw, z, Z or a combination like ro,z")
+        out.append(v)
+    return tuple(out)
+
+
+def _env(r: _Reader) -> tuple[tuple[str, str], ...]:
+    out = []
+    for k, v in r.get("env", dict, {}).items():
+        if not (isinstance(k, str) and ENV_KEY_RE.fullmatch(k)):
+            raise r.fail(f"env.{k}", f"{k!r} is not an environment variable name",
+                         "use letters, digits and '_', not starting with a digit")
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise r.fail(f"env.{k}", f"{v!r} is not a string or a number",
+                         "quote the value, e.g. 'true' or '' (YAML reads true, yes and an empty value otherwise)")
+        r.line(f"env.{k}", str(v))
+        out.append((k, str(v)))
+    return tuple(out)
+
+
+def _command(r: _Reader) -> tuple[str, ...]:
+    raw = r.get("command", (list, str), [])
+    items = [("command", raw)] if isinstance(raw, str) else [(f"command[{j}]", x) for j, x in enumerate(raw)]
+    out = []
+    for k, x in items:
+        if isinstance(x, bool) or not isinstance(x, (str, int)):
+            raise r.fail(k, f"{x!r} is not a string", "must be a string or a list of strings")
+        out.append(r.line(k, str(x)))
+    if out and (not out[0] or out[0].startswith("-")):
+        raise r.fail(items[0][0], f"the program {out[0]!r} is empty or starts with '-'",
+                     "start the command with the program to run, e.g. [sleep, infinity]")
+    return tuple(out)
 
 
 def static_mac_for(ip: ipaddress.IPv4Address) -> str:
@@ -453,7 +735,7 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
     r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
-        raise r.fail("name", f"duplicate role {name!r}")
+        raise r.fail("name", f"duplicate role {name!r}", "role names must be unique")
     default = [earlier[-1].name] if earlier else []
     deps = r.get("depends_on", list, default)
     known = [x.name for x in earlier]
@@ -462,11 +744,13 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
             raise r.fail(f"depends_on[{j}]", f"{d!r} is not a role listed before {name!r}",
                          "roles are listed in deploy order; a role can only depend on earlier ones")
     timeout = r.get("check_timeout", (int, float), 60)
-    if timeout <= 0:
-        raise r.fail("check_timeout", f"{timeout} is not a positive number of seconds")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise r.fail("check_timeout", f"{timeout} is not a positive number of seconds", "e.g. 60")
     classes = r.get("classes", list, [])
-    if not all(isinstance(c, str) and re.match(r"^[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*$", c) for c in classes):
-        raise r.fail("classes", "must be a list of puppet class names", "e.g. profile::galera")
+    for j, c in enumerate(classes):
+        if not (isinstance(c, str) and PUPPET_CLASS_RE.fullmatch(c)):
+            raise r.fail(f"classes[{j}]", f"{c!r} is not a puppet class name",
+                         "must be a list of puppet class names: [a-z][a-z0-9_]* joined by '::', e.g. profile::galera")
     balance = []
     for j, raw in enumerate(r.get("balance", list, [])):
         b = _Reader(r.path, f"{r.where}.balance[{j}]", raw)
@@ -476,12 +760,12 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
             raise b.fail("port", f"{port} is not a TCP port", "use 1-65535")
         mode = b.get("mode", str, "tcp")
         if mode not in ("tcp", "http"):
-            raise b.fail("mode", f"{mode!r} is not tcp or http")
+            raise b.fail("mode", f"{mode!r} is not tcp or http", "use tcp or http")
         balance.append(Balanced(name=b.name("name"), port=port, mode=mode))
     ports = [x.port for x in balance]
     if len(ports) != len(set(ports)):
-        raise r.fail("balance", "two services on the same port")
-    check = r.get("check", str, None)
+        raise r.fail("balance", "two services on the same port", "give each balanced service its own port")
+    check = r.get("check", str, None)  # free shell text, one argument of `sh -c`: get() refuses newlines and NUL
     service = r.get("service", str, None)
     if service is not None and service not in SERVICES:
         raise r.fail("service", f"{service!r} is not a service dockstack runs",

@@ -258,14 +258,15 @@ def test_volume_without_target(cfg, config_error):
     cfg.container(1)["volumes"] = ["/srv/data"]
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "containers[1].volumes", "SOURCE:TARGET")
+    config_error(e, cfg.containers_path, "containers[1].volumes[0]", "SOURCE:TARGET")
 
 
 def test_bad_package_name(cfg, config_error):
     cfg.containers["images"]["test/base:bookworm"]["packages"] = ["ok-pkg", "Bad Pkg"]
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "images.test/base:bookworm.packages", "Debian package names")
+    config_error(e, cfg.containers_path, "images.test/base:bookworm.packages[1]", "'Bad Pkg'",
+                 "not a Debian package name")
 
 
 def test_wrong_type(cfg, config_error):

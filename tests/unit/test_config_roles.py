@@ -185,12 +185,20 @@ def test_bool_is_not_a_check_timeout(cfg):
 
 
 @pytest.mark.parametrize("classes", [["Profile::app"], ["profile:app"], ["profile::"], ["::app"], ["1app"],
-                                     ["profile::app-x"], "profile::app", [["profile::app"]]])
+                                     ["profile::app-x"], [["profile::app"]], ["profile::app\n"],
+                                     ["profile::app\ninclude evil"]])
 def test_bad_puppet_class_name(cfg, classes, config_error):
-    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "classes": classes})
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "classes": ["base", *classes]})
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "roles[1].classes")
+    config_error(e, cfg.containers_path, "roles[1].classes[1]", "not a puppet class name")
+
+
+def test_classes_must_be_a_list(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "classes": "profile::app"})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].classes", "must be list")
 
 
 @pytest.mark.parametrize("port", [0, -1, 65536, 70000])
