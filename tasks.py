@@ -191,6 +191,8 @@ def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
     """Bring the stack to the config: create, start or recreate what differs, in role order."""
     outcome = _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: deploy.deploy_all(
         inv, stack, remotes, say, dry_run=dry_run, prune=prune))
+    if outcome.interrupted:
+        raise Exit(code=130)
     if outcome.failed:
         raise Exit(code=1)
 

@@ -17,9 +17,10 @@ from dockstack import dockercli, network
 from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
+from dockstack.remote import seconds_from_env, step_timeout
 
 CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
-DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease before the action fails
+DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease ($DOCKSTACK_DHCP_TIMEOUT)
 CHECK_POLL = 0.2  # seconds between readiness probes
 
 ACTION_SCRIPT = r"""
@@ -29,14 +30,18 @@ shift 9
 dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5
 shift 5
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
-undo() { case $mode in create|recreate) docker rm --force "$name" >/dev/null 2>&1 ;; esac; }
+cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
+trap 'rm -f "$cid"' EXIT
+undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
+  if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
+}
 if [ "$files" = 1 ]; then
   out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
 fi
 case $mode in
   recreate) docker rm --force "$name" >/dev/null 2>&1
-            out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
-  create)   out=$(docker "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+            out=$(docker run --cidfile "$cid" "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+  create)   out=$(docker run --cidfile "$cid" "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
   restart)  out=$(docker restart "$name" 2>&1 >/dev/null) || fail "docker restart" "$out" ;;
   start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
               fail "docker inspect" "$state"
@@ -92,6 +97,15 @@ echo ready
 """
 
 
+def time_bound(role: Role) -> float:
+    """How long one action may take in all: docker run or start, DHCP, the readiness check, and slack."""
+    return step_timeout() + dhcp_timeout() + math.ceil(role.check_timeout)
+
+
+def dhcp_timeout() -> int:
+    return math.ceil(seconds_from_env("DOCKSTACK_DHCP_TIMEOUT", DHCP_TIMEOUT))
+
+
 def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
     """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place."""
     buf = io.BytesIO()
@@ -113,10 +127,10 @@ def action_argv(mode: str, c: Container, role: Role, net: Network, plan: Address
     """The one command of a create, recreate or start; every value is a quoted argument."""
     hv, tmp = network.veth_names(c.name)
     cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
-    run = dockercli.run_argv(c, net, dns_servers)[1:] if mode in (CREATE, RECREATE) else []
+    run = dockercli.run_argv(c, net, dns_servers)[2:] if mode in (CREATE, RECREATE) else []  # after `docker run`
     return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
             str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
-            str(DHCP_TIMEOUT), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
+            str(dhcp_timeout()), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
             "1" if with_files else "0", *run]
 
 

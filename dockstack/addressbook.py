@@ -23,7 +23,7 @@ from dockstack.facts import BookCopy, Lease, Record, parse_record
 LOCKED_EXIT = 75  # TXN_SCRIPT: the lock was not free within the timeout
 
 # One transaction on one copy. Arguments: folder, dnsmasq container, lock timeout, who we are.
-# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC | unquarantine |
+# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC [CLIENT-ID] | unquarantine |
 # quarantine IP) and the rendered files.
 TXN_SCRIPT = r"""
 set -u
@@ -49,7 +49,7 @@ drop() {  # PATH READ_BY_DNSMASQ
   if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
 }
 forget() { drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
-while read -r op n ip mac; do
+while read -r op n ip mac cid; do
   case $op in
   put)
     set -- $(cat "$t/put/$n.record")
@@ -73,7 +73,7 @@ while read -r op n ip mac; do
   release)
     forget "$n"
     if [ "$running" = true ]; then
-      docker exec "$name" dhcp_release eth0 "$ip" "$mac" >/dev/null 2>&1 || true
+      docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
     elif [ -e "$d/leases" ]; then
       awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/leases" > "$t/leases" && mv -f "$t/leases" "$d/leases"
     fi
@@ -133,7 +133,7 @@ class Change:
 
     puts: tuple[Record, ...] = ()
     deletes: tuple[str, ...] = ()
-    releases: tuple[tuple[str, str, str], ...] = ()  # (name, ip, mac)
+    releases: tuple[tuple[str, ...], ...] = ()  # (name, ip, mac) or (name, ip, mac, dnsmasq's client-id)
     quarantine: tuple[str, ...] | None = None  # repair only: the whole quarantine list a copy should have
 
     def __bool__(self) -> bool:
@@ -172,9 +172,9 @@ def payload(change: Change, domain: str) -> bytes:
         for ip in change.quarantine:
             files[f"quarantine/{ip}"] = ipam.render_quarantine(ip)
             ops.append(f"quarantine {ip}")
-    for name, ip, mac in change.releases:
-        files[f"quarantine/{ip}"] = ipam.render_quarantine(ip)
-        ops.append(f"release {name} {ip} {mac}")
+    for release in change.releases:
+        files[f"quarantine/{release[1]}"] = ipam.render_quarantine(release[1])
+        ops.append(" ".join(["release", *release]))
     files["ops"] = "".join(f"{op}\n" for op in ops)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:

@@ -8,6 +8,9 @@ so a re-run converges from there.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,10 +33,37 @@ class Outcome:
     changed: int = 0
     failed: list[str] = field(default_factory=list)
     pruned: int = 0
+    interrupted: str = ""  # the signal that stopped the run after a tier (SIGINT, SIGTERM)
 
     def summary(self) -> str:
         text = f"{self.ok} ok, {self.changed} changed, {len(self.failed)} failed"
         return text + (f", {self.pruned} pruned" if self.pruned else "")
+
+
+class StopRequest:
+    """While a tier runs, SIGINT/SIGTERM only ask to stop after it: the steps in flight finish and their
+    addresses are committed (a second signal is not caught: the default handling applies)."""
+
+    def __init__(self) -> None:
+        self.signal = ""
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.signal = signal.Signals(signum).name
+        print(f"{self.signal}: finishing the steps in flight, then stopping", file=sys.stderr, flush=True)
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old = {}
 
 
 def format_plan(actions: list[planner.Action], prune: list[tuple[str, str]]) -> str:
@@ -45,7 +75,9 @@ def format_plan(actions: list[planner.Action], prune: list[tuple[str, str]]) -> 
 def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run: bool = False,
                prune: bool = False) -> Outcome:
     started = time.monotonic()
-    world = read_world(inv, stack, remotes)
+    world = read_world(inv, stack, remotes, tolerate=True)
+    for host, why in world.unreachable.items():
+        say(f"{host}: not answering, its containers fail: {why}")
     actions = planner.plan_stack(stack, world.hosts, world.book.records)
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
@@ -56,8 +88,10 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
         return Outcome(ok=unchanged)
     _check_images(actions, world)
     ex = Executor(inv, stack, remotes, world, say)
-    ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)})
+    ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}
+                      - set(world.unreachable))
     outcome = Outcome()
+    stop = StopRequest()
     by_name = {a.container.name: a for a in actions}
     role_tiers = tiers(stack)
     for i, tier in enumerate(role_tiers, 1):
@@ -66,17 +100,23 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
             continue
         say(f"[{i}/{len(role_tiers)}] {', '.join(r.name for r in tier)}: "
             f"{', '.join(f'{a.container.name}@{a.container.host}' for a in members)}")
-        done = parallel(members, ex.apply)
-        failed = _commit_tier(ex, done)
+        with stop:
+            done = parallel(members, ex.apply)
+            failed = _commit_tier(ex, done)
         for d in done:
             if d.name in failed:
                 outcome.failed.append(f"{d.name} on {d.host}: {failed[d.name]}")
             else:
                 outcome.ok += 1
                 outcome.changed += d.changed
+        later = ', '.join(r.name for t in role_tiers[i:] for r in t) or '-'
         if outcome.failed:
             say(f"FAILED in tier {i}: " + "; ".join(outcome.failed))
-            say(f"later tiers not started: {', '.join(r.name for t in role_tiers[i:] for r in t) or '-'}")
+            say(f"later tiers not started: {later}")
+            break
+        if stop.signal:
+            outcome.interrupted = stop.signal
+            say(f"{stop.signal}: tier {i} finished and its addresses are recorded; later tiers not started: {later}")
             break
     else:
         for host, name in to_prune:
@@ -105,6 +145,7 @@ def _check_images(actions: list[planner.Action], world: World) -> None:
     """Refuse before changing anything when an image a new container needs is not on its host."""
     missing = sorted({(a.container.host, a.container.image) for a in actions
                       if a.kind in (planner.CREATE, planner.RECREATE)
+                      and a.container.host not in world.unreachable
                       and not world.hosts[a.container.host].images.get(a.container.image)})
     if missing:
         raise DockstackError("images missing on hosts: " + ", ".join(f"{img} on {h}" for h, img in missing)

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from dockstack import actions, addressbook, ipam, network, registries
 from dockstack.config import Container, Inventory, Stack
-from dockstack.dockercli import service_dir
+from dockstack.dockercli import LABEL_MANAGED, service_dir
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
-from dockstack.remote import Remotes, parallel
+from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout
 from dockstack.world import World
 
 Say = Callable[[str], None]
@@ -45,11 +45,7 @@ class Done:
 
 
 def lock_timeout() -> float:
-    raw = os.environ.get(LOCK_TIMEOUT_ENV, "")
-    try:
-        return float(raw) if raw else DEFAULT_LOCK_TIMEOUT
-    except ValueError:
-        raise DockstackError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+    return seconds_from_env(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)
 
 
 def holder() -> str:
@@ -103,7 +99,7 @@ class Executor:
         def setup(item) -> None:
             h, reason = item
             self.remotes[h.name].shell(network.host_network_command(self.inv.network, h, network.peers(self.inv, h)),
-                                       "set up container network")
+                                       "set up container network", timeout=step_timeout())
             self.say(f"  {h.name}: container network set up ({reason})")
 
         parallel(needed, setup)
@@ -113,6 +109,10 @@ class Executor:
     def apply(self, a: Action) -> Done:
         """Run one container's action; failures come back as Done.error, never raised."""
         c = a.container
+        down = [h for h in (c.host, *a.remove_from) if h in self.world.unreachable]
+        if down:
+            self.say(f"  {c.name}: FAILED: {self.world.unreachable[down[0]]}")
+            return Done(c.name, c.host, None, self.world.unreachable[down[0]], True)
         try:
             if a.kind == NOTHING:
                 self.say(f"  {c.name}: ok, {a.why}")
@@ -149,6 +149,10 @@ class Executor:
 
     def require(self, c: Container, mode: str, plan: ipam.AddressPlan) -> None:
         """Preconditions, from the facts: the image is on the host, a dnsmasq answers DHCP."""
+        if mode in (actions.CREATE, actions.RECREATE) and c.name in self.world.hosts[c.host].foreign:
+            raise DockstackError(f"{c.host}: a container named {c.name} exists that dockstack did not make (no "
+                                 f"{LABEL_MANAGED} label); dockstack never removes it: remove or rename it yourself, "
+                                 f"or give {c.name} another name in {self.stack.path}")
         if mode in (actions.CREATE, actions.RECREATE) and not self.world.hosts[c.host].images.get(c.image):
             raise DockstackError(f"{c.host}: image {c.image} (for {c.name}) is not on the host: "
                                  "run `inv images.sync`")
@@ -170,7 +174,8 @@ class Executor:
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
                                    bool(files))
         data = actions.files_payload(files, dirs) if files else b""
-        r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False)
+        r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
+                                                timeout=actions.time_bound(self.stack.role(c.role)))
         res = actions.parse_action(r.stdout)
         with self.lock:
             removed_again = mode in (actions.CREATE, actions.RECREATE) and (
@@ -210,7 +215,7 @@ class Executor:
         return None, ""
 
     def remove(self, host: str, name: str) -> None:
-        self.remotes[host].run(["docker", "rm", "--force", name], f"{name}: docker rm")
+        self.remotes[host].run(["docker", "rm", "--force", name], f"{name}: docker rm", timeout=step_timeout())
         with self.lock:
             self.present.get(host, set()).discard(name)
             if not any(name in names for names in self.present.values()):
@@ -218,7 +223,7 @@ class Executor:
         self.say(f"  {name}: removed from {host} (address kept)")
 
     def stop(self, host: str, name: str) -> None:
-        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop")
+        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop", timeout=step_timeout())
         with self.lock:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
@@ -239,7 +244,8 @@ class Executor:
         def txn(d: Container) -> addressbook.TxnResult:
             r = self.remotes[d.host].run_with_input(addressbook.txn_argv(d, timeout, who),
                                                     addressbook.payload(deltas[d.name], self.inv.network.domain),
-                                                    f"address book transaction on {d.name}", check=False)
+                                                    f"address book transaction on {d.name}", check=False,
+                                                    timeout=timeout + step_timeout())
             if r.exit_code == addressbook.LOCKED_EXIT:
                 held = r.stdout.partition("locked")[2].strip() or "an unknown process"
                 raise addressbook.LockTimeout(
@@ -310,7 +316,7 @@ class Executor:
             rel = {p[len(base) + 1:]: t for p, t in files.items()}
             r = self.remotes[c.host].run_with_input(actions.service_files_argv(c, sorted(rel)),
                                                     actions.files_payload(rel), f"push {c.service} files to {c.name}",
-                                                    check=False)
+                                                    check=False, timeout=step_timeout())
             if "done" not in r.stdout.split():
                 said = "; ".join(x.partition(" ")[2] for x in r.stdout.splitlines() if x.startswith("said "))
                 raise RemoteError(c.host, f"{c.name}: {c.service} files", said or r.stderr.strip()

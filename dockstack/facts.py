@@ -36,6 +36,7 @@ class Lease:
     mac: str
     ip: str
     hostname: str | None
+    client_id: str | None = None  # dhcp_release needs it to drop a lease the client made with one
 
 
 def parse_leases(text: str) -> list[Lease]:
@@ -49,7 +50,8 @@ def parse_leases(text: str) -> list[Lease]:
         except ValueError:
             continue
         hostname = None if parts[3] == "*" else parts[3]
-        leases.append(Lease(int(parts[0]), parts[1].lower(), parts[2], hostname))
+        client_id = parts[4] if len(parts) > 4 and re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*", parts[4]) else None
+        leases.append(Lease(int(parts[0]), parts[1].lower(), parts[2], hostname, client_id))
     return leases
 
 
@@ -129,6 +131,8 @@ else echo "down $(echo "$out" | tail -n 1)"; fi
 echo '#containers'
 ids=$(docker ps -aq --filter "label=$label" 2>/dev/null)
 if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
+echo '#names'
+docker ps -a --format '{{.Names}}' 2>/dev/null
 echo '#addresses'
 for pid in $(docker container inspect --format '{{.State.Pid}}' $ids 2>/dev/null); do
   [ "$pid" -gt 0 ] || continue
@@ -200,6 +204,7 @@ class HostFacts:
     network: NetworkFacts = NetworkFacts()
     books: dict[str, BookCopy] = field(default_factory=dict)  # dnsmasq container name -> its copy
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
+    foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -295,7 +300,7 @@ def parse_host_facts(text: str) -> HostFacts:
     return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
-                     files=files)
+                     files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers))
 
 
 def parse_ps(text: str) -> dict[str, str]:

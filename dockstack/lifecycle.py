@@ -125,11 +125,13 @@ def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say)
 def release_addresses(ex: Executor, names: list[str]) -> None:
     """One transaction that forgets these names' addresses and holds their IPs back for a while."""
     known = ex.world.book.known()
-    releases = tuple((n, known[n][1], known[n][0]) for n in names if n in known)
+    client_ids = {(lease.mac, lease.ip): lease.client_id for lease in ex.world.book.leases if lease.client_id}
+    releases = tuple((n, known[n][1], known[n][0], *filter(None, [client_ids.get(known[n])]))
+                     for n in names if n in known)
     for n in names:
         if n not in known:
             ex.say(f"{n}: no address known, nothing to release")
     if releases:
         ex.commit(Change(releases=releases))
-        for n, ip, mac in releases:
+        for n, ip, mac, *_ in releases:
             ex.say(f"{n}: released {ip} ({mac})")

@@ -25,9 +25,24 @@ from invoke.exceptions import CommandTimedOut
 
 from dockstack import hostkeys
 from dockstack.config import Host, Inventory
-from dockstack.errors import RemoteError
+from dockstack.errors import DockstackError, RemoteError
 
 CONNECT_TIMEOUT = 10
+def seconds_from_env(env: str, default: float) -> float:
+    """A time bound the operator may change through the environment (read when used, never at import)."""
+    raw = os.environ.get(env, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86400:
+        raise DockstackError(f"{env}={raw!r} is not a number of seconds (0-86400): unset it or fix it")
+    return value
+
+
+def step_timeout() -> float:
+    """Seconds a plain remote step may take before its host counts as not answering."""
+    return seconds_from_env("DOCKSTACK_STEP_TIMEOUT", 60.0)
 KEEPALIVE = 15  # seconds between SSH keepalives, so a dead peer is noticed
 TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
 TMP_SUFFIX = ".dockstack-tmp"
@@ -143,23 +158,26 @@ class Remote:
         return self.run(argv, "probe", check=False).ok
 
     def send(self, cmdline: str, data: BinaryIO, step: str,
-             progress: Callable[[int], None] | None = None, check: bool = True) -> Result:
+             progress: Callable[[int], None] | None = None, check: bool = True,
+             timeout: float | None = None) -> Result:
         """Stream data into a command's stdin on the host: one round trip on one raw SSH channel."""
         self._open()
         transport = self._conn.client.get_transport()
         if transport is None:
             raise RemoteError(self.name, step, "SSH transport closed")
         with self._sessions:
-            return self._send(transport, cmdline, data, step, progress, check)
+            return self._send(transport, cmdline, data, step, progress, check, timeout)
 
     def _send(self, transport: paramiko.Transport, cmdline: str, data: BinaryIO, step: str,
-              progress: Callable[[int], None] | None, check: bool) -> Result:
+              progress: Callable[[int], None] | None, check: bool, timeout: float | None) -> Result:
         try:
             chan = transport.open_session()
         except (OSError, paramiko.SSHException) as exc:
             raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
         sent = 0
+        deadline = time.monotonic() + timeout if timeout else None
         try:
+            chan.settimeout(timeout)  # a host that stops answering fails this step instead of hanging the run
             chan.exec_command(self._wrap(cmdline))
             last = time.monotonic()
             while chunk := data.read(1 << 20):
@@ -171,7 +189,12 @@ class Remote:
             chan.shutdown_write()
             out = chan.makefile("rb").read().decode(errors="replace")
             err = chan.makefile_stderr("rb").read().decode(errors="replace")
+            if deadline and not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
             code = chan.recv_exit_status()
+        except TimeoutError:
+            raise RemoteError(self.name, step, f"no answer within {timeout:g}s (is {self.host.address} "
+                              "reachable and its sshd answering?)") from None
         except (OSError, paramiko.SSHException) as exc:
             raise RemoteError(self.name, step, f"ssh transfer failed: {exc}") from None
         finally:
@@ -182,9 +205,10 @@ class Remote:
             raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")
         return res
 
-    def run_with_input(self, argv: Sequence[str | int], data: bytes, step: str, check: bool = True) -> Result:
+    def run_with_input(self, argv: Sequence[str | int], data: bytes, step: str, check: bool = True,
+                       timeout: float | None = None) -> Result:
         """A quoted command with bytes on its standard input: one round trip."""
-        return self.send(quote(argv), io.BytesIO(data), step, check=check)
+        return self.send(quote(argv), io.BytesIO(data), step, check=check, timeout=timeout)
 
     def put_texts(self, files: dict[str, str], step: str) -> None:
         """Write files (absolute paths) in one round trip: a tar stream, then each renamed into place."""

@@ -7,13 +7,13 @@ keeps this picture current from what its own actions report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dockstack import addressbook, facts
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED, SERVICE_ROOT
-from dockstack.errors import RemoteError
-from dockstack.remote import Remotes, parallel
+from dockstack.errors import DockstackError, RemoteError
+from dockstack.remote import Remotes, parallel, step_timeout
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class World:
     book: addressbook.Book
     copies: dict[str, facts.BookCopy]  # configured dnsmasq container -> its copy (absent: none yet)
     book_notes: tuple[str, ...]  # copies that differ from the newest
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why its facts could not be read
 
     def where(self, name: str) -> dict[str, facts.ContainerState]:
         """host -> state, for every host that has a dockstack container of that name."""
@@ -32,22 +33,36 @@ class World:
         return {(h, n) for h, f in self.hosts.items() for n, s in f.containers.items() if s.running}
 
 
-def read_world(inv: Inventory, stack: Stack, remotes: Remotes) -> World:
+def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = False) -> World:
+    """Every host's facts, in parallel. A host that cannot be read raises, or with tolerate (deploy-all)
+    is listed in World.unreachable so that only its own containers fail."""
     tags = sorted({c.image for c in stack.containers})
     net = inv.network
 
-    def read(host_name: str) -> facts.HostFacts:
+    def read(host_name: str) -> facts.HostFacts | DockstackError:
         argv = facts.host_facts_argv(f"{LABEL_MANAGED}=true", SERVICE_ROOT, net.bridge, net.vxlan_device,
                                      net.uplink, tags)
-        return facts.parse_host_facts(remotes[host_name].run(argv, "read host facts").stdout)
+        try:
+            out = remotes[host_name].run(argv, "read host facts", timeout=step_timeout()).stdout
+            found = facts.parse_host_facts(out)
+        except DockstackError as exc:
+            return exc
+        if not found.dockerd:
+            said = remotes[host_name].explain(found.dockerd_said) if found.dockerd_said else "`docker version` failed"
+            return RemoteError(host_name, "read host facts", f"dockerd on {host_name} is not answering: {said}")
+        return found
 
     names = [h.name for h in inv.hosts]
-    found = dict(zip(names, parallel(names, read)))
-    for name, f in found.items():
-        if not f.dockerd:
-            said = remotes[name].explain(f.dockerd_said) if f.dockerd_said else "`docker version` failed"
-            raise RemoteError(name, "read host facts", f"dockerd on {name} is not answering: {said}")
+    results = dict(zip(names, parallel(names, read)))
+    errors = {h: r for h, r in results.items() if isinstance(r, DockstackError)}
+    if errors and not tolerate:
+        raise next(iter(errors.values()))
+    found = {h: (facts.HostFacts({}, {}, {}) if h in errors else r) for h, r in results.items()}
+    ds = stack.dnsmasq_containers()
+    if ds and all(d.host in errors for d in ds):
+        raise DockstackError(f"the address book cannot be read: {next(errors[d.host] for d in ds)}; nothing was "
+                             "changed (every address lives on the dnsmasq hosts)")
     copies = {d.name: found[d.host].books[d.name] for d in stack.dnsmasq_containers()
               if d.name in found[d.host].books}
     book, notes = addressbook.merge(list(copies.values()))
-    return World(found, book, copies, tuple(notes))
+    return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()})

@@ -71,8 +71,7 @@ def test_create_with_a_new_address(web, role, net):
     assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
                       "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
                       "check_timeout": "60", "poll": "0.2", "files": "0"}
-    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[1:]  # without the leading "docker": the script adds it
-    assert run[0] == "run"
+    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
 
@@ -105,7 +104,7 @@ def test_lease_plan_passes_the_mac_and_no_cidr(web, role, net):
 
 def test_recreate_appends_the_run_argv(web, role, net):
     _, run = split_action(actions.action_argv(actions.RECREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False))
-    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[1:]
+    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]
 
 
 @pytest.mark.parametrize("mode", [actions.START, actions.RESTART])

@@ -24,10 +24,15 @@ abc 02:42:ac:11:00:09 10.100.0.109 x *
 
 def test_parse_leases():
     assert facts.parse_leases(LEASES) == [
-        Lease(1732500000, "02:42:ac:11:00:05", "10.100.0.105", "web"),
-        Lease(1732500100, "02:42:ac:11:00:06", "10.100.0.106", None),
+        Lease(1732500000, "02:42:ac:11:00:05", "10.100.0.105", "web", "01:02:42:ac:11:00:05"),
+        Lease(1732500100, "02:42:ac:11:00:06", "10.100.0.106", None, "01:02:42:ac:11:00:06"),
         Lease(1732500200, "02:42:ac:11:00:07", "10.100.0.107", "db"),
     ]
+
+
+def test_parse_leases_client_id_star_or_garbage_is_none():
+    assert facts.parse_leases("1 02:00:00:00:00:01 10.100.0.5 web *\n")[0].client_id is None
+    assert facts.parse_leases("1 02:00:00:00:00:01 10.100.0.5 web x;y\n")[0].client_id is None
 
 
 def test_parse_leases_lowercases_mac():

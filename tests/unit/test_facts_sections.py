@@ -145,7 +145,7 @@ def test_full_output_books():
     assert set(books) == {"dns", "dns2"}
     dns = books["dns"]
     assert dns == BookCopy("dns", 7, {"dns": DNS_RECORD, "web": WEB_RECORD}, ("10.100.0.160", "10.100.0.161"),
-                           (Lease(1732500000, "02:42:0a:64:00:96", "10.100.0.150", "web"),
+                           (Lease(1732500000, "02:42:0a:64:00:96", "10.100.0.150", "web", "01:02:42:0a:64:00:96"),
                             Lease(0, "02:42:0a:64:00:97", "10.100.0.151", None)))
     assert books["dns2"] == BookCopy("dns2", 6, {"dns": DNS_RECORD}, (), ())
 
