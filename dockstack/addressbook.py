@@ -116,15 +116,25 @@ class Book:
 
 
 def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
-    """One book from the copies: the highest generation wins; notes name each copy that differs from it."""
+    """One book from the copies: the highest generation wins, a record damaged there is taken from another
+    copy that has it intact; notes name each copy that differs and each damaged file."""
     if not copies:
         return Book(), []
     newest = max(copies, key=lambda c: (c.generation, len(c.records)))
+    records = dict(newest.records)
+    for name in newest.damaged:
+        intact = next((c.records[name] for c in copies if name in c.records), None)
+        if intact:
+            records[name] = intact
     leases = tuple(lease for c in copies for lease in c.leases)
-    notes = [f"address book of {c.dnsmasq} (generation {c.generation}) differs from {newest.dnsmasq}'s "
-             f"(generation {newest.generation}): repaired from the newest"
-             for c in copies if c is not newest and (c.records, c.released) != (newest.records, newest.released)]
-    return Book(dict(newest.records), newest.released, leases, newest.generation), notes
+    notes = [f"address book of {c.dnsmasq}: registry/{name} is damaged ({what!r}): "
+             + ("rewritten from another copy" if name in records else
+                "removed; the container's address is taken from the running container or the leases")
+             for c in copies for name, what in sorted(c.damaged.items())]
+    notes += [f"address book of {c.dnsmasq} (generation {c.generation}) differs from {newest.dnsmasq}'s "
+              f"(generation {newest.generation}): repaired from the newest"
+              for c in copies if c is not newest and (c.records, c.released) != (records, newest.released)]
+    return Book(records, newest.released, leases, newest.generation), notes
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def repairs(book: Book, copy: BookCopy | None) -> Change:
     """What makes a copy equal to the book (a copy that is missing gets everything)."""
     have = copy.records if copy else {}
     puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r)
-    deletes = tuple(n for n in sorted(have) if n not in book.records)
+    deletes = tuple(n for n in sorted({*have, *(copy.damaged if copy else ())}) if n not in book.records)
     quarantine = book.released if (copy.released if copy else ()) != book.released else None
     return Change(puts, deletes, quarantine=quarantine)
 

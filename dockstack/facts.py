@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
 
@@ -153,7 +154,9 @@ for d in "$root"/dnsmasq/*/; do
   [ -d "$d/registry" ] || continue
   n=$(basename "$d")
   echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
-  cat "$d"/registry/* 2>/dev/null | sed "s/^/$n record /"
+  for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
+    [ -f "$f" ] && printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
+  done
   sed "s/^/$n released /" "$d/released" 2>/dev/null
   sed "s/^/$n lease /" "$d/leases" 2>/dev/null
 done
@@ -190,6 +193,7 @@ class BookCopy:
     records: dict[str, Record]
     released: tuple[str, ...]
     leases: tuple[Lease, ...]
+    damaged: dict[str, str] = field(default_factory=dict)  # registry file name -> what it holds instead
 
 
 @dataclass(frozen=True)
@@ -238,16 +242,23 @@ def parse_books(text: str) -> dict[str, BookCopy]:
         kind, _, value = rest.partition(" ")
         if not name:
             continue
-        book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": []})
+        book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": [], "damaged": {}})
         if kind == "generation":
             book["generation"] = int(value) if value.strip().isdigit() else 0
         elif kind == "record" and (rec := parse_record(value)):
             book["records"][rec.name] = rec
+        elif kind == "file":
+            fname, _, content = value.partition(" ")
+            rec = parse_record(content.rstrip("?"))  # the file's final newline shows as "?"
+            if rec and rec.name == fname and MAC_RE.fullmatch(rec.mac):
+                book["records"][rec.name] = rec
+            elif fname:
+                book["damaged"][fname] = content.strip()[:60] or "empty"
         elif kind == "released" and value.strip():
             book["released"].append(value.strip())
         elif kind == "lease":
             book["leases"] += parse_leases(value)
-    return {n: BookCopy(n, b["generation"], b["records"], tuple(b["released"]), tuple(b["leases"]))
+    return {n: BookCopy(n, b["generation"], b["records"], tuple(b["released"]), tuple(b["leases"]), b["damaged"])
             for n, b in raw.items()}
 
 

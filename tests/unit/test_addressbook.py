@@ -383,3 +383,23 @@ def test_parse_txn_keeps_only_the_tail_of_long_output():
     assert "noise line 199" in str(e.value)
     assert "noise line 100\n" not in str(e.value)
     assert len(str(e.value)) < 400
+
+
+# --- damaged registry files -----------------------------------------------------------------
+
+
+def test_merge_takes_a_damaged_record_from_an_intact_copy_and_says_so():
+    damaged = BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": "?????"})
+    intact = copy("dns2", 8, DNS, WEB)
+    book, notes = addressbook.merge([damaged, intact])
+    assert book.records == {"dns": DNS, "web": WEB}
+    assert any("dns: registry/web is damaged ('?????'): rewritten from another copy" in n for n in notes)
+    assert addressbook.repairs(book, damaged) == Change(puts=(WEB,))
+
+
+def test_merge_drops_a_record_damaged_everywhere_and_repairs_delete_the_file():
+    damaged = BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": "empty"})
+    book, notes = addressbook.merge([damaged])
+    assert book.records == {"dns": DNS}
+    assert "removed; the container's address is taken from the running container or the leases" in notes[0]
+    assert addressbook.repairs(book, damaged) == Change(deletes=("web",))

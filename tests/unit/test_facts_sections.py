@@ -296,3 +296,17 @@ def test_parse_books_keeps_the_copies_apart():
     assert "web" not in books["dns2"].records
     assert books["dns2"].leases == ()
     assert [x.ip for x in books["dns"].leases] == ["10.100.0.150", "10.100.0.151"]
+
+
+def test_books_name_each_registry_file_and_flag_damaged_ones():
+    from dockstack.facts import parse_books
+
+    text = ("dns generation 3\n"
+            "dns file web web app host1 02:42:0a:64:00:96 10.100.0.150 lease?\n"
+            "dns file db ????garbage??\n"
+            "dns file empty \n"
+            "dns file other web app host1 02:42:0a:64:00:97 10.100.0.151 lease?\n")
+    book = parse_books(text)["dns"]
+    assert set(book.records) == {"web"} and book.records["web"].ip == "10.100.0.150"
+    assert book.damaged == {"db": "????garbage??", "empty": "empty",
+                            "other": "web app host1 02:42:0a:64:00:97 10.100.0.151 lease?"}
