@@ -88,9 +88,9 @@ class Executor:
 
     def ensure_network(self, host_names: Iterable[str]) -> None:
         """Bridge, VXLAN mesh and FORWARD rule, on the hosts whose facts show them missing or different."""
-        needed = []
+        needed, wanted = [], set(host_names)
         for h in self.inv.hosts:
-            if h.name in set(host_names):
+            if h.name in wanted:
                 reason = network.network_needs(self.inv.network, h, network.peers(self.inv, h),
                                                self.world.hosts[h.name].network)
                 if reason:
