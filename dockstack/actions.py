@@ -177,12 +177,13 @@ SERVICE_FILES_SCRIPT = r"""
 set -u
 service=$1 name=$2 dir=$3 mount=$4
 shift 4
-new="$dir/.incoming"
-rm -rf "$new"; mkdir -p "$new"
+mkdir -p "$dir"
+new=$(mktemp -d "$dir/.incoming.XXXXXX") || exit 1  # its own folder: two runs may push at once
+trap 'rm -rf "$new"' EXIT
 out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
 running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
 if [ "$service" = haproxy ] && [ "$running" = true ]; then
-  out=$(docker exec "$name" haproxy -c -f "$mount/.incoming/haproxy.cfg" 2>&1) ||
+  out=$(docker exec "$name" haproxy -c -f "$mount/${new##*/}/haproxy.cfg" 2>&1) ||
     { rm -rf "$new"; echo "failed haproxy -c"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
 fi
 for f in "$@"; do mkdir -p "$(dirname "$dir/$f")"; mv -f "$new/$f" "$dir/$f"; done

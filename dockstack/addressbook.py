@@ -129,7 +129,8 @@ def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
     leases = tuple(lease for c in copies for lease in c.leases)
     notes = [f"address book of {c.dnsmasq}: registry/{name} is damaged ({what!r}): "
              + ("rewritten from another copy" if name in records else
-                "removed; the container's address is taken from the running container or the leases")
+                "left until the container is recorded again (from its running eth0 or the leases); its DHCP "
+                "and DNS entries are kept")
              for c in copies for name, what in sorted(c.damaged.items())]
     notes += [f"address book of {c.dnsmasq} (generation {c.generation}) differs from {newest.dnsmasq}'s "
               f"(generation {newest.generation}): repaired from the newest"
@@ -162,7 +163,7 @@ def repairs(book: Book, copy: BookCopy | None) -> Change:
     """What makes a copy equal to the book (a copy that is missing gets everything)."""
     have = copy.records if copy else {}
     puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r)
-    deletes = tuple(n for n in sorted({*have, *(copy.damaged if copy else ())}) if n not in book.records)
+    deletes = tuple(n for n in sorted(have) if n not in book.records)  # a damaged file waits for its next put
     quarantine = book.released if (copy.released if copy else ()) != book.released else None
     return Change(puts, deletes, quarantine=quarantine)
 

@@ -68,7 +68,9 @@ class Executor:
         self.lock = threading.RLock()
         self.records: dict[str, Record] = dict(world.book.records)
         self.present: dict[str, set[str]] = {h: set(f.containers) for h, f in world.hosts.items()}
-        self.running: set[str] = {n for _, n in world.running()}
+        # a host that cannot be read still runs its containers as far as we know: keep them registered
+        self.running: set[str] = {n for _, n in world.running()} | {
+            n for n, r in self.records.items() if r.host in world.unreachable}
         self.digests = {(h, p): d for h, f in world.hosts.items() for p, d in f.files.items()}
         self._pending = self._initial_change()
 

@@ -162,7 +162,7 @@ for d in "$root"/dnsmasq/*/; do
 done
 echo '#files'
 find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
-  ! -path '*/.incoming/*' -exec sha256sum {} + 2>/dev/null
+  ! -path '*/.incoming*' -exec sha256sum {} + 2>/dev/null
 echo '#end'
 """
 

@@ -397,9 +397,9 @@ def test_merge_takes_a_damaged_record_from_an_intact_copy_and_says_so():
     assert addressbook.repairs(book, damaged) == Change(puts=(WEB,))
 
 
-def test_merge_drops_a_record_damaged_everywhere_and_repairs_delete_the_file():
+def test_merge_drops_a_record_damaged_everywhere_but_repairs_keep_its_dns_entries():
     damaged = BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": "empty"})
     book, notes = addressbook.merge([damaged])
     assert book.records == {"dns": DNS}
-    assert "removed; the container's address is taken from the running container or the leases" in notes[0]
-    assert addressbook.repairs(book, damaged) == Change(deletes=("web",))
+    assert "left until the container is recorded again" in notes[0] and "entries are kept" in notes[0]
+    assert addressbook.repairs(book, damaged) == Change()  # no delete: that would drop its DHCP and DNS entries
