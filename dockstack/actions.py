@@ -78,7 +78,11 @@ if [ -n "$cidr" ]; then
 else
   # dhclient needs NET_ADMIN, the container does not get it: run the container's own dhclient in all its
   # namespaces with the host's privileges (a privileged exec; it dies with the container's PID 1)
-  out=$(nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
+  # (moved into the container's cgroup first where cgroup v2 allows it, so docker counts and stops it too)
+  cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
+  out=$(sh -c 'if [ -n "$1" ]; then echo $$ > "/sys/fs/cgroup$1/cgroup.procs"; fi 2>/dev/null
+               shift; exec "$@"' sh "$cg" \
+    nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
     sh "$dhcp_timeout" 2>&1) ||
     { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
 fi
