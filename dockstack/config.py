@@ -104,6 +104,7 @@ PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
 SERVICES = ("dnsmasq", "haproxy", "puppet")  # what dockstack runs and feeds with files, declared per role
+HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 
 
@@ -758,6 +759,9 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
         port = b.get("port", int, required=True)
         if not 0 < port < 65536:
             raise b.fail("port", f"{port} is not a TCP port", "use 1-65535")
+        if port == HAPROXY_STATS_PORT:
+            raise b.fail("port", f"{port} is haproxy's runtime API port in dockstack's haproxy containers",
+                         "balance the service on another port")
         mode = b.get("mode", str, "tcp")
         if mode not in ("tcp", "http"):
             raise b.fail("mode", f"{mode!r} is not tcp or http", "use tcp or http")

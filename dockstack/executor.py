@@ -279,15 +279,16 @@ class Executor:
             conf = ipam.render_dnsmasq_conf(self.inv.network, c, self.dns_servers(), ds.index(c), len(ds))
             return {f"{base}/dnsmasq.conf": conf}, tuple(f"{base}/{d}" for d in ("registry", "dhcp-hosts.d",
                                                                                   "hosts.d"))
-        if c.service not in ("puppet", "haproxy"):
+        if c.service == "haproxy":
+            return {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, self.inv.network.domain,
+                                                                     self.dns_servers())}, ()
+        if c.service != "puppet":
             return {}, ()
         with self.lock:
             regs = registries.registered(self.stack, self.records, self.running, self.inv.network.domain)
-        if c.service == "puppet":
-            return {f"{base}/manifests/site.pp": registries.render_site_pp(self.stack, regs),
-                    f"{base}/data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
-                    f"{base}/hiera.yaml": registries.render_hiera_config()}, ()
-        return {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, regs)}, ()
+        return {f"{base}/manifests/site.pp": registries.render_site_pp(self.stack, regs),
+                f"{base}/data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
+                f"{base}/hiera.yaml": registries.render_hiera_config()}, ()
 
     def publish_services(self) -> None:
         """Push puppet's and haproxy's files where their content differs from what the host has; restart a

@@ -1,10 +1,10 @@
-"""The registry of running containers per role, rendered for puppet (site.pp, hieradata) and haproxy."""
+"""The registry of running containers per role, rendered for puppet (site.pp, hieradata); haproxy.cfg from config."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockstack.config import Stack
+from dockstack.config import HAPROXY_STATS_PORT, Stack
 from dockstack.ipam import Record
 from dockstack.render import render
 
@@ -42,6 +42,10 @@ def render_hiera_config() -> str:
     return render("puppet/hiera.yaml.j2")
 
 
-def render_haproxy(stack: Stack, regs: list[Registered]) -> str:
-    services = [(b, [x for x in regs if x.role == role.name]) for role in stack.roles for b in role.balance]
-    return render("haproxy/haproxy.cfg.j2", services=services)
+def render_haproxy(stack: Stack, domain: str, dns_servers: list[str]) -> str:
+    """haproxy.cfg from the config alone: backends name the role's configured containers, resolved through
+    dnsmasq, so no create, remove or new address changes the file (one push less per command)."""
+    services = [(b, [c for c in stack.containers if c.role == role.name]) for role in stack.roles
+                for b in role.balance]
+    return render("haproxy/haproxy.cfg.j2", services=services, domain=domain, dns_servers=dns_servers,
+                  stats_port=HAPROXY_STATS_PORT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +119,22 @@ def write_containers(tmp_path: Path, name: str, edit) -> Path:
 
 def entry(data: dict, name: str) -> dict:
     return next(c for c in data["containers"] if c["name"] == name)
+
+
+SRV_ADMF_RMAINT = 0x20  # haproxy's server admin state: in maintenance because its name does not resolve
+
+
+def haproxy_servers(inventory: Inventory, backend: str, host: str = "host3", name: str = "haproxy") -> dict:
+    """What the running haproxy makes of a backend's servers, from its runtime API ('show servers state'):
+    server name -> (address it resolved, True unless its name stopped resolving)."""
+    from dockstack.config import HAPROXY_STATS_PORT
+    ask = f"exec 3<>/dev/tcp/127.0.0.1/{HAPROXY_STATS_PORT}; echo 'show servers state {backend}' >&3; cat <&3"
+    text = ssh(inventory, host, f"docker exec {name} bash -c {shlex.quote(ask)}").stdout
+    header = next(line for line in text.splitlines() if line.startswith("# be_id"))
+    fields = header[2:].split()
+    out = {}
+    for line in text.splitlines():
+        row = dict(zip(fields, line.split(), strict=False))
+        if row.get("be_name") == backend:
+            out[row["srv_name"]] = (row["srv_addr"], not int(row["srv_admin_state"]) & SRV_ADMF_RMAINT)
+    return out

@@ -10,7 +10,7 @@ import pytest
 from dockstack import lab
 from dockstack.config import load_inventory, load_stack, tiers
 
-from .conftest import docker_exec, entry, ipam_json, run_inv, ssh, wipe_stack, write_containers
+from .conftest import docker_exec, entry, haproxy_servers, ipam_json, run_inv, ssh, wipe_stack, write_containers
 
 DOMAIN = "dockstack.lab"
 PUPPET_ENV = "/etc/puppet/code/environments/production"  # inside the puppet container
@@ -138,7 +138,9 @@ def test_stopped_started_and_changed_image_recreated_keeping_ips(deployed, tmp_p
     assert ipam_json()["openstack"]["ip"] == before["openstack"]["ip"]
 
 
-def test_registries_list_exactly_the_registered_containers(deployed):
+def test_registries_follow_the_registered_containers(deployed):
+    """site.pp and hieradata list the registered containers; haproxy.cfg names the configured ones and the
+    running haproxy resolves them through dnsmasq: it follows a container's coming and going by itself."""
     inventory, _, _ = deployed
 
     def site_nodes() -> set[str]:
@@ -159,10 +161,14 @@ def test_registries_list_exactly_the_registered_containers(deployed):
         probe = "timeout 3 bash -c 'exec 3<>/dev/tcp/haproxy/3306'"
         return ssh(inventory, "host1", f"docker exec webui {probe}", check=False).returncode == 0
 
+    def galera_in_haproxy() -> tuple[str, bool]:
+        return haproxy_servers(inventory, "mysql_servers")["galera"]
+
     stack = load_stack(load_inventory())
     galera_ip = ipam_json()["galera"]["ip"]
     assert site_nodes() == {f"{c.name}.{DOMAIN}" for c in stack.containers}
-    assert mysql_servers() == [("galera", f"{galera_ip}:3306")]
+    assert mysql_servers() == [("galera", f"galera.{DOMAIN}:3306")]
+    lab.wait_until("haproxy resolved galera", lambda: galera_in_haproxy() == (galera_ip, True), timeout=15)
     hiera = docker_exec(inventory, "host2", "puppet", f"cat {PUPPET_ENV}/data/common.yaml")
     assert f'ip: "{galera_ip}"' in hiera
     lookup = docker_exec(inventory, "host2", "puppet",
@@ -172,17 +178,28 @@ def test_registries_list_exactly_the_registered_containers(deployed):
     validated()
     assert serving()
     started = ssh(inventory, "host3", "docker inspect -f '{{.State.StartedAt}}' haproxy").stdout
+    cfg = docker_exec(inventory, "host3", "haproxy", f"cat {HAPROXY_CFG}")
 
     run_inv("remove", "--name=galera")
     assert f"galera.{DOMAIN}" not in site_nodes() and len(site_nodes()) == 9
-    assert mysql_servers() == []
     assert "galera" not in docker_exec(inventory, "host2", "puppet", f"cat {PUPPET_ENV}/data/common.yaml")
+    # its address stays reserved under its name: haproxy keeps the server (its health check says down)
+    assert galera_in_haproxy() == (galera_ip, True)
+    run_inv("ipam.release", "--name=galera")
+    # the name no longer resolves: haproxy takes it out of the backend, with no new file and no reload
+    lab.wait_until("haproxy took galera out", lambda: not galera_in_haproxy()[1], timeout=15)
+    assert docker_exec(inventory, "host3", "haproxy", f"cat {HAPROXY_CFG}") == cfg
     validated()
-    assert serving()  # reloaded, still listening
+    assert serving()  # still listening
     assert ssh(inventory, "host3", "docker inspect -f '{{.State.StartedAt}}' haproxy").stdout == started
 
     run_inv("create", "--name=galera")
-    assert mysql_servers() == [("galera", f"{galera_ip}:3306")]
+    new_ip = ipam_json()["galera"]["ip"]
+    assert new_ip != galera_ip  # a released address is held back: a new one, which haproxy follows by itself
+    lab.wait_until("haproxy resolved galera's new address", lambda: galera_in_haproxy() == (new_ip, True),
+                   timeout=15)
+    assert docker_exec(inventory, "host3", "haproxy", f"cat {HAPROXY_CFG}") == cfg
+    assert ssh(inventory, "host3", "docker inspect -f '{{.State.StartedAt}}' haproxy").stdout == started
     assert f"galera.{DOMAIN}" in site_nodes()
     validated()
     assert serving()

@@ -520,6 +520,7 @@ def test_puppet_and_haproxy_files_get_one_line_per_value(cfg):
     assert "node 'app1.example.lab' {\n  include profile::app\n  include base\n}\n" in site
     hiera = registries.render_hieradata(st, regs, inv.network.domain)
     assert '  "app":\n    - name: "app1"\n      fqdn: "app1.example.lab"\n' in hiera
-    haproxy = registries.render_haproxy(st, regs)
+    haproxy = registries.render_haproxy(st, inv.network.domain, ["10.100.0.2"])
     assert "\nfrontend web\n    bind *:80\n    mode tcp\n" in haproxy
-    assert "    server app1 10.100.0.50:80 check\n" in haproxy
+    app = [c.name for c in st.containers if c.role == "app"]
+    assert app and "".join(f"    server {n} {n}.example.lab:80\n" for n in app) in haproxy

@@ -163,6 +163,13 @@ def test_depends_on_must_be_a_list(cfg, config_error):
     config_error(e, cfg.containers_path, "roles[1].depends_on", "must be list")
 
 
+def test_balance_on_haproxys_runtime_api_port(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "balance": [{"name": "web", "port": 8404}]})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].balance[0].port", "8404", "runtime API")
+
+
 @pytest.mark.parametrize("timeout", [0, -1, -0.5])
 def test_non_positive_check_timeout(cfg, timeout, config_error):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "check": "true", "check_timeout": timeout})

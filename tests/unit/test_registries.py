@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from dockstack import registries
-from dockstack.config import Balanced, Role, Stack
+from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack
 from dockstack.ipam import LEASE, STATIC, Record
 from dockstack.registries import Registered
+from tests.unit.conftest import make_container
 
 DOMAIN = "dockstack.lab"
 
@@ -178,8 +179,22 @@ def sections(text: str) -> dict[str, list[str]]:
     return out
 
 
-def test_haproxy_one_frontend_and_backend_per_balanced_service(stack, regs):
-    text = registries.render_haproxy(stack, regs)
+@pytest.fixture
+def configured(stack) -> Stack:
+    """The roles of `stack` with containers in the config (none of them need run)."""
+    cs = (make_container("dns", role="dnsmasq", ip="10.100.0.2", mac="02:00:0a:64:00:02"),
+          make_container("db2", role="db", host="h2"), make_container("db1", role="db"),
+          make_container("api1", role="api", host="h2"), make_container("api2", role="api"),
+          make_container("w1", role="worker"))
+    return Stack(path=stack.path, images=(), roles=stack.roles, containers=cs)
+
+
+def haproxy(stack: Stack, dns: tuple[str, ...] = ("10.100.0.2",)) -> str:
+    return registries.render_haproxy(stack, DOMAIN, list(dns))
+
+
+def test_haproxy_one_frontend_and_backend_per_balanced_service(configured):
+    text = haproxy(configured)
     s = sections(text)
     assert [k for k in s if k.startswith("frontend ")] == ["frontend mysql", "frontend keystone", "frontend nova-api"]
     assert [k for k in s if k.startswith("backend ")] == ["backend mysql_servers", "backend keystone_servers",
@@ -191,34 +206,50 @@ def test_haproxy_one_frontend_and_backend_per_balanced_service(stack, regs):
     assert text.count("frontend mysql\n") == 1
 
 
-def test_haproxy_servers_are_the_registered_containers_of_the_role(stack, regs):
-    s = sections(registries.render_haproxy(stack, regs))
+def test_haproxy_servers_are_the_configured_containers_by_dns_name(configured):
+    s = sections(haproxy(configured))
     servers = {k: [x for x in v if x.startswith("server ")] for k, v in s.items() if k.startswith("backend ")}
-    assert servers == {
-        "backend mysql_servers": ["server db1 10.100.0.101:3306 check", "server db2 10.100.0.102:3306 check"],
-        "backend keystone_servers": ["server api1 10.100.0.111:5000 check", "server api2 10.100.0.112:5000 check"],
-        "backend nova-api_servers": ["server api1 10.100.0.111:8774 check", "server api2 10.100.0.112:8774 check"],
+    assert servers == {  # config order; addresses come from dnsmasq at run time
+        "backend mysql_servers": ["server db2 db2.dockstack.lab:3306", "server db1 db1.dockstack.lab:3306"],
+        "backend keystone_servers": ["server api1 api1.dockstack.lab:5000", "server api2 api2.dockstack.lab:5000"],
+        "backend nova-api_servers": ["server api1 api1.dockstack.lab:8774", "server api2 api2.dockstack.lab:8774"],
     }
 
 
-def test_haproxy_mode_per_service(stack, regs):
-    s = sections(registries.render_haproxy(stack, regs))
+def test_haproxy_servers_resolve_through_every_dnsmasq_and_start_unresolved(configured):
+    s = sections(haproxy(configured, ("10.100.0.2", "10.100.0.3")))
+    assert [x for x in s["resolvers dnsmasq"] if x.startswith("nameserver")] == [
+        "nameserver dnsmasq1 10.100.0.2:53", "nameserver dnsmasq2 10.100.0.3:53"]
+    default = [x for x in s["defaults"] if x.startswith("default-server")]
+    # init-addr none: no libc lookup at start (the host's resolv.conf may point nowhere), dnsmasq resolves
+    assert default == ["default-server check resolvers dnsmasq resolve-prefer ipv4 init-addr none"]
+    assert "hold nx 2s" in s["resolvers dnsmasq"]
+
+
+def test_haproxy_runtime_api_on_loopback(configured):
+    s = sections(haproxy(configured))
+    assert f"stats socket ipv4@127.0.0.1:{HAPROXY_STATS_PORT} level user" in s["global"]
+
+
+def test_haproxy_mode_per_service(configured):
+    s = sections(haproxy(configured))
     assert "mode tcp" in s["frontend mysql"] and "mode tcp" in s["backend mysql_servers"]
     assert "mode http" in s["frontend keystone"] and "mode http" in s["backend keystone_servers"]
     assert "mode http" not in s["frontend mysql"]
 
 
-def test_haproxy_backend_without_registered_containers_has_no_servers(stack, records):
-    regs = registries.registered(stack, records, {"db1"}, DOMAIN)
-    s = sections(registries.render_haproxy(stack, regs))
-    assert [x for x in s["backend mysql_servers"] if x.startswith("server")] == ["server db1 10.100.0.101:3306 check"]
+def test_haproxy_role_without_containers_has_a_frontend_and_no_servers(stack):
+    s = sections(haproxy(Stack(path=stack.path, images=(), roles=stack.roles,
+                               containers=(make_container("db1", role="db"),))))
+    assert [x for x in s["backend mysql_servers"] if x.startswith("server")] == ["server db1 db1.dockstack.lab:3306"]
     assert [x for x in s["backend keystone_servers"] if x.startswith("server")] == []
-    assert "frontend keystone" in s  # the frontend is there even before its containers run
+    assert "frontend keystone" in s
 
 
 def test_haproxy_no_balanced_roles_has_no_proxies():
-    stack = Stack(path="containers.yaml", images=(), roles=(Role("dnsmasq"), Role("app")))
-    text = registries.render_haproxy(stack, [Registered("a", "app", "h1", "10.100.0.5", "a.dockstack.lab")])
+    stack = Stack(path="containers.yaml", images=(), roles=(Role("dnsmasq"), Role("app")),
+                  containers=(make_container("a", role="app"),))
+    text = haproxy(stack)
     s = sections(text)
     assert not [k for k in s if k.startswith(("frontend", "backend", "listen"))]
     assert not re.search(r"^\s*server ", text, flags=re.M)
@@ -226,7 +257,8 @@ def test_haproxy_no_balanced_roles_has_no_proxies():
 
 
 def test_haproxy_for_the_shipped_stack(shipped_stack):
-    text = registries.render_haproxy(shipped_stack, [])
+    text = haproxy(shipped_stack)
     frontends = re.findall(r"^frontend (\S+)$", text, flags=re.M)
     assert frontends == ["mysql", "horizon", "keystone", "nova-api", "neutron-server", "glance", "cinder"]
     assert re.findall(r"^backend (\S+)$", text, flags=re.M) == [f"{f}_servers" for f in frontends]
+    assert "    server galera galera.dockstack.lab:3306\n" in text
