@@ -11,7 +11,7 @@ from dockstack.render import render
 
 @dataclass(frozen=True)
 class Registered:
-    """A running container with an address: what puppet nodes and haproxy backends are made of."""
+    """A running container with an address: what puppet nodes and hieradata are made of."""
 
     name: str
     role: str

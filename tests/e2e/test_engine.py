@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dockstack import lab
 from dockstack.config import ROOT, load_inventory, load_stack, tiers
@@ -149,6 +150,42 @@ def test_two_creates_at_the_same_moment_both_keep_their_addresses(inventory, dep
         assert f"inet {ip}/" in docker_exec(inventory, host, name, "ip -o -4 addr show dev eth0")
         addrs[name] = ip
     assert addrs["control"] != addrs["webui"]
+
+
+def test_a_changed_dnsmasq_conf_restarts_dnsmasq_and_every_address_stays(inventory, deployed_stack, tmp_path):
+    """SIGHUP does not re-read dnsmasq.conf: a changed one (here the lease time) restarts dnsmasq, which
+    gets its eth0 back, and every running container keeps its address, on renewal too."""
+    conf = f"{DNSMASQ_DIR}/dnsmasq/dnsmasq.conf"
+
+    def started() -> str:
+        return ssh(inventory, "host1", "docker inspect -f '{{.State.StartedAt}}' dnsmasq").stdout
+
+    def addresses() -> dict[str, str]:
+        return {n: r["ip"] for n, r in ipam_json().items()}
+
+    before, was_started = addresses(), started()
+    assert ",12h\n" in ssh(inventory, "host1", f"cat {conf}").stdout
+    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data["network"]["lease_time"] = "6h"
+    hosts = tmp_path / "hosts-6h.yaml"
+    hosts.write_text(yaml.safe_dump(data))
+    try:
+        out = run_inv("deploy-all", f"--hosts-file={hosts}").stdout
+        assert "  dnsmasq: dnsmasq.conf changed: restart" in out, out
+        assert "10 ok, 0 changed, 0 failed" in out, out
+        assert ",6h\n" in ssh(inventory, "host1", f"cat {conf}").stdout
+        assert started() != was_started
+        assert "inet 10.100.0.2/" in docker_exec(inventory, "host1", "dnsmasq", "ip -o -4 addr show dev eth0")
+        assert addresses() == before
+        for name, host in (("webui", "host1"), ("galera", "host2")):  # the restarted dnsmasq answers the same
+            renew_lease(inventory, host, name)
+            assert f"inet {before[name]}/" in docker_exec(inventory, host, name, "ip -o -4 addr show dev eth0")
+        assert "dnsmasq.conf changed" not in run_inv("deploy-all", f"--hosts-file={hosts}").stdout  # once only
+    finally:
+        out = run_inv("deploy-all").stdout  # the shipped lease time again: one more restart
+    assert "  dnsmasq: dnsmasq.conf changed: restart" in out, out
+    assert ",12h\n" in ssh(inventory, "host1", f"cat {conf}").stdout
+    assert addresses() == before
 
 
 def test_application_containers_do_not_hold_net_admin(inventory, deployed_stack):
