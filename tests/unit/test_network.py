@@ -10,7 +10,7 @@ import pytest
 
 from dockstack import network
 from dockstack.config import Host, Inventory
-from dockstack.facts import NetworkFacts
+from dockstack.facts import NetworkFacts, parse_network
 
 NASTY = "x; rm -rf / $(id) 'q' \"d\""
 
@@ -171,3 +171,15 @@ def test_join_none(net):
     assert network.network_needs(n, HOST, PEERS, NetworkFacts(bridge_up=True, vxlan_master="dsbr0",
                                                               forward_rule=True)) == \
         "VXLAN device dsvx0 present with join: none"
+
+
+def test_a_bridge_name_is_compared_whole_never_as_a_pattern(net):
+    """The old `grep " master $br "` read a bridge name as a regex: ds.br0 matched dsXbr0. Now the facts
+    carry the master's name and it is compared as a string."""
+    line = "vxlan 7: dsvx0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master dsXbr0 state UNKNOWN"
+    found = dataclasses.replace(parse_network(line), bridge_up=True, peers=frozenset(PEERS), forward_rule=True)
+    assert found.vxlan_master == "dsXbr0"
+    dotted = dataclasses.replace(net, bridge="ds.br0")
+    assert network.network_needs(dotted, HOST, PEERS, found) == "VXLAN device dsvx0 missing or not on ds.br0"
+    exact = dataclasses.replace(found, vxlan_master="ds.br0")
+    assert network.network_needs(dotted, HOST, PEERS, exact) is None
