@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 import threading
 
@@ -15,8 +16,16 @@ from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
+from dockstack.stopping import Interrupted, finish_then_stop
 
 _say_lock = threading.Lock()
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: a clean exit 130 (and StopRequest's finish-first)
+
+
+signal.signal(signal.SIGTERM, _terminate)
 
 
 def say(msg: str) -> None:
@@ -36,6 +45,9 @@ def user_errors(fn):
         except DockstackError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             raise Exit(code=1) from None
+        except Interrupted as exc:
+            print(str(exc), file=sys.stderr, flush=True)
+            raise Exit(code=130) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
 
@@ -60,8 +72,9 @@ H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
 
 
 def _for_container(action, name: str, hosts_file: str, containers_file: str) -> None:
-    """Run a lifecycle action(inv, stack, remotes, name, say) for one container."""
-    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: action(inv, stack, remotes, name, say))
+    """Run a lifecycle action(inv, stack, remotes, name, say) for one container; a stop waits for its end."""
+    finish_then_stop(f"{action.__name__} of {name}", lambda: _on_hosts(
+        hosts_file, containers_file, lambda inv, stack, remotes: action(inv, stack, remotes, name, say)))
 
 
 # --- lab -------------------------------------------------------------------------------
@@ -201,8 +214,9 @@ def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
 @user_errors
 def destroy_all(c, hosts_file=H, containers_file=C, release=False):
     """Remove the stack's containers in reverse deploy order (addresses kept unless --release)."""
-    _on_hosts(hosts_file, containers_file,
-              lambda inv, stack, remotes: deploy.destroy_all(inv, stack, remotes, say, release=release))
+    finish_then_stop("destroy-all", lambda: _on_hosts(
+        hosts_file, containers_file, lambda inv, stack, remotes: deploy.destroy_all(inv, stack, remotes, say,
+                                                                                   release=release)))
 
 
 @task(name="status", help={**HELP, "json": "print JSON instead of a table"})

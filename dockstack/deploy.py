@@ -8,9 +8,6 @@ so a re-run converges from there.
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ from dockstack.errors import DockstackError
 from dockstack.executor import Done, Executor
 from dockstack.lifecycle import release_addresses
 from dockstack.remote import Remotes, parallel
+from dockstack.stopping import StopRequest
 from dockstack.world import World, read_world
 
 Say = Callable[[str], None]
@@ -40,32 +38,6 @@ class Outcome:
         return text + (f", {self.pruned} pruned" if self.pruned else "")
 
 
-class StopRequest:
-    """While a tier runs, SIGINT/SIGTERM only ask to stop after it: the steps in flight finish and their
-    addresses are committed (a second signal is not caught: the default handling applies)."""
-
-    def __init__(self) -> None:
-        self.signal = ""
-        self._old: dict[int, object] = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.signal = signal.Signals(signum).name
-        print(f"{self.signal}: finishing the steps in flight, then stopping", file=sys.stderr, flush=True)
-        for s, old in self._old.items():
-            signal.signal(s, old)
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, old in self._old.items():
-            signal.signal(s, old)
-        self._old = {}
-
-
 def format_plan(actions: list[planner.Action], prune: list[tuple[str, str]]) -> str:
     lines = [f"  {a.describe()}" for a in actions]
     lines += [f"  {name} ({host}): remove (not in the config, --prune)" for host, name in prune]
@@ -74,6 +46,13 @@ def format_plan(actions: list[planner.Action], prune: list[tuple[str, str]]) -> 
 
 def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run: bool = False,
                prune: bool = False) -> Outcome:
+    """SIGINT/SIGTERM from here on stop the run between steps: what is in flight finishes and is recorded."""
+    with StopRequest() as stop:
+        return _deploy_all(inv, stack, remotes, say, stop, dry_run, prune)
+
+
+def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: StopRequest, dry_run: bool,
+                prune: bool) -> Outcome:
     started = time.monotonic()
     world = read_world(inv, stack, remotes, tolerate=True)
     for host, why in world.unreachable.items():
@@ -91,18 +70,20 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
     ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}
                       - set(world.unreachable))
     outcome = Outcome()
-    stop = StopRequest()
     by_name = {a.container.name: a for a in actions}
     role_tiers = tiers(stack)
     for i, tier in enumerate(role_tiers, 1):
         members = [by_name[c.name] for r in tier for c in stack.of_role(r.name)]
         if not members:
             continue
+        if stop.signal:  # asked before any tier ran (while facts were read or the network set up)
+            outcome.interrupted = stop.signal
+            say(f"{stop.signal}: stopped before tier {i}; no container was touched")
+            break
         say(f"[{i}/{len(role_tiers)}] {', '.join(r.name for r in tier)}: "
             f"{', '.join(f'{a.container.name}@{a.container.host}' for a in members)}")
-        with stop:
-            done = parallel(members, ex.apply)
-            failed = _commit_tier(ex, done)
+        done = parallel(members, ex.apply)
+        failed = _commit_tier(ex, done)
         for d in done:
             if d.name in failed:
                 outcome.failed.append(f"{d.name} on {d.host}: {failed[d.name]}")
