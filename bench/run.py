@@ -241,7 +241,7 @@ def _floor_files(inv: Inventory, stack: Stack, c: Container, files: Path, dns: l
         text = render_dnsmasq_conf(inv.network, c, dns, ds.index(c), len(ds))
         target, dirs = f"{base}/dnsmasq.conf", f"{base}/hosts.d {base}/dhcp-hosts.d"
     elif c.service == "haproxy":
-        text, target, dirs = registries.render_haproxy(stack, []), f"{base}/haproxy.cfg", "-"
+        text, target, dirs = registries.render_haproxy(stack, inv.network.domain, dns), f"{base}/haproxy.cfg", "-"
     else:
         return "-", "-", "-"
     local = files / f"{c.name}.{Path(target).name}"
@@ -335,7 +335,7 @@ def preamble(run: Run) -> float:
 
 
 def phases(run: Run) -> list[tuple[float, float, float]]:
-    """deploy-all, per tier: (container actions, address-book commit, puppet/haproxy pushes) in seconds.
+    """deploy-all, per tier: (container actions, address-book commit, puppet pushes) in seconds.
 
     From its progress lines: the tier's header, its containers' last `done`, `address book:`, the next header."""
     out = []
@@ -613,7 +613,7 @@ def report(res: Results) -> tuple[str, list[Goal]]:
             f"| ... its round trips / SSH connections | - | {create_traces[0].round_trips} / "
             f"{sum(create_traces[0].connects.values())} | |", ""]
     out += ["Where the time goes, per tier (seconds, medians). dockstack's tier is its containers' actions, "
-            "then one address-book transaction on the dnsmasq host, then the puppet/haproxy pushes; the floor's "
+            "then one address-book transaction on the dnsmasq host, then the puppet push; the floor's "
             "is its containers' ssh calls, then one ssh call to the dnsmasq host.\n",
             *tier_table(res.stack_tiers, [r.floor for r in rounds], [r.deploy for r in rounds]), ""]
     ratio = statistics.median(ratios)
