@@ -166,28 +166,28 @@ images.add_task(images_sync)
 # --- containers ------------------------------------------------------------------------
 
 
-@task(help={**HELP, "name": "container name from containers.yaml"})
+@task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
 def create(c, name, hosts_file=H, containers_file=C):
     """Create a container with its persistent address (the dnsmasq flow)."""
     _for_container(lifecycle.create, name, hosts_file, containers_file)
 
 
-@task(help={**HELP, "name": "container name from containers.yaml"})
+@task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
 def start(c, name, hosts_file=H, containers_file=C):
     """Start a stopped container and give it back its interface and address."""
     _for_container(lifecycle.start, name, hosts_file, containers_file)
 
 
-@task(help={**HELP, "name": "container name from containers.yaml"})
+@task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
 def stop(c, name, hosts_file=H, containers_file=C):
     """Stop a container (its address stays reserved)."""
     _for_container(lifecycle.stop, name, hosts_file, containers_file)
 
 
-@task(help={**HELP, "name": "container name from containers.yaml"})
+@task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
 def remove(c, name, hosts_file=H, containers_file=C):
     """Remove a container from its host (its address stays reserved; see ipam.release)."""

@@ -240,6 +240,22 @@ class Stack:
         known = ", ".join(c.name for c in self.containers)
         raise ConfigError(self.path, "containers", f"no container named {name!r}", f"known: {known}")
 
+    def select(self, name: str) -> tuple[Container, ...]:
+        """What `--name` means: that container, else every container of the role of that name (config
+        order); a container's name wins over a role's."""
+        for c in self.containers:
+            if c.name == name:
+                return (c,)
+        if any(r.name == name for r in self.roles):
+            members = self.of_role(name)
+            if not members:
+                raise ConfigError(self.path, "containers", f"role {name!r} has no containers",
+                                  f"add containers with role: {name}")
+            return members
+        raise ConfigError(self.path, "containers", f"no container or role named {name!r}",
+                          f"containers: {', '.join(c.name for c in self.containers)}; "
+                          f"roles: {', '.join(r.name for r in self.roles)}")
+
     def dnsmasq_containers(self) -> tuple[Container, ...]:
         return tuple(c for c in self.containers if c.is_dnsmasq)
 

@@ -1,4 +1,4 @@
-"""Single-container commands: inv create / start / stop / remove / ipam.release.
+"""Container commands: inv create / start / stop / remove / ipam.release, for one container or a role's.
 
 Each is one pass: facts (one read per host) -> plan (pure) -> one action script on the container's
 host -> one address-book transaction -> puppet/haproxy files pushed where they changed.
@@ -42,14 +42,31 @@ def _converge_one(ex: Executor, action: planner.Action) -> Record:
     return record
 
 
-def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> Record:
-    c = stack.container(name)
+def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[Container, ...]:
+    """The containers `--name` names; a role's are acted on one after another, in config order (reversed
+    for stop and remove: the first node a clustered role starts is the last it stops)."""
+    targets = stack.select(name)
+    if reverse:
+        targets = tuple(reversed(targets))
+    if len(targets) > 1 or targets[0].name != name:
+        say(f"role {name}: {', '.join(c.name for c in targets)}, one after another")
+    return targets
+
+
+def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
+    targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    for c in targets:
+        _create(ex, c)
+
+
+def _create(ex: Executor, c: Container) -> Record:
+    name = c.name
     where = ex.world.where(name)
     if c.host in where:
         action = planner.plan_container(c, ex.world.hosts, ex.records.get(name))
         if action.kind == planner.NOTHING:
-            say(f"{name}: already running on {c.host} with {ex.records[name].ip}, nothing to do")
+            ex.say(f"{name}: already running on {c.host} with {ex.records[name].ip}, nothing to do")
             ex.commit(Change())  # still repairs the address book if its copies differ
             return ex.records[name]
         if action.kind == planner.ADOPT:
@@ -57,14 +74,20 @@ def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) 
         raise DockstackError(f"{name} already exists on {c.host} ({where[c.host].status}): "
                              f"`inv start --name={name}`, or `inv remove --name={name}` first")
     if where:
-        raise DockstackError(f"{name} exists on {next(iter(where))}, but {stack.path} puts it on {c.host}: "
+        raise DockstackError(f"{name} exists on {next(iter(where))}, but {ex.stack.path} puts it on {c.host}: "
                              f"`inv remove --name={name}` first")
     return _converge_one(ex, planner.Action(c, planner.CREATE, "missing"))
 
 
-def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> Record:
-    c = stack.container(name)
+def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
+    targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    for c in targets:
+        _start(ex, c)
+
+
+def _start(ex: Executor, c: Container) -> Record:
+    name = c.name
     where = ex.world.where(name)
     if c.host not in where:
         hint = f"it is on {next(iter(where))}: `inv remove --name={name}`, then create" if where else \
@@ -72,7 +95,7 @@ def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -
         raise DockstackError(f"{name} does not exist on {c.host}: {hint}")
     action = planner.plan_container(c, ex.world.hosts, ex.records.get(name))
     if action.kind == planner.NOTHING:
-        say(f"{name}: already running with {ex.records[name].ip}, nothing to do")
+        ex.say(f"{name}: already running with {ex.records[name].ip}, nothing to do")
         return ex.records[name]
     if action.kind != planner.ADOPT:
         action = planner.Action(c, planner.START, action.why)
@@ -80,46 +103,56 @@ def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -
 
 
 def stop(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
-    stack.container(name)
+    targets = _targets(stack, name, say, reverse=True)
     ex = _prepare(inv, stack, remotes, say)
-    where = ex.world.where(name)
-    if not where:
-        raise DockstackError(f"{name} does not exist on any host: nothing to stop")
-    for host, state in where.items():
-        if state.running:
-            ex.stop(host, name)
-        else:
-            say(f"{name}: already stopped on {host}")
+    for c in targets:
+        where = ex.world.where(c.name)
+        if not where and len(targets) == 1:
+            raise DockstackError(f"{c.name} does not exist on any host: nothing to stop")
+        for host, state in where.items():
+            if state.running:
+                ex.stop(host, c.name)
+            else:
+                say(f"{c.name}: already stopped on {host}")
+        if not where:
+            say(f"{c.name}: not on any host, nothing to stop")
     ex.publish_services()
 
 
 def remove(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
-    stack.container(name)
+    targets = _targets(stack, name, say, reverse=True)
     ex = _prepare(inv, stack, remotes, say)
-    where = ex.world.where(name)
-    if not where:
-        say(f"{name}: not on any host, nothing to remove")
-        return
-    for host in where:
-        ex.remove(host, name)
+    for c in targets:
+        where = ex.world.where(c.name)
+        if not where:
+            say(f"{c.name}: not on any host, nothing to remove")
+            continue
+        for host in where:
+            ex.remove(host, c.name)
+        say(f"{c.name}: removed (`inv ipam.release --name={c.name}` forgets its address)")
     ex.publish_services()
-    say(f"{name}: removed (`inv ipam.release --name={name}` forgets its address)")
 
 
 def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
-    """Forget an address on purpose: drop it from the registry and from dnsmasq's leases."""
+    """Forget addresses on purpose: drop them from the registry and from dnsmasq's leases. A name no longer
+    in the config may still hold an address, so any name is accepted here."""
     try:
-        c: Container | None = stack.container(name)
+        targets = _targets(stack, name, say)
     except DockstackError:
-        c = None  # a container no longer in the config may still hold an address
-    if c is not None and (c.mac or c.ip):
+        targets = ()
+    static = [c.name for c in targets if c.mac or c.ip]
+    if static and len(targets) == 1:
         raise DockstackError(f"{stack.path}: {name} has a static mac/ip in the config: "
                              "remove them there to change its address")
+    for n in static:
+        say(f"{n}: static mac/ip in the config, not released")
+    names = [c.name for c in targets if c.name not in static] if targets else [name]
     ex = _prepare(inv, stack, remotes, say)
-    running = [h for h, s in ex.world.where(name).items() if s.running]
-    if running:
-        raise DockstackError(f"{name} is running on {running[0]} with that address: `inv remove --name={name}` first")
-    release_addresses(ex, [name])
+    for n in names:
+        running = [h for h, s in ex.world.where(n).items() if s.running]
+        if running:
+            raise DockstackError(f"{n} is running on {running[0]} with that address: `inv remove --name={name}` first")
+    release_addresses(ex, names)
 
 
 def release_addresses(ex: Executor, names: list[str]) -> None:

@@ -98,6 +98,29 @@ def test_stack_role_and_of_role(cfg):
     assert st.of_role("nope") == ()
 
 
+def test_select_a_container_or_a_roles_containers(cfg, config_error):
+    """What `--name` of create/start/stop/remove means: a container, else a role's containers."""
+    cfg.containers["roles"].append({"name": "idle"})
+    cfg.containers["containers"].append({"name": "app2", "role": "app", "host": "h1", "image": "test/base:bookworm"})
+    _, st = cfg.load()
+    assert [c.name for c in st.select("app2")] == ["app2"]
+    assert [c.name for c in st.select("app")] == ["app1", "app2"]  # the role, in config order
+    assert [c.name for c in st.select("dns")] == ["dns"]
+    with pytest.raises(ConfigError) as e:
+        st.select("nope")
+    config_error(e, cfg.containers_path, "containers", "no container or role named 'nope'",
+                 "containers: dns, app1, app2; roles: dnsmasq, app, idle")
+    with pytest.raises(ConfigError) as e:
+        st.select("idle")
+    config_error(e, cfg.containers_path, "containers", "role 'idle' has no containers")
+
+
+def test_select_prefers_the_container_when_a_role_has_the_same_name(cfg):
+    cfg.containers["containers"].append({"name": "app", "role": "app", "host": "h1", "image": "test/base:bookworm"})
+    _, st = cfg.load()
+    assert [c.name for c in st.select("app")] == ["app"]
+
+
 def test_role_with_no_containers_is_allowed(cfg):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app"}, {"name": "idle"})
     _, st = cfg.load()
