@@ -60,10 +60,19 @@ def _configs(hosts_file: str, containers_file: str):
 
 
 def _on_hosts(hosts_file: str, containers_file: str, action):
-    """Load both files, then run action(inv, stack, remotes) over persistent SSH connections."""
+    """Load both files, then run action(inv, stack, remotes, say) over persistent SSH connections. What it says
+    or raises has the stack's secret env values masked: the last guard for text that came from a host (what
+    docker, a container's logs or a readiness check printed)."""
     inv, stack = _configs(hosts_file, containers_file)
-    with Remotes(inv) as remotes:
-        return action(inv, stack, remotes)
+
+    def masked_say(msg: str) -> None:
+        say(stack.mask(msg))
+
+    try:
+        with Remotes(inv) as remotes:
+            return action(inv, stack, remotes, masked_say)
+    except DockstackError as exc:
+        raise DockstackError(stack.mask(str(exc))) from None
 
 
 HOSTS_HELP = {"hosts-file": "path of hosts.yaml"}
@@ -74,7 +83,7 @@ H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
 def _for_container(action, name: str, hosts_file: str, containers_file: str) -> None:
     """Run a lifecycle action(inv, stack, remotes, name, say) for one container; a stop waits for its end."""
     finish_then_stop(f"{action.__name__} of {name}", lambda: _on_hosts(
-        hosts_file, containers_file, lambda inv, stack, remotes: action(inv, stack, remotes, name, say)))
+        hosts_file, containers_file, lambda inv, stack, remotes, out: action(inv, stack, remotes, name, out)))
 
 
 # --- lab -------------------------------------------------------------------------------
@@ -103,8 +112,12 @@ def down(c, hosts_file=H, purge=False):
 @user_errors
 def lab_status(c, hosts_file=H, containers_file=C):
     """Each lab host: address, sshd, dockerd, images present."""
-    rows = _on_hosts(hosts_file, containers_file, status.lab_rows)
-    say(status.format_lab(rows))
+    def show(inv, stack, remotes, out):
+        rows = status.lab_rows(inv, stack, remotes)
+        out(status.format_lab(rows))
+        return rows
+
+    rows = _on_hosts(hosts_file, containers_file, show)
     if not all(r.sshd and r.dockerd for r in rows):
         raise Exit(code=1)
 
@@ -155,7 +168,7 @@ def images_build(c, hosts_file=H, containers_file=C):
 @user_errors
 def images_sync(c, hosts_file=H, containers_file=C):
     """Ship images to every host that lacks them (over SSH, no registry)."""
-    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: images_mod.sync(stack, remotes, say))
+    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes, out: images_mod.sync(stack, remotes, out))
 
 
 images = Collection("images")
@@ -202,8 +215,8 @@ def remove(c, name, hosts_file=H, containers_file=C):
 @user_errors
 def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
     """Bring the stack to the config: create, start or recreate what differs, in role order."""
-    outcome = _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes: deploy.deploy_all(
-        inv, stack, remotes, say, dry_run=dry_run, prune=prune))
+    outcome = _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.deploy_all(
+        inv, stack, remotes, out, dry_run=dry_run, prune=prune))
     if outcome.interrupted:
         raise Exit(code=130)
     if outcome.failed:
@@ -215,16 +228,19 @@ def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
 def destroy_all(c, hosts_file=H, containers_file=C, release=False):
     """Remove the stack's containers in reverse deploy order (addresses kept unless --release)."""
     finish_then_stop("destroy-all", lambda: _on_hosts(
-        hosts_file, containers_file, lambda inv, stack, remotes: deploy.destroy_all(inv, stack, remotes, say,
-                                                                                   release=release)))
+        hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.destroy_all(inv, stack, remotes, out,
+                                                                                        release=release)))
 
 
 @task(name="status", help={**HELP, "json": "print JSON instead of a table"})
 @user_errors
 def stack_status(c, hosts_file=H, containers_file=C, json_=False):
     """Each container: host, state, IP, image."""
-    rows = _on_hosts(hosts_file, containers_file, status.container_rows)
-    say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))
+    def show(inv, stack, remotes, out) -> None:
+        rows = status.container_rows(inv, stack, remotes)
+        out(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))
+
+    _on_hosts(hosts_file, containers_file, show)
 
 
 # --- ipam ------------------------------------------------------------------------------
@@ -234,8 +250,11 @@ def stack_status(c, hosts_file=H, containers_file=C, json_=False):
 @user_errors
 def ipam_show(c, hosts_file=H, containers_file=C, json_=False):
     """Every known container: name, role, host, MAC, IP, FQDN, address source, state."""
-    rows = _on_hosts(hosts_file, containers_file, status.ipam_rows)
-    say(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_ipam(rows))
+    def show(inv, stack, remotes, out) -> None:
+        rows = status.ipam_rows(inv, stack, remotes)
+        out(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_ipam(rows))
+
+    _on_hosts(hosts_file, containers_file, show)
 
 
 @task(name="release", help={**HELP, "name": "container whose address is forgotten"})

@@ -1,6 +1,6 @@
 """Container actions as constant remote scripts: one SSH round trip per action, parsed by a pure function.
 
-create/recreate/start/restart: write the service files (standard input, tar.gz), `docker run` (or start), give
+create/recreate/start/restart: write the env file and the service files (standard input), `docker run` (or start), give
 the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it, print the
 MAC and IP it ended with, then poll the role's readiness check. A create that fails before the
 container has an address removes the container again, so nothing is left half-made.
@@ -27,21 +27,39 @@ ACTION_SCRIPT = r"""
 set -u
 mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
 shift 9
-dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5
-shift 5
+dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6
+shift 6
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
-trap 'rm -f "$cid"' EXIT
+envfile=
+trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
 undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
   if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
 }
+docker_run() {
+  out=$(docker run --cidfile "$cid" ${envfile:+--env-file "$envfile"} "$@" 2>&1 >/dev/null) || {
+    undo; fail "docker run" "$out"; }
+  if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
+}
+if [ "$envs" -gt 0 ]; then
+  # the env: $envs KEY=VALUE lines on standard input (before the files), into a file only root can read, for
+  # `docker run --env-file`; a value on a command line would show in the host's process list. `read` takes one
+  # byte at a time from a pipe, so the files that follow stay on standard input for tar.
+  envfile=$(umask 077 && mktemp /tmp/dockstack-env.XXXXXX) || fail "env file" "mktemp failed"
+  i=0
+  while [ "$i" -lt "$envs" ]; do
+    IFS= read -r line || fail "env file" "standard input ended after $i of $envs lines"
+    printf '%s\n' "$line" >> "$envfile" || fail "env file" "cannot write $envfile"
+    i=$((i + 1))
+  done
+fi
 if [ "$files" = 1 ]; then
   out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
 fi
 case $mode in
   recreate) docker rm --force "$name" >/dev/null 2>&1
-            out=$(docker run --cidfile "$cid" "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
-  create)   out=$(docker run --cidfile "$cid" "$@" 2>&1 >/dev/null) || { undo; fail "docker run" "$out"; } ;;
+            docker_run "$@" ;;
+  create)   docker_run "$@" ;;
   restart)  out=$(docker restart "$name" 2>&1 >/dev/null) || fail "docker restart" "$out" ;;
   start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
               fail "docker inspect" "$state"
@@ -128,14 +146,23 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
 
 def action_argv(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
                 with_files: bool) -> list[str]:
-    """The one command of a create, recreate or start; every value is a quoted argument."""
+    """The one command of a create, recreate or start; every value is a quoted argument, except env values:
+    those go on standard input (action_input), so the host's process list never shows them."""
     hv, tmp = network.veth_names(c.name)
     cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
-    run = dockercli.run_argv(c, net, dns_servers)[2:] if mode in (CREATE, RECREATE) else []  # after `docker run`
+    creates = mode in (CREATE, RECREATE)
+    run = dockercli.run_argv(c, net, dns_servers)[2:] if creates else []  # after `docker run`
     return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
             str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
             str(dhcp_timeout()), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
-            "1" if with_files else "0", *run]
+            "1" if with_files else "0", str(len(c.env) if creates else 0), *run]
+
+
+def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
+    """The action script's standard input: the env file's lines (create and recreate), then the service files
+    as tar.gz when there are any (action_argv says how many lines and whether files follow)."""
+    env = dockercli.env_file(c).encode() if mode in (CREATE, RECREATE) else b""
+    return env + (files_payload(files, dirs) if files else b"")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ import ipaddress
 import math
 import os.path
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dockstack import masking
 from dockstack.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +85,8 @@ PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 PUPPET_CLASS_RE = re.compile(r"[a-z][a-z0-9_]*(?:::[a-z][a-z0-9_]*)*")
 # containers[].env keys: POSIX shell variable names.
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# An env key whose value is a secret without being listed under `secrets:` (anywhere in the key, any case).
+SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 # containers[].volumes: SOURCE:TARGET[:MODE] for `docker run --volume`. SOURCE an absolute path or a Docker volume
 # name (Docker's RestrictedNamePattern: [a-zA-Z0-9][a-zA-Z0-9_.-]+), TARGET absolute; no ':' inside a path (Docker
 # splits on it); MODE comma-separated options from VOLUME_OPTIONS.
@@ -224,6 +228,12 @@ class Container:
         return self.service == "dnsmasq"
 
 
+def is_secret(key: str, listed: Collection[str] = ()) -> bool:
+    """Whether an env key's value is a secret: its name says so (SECRET_KEY_RE) or containers.yaml lists it
+    under `secrets:`. The one place that decides it: config errors, masking and tests all ask here."""
+    return key in listed or SECRET_KEY_RE.search(key) is not None
+
+
 @dataclass(frozen=True)
 class Stack:
     """The contents of containers.yaml."""
@@ -232,6 +242,19 @@ class Stack:
     images: tuple[Image, ...]
     roles: tuple[Role, ...]
     containers: tuple[Container, ...] = field(default_factory=tuple)
+    secrets: tuple[str, ...] = ()  # env keys listed as secret besides those SECRET_KEY_RE matches
+
+    def is_secret(self, key: str) -> bool:
+        return is_secret(key, self.secrets)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """Every secret env value of every container: what output must never show."""
+        return frozenset(v for c in self.containers for k, v in c.env if self.is_secret(k))
+
+    def mask(self, text: str) -> str:
+        """text with every secret env value replaced by masking.MASK."""
+        return masking.mask(text, self.secret_values)
 
     def container(self, name: str) -> Container:
         for c in self.containers:
@@ -283,19 +306,22 @@ def _load_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+        # only the problem, never str(exc): that quotes lines of the file, which may hold secret values
+        raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}",
                           "fix the YAML syntax") from None
 
 
-def line_problem(v: str) -> str | None:
-    """Why v is not one line of text (a newline, NUL or other control character), None if it is."""
+def line_problem(v: str, secret: bool = False) -> str | None:
+    """Why v is not one line of text (a newline, NUL or other control character), None if it is; a secret
+    value is not quoted in the answer."""
     if LINE_RE.fullmatch(v):
         return None
+    shown = f"the secret value {masking.MASK}" if secret else repr(v)
     if "\x00" in v:
-        return f"{v!r} contains a NUL character"
+        return f"{shown} contains a NUL character"
     if any(c in _NEWLINES for c in v):
-        return f"{v!r} contains a newline"
-    return f"{v!r} contains a control character"
+        return f"{shown} contains a newline"
+    return f"{shown} contains a control character"
 
 
 def dns_name_problem(v: str, label_re: re.Pattern[str] = DOMAIN_LABEL_RE) -> str | None:
@@ -384,8 +410,10 @@ class _Reader:
         if extra:
             raise self.fail(str(extra[0]), "unknown key", f"allowed keys: {', '.join(sorted(allowed))}")
 
-    def get(self, k: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False) -> Any:
-        """The value of k, of the given type; a string must be one line (no newline, NUL or control character)."""
+    def get(self, k: str, kind: type | tuple[type, ...], default: Any = ..., required: bool = False,
+            hide: bool = False) -> Any:
+        """The value of k, of the given type; a string must be one line (no newline, NUL or control character).
+        hide: the value may hold secrets, so an error names its type, never the value."""
         if k not in self.data or self.data[k] is None:
             if required or default is ...:
                 raise self.fail(k, "missing", "add this key")
@@ -397,7 +425,7 @@ class _Reader:
                             "write a number (YAML reads true/false as booleans)")
         if not isinstance(v, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(t.__name__ for t in kind)
-            raise self.fail(k, f"must be {names}, got {v!r}",
+            raise self.fail(k, f"must be {names}, got {f'a {type(v).__name__}' if hide else repr(v)}",
                             "write a value of that type (in YAML, quote a string that looks like a number)")
         if isinstance(v, str):
             self.line(k, v)
@@ -596,7 +624,8 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     path = Path(path)
     p = str(path)
     top = _Reader(p, "", _load_yaml(path))
-    top.unknown({"images", "roles", "containers"})
+    top.unknown({"images", "roles", "containers", "secrets"})
+    listed = _secrets(top)
     images: list[Image] = []
     raw_images = top.get("images", dict, {})
     for tag, raw in raw_images.items():
@@ -672,13 +701,21 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
-                                    volumes=_volumes(r), env=_env(r), command=_command(r), service=service))
+                                    volumes=_volumes(r), env=_env(r, listed), command=_command(r),
+                                    service=service))
     _check_collisions(p, containers)
+    env_keys = {k for c in containers for k, _ in c.env}
+    for j, k in enumerate(listed):
+        if k not in env_keys:
+            raise top.fail(f"secrets[{j}]", f"{k!r} is not an env key of any container",
+                           "list keys of containers[].env (a misspelt name would leave the real key's value "
+                           "unmasked), or remove it")
     dnsmasqs = [c for c in containers if c.is_dnsmasq]
     if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
         raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
-    return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers))
+    return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
+                 secrets=tuple(listed))
 
 
 def image_problem(v: str, pattern: re.Pattern[str]) -> str | None:
@@ -710,16 +747,34 @@ def _volumes(r: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _env(r: _Reader) -> tuple[tuple[str, str], ...]:
+def _secrets(top: _Reader) -> tuple[str, ...]:
+    """`secrets:`: env keys whose values are secret although SECRET_KEY_RE does not match their names."""
+    out: list[str] = []
+    for j, k in enumerate(top.get("secrets", list, [])):
+        if not (isinstance(k, str) and ENV_KEY_RE.fullmatch(k)):
+            raise top.fail(f"secrets[{j}]", f"{k!r} is not an environment variable name",
+                           "list env keys (letters, digits and '_', not starting with a digit), e.g. [DB_PASS]")
+        if k in out:
+            raise top.fail(f"secrets[{j}]", f"{k!r} is listed twice", "list each key once")
+        out.append(k)
+    return tuple(out)
+
+
+def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
+    """containers[].env; an error about a secret value (is_secret) never quotes it."""
     out = []
-    for k, v in r.get("env", dict, {}).items():
+    for k, v in r.get("env", dict, {}, hide=True).items():  # a list like [DB_PASSWORD=x] is not echoed
         if not (isinstance(k, str) and ENV_KEY_RE.fullmatch(k)):
             raise r.fail(f"env.{k}", f"{k!r} is not an environment variable name",
                          "use letters, digits and '_', not starting with a digit")
+        secret = is_secret(k, listed)
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            raise r.fail(f"env.{k}", f"{v!r} is not a string or a number",
+            shown = f"the secret value (a {type(v).__name__})" if secret else repr(v)
+            raise r.fail(f"env.{k}", f"{shown} is not a string or a number",
                          "quote the value, e.g. 'true' or '' (YAML reads true, yes and an empty value otherwise)")
-        r.line(f"env.{k}", str(v))
+        problem = line_problem(str(v), secret)
+        if problem:
+            raise r.fail(f"env.{k}", problem, "write it on one line, without control characters")
         out.append((k, str(v)))
     return tuple(out)
 

@@ -54,8 +54,16 @@ def spec_label(c: Container) -> str:
     return json.dumps(spec_digests(c), sort_keys=True, separators=(",", ":"))
 
 
+def env_file(c: Container) -> str:
+    """c's env as `docker run --env-file` reads it: one KEY=VALUE a line, the value verbatim (config.py refused
+    newlines and control characters). It goes to the host on the action script's standard input, never on a
+    command line, where any user of the host could read it (ps, /proc/PID/cmdline)."""
+    return "".join(f"{k}={v}\n" for k, v in c.env)
+
+
 def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
-    """`docker run` for a container: no Docker networking (dockstack plumbs eth0), no extra privilege."""
+    """`docker run` for a container: no Docker networking (dockstack plumbs eth0), no extra privilege; its env
+    comes from the file the action script writes (env_file), so no env value is in this argv."""
     argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none"]
     for cap in cap_add(c):
         argv += ["--cap-add", cap]
@@ -67,9 +75,7 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
         argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
     for v in c.volumes:
         argv += ["--volume", v]
-    for k, v in c.env:
-        argv += ["--env", f"{k}={v}"]
-    argv.append(c.image)
+    argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)
     if c.command:
         argv += list(c.command)
     elif c.service in SERVICE_COMMANDS:

@@ -175,7 +175,7 @@ class Executor:
         files, dirs = self.service_files(c)
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
                                    bool(files))
-        data = actions.files_payload(files, dirs) if files else b""
+        data = actions.action_input(mode, c, files, dirs)
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
                                                 timeout=actions.time_bound(self.stack.role(c.role)))
         res = actions.parse_action(r.stdout)

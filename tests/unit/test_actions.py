@@ -6,7 +6,9 @@ import dataclasses
 import io
 import ipaddress
 import re
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +63,7 @@ NEW_PLAN = AddressPlan(None, None, ipam.NEW, None, "new lease")
 def test_script_interface():
     assert script_groups(actions.ACTION_SCRIPT) == [
         ["mode", "name", "mac", "cidr", "gw", "mtu", "br", "hv", "tmp"],
-        ["dhcp_timeout", "check", "check_timeout", "poll", "files"]]
+        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs"]]
 
 
 def test_create_with_a_new_address(web, role, net):
@@ -70,7 +72,7 @@ def test_create_with_a_new_address(web, role, net):
     hv, tmp = network.veth_names("web")
     assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
                       "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
-                      "check_timeout": "60", "poll": "0.2", "files": "0"}
+                      "check_timeout": "60", "poll": "0.2", "files": "0", "envs": "0"}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -114,7 +116,7 @@ def test_start_and_restart_have_no_run_argv(web, role, net, mode):
     assert values["mode"] == mode
     assert values["files"] == "1"
     assert run == []
-    assert len(argv) == 4 + 9 + 5
+    assert len(argv) == 4 + 9 + 6
 
 
 @pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (20, "20"), (2.1, "3"), (0.5, "1"), (59.999, "60")])
@@ -145,6 +147,68 @@ def test_script_is_constant_text(container, net):
     assert run[-3:] == ["sh", "-c", NASTY]
     for value in (NASTY, "br 0; reboot", "reboot", "10.100.0.5"):
         assert value not in actions.ACTION_SCRIPT
+
+
+SECRET = "s3cr3t pass'word $(id)"
+
+
+@pytest.mark.parametrize("mode", [actions.CREATE, actions.RECREATE])
+def test_env_values_go_on_standard_input_never_in_the_argv(container, role, net, mode):
+    c = container("web", env=(("DB_PASSWORD", SECRET), ("MODE", "production")))
+    argv = actions.action_argv(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True)
+    values, _ = split_action(argv)
+    assert values["envs"] == "2"
+    assert not any(SECRET in a or "production" in a for a in argv)
+    data = actions.action_input(mode, c, {"/x/f": "text\n"})
+    env = f"DB_PASSWORD={SECRET}\nMODE=production\n".encode()
+    assert data.startswith(env)
+    assert members(data[len(env):]) == [("x/f", False, 0o644, "text\n")]
+
+
+@pytest.mark.parametrize("mode", [actions.START, actions.RESTART])
+def test_start_and_restart_send_no_env(container, role, net, mode):
+    c = container("web", env=(("DB_PASSWORD", SECRET),))
+    values, _ = split_action(actions.action_argv(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False))
+    assert values["envs"] == "0"
+    assert actions.action_input(mode, c, {}) == b""
+
+
+FAKE_DOCKER = """#!/bin/sh
+# records what `docker run` got, then fails it, so the action script stops there
+case "$1" in
+  run) printf '%s\\n' "$@" > "$OUT/argv"
+       while [ $# -gt 0 ]; do
+         if [ "$1" = --env-file ]; then echo "$2" > "$OUT/path"; cp "$2" "$OUT/env"; stat -c %a "$2" > "$OUT/mode"; fi
+         shift
+       done
+       echo "docker: stopped by the test" >&2; exit 125 ;;
+esac
+exit 0
+"""
+
+
+def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(container, role, net, tmp_path,
+                                                                           monkeypatch):
+    """The real script under /bin/sh with a fake docker: `read` leaves the tar stream on stdin, the env file is
+    0600, holds the values verbatim, is passed as --env-file and removed again."""
+    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    bin_dir.mkdir()
+    out.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    c = container("web", env=(("DB_PASSWORD", SECRET), ("PADDED", "  x\ty  "), ("EMPTY", "")))
+    argv = actions.action_argv(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, True)
+    service_file = f"{tmp_path}/svc/site.pp"
+    data = actions.action_input(actions.CREATE, c, {service_file: "node default {}\n"})
+    proc = subprocess.run(argv, input=data, capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
+    result = actions.parse_action(proc.stdout.decode())
+    assert (result.failed_step, result.said) == ("docker run", "docker: stopped by the test")
+    assert (tmp_path / "svc" / "site.pp").read_text() == "node default {}\n"  # tar got the rest of stdin
+    assert (out / "env").read_text() == f"DB_PASSWORD={SECRET}\nPADDED=  x\ty  \nEMPTY=\n"
+    assert (out / "mode").read_text().strip() == "600"
+    assert "--env-file" in (out / "argv").read_text() and SECRET not in (out / "argv").read_text()
+    assert not Path((out / "path").read_text().strip()).exists()  # removed on exit
 
 
 def test_every_mode_has_its_branch_in_the_script():

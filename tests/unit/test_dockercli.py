@@ -58,7 +58,7 @@ def test_run_argv_normal_container(container, net):
     assert flag_values(argv, "--dns") == ["10.100.0.2", "10.100.0.3"]
     assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
     assert flag_values(argv, "--volume") == ["/srv/web:/var/www:ro", "/srv/log:/var/log/web"]
-    assert flag_values(argv, "--env") == ["MODE=prod", "GREETING=hello world"]
+    assert "--env" not in argv and not any("prod" in a or "hello world" in a for a in argv)  # see env_file
     assert "org.dockstack.role=webui" in flag_values(argv, "--label")
     i = argv.index("dockstack/base:bookworm")
     assert argv[i + 1:] == ["sh", "-c", "exec httpd -f"]
@@ -71,3 +71,20 @@ def test_run_argv_normal_container_without_command_ends_with_image(container, ne
     assert "--volume" not in argv
     assert "--env" not in argv
 
+
+
+def test_env_file_has_one_line_per_value_verbatim(container):
+    c = container("web", env=(("MODE", "prod"), ("DB_PASSWORD", " sp=ce\tand 'quotes' $(x) "), ("EMPTY", "")))
+    assert dockercli.env_file(c) == "MODE=prod\nDB_PASSWORD= sp=ce\tand 'quotes' $(x) \nEMPTY=\n"
+
+
+def test_env_file_of_a_container_without_env_is_empty(container):
+    assert dockercli.env_file(container("web")) == ""
+
+
+def test_spec_label_holds_no_env_value(container):
+    c = container("web", env=(("DB_PASSWORD", "hunter2-s3cr3t"), ("MODE", "production")))
+    label = dockercli.spec_label(c)
+    assert "hunter2-s3cr3t" not in label and "production" not in label
+    changed = container("web", env=(("DB_PASSWORD", "other-s3cr3t"), ("MODE", "production")))
+    assert dockercli.spec_digests(changed)["env"] != dockercli.spec_digests(c)["env"]  # drift is still seen

@@ -1,0 +1,132 @@
+"""Secret env values never leave the config except into the container's own environment.
+
+A containers file with a secret (a key named like one, and a key listed under `secrets:`) and a plain value
+is created on the lab, planned, shown and broken, with DOCKSTACK_TRACE set; the secrets appear in no output,
+no error, not the trace, not the container's labels and not `docker events`, while the container gets them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dockstack.config import ROOT
+
+from .conftest import INV, ssh, write_containers
+
+HOST = "host2"
+
+
+class Runs:
+    """`inv` with one DOCKSTACK_TRACE file; keeps every stdout and stderr to search them afterwards."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.trace = tmp_path / "trace.jsonl"
+        self.outputs: list[tuple[str, str]] = []
+
+    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKSTACK_TRACE": str(self.trace), "DOCKSTACK_DHCP_TIMEOUT": "20"}
+        proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        self.outputs.append((" ".join(args), proc.stdout + proc.stderr))
+        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+
+def with_secrets(db_password: str, listed: str, plain: str):
+    """The shipped stack plus two containers with the same env: one that runs, one whose readiness check
+    prints the env and fails."""
+    env = {"DB_PASSWORD": db_password, "APP_PASS": listed, "MODE": plain}
+
+    def edit(data: dict) -> None:
+        data["secrets"] = ["APP_PASS"]
+        data["roles"] += [{"name": "secretrole", "depends_on": ["dnsmasq"]},
+                          {"name": "secretcheck", "depends_on": ["dnsmasq"], "check_timeout": 1,
+                           "check": 'echo "$DB_PASSWORD $APP_PASS $MODE"; false'}]
+        data["containers"] += [
+            {"name": "secretapp", "role": "secretrole", "host": HOST, "image": "dockstack/base:bookworm",
+             "env": dict(env)},
+            {"name": "secretfail", "role": "secretcheck", "host": HOST, "image": "dockstack/base:bookworm",
+             "env": dict(env)}]
+    return edit
+
+
+def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_path):
+    token, listed = f"dbpw-{secrets.token_hex(12)}", f"listed-{secrets.token_hex(12)}"
+    changed = f"dbpw2-{secrets.token_hex(12)}"
+    plain = f"plain-{secrets.token_hex(4)}"
+    hidden = (token, listed, changed)
+    good = write_containers(tmp_path, "containers.yaml", with_secrets(token, listed, plain))
+    drifted = write_containers(tmp_path, "drifted.yaml", with_secrets(changed, listed, plain))
+    bad = write_containers(tmp_path, "bad.yaml", with_secrets(f"{token}\nsecond line", listed, plain))
+    bad_plain = write_containers(tmp_path, "bad-plain.yaml", with_secrets(token, listed, "plain\nvalue"))
+    inv = Runs(tmp_path)
+    since = ssh(inventory, HOST, "date +%s").stdout.strip()
+    try:
+        inv("create", "--name=dnsmasq", f"--containers-file={good}")
+        created = inv("create", "--name=secretapp", f"--containers-file={good}")
+        assert "secretapp: create on host2" in created.stdout
+        inv("create", "--name=secretapp", f"--containers-file={good}")  # already running: nothing to do
+
+        # the readiness check prints the env: what the host said is masked, the plain value is not
+        failed = inv("create", "--name=secretfail", f"--containers-file={good}", code=1)
+        assert f"(last said: *** *** {plain})" in failed.stdout + failed.stderr, failed
+
+        plan = inv("deploy-all", "--dry-run", f"--containers-file={good}")
+        assert "secretapp (host2): nothing (running with" in plan.stdout, plan.stdout
+        drift = inv("deploy-all", "--dry-run", f"--containers-file={drifted}")
+        assert "secretapp (host2): recreate (env changed)" in drift.stdout, drift.stdout
+
+        table = inv("status", f"--containers-file={good}")
+        assert "secretapp" in table.stdout
+        rows = {r["name"]: r for r in json.loads(inv("status", "--json", f"--containers-file={good}").stdout)}
+        assert rows["secretapp"]["state"] == "running"
+        inv("ipam.show", f"--containers-file={good}")
+        book = {r["name"]: r for r in json.loads(inv("ipam.show", "--json", f"--containers-file={good}").stdout)}
+        assert book["secretapp"]["state"] == "running" and book["secretapp"]["ip"]
+
+        # a bad value: the error names file and key, never the secret value; a plain one is quoted as usual
+        for args in (["deploy-all"], ["status"], ["create", "--name=secretapp"]):
+            refused = inv(*args, f"--containers-file={bad}", code=1)
+            assert f"error: {bad}: containers[" in refused.stderr and ".env.DB_PASSWORD: the secret value *** " \
+                "contains a newline" in refused.stderr, refused.stderr
+        refused = inv("status", f"--containers-file={bad_plain}", code=1)
+        assert "env.MODE: 'plain\\nvalue' contains a newline" in refused.stderr, refused.stderr
+
+        # the container has its env (Docker keeps it in Config.Env by design), its labels do not
+        assert ssh(inventory, HOST, "docker exec secretapp printenv DB_PASSWORD APP_PASS MODE").stdout.split() == [
+            token, listed, plain]
+        labels = ssh(inventory, HOST, "docker inspect -f '{{json .Config.Labels}}' secretapp secretfail").stdout
+        assert "org.dockstack.spec" in labels
+        assert ssh(inventory, HOST, "ls /tmp | grep -c dockstack-env", check=False).stdout.strip() == "0"
+        until = ssh(inventory, HOST, "date +%s").stdout.strip()
+        events = {h.name: ssh(inventory, h.name, f"docker events --since {since} --until {until} "
+                                                 "--format '{{json .}}'").stdout for h in inventory.hosts}
+        assert '"secretapp"' in events[HOST]  # the period's events were read
+        trace = inv.trace.read_text()
+        assert '"step": "secretapp: create"' in trace
+
+        for value in hidden:
+            for args, out in inv.outputs:
+                assert value not in out, (args, out)
+            assert value not in trace
+            assert value not in labels
+            for host, text in events.items():
+                assert value not in text, host
+    finally:
+        for name in ("secretapp", "secretfail"):
+            subprocess.run([str(INV), "remove", f"--name={name}", f"--containers-file={good}"], cwd=ROOT,
+                           capture_output=True, timeout=120)
+            subprocess.run([str(INV), "ipam.release", f"--name={name}", f"--containers-file={good}"], cwd=ROOT,
+                           capture_output=True, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(inventory):
+    """Containers of an earlier, interrupted run of this test would make `create` a no-op."""
+    ssh(inventory, HOST, "docker rm -f secretapp secretfail >/dev/null 2>&1 || true")
