@@ -81,7 +81,7 @@ H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
 
 
 def _for_container(action, name: str, hosts_file: str, containers_file: str) -> None:
-    """Run a lifecycle action(inv, stack, remotes, name, say) for one container; a stop waits for its end."""
+    """Run a lifecycle action(inv, stack, remotes, name, say) for a container or a role's; a stop waits for its end."""
     finish_then_stop(f"{action.__name__} of {name}", lambda: _on_hosts(
         hosts_file, containers_file, lambda inv, stack, remotes, out: action(inv, stack, remotes, name, out)))
 
