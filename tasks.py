@@ -54,16 +54,26 @@ def user_errors(fn):
     return wrapper
 
 
-def _configs(hosts_file: str, containers_file: str):
-    inv = load_inventory(hosts_file)
-    return inv, load_stack(inv, containers_file)
+def _setting(c, flag: str | None, key: str, default: str) -> str:
+    """A file path: the command-line flag, else Invoke's configuration (invoke.yaml `dockstack.KEY`, or the
+    environment's INVOKE_DOCKSTACK_KEY), else the file in this repository."""
+    return flag or c.config.get("dockstack", {}).get(key) or default
 
 
-def _on_hosts(hosts_file: str, containers_file: str, action):
+def _hosts_file(c, flag: str | None) -> str:
+    return _setting(c, flag, "hosts_file", H)
+
+
+def _configs(c, hosts_file: str | None, containers_file: str | None):
+    inv = load_inventory(_hosts_file(c, hosts_file))
+    return inv, load_stack(inv, _setting(c, containers_file, "containers_file", C))
+
+
+def _on_hosts(c, hosts_file: str | None, containers_file: str | None, action):
     """Load both files, then run action(inv, stack, remotes, say) over persistent SSH connections. What it says
     or raises has the stack's secret env values masked: the last guard for text that came from a host (what
     docker, a container's logs or a readiness check printed)."""
-    inv, stack = _configs(hosts_file, containers_file)
+    inv, stack = _configs(c, hosts_file, containers_file)
 
     def masked_say(msg: str) -> None:
         say(stack.mask(msg))
@@ -75,15 +85,17 @@ def _on_hosts(hosts_file: str, containers_file: str, action):
         raise DockstackError(stack.mask(str(exc))) from None
 
 
-HOSTS_HELP = {"hosts-file": "path of hosts.yaml"}
-HELP = {**HOSTS_HELP, "containers-file": "path of containers.yaml"}
+HOSTS_HELP = {"hosts-file": "path of hosts.yaml (default: Invoke config dockstack.hosts_file or "
+                             "INVOKE_DOCKSTACK_HOSTS_FILE, else this repository's)"}
+HELP = {**HOSTS_HELP, "containers-file": "path of containers.yaml (default: Invoke config dockstack.containers_file "
+                                         "or INVOKE_DOCKSTACK_CONTAINERS_FILE, else this repository's)"}
 H, C = str(DEFAULT_HOSTS_FILE), str(DEFAULT_CONTAINERS_FILE)
 
 
-def _for_container(action, name: str, hosts_file: str, containers_file: str) -> None:
+def _for_container(c, action, name: str, hosts_file: str | None, containers_file: str | None) -> None:
     """Run a lifecycle action(inv, stack, remotes, name, say) for a container or a role's; a stop waits for its end."""
     finish_then_stop(f"{action.__name__} of {name}", lambda: _on_hosts(
-        hosts_file, containers_file, lambda inv, stack, remotes, out: action(inv, stack, remotes, name, out)))
+        c, hosts_file, containers_file, lambda inv, stack, remotes, out: action(inv, stack, remotes, name, out)))
 
 
 # --- lab -------------------------------------------------------------------------------
@@ -91,9 +103,9 @@ def _for_container(action, name: str, hosts_file: str, containers_file: str) -> 
 
 @task(help={**HOSTS_HELP, "hosts": "number of lab hosts (rewrites the lab's hosts.yaml if it differs)"})
 @user_errors
-def up(c, hosts_file=H, hosts=0):
+def up(c, hosts_file=None, hosts=0):
     """Bring up the lab's Docker hosts (idempotent; repairs leftovers)."""
-    inv = load_inventory(hosts_file)
+    inv = load_inventory(_hosts_file(c, hosts_file))
     if hosts:
         inv = lab_mod.resize(inv, hosts, say)
     changes = lab_mod.up(inv, say)
@@ -102,22 +114,22 @@ def up(c, hosts_file=H, hosts=0):
 
 @task(help={**HOSTS_HELP, "purge": "also delete the lab's keys, images and docker data"})
 @user_errors
-def down(c, hosts_file=H, purge=False):
+def down(c, hosts_file=None, purge=False):
     """Tear the lab down: namespaces, daemons, mounts, veths, bridge, iptables rule."""
-    removed = lab_mod.down(load_inventory(hosts_file), purge=purge, say=say)
+    removed = lab_mod.down(load_inventory(_hosts_file(c, hosts_file)), purge=purge, say=say)
     say(f"lab.down: removed {len(removed)} item(s)")
 
 
 @task(name="status", help=HELP)
 @user_errors
-def lab_status(c, hosts_file=H, containers_file=C):
+def lab_status(c, hosts_file=None, containers_file=None):
     """Each lab host: address, sshd, dockerd, images present."""
     def show(inv, stack, remotes, out):
         rows = status.lab_rows(inv, stack, remotes)
         out(status.format_lab(rows))
         return rows
 
-    rows = _on_hosts(hosts_file, containers_file, show)
+    rows = _on_hosts(c, hosts_file, containers_file, show)
     if not all(r.sshd and r.dockerd for r in rows):
         raise Exit(code=1)
 
@@ -133,9 +145,9 @@ lab.add_task(lab_status)
 
 @task(name="trust", help=HOSTS_HELP)
 @user_errors
-def hosts_trust(c, hosts_file=H):
+def hosts_trust(c, hosts_file=None):
     """Accept and record the SSH host keys of hosts not known yet (a changed key is still refused)."""
-    inv = load_inventory(hosts_file)
+    inv = load_inventory(_hosts_file(c, hosts_file))
     failed = []
     with Remotes(inv, trust_new=True, say=say) as remotes:
         for r in remotes.all():
@@ -157,18 +169,18 @@ hosts.add_task(hosts_trust)
 
 @task(name="build", help=HELP)
 @user_errors
-def images_build(c, hosts_file=H, containers_file=C):
+def images_build(c, hosts_file=None, containers_file=None):
     """Build the stack's images from Debian packages (cached)."""
-    _, stack = _configs(hosts_file, containers_file)
+    _, stack = _configs(c, hosts_file, containers_file)
     for image in images_mod.stack_images(stack):
         images_mod.build(image, say)
 
 
 @task(name="sync", help=HELP)
 @user_errors
-def images_sync(c, hosts_file=H, containers_file=C):
+def images_sync(c, hosts_file=None, containers_file=None):
     """Ship images to every host that lacks them (over SSH, no registry)."""
-    _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes, out: images_mod.sync(stack, remotes, out))
+    _on_hosts(c, hosts_file, containers_file, lambda inv, stack, remotes, out: images_mod.sync(stack, remotes, out))
 
 
 images = Collection("images")
@@ -181,30 +193,30 @@ images.add_task(images_sync)
 
 @task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
-def create(c, name, hosts_file=H, containers_file=C):
+def create(c, name, hosts_file=None, containers_file=None):
     """Create a container with its persistent address (the dnsmasq flow)."""
-    _for_container(lifecycle.create, name, hosts_file, containers_file)
+    _for_container(c, lifecycle.create, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
-def start(c, name, hosts_file=H, containers_file=C):
+def start(c, name, hosts_file=None, containers_file=None):
     """Start a stopped container and give it back its interface and address."""
-    _for_container(lifecycle.start, name, hosts_file, containers_file)
+    _for_container(c, lifecycle.start, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
-def stop(c, name, hosts_file=H, containers_file=C):
+def stop(c, name, hosts_file=None, containers_file=None):
     """Stop a container (its address stays reserved)."""
-    _for_container(lifecycle.stop, name, hosts_file, containers_file)
+    _for_container(c, lifecycle.stop, name, hosts_file, containers_file)
 
 
 @task(help={**HELP, "name": "container name from containers.yaml, or a role name: all of its containers"})
 @user_errors
-def remove(c, name, hosts_file=H, containers_file=C):
+def remove(c, name, hosts_file=None, containers_file=None):
     """Remove a container from its host (its address stays reserved; see ipam.release)."""
-    _for_container(lifecycle.remove, name, hosts_file, containers_file)
+    _for_container(c, lifecycle.remove, name, hosts_file, containers_file)
 
 
 # --- the whole stack ------------------------------------------------------------------
@@ -213,9 +225,9 @@ def remove(c, name, hosts_file=H, containers_file=C):
 @task(name="deploy-all", help={**HELP, "dry-run": "print the plan, change nothing",
                                "prune": "also remove dockstack containers that the config does not list"})
 @user_errors
-def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
+def deploy_all(c, hosts_file=None, containers_file=None, dry_run=False, prune=False):
     """Bring the stack to the config: create, start or recreate what differs, in role order."""
-    outcome = _on_hosts(hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.deploy_all(
+    outcome = _on_hosts(c, hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.deploy_all(
         inv, stack, remotes, out, dry_run=dry_run, prune=prune))
     if outcome.interrupted:
         raise Exit(code=130)
@@ -225,22 +237,22 @@ def deploy_all(c, hosts_file=H, containers_file=C, dry_run=False, prune=False):
 
 @task(name="destroy-all", help={**HELP, "release": "also forget the containers' addresses"})
 @user_errors
-def destroy_all(c, hosts_file=H, containers_file=C, release=False):
+def destroy_all(c, hosts_file=None, containers_file=None, release=False):
     """Remove the stack's containers in reverse deploy order (addresses kept unless --release)."""
     finish_then_stop("destroy-all", lambda: _on_hosts(
-        hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.destroy_all(inv, stack, remotes, out,
+        c, hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.destroy_all(inv, stack, remotes, out,
                                                                                         release=release)))
 
 
 @task(name="status", help={**HELP, "json": "print JSON instead of a table"})
 @user_errors
-def stack_status(c, hosts_file=H, containers_file=C, json_=False):
+def stack_status(c, hosts_file=None, containers_file=None, json_=False):
     """Each container: host, state, IP, image."""
     def show(inv, stack, remotes, out) -> None:
         rows = status.container_rows(inv, stack, remotes)
         out(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))
 
-    _on_hosts(hosts_file, containers_file, show)
+    _on_hosts(c, hosts_file, containers_file, show)
 
 
 # --- ipam ------------------------------------------------------------------------------
@@ -248,20 +260,20 @@ def stack_status(c, hosts_file=H, containers_file=C, json_=False):
 
 @task(name="show", help={**HELP, "json": "print JSON instead of a table"})
 @user_errors
-def ipam_show(c, hosts_file=H, containers_file=C, json_=False):
+def ipam_show(c, hosts_file=None, containers_file=None, json_=False):
     """Every known container: name, role, host, MAC, IP, FQDN, address source, state."""
     def show(inv, stack, remotes, out) -> None:
         rows = status.ipam_rows(inv, stack, remotes)
         out(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_ipam(rows))
 
-    _on_hosts(hosts_file, containers_file, show)
+    _on_hosts(c, hosts_file, containers_file, show)
 
 
 @task(name="release", help={**HELP, "name": "container whose address is forgotten"})
 @user_errors
-def ipam_release(c, name, hosts_file=H, containers_file=C):
+def ipam_release(c, name, hosts_file=None, containers_file=None):
     """Forget a container's address on purpose: its next create gets a new one."""
-    _for_container(lifecycle.release, name, hosts_file, containers_file)
+    _for_container(c, lifecycle.release, name, hosts_file, containers_file)
 
 
 ipam = Collection("ipam")
@@ -269,6 +281,9 @@ ipam.add_task(ipam_show)
 ipam.add_task(ipam_release)
 
 ns = Collection(create, start, stop, remove, deploy_all, destroy_all, stack_status)
+# Declared so that Invoke also reads them from INVOKE_DOCKSTACK_HOSTS_FILE / _CONTAINERS_FILE (it only maps
+# environment variables onto settings that exist) and from invoke.yaml's `dockstack:` section.
+ns.configure({"dockstack": {"hosts_file": None, "containers_file": None}})
 ns.add_collection(lab)
 ns.add_collection(hosts)
 ns.add_collection(images)
