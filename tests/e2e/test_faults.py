@@ -584,19 +584,29 @@ def test_operator_killed_at_random_points_loses_no_address(inventory, shipped):
     assert_dhcp_answers(inventory, shipped, ["galera", "webui"])
 
 
+def held_webui_check(d: dict) -> None:
+    """webui's readiness check passes only once the test creates /tmp/go in it: its action is in flight for as
+    long as the test needs (the fault's timing, not a wait)."""
+    next(r for r in d["roles"] if r["name"] == "webui").update(check="test -e /tmp/go", check_timeout=60)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_asked_during_create_lets_the_create_finish(inventory, shipped, sig):
+def test_a_stop_asked_during_create_lets_the_create_finish(inventory, shipped, sig, tmp_path):
     """Ctrl-C or SIGTERM while `inv create` runs its action on the host: the action finishes, its address is
     committed (the lock released by a finished transaction), then exit 130 with what was done."""
     before = {n: r["ip"] for n, r in shipped.items()}
+    held = write_containers(tmp_path, "held.yaml", held_webui_check)
     run_inv("remove", "--name=webui")
-    run = Background("create", "--name=webui")
+    run = Background("create", "--name=webui", f"--containers-file={held}")
     try:
-        # the action script is running on host1 (its --cidfile is on its command line)
-        lab.wait_until("webui's action running on host1", lambda: ssh(
-            inventory, "host1", "pgrep --ns $$ --nslist net -f 'dockstack-ci[d]'", check=False).returncode == 0,
+        lab.wait_until("webui running, its check waiting", lambda: ssh(
+            inventory, "host1", "docker inspect -f '{{.State.Running}}' webui", check=False).stdout.strip() == "true",
             timeout=60)
         run.proc.send_signal(sig)
+        lab.wait_until("the stop acknowledged", lambda: "finishing the steps in flight" in "".join(run.err),
+                       timeout=30)
+        assert run.proc.poll() is None  # still running: it waits for its action
+        docker_exec(inventory, "host1", "webui", "touch /tmp/go")
         code, out, err = run.finish(timeout=120)
     finally:
         run.kill()
