@@ -117,23 +117,24 @@ class Book:
 
 
 def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
-    """One book from the copies: the highest generation wins. A record damaged there is restored from another
-    copy that has it intact (newest generation first), else from the last good copy the transactions keep
-    (this copy's first); the repair is written back by the next transaction. Notes name each copy that
-    differs, each damaged file and each garbled lease file, with the host, the path and what is done."""
+    """One book from the copies: the highest generation wins. A record damaged there is restored from the good
+    copy of the newest generation: another dnsmasq's intact record, else a last good copy (which the
+    transactions write with every record, so it is as new as its copy's generation), this copy's before
+    another's; the repair is written back by the next transaction. Notes name each copy that differs, each
+    damaged file and each garbled lease file, with the host, the path and what is done."""
     if not copies:
         return Book(), []
     newest = max(copies, key=lambda c: (c.generation, len(c.records)))
-    by_age = sorted(copies, key=lambda c: -c.generation)
     records = dict(newest.records)
     restored: dict[str, str] = {}  # name -> where its record came from
     for name in newest.damaged:
-        intact = [(c.records[name], f"{c.dnsmasq}'s copy on {c.host or 'its host'} (generation {c.generation})")
-                  for c in by_age if name in c.records]
-        good = [(c.last_good[name], f"the last good copy {_path(c, 'last-good', name)}")
-                for c in [newest, *(c for c in by_age if c is not newest)] if name in c.last_good]
-        if intact or good:
-            records[name], restored[name] = (intact or good)[0]
+        found = [((c.generation, 1, False), c.records[name],
+                  f"{c.dnsmasq}'s copy on {c.host or 'its host'} (generation {c.generation})")
+                 for c in copies if name in c.records]
+        found += [((c.generation, 0, c is newest), c.last_good[name],
+                   f"the last good copy {_path(c, 'last-good', name)}") for c in copies if name in c.last_good]
+        if found:
+            _, records[name], restored[name] = max(found, key=lambda x: x[0])
     leases = tuple(lease for c in copies for lease in c.leases)
     notes = [_damage_note(c, name, what, newest, records, restored)
              for c in copies for name, what in sorted(c.damaged.items())]

@@ -403,13 +403,22 @@ def damaged(name: str, generation: int, *records: Record, holds: dict[str, str],
 
 
 def test_merge_takes_a_damaged_record_from_an_intact_copy_and_says_so():
-    bad = damaged("dns", 9, DNS, holds={"web": "?????"}, last_good=(rec("web", 99),))
-    intact = replace(copy("dns2", 8, DNS, WEB), host="host3", folder=f"{FOLDER}/dns2")
-    book, notes = addressbook.merge([bad, intact])
-    assert book.records == {"dns": DNS, "web": WEB}  # another copy's intact record before the last good copy
-    assert notes == [f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (holds '?????'): "
-                     f"restored from dns2's copy on host3 (generation 8): {WEB_LINE}"]
+    bad = damaged("dns", 9, DNS, DB, rec("x", 90), holds={"web": "?????"}, last_good=(rec("web", 99),))
+    intact = replace(copy("dns2", 9, DNS, WEB), host="host3", folder=f"{FOLDER}/dns2")
+    book, notes = addressbook.merge([intact, bad])
+    assert book.records == {"dns": DNS, "db": DB, "x": rec("x", 90), "web": WEB}  # intact, before a last good copy
+    assert notes[0] == (f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (holds '?????'): "
+                        f"restored from dns2's copy on host3 (generation 9): {WEB_LINE}")
     assert addressbook.repairs(book, bad) == Change(puts=(WEB,))
+
+
+def test_merge_takes_a_newer_last_good_copy_before_an_older_copys_record():
+    """The older copy missed a change (its host was down): its record of web is the stale one."""
+    stale = rec("web", 99)
+    bad = damaged("dns", 9, DNS, holds={"web": ""}, last_good=(WEB,))
+    book, notes = addressbook.merge([copy("dns2", 7, DNS, stale), bad])
+    assert book.records["web"] == WEB
+    assert f"restored from the last good copy {FOLDER}/dns/last-good/web: {WEB_LINE}" in notes[0]
 
 
 def test_merge_prefers_the_newest_intact_copy():
@@ -433,10 +442,19 @@ def test_merge_restores_a_damaged_record_from_the_last_good_copy():
 def test_merge_takes_this_copys_last_good_copy_before_another_ones():
     mine = damaged("dns", 9, DNS, holds={"web": ""}, last_good=(WEB,))
     other = damaged("dns2", 9, DNS, holds={"web": "x"}, last_good=(rec("web", 99),), host="host3")
-    book, notes = addressbook.merge([other, mine])
-    newest = max([other, mine], key=lambda c: (c.generation, len(c.records)))
-    assert book.records["web"] == newest.last_good["web"]
-    assert f"restored from the last good copy {FOLDER}/{newest.dnsmasq}/last-good/web" in " ".join(notes)
+    for copies in ([other, mine], [mine, other]):
+        book, notes = addressbook.merge(copies)
+        newest = max(copies, key=lambda c: (c.generation, len(c.records)))
+        assert book.records["web"] == newest.last_good["web"]
+        assert f"restored from the last good copy {FOLDER}/{newest.dnsmasq}/last-good/web" in " ".join(notes)
+
+
+def test_merge_takes_another_copys_last_good_copy_when_this_one_has_none():
+    mine = damaged("dns", 9, DNS, DB, holds={"web": ""})
+    other = damaged("dns2", 8, DNS, holds={"web": "x"}, last_good=(WEB,), host="host3")
+    book, notes = addressbook.merge([mine, other])
+    assert book.records == {"dns": DNS, "db": DB, "web": WEB}
+    assert f"restored from the last good copy {FOLDER}/dns2/last-good/web" in notes[0]
 
 
 def test_merge_without_any_good_copy_keeps_the_entries_and_says_so():
