@@ -28,7 +28,7 @@ LOCKED_EXIT = 75  # TXN_SCRIPT: the lock was not free within the timeout
 TXN_SCRIPT = r"""
 set -u
 d=$1 name=$2 timeout=$3 holder=$4
-mkdir -p "$d/registry" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
+mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
 exec 9>>"$d/lock"
 if ! flock -w "$timeout" 9; then
   echo "locked $(cat "$d/lock.holder" 2>/dev/null)"
@@ -48,7 +48,7 @@ place() {  # SRC DEST READ_BY_DNSMASQ: rename into place when it differs; dnsmas
 drop() {  # PATH READ_BY_DNSMASQ
   if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
 }
-forget() { drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
+forget() { drop "$d/last-good/$1" 0; drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
 while read -r op n ip mac cid; do
   case $op in
   put)
@@ -57,6 +57,7 @@ while read -r op n ip mac cid; do
       '$1 != n && ($4 == m || $5 == i) {print $1 " " ($5 == i ? "ip" : "mac") " " ($5 == i ? $5 : $4); exit}')
     if [ -n "$other" ]; then echo "conflict $n $other"; continue; fi
     drop "$d/dhcp-hosts.d/released-$5" 1
+    cp "$t/put/$n.record" "$t/put/$n.good" && place "$t/put/$n.good" "$d/last-good/$n" 0  # before the record
     place "$t/put/$n.record" "$d/registry/$n" 0
     place "$t/put/$n.dhcp" "$d/dhcp-hosts.d/$n" 1
     place "$t/put/$n.host" "$d/hosts.d/$n" 1
@@ -116,26 +117,61 @@ class Book:
 
 
 def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
-    """One book from the copies: the highest generation wins, a record damaged there is taken from another
-    copy that has it intact; notes name each copy that differs and each damaged file."""
+    """One book from the copies: the highest generation wins. A record damaged there is restored from the good
+    copy of the newest generation: another dnsmasq's intact record, else a last good copy (which the
+    transactions write with every record, so it is as new as its copy's generation), this copy's before
+    another's; the repair is written back by the next transaction. Notes name each copy that differs, each
+    damaged file and each garbled lease file, with the host, the path and what is done."""
     if not copies:
         return Book(), []
     newest = max(copies, key=lambda c: (c.generation, len(c.records)))
     records = dict(newest.records)
+    restored: dict[str, str] = {}  # name -> where its record came from
     for name in newest.damaged:
-        intact = next((c.records[name] for c in copies if name in c.records), None)
-        if intact:
-            records[name] = intact
+        found = [((c.generation, 1, False), c.records[name],
+                  f"{c.dnsmasq}'s copy on {c.host or 'its host'} (generation {c.generation})")
+                 for c in copies if name in c.records]
+        found += [((c.generation, 0, c is newest), c.last_good[name],
+                   f"the last good copy {_path(c, 'last-good', name)}") for c in copies if name in c.last_good]
+        if found:
+            _, records[name], restored[name] = max(found, key=lambda x: x[0])
     leases = tuple(lease for c in copies for lease in c.leases)
-    notes = [f"address book of {c.dnsmasq}: registry/{name} is damaged ({what!r}): "
-             + ("rewritten from another copy" if name in records else
-                "left until the container is recorded again (from its running eth0 or the leases); its DHCP "
-                "and DNS entries are kept")
+    notes = [_damage_note(c, name, what, newest, records, restored)
              for c in copies for name, what in sorted(c.damaged.items())]
+    notes += [f"{_where(c)}: {_path(c, 'leases')} has {len(c.bad_leases)} garbled line(s), the first: "
+              f"{c.bad_leases[0][:80]!r}: ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq "
+              "writes the file anew at its next lease change)" for c in copies if c.bad_leases]
+    notes += [f"{_where(c)}: {len(c.unbacked)} record(s) without a last good copy, or with an older one "
+              f"({_names(sorted(c.unbacked))}): written by this run" for c in copies if c.unbacked]
     notes += [f"address book of {c.dnsmasq} (generation {c.generation}) differs from {newest.dnsmasq}'s "
               f"(generation {newest.generation}): repaired from the newest"
               for c in copies if c is not newest and (c.records, c.released) != (records, newest.released)]
     return Book(records, newest.released, leases, newest.generation), notes
+
+
+def _where(c: BookCopy) -> str:
+    return f"address book of {c.dnsmasq} on {c.host}" if c.host else f"address book of {c.dnsmasq}"
+
+
+def _names(names: list[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _path(c: BookCopy, *parts: str) -> str:
+    return "/".join([c.folder, *parts] if c.folder else parts)
+
+
+def _damage_note(c: BookCopy, name: str, what: str, newest: BookCopy, records: dict[str, Record],
+                 restored: dict[str, str]) -> str:
+    said = f"{_where(c)}: {_path(c, 'registry', name)} is damaged ({f'holds {what!r}' if what else 'empty'}): "
+    if name not in records:
+        return said + ("no intact copy: left until the container is recorded again (from its running eth0 or the "
+                       "leases); its DHCP and DNS entries are kept")
+    r = records[name]
+    line = " ".join((r.name, r.role, r.host, r.mac, r.ip, r.source))
+    if c is newest:
+        return said + f"restored from {restored[name]}: {line}"
+    return said + f"rewritten from the address book ({newest.dnsmasq}, generation {newest.generation}): {line}"
 
 
 @dataclass(frozen=True)
@@ -162,7 +198,8 @@ class Change:
 def repairs(book: Book, copy: BookCopy | None) -> Change:
     """What makes a copy equal to the book (a copy that is missing gets everything)."""
     have = copy.records if copy else {}
-    puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r)
+    stale = copy.unbacked if copy else frozenset()  # its last good copy is missing or older: write it too
+    puts = tuple(r for n, r in sorted(book.records.items()) if have.get(n) != r or n in stale)
     deletes = tuple(n for n in sorted(have) if n not in book.records)  # a damaged file waits for its next put
     quarantine = book.released if (copy.released if copy else ()) != book.released else None
     return Change(puts, deletes, quarantine=quarantine)

@@ -41,19 +41,47 @@ class Lease:
 
 
 def parse_leases(text: str) -> list[Lease]:
-    leases = []
+    return parse_lease_file(text)[0]
+
+
+def parse_lease_file(text: str) -> tuple[list[Lease], list[str]]:
+    """The IPv4 leases of a dnsmasq lease file, and the lines that are no lease at all (a truncated or
+    hand-broken file): dnsmasq's own `duid` and DHCPv6 lines are neither; blank lines are skipped."""
+    leases, bad = [], []
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 4 or not parts[0].isdigit():
-            continue  # dnsmasq also writes `duid ...` lines for DHCPv6
-        try:
-            ipaddress.IPv4Address(parts[2])
-        except ValueError:
+        if not parts or (parts[0] == "duid" and len(parts) == 2):
             continue
-        hostname = None if parts[3] == "*" else parts[3]
-        client_id = parts[4] if len(parts) > 4 and re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*", parts[4]) else None
-        leases.append(Lease(int(parts[0]), parts[1].lower(), parts[2], hostname, client_id))
-    return leases
+        lease = _lease(parts)
+        if lease:
+            leases.append(lease)
+        elif not _dhcpv6_lease(parts):
+            bad.append(line)
+    return leases, bad
+
+
+def _lease(parts: list[str]) -> Lease | None:
+    """`expiry mac ip hostname [client-id]`, every field checked (a garbled MAC or IP would be handed to docker)."""
+    if len(parts) not in (4, 5) or not parts[0].isdigit() or not MAC_RE.fullmatch(parts[1].lower()):
+        return None
+    try:
+        ipaddress.IPv4Address(parts[2])
+    except ValueError:
+        return None
+    hostname = None if parts[3] == "*" else parts[3]
+    client_id = parts[4] if len(parts) > 4 and re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*", parts[4]) else None
+    return Lease(int(parts[0]), parts[1].lower(), parts[2], hostname, client_id)
+
+
+def _dhcpv6_lease(parts: list[str]) -> bool:
+    """`expiry iaid ipv6 hostname duid`: dnsmasq writes these when it serves DHCPv6 (dockstack does not)."""
+    if len(parts) != 5 or not parts[0].isdigit() or not parts[1].isdigit():
+        return False
+    try:
+        ipaddress.IPv6Address(parts[2])
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -155,10 +183,14 @@ for d in "$root"/dnsmasq/*/; do
   n=$(basename "$d")
   echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
   for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
-    [ -f "$f" ] && printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
+    [ -f "$f" ] || continue
+    printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
+    g="$d/last-good/${f##*/}"  # its last good copy, only when it differs (missing: an empty line)
+    cmp -s "$f" "$g" ||
+      printf '%s last-good %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$g" 2>/dev/null | tr -c '[:print:]' '?')"
   done
   sed "s/^/$n released /" "$d/released" 2>/dev/null
-  sed "s/^/$n lease /" "$d/leases" 2>/dev/null
+  [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
 done
 echo '#files'
 find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
@@ -194,6 +226,11 @@ class BookCopy:
     released: tuple[str, ...]
     leases: tuple[Lease, ...]
     damaged: dict[str, str] = field(default_factory=dict)  # registry file name -> what it holds instead
+    last_good: dict[str, Record] = field(default_factory=dict)  # damaged name -> its intact last good copy
+    unbacked: frozenset[str] = frozenset()  # intact records whose last good copy is missing or differs
+    bad_leases: tuple[str, ...] = ()  # lease-file lines that are no lease (printable-escaped, cut)
+    host: str = ""  # where the copy lives, for messages (world.read_world fills these in)
+    folder: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,6 +272,12 @@ def parse_record(line: str) -> Record | None:
     return Record(*parts[:3], parts[3].lower(), parts[4], parts[5])
 
 
+def _registry_file(fname: str, content: str) -> Record | None:
+    """A registry file's record as the facts show it (its final newline as "?"), if the file is intact."""
+    rec = parse_record(content.rstrip("?"))
+    return rec if rec and rec.name == fname and MAC_RE.fullmatch(rec.mac) else None
+
+
 def parse_books(text: str) -> dict[str, BookCopy]:
     raw: dict[str, dict] = {}
     for line in text.splitlines():
@@ -242,24 +285,33 @@ def parse_books(text: str) -> dict[str, BookCopy]:
         kind, _, value = rest.partition(" ")
         if not name:
             continue
-        book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": [], "damaged": {}})
+        book = raw.setdefault(name, {"generation": 0, "records": {}, "released": [], "leases": "", "damaged": {},
+                                     "last_good": {}, "differs": set()})
+        fname, _, content = value.partition(" ")
         if kind == "generation":
             book["generation"] = int(value) if value.strip().isdigit() else 0
         elif kind == "record" and (rec := parse_record(value)):
             book["records"][rec.name] = rec
-        elif kind == "file":
-            fname, _, content = value.partition(" ")
-            rec = parse_record(content.rstrip("?"))  # the file's final newline shows as "?"
-            if rec and rec.name == fname and MAC_RE.fullmatch(rec.mac):
+        elif kind == "file" and fname:
+            if rec := _registry_file(fname, content):
                 book["records"][rec.name] = rec
-            elif fname:
-                book["damaged"][fname] = content.strip()[:60] or "empty"
+            else:
+                book["damaged"][fname] = content.strip()[:60]
+        elif kind == "last-good" and fname:
+            book["differs"].add(fname)
+            if rec := _registry_file(fname, content):
+                book["last_good"][fname] = rec
         elif kind == "released" and value.strip():
             book["released"].append(value.strip())
         elif kind == "lease":
-            book["leases"] += parse_leases(value)
-    return {n: BookCopy(n, b["generation"], b["records"], tuple(b["released"]), tuple(b["leases"]), b["damaged"])
-            for n, b in raw.items()}
+            book["leases"] += value + "\n"
+    out = {}
+    for n, b in raw.items():
+        leases, bad = parse_lease_file(b["leases"])
+        out[n] = BookCopy(n, b["generation"], b["records"], tuple(b["released"]), tuple(leases), b["damaged"],
+                          {f: r for f, r in b["last_good"].items() if f in b["damaged"]},
+                          frozenset(f for f in b["differs"] if f in b["records"]), tuple(bad))
+    return out
 
 
 def parse_network(text: str) -> NetworkFacts:

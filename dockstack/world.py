@@ -7,11 +7,11 @@ keeps this picture current from what its own actions report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dockstack import addressbook, facts
 from dockstack.config import Inventory, Stack
-from dockstack.dockercli import LABEL_MANAGED, SERVICE_ROOT
+from dockstack.dockercli import LABEL_MANAGED, SERVICE_ROOT, service_dir
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remotes, parallel, step_timeout
 
@@ -21,7 +21,7 @@ class World:
     hosts: dict[str, facts.HostFacts]
     book: addressbook.Book
     copies: dict[str, facts.BookCopy]  # configured dnsmasq container -> its copy (absent: none yet)
-    book_notes: tuple[str, ...]  # copies that differ from the newest
+    book_notes: tuple[str, ...]  # copies that differ from the newest, damaged files and what was done
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> why its facts could not be read
 
     def where(self, name: str) -> dict[str, facts.ContainerState]:
@@ -62,7 +62,7 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
     if ds and all(d.host in errors for d in ds):
         raise DockstackError(f"the address book cannot be read: {next(errors[d.host] for d in ds)}; nothing was "
                              "changed (every address lives on the dnsmasq hosts)")
-    copies = {d.name: found[d.host].books[d.name] for d in stack.dnsmasq_containers()
-              if d.name in found[d.host].books}
+    copies = {d.name: replace(found[d.host].books[d.name], host=d.host, folder=service_dir(d))
+              for d in stack.dnsmasq_containers() if d.name in found[d.host].books}
     book, notes = addressbook.merge(list(copies.values()))
     return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()})

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dockstack import lab
+from dockstack import facts, lab
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, ROOT, load_inventory, load_stack
 from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED
 
@@ -451,34 +451,53 @@ def write_bytes(inventory, host: str, path: str, data: bytes) -> None:
     ssh(inventory, host, f"echo {base64.b64encode(data).decode()} | base64 -d > {path}")
 
 
+def as_the_facts_show(data: bytes) -> str:
+    """A file's bytes as the facts read reports them: every byte outside printable ASCII (newline aside) as "?"."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F or b == 0x0A else "?" for b in data)
+
+
 def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, shipped):
+    """galera's record emptied: restored from its last good copy; collector's record and its last good copy
+    both garbled: adopted from its running eth0; the lease file garbled: named and ignored."""
     before = {n: r["ip"] for n, r in shipped.items()}
+    galera = registry_lines(inventory)["galera"]
     garbage = random.Random(4).randbytes(200)
+    leases = garbage + b"\n1795658616 zz:b0 10.100.0.999 control *\nnot a lease\n"
+    _, bad = facts.parse_lease_file(as_the_facts_show(leases))
     try:
         ssh(inventory, "host1", f": > {BOOK}/registry/galera")
         write_bytes(inventory, "host1", f"{BOOK}/registry/collector", garbage + b"\n\x00more\n")
+        write_bytes(inventory, "host1", f"{BOOK}/last-good/collector", garbage[:40])
         ssh(inventory, "host1", "docker stop dnsmasq >/dev/null")  # dnsmasq rewrites its lease file when it runs
-        write_bytes(inventory, "host1", f"{BOOK}/leases",
-                    garbage + b"\n1795658616 zz:b0 10.100.0.999 control *\nnot a lease\n")
+        write_bytes(inventory, "host1", f"{BOOK}/leases", leases)
         proc = inv("deploy-all", env=FAST)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 0, out + proc.stderr
-        assert "  address book of dnsmasq: registry/galera is damaged ('empty'): left until the container is " \
-               "recorded again (from its running eth0 or the leases); its DHCP and DNS entries are kept" in out
-        assert "  address book of dnsmasq: registry/collector is damaged (" in out
+        assert f"  address book of dnsmasq on host1: {BOOK}/registry/galera is damaged (empty): restored from the " \
+               f"last good copy {BOOK}/last-good/galera: {' '.join(galera)}" in out, out
+        assert f"  address book of dnsmasq on host1: {BOOK}/registry/collector is damaged (holds '" in out, out
+        assert "): no intact copy: left until the container is recorded again (from its running eth0 or the leases); " \
+               "its DHCP and DNS entries are kept" in out, out
+        assert f"  address book of dnsmasq on host1: {BOOK}/leases has {len(bad)} garbled line(s), the first: " \
+               f"{bad[0][:80]!r}: ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq writes the " \
+               "file anew at its next lease change)" in out, out
+        assert "not a lease" in bad and len(bad) >= 3
         assert "  dnsmasq: start (stopped)" in out and "  dnsmasq: done" in out  # it starts despite its leases
-        for name in ("galera", "collector"):
-            ip, mac = shipped[name]["ip"], shipped[name]["mac"]
-            assert f"  {name}: adopt (running with {ip} ({mac}) but not in the registry: record it)" in out
-        assert SUMMARY.search(out).group(0) == "deploy-all: 10 ok, 3 changed, 0 failed", out
-        assert registry_lines(inventory)["galera"][5] == "adopted"
-        # (the garbled lease file is not reported: its lines are skipped; dnsmasq's pinned hosts keep every IP)
+        assert "galera: adopt" not in out
+        ip, mac = shipped["collector"]["ip"], shipped["collector"]["mac"]
+        assert f"  collector: adopt (running with {ip} ({mac}) but not in the registry: record it)" in out
+        assert SUMMARY.search(out).group(0) == "deploy-all: 10 ok, 2 changed, 0 failed", out
+        assert registry_lines(inventory)["galera"] == galera  # the record as it was before the damage
+        assert registry_lines(inventory)["collector"][5] == "adopted"
+        assert ssh(inventory, "host1", f"cat {BOOK}/last-good/galera").stdout.split() == galera
     finally:
         if "running" not in ssh(inventory, "host1", "docker inspect -f '{{.State.Status}}' dnsmasq").stdout:
             dnsmasq_back(inventory)
     assert_book_keeps(inventory, shipped, shipped)  # nothing else was dropped
     assert_dhcp_answers(inventory, shipped, ["galera", "collector", "webui"])
+    # the renewals made dnsmasq write its lease file anew: the garbled lines are gone
+    assert "not a lease" not in ssh(inventory, "host1", f"cat {BOOK}/leases").stdout
     converged_with_the_same_addresses(before)
 
 
@@ -488,9 +507,10 @@ def test_damaged_record_of_a_running_container_keeps_its_dns_entry(inventory, sh
     before = {n: r["ip"] for n, r in shipped.items()}
     galera = shipped["galera"]
     try:
-        ssh(inventory, "host1", f": > {BOOK}/registry/galera")
+        ssh(inventory, "host1", f": > {BOOK}/registry/galera; rm {BOOK}/last-good/galera")  # no good copy left
         out = run_inv("create", "--name=webui").stdout  # already running: nothing to do but repairs
-        assert "registry/galera is damaged ('empty'): left until the container is recorded again" in out, out
+        assert f"{BOOK}/registry/galera is damaged (empty): no intact copy: left until the container is recorded " \
+               "again" in out, out
         assert "webui: already running on host1" in out, out
         book = book_files(inventory)
         assert f"{galera['mac']},galera,{galera['ip']}" in book["dhcp-hosts.d"].splitlines()

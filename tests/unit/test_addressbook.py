@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
 import tarfile
+from dataclasses import replace
 
 import pytest
 
@@ -388,18 +391,170 @@ def test_parse_txn_keeps_only_the_tail_of_long_output():
 # --- damaged registry files -----------------------------------------------------------------
 
 
+FOLDER = "/var/lib/dockstack/dnsmasq"
+WEB_LINE = "web app host1 02:42:0a:64:00:96 10.100.0.150 lease"
+
+
+def damaged(name: str, generation: int, *records: Record, holds: dict[str, str], last_good: tuple[Record, ...] = (),
+            host: str = "host1") -> BookCopy:
+    """A copy on its host whose registry files in `holds` are damaged (file name -> what they hold)."""
+    return BookCopy(name, generation, {r.name: r for r in records}, (), (), holds, {r.name: r for r in last_good},
+                    host=host, folder=f"{FOLDER}/{name}")
+
+
 def test_merge_takes_a_damaged_record_from_an_intact_copy_and_says_so():
-    damaged = BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": "?????"})
-    intact = copy("dns2", 8, DNS, WEB)
-    book, notes = addressbook.merge([damaged, intact])
-    assert book.records == {"dns": DNS, "web": WEB}
-    assert any("dns: registry/web is damaged ('?????'): rewritten from another copy" in n for n in notes)
-    assert addressbook.repairs(book, damaged) == Change(puts=(WEB,))
+    bad = damaged("dns", 9, DNS, DB, rec("x", 90), holds={"web": "?????"}, last_good=(rec("web", 99),))
+    intact = replace(copy("dns2", 9, DNS, WEB), host="host3", folder=f"{FOLDER}/dns2")
+    book, notes = addressbook.merge([intact, bad])
+    assert book.records == {"dns": DNS, "db": DB, "x": rec("x", 90), "web": WEB}  # intact, before a last good copy
+    assert notes[0] == (f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (holds '?????'): "
+                        f"restored from dns2's copy on host3 (generation 9): {WEB_LINE}")
+    assert addressbook.repairs(book, bad) == Change(puts=(WEB,))
 
 
-def test_merge_drops_a_record_damaged_everywhere_but_repairs_keep_its_dns_entries():
-    damaged = BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": "empty"})
-    book, notes = addressbook.merge([damaged])
+def test_merge_takes_a_newer_last_good_copy_before_an_older_copys_record():
+    """The older copy missed a change (its host was down): its record of web is the stale one."""
+    stale = rec("web", 99)
+    bad = damaged("dns", 9, DNS, holds={"web": ""}, last_good=(WEB,))
+    book, notes = addressbook.merge([copy("dns2", 7, DNS, stale), bad])
+    assert book.records["web"] == WEB
+    assert f"restored from the last good copy {FOLDER}/dns/last-good/web: {WEB_LINE}" in notes[0]
+
+
+def test_merge_prefers_the_newest_intact_copy():
+    older = replace(WEB, ip="10.100.0.149", mac="02:42:0a:64:00:95")
+    copies = [damaged("dns", 9, DNS, holds={"web": ""}), copy("dns2", 5, DNS, older), copy("dns3", 8, DNS, WEB)]
+    book, notes = addressbook.merge(copies)
+    assert book.records["web"] == WEB
+    assert "restored from dns3's copy" in notes[0]
+
+
+def test_merge_restores_a_damaged_record_from_the_last_good_copy():
+    bad = damaged("dns", 9, DNS, DB, holds={"web": ""}, last_good=(WEB,))
+    book, notes = addressbook.merge([bad])
+    assert book.records == {"dns": DNS, "db": DB, "web": WEB}  # nothing else dropped
+    assert book.generation == 9
+    assert notes == [f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (empty): restored from "
+                     f"the last good copy {FOLDER}/dns/last-good/web: {WEB_LINE}"]
+    assert addressbook.repairs(book, bad) == Change(puts=(WEB,))  # written back by the next transaction
+
+
+def test_merge_takes_this_copys_last_good_copy_before_another_ones():
+    mine = damaged("dns", 9, DNS, holds={"web": ""}, last_good=(WEB,))
+    other = damaged("dns2", 9, DNS, holds={"web": "x"}, last_good=(rec("web", 99),), host="host3")
+    for copies in ([other, mine], [mine, other]):
+        book, notes = addressbook.merge(copies)
+        newest = max(copies, key=lambda c: (c.generation, len(c.records)))
+        assert book.records["web"] == newest.last_good["web"]
+        assert f"restored from the last good copy {FOLDER}/{newest.dnsmasq}/last-good/web" in " ".join(notes)
+
+
+def test_merge_takes_another_copys_last_good_copy_when_this_one_has_none():
+    mine = damaged("dns", 9, DNS, DB, holds={"web": ""})
+    other = damaged("dns2", 8, DNS, holds={"web": "x"}, last_good=(WEB,), host="host3")
+    book, notes = addressbook.merge([mine, other])
+    assert book.records == {"dns": DNS, "db": DB, "web": WEB}
+    assert f"restored from the last good copy {FOLDER}/dns2/last-good/web" in notes[0]
+
+
+def test_merge_without_any_good_copy_keeps_the_entries_and_says_so():
+    bad = damaged("dns", 9, DNS, holds={"web": "empty"})
+    book, notes = addressbook.merge([bad])
     assert book.records == {"dns": DNS}
-    assert "left until the container is recorded again" in notes[0] and "entries are kept" in notes[0]
-    assert addressbook.repairs(book, damaged) == Change()  # no delete: that would drop its DHCP and DNS entries
+    assert notes == [f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (holds 'empty'): no "
+                     "intact copy: left until the container is recorded again (from its running eth0 or the leases); "
+                     "its DHCP and DNS entries are kept"]
+    assert addressbook.repairs(book, bad) == Change()  # no delete: that would drop its DHCP and DNS entries
+
+
+def test_merge_names_a_damaged_file_of_an_older_copy_and_what_replaces_it():
+    book, notes = addressbook.merge([copy("dns", 9, DNS, WEB), damaged("dns2", 8, DNS, holds={"web": ""}, host="h3")])
+    assert book.records == {"dns": DNS, "web": WEB}
+    assert notes[0] == (f"address book of dns2 on h3: {FOLDER}/dns2/registry/web is damaged (empty): rewritten from "
+                        f"the address book (dns, generation 9): {WEB_LINE}")
+
+
+def test_merge_without_host_or_folder_still_names_the_file():
+    book, notes = addressbook.merge([BookCopy("dns", 9, {"dns": DNS}, (), (), {"web": ""}, {"web": WEB})])
+    assert book.records["web"] == WEB
+    assert notes[0].startswith("address book of dns: registry/web is damaged (empty): restored from the last good "
+                               "copy last-good/web: ")
+
+
+def test_merge_names_a_garbled_lease_file_and_keeps_its_good_leases():
+    good = Lease(100, "02:42:0a:64:00:a0", "10.100.0.160", "x")
+    c = BookCopy("dns", 4, {"dns": DNS}, (), (good,), bad_leases=("\x01??garbage" + "x" * 200, "not a lease"),
+                 host="host1", folder=f"{FOLDER}/dns")
+    book, notes = addressbook.merge([c])
+    assert book.leases == (good,) and book.records == {"dns": DNS}
+    first = repr(("\x01??garbage" + "x" * 200)[:80])
+    assert notes == [f"address book of dns on host1: {FOLDER}/dns/leases has 2 garbled line(s), the first: {first}: "
+                     "ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq writes the file anew at "
+                     "its next lease change)"]
+
+
+def test_repairs_write_a_missing_or_older_last_good_copy():
+    c = replace(copy("dns", 3, DNS, WEB, DB), unbacked=frozenset({"web", "db"}))
+    book, notes = addressbook.merge([c])
+    assert addressbook.repairs(book, c) == Change(puts=(DB, WEB))
+    assert notes == ["address book of dns: 2 record(s) without a last good copy, or with an older one (db, web): "
+                     "written by this run"]
+
+
+# --- TXN_SCRIPT, run here on a folder (a `docker` that knows no container) ------------------------
+
+
+@pytest.fixture
+def txn(tmp_path, monkeypatch):
+    """Run TXN_SCRIPT on tmp_path/book with a payload; returns the parsed result."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    book = tmp_path / "book"
+
+    def run(change: Change) -> addressbook.TxnResult:
+        argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", str(book), "dns", "5", "test"]
+        out = subprocess.run(argv, input=addressbook.payload(change, DOMAIN), capture_output=True, timeout=30)
+        assert out.returncode == 0, out
+        return addressbook.parse_txn(out.stdout.decode())
+
+    run.book = book
+    return run
+
+
+def test_txn_keeps_a_last_good_copy_of_every_record_it_puts(txn):
+    txn(Change(puts=(DNS, WEB)))
+    assert (txn.book / "last-good/web").read_text() == ipam.render_record(WEB)
+    assert (txn.book / "registry/web").read_text() == ipam.render_record(WEB)
+    moved = replace(WEB, ip="10.100.0.170")
+    res = txn(Change(puts=(moved,)))
+    assert (txn.book / "last-good/web").read_text() == ipam.render_record(moved)
+    assert res.records == {"dns": DNS, "web": moved}
+    assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns", "web"]
+    assert list((txn.book / "tmp").iterdir()) == []
+
+
+def test_txn_writes_a_missing_last_good_copy_of_an_unchanged_record(txn):
+    first = txn(Change(puts=(WEB,)))
+    (txn.book / "last-good/web").unlink()
+    again = txn(Change(puts=(WEB,)))
+    assert (txn.book / "last-good/web").read_text() == ipam.render_record(WEB)
+    assert again.generation == first.generation + 1
+    assert txn(Change(puts=(WEB,))).generation == again.generation  # nothing left to change
+
+
+def test_txn_restores_a_damaged_record_and_keeps_the_others(txn):
+    txn(Change(puts=(DNS, WEB, DB)))
+    (txn.book / "registry/web").write_text("")
+    res = txn(Change(puts=(WEB,)))
+    assert res.records == {"dns": DNS, "web": WEB, "db": DB}
+
+
+@pytest.mark.parametrize("how", ["delete", "release"])
+def test_txn_forgets_the_last_good_copy_with_the_record(txn, how):
+    txn(Change(puts=(DNS, WEB)))
+    txn(Change(deletes=("web",)) if how == "delete" else Change(releases=(("web", WEB.ip, WEB.mac),)))
+    assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns"]
+    assert not (txn.book / "registry/web").exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dockstack import facts
 from dockstack.facts import ContainerState, DhcpHost, Lease
 
@@ -167,3 +169,29 @@ def test_parse_ipv4_absent():
     assert facts.parse_ipv4("") is None
     assert facts.parse_ipv4(LINK) is None
     assert facts.parse_ipv4("2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever\n") is None
+
+
+def test_parse_lease_file_names_the_lines_that_are_no_lease():
+    leases, bad = facts.parse_lease_file(LEASES)
+    assert leases == facts.parse_leases(LEASES)
+    assert bad == ["1732500300 02:42:ac:11:00:08 fd00::8 v6host *", "garbage line",
+                   "abc 02:42:ac:11:00:09 10.100.0.109 x *", "1732500400 02:42:ac:11:00:0a 10.100.0.110"]
+
+
+@pytest.mark.parametrize("line", [
+    "1795658616 zz:b0 10.100.0.999 control *",  # a MAC and an IP that are no such thing
+    "1795658616 02:42:ac:11:00:05 10.100.0.999 web *",
+    "1795658616 02:42:ac:11:00:05 10.100.0.5 web * extra",
+    "17956?8616 02:42:ac:11:00:05 10.100.0.5 web *",
+    "1795658616 02:42:ac:11:00",  # truncated
+    "duid",
+    "????\x00?",
+])
+def test_parse_lease_file_garbled_line(line):
+    assert facts.parse_lease_file(line + "\n") == ([], [line])
+
+
+def test_parse_lease_file_keeps_dnsmasqs_own_lines_and_skips_blank_ones():
+    text = ("duid 00:01:00:01:2c:5f:1a:2b:02:00:0a:64:00:02\n\n   \n"
+            "1732500000 1234567 fd00::5 web 00:01:00:01:2c:5f:1a:2b:02:00:0a:64:00:05\n")
+    assert facts.parse_lease_file(text) == ([], [])

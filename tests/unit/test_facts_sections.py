@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -282,7 +283,7 @@ def test_parse_books_skips_garbled_lines():
                               "dns released \n"
                               "dns lease garbage\n"
                               "dns whatever 1 2 3\n")
-    assert books == {"dns": BookCopy("dns", 3, {}, (), ())}
+    assert books == {"dns": BookCopy("dns", 3, {}, (), (), bad_leases=("garbage",))}
 
 
 def test_parse_books_keeps_released_in_order():
@@ -308,5 +309,66 @@ def test_books_name_each_registry_file_and_flag_damaged_ones():
             "dns file other web app host1 02:42:0a:64:00:97 10.100.0.151 lease?\n")
     book = parse_books(text)["dns"]
     assert set(book.records) == {"web"} and book.records["web"].ip == "10.100.0.150"
-    assert book.damaged == {"db": "????garbage??", "empty": "empty",
+    assert book.damaged == {"db": "????garbage??", "empty": "",
                             "other": "web app host1 02:42:0a:64:00:97 10.100.0.151 lease?"}
+
+
+def test_books_report_the_last_good_copy_of_a_damaged_record_only():
+    text = ("dns file web web webui h1 02:42:0a:64:00:96 10.100.0.150 lease?\n"
+            "dns file db \n"
+            "dns last-good db db app h1 02:42:0a:64:00:97 10.100.0.151 lease?\n"
+            "dns file gone ?garbage\n"
+            "dns last-good gone ?garbage too\n")
+    book = facts.parse_books(text)["dns"]
+    assert book.records == {"web": WEB_RECORD}
+    assert book.damaged == {"db": "", "gone": "?garbage"}
+    assert book.last_good == {"db": Record("db", "app", "h1", "02:42:0a:64:00:97", "10.100.0.151", "lease")}
+    assert book.unbacked == frozenset()
+
+
+@pytest.mark.parametrize("last_good", ["", "web webui h1 02:42:0a:64:00:01 10.100.0.101 lease?", "???"])
+def test_books_flag_an_intact_record_whose_last_good_copy_is_missing_or_differs(last_good):
+    book = facts.parse_books("dns file web web webui h1 02:42:0a:64:00:96 10.100.0.150 lease?\n"
+                             f"dns last-good web {last_good}\n")["dns"]
+    assert book.records == {"web": WEB_RECORD}
+    assert book.unbacked == frozenset({"web"}) and book.last_good == {} and book.damaged == {}
+
+
+def test_books_name_garbled_lease_lines():
+    lines = [*BOOKS, "dns lease 1795658616 zz:b0 10.100.0.999 control *", "dns lease ??\x7f??"]
+    book = facts.parse_books("\n".join(lines))["dns"]
+    assert [x.ip for x in book.leases] == ["10.100.0.150", "10.100.0.151"]
+    assert book.bad_leases == ("1795658616 zz:b0 10.100.0.999 control *", "??\x7f??")
+
+
+def books_section() -> str:
+    """The #books part of HOST_FACTS_SCRIPT, to run on its own."""
+    script = facts.HOST_FACTS_SCRIPT
+    return "root=$1\n" + script[script.index("echo '#books'"):script.index("echo '#files'")]
+
+
+def test_books_section_run_on_a_folder(tmp_path):
+    """The shell side: last good copies only where they differ from the record, lease lines escaped and cut."""
+    d = tmp_path / "dnsmasq" / "dns"
+    for sub in ("registry", "last-good"):
+        (d / sub).mkdir(parents=True)
+    web = "web webui h1 02:42:0a:64:00:96 10.100.0.150 lease\n"
+    (d / "registry/web").write_text(web)
+    (d / "last-good/web").write_text(web)
+    (d / "registry/db").write_text("")
+    (d / "last-good/db").write_text("db app h1 02:42:0a:64:00:97 10.100.0.151 lease\n")
+    (d / "registry/new").write_text("new app h1 02:42:0a:64:00:98 10.100.0.152 lease\n")
+    (d / "generation").write_text("4\n")
+    (d / "leases").write_bytes(b"1732500000 02:42:0a:64:00:96 10.100.0.150 web *\n\x00\x01bad\xff line\n" +
+                               b"x" * 5000 + b"\n")
+    out = subprocess.run(["sh", "-c", books_section(), "sh", str(tmp_path)], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0 and out.stderr == "", out
+    book = facts.parse_books(out.stdout.split("\n", 1)[1])["dns"]
+    assert book.generation == 4
+    assert set(book.records) == {"web", "new"} and book.damaged == {"db": ""}
+    assert book.last_good == {"db": Record("db", "app", "h1", "02:42:0a:64:00:97", "10.100.0.151", "lease")}
+    assert book.unbacked == frozenset({"new"})
+    assert [x.ip for x in book.leases] == ["10.100.0.150"]
+    assert book.bad_leases == ("??bad? line", "x" * 1000)
+    assert "last-good web" not in out.stdout  # the same as its record: not reported
