@@ -13,11 +13,20 @@ import pytest
 import yaml
 
 from dockstack import images, lab
-from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, load_inventory, load_stack
+from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
 from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 
 INV = ROOT / ".venv" / "bin" / "inv"
+# The stack the engine and fault tests deploy (light images, no puppet classes): every `inv` they run reads
+# it through Invoke's configuration, unless a test names another file. The shipped containers.yaml is the real
+# stack, deployed by the tests of its services.
+ENGINE_STACK = Path(__file__).parent / "stacks" / "engine.yaml"
+os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
+
+
+def engine_stack(inv: Inventory | None = None) -> Stack:
+    return load_stack(inv or load_inventory(), ENGINE_STACK)
 
 
 def pytest_collection_modifyitems(items):
@@ -33,7 +42,8 @@ def inventory() -> Inventory:
     inv = load_inventory()
     lab.up(inv, say=lambda m: None)
     with Remotes(inv) as remotes:
-        images.sync(load_stack(inv), remotes, say=lambda m: None)
+        for stack in (load_stack(inv, DEFAULT_CONTAINERS_FILE), engine_stack(inv)):
+            images.sync(stack, remotes, say=lambda m: None)
     return inv
 
 
@@ -109,8 +119,8 @@ def ipam_json() -> dict[str, dict]:
 
 
 def write_containers(tmp_path: Path, name: str, edit) -> Path:
-    """A copy of the shipped containers.yaml, changed by `edit(data)`."""
-    data = yaml.safe_load(DEFAULT_CONTAINERS_FILE.read_text())
+    """A copy of the engine tests' stack, changed by `edit(data)`."""
+    data = yaml.safe_load(ENGINE_STACK.read_text())
     edit(data)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))

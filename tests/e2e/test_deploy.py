@@ -8,9 +8,19 @@ import re
 import pytest
 
 from dockstack import lab
-from dockstack.config import load_inventory, load_stack, tiers
+from dockstack.config import tiers
 
-from .conftest import docker_exec, entry, haproxy_servers, ipam_json, run_inv, ssh, wipe_stack, write_containers
+from .conftest import (
+    docker_exec,
+    engine_stack,
+    entry,
+    haproxy_servers,
+    ipam_json,
+    run_inv,
+    ssh,
+    wipe_stack,
+    write_containers,
+)
 
 DOMAIN = "dockstack.lab"
 PUPPET_ENV = "/etc/puppet/code/environments/production"  # inside the puppet container
@@ -55,7 +65,7 @@ def deployed(inventory, remotes):
 def test_deploy_all_brings_up_every_role_in_order(deployed):
     inventory, _, out = deployed
     assert "10 ok, 10 changed, 0 failed" in out
-    stack = load_stack(inventory)
+    stack = engine_stack(inventory)
     rows = ipam_json()
     for c in stack.containers:
         assert rows[c.name]["state"] == "running" and rows[c.name]["ip"], rows[c.name]
@@ -164,7 +174,7 @@ def test_registries_follow_the_registered_containers(deployed):
     def galera_in_haproxy() -> tuple[str, bool]:
         return haproxy_servers(inventory, "mysql_servers")["galera"]
 
-    stack = load_stack(load_inventory())
+    stack = engine_stack()
     galera_ip = ipam_json()["galera"]["ip"]
     assert site_nodes() == {f"{c.name}.{DOMAIN}" for c in stack.containers}
     assert mysql_servers() == [("galera", f"galera.{DOMAIN}:3306")]
@@ -228,7 +238,7 @@ def test_readiness_check_that_never_passes_fails_its_tier(deployed, tmp_path):
 def test_a_rebooted_host_comes_back_with_the_same_addresses(deployed):
     inventory, _, _ = deployed
     before = ipam_json()
-    on_host2 = {c.name for c in load_stack(inventory).containers if c.host == "host2"}
+    on_host2 = {c.name for c in engine_stack(inventory).containers if c.host == "host2"}
     lab.power_off(inventory, "host2")  # its bridge, VXLAN device and containers' processes are gone
     run_inv("lab.up")
     assert ssh(inventory, "host2", "ip link show dsbr0", check=False).returncode != 0
@@ -279,7 +289,7 @@ def test_destroy_all_in_reverse_order_keeps_addresses(deployed):
     assert {n: rows[n]["ip"] for n in before} == {n: r["ip"] for n, r in before.items()}
     events = [e.replace(":", "").split() for e in lifecycle_events(inventory, since)]
     destroyed = [name for _, action, name in events if action == "destroy"]
-    stack = load_stack(inventory)
+    stack = engine_stack(inventory)
     assert sorted(destroyed) == sorted(c.name for c in stack.containers)
     level = {r.name: i for i, tier in enumerate(tiers(stack)) for r in tier}
     role = {c.name: c.role for c in stack.containers}

@@ -24,6 +24,7 @@ from .conftest import (
     INV,
     book_files,
     docker_exec,
+    engine_stack,
     ipam_json,
     run_inv,
     ssh,
@@ -73,7 +74,7 @@ def connections(events: list[dict]) -> collections.Counter:
 
 def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, tmp_path):
     wipe_stack(remotes)
-    stack = load_stack(inventory)
+    stack = engine_stack(inventory)
     proc, events = traced(tmp_path, "deploy-all")
     assert "10 ok, 10 changed, 0 failed" in proc.stdout
     trips = round_trips(events)
@@ -264,7 +265,7 @@ def test_deploy_all_killed_mid_tier_converges_on_rerun(inventory, remotes, kill_
     assert "10 ok" in out and "0 failed" in out
     records = registry_is_consistent(inventory)
     rows = ipam_json()
-    for c in load_stack(inventory).containers:
+    for c in engine_stack(inventory).containers:
         assert rows[c.name]["state"] == "running" and c.name in records, (c.name, out)
         assert records[c.name][1] == rows[c.name]["ip"]
     for name, ip in had.items():

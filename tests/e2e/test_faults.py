@@ -28,10 +28,22 @@ import pytest
 import yaml
 
 from dockstack import facts, lab
-from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, ROOT, load_inventory, load_stack
+from dockstack.config import DEFAULT_HOSTS_FILE, ROOT
 from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED
 
-from .conftest import INV, book_files, docker_exec, entry, haproxy_servers, ipam_json, run_inv, ssh, write_containers
+from .conftest import (
+    ENGINE_STACK,
+    INV,
+    book_files,
+    docker_exec,
+    engine_stack,
+    entry,
+    haproxy_servers,
+    ipam_json,
+    run_inv,
+    ssh,
+    write_containers,
+)
 from .test_engine import registry_is_consistent, renew_lease
 
 # Small enough that a fault resolves in seconds, large enough for a loaded 2-core machine (a facts read can
@@ -115,7 +127,7 @@ class Background:
 @functools.cache
 def stack_names() -> tuple[str, ...]:
     """The shipped stack's containers (the registry may also know others, left by other tests)."""
-    return tuple(c.name for c in load_stack(load_inventory()).containers)
+    return tuple(c.name for c in engine_stack().containers)
 
 
 def addresses() -> dict[str, str]:
@@ -177,7 +189,7 @@ def docker_rm(inventory, host: str, *names: str) -> None:
 
 
 def remove_many(inventory, names) -> None:
-    hosts = {c.name: c.host for c in load_stack(inventory).containers}
+    hosts = {c.name: c.host for c in engine_stack(inventory).containers}
     by_host: dict[str, list[str]] = {}
     for n in names:
         by_host.setdefault(hosts[n], []).append(n)
@@ -751,7 +763,7 @@ BAD_VALUES = [
 @pytest.mark.parametrize(("edit", "key", "problem"), BAD_VALUES)
 def test_rejected_config_value_runs_nothing_on_any_host(inventory, tmp_path, edit, key, problem):
     which, fn = edit
-    files = {"hosts": DEFAULT_HOSTS_FILE, "containers": DEFAULT_CONTAINERS_FILE}
+    files = {"hosts": DEFAULT_HOSTS_FILE, "containers": ENGINE_STACK}
     data = yaml.safe_load(Path(files[which]).read_text())
     fn(data)
     bad = tmp_path / f"{which}.yaml"

@@ -6,6 +6,7 @@ import json
 import shlex
 
 import pytest
+from invoke import Context
 
 import tasks
 from dockstack import masking
@@ -158,7 +159,7 @@ def test_cli_masks_what_an_action_says_and_raises(cfg, capsys):
         raise RemoteError("h2", "app1: create", f"docker said: --env DB_PASSWORD={TOKEN}")
 
     with pytest.raises(tasks.DockstackError) as e:
-        tasks._on_hosts(str(hosts), str(containers), action)
+        tasks._on_hosts(Context(), str(hosts), str(containers), action)
     out = capsys.readouterr().out
     assert out == "  app1: container logs: DB_PASSWORD=***\n"
     assert str(e.value) == "h2: app1: create failed: docker said: --env DB_PASSWORD=***"
