@@ -139,7 +139,8 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
         for path, text in sorted(files.items()):
             data = text.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode = len(data), 0o644
+            private = path.rpartition("/")[2] in dockercli.PRIVATE_FILES
+            info.size, info.mode = len(data), 0o600 if private else 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -203,7 +204,8 @@ def parse_action(text: str) -> ActionResult:
 
 
 # Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with
-# `haproxy -c` inside the running container first, then haproxy reloads (SIGUSR2, master-worker mode).
+# `haproxy -c` (and keepalived's with `keepalived -t`) inside the running container first, then the container's
+# supervisor gets SIGUSR2: haproxy reloads (master-worker mode), keepalived re-reads its file.
 SERVICE_FILES_SCRIPT = r"""
 set -u
 service=$1 name=$2 dir=$3 mount=$4
@@ -213,9 +215,13 @@ new=$(mktemp -d "$dir/.incoming.XXXXXX") || exit 1  # its own folder: two runs m
 trap 'rm -rf "$new"' EXIT
 out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
 running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
-if [ "$service" = haproxy ] && [ "$running" = true ]; then
+if [ "$service" = haproxy ] && [ "$running" = true ] && [ -f "$new/haproxy.cfg" ]; then
   out=$(docker exec "$name" haproxy -c -f "$mount/${new##*/}/haproxy.cfg" 2>&1) ||
     { rm -rf "$new"; echo "failed haproxy -c"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
+fi
+if [ "$service" = haproxy ] && [ "$running" = true ] && [ -f "$new/keepalived.conf" ]; then
+  out=$(docker exec "$name" keepalived -t -f "$mount/${new##*/}/keepalived.conf" 2>&1) ||
+    { rm -rf "$new"; echo "failed keepalived -t"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
 fi
 for f in "$@"; do mkdir -p "$(dirname "$dir/$f")"; mv -f "$new/$f" "$dir/$f"; done
 rm -rf "$new"

@@ -83,6 +83,10 @@ SUITE_MAX = 64
 PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 # roles[].classes: Puppet class names: segments [a-z][a-z0-9_]* joined by '::'.
 PUPPET_CLASS_RE = re.compile(r"[a-z][a-z0-9_]*(?:::[a-z][a-z0-9_]*)*")
+# roles[].vip.password: keepalived's VRRP auth_pass, written unquoted into keepalived.conf, where whitespace, '#',
+# '!', quotes, '$' (keepalived expands $VARIABLES) and braces would change the file; keepalived uses 8 characters at
+# most, and values shorter than masking.MIN_MASKED would not be masked in free text.
+VRRP_PASSWORD_RE = re.compile(r"[A-Za-z0-9_.,:+=%@/-]{4,8}")
 # containers[].env keys: POSIX shell variable names.
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # An env key whose value is a secret without being listed under `secrets:` (anywhere in the key, any case).
@@ -110,6 +114,7 @@ JOIN_MODES = ("vxlan", "uplink", "none")
 SERVICES = ("dnsmasq", "haproxy", "puppet")  # what dockstack runs and feeds with files, declared per role
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
+VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,22 @@ class Balanced:
 
 
 @dataclass(frozen=True)
+class Vip:
+    """A virtual IP that the keepalived of a haproxy role's containers hold, one container at a time (VRRP)."""
+
+    ip: ipaddress.IPv4Address
+    name: str  # its DNS name is NAME.DOMAIN, answered by dnsmasq
+    router_id: int  # VRRP virtual router id, 1-255: unique on the segment
+    password: str  # VRRP auth_pass: a secret (never printed, masked like secret env values)
+
+    @property
+    def mac(self) -> str:
+        """The MAC of the VIP's address-book entry: the VRRP virtual router MAC of its router id, which no
+        container uses (keepalived runs without use_vmac), so dnsmasq never leases the VIP to anyone."""
+        return f"{VRRP_MAC_PREFIX}{self.router_id:02x}"
+
+
+@dataclass(frozen=True)
 class Role:
     """A role: its place in the deploy order, its readiness check, puppet classes, balanced ports."""
 
@@ -206,6 +227,7 @@ class Role:
     classes: tuple[str, ...] = ()
     balance: tuple[Balanced, ...] = ()
     service: str | None = None  # one of SERVICES: dockstack runs it and renders its files
+    vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,7 @@ class Container:
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
     service: str | None = None  # its role's service (copied here so actions need no lookup)
+    vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
 
     @property
     def is_dnsmasq(self) -> bool:
@@ -249,8 +272,9 @@ class Stack:
 
     @property
     def secret_values(self) -> frozenset[str]:
-        """Every secret env value of every container: what output must never show."""
-        return frozenset(v for c in self.containers for k, v in c.env if self.is_secret(k))
+        """Every secret env value of every container, and every VRRP password: what output must never show."""
+        return frozenset({v for c in self.containers for k, v in c.env if self.is_secret(k)}
+                         | {r.vip.password for r in self.roles if r.vip})
 
     def mask(self, text: str) -> str:
         """text with every secret env value replaced by masking.MASK."""
@@ -278,6 +302,10 @@ class Stack:
         raise ConfigError(self.path, "containers", f"no container or role named {name!r}",
                           f"containers: {', '.join(c.name for c in self.containers)}; "
                           f"roles: {', '.join(r.name for r in self.roles)}")
+
+    def vips(self) -> tuple[tuple[Role, Vip], ...]:
+        """The virtual IPs of the stack, with the role whose containers hold each."""
+        return tuple((r, r.vip) for r in self.roles if r.vip)
 
     def dnsmasq_containers(self) -> tuple[Container, ...]:
         return tuple(c for c in self.containers if c.is_dnsmasq)
@@ -647,7 +675,8 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         images.append(Image(tag=str(tag), suite=suite, packages=tuple(pkgs)))
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
-        roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles))
+        roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles,
+                           inventory))
     ports: dict[int, str] = {}
     services: dict[str, str] = {}
     for i, role in enumerate(roles):
@@ -697,13 +726,15 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
             if net.gateway is not None and ip == net.gateway:
                 raise r.fail("ip", f"{ip} is the network gateway", "pick another address")
         service = next(x.service for x in roles if x.name == role)
+        vip = next(x.vip for x in roles if x.name == role)
         if service == "dnsmasq" and (mac is None or ip is None):
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=_volumes(r), env=_env(r, listed), command=_command(r),
-                                    service=service))
+                                    service=service, vip=vip))
     _check_collisions(p, containers)
+    _check_vips(p, roles, containers)
     env_keys = {k for c in containers for k, _ in c.env}
     for j, k in enumerate(listed):
         if k not in env_keys:
@@ -803,8 +834,8 @@ def effective_mac(c: Container) -> str | None:
     return c.mac or (static_mac_for(c.ip) if c.ip is not None else None)
 
 
-def _role(r: _Reader, earlier: list[Role]) -> Role:
-    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service"})
+def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
+    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
         raise r.fail("name", f"duplicate role {name!r}", "role names must be unique")
@@ -845,8 +876,51 @@ def _role(r: _Reader, earlier: list[Role]) -> Role:
     if service is not None and service not in SERVICES:
         raise r.fail("service", f"{service!r} is not a service dockstack runs",
                      f"use one of {', '.join(SERVICES)}, or leave it out for your own image's command")
+    vip = None
+    if r.data.get("vip") is not None:
+        if service != "haproxy":
+            raise r.fail("vip", "a virtual IP needs the role's containers to run haproxy and keepalived",
+                         "set service: haproxy on this role, or move vip: to the haproxy role")
+        vip = _vip(_Reader(r.path, f"{r.where}.vip", r.data["vip"]), inventory)
     return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
-                classes=tuple(classes), balance=tuple(balance), service=service)
+                classes=tuple(classes), balance=tuple(balance), service=service, vip=vip)
+
+
+def _vip(r: _Reader, inventory: Inventory) -> Vip:
+    """roles[].vip: an address of the container subnet that DHCP never hands out, its DNS name, the VRRP router
+    id and password; an error about the password never quotes it."""
+    r.unknown({"ip", "name", "router_id", "password"})
+    net = inventory.network
+    ip = r.ip("ip")
+    if ip is None:  # r.ip without a default raises on a missing key; this keeps the type checker told
+        raise r.fail("ip", "missing", "add this key")
+    where = f"{inventory.path}: network"
+    if ip not in net.subnet or ip in (net.subnet.network_address, net.subnet.broadcast_address):
+        raise r.fail("ip", f"{ip} is outside the container subnet {net.subnet}",
+                     f"pick a host address in {net.subnet} ({where}.subnet)")
+    if net.dhcp_start <= ip <= net.dhcp_end:
+        raise r.fail("ip", f"{ip} is inside dhcp_range {net.dhcp_start}-{net.dhcp_end}",
+                     f"pick an address of {net.subnet} outside the range dnsmasq leases ({where}.dhcp_range)")
+    if net.gateway is not None and ip == net.gateway:
+        raise r.fail("ip", f"{ip} is the network gateway", "pick another address")
+    name = r.name("name") if r.data.get("name") is not None else "vip"
+    rid = r.get("router_id", int, required=True)
+    if not 1 <= rid <= 255:
+        raise r.fail("router_id", f"{rid} is not a VRRP virtual router id",
+                     "use 1-255, one no other VRRP router on the segment uses")
+    password = r.data.get("password")  # not r.get(): its one-line check quotes the value
+    if password is None:
+        raise r.fail("password", "missing", "add this key (4-8 characters; a secret, never printed)")
+    if not isinstance(password, str):
+        raise r.fail("password", f"the secret value (a {type(password).__name__}) is not a string",
+                     "quote the password in YAML")
+    problem = line_problem(password, secret=True)
+    if problem:
+        raise r.fail("password", problem, "write it on one line, without control characters")
+    if not VRRP_PASSWORD_RE.fullmatch(password):
+        raise r.fail("password", f"the secret value {masking.MASK} is not 4-8 characters of letters, digits and "
+                     "_ . , : + = % @ / -", "keepalived uses 8 characters at most; choose another password")
+    return Vip(ip=ip, name=name, router_id=rid, password=password)
 
 
 def dhcp_slice(network: Network, index: int, count: int) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
@@ -868,6 +942,30 @@ def tiers(stack: Stack) -> list[list[Role]]:
     for role in stack.roles:
         out[level[role.name]].append(role)
     return out
+
+
+def _check_vips(path: str, roles: list[Role], containers: list[Container]) -> None:
+    """A VIP's address, DNS name, router id and MAC belong to it alone."""
+    seen: dict[object, str] = {}
+    for i, role in enumerate(roles):
+        if role.vip is None:
+            continue
+        key = f"roles[{i}].vip"
+        for c in containers:
+            if c.ip == role.vip.ip:
+                raise ConfigError(path, f"{key}.ip", f"{role.vip.ip} is already the static ip of container {c.name}",
+                                  "give the VIP an address no container uses")
+            if c.name == role.vip.name:
+                raise ConfigError(path, f"{key}.name", f"{role.vip.name!r} is already the name of a container",
+                                  "give the VIP a DNS name no container uses (e.g. vip)")
+            if effective_mac(c) == role.vip.mac:
+                raise ConfigError(path, f"{key}.router_id", f"container {c.name}'s MAC {role.vip.mac} is the VRRP "
+                                  f"MAC of router id {role.vip.router_id}", "change the MAC or the router id")
+        for what, value in (("ip", role.vip.ip), ("name", role.vip.name), ("router_id", role.vip.router_id)):
+            if (what, value) in seen:
+                raise ConfigError(path, f"{key}.{what}", f"{value} is already used by the vip of role "
+                                  f"{seen[what, value]}", "each virtual IP needs its own address, name and router id")
+            seen[what, value] = role.name
 
 
 def _check_collisions(path: str, containers: list[Container]) -> None:

@@ -21,8 +21,14 @@ HAPROXY_MOUNT = "/etc/haproxy"
 SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
-    "haproxy": ["haproxy", "-W", "-db", "-f", f"{HAPROXY_MOUNT}/haproxy.cfg"],
+    # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
+    "haproxy": ["bash", f"{HAPROXY_MOUNT}/supervise.sh"],
 }
+# service files that hold a secret (the VRRP password): written readable by root only
+PRIVATE_FILES = frozenset({"keepalived.conf"})
+# keepalived adds and removes the VIP on eth0 (NET_ADMIN) and sends VRRP adverts on a raw socket (NET_RAW, in
+# Docker's default set, named so a daemon with a narrower default still gives it)
+VIP_CAPS = ["NET_ADMIN", "NET_RAW"]
 
 
 def service_dir(c: Container) -> str:
@@ -38,10 +44,12 @@ def spec(c: Container) -> dict[str, object]:
 
 
 def cap_add(c: Container) -> list[str]:
-    """Capabilities beyond Docker's default set: only dnsmasq needs NET_ADMIN (to serve DHCP). Other containers'
-    dhclient runs with the host's privileges in the container's namespaces (actions.ACTION_SCRIPT), so their
-    own processes never hold NET_ADMIN."""
-    return ["NET_ADMIN"] if c.is_dnsmasq else []
+    """Capabilities beyond Docker's default set: only dnsmasq (to serve DHCP) and the haproxy containers of a role
+    with a vip (keepalived moves the VIP) need NET_ADMIN. Other containers' dhclient runs with the host's
+    privileges in the container's namespaces (actions.ACTION_SCRIPT), so their own processes never hold it."""
+    if c.is_dnsmasq:
+        return ["NET_ADMIN"]
+    return list(VIP_CAPS) if c.service == "haproxy" and c.vip is not None else []
 
 
 def spec_digests(c: Container) -> dict[str, str]:

@@ -80,10 +80,11 @@ class Executor:
         """Per dnsmasq container: config's static reservations the book lacks, and repairs of its copy."""
         reserve = tuple(r for n, r in ipam.reserved_static(self.stack, self.records).items()
                         if n not in self.records)
+        vips, stale = ipam.vip_changes(self.stack, self.records)
         for note in self.world.book_notes:
             self.say(f"  {note}")
         return {d.name: addressbook.repairs(self.world.book, self.world.copies.get(d.name))
-                + addressbook.Change(puts=reserve) for d in self.stack.dnsmasq_containers()}
+                + addressbook.Change(puts=reserve + vips, deletes=stale) for d in self.stack.dnsmasq_containers()}
 
     def dns_servers(self) -> list[str]:
         return [str(d.ip) for d in self.stack.dnsmasq_containers()]
@@ -264,6 +265,10 @@ class Executor:
         conflicts: dict[str, str] = {}
         for res in results:
             conflicts.update(res.conflicts)
+        for role, vip in self.stack.vips():
+            if vip.name in conflicts:
+                self.say(f"  vip {vip.name} ({role.name}): NOT reserved: {conflicts[vip.name]}: `inv ipam.release` "
+                         "that container, or give the vip another ip")
         with self.lock:
             self.records = dict(newest.records)
         n = len(change.puts) + len(change.deletes) + len(change.releases)
@@ -280,8 +285,12 @@ class Executor:
             return {f"{base}/dnsmasq.conf": conf}, tuple(f"{base}/{d}" for d in ("registry", "dhcp-hosts.d",
                                                                                   "hosts.d"))
         if c.service == "haproxy":
-            return {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, self.inv.network.domain,
-                                                                     self.dns_servers())}, ()
+            files = {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, self.inv.network.domain,
+                                                                      self.dns_servers()),
+                     f"{base}/supervise.sh": registries.render_supervisor(c)}
+            if c.vip is not None:
+                files[f"{base}/keepalived.conf"] = registries.render_keepalived(self.stack, c, self.inv.network)
+            return files, ()
         if c.service != "puppet":
             return {}, ()
         with self.lock:
@@ -326,7 +335,8 @@ class Executor:
                                   or f"exit code {r.exit_code}")
             with self.lock:
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
-            what = "site.pp and hieradata updated" if c.service == "puppet" else "haproxy.cfg updated, validated"
+            what = ("site.pp and hieradata updated" if c.service == "puppet"
+                    else f"{', '.join(sorted(p.rpartition('/')[2] for p in files))} updated, validated")
             self.say(f"  {c.name}: {what}" + (" and reloaded" if "reloaded" in r.stdout.split() else ""))
 
         parallel(todo, push)

@@ -26,7 +26,7 @@ class Record:
     host: str
     mac: str
     ip: str
-    source: str  # static | lease | new | adopted: the flowchart path that gave the address
+    source: str  # static | lease | new | adopted: the flowchart path that gave the address; vip: a virtual IP
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dockstack.facts import Lease, Record
 from dockstack.render import render
 
 STATIC, LEASE, NEW, ADOPTED = "static", "lease", "new", "adopted"
+VIP = "vip"  # the source of a virtual IP's entry: reserved from the config, held by keepalived
+NO_HOST = "-"  # the host field of a VIP's entry: it moves between the role's containers
 
 __all__ = ["Lease", "Record"]  # re-exported: callers speak of ipam.Record
 QUARANTINE = 16  # released IPs held back so the next container does not inherit an old one's address
@@ -80,6 +82,21 @@ def reserved_static(stack: Stack, registry: dict[str, Record]) -> dict[str, Reco
         if c.ip is not None and c.name not in out:
             out[c.name] = Record(c.name, c.role, c.host, effective_mac(c) or "", str(c.ip), STATIC)
     return out
+
+
+def vip_records(stack: Stack) -> dict[str, Record]:
+    """The address-book entries of the stack's virtual IPs: a DHCP host entry for a MAC no container uses (so
+    dnsmasq never leases the address) and a hosts entry (so NAME.DOMAIN answers with it)."""
+    return {v.name: Record(v.name, role.name, NO_HOST, v.mac, str(v.ip), VIP) for role, v in stack.vips()}
+
+
+def vip_changes(stack: Stack, registry: dict[str, Record]) -> tuple[tuple[Record, ...], tuple[str, ...]]:
+    """(puts, deletes) that make the registry's VIP entries those of the config: new or changed ones put, those of
+    VIPs the config no longer declares deleted."""
+    wanted = vip_records(stack)
+    puts = tuple(r for n, r in sorted(wanted.items()) if registry.get(n) != r)
+    deletes = tuple(sorted(n for n, r in registry.items() if r.source == VIP and n not in wanted))
+    return puts, deletes
 
 
 # --- serialisation and dnsmasq's files -------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The registry of running containers per role, rendered for puppet (site.pp, hieradata); haproxy.cfg from config."""
+"""The registry of running containers per role, rendered for puppet (site.pp, hieradata); haproxy.cfg, its
+container's supervisor and keepalived.conf from config."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockstack.config import HAPROXY_STATS_PORT, Stack
+from dockstack.config import HAPROXY_STATS_PORT, Container, Network, Stack
+from dockstack.dockercli import HAPROXY_MOUNT
 from dockstack.ipam import Record
 from dockstack.render import render
 
@@ -49,3 +51,24 @@ def render_haproxy(stack: Stack, domain: str, dns_servers: list[str]) -> str:
                 for b in role.balance]
     return render("haproxy/haproxy.cfg.j2", services=services, domain=domain, dns_servers=dns_servers,
                   stats_port=HAPROXY_STATS_PORT)
+
+
+def render_supervisor(c: Container) -> str:
+    """The haproxy container's PID 1: haproxy, and keepalived when its role has a vip."""
+    return render("haproxy/supervise.sh.j2", mount=HAPROXY_MOUNT, keepalived=c.vip is not None)
+
+
+VRRP_TOP_PRIORITY = 150  # the role's first container; each later one 10 less (at least 1)
+
+
+def vrrp_priority(stack: Stack, c: Container) -> int:
+    """c's VRRP priority: config order decides who takes the VIP first; nopreempt keeps it where it is after."""
+    return max(1, VRRP_TOP_PRIORITY - 10 * stack.of_role(c.role).index(c))
+
+
+def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
+    """keepalived.conf of a haproxy container whose role has a vip (it holds the VRRP password: a secret)."""
+    if c.vip is None:
+        raise ValueError(f"{c.name}: its role has no vip")
+    return render("haproxy/keepalived.conf.j2", name=c.name, role=c.role, vip=c.vip, domain=net.domain,
+                  priority=vrrp_priority(stack, c), prefixlen=net.subnet.prefixlen)

@@ -113,13 +113,14 @@ def test_run_argv_puppet_with_own_command(container, net):
     assert argv[-3:] == ["dockstack/puppet:bookworm", "puppet", "server"]
 
 
-def test_run_argv_haproxy_mounts_etc_haproxy_and_runs_haproxy(container, net):
+def test_run_argv_haproxy_mounts_etc_haproxy_and_runs_its_supervisor(container, net):
     c = container("haproxy", role="haproxy", host="h3", image="dockstack/haproxy:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/haproxy:/etc/haproxy"]
     i = argv.index("dockstack/haproxy:bookworm")
-    assert argv[i + 1:] == ["haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
+    assert argv[i + 1:] == ["bash", "/etc/haproxy/supervise.sh"]  # haproxy (and keepalived with a vip)
     assert flag_values(argv, "--dns") == ["10.100.0.2"]
+    assert "--cap-add" not in argv  # no vip: no keepalived, no privilege
 
 
 def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
