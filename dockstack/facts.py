@@ -246,6 +246,7 @@ class HostFacts:
     books: dict[str, BookCopy] = field(default_factory=dict)  # dnsmasq container name -> its copy
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
     foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
+    secondary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its other eth0 IPv4s (a VIP)
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -345,10 +346,13 @@ def parse_host_facts(text: str) -> HostFacts:
         pid, _, tail = line.partition(" ")
         if pid.isdigit():
             by_pid.setdefault(int(pid), []).append(tail)
-    addresses = {}
+    addresses, secondary = {}, {}
     for c in containers.values():
         lines = "\n".join(by_pid.get(c.pid, [])) if c.running else ""
         addresses[c.name] = (parse_link_mac(lines), parse_ipv4(lines))
+        others = tuple(m.group(1) for m in IPV4_IN_ADDR.finditer(lines))[1:]
+        if others:
+            secondary[c.name] = others
     images: dict[str, str | None] = {}
     for line in sec.get("images", "").splitlines():
         tag, _, image_id = line.partition(" ")
@@ -363,7 +367,8 @@ def parse_host_facts(text: str) -> HostFacts:
     return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
-                     files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers))
+                     files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
+                     secondary=secondary)
 
 
 def parse_ps(text: str) -> dict[str, str]:

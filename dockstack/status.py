@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from dockstack import images as images_mod
+from dockstack import ipam
 from dockstack.config import Inventory, Stack
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes, parallel
@@ -20,7 +21,7 @@ class IpamRow:
     ip: str
     fqdn: str
     source: str
-    state: str  # running | stopped | absent
+    state: str  # running | stopped | absent; a VIP: held by CONTAINER | not held
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -32,9 +33,15 @@ def ipam_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[IpamRow]:
     registry = world.book.records
     on_hosts = {h: {n: s.status for n, s in f.containers.items()} for h, f in world.hosts.items()}
     names = [c.name for c in stack.containers] + sorted(set(registry) - {c.name for c in stack.containers})
+    holders = {ip: (h, n) for h, f in world.hosts.items() for n, ips in f.secondary.items() for ip in ips}
     rows = []
     for name in names:
         rec = registry.get(name)
+        if rec is not None and rec.source == ipam.VIP:  # no container: the one whose eth0 holds it
+            host, holder = holders.get(rec.ip, ("-", ""))
+            rows.append(IpamRow(name, rec.role, host, rec.mac, rec.ip, f"{name}.{inv.network.domain}", rec.source,
+                                f"held by {holder}" if holder else "not held"))
+            continue
         try:
             c = stack.container(name)
             role, host = c.role, c.host

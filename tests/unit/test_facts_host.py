@@ -132,3 +132,14 @@ def test_blank_lines_are_ignored():
     hf = facts.parse_host_facts(text)
     assert hf.addresses["web"] == (None, "10.100.0.150")
     assert hf.images == {"dockstack/base:bookworm": "x"}
+
+
+def test_a_vip_on_eth0_is_a_secondary_address_never_the_containers_own():
+    """keepalived adds the VIP after the container's own address: facts keep the first as its address."""
+    vip = ("41234 2: eth0    inet 10.100.0.10/24 scope global secondary eth0\\       "
+           "valid_lft forever preferred_lft forever")
+    hf = facts.parse_host_facts(observed(INSPECT, [link_line(41234, "02:42:0a:64:00:96"),
+                                                   addr_line(41234, "10.100.0.150"), vip], []))
+    assert hf.addresses["web"] == ("02:42:0a:64:00:96", "10.100.0.150")
+    assert hf.secondary == {"web": ("10.100.0.10",)}
+    assert facts.parse_host_facts(full_output()).secondary == {}
