@@ -170,8 +170,7 @@ def test_vip_held_by_exactly_one_and_password_kept_secret(inventory, vip_stack):
         assert f"auth_pass {vip['password']}" in ssh(inventory, host, f"cat {conf}").stdout
         inspect = ssh(inventory, host, f"docker container inspect {name}").stdout
         assert vip["password"] not in inspect  # not in labels, env or command
-        assert "pgrep -x haproxy" in docker_exec(inventory, host, name, "ps -o args= -C keepalived") or \
-            docker_exec(inventory, host, name, "pgrep -x keepalived")
+        assert docker_exec(inventory, host, name, "pgrep -x keepalived").split()  # beside haproxy, in each
     for args in (("deploy-all", "--dry-run"), ("ipam.show", "--json"), ("status",)):
         assert vip["password"] not in run_inv(*args, f"--containers-file={path}").stdout
 
@@ -211,3 +210,31 @@ def test_a_dead_haproxy_ends_its_container_and_moves_the_vip(inventory, vip_stac
     out = run_inv("deploy-all", f"--containers-file={path}").stdout  # starts it again, its check passes
     assert f"{old}: start" in out and "0 failed" in out, out
     assert wait_for_one_holder(inventory, hosts, vip["ip"]) == new  # and it did not take the VIP back
+
+
+def test_a_changed_vrrp_password_is_pushed_checked_and_reloaded_in_place(inventory, vip_stack, tmp_path):
+    """keepalived.conf travels like haproxy.cfg: only when it changed, checked with `keepalived -t` in the running
+    container, then keepalived re-reads it (SIGHUP through the supervisor); no container is recreated."""
+    path, vip, hosts = vip_stack
+    data = yaml.safe_load(path.read_text())
+    new_password = "vrrp+new"
+    next(r for r in data["roles"] if r["name"] == "haproxy")["vip"]["password"] = new_password
+    changed = tmp_path / "vip-new-password.yaml"
+    changed.write_text(yaml.safe_dump(data, sort_keys=False))
+    def started_at(name: str) -> str:
+        return ssh(inventory, hosts[name], f"docker inspect -f '{{{{.State.StartedAt}}}}' {name}").stdout
+
+    started = {n: started_at(n) for n in hosts}
+    out = run_inv("deploy-all", f"--containers-file={changed}").stdout
+    for name in hosts:
+        assert f"  {name}: keepalived.conf updated, validated and reloaded" in out, out
+        assert f"  {name}: ok, running" in out, out
+    assert new_password not in out and vip["password"] not in out
+    for name, host in hosts.items():
+        conf = ssh(inventory, host, f"cat {SERVICE_ROOT}/haproxy/{name}/keepalived.conf").stdout
+        assert f"auth_pass {new_password}\n" in conf
+        assert started_at(name) == started[name]
+        assert "Reloading" in ssh(inventory, host, f"docker logs {name} 2>&1").stdout
+    wait_for_one_holder(inventory, hosts, vip["ip"])
+    through_vip(inventory, vip, bound=5)
+    assert "keepalived.conf updated" not in run_inv("deploy-all", f"--containers-file={changed}").stdout  # once
