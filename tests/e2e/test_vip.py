@@ -212,6 +212,19 @@ def test_a_dead_haproxy_ends_its_container_and_moves_the_vip(inventory, vip_stac
     assert wait_for_one_holder(inventory, hosts, vip["ip"]) == new  # and it did not take the VIP back
 
 
+def test_a_killed_holder_loses_the_vip_after_three_missed_adverts(inventory, vip_stack):
+    """SIGKILL leaves keepalived no time to say goodbye: the peer waits out the master-down interval
+    (3 adverts of 1 s plus skew), still within the bound."""
+    path, vip, hosts = vip_stack
+    old, new, took = failover(inventory, hosts, vip["ip"], "docker kill {name}")
+    print(f"\nVIP failover after `docker kill {old}`: {new} held {vip['ip']} after {took:.2f}s")
+    assert took < FAILOVER_BOUND
+    through_vip(inventory, vip, bound=5)
+    out = run_inv("deploy-all", f"--containers-file={path}").stdout
+    assert f"{old}: start" in out and "0 failed" in out, out
+    assert wait_for_one_holder(inventory, hosts, vip["ip"]) == new
+
+
 def test_a_changed_vrrp_password_is_pushed_checked_and_reloaded_in_place(inventory, vip_stack, tmp_path):
     """keepalived.conf travels like haproxy.cfg: only when it changed, checked with `keepalived -t` in the running
     container, then keepalived re-reads it (SIGHUP through the supervisor); no container is recreated."""
