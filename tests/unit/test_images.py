@@ -8,9 +8,10 @@ import json
 import tarfile
 
 import pytest
+import yaml
 
 from dockstack import images
-from dockstack.config import Container, Image, Role, Stack
+from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Image, Role, Stack
 
 DEB822 = """\
 Types: deb
@@ -233,3 +234,11 @@ def test_sha256_file(tmp_path):
     p = tmp_path / "blob"
     p.write_bytes(b"x" * (3 << 20))
     assert images._sha256_file(p) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
+
+
+def test_a_tag_has_one_recipe_in_the_shipped_and_the_engine_stack():
+    """The e2e session syncs both files' images: a tag built from two package lists would flip between them."""
+    shipped = yaml.safe_load(DEFAULT_CONTAINERS_FILE.read_text())["images"]
+    engine = yaml.safe_load((ROOT / "tests" / "e2e" / "stacks" / "engine.yaml").read_text())["images"]
+    for tag in set(shipped) & set(engine):
+        assert shipped[tag] == engine[tag], tag
