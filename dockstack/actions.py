@@ -22,13 +22,14 @@ from dockstack.remote import seconds_from_env, step_timeout
 CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
 DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease ($DOCKSTACK_DHCP_TIMEOUT)
 CHECK_POLL = 0.2  # seconds between readiness probes
+AGENT_TIMEOUT = 300  # seconds a Puppet agent run may take ($DOCKSTACK_AGENT_TIMEOUT), on top of the action's bound
 
 ACTION_SCRIPT = r"""
 set -u
 mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
 shift 9
-dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6
-shift 6
+dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
+shift 9
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
 envfile=
@@ -106,6 +107,23 @@ else
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'
 cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'
+if [ -n "$agent_server" ]; then
+  # the Puppet agent applies the role's classes: the container has its address and DNS name now
+  t0=$(date +%s%N)
+  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 2>&1)
+  printf '%s\n' "$out" | grep '^agent '
+  echo "agent ms $(( ($(date +%s%N) - t0) / 1000000 ))"
+  code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
+  failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
+    sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
+  if [ "$code" != 0 ] && [ "$code" != 2 ] || [ "${failed:-x}" != 0 ]; then
+    # not left looking done: a created container goes (its address stays recorded), a started one stops,
+    # so the next deploy-all brings it up again and the agent runs again
+    if [ -s "$cid" ]; then undo; else docker stop "$name" >/dev/null 2>&1; fi
+    said=$(printf '%s\n' "$out" | sed -n 's/^agent error //p')
+    fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+  fi
+fi
 if [ -n "$check" ]; then
   start=$(date +%s)
   until out=$(docker exec "$name" sh -c "$check" 2>&1); do
@@ -118,10 +136,87 @@ fi
 echo ready
 """
 
+AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
+# One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`), from a
+# fresh ssldir: a container re-created with its old name, or a Puppet server re-created with a new CA, still
+# gets a working certificate (the server's allow_duplicate_certs replaces the old one). A 2048-bit key: Puppet's
+# default 4096 bits took up to 30 s to generate on a busy 2-core machine. Prints `agent exit N`,
+# the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
+AGENT_SCRIPT = r"""
+server=$1 certname=$2 fresh=${3:-1} dir=/var/lib/dockstack-agent
+if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
+mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
+puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \
+  --color false --keylength 2048 --server "$server" --certname "$certname" --ssldir "$dir/ssl" \
+  --lastrunfile "$dir/last_run_summary.yaml" > "$dir/run.log" 2>&1
+echo "agent exit $?"
+grep '^Error: ' "$dir/run.log" | tail -n 4 | sed 's/^/agent error /'
+sed 's/^/agent summary /' "$dir/last_run_summary.yaml" 2>/dev/null
+"""
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """What one Puppet agent run reported: its exit code (--detailed-exitcodes), the resources its last run
+    summary counts, its Error lines and how long it took."""
+
+    exit_code: int | None
+    changed: int | None
+    failed: int | None
+    total: int | None
+    errors: tuple[str, ...] = ()
+    seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Exit 0 (nothing to change) or 2 (changed), and a summary that counts no failed resource."""
+        return self.exit_code in (0, 2) and self.failed == 0
+
+
+def parse_agent(lines: list[str]) -> AgentRun | None:
+    """The `agent ...` lines of an action or of AGENT_SCRIPT (prefix included); None when no agent ran."""
+    code, errors, summary, ms, seen = None, [], [], None, False
+    for line in lines:
+        kind, _, rest = line.removeprefix("agent ").partition(" ")
+        if not line.startswith("agent "):
+            continue
+        seen = True
+        if kind == "exit" and rest.strip().lstrip("-").isdigit():
+            code = int(rest)
+        elif kind == "error":
+            errors.append(rest.strip())
+        elif kind == "summary":
+            summary.append(rest)
+        elif kind == "ms" and rest.strip().isdigit():
+            ms = int(rest) / 1000
+    if not seen:
+        return None
+    resources = summary_section(summary, "resources")
+    return AgentRun(code, resources.get("changed"), resources.get("failed"), resources.get("total"), tuple(errors), ms)
+
+
+def summary_section(lines: list[str], section: str) -> dict[str, int]:
+    """`key: number` pairs of one top-level section of last_run_summary.yaml (flat YAML, 2-space indents)."""
+    out: dict[str, int] = {}
+    inside = False
+    for line in lines:
+        if line and not line.startswith(" "):
+            inside = line.rstrip() == f"{section}:"
+            continue
+        key, _, value = line.strip().partition(":")
+        if inside and value.strip().isdigit():
+            out[key] = int(value)
+    return out
+
 
 def time_bound(role: Role) -> float:
-    """How long one action may take in all: docker run or start, DHCP, the readiness check, and slack."""
-    return step_timeout() + dhcp_timeout() + math.ceil(role.check_timeout)
+    """How long one action may take in all: docker run or start, DHCP, the Puppet agent (roles with classes),
+    the readiness check, and slack."""
+    return step_timeout() + dhcp_timeout() + (agent_timeout() if role.classes else 0) + math.ceil(role.check_timeout)
+
+
+def agent_timeout() -> int:
+    return math.ceil(seconds_from_env("DOCKSTACK_AGENT_TIMEOUT", AGENT_TIMEOUT))
 
 
 def dhcp_timeout() -> int:
@@ -146,9 +241,10 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
 
 
 def action_argv(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
-                with_files: bool) -> list[str]:
+                with_files: bool, agent_server: str = "") -> list[str]:
     """The one command of a create, recreate or start; every value is a quoted argument, except env values:
-    those go on standard input (action_input), so the host's process list never shows them."""
+    those go on standard input (action_input), so the host's process list never shows them. With an
+    agent_server (the Puppet server's DNS name), the Puppet agent runs after addressing, before the check."""
     hv, tmp = network.veth_names(c.name)
     cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
     creates = mode in (CREATE, RECREATE)
@@ -156,7 +252,8 @@ def action_argv(mode: str, c: Container, role: Role, net: Network, plan: Address
     return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
             str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
             str(dhcp_timeout()), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
-            "1" if with_files else "0", str(len(c.env) if creates else 0), *run]
+            "1" if with_files else "0", str(len(c.env) if creates else 0), agent_server,
+            f"{c.name}.{net.domain}" if agent_server else "", AGENT_SCRIPT if agent_server else "", *run]
 
 
 def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
@@ -177,11 +274,13 @@ class ActionResult:
     failed_step: str | None  # the step that failed (the container was removed again on create)
     said: str  # the last lines the failing step printed
     unready: str | None = None  # the readiness check did not pass: for how long
+    agent: AgentRun | None = None  # the Puppet agent's run, when the role has classes
 
 
 def parse_action(text: str) -> ActionResult:
     started, ready, failed, unready, said, link, addr = False, False, None, None, [], "", ""
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for line in lines:
         kind, _, rest = line.partition(" ")
         if kind == "started":
             started = True
@@ -200,7 +299,7 @@ def parse_action(text: str) -> ActionResult:
     if failed is None and not ready:
         failed = "action"  # the script ended early without saying why
     return ActionResult(started, parse_link_mac(link), parse_ipv4(addr), ready, failed,
-                        "; ".join(s.strip() for s in said if s.strip()), unready)
+                        "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines))
 
 
 # Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with

@@ -310,6 +310,14 @@ class Stack:
     def dnsmasq_containers(self) -> tuple[Container, ...]:
         return tuple(c for c in self.containers if c.is_dnsmasq)
 
+    def puppet_server(self) -> Container | None:
+        """The Puppet server the agents ask: the first container of a role with service: puppet."""
+        return next((c for c in self.containers if c.service == "puppet"), None)
+
+    def runs_agent(self, c: Container) -> bool:
+        """Whether c's role has Puppet classes, so the agent applies them when c comes up."""
+        return bool(self.role(c.role).classes)
+
     def image(self, tag: str) -> Image | None:
         return next((i for i in self.images if i.tag == tag), None)
 
@@ -745,8 +753,27 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
         raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
-    return Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
-                 secrets=tuple(listed))
+    stack = Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
+                  secrets=tuple(listed))
+    _check_puppet(stack)
+    return stack
+
+
+def _check_puppet(stack: Stack) -> None:
+    """A role with classes runs the Puppet agent: a Puppet server must exist and be up in an earlier tier."""
+    level = {r.name: i for i, tier in enumerate(tiers(stack)) for r in tier}
+    server = stack.puppet_server()
+    for i, role in enumerate(stack.roles):
+        if not role.classes or not stack.of_role(role.name):
+            continue
+        if server is None:
+            raise ConfigError(stack.path, f"roles[{i}].classes", f"role {role.name!r} has Puppet classes but no "
+                              "container runs a Puppet server", "add a role with service: puppet and a container "
+                              "of it, or drop the classes")
+        if level[role.name] <= level[server.role]:
+            raise ConfigError(stack.path, f"roles[{i}].depends_on", f"role {role.name!r} runs the Puppet agent but "
+                              f"deploys no later than the Puppet server's role {server.role!r}",
+                              f"make it depend on {server.role!r} (or on a role deployed after it)")
 
 
 def image_problem(v: str, pattern: re.Pattern[str]) -> str | None:

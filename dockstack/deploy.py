@@ -82,6 +82,12 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             break
         say(f"[{i}/{len(role_tiers)}] {', '.join(r.name for r in tier)}: "
             f"{', '.join(f'{a.container.name}@{a.container.host}' for a in members)}")
+        try:
+            ex.push_puppet(members)  # a node's block and its profiles are on the server before its agent asks
+        except DockstackError as exc:
+            outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
+            say(f"FAILED in tier {i}: the Puppet server's files: {exc}")
+            break
         done = parallel(members, ex.apply)
         failed = _commit_tier(ex, done)
         for d in done:

@@ -13,7 +13,22 @@ LABEL_SPEC = "org.dockstack.spec"  # digests of what the container was created f
 SERVICE_ROOT = "/var/lib/dockstack"  # on a host: one folder per service container, SERVICE_ROOT/ROLE/NAME
 DNSMASQ_DIR = f"{SERVICE_ROOT}/dnsmasq"
 DNSMASQ_MOUNT = "/var/lib/dockstack"  # where that folder appears inside the dnsmasq container
-PUPPET_MOUNT = "/etc/puppet/code/environments/production"
+PUPPET_MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
+# Puppet server's JVM: a 512 MiB heap (Debian's default is 1 GiB) and the client compiler only, which
+# starts JRuby faster on a small machine (measured in BENCHMARKS.md); the rest is Debian's unit file.
+PUPPETSERVER_JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
+                          "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
+                          "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
+# Puppet server in the foreground as Debian's systemd unit starts it, with dockstack's puppet.conf (rendered into
+# the mounted folder; a link, so a pushed file, renamed into place, is what the server reads next)
+PUPPETSERVER_SCRIPT = r"""
+mount=$1
+shift
+ln -sf "$mount/puppet.conf" /etc/puppet/puppet.conf
+mkdir -p /run/puppetserver
+exec java "$@" -jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d \
+  --bootstrap-config /etc/puppet/puppetserver/services.d
+"""
 HAPROXY_MOUNT = "/etc/haproxy"
 
 # Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
@@ -23,6 +38,7 @@ SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     "haproxy": ["bash", f"{HAPROXY_MOUNT}/supervise.sh"],
+    "puppet": ["sh", "-c", PUPPETSERVER_SCRIPT, "sh", PUPPET_MOUNT, *PUPPETSERVER_JAVA_ARGS],
 }
 # service files that hold a secret (the VRRP password): written readable by root only
 PRIVATE_FILES = frozenset({"keepalived.conf"})

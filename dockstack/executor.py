@@ -174,8 +174,11 @@ class Executor:
         self.require(c, mode, plan)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.service_files(c)
+        server = self.stack.puppet_server()
+        agent = f"{server.name}.{self.inv.network.domain}" if (
+            server and self.stack.runs_agent(c) and mode != actions.RESTART) else ""
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
-                                   bool(files))
+                                   bool(files), agent)
         data = actions.action_input(mode, c, files, dirs)
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
                                                 timeout=actions.time_bound(self.stack.role(c.role)))
@@ -192,11 +195,16 @@ class Executor:
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
         step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
-        if step and (not res.started or record is None):
+        if step and (not res.started or record is None or res.failed_step == "puppet agent"):
             with self.lock:
-                self.running.discard(c.name)
+                self.running.discard(c.name)  # a failed agent run removed (create) or stopped (start) it
         if record:
             self.say(f"  {c.name}: {record.ip} on {record.mac} ({plan.source})")
+        if res.agent:
+            a = res.agent
+            took = f" in {a.seconds:.1f}s" if a.seconds is not None else ""
+            self.say(f"  {c.name}: puppet agent exit {a.exit_code}: {a.changed} changed, {a.failed} failed "
+                     f"of {a.total} resources{took}")
         if step:
             self.say(f"  {c.name}: FAILED at {step}: {detail}")
         elif record:
@@ -293,11 +301,8 @@ class Executor:
             return files, ()
         if c.service != "puppet":
             return {}, ()
-        with self.lock:
-            regs = registries.registered(self.stack, self.records, self.running, self.inv.network.domain)
-        return {f"{base}/manifests/site.pp": registries.render_site_pp(self.stack, regs),
-                f"{base}/data/common.yaml": registries.render_hieradata(self.stack, regs, self.inv.network.domain),
-                f"{base}/hiera.yaml": registries.render_hiera_config()}, ()
+        files = registries.puppet_files(self.stack, c, self.inv.network.domain)
+        return {f"{base}/{p}": t for p, t in files.items()}, ()
 
     def publish_services(self) -> None:
         """Push puppet's and haproxy's files where their content differs from what the host has; restart a
@@ -312,9 +317,19 @@ class Executor:
                 done = self._run_action(d, actions.RESTART)
                 if done.error:
                     raise DockstackError(f"{d.name} on {d.host}: {done.error}")
+        self.push_service_files(("puppet", "haproxy"))
+
+    def push_puppet(self, acts: Iterable[Action]) -> None:
+        """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and
+        profiles where they differ from its host's (only after containers.yaml changed; else no round trip)."""
+        if any(a.kind in (CREATE, RECREATE, START) and self.stack.runs_agent(a.container) for a in acts):
+            self.push_service_files(("puppet",))
+
+    def push_service_files(self, services: tuple[str, ...]) -> None:
+        """Push these services' files where their content differs from what the host has."""
         todo = []
         for c in self.stack.containers:
-            if c.service not in ("puppet", "haproxy") or c.name not in self.present.get(c.host, set()):
+            if c.service not in services or c.name not in self.present.get(c.host, set()):
                 continue
             files, _ = self.service_files(c)
             with self.lock:
@@ -335,7 +350,7 @@ class Executor:
                                   or f"exit code {r.exit_code}")
             with self.lock:
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
-            what = ("site.pp and hieradata updated" if c.service == "puppet"
+            what = (f"{len(files)} Puppet file(s) updated" if c.service == "puppet"
                     else f"{', '.join(sorted(p.rpartition('/')[2] for p in files))} updated, validated")
             self.say(f"  {c.name}: {what}" + (" and reloaded" if "reloaded" in r.stdout.split() else ""))
 

@@ -28,6 +28,7 @@ def _converge_one(ex: Executor, action: planner.Action) -> Record:
     """Run one action, commit the address it ended with (also when a later step failed), push registries."""
     c = action.container
     ex.ensure_network([c.host])
+    ex.push_puppet([action])
     done = ex.apply(action)
     conflicts = ex.commit(Change(puts=(done.record,) if done.record else ()))
     ex.publish_services()

@@ -1,47 +1,70 @@
-"""The registry of running containers per role, rendered for puppet (site.pp, hieradata); haproxy.cfg, its
-container's supervisor and keepalived.conf from config."""
+"""What puppet and haproxy are fed (site.pp, hieradata, the autosign list, puppet.conf; haproxy.cfg, its
+container's supervisor and keepalived.conf), rendered from the config alone, never from addresses.
+
+site.pp, hieradata, the autosign list and puppet.conf name containers by DNS name, like haproxy.cfg's
+backends; so they change only when containers.yaml does, the Puppet server has every node's block before
+that node's agent asks for it, and a create or remove pushes nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
-from dockstack.config import HAPROXY_STATS_PORT, Container, Network, Stack
-from dockstack.dockercli import HAPROXY_MOUNT
-from dockstack.ipam import Record
+from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
+from dockstack.dockercli import HAPROXY_MOUNT, PUPPET_MOUNT
 from dockstack.render import render
 
-
-@dataclass(frozen=True)
-class Registered:
-    """A running container with an address: what puppet nodes and hieradata are made of."""
-
-    name: str
-    role: str
-    host: str
-    ip: str
-    fqdn: str
+PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
+ENVIRONMENT = "environments/production"  # inside the puppet service folder
 
 
-def registered(stack: Stack, records: dict[str, Record], running: set[str], domain: str) -> list[Registered]:
-    """Running containers that have an address, in role order, then name order."""
-    order = {r.name: i for i, r in enumerate(stack.roles)}
-    out = [Registered(r.name, r.role, r.host, r.ip, f"{r.name}.{domain}")
-           for r in records.values() if r.name in running]
-    return sorted(out, key=lambda x: (order.get(x.role, len(order)), x.name))
+def fqdn(c: Container, domain: str) -> str:
+    return f"{c.name}.{domain}"
 
 
-def render_site_pp(stack: Stack, regs: list[Registered]) -> str:
+def render_site_pp(stack: Stack, domain: str) -> str:
+    """A node block per configured container, with its role's classes."""
     classes = {r.name: r.classes for r in stack.roles}
-    return render("puppet/site.pp.j2", nodes=[(x, classes.get(x.role, ())) for x in regs])
+    return render("puppet/site.pp.j2", nodes=[(fqdn(c, domain), classes[c.role]) for c in stack.containers])
 
 
-def render_hieradata(stack: Stack, regs: list[Registered], domain: str) -> str:
-    by_role = {role.name: [x for x in regs if x.role == role.name] for role in stack.roles}
-    return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v})
+def render_hieradata(stack: Stack, domain: str) -> str:
+    """The configured containers per role and the balanced services, by DNS name."""
+    by_role = {r.name: [(c, fqdn(c, domain)) for c in stack.of_role(r.name)] for r in stack.roles}
+    balanced = [(b, r.name) for r in stack.roles for b in r.balance]
+    # where clients reach haproxy: the virtual IP's name when haproxy has one, else each haproxy container
+    frontends = [f"{vip.name}.{domain}" for _, vip in stack.vips()] or [
+        fqdn(c, domain) for c in stack.containers if c.service == "haproxy"]
+    server = stack.puppet_server()
+    return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
+                  balanced=balanced, frontends=frontends, server=fqdn(server, domain) if server else "")
 
 
 def render_hiera_config() -> str:
     return render("puppet/hiera.yaml.j2")
+
+
+def render_autosign(stack: Stack, domain: str) -> str:
+    """The certnames the Puppet server signs: the containers that run the agent, nothing else (no globs)."""
+    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.runs_agent(c)])
+
+
+def render_puppet_conf(server: Container, domain: str) -> str:
+    return render("puppet/puppet.conf.j2", certname=fqdn(server, domain), mount=PUPPET_MOUNT, environment=ENVIRONMENT)
+
+
+def module_files(root: Path = PUPPET_MODULES) -> dict[str, str]:
+    """The repository's Puppet modules: path relative to modules/ -> text."""
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]:
+    """Every file of the Puppet server's folder (relative paths): its config, the autosign list, the environment."""
+    env = {f"{ENVIRONMENT}/manifests/site.pp": render_site_pp(stack, domain),
+           f"{ENVIRONMENT}/data/common.yaml": render_hieradata(stack, domain),
+           f"{ENVIRONMENT}/hiera.yaml": render_hiera_config()}
+    env.update({f"{ENVIRONMENT}/modules/{p}": t for p, t in module_files().items()})
+    return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain), **env}
 
 
 def render_haproxy(stack: Stack, domain: str, dns_servers: list[str]) -> str:

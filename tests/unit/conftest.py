@@ -69,6 +69,12 @@ class ConfigFiles:
     def container(self, i: int) -> dict:
         return self.containers["containers"][i]
 
+    def add_puppet_server(self) -> None:
+        """A Puppet server role right after dnsmasq, and its container: roles with classes need one."""
+        self.containers["roles"].insert(1, {"name": "puppet", "service": "puppet"})
+        self.containers["containers"].append({"name": "pp", "role": "puppet", "host": "h1",
+                                              "image": "test/base:bookworm"})
+
 
 @pytest.fixture
 def cfg(tmp_path) -> ConfigFiles:

@@ -63,7 +63,7 @@ NEW_PLAN = AddressPlan(None, None, ipam.NEW, None, "new lease")
 def test_script_interface():
     assert script_groups(actions.ACTION_SCRIPT) == [
         ["mode", "name", "mac", "cidr", "gw", "mtu", "br", "hv", "tmp"],
-        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs"]]
+        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs", "agent_server", "certname", "agent"]]
 
 
 def test_create_with_a_new_address(web, role, net):
@@ -72,7 +72,8 @@ def test_create_with_a_new_address(web, role, net):
     hv, tmp = network.veth_names("web")
     assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
                       "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
-                      "check_timeout": "60", "poll": "0.2", "files": "0", "envs": "0"}
+                      "check_timeout": "60", "poll": "0.2", "files": "0", "envs": "0", "agent_server": "",
+                      "certname": "", "agent": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -116,7 +117,20 @@ def test_start_and_restart_have_no_run_argv(web, role, net, mode):
     assert values["mode"] == mode
     assert values["files"] == "1"
     assert run == []
-    assert len(argv) == 4 + 9 + 6
+    assert len(argv) == 4 + 9 + 9
+
+
+def test_agent_run_passes_the_server_the_certname_and_the_agent_script(web, role, net):
+    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False, "puppet.dockstack.lab")
+    values, run = split_action(argv)
+    assert (values["agent_server"], values["certname"]) == ("puppet.dockstack.lab", "web.dockstack.lab")
+    assert values["agent"] == actions.AGENT_SCRIPT
+    assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]
+
+
+def test_agent_time_counts_in_the_time_bound(role):
+    with_classes = dataclasses.replace(role, classes=("profile::web",))
+    assert actions.time_bound(with_classes) == actions.time_bound(role) + actions.AGENT_TIMEOUT
 
 
 @pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (20, "20"), (2.1, "3"), (0.5, "1"), (59.999, "60")])

@@ -472,6 +472,7 @@ def test_valid_roles_and_checks(cfg):
         name="app-1", check="pgrep -x dnsmasq && test -f /x || exit 1; echo 'a b' | grep -q \"$HOSTNAME\"\t# ok",
         check_timeout=0.5, classes=["profile::app", "base"], balance=[{"name": "web-1", "port": 80, "mode": "http"}])
     cfg.container(1)["role"] = "app-1"
+    cfg.add_puppet_server()
     _, st = cfg.load()
     r = st.role("app-1")
     assert r.check.startswith("pgrep -x dnsmasq && test -f /x || exit 1;") and "\t" in r.check
@@ -514,11 +515,12 @@ def test_dnsmasq_conf_gets_one_line_per_directive(cfg):
 def test_puppet_and_haproxy_files_get_one_line_per_value(cfg):
     """Classes, roles, names and balanced services go into site.pp, hieradata and haproxy.cfg, one per line."""
     cfg.containers["roles"][1].update(classes=["profile::app", "base"], balance=[{"name": "web", "port": 80}])
+    cfg.add_puppet_server()
     inv, st = cfg.load()
-    regs = [registries.Registered("app1", "app", "h2", "10.100.0.50", f"app1.{inv.network.domain}")]
-    site = registries.render_site_pp(st, regs)
+    site = registries.render_site_pp(st, inv.network.domain)
     assert "node 'app1.example.lab' {\n  include profile::app\n  include base\n}\n" in site
-    hiera = registries.render_hieradata(st, regs, inv.network.domain)
+    assert registries.render_autosign(st, inv.network.domain).endswith("\napp1.example.lab\n")
+    hiera = registries.render_hieradata(st, inv.network.domain)
     assert '  "app":\n    - name: "app1"\n      fqdn: "app1.example.lab"\n' in hiera
     haproxy = registries.render_haproxy(st, inv.network.domain, ["10.100.0.2"])
     assert "\nfrontend web\n    bind *:80\n    mode tcp\n" in haproxy

@@ -72,7 +72,7 @@ def test_shipped_role_fields(shipped_stack):
     st = shipped_stack
     dns = st.role("dnsmasq")
     assert (dns.check, dns.check_timeout, dns.depends_on) == ("pgrep -x dnsmasq", 20.0, ())
-    assert st.role("puppet").check_timeout == 60.0
+    assert st.role("puppet").check_timeout == 180.0  # the JVM and JRuby start slowly on a small machine
     galera = st.role("galera")
     assert galera.classes == ("profile::galera",)
     assert galera.balance == (Balanced("mysql", 3306, "tcp"),)
@@ -133,12 +133,37 @@ def test_check_classes_and_balance_are_read(cfg):
               {"name": "app", "check": "curl -sf localhost", "check_timeout": 2.5,
                "classes": ["profile::app", "base"],
                "balance": [{"name": "web", "port": 80, "mode": "http"}, {"name": "api", "port": 8080}]})
+    cfg.add_puppet_server()
     _, st = cfg.load()
     app = st.role("app")
     assert app.check == "curl -sf localhost"
     assert app.check_timeout == 2.5
     assert app.classes == ("profile::app", "base")
     assert app.balance == (Balanced("web", 80, "http"), Balanced("api", 8080, "tcp"))
+
+
+def test_classes_need_a_puppet_server(cfg, config_error):
+    cfg.containers["roles"][1]["classes"] = ["profile::app"]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].classes", "has Puppet classes but no container runs a Puppet server",
+                 "service: puppet")
+
+
+def test_classes_need_the_puppet_server_in_an_earlier_tier(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "puppet", "service": "puppet"},
+              {"name": "app", "depends_on": ["dnsmasq"], "classes": ["profile::app"]})
+    cfg.containers["containers"].append({"name": "pp", "role": "puppet", "host": "h1", "image": "test/base:bookworm"})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[2].depends_on", "runs the Puppet agent but deploys no later than",
+                 "depend on 'puppet'")
+
+
+def test_classes_without_containers_need_no_server(cfg):
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app"}, {"name": "idle", "classes": ["x"]})
+    _, st = cfg.load()
+    assert st.puppet_server() is None and st.role("idle").classes == ("x",)
 
 
 def test_different_ports_in_two_roles_are_fine(cfg):

@@ -96,13 +96,15 @@ def test_service_dir(container):
     assert dockercli.service_dir(container("lb", role="haproxy")) == "/var/lib/dockstack/haproxy/lb"
 
 
-def test_run_argv_puppet_mounts_its_folder_and_keeps_the_image_command(container, net):
-    c = container("puppet", role="puppet", host="h2", image="dockstack/puppet:bookworm")
+def test_run_argv_puppet_mounts_its_folder_and_runs_puppetserver(container, net):
+    c = container("puppet", role="puppet", host="h2", image="dockstack/puppetserver:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
-    assert flag_values(argv, "--volume") == [
-        "/var/lib/dockstack/puppet/puppet:/etc/puppet/code/environments/production"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/puppet/puppet:/etc/puppet/dockstack"]
     assert f"{dockercli.SERVICE_ROOT}/puppet/puppet:{dockercli.PUPPET_MOUNT}" in argv
-    assert argv[-1] == "dockstack/puppet:bookworm"  # no command: the image's own
+    command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
+    assert command[:5] == ["sh", "-c", dockercli.PUPPETSERVER_SCRIPT, "sh", dockercli.PUPPET_MOUNT]
+    assert "-Xmx512m" in command  # a smaller heap than Debian's 1 GiB: a faster start on a small machine
+    assert "puppetserver.jar" in dockercli.PUPPETSERVER_SCRIPT and '"$@"' in dockercli.PUPPETSERVER_SCRIPT
     assert flag_values(argv, "--dns") == ["10.100.0.2"]
     assert "org.dockstack.role=puppet" in flag_values(argv, "--label")
 

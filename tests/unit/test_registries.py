@@ -9,8 +9,6 @@ import yaml
 
 from dockstack import registries
 from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack
-from dockstack.ipam import LEASE, STATIC, Record
-from dockstack.registries import Registered
 from tests.unit.conftest import make_container
 
 DOMAIN = "dockstack.lab"
@@ -26,56 +24,17 @@ def stack() -> Stack:
     return Stack(path="containers.yaml", images=(), roles=roles)
 
 
-def rec(name: str, role: str, ip: str, host: str = "h1", mac: str = "02:42:00:00:00:01") -> Record:
-    return Record(name, role, host, mac, ip, LEASE)
-
-
 @pytest.fixture
-def records() -> dict[str, Record]:
-    rs = [Record("dns", "dnsmasq", "h1", "02:00:0a:64:00:02", "10.100.0.2", STATIC),
-          rec("db2", "db", "10.100.0.102", host="h2"),
-          rec("db1", "db", "10.100.0.101"),
-          rec("api1", "api", "10.100.0.111", host="h2"),
-          rec("api2", "api", "10.100.0.112"),
-          rec("w1", "worker", "10.100.0.121")]
-    return {r.name: r for r in rs}
-
-
-@pytest.fixture
-def regs(stack, records) -> list[Registered]:
-    return registries.registered(stack, records, set(records), DOMAIN)
-
-
-# --- registered ---------------------------------------------------------------------------------
-
-
-def test_registered_sorted_by_role_order_then_name(stack, records):
-    regs = registries.registered(stack, records, set(records), DOMAIN)
-    assert [x.name for x in regs] == ["dns", "db1", "db2", "api1", "api2", "w1"]
-    assert regs[2] == Registered("db2", "db", "h2", "10.100.0.102", "db2.dockstack.lab")
-
-
-def test_registered_keeps_only_running_containers_with_records(stack, records):
-    running = {"db2", "api1", "ghost"}  # ghost runs but has no record; db1, api2, ... have records but are stopped
-    regs = registries.registered(stack, records, running, DOMAIN)
-    assert [x.name for x in regs] == ["db2", "api1"]
-
-
-def test_registered_nothing_running(stack, records):
-    assert registries.registered(stack, records, set(), DOMAIN) == []
-    assert registries.registered(stack, {}, {"db1"}, DOMAIN) == []
-
-
-def test_registered_unknown_role_goes_last(stack, records):
-    records = {**records, "aaa": rec("aaa", "retired", "10.100.0.130")}
-    regs = registries.registered(stack, records, set(records), DOMAIN)
-    assert regs[-1].name == "aaa"
-    assert [x.name for x in regs[:-1]] == ["dns", "db1", "db2", "api1", "api2", "w1"]
-
-
-def test_registered_fqdn_uses_domain(stack, records):
-    regs = registries.registered(stack, records, {"w1"}, "example.org")
-    assert [(x.fqdn, x.ip, x.host, x.role) for x in regs] == [("w1.example.org", "10.100.0.121", "h1", "worker")]
+def full(stack) -> Stack:
+    """The roles of `stack` with containers in the config (none of them need run), a Puppet server and an
+    haproxy among them."""
+    cs = (make_container("dns", "dnsmasq", ip="10.100.0.2", mac="02:00:0a:64:00:02"),
+          make_container("pp", "puppet", service="puppet"),
+          make_container("lb", "haproxy", service="haproxy"),
+          make_container("db2", "db", host="h2"), make_container("db1", "db"),
+          make_container("api1", "api", host="h2"), make_container("api2", "api"), make_container("w1", "worker"))
+    roles = (*stack.roles[:1], Role("puppet", service="puppet"), Role("haproxy", service="haproxy"), *stack.roles[1:])
+    return Stack(path=stack.path, images=(), roles=roles, containers=cs)
 
 
 # --- site.pp ------------------------------------------------------------------------------------
@@ -87,16 +46,14 @@ def node_blocks(text: str) -> dict[str, list[str]]:
     return {name: re.findall(r"^  include (\S+)$", body, flags=re.M) for name, body in blocks}
 
 
-def test_site_pp_one_node_per_registered_container(stack, regs):
-    text = registries.render_site_pp(stack, regs)
-    blocks = node_blocks(text)
-    assert list(blocks) == ["'dns.dockstack.lab'", "'db1.dockstack.lab'", "'db2.dockstack.lab'",
-                            "'api1.dockstack.lab'", "'api2.dockstack.lab'", "'w1.dockstack.lab'", "default"]
+def test_site_pp_one_node_per_configured_container_in_config_order(full):
+    text = registries.render_site_pp(full, DOMAIN)
+    assert list(node_blocks(text)) == [f"'{c.name}.dockstack.lab'" for c in full.containers] + ["default"]
     assert text.count("node 'db1.dockstack.lab' {") == 1
 
 
-def test_site_pp_includes_the_roles_classes(stack, regs):
-    blocks = node_blocks(registries.render_site_pp(stack, regs))
+def test_site_pp_includes_the_roles_classes(full):
+    blocks = node_blocks(registries.render_site_pp(full, DOMAIN))
     assert blocks["'dns.dockstack.lab'"] == []
     assert blocks["'db1.dockstack.lab'"] == ["profile::galera"]
     assert blocks["'api2.dockstack.lab'"] == ["profile::keystone", "profile::nova::api"]
@@ -104,55 +61,49 @@ def test_site_pp_includes_the_roles_classes(stack, regs):
     assert blocks["default"] == []
 
 
-def test_site_pp_nothing_registered_has_only_default(stack):
-    text = registries.render_site_pp(stack, [])
+def test_site_pp_no_containers_has_only_default(stack):
+    text = registries.render_site_pp(stack, DOMAIN)
     assert node_blocks(text) == {"default": []}
     assert "include" not in text
 
 
-def test_site_pp_unknown_role_gets_an_empty_node(stack):
-    text = registries.render_site_pp(stack, [Registered("x", "retired", "h1", "10.100.0.9", "x.dockstack.lab")])
-    assert node_blocks(text) == {"'x.dockstack.lab'": [], "default": []}
+def test_site_pp_follows_the_domain(full):
+    assert "node 'w1.example.org' {" in registries.render_site_pp(full, "example.org")
 
 
 # --- hieradata / hiera.yaml ---------------------------------------------------------------------
 
 
-def test_hieradata_is_yaml_with_services_per_role(stack, regs):
-    data = yaml.safe_load(registries.render_hieradata(stack, regs, DOMAIN))
+def test_hieradata_lists_configured_containers_per_role_by_dns_name(full):
+    data = yaml.safe_load(registries.render_hieradata(full, DOMAIN))
     assert data["dockstack::domain"] == DOMAIN
+    assert data["dockstack::puppet_server"] == "pp.dockstack.lab"
     services = data["dockstack::services"]
-    assert list(services) == ["dnsmasq", "db", "api", "worker"]
-    assert services["db"] == [
-        {"name": "db1", "fqdn": "db1.dockstack.lab", "ip": "10.100.0.101", "host": "h1"},
-        {"name": "db2", "fqdn": "db2.dockstack.lab", "ip": "10.100.0.102", "host": "h2"},
-    ]
+    assert list(services) == ["dnsmasq", "puppet", "haproxy", "db", "api", "worker"]
+    assert services["db"] == [{"name": "db2", "fqdn": "db2.dockstack.lab", "host": "h2"},
+                              {"name": "db1", "fqdn": "db1.dockstack.lab", "host": "host1"}]
     assert [m["name"] for m in services["api"]] == ["api1", "api2"]
-    assert services["dnsmasq"] == [{"name": "dns", "fqdn": "dns.dockstack.lab", "ip": "10.100.0.2", "host": "h1"}]
+    assert "10.100.0.2" not in registries.render_hieradata(full, DOMAIN)  # names, never addresses
 
 
-def test_hieradata_leaves_out_roles_without_registered_containers(stack, records):
-    regs = registries.registered(stack, records, {"w1"}, DOMAIN)
-    services = yaml.safe_load(registries.render_hieradata(stack, regs, DOMAIN))["dockstack::services"]
-    assert services == {"worker": [{"name": "w1", "fqdn": "w1.dockstack.lab", "ip": "10.100.0.121", "host": "h1"}]}
+def test_hieradata_balanced_services_and_frontends(full):
+    data = yaml.safe_load(registries.render_hieradata(full, DOMAIN))
+    assert data["dockstack::balanced"] == {"mysql": {"port": 3306, "mode": "tcp", "role": "db"},
+                                           "keystone": {"port": 5000, "mode": "http", "role": "api"},
+                                           "nova-api": {"port": 8774, "mode": "http", "role": "api"}}
+    assert data["dockstack::frontends"] == ["lb.dockstack.lab"]
 
 
-def test_hieradata_nothing_registered_is_an_empty_mapping(stack):
-    data = yaml.safe_load(registries.render_hieradata(stack, [], DOMAIN))
-    assert data == {"dockstack::domain": DOMAIN, "dockstack::services": {}}
-    assert isinstance(data["dockstack::services"], dict)
-
-
-def test_hieradata_ips_stay_strings(stack, regs):
-    services = yaml.safe_load(registries.render_hieradata(stack, regs, DOMAIN))["dockstack::services"]
-    assert all(isinstance(m["ip"], str) for members in services.values() for m in members)
+def test_hieradata_no_containers_is_empty_mappings(stack):
+    data = yaml.safe_load(registries.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
+    assert data == {"dockstack::domain": DOMAIN, "dockstack::puppet_server": "", "dockstack::services": {},
+                    "dockstack::balanced": {}, "dockstack::frontends": []}
 
 
 @pytest.mark.parametrize("role", ["no", "2024"])
 def test_hieradata_role_keys_stay_role_names(role):
-    stack = Stack(path="containers.yaml", images=(), roles=(Role(role),))
-    regs = [Registered("a", role, "h1", "10.100.0.101", "a.dockstack.lab")]
-    services = yaml.safe_load(registries.render_hieradata(stack, regs, DOMAIN))["dockstack::services"]
+    stack = Stack(path="containers.yaml", images=(), roles=(Role(role),), containers=(make_container("a", role),))
+    services = yaml.safe_load(registries.render_hieradata(stack, DOMAIN))["dockstack::services"]
     assert list(services) == [role]
 
 
@@ -161,6 +112,63 @@ def test_hiera_config_is_yaml_version_5():
     assert data["version"] == 5
     assert data["defaults"]["datadir"] == "data"
     assert [h["path"] for h in data["hierarchy"]] == ["common.yaml"]
+
+
+# --- autosign, puppet.conf, the server's folder ---------------------------------------------------
+
+
+def autosign_names(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_autosign_lists_exactly_the_containers_that_run_the_agent(full):
+    names = autosign_names(registries.render_autosign(full, DOMAIN))
+    assert names == ["db2.dockstack.lab", "db1.dockstack.lab", "api1.dockstack.lab", "api2.dockstack.lab",
+                     "w1.dockstack.lab"]  # not dns, pp, lb: their roles have no classes
+
+
+def test_autosign_has_no_glob_and_no_executable_policy(full):
+    text = registries.render_autosign(full, DOMAIN)
+    assert "*" not in text and "true" not in text
+    conf = registries.render_puppet_conf(full.container("pp"), DOMAIN)
+    assert "autosign = /etc/puppet/dockstack/autosign.conf" in conf.splitlines()
+    assert "autosign = true" not in [line for line in conf.splitlines() if not line.startswith("#")]
+
+
+def test_puppet_conf_names_the_server_and_the_environments(full):
+    lines = registries.render_puppet_conf(full.container("pp"), DOMAIN).splitlines()
+    assert "certname = pp.dockstack.lab" in lines
+    assert "environmentpath = /etc/puppet/dockstack/environments" in lines
+    assert "allow_duplicate_certs = true" in lines
+
+
+def test_puppet_files_ship_the_profiles_into_the_environment(full):
+    files = registries.puppet_files(full, full.container("pp"), DOMAIN)
+    env = "environments/production"
+    assert {"puppet.conf", "autosign.conf", f"{env}/manifests/site.pp", f"{env}/data/common.yaml",
+            f"{env}/hiera.yaml"} <= set(files)
+    shipped = {p.relative_to(registries.PUPPET_MODULES).as_posix() for p in registries.PUPPET_MODULES.rglob("*.pp")}
+    assert {f"profile/manifests/{x}" for x in ("galera.pp", "keystone.pp", "contrail/webui.pp")} <= shipped
+    assert {f"{env}/modules/{p}" for p in shipped} <= set(files)
+
+
+def test_puppet_files_change_only_with_the_config(full):
+    before = registries.puppet_files(full, full.container("pp"), DOMAIN)
+    assert registries.puppet_files(full, full.container("pp"), DOMAIN) == before
+    fewer = Stack(path=full.path, images=(), roles=full.roles, containers=full.containers[:-1])
+    after = registries.puppet_files(fewer, fewer.container("pp"), DOMAIN)
+    assert {p for p in before if before[p] != after.get(p)} == {
+        "autosign.conf", "environments/production/manifests/site.pp", "environments/production/data/common.yaml"}
+
+
+def test_shipped_roles_classes_are_shipped_profiles(shipped_stack):
+    """Every class a shipped role names exists in puppet/modules, in the file Puppet's autoloader looks in."""
+    for role in shipped_stack.roles:
+        for cls in role.classes:
+            module, *rest = cls.split("::")
+            path = registries.PUPPET_MODULES / module / "manifests" / ("/".join(rest) + ".pp")
+            assert path.is_file(), f"{cls}: {path} is missing"
+            assert f"class {cls} " in path.read_text() or f"class {cls}(" in path.read_text()
 
 
 # --- haproxy.cfg --------------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+# profile::cassandra: Cassandra's seeds (the cassandra containers) and its client port.
+class profile::cassandra {
+  profile::settings { 'cassandra':
+    settings => {
+      'seeds'                 => profile::members('cassandra').join(','),
+      'native_transport_port' => '9042',
+    },
+  }
+}

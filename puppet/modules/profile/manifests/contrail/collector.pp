@@ -1,0 +1,12 @@
+# profile::contrail::collector: the analytics collector's Cassandra and Contrail API servers.
+class profile::contrail::collector {
+  $cassandra = profile::members('cassandra').map |$h| { "${h}:9042" }
+  $api = profile::members('config').map |$h| { "${h}:8082" }
+  profile::settings { 'contrail-collector':
+    settings => {
+      'cassandra_server_list' => $cassandra.join(' '),
+      'api_servers'           => $api.join(' '),
+      'http_server_port'      => '8089',
+    },
+  }
+}

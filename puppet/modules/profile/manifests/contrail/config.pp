@@ -1,0 +1,13 @@
+# profile::contrail::config: the Contrail API's Cassandra, ZooKeeper and keystone.
+class profile::contrail::config {
+  $cassandra = profile::members('cassandra').map |$h| { "${h}:9161" }
+  $zookeeper = profile::members('cassandra').map |$h| { "${h}:2181" }
+  profile::settings { 'contrail-config':
+    settings => {
+      'cassandra_servers' => $cassandra.join(' '),
+      'zk_server_ip'      => $zookeeper.join(','),
+      'auth_url'          => "http://${profile::endpoint('keystone')}/v3",
+      'listen_port'       => '8082',
+    },
+  }
+}

@@ -1,0 +1,10 @@
+# profile::kafka: Kafka's ZooKeeper connection (the cassandra containers).
+class profile::kafka {
+  $zookeeper = profile::members('cassandra').map |$h| { "${h}:2181" }
+  profile::settings { 'kafka':
+    settings => {
+      'zookeeper_connect' => $zookeeper.join(','),
+      'port'              => '9092',
+    },
+  }
+}
