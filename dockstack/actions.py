@@ -140,14 +140,17 @@ AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir
 # One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`), from a
 # fresh ssldir: a container re-created with its old name, or a Puppet server re-created with a new CA, still
 # gets a working certificate (the server's allow_duplicate_certs replaces the old one). A 2048-bit key: Puppet's
-# default 4096 bits took up to 30 s to generate on a busy 2-core machine. Prints `agent exit N`,
+# default 4096 bits take seconds to generate on a busy 2-core machine. No kept-alive connections: the one that
+# submitted the certificate request stalled the next request for 30 s (Jetty's idle timeout), measured in the
+# lab: 34 s for a first run with them, 6 s without. Prints `agent exit N`,
 # the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
 AGENT_SCRIPT = r"""
 server=$1 certname=$2 fresh=${3:-1} dir=/var/lib/dockstack-agent
 if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
 mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
 puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \
-  --color false --keylength 2048 --server "$server" --certname "$certname" --ssldir "$dir/ssl" \
+  --logdest console --color false --keylength 2048 --http_keepalive_timeout 0 \
+  --server "$server" --certname "$certname" --ssldir "$dir/ssl" \
   --lastrunfile "$dir/last_run_summary.yaml" > "$dir/run.log" 2>&1
 echo "agent exit $?"
 grep '^Error: ' "$dir/run.log" | tail -n 4 | sed 's/^/agent error /'

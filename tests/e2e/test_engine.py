@@ -90,8 +90,8 @@ def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, 
     # one address-book transaction per tier at most (one dnsmasq copy)
     txns = [e for e in trips if e["step"] == "address book transaction on dnsmasq"]
     assert 1 <= len(txns) <= len(tiers(stack))
-    # nothing else but pushes of puppet's registry, at most one per tier; haproxy.cfg depends on the config
-    # alone and went with haproxy's own create
+    # nothing else but pushes of puppet's files, at most one per tier (none: they depend on the config alone
+    # and went with puppet's own create, as haproxy.cfg went with haproxy's)
     pushes = [e for e in trips if e["step"] == "push puppet files to puppet"]
     assert len(pushes) <= len(tiers(stack))
     # and nothing else
@@ -113,10 +113,9 @@ def test_create_of_one_container_costs_one_round_trip_per_host_plus_three(invent
     trips = [e["step"] for e in round_trips(events)]
     assert trips.count("read host facts") == HOSTS
     rest = [s for s in trips if s != "read host facts"]
-    # the action script, the address-book transaction, puppet's site.pp; haproxy.cfg names backends by DNS
-    # name, so it does not change when a container comes or goes
-    assert sorted(rest) == sorted([f"{name}: create", "address book transaction on dnsmasq",
-                                   "push puppet files to puppet"]), rest
+    # the action script and the address-book transaction; puppet's files and haproxy.cfg name containers by
+    # DNS name, from the config, so they do not change when a container comes or goes
+    assert sorted(rest) == sorted([f"{name}: create", "address book transaction on dnsmasq"]), rest
     assert len(trips) <= HOSTS + 3
 
 

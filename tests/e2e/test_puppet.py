@@ -1,0 +1,194 @@
+"""Issue 9, Puppet: the real Puppet server provisions the shipped stack's containers through their agents.
+
+One deployed stack (the shipped containers.yaml, named explicitly) is shared by the module's tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+
+from dockstack import actions, images
+from dockstack.config import ROOT, Container, Stack, load_stack
+from dockstack.dockercli import service_dir
+from dockstack.registries import ENVIRONMENT
+from dockstack.remote import parallel
+
+from .conftest import INV, run_inv, ssh, wipe_stack, write_containers
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the puppet container
+
+
+def inv(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def real(inventory, remotes) -> tuple[Stack, str]:
+    """The shipped stack deployed from empty hosts: the Puppet server, then every classed container's agent."""
+    stack = load_stack(inventory, SHIPPED)
+    images.sync(stack, remotes, say=lambda m: None)
+    wipe_stack(remotes)
+    return stack, inv("deploy-all", timeout=900).stdout
+
+
+def server(stack: Stack) -> Container:
+    found = stack.puppet_server()
+    assert found is not None
+    return found
+
+
+def agents(stack: Stack) -> list[Container]:
+    return [c for c in stack.containers if stack.runs_agent(c)]
+
+
+def agent_run(inventory, stack: Stack, c: Container, certname: str | None = None,
+              fresh: bool = False) -> actions.AgentRun:
+    """The agent as dockstack runs it (AGENT_SCRIPT), again, by hand: by default with the certificate it has."""
+    cmd = ["docker", "exec", c.name, "sh", "-c", actions.AGENT_SCRIPT, "sh", f"{server(stack).name}.{DOMAIN}",
+           certname or f"{c.name}.{DOMAIN}", "1" if fresh else "0"]
+    run = actions.parse_agent(ssh(inventory, c.host, shlex.join(cmd)).stdout.splitlines())
+    assert run is not None
+    return run
+
+
+def on_server(inventory, stack: Stack, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    s = server(stack)
+    return ssh(inventory, s.host, f"docker exec {s.name} sh -c {shlex.quote(command)}", check=check)
+
+
+def test_deploy_all_runs_each_agent_once_without_failures(real):
+    stack, out = real
+    assert f"{len(stack.containers)} ok, {len(stack.containers)} changed, 0 failed" in out
+    for c in agents(stack):
+        lines = [x for x in out.splitlines() if x.startswith(f"  {c.name}: puppet agent exit ")]
+        assert len(lines) == 1, (c.name, out)
+        assert lines[0].startswith(f"  {c.name}: puppet agent exit 2: ") and ", 0 failed of " in lines[0], lines
+    assert not any(f"  {c.name}: puppet agent" in out for c in stack.containers if not stack.runs_agent(c))
+
+
+def test_no_change_deploy_runs_no_agent(real):
+    stack, _ = real
+    out = inv("deploy-all").stdout
+    assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out
+    assert "puppet agent" not in out and "Puppet file" not in out
+
+
+def test_server_answers_with_the_ca_it_made(real, inventory):
+    stack, _ = real
+    assert on_server(inventory, stack, "curl -sfk https://127.0.0.1:8140/status/v1/simple").stdout == "running"
+    subject = on_server(inventory, stack, f"openssl x509 -noout -subject -in {CA_DIR}/signed/puppet.{DOMAIN}.pem")
+    assert f"CN = puppet.{DOMAIN}" in subject.stdout
+
+
+def test_profiles_wrote_each_roles_settings_from_hieradata(real, inventory):
+    stack, _ = real
+    by_name = {c.name: c for c in stack.containers}
+
+    def read(name: str, path: str) -> str:
+        return ssh(inventory, by_name[name].host, f"docker exec {name} cat {path}").stdout
+
+    galera = read("galera", "/etc/dockstack/galera.cnf")
+    assert f"wsrep_cluster_address = gcomm://galera.{DOMAIN}\n" in galera
+    assert f"wsrep_node_name = galera.{DOMAIN}\n" in galera
+    keystone = read("openstack", "/etc/dockstack/keystone.conf")
+    assert f"connection = mysql+pymysql://keystone@haproxy.{DOMAIN}:3306/keystone\n" in keystone
+    assert f"zk_server_ip = cassandra.{DOMAIN}:2181\n" in read("config", "/etc/dockstack/contrail-config.conf")
+    assert f"api_servers = config.{DOMAIN}:8082\n" in read("control", "/etc/dockstack/contrail-control.conf")
+    for c in agents(stack):  # each with its last run summary: nothing failed
+        summary = read(c.name, f"{actions.AGENT_DIR}/last_run_summary.yaml").splitlines()
+        assert actions.summary_section(summary, "resources")["failed"] == 0, c.name
+
+
+def test_a_second_agent_run_changes_nothing(real, inventory):
+    stack, _ = real
+    runs = parallel(agents(stack), lambda c: agent_run(inventory, stack, c))
+    for c, run in zip(agents(stack), runs, strict=True):
+        assert (run.exit_code, run.changed, run.failed) == (0, 0, 0), (c.name, run)
+        assert run.total and run.total > 0
+
+
+def test_an_unlisted_certname_is_not_signed(real, inventory):
+    stack, _ = real
+    galera = stack.container("galera")
+    name = f"intruder.{DOMAIN}"
+    cmd = ["docker", "exec", "galera", "puppet", "agent", "--onetime", "--no-daemonize", "--waitforcert", "0",
+           "--keylength", "2048", "--server", f"{server(stack).name}.{DOMAIN}", "--certname", name,
+           "--ssldir", "/tmp/intruder-ssl"]
+    try:
+        proc = ssh(inventory, galera.host, shlex.join(cmd), check=False)
+        assert proc.returncode == 1
+        assert "Couldn't fetch certificate from CA server" in proc.stdout + proc.stderr
+        assert on_server(inventory, stack, f"test -f {CA_DIR}/requests/{name}.pem", check=False).returncode == 0
+        assert on_server(inventory, stack, f"test -e {CA_DIR}/signed/{name}.pem", check=False).returncode != 0
+        status = on_server(inventory, stack, f"curl -sk https://127.0.0.1:8140/puppet-ca/v1/certificate/{name}")
+        assert "Not Found" in status.stdout or "Could not find" in status.stdout, status.stdout
+    finally:
+        ssh(inventory, galera.host, "docker exec galera rm -rf /tmp/intruder-ssl", check=False)
+        on_server(inventory, stack, f"rm -f {CA_DIR}/requests/{name}.pem", check=False)
+
+
+def serial(inventory, stack: Stack, name: str) -> str:
+    return on_server(inventory, stack, f"openssl x509 -noout -serial -in {CA_DIR}/signed/{name}.{DOMAIN}.pem").stdout
+
+
+def test_remove_and_create_gets_a_new_working_certificate(real, inventory, tmp_path):
+    stack, _ = real
+    before = serial(inventory, stack, "control")
+    inv("remove", "--name=control")
+    trace = tmp_path / "trace.jsonl"
+    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
+    proc = subprocess.run([str(INV), "create", "--name=control", f"--containers-file={SHIPPED}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "control: puppet agent exit 2: " in proc.stdout and ", 0 failed of " in proc.stdout
+    assert serial(inventory, stack, "control") != before  # the new key's certificate replaced the old one
+    run = agent_run(inventory, stack, stack.container("control"))
+    assert (run.exit_code, run.failed) == (0, 0)
+    # the agent runs inside the action: facts once per host, the action, the transaction; nothing more
+    steps = [json.loads(x)["step"] for x in trace.read_text().splitlines() if '"step"' in x]
+    assert sorted(s for s in steps if s != "read host facts") == ["address book transaction on dnsmasq",
+                                                                 "control: create"], steps
+    assert steps.count("read host facts") == len(inventory.hosts)
+
+
+BROKEN = {  # a class the test puts on the Puppet server, and what the agent says about it
+    "compile": ("fail('made to fail by the dockstack test')", "made to fail by the dockstack test"),
+    "resource": ("exec { 'dockstack-test-false': command => '/bin/false' }", "'/bin/false' returned 1"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inventory, tmp_path, kind):
+    stack, _ = real
+    s = server(stack)
+    module = f"{service_dir(s)}/{ENVIRONMENT}/modules/dockstack_test"
+    body, said = BROKEN[kind]
+    manifest = shlex.quote(f"class dockstack_test::{kind} {{ {body} }}")
+    ssh(inventory, s.host, f"mkdir -p {module}/manifests && printf '%s\\n' {manifest} > {module}/manifests/{kind}.pp")
+
+    def add_broken(data: dict) -> None:
+        data["roles"].append({"name": "broken", "depends_on": ["puppet"], "classes": [f"dockstack_test::{kind}"]})
+        data["containers"].append({"name": "broken", "role": "broken", "host": "host1",
+                                   "image": "dockstack/agent:bookworm"})
+    bad = write_containers(tmp_path, "broken.yaml", add_broken)
+    try:
+        proc = run_inv("create", "--name=broken", f"--containers-file={bad}", check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, out
+        assert "broken: puppet agent" in out and said in out, out
+        assert "Traceback" not in out
+        names = ssh(inventory, "host1", "docker ps -a --format '{{.Names}}'").stdout.split()
+        assert "broken" not in names  # a failed create leaves no container behind; a re-run tries again
+    finally:
+        ssh(inventory, s.host, f"rm -rf {module}")
+        run_inv("ipam.release", "--name=broken", f"--containers-file={bad}", check=False)
+    inv("deploy-all")  # the shipped site.pp and autosign list are back
+    site = on_server(inventory, stack, f"cat /etc/puppet/dockstack/{ENVIRONMENT}/manifests/site.pp").stdout
+    assert "broken" not in site
