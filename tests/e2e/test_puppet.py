@@ -11,14 +11,15 @@ import shlex
 import subprocess
 
 import pytest
+import yaml
 
-from dockstack import actions, images
+from dockstack import actions
 from dockstack.config import ROOT, Container, Stack, load_stack
 from dockstack.dockercli import service_dir
 from dockstack.registries import ENVIRONMENT
 from dockstack.remote import parallel
 
-from .conftest import INV, run_inv, ssh, wipe_stack, write_containers
+from .conftest import INV, run_inv, ssh, wipe_stack
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -32,8 +33,7 @@ def inv(*args: str, check: bool = True, timeout: float = 600) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def real(inventory, remotes) -> tuple[Stack, str]:
     """The shipped stack deployed from empty hosts: the Puppet server, then every classed container's agent."""
-    stack = load_stack(inventory, SHIPPED)
-    images.sync(stack, remotes, say=lambda m: None)
+    stack = load_stack(inventory, SHIPPED)  # its images: the inventory fixture synced them
     wipe_stack(remotes)
     return stack, inv("deploy-all", timeout=900).stdout
 
@@ -177,7 +177,10 @@ def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inven
         data["roles"].append({"name": "broken", "depends_on": ["puppet"], "classes": [f"dockstack_test::{kind}"]})
         data["containers"].append({"name": "broken", "role": "broken", "host": "host1",
                                    "image": "dockstack/agent:bookworm"})
-    bad = write_containers(tmp_path, "broken.yaml", add_broken)
+    data = yaml.safe_load(SHIPPED.read_text())
+    add_broken(data)
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
         proc = run_inv("create", "--name=broken", f"--containers-file={bad}", check=False)
         out = proc.stdout + proc.stderr
