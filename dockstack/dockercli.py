@@ -15,7 +15,7 @@ DNSMASQ_DIR = f"{SERVICE_ROOT}/dnsmasq"
 DNSMASQ_MOUNT = "/var/lib/dockstack"  # where that folder appears inside the dnsmasq container
 PUPPET_MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
 # Puppet server's JVM: a 512 MiB heap (Debian's default is 1 GiB) and the client compiler only, which
-# starts JRuby faster on a small machine (measured in BENCHMARKS.md); the rest is Debian's unit file.
+# starts JRuby faster on a small machine (measured: README, "Puppet"); the rest is Debian's unit file.
 PUPPETSERVER_JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
                           "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
                           "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
