@@ -203,8 +203,9 @@ class Executor:
         if res.agent:
             a = res.agent
             took = f" in {a.seconds:.1f}s" if a.seconds is not None else ""
-            self.say(f"  {c.name}: puppet agent exit {a.exit_code}: {a.changed} changed, {a.failed} failed "
-                     f"of {a.total} resources{took}")
+            counts = (f"{a.changed} changed, {a.failed} failed of {a.total} resources" if a.total is not None
+                      else "no run summary")
+            self.say(f"  {c.name}: puppet agent exit {a.exit_code}: {counts}{took}")
         if step:
             self.say(f"  {c.name}: FAILED at {step}: {detail}")
         elif record:
