@@ -137,7 +137,8 @@ echo ready
 """
 
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
-# One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`), from a
+# One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
+# FRESH=1 and DIR=AGENT_DIR), from a
 # fresh ssldir: a container re-created with its old name, or a Puppet server re-created with a new CA, still
 # gets a working certificate (the server's allow_duplicate_certs replaces the old one). A 2048-bit key: Puppet's
 # default 4096 bits take seconds to generate on a busy 2-core machine. No kept-alive connections: the one that
@@ -145,7 +146,7 @@ AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir
 # lab: 34 s for a first run with them, 6 s without. Prints `agent exit N`,
 # the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
 AGENT_SCRIPT = r"""
-server=$1 certname=$2 fresh=${3:-1} dir=/var/lib/dockstack-agent
+server=$1 certname=$2 fresh=${3:-1} dir=${4:-/var/lib/dockstack-agent}
 if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
 mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
 puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \
@@ -154,7 +155,7 @@ puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforc
   --lastrunfile "$dir/last_run_summary.yaml" > "$dir/run.log" 2>&1
 echo "agent exit $?"
 grep '^Error: ' "$dir/run.log" | tail -n 4 | sed 's/^/agent error /'
-sed 's/^/agent summary /' "$dir/last_run_summary.yaml" 2>/dev/null
+if [ -f "$dir/last_run_summary.yaml" ]; then sed 's/^/agent summary /' "$dir/last_run_summary.yaml"; fi
 """
 
 

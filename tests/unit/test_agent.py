@@ -147,3 +147,55 @@ def test_script_stops_a_started_container_whose_run_failed(tmp_path, fake_docker
     out = agent_step(tmp_path, fake_docker, agent_lines(1, ""))
     assert out.returncode == 1 and "undo" not in out.stdout
     assert (tmp_path / "docker.log").read_text() == "stop web\n"
+
+
+# --- AGENT_SCRIPT itself, with a fake `puppet` -------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_puppet(tmp_path: Path) -> Path:
+    """A `puppet` that logs its arguments, says $SAY, writes $SUMMARY to --lastrunfile and exits $CODE."""
+    bin_dir = tmp_path / "pbin"
+    bin_dir.mkdir()
+    (bin_dir / "puppet").write_text(
+        '#!/bin/sh\necho "$@" > "$ARGS_LOG"\nprintf "%s\\n" "$SAY"\n'
+        'while [ $# -gt 0 ]; do\n'
+        '  if [ "$1" = --lastrunfile ] && [ -n "$SUMMARY" ]; then printf "%s" "$SUMMARY" > "$2"; fi; shift\n'
+        'done\nexit "$CODE"\n')
+    (bin_dir / "puppet").chmod(0o755)
+    return bin_dir
+
+
+def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say: str,
+                 fresh: str = "1") -> list[str]:
+    env = {"PATH": f"{fake_puppet}:/usr/bin:/bin", "ARGS_LOG": str(tmp_path / "args"), "CODE": str(code),
+           "SUMMARY": summary, "SAY": say}
+    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", fresh,
+                          str(tmp_path / "agent")], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.splitlines()
+
+
+def test_agent_script_reports_exit_code_errors_and_summary(tmp_path, fake_puppet):
+    lines = agent_script(tmp_path, fake_puppet, 2, SUMMARY, "Notice: Applied catalog\nError: one\nError: two")
+    run = actions.parse_agent(lines)
+    assert run == actions.AgentRun(2, 2, 0, 9, ("Error: one", "Error: two"), None)  # its own lines
+    args = (tmp_path / "args").read_text().split()
+    assert args[:2] == ["agent", "--onetime"] and "--detailed-exitcodes" in args
+    assert args[args.index("--server") + 1] == "puppet.lab" and args[args.index("--certname") + 1] == "web.lab"
+    assert args[args.index("--ssldir") + 1] == f"{tmp_path}/agent/ssl"
+    assert "--http_keepalive_timeout" in args and "--waitforcert" in args
+
+
+def test_agent_script_starts_from_a_fresh_ssldir_and_no_old_summary(tmp_path, fake_puppet):
+    (tmp_path / "agent" / "ssl").mkdir(parents=True)
+    (tmp_path / "agent" / "ssl" / "old.pem").write_text("old key")
+    (tmp_path / "agent" / "last_run_summary.yaml").write_text(SUMMARY)  # from an earlier run
+    run = actions.parse_agent(agent_script(tmp_path, fake_puppet, 1, "", "Error: no catalog"))
+    assert not (tmp_path / "agent" / "ssl").exists()
+    assert (run.exit_code, run.total, run.errors) == (1, None, ("Error: no catalog",))  # no old summary
+
+
+def test_agent_script_keeps_the_certificate_when_not_fresh(tmp_path, fake_puppet):
+    (tmp_path / "agent" / "ssl").mkdir(parents=True)
+    agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", fresh="0")
+    assert (tmp_path / "agent" / "ssl").is_dir()
