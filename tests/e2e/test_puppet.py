@@ -98,7 +98,7 @@ def test_profiles_wrote_each_roles_settings_from_hieradata(real, inventory):
     assert f"wsrep_cluster_address = gcomm://galera.{DOMAIN}\n" in galera
     assert f"wsrep_node_name = galera.{DOMAIN}\n" in galera
     keystone = read("openstack", "/etc/dockstack/keystone.conf")
-    assert f"connection = mysql+pymysql://keystone@haproxy.{DOMAIN}:3306/keystone\n" in keystone
+    assert f"connection = mysql+pymysql://keystone@vip.{DOMAIN}:3306/keystone\n" in keystone  # through the VIP
     assert f"zk_server_ip = cassandra.{DOMAIN}:2181\n" in read("config", "/etc/dockstack/contrail-config.conf")
     assert f"api_servers = config.{DOMAIN}:8082\n" in read("control", "/etc/dockstack/contrail-control.conf")
     for c in agents(stack):  # each with its last run summary: nothing failed

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import re
 
 import pytest
 import yaml
 
 from dockstack import registries
-from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack
+from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack, Vip
 from tests.unit.conftest import make_container
 
 DOMAIN = "dockstack.lab"
@@ -92,6 +94,13 @@ def test_hieradata_balanced_services_and_frontends(full):
                                            "keystone": {"port": 5000, "mode": "http", "role": "api"},
                                            "nova-api": {"port": 8774, "mode": "http", "role": "api"}}
     assert data["dockstack::frontends"] == ["lb.dockstack.lab"]
+
+
+def test_hieradata_frontend_is_the_virtual_ip_when_haproxy_has_one(full):
+    vip = Vip(ipaddress.IPv4Address("10.100.0.10"), "vip", 51, "secret1")
+    roles = tuple(dataclasses.replace(r, vip=vip) if r.name == "haproxy" else r for r in full.roles)
+    data = yaml.safe_load(registries.render_hieradata(dataclasses.replace(full, roles=roles), DOMAIN))
+    assert data["dockstack::frontends"] == ["vip.dockstack.lab"]
 
 
 def test_hieradata_no_containers_is_empty_mappings(stack):
