@@ -10,6 +10,7 @@ import ipaddress
 import math
 import os.path
 import re
+import secrets as secrets_module
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,7 @@ SYSTEM_DIRS = frozenset({
 PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
-SERVICES = ("dnsmasq", "haproxy", "puppet")  # what dockstack runs and feeds with files, declared per role
+SERVICES = ("dnsmasq", "haproxy", "puppet", "galera")  # what dockstack runs and feeds with files, declared per role
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
@@ -700,6 +701,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     host_names = {h.name for h in inventory.hosts}
     net = inventory.network
     containers: list[Container] = []
+    generated: GeneratedSecrets | None = None
     for i, raw in enumerate(top.get("containers", list, required=True)):
         r = _Reader(p, f"containers[{i}]", raw)
         r.unknown({"name", "role", "host", "image", "mac", "ip", "volumes", "env", "command"})
@@ -738,8 +740,12 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         if service == "dnsmasq" and (mac is None or ip is None):
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
+        env = _env(r, listed)
+        if service == "galera":
+            generated = generated_secrets(path) if generated is None else generated
+            env += tuple((k, v) for k, v in generated.galera_env() if k not in dict(env))
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
-                                    volumes=_volumes(r), env=_env(r, listed), command=_command(r),
+                                    volumes=_volumes(r), env=env, command=_command(r),
                                     service=service, vip=vip))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
@@ -835,6 +841,63 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
             raise r.fail(f"env.{k}", problem, "write it on one line, without control characters")
         out.append((k, str(v)))
     return tuple(out)
+
+
+GENERATED_KEYS = {"galera_root_password": "MYSQL_ROOT_PASSWORD"}  # secrets file key -> env key of galera containers
+GENERATED_RE = re.compile(r"[A-Za-z0-9]{24,128}")  # what a generated secret looks like (safe in SQL and shell)
+
+
+@dataclass(frozen=True)
+class GeneratedSecrets:
+    """Passwords dockstack made itself (secrets_file_for): never in containers.yaml, so never committed."""
+
+    path: str
+    values: dict[str, str]
+
+    def galera_env(self) -> tuple[tuple[str, str], ...]:
+        return tuple((env, self.values[k]) for k, env in GENERATED_KEYS.items())
+
+
+def secrets_file_for(containers_file: Path) -> Path:
+    """containers.yaml -> containers.secrets.yaml beside it (git-ignored: `*.secrets.yaml`)."""
+    return containers_file.with_name(containers_file.stem + ".secrets.yaml")
+
+
+def generated_secrets(containers_file: Path) -> GeneratedSecrets:
+    """The stack's generated passwords: read from the secrets file, the missing ones made (random, 32
+    characters) and written to it, readable by its owner only (0600). They reach a container as env values that
+    config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
+    path = secrets_file_for(containers_file)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(str(path), "", f"cannot read it: {type(exc).__name__}",
+                              "fix or delete it (deleting it makes new passwords, which a running cluster "
+                              "does not have)") from None
+        if not isinstance(data, dict):
+            raise ConfigError(str(path), "", "is not a mapping", "delete it to have it made again")
+    for k in GENERATED_KEYS:
+        v = data.get(k)
+        if v is not None and not (isinstance(v, str) and GENERATED_RE.fullmatch(v)):
+            raise ConfigError(str(path), k, "is not 24-128 letters and digits",
+                              "put such a value there, or delete the key to have one made")
+    missing = [k for k in GENERATED_KEYS if data.get(k) is None]
+    if missing:
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+        data.update({k: "".join(secrets_module.choice(alphabet) for _ in range(32)) for k in missing})
+        text = ("# Passwords dockstack generated for this stack (" + containers_file.name + "): keep this file, "
+                "never commit it.\n" + yaml.safe_dump(data, sort_keys=True))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise ConfigError(str(path), "", f"cannot write it: {exc.strerror}",
+                              "make its folder writable, or create the file yourself") from None
+    return GeneratedSecrets(str(path), {k: str(data[k]) for k in GENERATED_KEYS})
 
 
 def _command(r: _Reader) -> tuple[str, ...]:
