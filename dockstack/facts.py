@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from dockstack.galera import GraState, parse_grastate
+
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
@@ -192,6 +194,13 @@ for d in "$root"/dnsmasq/*/; do
   sed "s/^/$n released /" "$d/released" 2>/dev/null
   [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
 done
+echo '#galera'
+for d in "$root"/galera/*/; do  # each galera node's grastate.dat: which node may start the cluster
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  echo "$n dir"
+  sed "s/^/$n /" "$d/data/grastate.dat" 2>/dev/null | tr -c '[:print:]\n' '?'
+done
 echo '#files'
 find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
   ! -path '*/.incoming*' -exec sha256sum {} + 2>/dev/null
@@ -247,6 +256,7 @@ class HostFacts:
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
     foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
     secondary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its other eth0 IPv4s (a VIP)
+    galera: dict[str, GraState | None] = field(default_factory=dict)  # galera node -> its grastate.dat (None: none)
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -315,6 +325,18 @@ def parse_books(text: str) -> dict[str, BookCopy]:
     return out
 
 
+def parse_galera(text: str) -> dict[str, GraState | None]:
+    """The #galera section: `NAME dir` per galera folder on the host, then its grastate.dat lines prefixed by NAME."""
+    lines: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if name:
+            got = lines.setdefault(name, [])
+            if rest != "dir":
+                got.append(rest)
+    return {n: parse_grastate("\n".join(v)) for n, v in lines.items()}
+
+
 def parse_network(text: str) -> NetworkFacts:
     def master(line: str) -> str | None:
         m = re.search(r" master (\S+) ", line)
@@ -368,7 +390,7 @@ def parse_host_facts(text: str) -> HostFacts:
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
-                     secondary=secondary)
+                     secondary=secondary, galera=parse_galera(sec.get("galera", "")))
 
 
 def parse_ps(text: str) -> dict[str, str]:
