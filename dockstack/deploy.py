@@ -88,6 +88,14 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
             say(f"FAILED in tier {i}: the Puppet server's files: {exc}")
             break
+        try:  # which galera node starts the cluster, said with why, before any of them starts
+            galera_nodes = [c for c in stack.containers if c.service == "galera"]
+            ex.prepare_galera([a.container for a in members if a.kind in (planner.CREATE, planner.RECREATE,
+                                                                            planner.START)], len(galera_nodes))
+        except DockstackError as exc:
+            outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
+            say(f"FAILED in tier {i}: galera: {exc}")
+            break
         done = parallel(members, ex.apply)
         failed = _commit_tier(ex, done)
         for d in done:

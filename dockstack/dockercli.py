@@ -30,15 +30,21 @@ exec java "$@" -jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppe
   --bootstrap-config /etc/puppet/puppetserver/services.d
 """
 HAPROXY_MOUNT = "/etc/haproxy"
+# galera: dockstack's supervisor, clustercheck and start decision in the mounted folder; the data in its data/
+# subfolder, mounted at MariaDB's datadir, so it outlives the container (re-created, it finds its data again)
+GALERA_MOUNT = "/var/lib/dockstack/galera"
+GALERA_DATA = "/var/lib/mysql"
+GALERA_STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
 
 # Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
 # mounted, what runs.
-SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT}
+SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     "haproxy": ["bash", f"{HAPROXY_MOUNT}/supervise.sh"],
     "puppet": ["sh", "-c", PUPPETSERVER_SCRIPT, "sh", PUPPET_MOUNT, *PUPPETSERVER_JAVA_ARGS],
+    "galera": ["sh", f"{GALERA_MOUNT}/entrypoint"],
 }
 # service files that hold a secret (the VRRP password): written readable by root only
 PRIVATE_FILES = frozenset({"keepalived.conf"})
@@ -97,6 +103,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
         argv += ["--dns", server]
     if c.service in SERVICE_MOUNTS:
         argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
+    if c.service == "galera":
+        argv += ["--volume", f"{service_dir(c)}/data:{GALERA_DATA}", "--stop-timeout", str(GALERA_STOP_TIMEOUT)]
     for v in c.volumes:
         argv += ["--volume", v]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)

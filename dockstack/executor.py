@@ -19,9 +19,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dockstack import actions, addressbook, ipam, network, registries
+from dockstack import actions, addressbook, galera, ipam, network, registries
 from dockstack.config import Container, Inventory, Stack
-from dockstack.dockercli import LABEL_MANAGED, service_dir
+from dockstack.dockercli import GALERA_DATA, LABEL_MANAGED, service_dir
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
@@ -73,6 +73,9 @@ class Executor:
             n for n, r in self.records.items() if r.host in world.unreachable}
         self.digests = {(h, p): d for h, f in world.hosts.items() for p, d in f.files.items()}
         self._pending = self._initial_change()
+        self.galera_start: dict[str, str] = {}  # galera node -> its start file's line (galera.Decision.start_line)
+        self.galera_size: dict[str, int] = {}  # galera node -> the cluster size its readiness check waits for
+        self.galera_recovered: dict[str, int] = {}  # galera node -> seqno its data gave `--wsrep-recover`
 
     # --- what the world needs before anything else ---------------------------------------
 
@@ -174,6 +177,11 @@ class Executor:
         self.require(c, mode, plan)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.service_files(c)
+        if c.service == "galera" and mode != actions.RESTART:
+            base = service_dir(c)
+            with self.lock:
+                files[f"{base}/start"] = self.galera_start.get(c.name, galera.JOIN) + "\n"
+                files[f"{base}/expected-size"] = f"{self.galera_size.get(c.name, 1)}\n"
         server = self.stack.puppet_server()
         agent = f"{server.name}.{self.inv.network.domain}" if (
             server and self.stack.runs_agent(c) and mode != actions.RESTART) else ""
@@ -240,6 +248,69 @@ class Executor:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
 
+    # --- galera: who starts the cluster -----------------------------------------------------
+
+    def galera_nodes(self) -> list[galera.Node]:
+        """Every configured galera node as the facts (and this command's own actions) show it."""
+        out = []
+        for c in self.stack.containers:
+            if c.service != "galera":
+                continue
+            with self.lock:
+                running = c.name in self.running
+            facts = self.world.hosts.get(c.host)
+            out.append(galera.Node(c.name, c.host, c.host not in self.world.unreachable, running,
+                                   facts.galera.get(c.name) if facts else None, self.galera_recovered.get(c.name)))
+        return out
+
+    def galera_decision(self) -> galera.Decision:
+        """galera.decide over the facts; a stopped node whose grastate.dat has no seqno (-1) is asked first, with
+        `mariadbd --wsrep-recover` on its data (one round trip per such node, in parallel)."""
+        decision = galera.decide(self.galera_nodes())
+        if decision.recover:
+            nodes = {c.name: c for c in self.stack.containers}
+            self.say(f"  galera: {decision.why}")
+
+            def recover(name: str) -> tuple[str, int]:
+                c = nodes[name]
+                r = self.remotes[c.host].run(galera.recover_argv(c.image, f"{service_dir(c)}/data", GALERA_DATA),
+                                             f"{name}: mariadbd --wsrep-recover", timeout=step_timeout())
+                found = galera.parse_recovered(r.stdout)
+                if found is None:
+                    raise RemoteError(c.host, f"{name}: mariadbd --wsrep-recover",
+                                      r.stdout.strip() or "no recovered position in its log")
+                self.say(f"  {name}: --wsrep-recover: {found[0]}:{found[1]}")
+                return name, found[1]
+
+            self.galera_recovered.update(dict(parallel(list(decision.recover), recover)))
+            decision = galera.decide(self.galera_nodes())
+        return decision
+
+    def prepare_galera(self, acting: Iterable[Container], expected: int | None = None) -> galera.Decision | None:
+        """Before galera nodes start: which one starts a new cluster (said, with why) and the cluster size their
+        readiness check waits for (expected, else the nodes running now plus these). Refuses when the node that
+        must start the cluster is not among them: the others would wait for it in vain."""
+        acting = [c for c in acting if c.service == "galera"]
+        if not acting:
+            return None
+        decision = self.galera_decision()
+        names = {c.name for c in acting}
+        if decision.bootstrap and decision.bootstrap not in names:
+            raise DockstackError(f"no galera node is running and {decision.bootstrap} must start the cluster "
+                                 f"({decision.why}): `inv start --name={decision.bootstrap}` (or create) first, or "
+                                 "`inv deploy-all`")
+        with self.lock:
+            size = expected if expected is not None else len(
+                names | {n.name for n in self.galera_nodes() if n.running})
+            for c in acting:
+                self.galera_start[c.name] = decision.start_line(c.name)
+                self.galera_size[c.name] = size
+        if decision.bootstrap:
+            self.say(f"  galera: {decision.bootstrap} starts the cluster: {decision.why}")
+        else:
+            self.say(f"  galera: {', '.join(sorted(names))} join: {decision.why}")
+        return decision
+
     # --- shared state: the address book and the service registries -----------------------
 
     def commit(self, change: addressbook.Change) -> dict[str, str]:
@@ -300,6 +371,9 @@ class Executor:
             if c.vip is not None:
                 files[f"{base}/keepalived.conf"] = registries.render_keepalived(self.stack, c, self.inv.network)
             return files, ()
+        if c.service == "galera":
+            return {f"{base}/{name}": registries.render_galera(name) for name in ("entrypoint", "clustercheck")}, (
+                f"{base}/data",)
         if c.service != "puppet":
             return {}, ()
         files = registries.puppet_files(self.stack, c, self.inv.network.domain)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
-from dockstack.dockercli import HAPROXY_MOUNT, PUPPET_MOUNT
+from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, PUPPET_MOUNT
 from dockstack.render import render
 
 PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
@@ -72,8 +72,9 @@ def render_haproxy(stack: Stack, domain: str, dns_servers: list[str]) -> str:
     dnsmasq, so no create, remove or new address changes the file (one push less per command)."""
     services = [(b, [c for c in stack.containers if c.role == role.name]) for role in stack.roles
                 for b in role.balance]
+    galera = {b.name: GALERA_CHECK_PORT for role in stack.roles if role.service == "galera" for b in role.balance}
     return render("haproxy/haproxy.cfg.j2", services=services, domain=domain, dns_servers=dns_servers,
-                  stats_port=HAPROXY_STATS_PORT)
+                  stats_port=HAPROXY_STATS_PORT, galera=galera)
 
 
 def render_supervisor(c: Container) -> str:
@@ -95,3 +96,12 @@ def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
         raise ValueError(f"{c.name}: its role has no vip")
     return render("haproxy/keepalived.conf.j2", name=c.name, role=c.role, vip=c.vip, domain=net.domain,
                   priority=vrrp_priority(stack, c), prefixlen=net.subnet.prefixlen)
+
+
+GALERA_CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
+GALERA_CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
+
+
+def render_galera(name: str) -> str:
+    """A galera container's supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
+    return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, check_port=GALERA_CHECK_PORT)

@@ -1,15 +1,38 @@
-# profile::galera: the Galera cluster's membership (every configured galera container, by DNS name).
-# Minimal for now: MariaDB itself and the wsrep settings that start it come with the Galera work.
-class profile::galera {
+# profile::galera: MariaDB's wsrep settings for a Galera node, from dockstack's hieradata: the cluster's name, its
+# members by DNS name (every configured galera container), this node's name and address, the state transfer
+# method, and what Galera needs of the server (row binlog, InnoDB, interleaved auto-increment locks).
+#
+# Written here rather than with Debian's puppet-module-michaeltchapman-galera or puppetlabs-mysql: both manage the
+# MariaDB service through the init system (service { 'mysql': } / systemd) and bootstrap the cluster from Puppet
+# itself. A container has no init system, and dockstack decides which node starts the cluster (from every node's
+# grastate.dat, which no single agent sees); the container's supervisor starts mariadbd once this file exists.
+class profile::galera (
+  String $cluster_name = 'dockstack',
+  Enum['rsync', 'mariabackup'] $sst_method = 'rsync',
+  String $bind_address = '0.0.0.0',
+  String $buffer_pool_size = '128M',
+  String $gcache_size = '128M',
+) {
   include profile::base
-  file { '/etc/dockstack/galera.cnf':
+  $iface = $facts.dig('networking', 'interfaces', 'eth0', 'ip')
+  $address = $iface ? {
+    undef   => $facts['networking']['ip'],
+    default => $iface,
+  }
+  file { '/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf':
     ensure  => file,
     owner   => 'root',
     group   => 'root',
     mode    => '0644',
     content => epp('profile/galera.cnf.epp', {
-      'members' => profile::members('galera'),
-      'node'    => $trusted['certname'],
+      'cluster_name'     => $cluster_name,
+      'members'          => profile::members('galera'),
+      'node'             => $trusted['certname'],
+      'address'          => $address,
+      'sst_method'       => $sst_method,
+      'bind_address'     => $bind_address,
+      'buffer_pool_size' => $buffer_pool_size,
+      'gcache_size'      => $gcache_size,
     }),
   }
 }
