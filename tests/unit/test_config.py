@@ -44,12 +44,15 @@ def test_shipped_lab_section(shipped_inventory):
 
 def test_shipped_stack(shipped_stack):
     st = shipped_stack
-    assert len(st.containers) == 11  # two haproxy containers hold the vip
+    assert len(st.containers) == 13  # two haproxy containers hold the vip, three galera nodes
     assert len(st.roles) == 10
     assert [c.host for c in st.of_role("haproxy")] == ["host3", "host1"]
     vip = st.role("haproxy").vip
     assert vip is not None and str(vip.ip) == "10.100.0.10" and vip.name == "vip"
     assert "keepalived" in (st.image("dockstack/haproxy:bookworm") or st.images[0]).packages
+    assert [c.name for c in st.of_role("galera")] == ["galera1", "galera2", "galera3"]
+    assert {c.host for c in st.of_role("galera")} == {"host1", "host2", "host3"}
+    assert st.role("galera").service == "galera" and st.role("galera").classes == ("profile::galera",)
     assert [c.name for c in st.containers][:3] == ["dnsmasq", "puppet", "haproxy"]
     dns = st.container("dnsmasq")
     assert dns.is_dnsmasq

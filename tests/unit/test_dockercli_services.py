@@ -132,7 +132,7 @@ def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
 
 
 def test_run_argv_other_roles_get_no_service_folder(container, net):
-    argv = dockercli.run_argv(container("galera", role="galera"), net, [])
+    argv = dockercli.run_argv(container("keystone", role="openstack"), net, [])
     assert "--volume" not in argv
     assert not any(a.startswith(dockercli.SERVICE_ROOT) for a in argv)
 

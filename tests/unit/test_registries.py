@@ -278,4 +278,12 @@ def test_haproxy_for_the_shipped_stack(shipped_stack):
     frontends = re.findall(r"^frontend (\S+)$", text, flags=re.M)
     assert frontends == ["mysql", "horizon", "keystone", "nova-api", "neutron-server", "glance", "cinder"]
     assert re.findall(r"^backend (\S+)$", text, flags=re.M) == [f"{f}_servers" for f in frontends]
-    assert "    server galera galera.dockstack.lab:3306\n" in text
+    mysql = text[text.index("backend mysql_servers"):text.index("frontend horizon")]
+    assert "    option httpchk\n    http-check expect status 200\n" in mysql
+    opts = "port 9200 inter 2s fall 2 rise 2 on-marked-down shutdown-sessions"
+    assert re.findall(r"^    server .*$", mysql, flags=re.M) == [
+        f"    server galera1 galera1.dockstack.lab:3306 {opts}",
+        f"    server galera2 galera2.dockstack.lab:3306 {opts} backup",
+        f"    server galera3 galera3.dockstack.lab:3306 {opts} backup"]
+    keystone = text[text.index("backend keystone_servers"):text.index("frontend nova-api")]
+    assert "httpchk" not in keystone and "backup" not in keystone  # only galera's backend gets them
