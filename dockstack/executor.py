@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from dockstack import actions, addressbook, galera, ipam, network, registries
 from dockstack.config import Container, Inventory, Stack
-from dockstack.dockercli import GALERA_DATA, LABEL_MANAGED, service_dir
+from dockstack.dockercli import GALERA_DATA, GALERA_STOP_TIMEOUT, LABEL_MANAGED, service_dir
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
@@ -235,7 +235,13 @@ class Executor:
         return None, ""
 
     def remove(self, host: str, name: str) -> None:
-        self.remotes[host].run(["docker", "rm", "--force", name], f"{name}: docker rm", timeout=step_timeout())
+        """docker rm --force; a galera node is stopped first (in the same round trip), so mariadbd shuts down
+        cleanly and its grastate.dat keeps its seqno."""
+        galera_node = any(c.name == name and c.service == "galera" for c in self.stack.containers)
+        argv = ["sh", "-c", 'docker stop "$1" >/dev/null 2>&1; exec docker rm --force "$1"', "sh", name] \
+            if galera_node else ["docker", "rm", "--force", name]
+        self.remotes[host].run(argv, f"{name}: docker rm",
+                               timeout=step_timeout() + (GALERA_STOP_TIMEOUT if galera_node else 0))
         with self.lock:
             self.present.get(host, set()).discard(name)
             if not any(name in names for names in self.present.values()):
@@ -243,7 +249,9 @@ class Executor:
         self.say(f"  {name}: removed from {host} (address kept)")
 
     def stop(self, host: str, name: str) -> None:
-        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop", timeout=step_timeout())
+        galera_node = any(c.name == name and c.service == "galera" for c in self.stack.containers)
+        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop",
+                               timeout=step_timeout() + (GALERA_STOP_TIMEOUT if galera_node else 0))
         with self.lock:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")

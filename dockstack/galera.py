@@ -102,12 +102,13 @@ def decide(nodes: list[Node]) -> Decision:
     order = {n.name: i for i, n in enumerate(nodes)}
     best = max(with_data, key=lambda n: (n.seqno, n.state.safe_to_bootstrap if n.state else False,
                                          -order[n.name]))
+
     def seen(n: Node) -> str:
         how = " recovered by --wsrep-recover" if n.recovered is not None and n.state and n.state.seqno < 0 else ""
         return f"{n.name} {n.seqno}{how}"
     others = [seen(n) for n in with_data if n.name != best.name]
     ties = [n.name for n in with_data if n.seqno == best.seqno and n.name != best.name]
-    why = f"{best.name} has the most advanced state: seqno {best.seqno}" + (
+    why = f"{best.name} has the most advanced state: seqno {seen(best).partition(' ')[2]}" + (
         f" (others: {', '.join(others)})" if others else "")
     if ties:
         why += (f"; tied with {', '.join(ties)}: " + ("it is the one Galera marked safe_to_bootstrap"
@@ -127,6 +128,7 @@ image=$1 data=$2 datadir=$3
 docker run --rm --network none --entrypoint sh --volume "$data:$datadir" "$image" -c '
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
   exec mariadbd --user=mysql --wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so --binlog-format=ROW \
+    --wsrep-cluster-address=gcomm:// \
     --wsrep-recover --log-error=/dev/stderr' 2>&1 | grep -E 'Recovered position|ERROR' | tail -n 3
 """
 

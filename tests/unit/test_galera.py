@@ -1,0 +1,183 @@
+"""dockstack.galera: which node starts the cluster (one fixture per branch of decide), grastate.dat and
+--wsrep-recover parsing, the #galera facts section, the start file an action writes, and the generated secrets."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import yaml
+
+from dockstack import config, facts, galera, registries
+from dockstack.errors import ConfigError
+from dockstack.galera import Decision, GraState, Node
+
+UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
+OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
+
+
+def node(name: str, seqno: int | None = None, *, running: bool = False, readable: bool = True, safe: bool = False,
+         recovered: int | None = None, uuid: str = UUID) -> Node:
+    """A galera node: seqno None means no grastate.dat (no data yet)."""
+    state = None if seqno is None else GraState(uuid, seqno, safe)
+    return Node(name, f"host{name[-1]}", readable, running, state, recovered)
+
+
+# --- decide: one case per branch ---------------------------------------------------------------------------
+
+CASES = {
+    "empty: the first in config order starts a new cluster": (
+        [node("galera1"), node("galera2"), node("galera3")],
+        Decision("galera1", "no node has data yet: galera1 (first in config order) starts a new cluster")),
+    "one runs: nobody starts a cluster, all join": (
+        [node("galera1", 5), node("galera2", -1, running=True), node("galera3")],
+        Decision(None, "galera2 running: the others join its cluster")),
+    "a host cannot be read: never a second cluster": (
+        [node("galera1", 9, safe=True), node("galera2", 3), node("galera3", readable=False)],
+        Decision(None, "host3 could not be read, so galera3 may be running there: no new cluster is started")),
+    "clean full stop: the highest seqno wins, not the first": (
+        [node("galera1", 9), node("galera2", 11, safe=True), node("galera3", 10)],
+        Decision("galera2", "galera2 has the most advanced state: seqno 11 (others: galera1 9, galera3 10)")),
+    "highest seqno wins even without safe_to_bootstrap": (
+        [node("galera1", 12, safe=True), node("galera2", 4), node("galera3", 14)],
+        Decision("galera3", "galera3 has the most advanced state: seqno 14 (others: galera1 12, galera2 4)")),
+    "killed: unknown seqnos are recovered first": (
+        [node("galera1", -1), node("galera2", 7), node("galera3", -1)],
+        Decision(None, "the seqno of galera1, galera3 is unknown (-1): recover it first", ("galera1", "galera3"))),
+    "recovered seqnos decide": (
+        [node("galera1", -1, recovered=20), node("galera2", 7), node("galera3", -1, recovered=21)],
+        Decision("galera3", "galera3 has the most advanced state: seqno 21 recovered by --wsrep-recover (others: "
+                 "galera1 20 recovered by --wsrep-recover, galera2 7)")),
+    "a tie goes to safe_to_bootstrap": (
+        [node("galera1", 15), node("galera2", 15, safe=True), node("galera3", 15)],
+        Decision("galera2", "galera2 has the most advanced state: seqno 15 (others: galera1 15, galera3 15); tied "
+                 "with galera1, galera3: it is the one Galera marked safe_to_bootstrap")),
+    "a tie without safe_to_bootstrap goes to config order": (
+        [node("galera1", -1, recovered=15), node("galera2", -1, recovered=15), node("galera3", 3)],
+        Decision("galera1", "galera1 has the most advanced state: seqno 15 recovered by --wsrep-recover (others: "
+                 "galera2 15 recovered by --wsrep-recover, galera3 3); tied with galera2: first in config order")),
+    "a node without data joins by state transfer": (
+        [node("galera1", 4), node("galera2"), node("galera3", 6)],
+        Decision("galera3", "galera3 has the most advanced state: seqno 6 (others: galera1 4); galera2 without data "
+                 "join by state transfer")),
+    "data of another cluster is named": (
+        [node("galera1", 4, uuid=OTHER_UUID), node("galera2", 8), node("galera3", 6)],
+        Decision("galera2", "galera2 has the most advanced state: seqno 8 (others: galera1 4, galera3 6); the "
+                 "nodes' data belong to 2 different clusters: those not of galera2's are replaced")),
+    "no galera node at all": ([], Decision(None, "no galera node")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_decide(case):
+    nodes, expected = CASES[case]
+    assert galera.decide(nodes) == expected
+
+
+def test_empty_uuid_counts_as_no_data():
+    """A node that never joined a cluster has grastate.dat with the all-zero uuid: it does not start one."""
+    nodes = [node("galera1", -1, uuid=galera.EMPTY_UUID), node("galera2", 3)]
+    assert galera.decide(nodes).bootstrap == "galera2"
+
+
+def test_start_line_only_the_chosen_node_starts_a_cluster():
+    d = Decision("galera2", "galera2 has the most advanced state: seqno 11")
+    assert d.start_line("galera2") == "new-cluster galera2 has the most advanced state: seqno 11"
+    assert d.start_line("galera1") == "join"
+    assert Decision(None, "galera2 running").start_line("galera2") == "join"
+
+
+# --- parsers -----------------------------------------------------------------------------------------------
+
+GRASTATE = f"""# GALERA saved state
+version: 2.1
+uuid:    {UUID}
+seqno:   11
+safe_to_bootstrap: 1
+"""
+
+
+def test_parse_grastate():
+    assert galera.parse_grastate(GRASTATE) == GraState(UUID, 11, True)
+    assert galera.parse_grastate(GRASTATE.replace("seqno:   11", "seqno:   -1").replace(": 1\n", ": 0\n")) == \
+        GraState(UUID, -1, False)
+
+
+@pytest.mark.parametrize("text", ["", "uuid: nope\nseqno: 3\n", f"uuid: {UUID}\nseqno: x\n", f"uuid: {UUID}\n"])
+def test_parse_grastate_refuses_what_is_not_one(text):
+    assert galera.parse_grastate(text) is None
+
+
+def test_parse_recovered_takes_the_last_position():
+    log = (f"2026-11-25 17:12:33 0 [Note] WSREP: Recovered position: {UUID}:14\n"
+           f"2026-11-25 17:12:34 0 [Note] WSREP: Recovered position: {UUID}:15\n")
+    assert galera.parse_recovered(log) == (UUID, 15)
+    assert galera.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
+
+
+def test_facts_galera_section():
+    text = "\n".join(["#dockerd", "up", "#galera", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
+                      "galera2 dir", "#files", "#end"])
+    found = facts.parse_host_facts(text).galera
+    assert found == {"galera1": GraState(UUID, 11, True), "galera2": None}
+
+
+def test_facts_script_reads_grastate_of_every_galera_folder():
+    assert '"$root"/galera/*/' in facts.HOST_FACTS_SCRIPT
+    assert '"$d/data/grastate.dat"' in facts.HOST_FACTS_SCRIPT
+
+
+def test_recover_argv_passes_values_as_arguments():
+    argv = galera.recover_argv("dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql")
+    assert argv[:3] == ["sh", "-c", galera.RECOVER_SCRIPT]
+    assert argv[3:] == ["sh", "dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql"]
+    assert "--wsrep-recover" in galera.RECOVER_SCRIPT and "--network none" in galera.RECOVER_SCRIPT
+
+
+# --- the supervisor and the check, as rendered -------------------------------------------------------------
+
+
+def test_rendered_supervisor_and_check():
+    entry, check = registries.render_galera("entrypoint"), registries.render_galera("clustercheck")
+    assert f"cnf={registries.GALERA_CNF}" in entry
+    assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
+    # the start file says join again before mariadbd starts: a restart never starts a second cluster
+    assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
+    assert "TCP-LISTEN:9200" in entry
+    assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
+
+
+# --- generated secrets -------------------------------------------------------------------------------------
+
+
+def test_generated_secrets_made_once_0600(tmp_path):
+    containers = tmp_path / "stack.yaml"
+    first = config.generated_secrets(containers)
+    path = tmp_path / "stack.secrets.yaml"
+    assert first.path == str(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    pw = first.values["galera_root_password"]
+    assert config.GENERATED_RE.fullmatch(pw)
+    assert config.generated_secrets(containers) == first  # read again, not made again
+    assert dict(first.galera_env()) == {"MYSQL_ROOT_PASSWORD": pw}
+
+
+def test_generated_secrets_bad_value_names_file_and_key(tmp_path):
+    (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": "short'"}))
+    with pytest.raises(ConfigError) as e:
+        config.generated_secrets(tmp_path / "stack.yaml")
+    assert "stack.secrets.yaml" in str(e.value) and "galera_root_password" in str(e.value)
+    assert "short'" not in str(e.value)
+
+
+def test_galera_containers_get_the_password_masked(cfg):
+    cfg.add_puppet_server()
+    cfg.containers["roles"].append({"name": "db", "service": "galera", "classes": ["profile::galera"],
+                                    "depends_on": ["puppet"]})
+    cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"})
+    _, st = cfg.load()
+    pw = dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"]
+    assert pw in st.secret_values
+    assert pw not in st.mask(f"said {pw}")
+    assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes
