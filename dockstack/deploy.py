@@ -96,8 +96,11 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
             say(f"FAILED in tier {i}: galera: {exc}")
             break
+        tier_started = time.monotonic()
         done = parallel(members, ex.apply)
         failed = _commit_tier(ex, done)
+        if any(d.changed for d in done):
+            say(f"  [{i}/{len(role_tiers)}] took {time.monotonic() - tier_started:.1f}s")
         for d in done:
             if d.name in failed:
                 outcome.failed.append(f"{d.name} on {d.host}: {failed[d.name]}")

@@ -1,0 +1,173 @@
+"""Issue 9, Galera: a three-node MariaDB Galera cluster from the shipped stack, against the real services.
+
+One deployed stack is shared by the module's tests (the rest of the stack as it is, or deployed by the fixture);
+the galera nodes start from empty: no container, no data. The tests run in file order and build on each other
+(a row written early is looked for after the full stop). Times are printed (pytest -s shows them).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from dockstack import images
+from dockstack.config import ROOT, Container, Stack, load_stack
+from dockstack.dockercli import service_dir
+from dockstack.remote import parallel
+
+from .conftest import run_inv, ssh
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+TABLE = "dockstack_test.rows"
+
+
+def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
+
+
+def sql(inventory, c: Container, query: str) -> str:
+    """A query on one node, as MariaDB's root over the node's local socket."""
+    return ssh(inventory, c.host, f"docker exec {c.name} mariadb -N -B -e {shlex.quote(query)}").stdout.strip()
+
+
+def through_haproxy(inventory, client: Container, query: str) -> str:
+    """A query through haproxy's mysql frontend, as root with the generated password (from the client's env)."""
+    cmd = f'mariadb -h haproxy.{DOMAIN} -uroot -p"$MYSQL_ROOT_PASSWORD" -N -B -e {shlex.quote(query)}'
+    return ssh(inventory, client.host, f"docker exec {client.name} sh -c {shlex.quote(cmd)}").stdout.strip()
+
+
+def ready(inventory, c: Container) -> str:
+    return ssh(inventory, c.host, f"docker exec {c.name} sh /var/lib/dockstack/galera/clustercheck ready").stdout
+
+
+def tier_seconds(out: str, tier_name: str = "galera") -> float:
+    """How long deploy-all's galera tier took, from its `[i/n] took Ns` line."""
+    tier = re.search(rf"^\[(\d+)/\d+\] {tier_name}\b", out, re.M)
+    assert tier, out
+    took = re.search(rf"^  \[{tier.group(1)}/\d+\] took ([\d.]+)s$", out, re.M)
+    assert took, out
+    return float(took.group(1))
+
+
+def insert(inventory, c: Container, value: str) -> None:
+    sql(inventory, c, f"CREATE DATABASE IF NOT EXISTS dockstack_test; CREATE TABLE IF NOT EXISTS {TABLE} "
+        "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(64)); "
+        f"INSERT INTO {TABLE} (v) VALUES ('{value}')")
+
+
+def has_row(inventory, c: Container, value: str) -> bool:
+    return sql(inventory, c, f"SELECT COUNT(*) FROM {TABLE} WHERE v = '{value}'") == "1"
+
+
+@pytest.fixture(scope="module")
+def cluster(inventory, remotes) -> tuple[Stack, list[Container], str]:
+    """The shipped stack deployed, its galera nodes bootstrapped by deploy-all from empty."""
+    stack = load_stack(inventory, SHIPPED)
+    images.sync(stack, remotes, say=lambda m: None)
+    nodes = list(stack.of_role("galera"))
+    parallel(nodes, lambda c: remotes[c.host].run(
+        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
+        f"{c.name}: wipe"))
+    out = inv("deploy-all").stdout
+    print(f"\ngalera: bootstrap of {len(nodes)} nodes from empty (deploy-all's galera tier): {tier_seconds(out):.1f}s")
+    return stack, nodes, out
+
+
+def test_deploy_all_bootstraps_exactly_one_node(cluster, inventory):
+    _, nodes, out = cluster
+    assert "0 failed" in out, out
+    chosen = [x for x in out.splitlines() if "starts the cluster" in x]
+    assert chosen == ["  galera: galera1 starts the cluster: no node has data yet: galera1 (first in config order) "
+                      "starts a new cluster"], out
+    for c in nodes:  # the readiness check passed on each: Synced in a Primary cluster of all three
+        assert ready(inventory, c).strip() == f"state=Synced cluster=Primary size={len(nodes)} want={len(nodes)}"
+    logs = ssh(inventory, "host1", "docker logs galera1 2>&1").stdout
+    assert logs.count("dockstack-galera: starting a new cluster") == 1
+    for c in nodes[1:]:
+        logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+        assert "starting a new cluster" not in logs and "dockstack-galera: joining through" in logs, c.name
+
+
+def test_wsrep_settings_from_puppet_and_a_second_run_changes_nothing(cluster, inventory):
+    stack, nodes, _ = cluster
+    cnf = ssh(inventory, "host2", "docker exec galera2 cat /etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf").stdout
+    members = ",".join(f"{c.name}.{DOMAIN}" for c in nodes)
+    for line in (f"wsrep_cluster_address = gcomm://{members}", f"wsrep_node_name = galera2.{DOMAIN}",
+                 "wsrep_sst_method = rsync", "binlog_format = ROW", "innodb_autoinc_lock_mode = 2",
+                 "bind-address = 0.0.0.0", "wsrep_cluster_name = dockstack"):
+        assert f"\n{line}\n" in cnf, line
+    out = inv("deploy-all").stdout  # nothing changed: no agent, no restart, the cluster untouched
+    assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
+
+
+def test_a_row_written_through_one_node_is_read_through_the_others(cluster, inventory):
+    _, nodes, _ = cluster
+    value = f"row-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[0], value)
+    for c in nodes[1:]:
+        assert has_row(inventory, c, value), c.name
+    # a client through haproxy reaches the one active server (the others are backups), with the generated password
+    assert through_haproxy(inventory, nodes[2], f"SELECT v FROM {TABLE} WHERE v = '{value}'") == value
+    assert through_haproxy(inventory, nodes[2], "SELECT @@hostname") == "galera1"
+    check = ssh(inventory, "host1", "docker exec galera1 sh -c "
+                + shlex.quote("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat - TCP:galera2.dockstack.lab:9200")).stdout
+    assert check.startswith("HTTP/1.1 200 OK") and "Synced, cluster size 3" in check
+
+
+def test_remove_then_create_rejoins_with_its_address(cluster, inventory):
+    _, nodes, _ = cluster
+    g2 = nodes[1]
+    ip_before = ssh(inventory, g2.host, f"docker exec {g2.name} hostname -i").stdout.split()
+    inv("remove", f"--name={g2.name}")
+    missed = f"missed-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[0], missed)  # written while galera2 is gone: it must get it by IST/SST
+    started = time.monotonic()
+    out = inv("create", f"--name={g2.name}").stdout
+    took = time.monotonic() - started
+    print(f"\ngalera: galera2 removed, created again and Synced (inv create): {took:.1f}s")
+    assert "galera: galera2 join: galera1, galera3 running: the others join its cluster" in out, out
+    assert ssh(inventory, g2.host, f"docker exec {g2.name} hostname -i").stdout.split() == ip_before
+    assert ready(inventory, g2).startswith("state=Synced cluster=Primary size=3 want=3")
+    assert has_row(inventory, g2, missed)
+
+
+def test_full_stop_recovers_from_the_most_advanced_node(cluster, inventory):
+    """galera1 and galera2 stop first, galera3 takes one more write alone, then stops: only galera3 has it, so
+    galera3 (not galera1, the first in config order) must start the cluster again."""
+    _, nodes, _ = cluster
+    for c in nodes[:2]:
+        ssh(inventory, c.host, f"docker stop {c.name}")
+    last = f"last-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[2], last)
+    ssh(inventory, nodes[2].host, f"docker stop {nodes[2].name}")
+    out = inv("deploy-all").stdout
+    print(f"\ngalera: full stop (docker stop) recovered by deploy-all's galera tier: {tier_seconds(out):.1f}s")
+    chosen = [x for x in out.splitlines() if "starts the cluster" in x]
+    assert len(chosen) == 1 and chosen[0].startswith(
+        "  galera: galera3 starts the cluster: galera3 has the most advanced state: seqno "), out
+    for c in nodes:
+        assert has_row(inventory, c, last), c.name
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3 want=3")
+
+
+def test_killed_nodes_recover_their_seqno_first(cluster, inventory):
+    """docker kill leaves grastate.dat at seqno -1: each node's position comes from --wsrep-recover."""
+    _, nodes, _ = cluster
+    value = f"killed-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[1], value)
+    parallel(nodes, lambda c: ssh(inventory, c.host, f"docker kill {c.name}"))
+    out = inv("deploy-all").stdout
+    print(f"\ngalera: all killed, recovered by deploy-all's galera tier (--wsrep-recover included): "
+          f"{tier_seconds(out):.1f}s")
+    for c in nodes:
+        assert re.search(rf"^  {c.name}: --wsrep-recover: [0-9a-f-]{{36}}:\d+$", out, re.M), out
+    chosen = [x for x in out.splitlines() if "starts the cluster" in x]
+    assert len(chosen) == 1 and "recovered by --wsrep-recover" in chosen[0], out
+    for c in nodes:
+        assert has_row(inventory, c, value), c.name
