@@ -94,9 +94,10 @@ def test_profiles_wrote_each_roles_settings_from_hieradata(real, inventory):
     def read(name: str, path: str) -> str:
         return ssh(inventory, by_name[name].host, f"docker exec {name} cat {path}").stdout
 
-    galera = read("galera", "/etc/dockstack/galera.cnf")
-    assert f"wsrep_cluster_address = gcomm://galera.{DOMAIN}\n" in galera
-    assert f"wsrep_node_name = galera.{DOMAIN}\n" in galera
+    galera = read("galera1", "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf")
+    members = ",".join(f"{c.name}.{DOMAIN}" for c in stack.of_role("galera"))
+    assert f"wsrep_cluster_address = gcomm://{members}\n" in galera
+    assert f"wsrep_node_name = galera1.{DOMAIN}\n" in galera
     keystone = read("openstack", "/etc/dockstack/keystone.conf")
     assert f"connection = mysql+pymysql://keystone@vip.{DOMAIN}:3306/keystone\n" in keystone  # through the VIP
     assert f"zk_server_ip = cassandra.{DOMAIN}:2181\n" in read("config", "/etc/dockstack/contrail-config.conf")
@@ -116,9 +117,9 @@ def test_a_second_agent_run_changes_nothing(real, inventory):
 
 def test_an_unlisted_certname_is_not_signed(real, inventory):
     stack, _ = real
-    galera = stack.container("galera")
+    galera = stack.container("galera1")
     name = f"intruder.{DOMAIN}"
-    cmd = ["docker", "exec", "galera", "puppet", "agent", "--onetime", "--no-daemonize", "--waitforcert", "0",
+    cmd = ["docker", "exec", galera.name, "puppet", "agent", "--onetime", "--no-daemonize", "--waitforcert", "0",
            "--keylength", "2048", "--server", f"{server(stack).name}.{DOMAIN}", "--certname", name,
            "--ssldir", "/tmp/intruder-ssl"]
     try:
@@ -130,7 +131,7 @@ def test_an_unlisted_certname_is_not_signed(real, inventory):
         status = on_server(inventory, stack, f"curl -sk https://127.0.0.1:8140/puppet-ca/v1/certificate/{name}")
         assert "Not Found" in status.stdout or "Could not find" in status.stdout, status.stdout
     finally:
-        ssh(inventory, galera.host, "docker exec galera rm -rf /tmp/intruder-ssl", check=False)
+        ssh(inventory, galera.host, f"docker exec {galera.name} rm -rf /tmp/intruder-ssl", check=False)
         on_server(inventory, stack, f"rm -f {CA_DIR}/requests/{name}.pem", check=False)
 
 
