@@ -97,7 +97,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             say(f"FAILED in tier {i}: galera: {exc}")
             break
         tier_started = time.monotonic()
-        done = parallel(members, ex.apply)
+        done = _apply_tier(ex, members)
         failed = _commit_tier(ex, done)
         if any(d.changed for d in done):
             say(f"  [{i}/{len(role_tiers)}] took {time.monotonic() - tier_started:.1f}s")
@@ -124,6 +124,18 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             ex.publish_services()
     say(f"deploy-all: {outcome.summary()} ({time.monotonic() - started:.1f}s)")
     return outcome
+
+
+def _apply_tier(ex: Executor, members: list[planner.Action]) -> list[Done]:
+    """The tier's actions in parallel, except galera nodes that are recreated while running: those go one after
+    another, afterwards, each re-joining the nodes still running (a rolling recreate), so the cluster never loses
+    all its members at once."""
+    rolling = [a for a in members if a.kind == planner.RECREATE and a.container.service == "galera"
+               and a.container.name in ex.running]
+    done = parallel([a for a in members if a not in rolling], ex.apply)
+    for a in rolling:
+        done.append(ex.apply(a))
+    return done
 
 
 def _commit_tier(ex: Executor, done: list[Done]) -> dict[str, str]:
