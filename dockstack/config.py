@@ -843,7 +843,8 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-GENERATED_KEYS = {"galera_root_password": "MYSQL_ROOT_PASSWORD"}  # secrets file key -> env key of galera containers
+# secrets file key -> env key of galera containers
+GENERATED_KEYS = {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"}
 GENERATED_RE = re.compile(r"[A-Za-z0-9]{24,128}")  # what a generated secret looks like (safe in SQL and shell)
 
 

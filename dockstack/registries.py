@@ -99,9 +99,11 @@ def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
 
 
 GALERA_CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
+GALERA_SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 0600, by the supervisor
 GALERA_CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
 
 
 def render_galera(name: str) -> str:
     """A galera container's supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
-    return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, check_port=GALERA_CHECK_PORT)
+    return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, sst_cnf=GALERA_SST_CNF,
+                  check_port=GALERA_CHECK_PORT)

@@ -99,7 +99,7 @@ def test_wsrep_settings_from_puppet_and_a_second_run_changes_nothing(cluster, in
     cnf = ssh(inventory, "host2", "docker exec galera2 cat /etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf").stdout
     members = ",".join(f"{c.name}.{DOMAIN}" for c in nodes)
     for line in (f"wsrep_cluster_address = gcomm://{members}", f"wsrep_node_name = galera2.{DOMAIN}",
-                 "wsrep_sst_method = rsync", "binlog_format = ROW", "innodb_autoinc_lock_mode = 2",
+                 "wsrep_sst_method = mariabackup", "binlog_format = ROW", "innodb_autoinc_lock_mode = 2",
                  "bind-address = 0.0.0.0", "wsrep_cluster_name = dockstack"):
         assert f"\n{line}\n" in cnf, line
     out = inv("deploy-all").stdout  # nothing changed: no agent, no restart, the cluster untouched

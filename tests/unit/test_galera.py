@@ -146,6 +146,9 @@ def test_rendered_supervisor_and_check():
     assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
     assert "TCP-LISTEN:9200" in entry
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
+    # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
+    assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
+    assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={registries.GALERA_SST_CNF}" in entry
 
 
 # --- generated secrets -------------------------------------------------------------------------------------
@@ -157,10 +160,19 @@ def test_generated_secrets_made_once_0600(tmp_path):
     path = tmp_path / "stack.secrets.yaml"
     assert first.path == str(path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    pw = first.values["galera_root_password"]
-    assert config.GENERATED_RE.fullmatch(pw)
+    root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
+    assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers) == first  # read again, not made again
-    assert dict(first.galera_env()) == {"MYSQL_ROOT_PASSWORD": pw}
+    assert dict(first.galera_env()) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst}
+
+
+def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
+    keep = "K" * 32
+    (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": keep}))
+    got = config.generated_secrets(tmp_path / "stack.yaml")
+    assert got.values["galera_root_password"] == keep
+    assert config.GENERATED_RE.fullmatch(got.values["galera_sst_password"])
+    assert yaml.safe_load((tmp_path / "stack.secrets.yaml").read_text()) == got.values
 
 
 def test_generated_secrets_bad_value_names_file_and_key(tmp_path):
@@ -177,7 +189,8 @@ def test_galera_containers_get_the_password_masked(cfg):
                                     "depends_on": ["puppet"]})
     cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"})
     _, st = cfg.load()
-    pw = dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"]
-    assert pw in st.secret_values
-    assert pw not in st.mask(f"said {pw}")
+    env = dict(st.container("db1").env)
+    for pw in (env["MYSQL_ROOT_PASSWORD"], env["MYSQL_SST_PASSWORD"]):
+        assert pw in st.secret_values
+        assert pw not in st.mask(f"said {pw}")
     assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes

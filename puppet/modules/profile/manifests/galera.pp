@@ -8,7 +8,7 @@
 # grastate.dat, which no single agent sees); the container's supervisor starts mariadbd once this file exists.
 class profile::galera (
   String $cluster_name = 'dockstack',
-  Enum['rsync', 'mariabackup'] $sst_method = 'rsync',
+  Enum['mariabackup', 'rsync'] $sst_method = 'mariabackup',
   String $bind_address = '0.0.0.0',
   String $buffer_pool_size = '128M',
   String $gcache_size = '128M',
