@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 import shlex
+import stat
 import subprocess
 import time
 import uuid
 
 import pytest
+import yaml
 
 from dockstack import images
-from dockstack.config import ROOT, Container, Stack, load_stack
+from dockstack.config import ROOT, Container, Stack, load_stack, secrets_file_for
 from dockstack.dockercli import service_dir
 from dockstack.remote import parallel
 
@@ -44,6 +46,13 @@ def through_haproxy(inventory, client: Container, query: str) -> str:
 
 def ready(inventory, c: Container) -> str:
     return ssh(inventory, c.host, f"docker exec {c.name} sh /var/lib/dockstack/galera/clustercheck ready").stdout
+
+
+def wsrep(inventory, c: Container) -> tuple[str, str]:
+    """The node's wsrep_local_state_comment and wsrep_cluster_size."""
+    got = dict(line.split("\t") for line in sql(inventory, c, "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                                                "('wsrep_local_state_comment', 'wsrep_cluster_size')").splitlines())
+    return got["wsrep_local_state_comment"], got["wsrep_cluster_size"]
 
 
 def tier_seconds(out: str, tier_name: str = "galera") -> float:
@@ -89,6 +98,14 @@ def test_deploy_all_bootstraps_exactly_one_node(cluster, inventory):
         assert ready(inventory, c).strip() == f"state=Synced cluster=Primary size={len(nodes)} want={len(nodes)}"
     logs = ssh(inventory, "host1", "docker logs galera1 2>&1").stdout
     assert logs.count("dockstack-galera: starting a new cluster") == 1
+    # the generated passwords: in no output, container log or label
+    secrets = yaml.safe_load(secrets_file_for(SHIPPED).read_text())
+    assert stat.S_IMODE(secrets_file_for(SHIPPED).stat().st_mode) == 0o600
+    for c in nodes:
+        seen = out + ssh(inventory, c.host, f"docker logs {c.name} 2>&1; docker inspect --format "
+                         f"'{{{{json .Config.Labels}}}}' {c.name}").stdout
+        for key in ("galera_root_password", "galera_sst_password"):
+            assert secrets[key] not in seen, (c.name, key)
     for c in nodes[1:]:
         logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
         assert "starting a new cluster" not in logs and "dockstack-galera: joining through" in logs, c.name
@@ -135,6 +152,29 @@ def test_remove_then_create_rejoins_with_its_address(cluster, inventory):
     assert ssh(inventory, g2.host, f"docker exec {g2.name} hostname -i").stdout.split() == ip_before
     assert ready(inventory, g2).startswith("state=Synced cluster=Primary size=3 want=3")
     assert has_row(inventory, g2, missed)
+
+
+def test_role_remove_then_create_keeps_a_safe_order(cluster, inventory):
+    """`inv remove --name=galera` stops and removes the nodes in reverse order (galera1 last, so it holds the
+    last write); `inv create --name=galera` creates them one after another, the most advanced first."""
+    _, nodes, _ = cluster
+    value = f"role-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[1], value)
+    inv("remove", "--name=galera")
+    started = time.monotonic()
+    out = inv("create", "--name=galera").stdout
+    print(f"\ngalera: inv create --name=galera (three nodes one after another, from kept data): "
+          f"{time.monotonic() - started:.1f}s")
+    assert "role galera: galera1, galera2, galera3, one after another" in out
+    chosen = [x for x in out.splitlines() if "starts the cluster" in x]
+    assert len(chosen) == 1 and chosen[0].startswith("  galera: galera1 starts the cluster: galera1 has the most "
+                                                     "advanced state"), out
+    assert out.index("galera1: create on") < out.index("galera2: create on") < out.index("galera3: create on")
+    for c in nodes:  # each node's check passed at its step (size 1, 2, 3): now all three are Synced together
+        assert has_row(inventory, c, value), c.name
+        assert wsrep(inventory, c) == ("Synced", "3"), c.name
+    sizes = {c.name: ssh(inventory, c.host, f"cat {service_dir(c)}/expected-size").stdout.strip() for c in nodes}
+    assert sizes == {"galera1": "1", "galera2": "2", "galera3": "3"}
 
 
 def test_full_stop_recovers_from_the_most_advanced_node(cluster, inventory):
