@@ -194,3 +194,70 @@ def test_galera_containers_get_the_password_masked(cfg):
         assert pw in st.secret_values
         assert pw not in st.mask(f"said {pw}")
     assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes
+
+
+# --- the executor's part: one recover round trip per unknown seqno, the start lines, the refusal --------------
+
+
+class FakeResult:
+    def __init__(self, stdout: str) -> None:
+        self.stdout, self.stderr, self.exit_code, self.ok = stdout, "", 0, True
+
+
+class FakeRemote:
+    """Answers `mariadbd --wsrep-recover` with a seqno per host, and counts the round trips."""
+
+    def __init__(self, seqno: int, calls: list[str]) -> None:
+        self.seqno, self.calls = seqno, calls
+
+    def run(self, argv: list[str], step: str, **kw) -> FakeResult:
+        self.calls.append(step)
+        return FakeResult(f"2026-11-25 0 [Note] WSREP: Recovered position: {UUID}:{self.seqno}\n")
+
+
+def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None):
+    from dockstack.addressbook import Book
+    from dockstack.config import Role, Stack
+    from dockstack.executor import Executor
+    from dockstack.facts import ContainerState, HostFacts
+    from dockstack.world import World
+
+    nodes = [container(f"galera{i}", role="galera", host=f"host{i}") for i in (1, 2, 3)]
+    stack = Stack("containers.yaml", (), (Role("galera", service="galera"),), tuple(nodes))
+    hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {})},
+                               {}, {}, galera={c.name: grastates.get(c.name)}) for c in nodes}
+    calls: list[str] = []
+    remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
+    said: list[str] = []
+    ex = Executor(None, stack, remotes, World(hosts, Book(), {}, ()), said.append)  # type: ignore[arg-type]
+    return ex, nodes, calls, said
+
+
+def test_prepare_recovers_unknown_seqnos_then_starts_the_most_advanced(container):
+    states = {n: GraState(UUID, -1, False) for n in ("galera1", "galera2", "galera3")}
+    ex, nodes, calls, said = executor(container, states, set(), {"galera1": 5, "galera2": 9, "galera3": 7})
+    decision = ex.prepare_galera(nodes, expected=3)
+    assert decision is not None and decision.bootstrap == "galera2"
+    assert sorted(calls) == [f"galera{i}: mariadbd --wsrep-recover" for i in (1, 2, 3)]  # one round trip each
+    assert ex.galera_start == {"galera1": "join", "galera2": f"new-cluster {decision.why}", "galera3": "join"}
+    assert ex.galera_size == {"galera1": 3, "galera2": 3, "galera3": 3}
+    assert f"  galera: galera2 starts the cluster: {decision.why}" in said
+
+
+def test_prepare_joins_a_running_node_without_round_trips(container):
+    ex, nodes, calls, _ = executor(container, {"galera2": GraState(UUID, -1, False)}, {"galera1", "galera3"})
+    decision = ex.prepare_galera([nodes[1]])
+    assert decision is not None and decision.bootstrap is None and calls == []
+    assert ex.galera_start == {"galera2": "join"}
+    assert ex.galera_size == {"galera2": 3}  # the two running plus itself
+
+
+def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(container):
+    from dockstack.errors import DockstackError
+
+    states = {"galera1": GraState(UUID, 4, False), "galera2": GraState(UUID, 8, True)}
+    ex, nodes, _, _ = executor(container, states, set())
+    with pytest.raises(DockstackError) as e:
+        ex.prepare_galera([nodes[0]])
+    assert "galera2 must start the cluster" in str(e.value) and "inv start --name=galera2" in str(e.value)
+    assert ex.galera_start == {}
