@@ -38,9 +38,10 @@ def sql(inventory, c: Container, query: str) -> str:
     return ssh(inventory, c.host, f"docker exec {c.name} mariadb -N -B -e {shlex.quote(query)}").stdout.strip()
 
 
-def through_haproxy(inventory, client: Container, query: str) -> str:
-    """A query through haproxy's mysql frontend, as root with the generated password (from the client's env)."""
-    cmd = f'mariadb -h haproxy.{DOMAIN} -uroot -p"$MYSQL_ROOT_PASSWORD" -N -B -e {shlex.quote(query)}'
+def through_haproxy(inventory, client: Container, query: str, server: str = "haproxy") -> str:
+    """A query through haproxy's mysql frontend (a haproxy container's name, or the VIP's), as root with the
+    generated password (from the client's env)."""
+    cmd = f'mariadb -h {server}.{DOMAIN} -uroot -p"$MYSQL_ROOT_PASSWORD" -N -B -e {shlex.quote(query)}'
     return ssh(inventory, client.host, f"docker exec {client.name} sh -c {shlex.quote(cmd)}").stdout.strip()
 
 
@@ -124,7 +125,7 @@ def test_wsrep_settings_from_puppet_and_a_second_run_changes_nothing(cluster, in
 
 
 def test_a_row_written_through_one_node_is_read_through_the_others(cluster, inventory):
-    _, nodes, _ = cluster
+    stack, nodes, _ = cluster
     value = f"row-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[0], value)
     for c in nodes[1:]:
@@ -132,6 +133,9 @@ def test_a_row_written_through_one_node_is_read_through_the_others(cluster, inve
     # a client through haproxy reaches the one active server (the others are backups), with the generated password
     assert through_haproxy(inventory, nodes[2], f"SELECT v FROM {TABLE} WHERE v = '{value}'") == value
     assert through_haproxy(inventory, nodes[2], "SELECT @@hostname") == "galera1"
+    vip = stack.role("haproxy").vip
+    if vip is not None:  # the same through the virtual IP's name, wherever keepalived holds it
+        assert through_haproxy(inventory, nodes[1], "SELECT @@hostname", vip.name) == "galera1"
     check = ssh(inventory, "host1", "docker exec galera1 sh -c "
                 + shlex.quote("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat - TCP:galera2.dockstack.lab:9200")).stdout
     assert check.startswith("HTTP/1.1 200 OK") and "Synced, cluster size 3" in check
@@ -211,3 +215,6 @@ def test_killed_nodes_recover_their_seqno_first(cluster, inventory):
     assert len(chosen) == 1 and "recovered by --wsrep-recover" in chosen[0], out
     for c in nodes:
         assert has_row(inventory, c, value), c.name
+        # each node found its position (galera_recovery) before it started: the joiners caught up by IST
+        logs = ssh(inventory, c.host, f"docker logs --since 5m {c.name} 2>&1").stdout
+        assert "dockstack-galera: recovered position " in logs, c.name
