@@ -56,7 +56,11 @@ def vip_stack_file(tmp_path: Path) -> tuple[Path, dict]:
     """The shipped dnsmasq and haproxy roles and containers, a balanced backend and a client."""
     shipped = yaml.safe_load(DEFAULT_CONTAINERS_FILE.read_text())
     roles = [r for r in shipped["roles"] if r["name"] in ("dnsmasq", "haproxy")]
-    vip = next(r for r in roles if r["name"] == "haproxy")["vip"]
+    haproxy = next(r for r in roles if r["name"] == "haproxy")
+    vip = haproxy["vip"]
+    # as the shipped check: ready when both run and the VIP answers, here on the test's balanced port
+    answers = f"timeout 1 bash -c 'exec 3<>/dev/tcp/{vip['ip']}/{PORT}'"
+    haproxy["check"] = f"pgrep -x haproxy && pgrep -x keepalived && {answers}"
     roles += [{"name": "echo", "check": f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{PORT}'", "check_timeout": 20,
                "balance": [{"name": "echo", "port": PORT, "mode": "http"}]},
               {"name": "client", "depends_on": ["dnsmasq"]}]
