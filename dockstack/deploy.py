@@ -67,6 +67,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         return Outcome(ok=unchanged)
     _check_images(actions, world)
     ex = Executor(inv, stack, remotes, world, say)
+    ex.to_recreate = {a.container.name for a in actions if a.kind == planner.RECREATE}
     ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}
                       - set(world.unreachable))
     outcome = Outcome()

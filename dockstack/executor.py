@@ -73,6 +73,9 @@ class Executor:
             n for n, r in self.records.items() if r.host in world.unreachable}
         self.digests = {(h, p): d for h, f in world.hosts.items() for p, d in f.files.items()}
         self._pending = self._initial_change()
+        # containers this run will recreate: their service files travel with their action, never into the old
+        # container (whose image may lack what the new files need, e.g. keepalived)
+        self.to_recreate: set[str] = set()
         self.galera_start: dict[str, str] = {}  # galera node -> its start file's line (galera.Decision.start_line)
         self.galera_size: dict[str, int] = {}  # galera node -> the cluster size its readiness check waits for
         self.galera_recovered: dict[str, int] = {}  # galera node -> seqno its data gave `--wsrep-recover`
@@ -133,7 +136,11 @@ class Executor:
             mode = {CREATE: actions.CREATE, RECREATE: actions.RECREATE, START: actions.START}[a.kind]
             if mode == actions.RECREATE and c.name not in self.present.get(c.host, set()):
                 mode = actions.CREATE  # moved: nothing to replace on the new host
-            return self._run_action(c, mode)
+            try:
+                return self._run_action(c, mode)
+            finally:
+                with self.lock:
+                    self.to_recreate.discard(c.name)
         except RemoteError as exc:
             self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
             return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)
@@ -414,6 +421,9 @@ class Executor:
         for c in self.stack.containers:
             if c.service not in services or c.name not in self.present.get(c.host, set()):
                 continue
+            with self.lock:
+                if c.name in self.to_recreate:
+                    continue
             files, _ = self.service_files(c)
             with self.lock:
                 changed = {p: t for p, t in files.items() if self.digests.get((c.host, p)) != digest(t)}

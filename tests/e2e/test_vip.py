@@ -255,3 +255,24 @@ def test_a_changed_vrrp_password_is_pushed_checked_and_reloaded_in_place(invento
     wait_for_one_holder(inventory, hosts, vip["ip"])
     through_vip(inventory, vip, bound=5)
     assert "keepalived.conf updated" not in run_inv("deploy-all", f"--containers-file={changed}").stdout  # once
+
+
+def test_adding_a_vip_recreates_haproxy_and_never_pushes_keepalived_into_the_old_container(inventory, vip_stack,
+                                                                                            tmp_path):
+    """An operator upgrading from a haproxy without a VIP: the old containers lack keepalived's privileges (and
+    could lack keepalived), so they are recreated with their new files; nothing is pushed into them first."""
+    path, vip, hosts = vip_stack
+    data = yaml.safe_load(path.read_text())
+    haproxy = next(r for r in data["roles"] if r["name"] == "haproxy")
+    del haproxy["vip"]
+    haproxy["check"] = "pgrep -x haproxy"
+    plain = tmp_path / "no-vip.yaml"
+    plain.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = run_inv("deploy-all", f"--containers-file={plain}").stdout
+    assert all(f"  {n}: recreate (" in out for n in hosts), out
+    assert not holders(inventory, hosts, vip["ip"])
+
+    out = run_inv("deploy-all", f"--containers-file={path}").stdout  # the VIP comes back with the new containers
+    assert "0 failed" in out and all(f"  {n}: recreate (" in out for n in hosts), out
+    assert "updated, validated" not in out, out  # no push: the files came with each recreate
+    wait_for_one_holder(inventory, hosts, vip["ip"])
