@@ -265,6 +265,8 @@ def _floor_docker_run(inv: Inventory, c: Container, dns: list[str]) -> list[str]
     for k, v in c.env:
         argv += ["--env", f"{k}={v}"]
     argv.append(c.image)
+    if c.service == "haproxy" and not c.command:  # the floor ships one file: haproxy itself, no supervisor
+        return [*argv, "haproxy", "-W", "-db", "-f", f"{SERVICE_MOUNTS['haproxy']}/haproxy.cfg"]
     argv += list(c.command) or SERVICE_COMMANDS.get(c.service or "", [])
     return argv
 
