@@ -23,6 +23,7 @@ from dockstack.dockercli import service_dir
 from dockstack.remote import parallel
 
 from .conftest import run_inv, ssh
+from .test_vip import holders
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -220,30 +221,24 @@ def test_killed_nodes_recover_their_seqno_first(cluster, inventory):
         assert "dockstack-galera: recovered position " in logs, c.name
 
 
-def vip_holders(inventory, haproxies: list[Container], ip: str) -> list[str]:
-    return [c.name for c in haproxies if f" inet {ip}/" in
-            ssh(inventory, c.host, f"docker exec {c.name} ip -o -4 addr show dev eth0", check=False).stdout]
-
-
 def test_vip_failover_keeps_mysql_through_the_vip(cluster, inventory):
     """Stop the haproxy container that holds the VIP: the other takes it within 5 s, and a MySQL client through
     the VIP's name reads the same data before and after; started again, only one of them holds it."""
     stack, nodes, _ = cluster
     vip = stack.role("haproxy").vip
     assert vip is not None
-    haproxies = list(stack.of_role("haproxy"))
+    haproxies = {c.name: c.host for c in stack.of_role("haproxy")}
     value = f"vip-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[0], value)
     assert through_haproxy(inventory, nodes[1], f"SELECT v FROM {TABLE} WHERE v = '{value}'", vip.name) == value
-    [holder] = vip_holders(inventory, haproxies, vip.ip)
-    other = next(c for c in haproxies if c.name != holder)
-    by_name = {c.name: c for c in haproxies}
+    [holder] = holders(inventory, haproxies, vip.ip)
+    other = next(n for n in haproxies if n != holder)
     started = time.monotonic()
-    ssh(inventory, by_name[holder].host, f"docker stop {holder}")
-    while vip_holders(inventory, [other], vip.ip) != [other.name]:
-        assert time.monotonic() - started < 10, f"{other.name} did not take the VIP within 10 s"
+    ssh(inventory, haproxies[holder], f"docker stop {holder}")
+    while holders(inventory, {other: haproxies[other]}, vip.ip) != [other]:
+        assert time.monotonic() - started < 10, f"{other} did not take the VIP within 10 s"
     took = time.monotonic() - started
-    print(f"\nVIP failover: {holder} stopped, {other.name} holds {vip.ip} after {took:.2f}s")
+    print(f"\nVIP failover: {holder} stopped, {other} holds {vip.ip} after {took:.2f}s")
     assert took < 5, took
     # a new client connection through the VIP reaches haproxy on the new holder, and the same data
     assert through_haproxy(inventory, nodes[2], f"SELECT v FROM {TABLE} WHERE v = '{value}'", vip.name) == value
@@ -252,4 +247,4 @@ def test_vip_failover_keeps_mysql_through_the_vip(cluster, inventory):
     assert f"{holder}: start on" in out, out
     watched = time.monotonic()
     while time.monotonic() - watched < 6:  # longer than keepalived's master-down interval: no second holder
-        assert vip_holders(inventory, haproxies, vip.ip) == [other.name]
+        assert holders(inventory, haproxies, vip.ip) == [other]
