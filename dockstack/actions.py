@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import math
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dockstack import dockercli, network
 from dockstack.config import Container, Network, Role
@@ -31,6 +31,8 @@ shift 9
 dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
 shift 9
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
+t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
+took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
 envfile=
 trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
@@ -107,12 +109,13 @@ else
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'
 cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'
+took addressing "$t0"  # docker run or start, eth0, the address
 if [ -n "$agent_server" ]; then
   # the Puppet agent applies the role's classes: the container has its address and DNS name now
-  t0=$(date +%s%N)
+  ta=$(date +%s%N)
   out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 2>&1)
   printf '%s\n' "$out" | grep '^agent '
-  echo "agent ms $(( ($(date +%s%N) - t0) / 1000000 ))"
+  echo "agent ms $(( ($(date +%s%N) - ta) / 1000000 ))"
   code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
   failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
     sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
@@ -124,6 +127,7 @@ if [ -n "$agent_server" ]; then
     fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
   fi
 fi
+tc=$(date +%s%N)
 if [ -n "$check" ]; then
   start=$(date +%s)
   until out=$(docker exec "$name" sh -c "$check" 2>&1); do
@@ -132,6 +136,7 @@ if [ -n "$check" ]; then
     fi
     sleep "$poll"  # interval between readiness probes, bounded by check_timeout
   done
+  took check "$tc"
 fi
 echo ready
 """
@@ -279,10 +284,12 @@ class ActionResult:
     said: str  # the last lines the failing step printed
     unready: str | None = None  # the readiness check did not pass: for how long
     agent: AgentRun | None = None  # the Puppet agent's run, when the role has classes
+    took: dict[str, float] = field(default_factory=dict)  # seconds per step: addressing, check (`took` lines)
 
 
 def parse_action(text: str) -> ActionResult:
     started, ready, failed, unready, said, link, addr = False, False, None, None, [], "", ""
+    took: dict[str, float] = {}
     lines = text.splitlines()
     for line in lines:
         kind, _, rest = line.partition(" ")
@@ -300,10 +307,14 @@ def parse_action(text: str) -> ActionResult:
             failed, unready = "readiness check", rest
         elif kind == "said":
             said.append(rest)
+        elif kind == "took":
+            step, _, ms = rest.partition(" ")
+            if step in ("addressing", "check") and ms.strip().isdigit():
+                took[step] = int(ms) / 1000
     if failed is None and not ready:
         failed = "action"  # the script ended early without saying why
     return ActionResult(started, parse_link_mac(link), parse_ipv4(addr), ready, failed,
-                        "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines))
+                        "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took)
 
 
 # Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with

@@ -25,7 +25,7 @@ from dockstack.dockercli import GALERA_DATA, GALERA_STOP_TIMEOUT, LABEL_MANAGED,
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
-from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout
+from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout, trace
 from dockstack.world import World
 
 Say = Callable[[str], None]
@@ -198,6 +198,8 @@ class Executor:
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
                                                 timeout=actions.time_bound(self.stack.role(c.role)))
         res = actions.parse_action(r.stdout)
+        took = dict(res.took) | ({"agent": res.agent.seconds} if res.agent and res.agent.seconds is not None else {})
+        trace({"host": c.host, "container": c.name, "mode": mode, "took": took})  # the benchmark's split
         with self.lock:
             removed_again = mode in (actions.CREATE, actions.RECREATE) and (
                 not res.started or (res.failed_step is not None and not res.unready))  # the script's undo

@@ -55,6 +55,7 @@ def role():
 
 
 NEW_PLAN = AddressPlan(None, None, ipam.NEW, None, "new lease")
+STATIC_PLAN = AddressPlan("02:00:0a:64:00:05", "10.100.0.5", ipam.STATIC, None, "static")
 
 
 # --- action_argv --------------------------------------------------------------------------------------
@@ -355,3 +356,37 @@ def test_service_files_script_interface(container):
     assert argv[4:] == ["", "web", "/var/lib/dockstack/webui/web", "", NASTY]
     assert argv[2] is actions.SERVICE_FILES_SCRIPT
     assert NASTY not in actions.SERVICE_FILES_SCRIPT
+
+
+def test_parse_action_step_durations():
+    res = actions.parse_action(f"started\n{LINK}\n{ADDR}\ntook addressing 1234\ntook check 50\nready\n")
+    assert res.took == {"addressing": 1.234, "check": 0.05}
+    assert actions.parse_action(f"started\n{LINK}\n{ADDR}\ntook addressing x\ntook other 5\nready\n").took == {}
+
+
+FAKE_DOCKER_RUNNING = """#!/bin/sh
+# a container that runs: inspect says running with this shell's PID, exec runs the check
+case "$1" in
+  container) echo "$$" ;;
+  exec) shift; while [ "$1" != sh ]; do shift; done; exec "$@" ;;
+esac
+exit 0
+"""
+
+
+def test_script_reports_how_long_addressing_and_the_check_took(container, role, net, tmp_path):
+    """The real script with a fake docker and nsenter/ip that do nothing: a start with a static address prints
+    `took addressing MS` after the address and `took check MS` once the check passes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, text in {"docker": FAKE_DOCKER_RUNNING, "nsenter": "#!/bin/sh\nexit 0\n",
+                       "ip": "#!/bin/sh\nexit 0\n"}.items():
+        (bin_dir / tool).write_text(text)
+        (bin_dir / tool).chmod(0o755)
+    c = container("web")
+    checked = dataclasses.replace(role, check="true")
+    argv = actions.action_argv(actions.START, c, checked, net, STATIC_PLAN, DNS_SERVERS, False)
+    proc = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    res = actions.parse_action(proc.stdout.decode())
+    assert res.ready, proc.stdout
+    assert set(res.took) == {"addressing", "check"} and all(0 <= s < 30 for s in res.took.values())

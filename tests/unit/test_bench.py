@@ -1,0 +1,38 @@
+"""The benchmark's pure parts: how it splits a deploy-all of the real stack into its phases."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from dockstack.config import ROOT
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["bench_run"]
+
+
+def test_real_phases_split_each_tier_by_its_slowest_container(bench):
+    lines = [(0.5, "facts"), (1.0, "[1/3] dnsmasq"), (1.8, "  dnsmasq: done"),
+             (2.0, "[2/3] puppet"), (32.0, "  puppet: done"),
+             (33.0, "[3/3] galera"), (40.0, "  galera1: done"), (50.0, "  galera2: done"), (51.0, "3 ok")]
+    trace = [{"host": "host1", "step": "read host facts", "sent": 10},
+             {"host": "host1", "container": "dnsmasq", "took": {"addressing": 0.5, "check": 0.1}},
+             {"host": "host2", "container": "puppet", "took": {"addressing": 0.6, "check": 28.0}},
+             {"host": "host1", "container": "galera1", "took": {"addressing": 1.0, "agent": 4.0, "check": 1.5}},
+             {"host": "host2", "container": "galera2", "took": {"addressing": 1.2, "agent": 6.0, "check": 8.0}}]
+    ph = bench.real_phases(bench.Run(["inv"], 52.0, 0, lines, trace, 0))
+    assert ph.before == 1.0
+    assert ph.addressing == pytest.approx(0.5 + 0.6 + 1.2)  # galera2 is the slowest of its tier
+    assert ph.puppet == pytest.approx(6.0)
+    assert ph.readiness == pytest.approx(0.1 + 28.0 + 8.0)
+    assert ph.server_start == pytest.approx(28.0)
+    assert ph.other == pytest.approx(52.0 - 1.0 - 2.3 - 6.0 - 36.1)
