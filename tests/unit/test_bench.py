@@ -36,3 +36,4 @@ def test_real_phases_split_each_tier_by_its_slowest_container(bench):
     assert ph.readiness == pytest.approx(0.1 + 28.0 + 8.0)
     assert ph.server_start == pytest.approx(28.0)
     assert ph.other == pytest.approx(52.0 - 1.0 - 2.3 - 6.0 - 36.1)
+
