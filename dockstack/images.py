@@ -7,6 +7,8 @@ sync compares IDs and sends an image only to hosts that lack it.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -17,6 +19,7 @@ import shutil
 import subprocess
 import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,7 @@ DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 CHATTY = tuple(f"I: {w}" for w in ("Retrieving", "Validating", "Extracting", "Unpacking", "Installing",
                                    "Configuring"))
 PROGRESS_EVERY = 5.0
+BUILD_LOCK = ".build.lock"  # in CACHE_DIR: held while an image is built
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -110,6 +114,34 @@ def build(image: Image, say=print) -> BuiltImage:
         say(f"{image.tag}: cached build {cached.id[:19]} ({cached.size // 2**20} MiB)")
         return cached
     require(IMAGE_PROGRAMS, f"building image {image.tag}")
+    with build_lock(image, say):
+        cached = load_built(image)  # built by another clone while this one waited
+        if cached:
+            say(f"{image.tag}: built meanwhile by another run: {cached.id[:19]} ({cached.size // 2**20} MiB)")
+            return cached
+        return _build(image, say)
+
+
+@contextlib.contextmanager
+def build_lock(image: Image, say) -> Iterator[None]:
+    """One build at a time in the cache, which every clone on the machine shares: a second build of the same
+    image would remove the first one's work folder under it, and debootstraps share the package cache. The
+    lock is the kernel's (flock): it goes with the process, so a killed build never leaves it held."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / BUILD_LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"{image.tag}: waiting for another image build on this machine (the cache {CACHE_DIR} is shared)")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(image: Image, say) -> BuiltImage:
+    """debootstrap, pack, write the archive; the caller holds build_lock."""
     mirror = local_mirror(image.suite)
     key = recipe_key(image, mirror)
     out = cache_path(image, key)

@@ -242,3 +242,36 @@ def test_a_tag_has_one_recipe_in_the_shipped_and_the_engine_stack():
     engine = yaml.safe_load((ROOT / "tests" / "e2e" / "stacks" / "engine.yaml").read_text())["images"]
     for tag in set(shipped) & set(engine):
         assert shipped[tag] == engine[tag], tag
+
+
+def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
+    """Clones share the cache: while another process holds the build lock, a build waits (and says why), then
+    goes on once that process ends."""
+    import subprocess
+    import threading
+
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    holder = subprocess.Popen(["flock", str(tmp_path / images.BUILD_LOCK), "sh", "-c", "echo held; read x"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said, spoke, entered = [], threading.Event(), threading.Event()
+
+        def say(line: str) -> None:
+            said.append(line)
+            spoke.set()
+
+        def build() -> None:
+            with images.build_lock(Image("t/x:1", "bookworm", ()), say):
+                entered.set()
+
+        t = threading.Thread(target=build)
+        t.start()
+        assert spoke.wait(10) and "waiting for another image build" in said[0]
+        assert not entered.is_set()
+        holder.stdin.close()  # the other build ends: its lock goes with its process
+        assert entered.wait(10)
+        t.join(10)
+    finally:
+        holder.kill()
+        holder.wait()
