@@ -52,6 +52,7 @@ from dockstack.dockercli import SERVICE_COMMANDS, SERVICE_MOUNTS, SERVICE_ROOT, 
 from dockstack.errors import DockstackError, RemoteError  # noqa: E402
 from dockstack.ipam import render_dnsmasq_conf  # noqa: E402
 from dockstack.remote import TRACE_ENV, Remotes, parallel  # noqa: E402
+from tests.memory import GIB, MemorySampler  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -381,6 +382,9 @@ class ScaleRound:
 class RealRound:
     deploy: Run
     no_change: Run
+    memory_before: int = 0  # bytes the machine used before deploy-all (the lab up, its hosts empty)
+    memory_peak: int = 0  # the most it used while deploy-all ran
+    memory_after: int = 0  # what it used once deploy-all was done (every service up)
 
 
 @dataclass
@@ -415,7 +419,8 @@ class Results:
                        d["maxrss_kb"])
 
         data["stack_rounds"] = [StackRound(**{k: run(v) for k, v in r.items()}) for r in data["stack_rounds"]]
-        data["real_rounds"] = [RealRound(**{k: run(v) for k, v in r.items()}) for r in data.get("real_rounds", [])]
+        data["real_rounds"] = [RealRound(**{k: run(v) if isinstance(v, dict) else v for k, v in r.items()})
+                               for r in data.get("real_rounds", [])]
         data["scale_rounds"] = [ScaleRound(r["n"], run(r["floor"]), run(r["deploy"])) for r in data["scale_rounds"]]
         return cls(**data)
 
@@ -526,11 +531,17 @@ def measure_real(runner: Runner, rounds: int, res: Results) -> None:
     runner.inv("images.sync", hosts=hosts, containers=containers)
     for i in range(1, rounds + 1):
         empty_hosts(runner, hosts, containers, res)
-        deploy = runner.inv("deploy-all", hosts=hosts, containers=containers, trace=True)
+        memory = MemorySampler()  # the whole machine: the lab's containers are its processes
+        memory.start()
+        try:
+            deploy = runner.inv("deploy-all", hosts=hosts, containers=containers, trace=True)
+        finally:
+            memory.done.set()
+        after = memory.read()
         no_change = runner.inv("deploy-all", hosts=hosts, containers=containers, trace=True)
         if " 0 changed" not in no_change.output or "puppet agent" in no_change.output:
             raise BenchError(f"the real stack's re-run changed something:\n{no_change.output}")
-        res.real_rounds.append(RealRound(deploy, no_change))
+        res.real_rounds.append(RealRound(deploy, no_change, memory.start_used, max(memory.peak, after), after))
         ph = real_phases(deploy)
         say(f"real stack round {i}/{rounds}: deploy-all {deploy.seconds:.1f}s (addressing {ph.addressing:.1f}, "
             f"Puppet agents {ph.puppet:.1f}, readiness {ph.readiness:.1f} of which the Puppet server's start "
@@ -830,6 +841,10 @@ def real_report(res: Results, goals: list[Goal]) -> list[str]:
            f"| ...... of which the Puppet server's start | {spread([p.server_start for p in phases], '.1f')} |",
            f"| ... address-book transactions, pushes, SSH | {spread([p.other for p in phases], '.1f')} |",
            f"| deploy-all again, nothing to change (no agent runs) | {spread(nc)} |",
+           f"| memory the machine used, before deploy-all (lab up, hosts empty), GiB | "
+           f"{spread([r.memory_before / GIB for r in rounds], '.1f')} |",
+           f"| ... at its peak while deploy-all ran, GiB | {spread([r.memory_peak / GIB for r in rounds], '.1f')} |",
+           f"| ... once every service was up, GiB | {spread([r.memory_after / GIB for r in rounds], '.1f')} |",
            f"| ... its round trips / SSH connections | {TraceCounts.of(rounds[0].no_change.trace).round_trips} / "
            f"{sum(TraceCounts.of(rounds[0].no_change.trace).connects.values())} |"]
     goals.append(Goal("real stack: no-change re-run < 2 s (no Puppet run)", f"{statistics.median(nc):.2f} s",

@@ -1,8 +1,8 @@
-"""The suite's memory report (tests/conftest.py): used memory read from /proc/meminfo."""
+"""The suite's memory report (tests/memory.py): used memory read from /proc/meminfo."""
 
 from __future__ import annotations
 
-from tests.conftest import used_bytes
+from tests.memory import used_bytes
 
 
 def test_used_memory_from_meminfo():
