@@ -29,10 +29,23 @@ def engine_stack(inv: Inventory | None = None) -> Stack:
     return load_stack(inv or load_inventory(), ENGINE_STACK)
 
 
+# Modules that deploy the shipped (real) stack run last, in this order, so that the stack the first deploys (the
+# Puppet server, Galera, OpenStack, ZooKeeper) serves the next ones as it is: bringing the OpenStack services up
+# from empty costs minutes, and the engine tests between them would wipe the hosts. test_galera wipes the galera
+# nodes' data and test_vip deploys a stack of its own, so they come after the modules that use the databases.
+REAL_STACK_MODULES = ("test_puppet.py", "test_openstack.py", "test_zookeeper.py", "test_galera.py", "test_vip.py")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+    def rank(item) -> int:
+        name = Path(str(item.fspath)).name
+        return REAL_STACK_MODULES.index(name) + 1 if "/e2e/" in str(item.fspath) and name in REAL_STACK_MODULES else 0
+
+    items.sort(key=rank)  # stable: file order within each rank
 
 
 @pytest.fixture(scope="session")
