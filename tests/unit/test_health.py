@@ -160,7 +160,7 @@ def test_script_runs_a_hosts_checks_at_once_and_bounds_a_hanging_one(run_script)
     got, took, _ = run_script(checks, running=" ".join(n for n, _ in checks), limit=2)
     assert {n: r.exit_code for n, r in got.items()} == {**{f"c{i}": 0 for i in range(6)}, "hang": 124}
     assert got["hang"].line == "still waiting"
-    assert took < 5, f"took {took:.1f}s: the checks did not run concurrently or the hanging one was not cut"
+    assert took < 7, f"took {took:.1f}s: the checks did not run concurrently (8 s) or the hanging one was not cut"
     assert health_of(True, "x", got["hang"], 2, masked) == Health(FAIL, "no answer within 2s: still waiting")
 
 
