@@ -13,7 +13,15 @@ from dockstack.health import DETAIL_CHARS
 from .conftest import docker_exec, engine_stack, entry, run_inv, ssh, write_containers
 
 CHECKED = {"dnsmasq", "puppet", "haproxy"}  # the engine stack's roles with a check; the others run no service
-BOUND = 5  # DOCKSTACK_HEALTH_TIMEOUT's default
+# Each check's bound in these tests. The default 5 s is too short for a lab machine shared by several labs: the
+# engine stack's puppet check (`puppet --version`, Ruby) took 6.3 s at a load of 14 on 2 cores, and would fail.
+SLACK = 30
+BOUND = 4  # the hanging check's test: as short as the variant's quick checks allow
+
+
+@pytest.fixture(autouse=True)
+def health_bound(monkeypatch):
+    monkeypatch.setenv("DOCKSTACK_HEALTH_TIMEOUT", str(SLACK))  # `inv` inherits it
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +49,7 @@ def health_column(line: str) -> str:
 def test_running_containers_show_pass_or_no_service(deployed):
     rows, lines, took = status()
     print(f"\ninv status on the engine stack ({len(rows)} containers): {took:.2f}s")
-    assert took < 15  # one facts and one checks round trip per host, at once (4.2 s measured on a busy machine)
+    assert took < 30  # one facts and one checks round trip per host, at once (4 to 10 s on a busy machine)
     for name, row in rows.items():
         want = "pass" if name in CHECKED else "no service"
         assert (row["state"], row["health"], row["health_detail"]) == ("running", want, ""), row
@@ -74,10 +82,11 @@ def test_a_failing_check_shows_fail_and_stopped_containers_none(deployed):
     assert (after["puppet"], after["haproxy"], after["webui"]) == ("pass", "pass", "no service")
 
 
-def test_a_check_that_hangs_or_prints_anything_is_bounded_cleaned_and_masked(deployed, tmp_path):
+def test_a_check_that_hangs_or_prints_anything_is_bounded_cleaned_and_masked(deployed, tmp_path, monkeypatch):
     """Checks only status runs (the containers stay as deployed): a hanging one, control characters, a very
     long line, and a secret value of the config in the output."""
     inventory = deployed
+    monkeypatch.setenv("DOCKSTACK_HEALTH_TIMEOUT", str(BOUND))
     token = f"tok-{secrets.token_hex(8)}"
 
     def edit(d):
@@ -89,7 +98,7 @@ def test_a_check_that_hangs_or_prints_anything_is_bounded_cleaned_and_masked(dep
         roles["config"]["check"] = "head -c 10000 /dev/zero | tr '\\0' x; echo; exit 1"
     variant = write_containers(tmp_path, "checks.yaml", edit)
     rows, lines, took = status(f"--containers-file={variant}")
-    assert took < BOUND + 8, f"a hanging check held status for {took:.1f}s"
+    assert took < 30, f"a hanging check (sleep 61) held status for {took:.1f}s"  # ~10 s on a busy machine
     assert (rows["galera"]["health"], rows["galera"]["health_detail"]) == ("fail", "cannot log in with ***")
     assert rows["openstack"]["health_detail"] == f"no answer within {BOUND}s: waiting for keystone"
     assert rows["cassandra"]["health_detail"] == "a b?[31mred?"
