@@ -247,7 +247,8 @@ def destroy_all(c, hosts_file=None, containers_file=None, release=False):
 @task(name="status", help={**HELP, "json": "print JSON instead of a table"})
 @user_errors
 def stack_status(c, hosts_file=None, containers_file=None, json_=False):
-    """Each container: host, state, IP, image."""
+    """Each container: host, state, IP, image, and health (its readiness check run once: pass, fail, none,
+    no service)."""
     def show(inv, stack, remotes, out) -> None:
         rows = status.container_rows(inv, stack, remotes)
         out(json.dumps([r.as_dict() for r in rows], indent=2) if json_ else status.format_containers(rows))

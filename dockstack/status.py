@@ -1,13 +1,18 @@
-"""What is deployed: addresses (ipam.show) joined with container state on the hosts."""
+"""What is deployed: addresses (ipam.show) joined with container state on the hosts, and (status) each
+running container's health from one run of its readiness check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from dockstack import health as health_mod
 from dockstack import images as images_mod
 from dockstack import ipam
 from dockstack.config import Inventory, Stack
+from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError
+from dockstack.facts import HostFacts
 from dockstack.remote import Remotes, parallel
 from dockstack.world import read_world
 
@@ -64,30 +69,52 @@ class ContainerRow:
     state: str  # running | stopped | absent
     ip: str
     image: str
+    health: str = health_mod.NONE  # pass | fail | none | no service
+    health_detail: str = ""  # fail: the check's last line (masked, one printable line)
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
 
 def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[ContainerRow]:
-    """The stack's containers as the hosts report them, in config order."""
-    hosts = read_world(inv, stack, remotes).hosts
+    """The stack's containers as the hosts report them, in config order, with their health. The facts and the
+    readiness checks are read at the same time (one round trip each per host, all in parallel): the checks
+    do not wait for the facts, each host runs the checks of the stack's containers that run on it."""
+    limit = health_mod.health_timeout()
+    checks = [(c.name, check) for c in stack.containers if (check := stack.role(c.role).check)]
+    label = f"{LABEL_MANAGED}=true"
+    jobs: list[Callable[[], object]] = [lambda: read_world(inv, stack, remotes)]
+    jobs += [lambda h=h: health_mod.read_health(remotes[h.name], label, checks, limit) for h in inv.hosts]
+    world, *said = parallel(jobs, lambda job: job())
+    results = {h.name: r for h, r in zip(inv.hosts, said)}
+    return rows_of(stack, world.hosts, results, limit)
+
+
+def rows_of(stack: Stack, hosts: dict[str, HostFacts], checked: dict[str, dict[str, health_mod.CheckResult]],
+            limit: float) -> list[ContainerRow]:
+    """Pure: one row per configured container from the hosts' facts and the checks' results (host -> name ->
+    result); a container found on another host than its configured one is shown where it is."""
     rows = []
     for c in stack.containers:
         where = [h for h, f in hosts.items() if c.name in f.containers]
         host = c.host if c.host in where else (where[0] if where else c.host)
+        check = stack.role(c.role).check
         if not where:
-            rows.append(ContainerRow(c.name, c.role, host, "absent", "", c.image))
+            h = health_mod.health_of(False, check, None, limit, stack.mask)
+            rows.append(ContainerRow(c.name, c.role, host, "absent", "", c.image, h.state, h.detail))
             continue
         st = hosts[host].containers[c.name]
         ip = hosts[host].addresses.get(c.name, (None, None))[1] or ""
-        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image))
+        h = health_mod.health_of(st.running, check, checked.get(host, {}).get(c.name), limit, stack.mask)
+        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image, h.state, h.detail))
     return rows
 
 
 def format_containers(rows: list[ContainerRow]) -> str:
-    return table(["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE"],
-                 [[r.name, r.role, r.host, r.state, r.ip or "-", r.image] for r in rows])
+    """The HEALTH column last: a failing check's line is the one long value, and it needs no alignment."""
+    return table(["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE", "HEALTH"],
+                 [[r.name, r.role, r.host, r.state, r.ip or "-", r.image,
+                   health_mod.Health(r.health, r.health_detail).show()] for r in rows])
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

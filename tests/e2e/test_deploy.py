@@ -113,9 +113,10 @@ def test_status_shows_each_container(deployed):
     _ = deployed
     rows = {r["name"]: r for r in json.loads(run_inv("status", "--json").stdout)}
     assert rows["galera"] == {"name": "galera", "role": "galera", "host": "host2", "state": "running",
-                              "ip": ipam_json()["galera"]["ip"], "image": "dockstack/base:bookworm"}
+                              "ip": ipam_json()["galera"]["ip"], "image": "dockstack/base:bookworm",
+                              "health": "no service", "health_detail": ""}
     table = run_inv("status").stdout.splitlines()
-    assert table[0].split() == ["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE"]
+    assert table[0].split() == ["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE", "HEALTH"]
 
 
 def test_stopped_started_and_changed_image_recreated_keeping_ips(deployed, tmp_path):
