@@ -513,8 +513,12 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
         local.run(["ip", "netns", "delete", lh.netns], f"{lh.name}: remove netns")
         removed.append(f"{lh.name}: netns {lh.netns}")
     for veth in (lh.veth, lh.lan_veth):
+        # the kernel removes a veth whose peer was in the deleted netns on its own, a moment later: gone
+        # between the probe and the delete is gone, not an error
         if _link_exists(veth):
-            local.run(["ip", "link", "delete", veth], f"{lh.name}: remove veth")
+            proc = local.run(["ip", "link", "delete", veth], f"{lh.name}: remove veth", check=False)
+            if proc.returncode != 0 and _link_exists(veth):
+                raise DockstackError(f"{lh.name}: remove veth {veth} failed: {proc.stderr.strip()}")
     for daemon in ("sshd", "dockerd"):
         lh.pid_file(daemon).unlink(missing_ok=True)
 
