@@ -1,4 +1,5 @@
-"""Images without a registry: built from Debian packages, shipped to hosts over SSH.
+"""Images without a registry: built from Debian packages (or brought as a `docker save` archive, see
+imagearchive.py), shipped to hosts over SSH.
 
 The build writes a `docker save`-format archive itself (layer tar + config + manifest), so the
 image ID (the config's sha256) is known here and identical on every host after `docker load`:
