@@ -29,7 +29,7 @@ class profile::zookeeper (
     owner   => 'zookeeper',
     group   => 'zookeeper',
     mode    => '0644',
-    content => "${position + 1}\n",
+    content => "${$position + 1}\n",
   }
   file { '/etc/zookeeper/conf_dockstack/zoo.cfg':
     ensure  => file,
