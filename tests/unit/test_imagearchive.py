@@ -241,3 +241,18 @@ def test_an_unreadable_archive(cfg, config_error, monkeypatch):
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, f"images.{TAG}.archive", "cannot be read: Permission denied")
+
+
+# --- real `docker save` output ----------------------------------------------------------------------------
+
+
+DOCKER_20_SAVE = Path(__file__).parent / "fixtures" / "docker-20.10-save.tar"  # docker save of an empty import
+
+
+def test_real_docker_20_10_save_output(tmp_path):
+    """The ID Docker 20.10 itself gave the image (`docker image inspect`) is the one read from its archive."""
+    assert imagearchive.read(DOCKER_20_SAVE) == (ArchivedImage(
+        "sha256:9bdcf84a94d3b0ee704d3e7634721c01235a0878a8da122371c90277fdcf3059", ("fixture/empty:1",)),)
+    gz = tmp_path / "a.tar.gz"
+    gz.write_bytes(gzip.compress(DOCKER_20_SAVE.read_bytes()))  # `docker save | gzip`
+    assert imagearchive.read(gz) == imagearchive.read(DOCKER_20_SAVE)
