@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from dockstack import masking
+from dockstack import imagearchive, masking
 from dockstack.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,8 @@ SYSTEM_DIRS = frozenset({
 PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
-SERVICES = ("dnsmasq", "haproxy", "puppet", "galera")  # what dockstack runs and feeds with files, declared per role
+# what dockstack runs and feeds with files, declared per role
+SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "zookeeper")
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
@@ -185,11 +186,14 @@ class Inventory:
 
 @dataclass(frozen=True)
 class Image:
-    """An image dockstack builds from Debian packages (no registry needed)."""
+    """An image of the stack, shipped to the hosts without a registry: built by dockstack from Debian packages
+    (suite, packages), or brought by the operator as a `docker save` archive (archive, archive_id)."""
 
     tag: str
-    suite: str
-    packages: tuple[str, ...]
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    archive: str | None = None  # absolute path of the archive
+    archive_id: str | None = None  # the ID of the archive's image for this tag (sha256 of its config)
 
 
 @dataclass(frozen=True)
@@ -669,19 +673,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         problem = line_problem(str(tag)) or image_problem(str(tag), IMAGE_TAG_RE)
         if problem:
             raise top.fail(f"images.{tag}", problem, "name it NAME:TAG, e.g. dockstack/base:bookworm")
-        r = _Reader(p, f"images.{tag}", raw)
-        r.unknown({"suite", "packages"})
-        suite = r.get("suite", str, "bookworm")
-        if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
-            raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
-                         "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
-        pkgs = r.get("packages", list, [])
-        for j, x in enumerate(pkgs):
-            if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
-                raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name",
-                             "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
-                             "starting with a letter or digit")
-        images.append(Image(tag=str(tag), suite=suite, packages=tuple(pkgs)))
+        images.append(_image(_Reader(p, f"images.{tag}", raw), str(tag), path.parent))
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles,
@@ -795,6 +787,52 @@ def image_problem(v: str, pattern: re.Pattern[str]) -> str | None:
     if len(m["name"]) > IMAGE_NAME_MAX:
         return f"{v!r} has a name longer than {IMAGE_NAME_MAX} characters"
     return None
+
+
+def _image(r: _Reader, tag: str, base: Path) -> Image:
+    """images.TAG: a Debian recipe (suite, packages) dockstack builds, or an archive the operator brings."""
+    r.unknown({"suite", "packages", "archive"})
+    if "archive" in r.data:
+        recipe = sorted(k for k in ("suite", "packages") if k in r.data)
+        if recipe:
+            raise r.fail(recipe[0], "an image is either built (suite, packages) or brought as an archive, not both",
+                         "drop suite and packages to ship the archive, or archive to build from Debian packages")
+        return _archive(r, tag, base)
+    suite = r.get("suite", str, "bookworm")
+    if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
+        raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
+                     "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
+    pkgs = r.get("packages", list, [])
+    for j, x in enumerate(pkgs):
+        if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
+            raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name",
+                         "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
+                         "starting with a letter or digit")
+    return Image(tag=tag, suite=suite, packages=tuple(pkgs))
+
+
+def _archive(r: _Reader, tag: str, base: Path) -> Image:
+    """images.TAG.archive: a `docker save` archive on this machine holding the image (tagged TAG, or its only
+    image, which the hosts then tag TAG); its image ID read from the archive, which is never loaded here."""
+    fix = "give the path of a `docker save` archive (e.g. docker save -o contrail-config.tar IMAGE); a relative " \
+          "path is relative to this file's folder"
+    v = r.file_path("archive")
+    if not v:
+        raise r.fail("archive", "missing", fix)
+    path = Path(os.path.normpath(base / v))  # an absolute v stays itself
+    try:
+        if not path.exists():
+            raise r.fail("archive", f"{path} does not exist", fix)
+        if not path.is_file():
+            raise r.fail("archive", f"{path} is not a file", fix)
+        held = imagearchive.read(path)
+        chosen = imagearchive.pick(held, tag)
+    except OSError as exc:
+        raise r.fail("archive", f"{path} cannot be read: {exc.strerror}",
+                     "make it readable by the user running dockstack") from None
+    except imagearchive.ArchiveError as exc:
+        raise r.fail("archive", f"{path}: {exc}", fix) from None
+    return Image(tag=tag, archive=str(path), archive_id=chosen.id)
 
 
 def _volumes(r: _Reader) -> tuple[str, ...]:

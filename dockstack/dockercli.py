@@ -35,16 +35,25 @@ HAPROXY_MOUNT = "/etc/haproxy"
 GALERA_MOUNT = "/var/lib/dockstack/galera"
 GALERA_DATA = "/var/lib/mysql"
 GALERA_STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
+# zookeeper: dockstack's supervisor and four-letter-word client in the mounted folder; the data in its data/
+# subfolder, mounted at Debian's dataDir, so it outlives the container like galera's
+ZOOKEEPER_MOUNT = "/var/lib/dockstack/zookeeper"
+ZOOKEEPER_DATA = "/var/lib/zookeeper"
+# services whose data lives in the service folder's data/ subfolder on the host, mounted here in the container
+DATA_MOUNTS = {"galera": GALERA_DATA, "zookeeper": ZOOKEEPER_DATA}
 
 # Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
 # mounted, what runs.
-SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT}
+SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT,
+                  "zookeeper": ZOOKEEPER_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     "haproxy": ["bash", f"{HAPROXY_MOUNT}/supervise.sh"],
     "puppet": ["sh", "-c", PUPPETSERVER_SCRIPT, "sh", PUPPET_MOUNT, *PUPPETSERVER_JAVA_ARGS],
     "galera": ["sh", f"{GALERA_MOUNT}/entrypoint"],
+    # ZooKeeper once Puppet wrote its zoo.cfg (templates/zookeeper/entrypoint.sh.j2)
+    "zookeeper": ["sh", f"{ZOOKEEPER_MOUNT}/entrypoint"],
 }
 # service files that hold a secret (the VRRP password): written readable by root only
 PRIVATE_FILES = frozenset({"keepalived.conf"})
@@ -103,8 +112,10 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
         argv += ["--dns", server]
     if c.service in SERVICE_MOUNTS:
         argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
+    if c.service in DATA_MOUNTS:
+        argv += ["--volume", f"{service_dir(c)}/data:{DATA_MOUNTS[c.service]}"]
     if c.service == "galera":
-        argv += ["--volume", f"{service_dir(c)}/data:{GALERA_DATA}", "--stop-timeout", str(GALERA_STOP_TIMEOUT)]
+        argv += ["--stop-timeout", str(GALERA_STOP_TIMEOUT)]
     for v in c.volumes:
         argv += ["--volume", v]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)

@@ -391,6 +391,9 @@ class Executor:
         if c.service == "galera":
             return {f"{base}/{name}": registries.render_galera(name) for name in ("entrypoint", "clustercheck")}, (
                 f"{base}/data",)
+        if c.service == "zookeeper":
+            return {f"{base}/{name}": registries.render_zookeeper(name) for name in ("entrypoint", "ask")}, (
+                f"{base}/data",)
         if c.service != "puppet":
             return {}, ()
         files = registries.puppet_files(self.stack, c, self.inv.network.domain)

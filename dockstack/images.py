@@ -1,4 +1,5 @@
-"""Images without a registry: built from Debian packages, shipped to hosts over SSH.
+"""Images without a registry: built from Debian packages (or brought as a `docker save` archive, see
+imagearchive.py), shipped to hosts over SSH.
 
 The build writes a `docker save`-format archive itself (layer tar + config + manifest), so the
 image ID (the config's sha256) is known here and identical on every host after `docker load`:
@@ -108,7 +109,12 @@ def load_built(image: Image) -> BuiltImage | None:
 
 
 def build(image: Image, say=print) -> BuiltImage:
-    """Build (or take from the cache) the archive of one image."""
+    """Build (or take from the cache) the archive of one image; an image brought as an archive is that file."""
+    if image.archive is not None and image.archive_id is not None:  # config.py read its ID from the archive
+        archive = Path(image.archive)
+        size = archive.stat().st_size
+        say(f"{image.tag}: archive {archive} {image.archive_id[:19]} ({size // 2**20} MiB)")
+        return BuiltImage(image.tag, image.archive_id, archive, size)
     cached = load_built(image)
     if cached:
         say(f"{image.tag}: cached build {cached.id[:19]} ({cached.size // 2**20} MiB)")
@@ -223,7 +229,7 @@ def _run_streaming(argv: list[str], step: str, say) -> None:
 
 
 def stack_images(stack: Stack) -> list[Image]:
-    """The images the stack's containers use that dockstack knows how to build."""
+    """The images the stack's containers use that dockstack builds or ships from an archive."""
     used = {c.image for c in stack.containers}
     return [i for i in stack.images if i.tag in used]
 
@@ -248,6 +254,10 @@ def sync(stack: Stack, remotes: Remotes, say=print) -> int:
                 remote.send(quote(["docker", "load", "--quiet"]), f, f"docker load {b.tag}",
                             progress=lambda n, r=remote: say(f"{r.name}: {n // 2**20} MiB sent"))
             got = remote_image_id(remote, b.tag)
+            if got != b.id and remote.ok(["docker", "image", "inspect", b.id]):
+                # an archive's only image, tagged otherwise (or not at all) in it: it gets the stack's tag
+                remote.run(["docker", "tag", b.id, b.tag], f"docker tag {b.tag}")
+                got = remote_image_id(remote, b.tag)
             if got != b.id:
                 raise DockstackError(f"{remote.name}: after docker load, {b.tag} has ID {got}, expected {b.id}")
             sent += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
-from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, PUPPET_MOUNT
+from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, PUPPET_MOUNT, ZOOKEEPER_DATA, ZOOKEEPER_MOUNT
 from dockstack.render import render
 
 PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
@@ -107,3 +107,25 @@ def render_galera(name: str) -> str:
     """A galera container's supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, sst_cnf=GALERA_SST_CNF,
                   check_port=GALERA_CHECK_PORT)
+
+
+ZOOKEEPER_CFG = "/etc/zookeeper/conf_dockstack/zoo.cfg"  # written by profile::zookeeper (Puppet)
+ZOOKEEPER_CLIENT_PORT = 2181  # profile::zookeeper's client_port: where `ask` (the readiness check) asks
+ZOOKEEPER_WORDS = ("ruok", "srvr")  # the four-letter words zoo.cfg whitelists and `ask` sends
+# ZooKeeper's JVM: a 128 MiB heap (plenty for the control plane's few znodes), the client compiler only and the
+# serial collector, which start it faster and smaller on a small machine (the JVM's defaults size the heap from
+# the host's memory)
+ZOOKEEPER_JAVA_ARGS = ("-Xms32m", "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                       "-XX:+CrashOnOutOfMemoryError")
+# Debian's zookeeper.jar names its dependencies in its manifest; SLF4J's log4j binding and log4j 1.2 (Debian's
+# libzookeeper-java depends on both) make it log through Debian's log4j.properties
+ZOOKEEPER_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-log4j12.jar",
+                       "/usr/share/java/log4j-1.2.jar")
+
+
+def render_zookeeper(name: str) -> str:
+    """A zookeeper container's supervisor (`entrypoint`) or four-letter-word client (`ask`): constant for the
+    stack."""
+    return render(f"zookeeper/{name}.sh.j2", mount=ZOOKEEPER_MOUNT, cfg=ZOOKEEPER_CFG, data=ZOOKEEPER_DATA,
+                  port=ZOOKEEPER_CLIENT_PORT, words=ZOOKEEPER_WORDS, java_args=ZOOKEEPER_JAVA_ARGS,
+                  classpath=ZOOKEEPER_CLASSPATH)

@@ -1,0 +1,117 @@
+"""Issue 10, ZooKeeper: the shipped stack's cassandra role runs Debian's ZooKeeper for real, configured by Puppet.
+
+One deployed stack is shared by the module's tests (the rest of the stack as it is, or deployed by the fixture);
+the cassandra containers start from empty: no container, no data. Times are printed (pytest -s shows them).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shlex
+import subprocess
+import time
+
+import pytest
+
+from dockstack import images
+from dockstack.config import ROOT, Container, Stack, load_stack
+from dockstack.dockercli import service_dir
+from dockstack.registries import ZOOKEEPER_CFG
+from dockstack.remote import parallel
+
+from .conftest import run_inv, ssh
+from .test_engine import traced
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+
+
+def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
+
+
+def ask(inventory, c: Container, word: str) -> str:
+    """ZooKeeper's answer to a four-letter word, asked inside its container (as the readiness check asks)."""
+    return ssh(inventory, c.host, f"docker exec {c.name} bash /var/lib/dockstack/zookeeper/ask {word}").stdout
+
+
+@pytest.fixture(scope="module")
+def zk(inventory, remotes, tmp_path_factory) -> tuple[Stack, list[Container], str]:
+    """The shipped stack deployed; its cassandra containers (ZooKeeper) made from empty by deploy-all."""
+    stack = load_stack(inventory, SHIPPED)
+    images.sync(stack, remotes, say=lambda m: None)
+    nodes = list(stack.of_role("cassandra"))
+    parallel(nodes, lambda c: remotes[c.host].run(
+        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
+        f"{c.name}: wipe"))
+    proc, events = traced(tmp_path_factory.mktemp("zk"), "deploy-all", f"--containers-file={SHIPPED}")
+    for c in nodes:
+        took = next(e["took"] for e in events if e.get("container") == c.name and "took" in e)
+        print(f"\nzookeeper: {c.name}: agent run {took.get('agent', 0):.1f}s, readiness wait after it "
+              f"{took['check'] / 1000:.1f}s, ZooKeeper's start {start_seconds(inventory, c):.1f}s")
+    return stack, nodes, proc.stdout
+
+
+def start_seconds(inventory, c: Container) -> float:
+    """From the supervisor's start of ZooKeeper (once zoo.cfg was written) to ZooKeeper listening, from the
+    container's log (both lines carry the container's clock)."""
+    logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+    started = re.search(r"^dockstack-zookeeper: (\S+ \S+) starting ZooKeeper", logs, re.M)
+    bound = re.search(r"^(\S+ \S+) - INFO .*binding to port", logs, re.M)
+    assert started and bound, logs[-2000:]
+    return (log_time(bound.group(1)) - log_time(started.group(1))).total_seconds()
+
+
+def log_time(stamp: str) -> datetime.datetime:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
+
+
+def test_zookeeper_answers_imok_and_runs_standalone(zk, inventory):
+    _, nodes, out = zk
+    assert "0 failed" in out, out
+    c = nodes[0]
+    assert ask(inventory, c, "ruok") == "imok"
+    srvr = ask(inventory, c, "srvr")
+    assert "Mode: standalone" in srvr and "Zookeeper version: 3.8" in srvr, srvr
+    # what other roles use: the client port by DNS name, from another container on the container network
+    probe = (f"exec 3<>/dev/tcp/{c.name}.{DOMAIN}/2181 && printf ruok >&3 && timeout 2 cat <&3")
+    assert ssh(inventory, "host3", f"docker exec config bash -c {shlex.quote(probe)}").stdout == "imok"
+    logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+    assert re.search(rf"^dockstack-zookeeper: .* starting ZooKeeper with {ZOOKEEPER_CFG}$", logs, re.M)
+    assert "binding to port 0.0.0.0/0.0.0.0:2181" in logs, logs[-2000:]  # ZooKeeper's own log: docker logs
+
+
+def test_zoo_cfg_from_puppet_and_a_second_run_changes_nothing(zk, inventory):
+    stack, nodes, _ = zk
+    c = nodes[0]
+    cfg = ssh(inventory, c.host, f"docker exec {c.name} cat {ZOOKEEPER_CFG}").stdout
+    for line in ("dataDir=/var/lib/zookeeper", "clientPort=2181", "4lw.commands.whitelist=ruok,srvr",
+                 f"server.1={c.name}.{DOMAIN}:2888:3888", "admin.enableServer=false"):
+        assert f"\n{line}\n" in cfg, line
+    # myid and the data on the host, in the container's service folder
+    data = f"{service_dir(c)}/data"
+    assert ssh(inventory, c.host, f"cat {data}/myid").stdout == "1\n"
+    assert "version-2" in ssh(inventory, c.host, f"ls {data}").stdout.split()
+    out = inv("deploy-all").stdout  # nothing changed: no agent run, ZooKeeper untouched
+    assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
+
+
+def test_stop_is_clean_and_a_recreated_container_keeps_the_data(zk, inventory):
+    _, nodes, _ = zk
+    c = nodes[0]
+    data = f"{service_dir(c)}/data/version-2"
+    before = set(ssh(inventory, c.host, f"ls {data}").stdout.split())
+    assert before, "ZooKeeper wrote no snapshot or log"
+    started = time.monotonic()
+    ssh(inventory, c.host, f"docker stop {c.name}")
+    took = time.monotonic() - started
+    assert took < 8, took  # the supervisor passes SIGTERM on: docker never waits its 10 s to kill
+    code = ssh(inventory, c.host, f"docker inspect --format '{{{{.State.ExitCode}}}}' {c.name}").stdout.strip()
+    assert code == "0"
+    print(f"\nzookeeper: docker stop took {took:.1f}s")
+    inv("remove", f"--name={c.name}")
+    inv("create", f"--name={c.name}")  # the agent runs again, the readiness check waits for imok
+    assert ask(inventory, c, "ruok") == "imok"
+    after = set(ssh(inventory, c.host, f"ls {data}").stdout.split())
+    assert before <= after, (before, after)  # the new container found the old data on the host
