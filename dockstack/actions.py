@@ -113,7 +113,9 @@ took addressing "$t0"  # docker run or start, eth0, the address
 if [ -n "$agent_server" ]; then
   # the Puppet agent applies the role's classes: the container has its address and DNS name now
   ta=$(date +%s%N)
-  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 2>&1)
+  # fresh ssldir, its usual folder, the server's port, and up to 180 s for the server to accept connections: a
+  # server container that runs but still starts (a deploy-all after a host restart) is waited for, not failed
+  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 1 /var/lib/dockstack-agent 8140 180 2>&1)
   printf '%s\n' "$out" | grep '^agent '
   echo "agent ms $(( ($(date +%s%N) - ta) / 1000000 ))"
   code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
@@ -143,7 +145,7 @@ echo ready
 
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
 # One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
-# FRESH=1 and DIR=AGENT_DIR), from a
+# FRESH=1, DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept), from a
 # fresh ssldir: a container re-created with its old name, or a Puppet server re-created with a new CA, still
 # gets a working certificate (the server's allow_duplicate_certs replaces the old one). A 2048-bit key: Puppet's
 # default 4096 bits take seconds to generate on a busy 2-core machine. No kept-alive connections: the one that
@@ -151,7 +153,16 @@ AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir
 # lab: 34 s for a first run with them, 6 s without. Prints `agent exit N`,
 # the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
 AGENT_SCRIPT = r"""
-server=$1 certname=$2 fresh=${3:-1} dir=${4:-/var/lib/dockstack-agent}
+server=$1 certname=$2 fresh=${3:-1} dir=${4:-/var/lib/dockstack-agent} port=${5:-8140} wait=${6:-0}
+start=$(date +%s)
+until [ "$wait" -le 0 ] || timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' sh "$server" "$port" 2>/dev/null; do
+  if [ $(( $(date +%s) - start )) -ge "$wait" ]; then
+    echo "agent exit 1"
+    echo "agent error the Puppet server $server does not accept connections on port $port after ${wait}s"
+    exit 0
+  fi
+  sleep 0.5  # between probes of the server's port, bounded by $wait
+done
 if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
 mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
 puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \

@@ -199,3 +199,30 @@ def test_agent_script_keeps_the_certificate_when_not_fresh(tmp_path, fake_puppet
     (tmp_path / "agent" / "ssl").mkdir(parents=True)
     agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", fresh="0")
     assert (tmp_path / "agent" / "ssl").is_dir()
+
+
+def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_puppet):
+    """A server that runs but does not listen yet (it still starts) is waited for: the agent runs once the
+    port accepts; with nothing listening within the wait, the run fails and says why, without the agent."""
+    import socket
+
+    env = {"PATH": f"{fake_puppet}:/usr/bin:/bin", "ARGS_LOG": str(tmp_path / "args"), "CODE": "0",
+           "SUMMARY": SUMMARY, "SAY": ""}
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]  # bound, not listening: connections are refused
+    try:
+        proc = subprocess.Popen(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab", "1",
+                                 str(tmp_path / "agent"), str(port), "60"], stdout=subprocess.PIPE, text=True,
+                                env=env)
+        assert not (tmp_path / "args").exists()  # still waiting: no agent yet
+        probe.listen()
+        out, _ = proc.communicate(timeout=60)
+        assert actions.parse_agent(out.splitlines()).ok and (tmp_path / "args").exists()
+    finally:
+        probe.close()
+    refused = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab", "1",
+                              str(tmp_path / "agent2"), str(port), "1"], capture_output=True, text=True, env=env)
+    run = actions.parse_agent(refused.stdout.splitlines())
+    assert not run.ok and "does not accept connections on port" in run.errors[0]
+    assert not (tmp_path / "agent2").exists()  # the agent never ran
