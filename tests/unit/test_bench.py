@@ -37,3 +37,16 @@ def test_real_phases_split_each_tier_by_its_slowest_container(bench):
     assert ph.server_start == pytest.approx(28.0)
     assert ph.other == pytest.approx(52.0 - 1.0 - 2.3 - 6.0 - 36.1)
 
+
+
+def test_splice_real_replaces_only_the_real_stack_section_and_its_goal(bench):
+    old = ("# Benchmarks\n\n## Engine\n\n| a | b |\n\n## The real stack (old)\n\nold text\n\n| old | 1 |\n\n"
+           "## Goals\n\n| goal | measured | |\n| --- | ---: | --- |\n| engine goal | 1.0 | met |\n"
+           "| real stack: old goal | 9 s | **missed** |\n")
+    section = ["", "## The real stack (new)\n", "what it is\n", "| measure | seconds |", "| x | 2 |"]
+    text = bench.splice_real(old, section, ["| real stack: no-change < 2 s | 0.9 s | met |"], "Measured now.\n")
+    assert "old text" not in text and "old goal" not in text
+    assert text.index("## Engine") < text.index("## The real stack (new)") < text.index("Measured now.")
+    assert text.index("| x | 2 |") < text.index("## Goals") < text.index("| engine goal | 1.0 | met |")
+    assert text.rstrip().endswith("| real stack: no-change < 2 s | 0.9 s | met |")
+    assert "| a | b |" in text
