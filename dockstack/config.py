@@ -112,7 +112,8 @@ SYSTEM_DIRS = frozenset({
 PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
-SERVICES = ("dnsmasq", "haproxy", "puppet", "galera")  # what dockstack runs and feeds with files, declared per role
+# what dockstack runs and feeds with files, declared per role
+SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "openstack")
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
@@ -741,9 +742,9 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         env = _env(r, listed)
-        if service == "galera":
+        if service in GENERATED_ENV:
             generated = generated_secrets(path) if generated is None else generated
-            env += tuple((k, v) for k, v in generated.galera_env() if k not in dict(env))
+            env += tuple((k, v) for k, v in generated.env_for(service) if k not in dict(env))
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=_volumes(r), env=env, command=_command(r),
                                     service=service, vip=vip))
@@ -843,8 +844,25 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-# secrets file key -> env key of galera containers
-GENERATED_KEYS = {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"}
+# Passwords dockstack makes itself, per service whose containers get them: secrets file key -> env key. Every env
+# key says PASSWORD, SECRET or KEY, so config.is_secret masks its value everywhere.
+_OPENSTACK_SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
+GENERATED_ENV: dict[str, dict[str, str]] = {
+    "galera": {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"},
+    # the openstack container creates its databases through the VIP as MariaDB's root, bootstraps keystone's admin,
+    # gives each service its own database user and keystone user, rabbitmq its user, horizon its Django key and
+    # keystone the seed of its fernet keys (the same keys in every openstack container, so tokens outlive them)
+    "openstack": {
+        "galera_root_password": "MYSQL_ROOT_PASSWORD",
+        "openstack_admin_password": "OS_ADMIN_PASSWORD",
+        **{f"{s}_db_password": f"{s.upper()}_DB_PASSWORD" for s in _OPENSTACK_SERVICES},
+        **{f"{s}_service_password": f"{s.upper()}_SERVICE_PASSWORD" for s in _OPENSTACK_SERVICES if s != "keystone"},
+        "rabbitmq_password": "RABBITMQ_PASSWORD",
+        "horizon_secret_key": "HORIZON_SECRET_KEY",
+        "keystone_fernet_secret": "KEYSTONE_FERNET_SECRET",
+    },
+}
+GENERATED_KEYS = tuple(sorted({k for keys in GENERATED_ENV.values() for k in keys}))  # what the secrets file holds
 GENERATED_RE = re.compile(r"[A-Za-z0-9]{24,128}")  # what a generated secret looks like (safe in SQL and shell)
 
 
@@ -855,8 +873,12 @@ class GeneratedSecrets:
     path: str
     values: dict[str, str]
 
+    def env_for(self, service: str | None) -> tuple[tuple[str, str], ...]:
+        """The env a container of this service gets from the secrets file (none for other services)."""
+        return tuple((env, self.values[k]) for k, env in GENERATED_ENV.get(service or "", {}).items())
+
     def galera_env(self) -> tuple[tuple[str, str], ...]:
-        return tuple((env, self.values[k]) for k, env in GENERATED_KEYS.items())
+        return self.env_for("galera")
 
 
 def secrets_file_for(containers_file: Path) -> Path:

@@ -35,16 +35,28 @@ HAPROXY_MOUNT = "/etc/haproxy"
 GALERA_MOUNT = "/var/lib/dockstack/galera"
 GALERA_DATA = "/var/lib/mysql"
 GALERA_STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
+# openstack: dockstack's supervisor, its readiness check and keystone's bootstrap in the mounted folder; glance's
+# images in its images/ subfolder, so they outlive the container (its databases live in Galera)
+OPENSTACK_MOUNT = "/var/lib/dockstack/openstack"
+OPENSTACK_IMAGES = "/var/lib/glance/images"
+OPENSTACK_CHECK = f"bash {OPENSTACK_MOUNT}/check"
+# Docker's health check runs that readiness check all along, so `inv status` shows a service that died
+# (unhealthy) and not only whether the container runs; failures in the first 15 minutes (a first start runs every
+# database migration) do not count until the check has passed once
+OPENSTACK_HEALTH = ["--health-cmd", OPENSTACK_CHECK, "--health-interval", "5s", "--health-timeout", "20s",
+                    "--health-retries", "1", "--health-start-period", "900s"]
 
 # Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
 # mounted, what runs.
-SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT}
+SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT,
+                  "openstack": OPENSTACK_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     "haproxy": ["bash", f"{HAPROXY_MOUNT}/supervise.sh"],
     "puppet": ["sh", "-c", PUPPETSERVER_SCRIPT, "sh", PUPPET_MOUNT, *PUPPETSERVER_JAVA_ARGS],
     "galera": ["sh", f"{GALERA_MOUNT}/entrypoint"],
+    "openstack": ["bash", f"{OPENSTACK_MOUNT}/entrypoint"],
 }
 # service files that hold a secret (the VRRP password): written readable by root only
 PRIVATE_FILES = frozenset({"keepalived.conf"})
@@ -105,6 +117,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
         argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
     if c.service == "galera":
         argv += ["--volume", f"{service_dir(c)}/data:{GALERA_DATA}", "--stop-timeout", str(GALERA_STOP_TIMEOUT)]
+    if c.service == "openstack":
+        argv += ["--volume", f"{service_dir(c)}/images:{OPENSTACK_IMAGES}", *OPENSTACK_HEALTH]
     for v in c.volumes:
         argv += ["--volume", v]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)

@@ -125,16 +125,34 @@ class ContainerState:
     image: str  # the tag it was created from
     image_id: str
     labels: dict[str, str]
+    health: str = ""  # Docker's health check (a container created with one): starting, healthy or unhealthy
+    health_said: str = ""  # the last line the failing health check printed
 
     @property
     def status(self) -> str:
         return "running" if self.running else "stopped"
 
+    @property
+    def readiness(self) -> str:
+        """The state with the health check's verdict: `running (unhealthy: nova-api is not running)`."""
+        if not self.running or not self.health:
+            return self.status
+        if self.health == "unhealthy" and self.health_said:
+            return f"running (unhealthy: {self.health_said})"
+        return f"running ({self.health})"
+
 
 def _container_state(d: dict) -> ContainerState:
+    health = d["State"].get("Health") or {}
+    log = health.get("Log") or []
+    said = ""
+    if log and log[-1].get("ExitCode") != 0:  # the last probe's last line, printable and short
+        lines = [x for x in str(log[-1].get("Output") or "").splitlines() if x.strip()]
+        said = "".join(ch if ch.isprintable() else "?" for ch in lines[-1])[:200] if lines else ""
     return ContainerState(
         name=d["Name"].lstrip("/"), running=bool(d["State"]["Running"]), pid=int(d["State"]["Pid"]),
-        image=d["Config"]["Image"], image_id=d["Image"], labels=d["Config"].get("Labels") or {})
+        image=d["Config"]["Image"], image_id=d["Image"], labels=d["Config"].get("Labels") or {},
+        health=str(health.get("Status") or ""), health_said=said)
 
 
 def parse_inspect(text: str) -> ContainerState | None:

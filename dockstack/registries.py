@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
-from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, PUPPET_MOUNT
+from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, OPENSTACK_MOUNT, PUPPET_MOUNT
 from dockstack.render import render
 
 PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
@@ -107,3 +107,19 @@ def render_galera(name: str) -> str:
     """A galera container's supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, sst_cnf=GALERA_SST_CNF,
                   check_port=GALERA_CHECK_PORT)
+
+
+OPENSTACK_SETTINGS = "/etc/dockstack/openstack.env"  # written by profile::openstack (Puppet): endpoints, no secret
+OPENSTACK_STATE = "/run/dockstack-openstack"  # inside the container: the supervisor's phase and each service's state
+OPENSTACK_FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": "bootstrap.py.j2"}
+OPENSTACK_SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
+HORIZON_WSGI = "/usr/share/openstack-dashboard/openstack_dashboard/wsgi.py"
+HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
+
+
+def render_openstack(name: str) -> str:
+    """An openstack container's supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`):
+    constant for the stack (where clients reach the services comes from Puppet's settings file)."""
+    return render(f"openstack/{OPENSTACK_FILES[name]}", mount=OPENSTACK_MOUNT, settings=OPENSTACK_SETTINGS,
+                  state=OPENSTACK_STATE, settle=OPENSTACK_SETTLE, horizon_wsgi=HORIZON_WSGI,
+                  horizon_static=HORIZON_STATIC)

@@ -61,7 +61,7 @@ class ContainerRow:
     name: str
     role: str
     host: str
-    state: str  # running | stopped | absent
+    state: str  # running | stopped | absent; running with a health check: `running (healthy)` etc.
     ip: str
     image: str
 
@@ -81,7 +81,7 @@ def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[Conta
             continue
         st = hosts[host].containers[c.name]
         ip = hosts[host].addresses.get(c.name, (None, None))[1] or ""
-        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image))
+        rows.append(ContainerRow(c.name, c.role, host, st.readiness, ip, st.image))
     return rows
 
 
