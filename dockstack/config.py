@@ -191,6 +191,9 @@ class Image:
     tag: str
     suite: str
     packages: tuple[str, ...]
+    # packages the suite no longer has that `packages` still depend on (bookworm dropped q-text-as-data, which its
+    # OpenStack packages' maintainer scripts name): an empty placeholder package stands in for each
+    placeholders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -671,18 +674,25 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         if problem:
             raise top.fail(f"images.{tag}", problem, "name it NAME:TAG, e.g. dockstack/base:bookworm")
         r = _Reader(p, f"images.{tag}", raw)
-        r.unknown({"suite", "packages"})
+        r.unknown({"suite", "packages", "placeholders"})
         suite = r.get("suite", str, "bookworm")
         if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
             raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
                          "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
-        pkgs = r.get("packages", list, [])
-        for j, x in enumerate(pkgs):
-            if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
-                raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name",
-                             "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
-                             "starting with a letter or digit")
-        images.append(Image(tag=str(tag), suite=suite, packages=tuple(pkgs)))
+        lists = {}
+        for key in ("packages", "placeholders"):
+            lists[key] = r.get(key, list, [])
+            for j, x in enumerate(lists[key]):
+                if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
+                    raise r.fail(f"{key}[{j}]", f"{x!r} is not a Debian package name",
+                                 "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
+                                 "starting with a letter or digit")
+        both = sorted(set(lists["packages"]) & set(lists["placeholders"]))
+        if both:
+            raise r.fail("placeholders", f"{', '.join(both)} is also under packages",
+                         "list a package under placeholders only when the suite lacks it")
+        images.append(Image(tag=str(tag), suite=suite, packages=tuple(lists["packages"]),
+                            placeholders=tuple(lists["placeholders"])))
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles,
