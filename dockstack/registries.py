@@ -113,7 +113,7 @@ OPENSTACK_SETTINGS = "/etc/dockstack/openstack.env"  # written by profile::opens
 OPENSTACK_STATE = "/run/dockstack-openstack"  # inside the container: the supervisor's phase and each service's state
 OPENSTACK_FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": "bootstrap.py.j2"}
 OPENSTACK_SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
-HORIZON_WSGI = "/usr/share/openstack-dashboard/openstack_dashboard/wsgi.py"
+HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
 HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
 
 

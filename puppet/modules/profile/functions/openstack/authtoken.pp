@@ -2,7 +2,7 @@
 # The password is not here (the supervisor writes it from the container's environment).
 function profile::openstack::authtoken(String $user) >> Hash[String, String] {
   $keystone = "http://${profile::endpoint('keystone')}"
-  {
+  $settings = {
     'www_authenticate_uri' => "${keystone}/v3",
     'auth_url'             => "${keystone}/v3",
     'auth_type'            => 'password',
@@ -12,4 +12,5 @@ function profile::openstack::authtoken(String $user) >> Hash[String, String] {
     'username'             => $user,
     'region_name'          => lookup('profile::openstack::region', String, 'first', 'RegionOne'),
   }
+  $settings
 }
