@@ -94,7 +94,7 @@ def test_deploy_all_brings_up_every_service_and_a_rerun_changes_nothing(cloud, i
     assert status_of(c.name).split()[3:5] == ["running", "(healthy)"]
     # Puppet wrote the non-secret settings; the secret ones are the supervisor's, readable by the service only
     conf = ssh(inventory, c.host, f"docker exec {c.name} cat /etc/nova/nova.conf.d/50-dockstack.conf").stdout
-    assert f"auth_url = http://vip.{DOMAIN}:5000/v3\n" in conf and "password" not in conf
+    assert f"auth_url = http://vip.{DOMAIN}:5000/v3\n" in conf and "password =" not in conf
     mode = ssh(inventory, c.host, f"docker exec {c.name} stat -c '%a %U %G' "
                "/etc/nova/nova.conf.d/90-dockstack-secrets.conf").stdout.split()
     assert mode == ["640", "root", "nova"]
