@@ -113,7 +113,7 @@ PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
 # what dockstack runs and feeds with files, declared per role
-SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "zookeeper")
+SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "zookeeper", "openstack")
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
@@ -194,6 +194,9 @@ class Image:
     packages: tuple[str, ...] = ()
     archive: str | None = None  # absolute path of the archive
     archive_id: str | None = None  # the ID of the archive's image for this tag (sha256 of its config)
+    # packages the suite no longer has that `packages` still depend on (bookworm dropped q-text-as-data, which its
+    # OpenStack packages' maintainer scripts name): an empty placeholder package stands in for each
+    placeholders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -733,9 +736,9 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
             raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         env = _env(r, listed)
-        if service == "galera":
+        if service in GENERATED_ENV:
             generated = generated_secrets(path) if generated is None else generated
-            env += tuple((k, v) for k, v in generated.galera_env() if k not in dict(env))
+            env += tuple((k, v) for k, v in generated.env_for(service) if k not in dict(env))
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=_volumes(r), env=env, command=_command(r),
                                     service=service, vip=vip))
@@ -791,9 +794,9 @@ def image_problem(v: str, pattern: re.Pattern[str]) -> str | None:
 
 def _image(r: _Reader, tag: str, base: Path) -> Image:
     """images.TAG: a Debian recipe (suite, packages) dockstack builds, or an archive the operator brings."""
-    r.unknown({"suite", "packages", "archive"})
+    r.unknown({"suite", "packages", "placeholders", "archive"})
     if "archive" in r.data:
-        recipe = sorted(k for k in ("suite", "packages") if k in r.data)
+        recipe = sorted(k for k in ("suite", "packages", "placeholders") if k in r.data)
         if recipe:
             raise r.fail(recipe[0], "an image is either built (suite, packages) or brought as an archive, not both",
                          "drop suite and packages to ship the archive, or archive to build from Debian packages")
@@ -802,13 +805,19 @@ def _image(r: _Reader, tag: str, base: Path) -> Image:
     if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
         raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
                      "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
-    pkgs = r.get("packages", list, [])
-    for j, x in enumerate(pkgs):
-        if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
-            raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name",
-                         "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
-                         "starting with a letter or digit")
-    return Image(tag=tag, suite=suite, packages=tuple(pkgs))
+    lists = {}
+    for key in ("packages", "placeholders"):
+        lists[key] = r.get(key, list, [])
+        for j, x in enumerate(lists[key]):
+            if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
+                raise r.fail(f"{key}[{j}]", f"{x!r} is not a Debian package name",
+                             "must be a list of Debian package names: 2+ of a-z, 0-9, '+', '-', '.', "
+                             "starting with a letter or digit")
+    both = sorted(set(lists["packages"]) & set(lists["placeholders"]))
+    if both:
+        raise r.fail("placeholders", f"{', '.join(both)} is also under packages",
+                     "list a package under placeholders only when the suite lacks it")
+    return Image(tag=tag, suite=suite, packages=tuple(lists["packages"]), placeholders=tuple(lists["placeholders"]))
 
 
 def _archive(r: _Reader, tag: str, base: Path) -> Image:
@@ -881,8 +890,25 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-# secrets file key -> env key of galera containers
-GENERATED_KEYS = {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"}
+# Passwords dockstack makes itself, per service whose containers get them: secrets file key -> env key. Every env
+# key says PASSWORD, SECRET or KEY, so config.is_secret masks its value everywhere.
+_OPENSTACK_SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
+GENERATED_ENV: dict[str, dict[str, str]] = {
+    "galera": {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"},
+    # the openstack container creates its databases through the VIP as MariaDB's root, bootstraps keystone's admin,
+    # gives each service its own database user and keystone user, rabbitmq its user, horizon its Django key and
+    # keystone the seed of its fernet keys (the same keys in every openstack container, so tokens outlive them)
+    "openstack": {
+        "galera_root_password": "MYSQL_ROOT_PASSWORD",
+        "openstack_admin_password": "OS_ADMIN_PASSWORD",
+        **{f"{s}_db_password": f"{s.upper()}_DB_PASSWORD" for s in _OPENSTACK_SERVICES},
+        **{f"{s}_service_password": f"{s.upper()}_SERVICE_PASSWORD" for s in _OPENSTACK_SERVICES if s != "keystone"},
+        "rabbitmq_password": "RABBITMQ_PASSWORD",
+        "horizon_secret_key": "HORIZON_SECRET_KEY",
+        "keystone_fernet_secret": "KEYSTONE_FERNET_SECRET",
+    },
+}
+GENERATED_KEYS = tuple(sorted({k for keys in GENERATED_ENV.values() for k in keys}))  # what the secrets file holds
 GENERATED_RE = re.compile(r"[A-Za-z0-9]{24,128}")  # what a generated secret looks like (safe in SQL and shell)
 
 
@@ -893,8 +919,12 @@ class GeneratedSecrets:
     path: str
     values: dict[str, str]
 
+    def env_for(self, service: str | None) -> tuple[tuple[str, str], ...]:
+        """The env a container of this service gets from the secrets file (none for other services)."""
+        return tuple((env, self.values[k]) for k, env in GENERATED_ENV.get(service or "", {}).items())
+
     def galera_env(self) -> tuple[tuple[str, str], ...]:
-        return tuple((env, self.values[k]) for k, env in GENERATED_KEYS.items())
+        return self.env_for("galera")
 
 
 def secrets_file_for(containers_file: Path) -> Path:

@@ -41,11 +41,15 @@ ZOOKEEPER_MOUNT = "/var/lib/dockstack/zookeeper"
 ZOOKEEPER_DATA = "/var/lib/zookeeper"
 # services whose data lives in the service folder's data/ subfolder on the host, mounted here in the container
 DATA_MOUNTS = {"galera": GALERA_DATA, "zookeeper": ZOOKEEPER_DATA}
+# openstack: dockstack's supervisor, its readiness check and keystone's bootstrap in the mounted folder; glance's
+# images in its images/ subfolder, so they outlive the container (its databases live in Galera)
+OPENSTACK_MOUNT = "/var/lib/dockstack/openstack"
+OPENSTACK_IMAGES = "/var/lib/glance/images"
 
 # Services dockstack runs and feeds with files it renders (a role declares one): where the folder is
 # mounted, what runs.
 SERVICE_MOUNTS = {"dnsmasq": DNSMASQ_MOUNT, "puppet": PUPPET_MOUNT, "haproxy": HAPROXY_MOUNT, "galera": GALERA_MOUNT,
-                  "zookeeper": ZOOKEEPER_MOUNT}
+                  "zookeeper": ZOOKEEPER_MOUNT, "openstack": OPENSTACK_MOUNT}
 SERVICE_COMMANDS = {
     "dnsmasq": ["dnsmasq", "--keep-in-foreground", f"--conf-file={DNSMASQ_MOUNT}/dnsmasq.conf"],
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
@@ -54,6 +58,7 @@ SERVICE_COMMANDS = {
     "galera": ["sh", f"{GALERA_MOUNT}/entrypoint"],
     # ZooKeeper once Puppet wrote its zoo.cfg (templates/zookeeper/entrypoint.sh.j2)
     "zookeeper": ["sh", f"{ZOOKEEPER_MOUNT}/entrypoint"],
+    "openstack": ["bash", f"{OPENSTACK_MOUNT}/entrypoint"],
 }
 # service files that hold a secret (the VRRP password): written readable by root only
 PRIVATE_FILES = frozenset({"keepalived.conf"})
@@ -116,6 +121,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
         argv += ["--volume", f"{service_dir(c)}/data:{DATA_MOUNTS[c.service]}"]
     if c.service == "galera":
         argv += ["--stop-timeout", str(GALERA_STOP_TIMEOUT)]
+    if c.service == "openstack":
+        argv += ["--volume", f"{service_dir(c)}/images:{OPENSTACK_IMAGES}"]
     for v in c.volumes:
         argv += ["--volume", v]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)

@@ -394,6 +394,9 @@ class Executor:
         if c.service == "zookeeper":
             return {f"{base}/{name}": registries.render_zookeeper(name) for name in ("entrypoint", "ask")}, (
                 f"{base}/data",)
+        if c.service == "openstack":
+            return {f"{base}/{name}": registries.render_openstack(name) for name in registries.OPENSTACK_FILES}, (
+                f"{base}/images",)
         if c.service != "puppet":
             return {}, ()
         files = registries.puppet_files(self.stack, c, self.inv.network.domain)

@@ -49,7 +49,10 @@ class BuiltImage:
 
 
 def recipe_key(image: Image, mirror: str | None) -> str:
-    text = json.dumps([RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD])
+    parts: list[object] = [RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD]
+    if image.placeholders:  # only then: the other images' keys (and caches) stay what they were
+        parts.append({"placeholders": sorted(image.placeholders), "installer": "apt-get"})
+    text = json.dumps(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -159,11 +162,15 @@ def _build(image: Image, say) -> BuiltImage:
     say(f"{image.tag}: debootstrap {image.suite} with {', '.join(image.packages)} (about a minute)")
     debs = CACHE_DIR / "debs"  # shared by all builds: the second image downloads little
     debs.mkdir(parents=True, exist_ok=True)
-    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(image.packages)}",
-            image.suite, str(rootfs)]
+    # with placeholders, debootstrap makes the base system only and apt-get installs the packages after the
+    # placeholder packages (debootstrap cannot take a package from outside the suite)
+    include = [] if image.placeholders else [f"--include={','.join(image.packages)}"]
+    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}", *include, image.suite, str(rootfs)]
     if mirror:
         argv.append(mirror)
     _run_streaming(argv, f"debootstrap of {image.tag}", say)
+    if image.placeholders:
+        _apt_install(image, rootfs, debs, work, say)
     for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for p in (rootfs / junk).glob("*"):
             if p.is_file():
@@ -189,6 +196,71 @@ def _build(image: Image, say) -> BuiltImage:
     assert built is not None
     say(f"{image.tag}: built {image_id[:19]} ({built.size // 2**20} MiB compressed)")
     return built
+
+
+# Inside the new root (chroot): the placeholder packages, then the image's packages with apt-get, which resolves
+# dependencies as apt does (debootstrap's resolver skips alternatives and virtual packages). Its progress lines are
+# rewritten like debootstrap's (`I: ...`) so _run_streaming passes some on.
+APT_SCRIPT = r"""
+set -eo pipefail
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+dpkg -i /tmp/dockstack-placeholders/*.deb | sed 's/^/I: /'
+apt-get update -q | sed 's/^/I: /'
+apt-get install -y -q --no-install-recommends "$@" | sed -n 's/^\(Unpacking\|Setting up\) /I: &/p'
+"""
+
+
+def placeholder_control(name: str) -> str:
+    """The control file of an empty package that stands in for one the suite no longer has."""
+    return (f"Package: {name}\nVersion: 0~dockstack1\nArchitecture: all\nMaintainer: dockstack <root@localhost>\n"
+            "Description: placeholder made by dockstack\n the suite lacks this package; what depends on it "
+            "installs without it\n")
+
+
+def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, say) -> None:
+    """The image's packages into a debootstrapped root with apt-get, after its placeholder packages; services are
+    not started (policy-rc.d), the shared package cache is reused (hard links both ways)."""
+    require({"dpkg-deb": "dpkg"}, f"building image {image.tag}")
+    say(f"{image.tag}: apt-get install with placeholders for {', '.join(image.placeholders)}")
+    pdir = rootfs / "tmp" / "dockstack-placeholders"
+    pdir.mkdir(parents=True)
+    for name in image.placeholders:
+        src = work / "placeholders" / name
+        (src / "DEBIAN").mkdir(parents=True)
+        (src / "DEBIAN" / "control").write_text(placeholder_control(name))
+        local.run(["dpkg-deb", "--root-owner-group", "--build", str(src), str(pdir / f"{name}.deb")],
+                  f"placeholder package {name}")
+    archives = rootfs / "var" / "cache" / "apt" / "archives"
+    _link_debs(debs, archives)
+    policy = rootfs / "usr" / "sbin" / "policy-rc.d"
+    policy.write_text("#!/bin/sh\n# dockstack's image build: no service starts in the build root\nexit 101\n")
+    policy.chmod(0o755)
+    resolv = rootfs / "etc" / "resolv.conf"
+    resolv.unlink(missing_ok=True)
+    shutil.copyfile("/etc/resolv.conf", resolv)  # apt-get fetches from the mirror debootstrap used
+    proc = rootfs / "proc"
+    local.run(["mount", "-t", "proc", "proc", str(proc)], f"mount proc for {image.tag}")
+    try:
+        _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", *image.packages],
+                       f"apt-get install of {image.tag}", say)
+    finally:
+        local.run(["umount", str(proc)], f"unmount proc of {image.tag}", check=False)
+        policy.unlink(missing_ok=True)
+        resolv.unlink(missing_ok=True)
+        shutil.rmtree(pdir, ignore_errors=True)
+    _link_debs(archives, debs)  # what apt-get fetched, for the next build
+
+
+def _link_debs(src: Path, dst: Path) -> None:
+    """Hard-link the .deb files of src that dst lacks (the same file system: no copy)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.glob("*.deb"):
+        target = dst / f.name
+        if not target.exists():
+            try:
+                os.link(f, target)
+            except OSError:
+                shutil.copyfile(f, target)
 
 
 def _sha256_file(path: Path) -> str:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
-from dockstack.dockercli import GALERA_MOUNT, HAPROXY_MOUNT, PUPPET_MOUNT, ZOOKEEPER_DATA, ZOOKEEPER_MOUNT
+from dockstack.dockercli import (
+    GALERA_MOUNT,
+    HAPROXY_MOUNT,
+    OPENSTACK_MOUNT,
+    PUPPET_MOUNT,
+    ZOOKEEPER_DATA,
+    ZOOKEEPER_MOUNT,
+)
 from dockstack.render import render
 
 PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
@@ -129,3 +136,19 @@ def render_zookeeper(name: str) -> str:
     return render(f"zookeeper/{name}.sh.j2", mount=ZOOKEEPER_MOUNT, cfg=ZOOKEEPER_CFG, data=ZOOKEEPER_DATA,
                   port=ZOOKEEPER_CLIENT_PORT, words=ZOOKEEPER_WORDS, java_args=ZOOKEEPER_JAVA_ARGS,
                   classpath=ZOOKEEPER_CLASSPATH)
+
+
+OPENSTACK_SETTINGS = "/etc/dockstack/openstack.env"  # written by profile::openstack (Puppet): endpoints, no secret
+OPENSTACK_STATE = "/run/dockstack-openstack"  # inside the container: the supervisor's phase and each service's state
+OPENSTACK_FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": "bootstrap.py.j2"}
+OPENSTACK_SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
+HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
+HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
+
+
+def render_openstack(name: str) -> str:
+    """An openstack container's supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`):
+    constant for the stack (where clients reach the services comes from Puppet's settings file)."""
+    return render(f"openstack/{OPENSTACK_FILES[name]}", mount=OPENSTACK_MOUNT, settings=OPENSTACK_SETTINGS,
+                  state=OPENSTACK_STATE, settle=OPENSTACK_SETTLE, horizon_wsgi=HORIZON_WSGI,
+                  horizon_static=HORIZON_STATIC)

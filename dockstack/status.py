@@ -66,7 +66,7 @@ class ContainerRow:
     name: str
     role: str
     host: str
-    state: str  # running | stopped | absent
+    state: str  # running | stopped | absent; running with a health check: `running (healthy)` etc.
     ip: str
     image: str
     health: str = health_mod.NONE  # pass | fail | none | no service

@@ -276,6 +276,21 @@ def test_bad_package_name(cfg, config_error):
                  "not a Debian package name")
 
 
+def test_placeholders_are_package_names_not_also_packages(cfg, config_error):
+    img = cfg.containers["images"]["test/base:bookworm"]
+    img["placeholders"] = ["q-text-as-data"]
+    _, st = cfg.load()
+    assert st.images[0].placeholders == ("q-text-as-data",)
+    img["placeholders"] = ["--force-all"]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "images.test/base:bookworm.placeholders[0]", "not a Debian package name")
+    img["placeholders"] = [img["packages"][0]]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "images.test/base:bookworm.placeholders", "also under packages")
+
+
 def test_wrong_type(cfg, config_error):
     cfg.container(1)["env"] = ["A=1"]
     with pytest.raises(ConfigError) as e:

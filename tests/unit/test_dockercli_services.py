@@ -132,10 +132,18 @@ def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
 
 
 def test_run_argv_other_roles_get_no_service_folder(container, net):
-    argv = dockercli.run_argv(container("keystone", role="openstack"), net, [])
+    argv = dockercli.run_argv(container("web", role="webui"), net, [])
     assert "--volume" not in argv
     assert not any(a.startswith(dockercli.SERVICE_ROOT) for a in argv)
 
+
+def test_run_argv_openstack_runs_the_supervisor(container, net):
+    argv = dockercli.run_argv(container("os1", role="cloud", service="openstack"), net, [])
+    assert argv[-2:] == ["bash", "/var/lib/dockstack/openstack/entrypoint"]
+    assert "/var/lib/dockstack/openstack/os1:/var/lib/dockstack/openstack" in argv
+    assert "/var/lib/dockstack/openstack/os1/images:/var/lib/glance/images" in argv
+    assert "--health-cmd" not in argv  # `inv status` runs the role's check itself (dockstack.health)
+    assert "--cap-add" not in argv  # no privilege: dhclient runs from the host
 
 
 # --- the role's declared service decides, not the role's name ----------------------------------------

@@ -123,6 +123,22 @@ def test_recipe_key_changes_with_suite_and_mirror():
     assert images.recipe_key(IMG, "http://mirror.example/debian") != base
 
 
+def test_recipe_key_of_an_image_without_placeholders_is_unchanged():
+    # the key before placeholders existed: cached builds of the other images stay valid
+    text = json.dumps([images.RECIPE_VERSION, IMG.suite, sorted(IMG.packages), None, images.DEFAULT_CMD])
+    assert images.recipe_key(IMG, None) == hashlib.sha256(text.encode()).hexdigest()[:16]
+    with_placeholder = Image(IMG.tag, IMG.suite, IMG.packages, placeholders=("q-text-as-data",))
+    assert images.recipe_key(with_placeholder, None) != images.recipe_key(IMG, None)
+
+
+def test_placeholder_control_is_an_empty_arch_all_package():
+    control = images.placeholder_control("q-text-as-data")
+    fields = dict(line.split(": ", 1) for line in control.splitlines() if not line.startswith(" "))
+    assert fields["Package"] == "q-text-as-data" and fields["Architecture"] == "all"
+    assert fields["Version"].startswith("0~")  # any real package of that name is newer
+    assert control.endswith("\n")
+
+
 def test_cache_path_sanitises_the_tag():
     p = images.cache_path(IMG, "0123456789abcdef")
     assert p.parent == images.CACHE_DIR

@@ -1,9 +1,31 @@
-# profile::rabbitmq: the message queue's cluster nodes (the openstack containers).
+# profile::rabbitmq: rabbitmq-server's settings in the openstack container: its node name (rabbit@localhost: the
+# services reach their own container's broker, so no cluster and no DNS at boot) and its listener. The user the
+# services log in as and its password are not here: the supervisor writes them from the container's environment
+# (/etc/rabbitmq/conf.d/90-dockstack-secrets.conf). Not Debian's puppet-module-puppetlabs-rabbitmq: it manages the
+# server as an init-system service and its users through Puppet resources whose passwords reach the catalog.
 class profile::rabbitmq {
   profile::settings { 'rabbitmq':
     settings => {
       'cluster_nodes' => profile::members('openstack').join(','),
       'node_port'     => '5672',
     },
+  }
+  include profile::base
+  file { ['/etc/rabbitmq', '/etc/rabbitmq/conf.d']:
+    ensure => directory,
+  }
+  file { '/etc/rabbitmq/rabbitmq-env.conf':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => "# written by Puppet (profile::rabbitmq)\nNODENAME=rabbit@localhost\n",
+  }
+  file { '/etc/rabbitmq/conf.d/50-dockstack.conf':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => "# written by Puppet (profile::rabbitmq)\nlisteners.tcp.default = 5672\n",
   }
 }

@@ -1,10 +1,24 @@
-# profile::nova::api: nova-api's database and keystone (through haproxy), its listen port.
+# profile::nova::api: nova's settings for nova-api, nova-conductor and nova-scheduler: one worker each, keystone
+# through the VIP, only the compute API (no metadata API). Not Debian's puppet-module-nova: see profile::keystone.
 class profile::nova::api {
   profile::settings { 'nova-api':
     settings => {
       'connection'   => "mysql+pymysql://nova@${profile::endpoint('mysql')}/nova",
       'auth_url'     => "http://${profile::endpoint('keystone')}/v3",
       'bind_port'    => '8774',
+    },
+  }
+  $authtoken = profile::openstack::authtoken('nova')
+  profile::openstack::conf { 'nova':
+    sections => {
+      'DEFAULT'            => { 'enabled_apis' => 'osapi_compute', 'osapi_compute_workers' => '1',
+                                'osapi_compute_listen_port' => '8774' },
+      'api'                => { 'auth_strategy' => 'keystone' },
+      'conductor'          => { 'workers' => '1' },
+      'scheduler'          => { 'workers' => '1' },
+      'keystone_authtoken' => $authtoken,
+      'placement'          => $authtoken.filter |$k, $v| { $k != 'www_authenticate_uri' },
+      'oslo_concurrency'   => { 'lock_path' => '/var/lib/nova/tmp' },
     },
   }
 }

@@ -1,0 +1,16 @@
+# keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP.
+# The password is not here (the supervisor writes it from the container's environment).
+function profile::openstack::authtoken(String $user) >> Hash[String, String] {
+  $keystone = "http://${profile::endpoint('keystone')}"
+  $settings = {
+    'www_authenticate_uri' => "${keystone}/v3",
+    'auth_url'             => "${keystone}/v3",
+    'auth_type'            => 'password',
+    'project_domain_name'  => 'Default',
+    'user_domain_name'     => 'Default',
+    'project_name'         => 'service',
+    'username'             => $user,
+    'region_name'          => lookup('profile::openstack::region', String, 'first', 'RegionOne'),
+  }
+  $settings
+}

@@ -1,0 +1,182 @@
+"""Issue 10, the openstack role: keystone, glance, nova, neutron, cinder, horizon and rabbitmq in one container of the
+shipped stack, against the real services, through the VIP's DNS name.
+
+One deployed stack is shared by the module's tests (see the fixture: in the suite, test_puppet deployed it from empty
+just before). The tests run in file order; the last ones remove and re-create the container. Times are printed
+(pytest -s shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from dockstack import images, lab
+from dockstack.config import GENERATED_KEYS, ROOT, Container, Stack, load_stack, secrets_file_for
+from dockstack.dockercli import LABEL_MANAGED
+
+from .conftest import INV, haproxy_servers, ipam_json, run_inv, ssh
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+CATALOG = {"identity", "image", "compute", "network", "volumev3", "block-storage"}
+APIS = {"keystone": 5000, "glance": 9292, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776, "horizon": 80}
+
+
+def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=1500)
+
+
+def os_cli(inventory, c: Container, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The openstack CLI inside the container, as the admin, through the VIP's name (/root/admin-openrc)."""
+    script = f". /root/admin-openrc && openstack {command}"
+    return ssh(inventory, c.host, f"docker exec {c.name} bash -c {shlex.quote(script)}", check=check)
+
+
+def ssh_input(inventory, host: str, command: str, data: str) -> subprocess.CompletedProcess[str]:
+    """ssh with standard input (a pattern file for grep, so no password is on a command line)."""
+    h, spec = inventory.host(host), inventory.lab
+    assert spec is not None
+    return subprocess.run(["ssh", "-i", str(lab.key_file(spec)), "-o",
+                           f"UserKnownHostsFile={lab.known_hosts_file(spec)}", "-o", "BatchMode=yes",
+                           f"root@{h.address}", command], input=data, capture_output=True, text=True, timeout=120)
+
+
+def health_of(name: str) -> str:
+    """The container's HEALTH in `inv status --json` (its readiness check, run once): `pass` or `fail: LINE`."""
+    env = {**os.environ, "DOCKSTACK_HEALTH_TIMEOUT": "30"}  # its check probes eight services: room on a busy host
+    proc = subprocess.run([str(INV), "status", "--json", f"--containers-file={SHIPPED}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    row = next(r for r in json.loads(proc.stdout) if r["name"] == name)
+    return f"{row['health']}: {row['health_detail']}" if row["health_detail"] else row["health"]
+
+
+@pytest.fixture(scope="module")
+def cloud(inventory, remotes) -> tuple[Stack, Container, list[str]]:
+    """The shipped stack deployed. In the suite's order (tests/e2e/conftest.py) test_puppet has just deployed it
+    from empty hosts on a fresh Galera, so the openstack tier created and migrated every database there; bringing
+    it up from empty again here would cost minutes. Alone, this module deploys what is missing."""
+    stack = load_stack(inventory, SHIPPED)
+    images.sync(stack, remotes, say=lambda m: None)
+    c = stack.container("openstack")
+    t0 = time.monotonic()
+    out = inv("deploy-all").stdout
+    print(f"\nopenstack: deploy-all {time.monotonic() - t0:.1f}s")
+    return stack, c, [out]
+
+
+def test_deploy_all_brings_up_every_service_and_a_rerun_changes_nothing(cloud, inventory):
+    stack, c, outputs = cloud
+    assert "0 failed" in outputs[0], outputs[0]
+    logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+    assert "keystone: database at" in logs, logs[-2000:]  # the supervisor found (or made) it through the VIP
+    t0 = time.monotonic()
+    out = inv("deploy-all").stdout
+    outputs.append(out)
+    print(f"\nopenstack: no-change deploy-all {time.monotonic() - t0:.2f}s")
+    assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
+    assert health_of(c.name) == "pass"
+    # Puppet wrote the non-secret settings; the secret ones are the supervisor's, readable by the service only
+    conf = ssh(inventory, c.host, f"docker exec {c.name} cat /etc/nova/nova.conf.d/50-dockstack.conf").stdout
+    assert f"auth_url = http://vip.{DOMAIN}:5000/v3\n" in conf and "password =" not in conf
+    mode = ssh(inventory, c.host, f"docker exec {c.name} stat -c '%a %U %G' "
+               "/etc/nova/nova.conf.d/90-dockstack-secrets.conf").stdout.split()
+    assert mode == ["640", "root", "nova"]
+
+
+def test_the_cli_through_the_vip(cloud, inventory):
+    _, c, _ = cloud
+    token = os_cli(inventory, c, "token issue -f value -c id").stdout.strip()
+    assert re.fullmatch(r"gAAAAA[A-Za-z0-9_=-]+", token), token  # a fernet token
+    catalog = yaml.safe_load(os_cli(inventory, c, "catalog list -f yaml").stdout)
+    assert {s["Type"] for s in catalog} >= CATALOG
+    for s in catalog:  # every endpoint of every service at the VIP's name
+        assert s["Endpoints"] and f"http://vip.{DOMAIN}:" in str(s["Endpoints"]), s
+    for command in ("image list", "network list", "volume list", "server list"):
+        proc = os_cli(inventory, c, f"{command} -f json", check=False)
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+
+
+def test_haproxy_balances_each_api_over_the_openstack_containers(cloud, inventory):
+    _, c, _ = cloud
+    ip = ipam_json()[c.name]["ip"]
+    for name in APIS:
+        servers = haproxy_servers(inventory, f"{name}_servers")
+        assert servers == {c.name: (ip, True)}, (name, servers)
+    # horizon's login page through the VIP
+    fetch = (f"import urllib.request; r = urllib.request.urlopen('http://vip.{DOMAIN}/auth/login/', "
+             "timeout=30); print(r.status); print(r.read().decode())")
+    page = ssh(inventory, c.host, f"docker exec {c.name} python3 -c {shlex.quote(fetch)}").stdout
+    assert page.startswith("200\n") and "Log in" in page, page[:300]
+
+
+def test_rabbitmq_runs_and_the_services_are_connected(cloud, inventory):
+    _, c, _ = cloud
+    status = ssh(inventory, c.host, f"docker exec {c.name} rabbitmqctl status", check=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    users = ssh(inventory, c.host, f"docker exec {c.name} rabbitmqctl -q list_connections user").stdout.split()[1:]
+    assert users.count("openstack") >= 3, users
+    queues = ssh(inventory, c.host, f"docker exec {c.name} rabbitmqctl -q list_queues name consumers").stdout
+    consumers = {q: int(n) for q, n in (line.split() for line in queues.splitlines())
+                 if n.isdigit()}  # after the header line
+    for queue in ("conductor", "cinder-scheduler", "q-plugin"):
+        assert consumers.get(queue, 0) >= 1, (queue, consumers)
+
+
+def test_a_service_that_dies_shows_in_status_and_comes_back(cloud, inventory):
+    _, c, _ = cloud
+    kill = "kill -9 $(cut -d ' ' -f2 /run/dockstack-openstack/nova-conductor)"  # the service, not its supervisor
+    ssh(inventory, c.host, f"docker exec {c.name} sh -c {shlex.quote(kill)}")
+    health = health_of(c.name)  # the supervisor restarts it; for 30 s the check says it died
+    assert health.startswith("fail: nova-conductor: "), health
+    deadline = time.monotonic() + 120
+    while (health := health_of(c.name)) != "pass" and time.monotonic() < deadline:
+        time.sleep(2)  # between status runs: the check counts the restarted service ready 30 s after its restart
+    assert health == "pass", health
+
+
+def test_remove_and_create_keep_the_address_and_the_catalog(cloud, inventory):
+    _, c, outputs = cloud
+    before = ipam_json()[c.name]
+    inv("remove", f"--name={c.name}")
+    t0 = time.monotonic()
+    outputs.append(inv("create", f"--name={c.name}").stdout)
+    assert re.search(r"openstack: puppet agent exit [02]: \d+ changed, 0 failed", outputs[-1]), outputs[-1]
+    print(f"\nopenstack: create of a removed container (databases kept on Galera) {time.monotonic() - t0:.1f}s")
+    after = ipam_json()[c.name]
+    assert (after["ip"], after["mac"]) == (before["ip"], before["mac"])
+    logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+    assert "keystone: database at" in logs and "migrating the database" not in logs  # nothing migrated again
+    catalog = yaml.safe_load(os_cli(inventory, c, "catalog list -f yaml").stdout)
+    assert {s["Type"] for s in catalog} >= CATALOG
+
+
+def test_no_password_in_any_output_label_log_or_puppet_report(cloud, inventory, remotes):
+    stack, c, outputs = cloud
+    secrets = yaml.safe_load(secrets_file_for(SHIPPED).read_text())
+    values = [secrets[k] for k in GENERATED_KEYS]
+    seen = "\n".join(outputs) + inv("status").stdout + inv("ipam.show").stdout + inv("status", "--json").stdout
+    for h in {x.host for x in stack.containers}:
+        seen += ssh(inventory, h, f"docker ps -aq --filter label={LABEL_MANAGED}=true | xargs -r docker inspect "
+                    "--format '{{json .Config.Labels}} {{json .State.Health}}'").stdout
+    seen += ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout
+    for k, v in zip(GENERATED_KEYS, values, strict=True):
+        assert v not in seen, k
+    patterns = "".join(f"{v}\n" for v in values)
+    # the service's logs and the Puppet server's reports, catalogs and facts: no file holds a password
+    found = ssh_input(inventory, c.host, f"docker exec -i {c.name} grep -rlF -f - /var/log /run/dockstack-openstack",
+                      patterns)
+    assert found.returncode == 1 and not found.stdout, found.stdout  # 1: no match
+    server = stack.puppet_server()
+    assert server is not None
+    search = ('set --; for d in /var/lib/puppet /var/lib/puppetserver /var/log/puppetserver /etc/puppet; do '
+              '[ -d "$d" ] && set -- "$@" "$d"; done; grep -rlF -f - "$@"')
+    found = ssh_input(inventory, server.host, f"docker exec -i {server.name} sh -c {shlex.quote(search)}", patterns)
+    assert found.returncode == 1 and not found.stdout, found.stdout

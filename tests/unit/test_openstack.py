@@ -1,0 +1,85 @@
+"""service: openstack: its generated secrets, the files dockstack renders for it, and the health check's verdict as
+`inv status` shows it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import yaml
+
+from dockstack import config, registries
+
+OPENSTACK_ENV = {"MYSQL_ROOT_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
+                 "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "NOVA_DB_PASSWORD",
+                 "NEUTRON_DB_PASSWORD", "CINDER_DB_PASSWORD", "GLANCE_SERVICE_PASSWORD", "NOVA_SERVICE_PASSWORD",
+                 "NEUTRON_SERVICE_PASSWORD", "CINDER_SERVICE_PASSWORD"}
+
+
+def _stack(cfg):
+    cfg.add_puppet_server()
+    cfg.containers["roles"] += [
+        {"name": "db", "service": "galera", "classes": ["profile::galera"], "depends_on": ["puppet"]},
+        {"name": "cloud", "service": "openstack", "classes": ["profile::openstack"], "depends_on": ["db"]}]
+    cfg.containers["containers"] += [
+        {"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"},
+        {"name": "os1", "role": "cloud", "host": "h1", "image": "test/base:bookworm"}]
+    return cfg.load()[1]
+
+
+def test_openstack_containers_get_their_generated_secrets_masked(cfg):
+    st = _stack(cfg)
+    env = dict(st.container("os1").env)
+    assert set(env) == OPENSTACK_ENV
+    assert all(config.is_secret(k, ()) for k in env)  # masked by their names alone
+    for v in env.values():
+        assert config.GENERATED_RE.fullmatch(v) and v in st.secret_values and v not in st.mask(f"x {v} y")
+    assert len(set(env.values())) == len(env)  # every password its own
+    galera = dict(st.container("db1").env)
+    assert env["MYSQL_ROOT_PASSWORD"] == galera["MYSQL_ROOT_PASSWORD"]  # it creates the databases as root
+    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"}  # galera nodes get no OpenStack password
+
+
+def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
+    st = _stack(cfg)
+    path = config.secrets_file_for(cfg.containers_path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    data = yaml.safe_load(path.read_text())
+    assert set(data) == set(config.GENERATED_KEYS)
+    assert {"openstack_admin_password", "galera_root_password", "rabbitmq_password"} <= set(data)
+    assert dict(cfg.load()[1].container("os1").env) == dict(st.container("os1").env)  # not made again
+
+
+def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
+    keep = "R" * 32
+    (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": keep,
+                                                                 "galera_sst_password": "S" * 32}))
+    got = config.generated_secrets(tmp_path / "stack.yaml")
+    assert got.values["galera_root_password"] == keep
+    assert dict(got.env_for("openstack"))["MYSQL_ROOT_PASSWORD"] == keep
+    assert config.GENERATED_RE.fullmatch(dict(got.env_for("openstack"))["OS_ADMIN_PASSWORD"])
+    assert got.env_for(None) == () and got.env_for("haproxy") == ()
+
+
+def test_rendered_files_are_valid_bash_and_python(tmp_path):
+    for name in registries.OPENSTACK_FILES:
+        text = registries.render_openstack(name)
+        assert "{{" not in text and "{%" not in text
+        f = tmp_path / name
+        f.write_text(text)
+        if name == "bootstrap":
+            compile(text, name, "exec")
+        else:
+            assert subprocess.run(["bash", "-n", str(f)], capture_output=True).returncode == 0, name
+
+
+def test_supervisor_keeps_secrets_out_of_command_lines_and_puppet():
+    entry = registries.render_openstack("entrypoint")
+    assert registries.OPENSTACK_SETTINGS in entry  # waits for Puppet's settings
+    assert "umask 077" in entry and "/root/.my.cnf" in entry  # MariaDB's root password in an option file
+    assert "OS_BOOTSTRAP_PASSWORD=$OS_ADMIN_PASSWORD" in entry  # keystone's bootstrap reads it from the env
+    assert "--bootstrap-password" not in entry
+    assert 'export OS_PASSWORD="\\$OS_ADMIN_PASSWORD"' in entry  # the openrc refers to the env, holds no password
+    for line in entry.splitlines():  # no password given as an argument to mariadb, rabbitmqctl or the like
+        assert not ("PASSWORD" in line and ("-p" in line.split() or "rabbitmqctl" in line)), line
