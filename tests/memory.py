@@ -3,6 +3,7 @@ peak (tests/conftest.py), the benchmark the peak during a deploy of the real sta
 
 from __future__ import annotations
 
+import signal
 import threading
 
 SAMPLE_EVERY = 0.5  # seconds between /proc/meminfo samples
@@ -27,6 +28,9 @@ class MemorySampler(threading.Thread):
             return used_bytes(f.read())
 
     def run(self) -> None:
+        # signals sent to the process (the tests of dockstack.stopping send SIGINT/SIGTERM to themselves) must
+        # reach the main thread, whose handlers run at once only when the kernel interrupts that thread
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while not self.done.wait(SAMPLE_EVERY):
             self.peak = max(self.peak, self.read())
 
