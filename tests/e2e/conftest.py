@@ -14,7 +14,7 @@ import yaml
 
 from dockstack import images, lab
 from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
-from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED
+from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT
 from dockstack.remote import Remotes, parallel
 
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -111,12 +111,14 @@ def managed_containers(remotes: Remotes) -> dict[str, list[str]]:
 
 
 def wipe_stack(remotes: Remotes) -> None:
-    """Empty hosts: no dockstack containers, no dnsmasq files (so no addresses are known)."""
+    """Empty hosts: no dockstack containers, no service folders: no dnsmasq files (so no addresses are known), no
+    data (Galera's, ZooKeeper's: data another clone wrote with its own generated passwords would not admit this
+    one's)."""
     def wipe(r):
         names = r.run(["docker", "ps", "-aq", "--filter", f"label={LABEL_MANAGED}=true"], "ps").stdout.split()
         if names:
             r.run(["docker", "rm", "-f", *names], "rm")
-        r.run(["rm", "-rf", DNSMASQ_DIR], "wipe dnsmasq files")
+        r.run(["sh", "-c", 'rm -rf "$1"/*', "sh", SERVICE_ROOT], "wipe service folders")
     parallel(remotes.all(), wipe)
 
 
