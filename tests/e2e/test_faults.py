@@ -69,8 +69,11 @@ class Background:
     when a given line appears."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        # SIGINT as at an operator's terminal, even when the suite itself was started in the background (a
+        # shell's `cmd &` without job control starts it with SIGINT ignored, and children inherit that)
         self.proc = subprocess.Popen([str(INV), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, **(env or {})})
+                                     text=True, env={**os.environ, **(env or {})},
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.out: list[str] = []
         self.err: list[str] = []
