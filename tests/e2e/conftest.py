@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from dockstack import images, lab
-from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
-from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT
+from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Inventory, Stack, load_inventory, load_stack
+from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT, service_dir
 from dockstack.remote import Remotes, parallel
 
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -120,6 +120,15 @@ def wipe_stack(remotes: Remotes) -> None:
             r.run(["docker", "rm", "-f", *names], "rm")
         r.run(["sh", "-c", 'rm -rf "$1"/*', "sh", SERVICE_ROOT], "wipe service folders")
     parallel(remotes.all(), wipe)
+
+
+def wipe_role(stack: Stack, remotes: Remotes, role: str) -> list[Container]:
+    """A role's containers made from empty: each removed with its service folder (and the data in it)."""
+    nodes = list(stack.of_role(role))
+    parallel(nodes, lambda c: remotes[c.host].run(
+        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
+        f"{c.name}: wipe"))
+    return nodes
 
 
 @pytest.fixture

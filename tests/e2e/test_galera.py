@@ -22,7 +22,7 @@ from dockstack.config import ROOT, Container, Stack, load_stack, secrets_file_fo
 from dockstack.dockercli import service_dir
 from dockstack.remote import parallel
 
-from .conftest import run_inv, ssh
+from .conftest import run_inv, ssh, wipe_role
 from .test_vip import holders
 
 SHIPPED = ROOT / "containers.yaml"
@@ -81,10 +81,7 @@ def cluster(inventory, remotes) -> tuple[Stack, list[Container], str]:
     """The shipped stack deployed, its galera nodes bootstrapped by deploy-all from empty."""
     stack = load_stack(inventory, SHIPPED)
     images.sync(stack, remotes, say=lambda m: None)
-    nodes = list(stack.of_role("galera"))
-    parallel(nodes, lambda c: remotes[c.host].run(
-        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
-        f"{c.name}: wipe"))
+    nodes = wipe_role(stack, remotes, "galera")
     out = inv("deploy-all").stdout
     print(f"\ngalera: bootstrap of {len(nodes)} nodes from empty (deploy-all's galera tier): {tier_seconds(out):.1f}s")
     return stack, nodes, out

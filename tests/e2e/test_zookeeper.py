@@ -18,9 +18,8 @@ from dockstack import images
 from dockstack.config import ROOT, Container, Stack, load_stack
 from dockstack.dockercli import service_dir
 from dockstack.registries import ZOOKEEPER_CFG
-from dockstack.remote import parallel
 
-from .conftest import run_inv, ssh
+from .conftest import run_inv, ssh, wipe_role
 from .test_engine import traced
 
 SHIPPED = ROOT / "containers.yaml"
@@ -41,10 +40,7 @@ def zk(inventory, remotes, tmp_path_factory) -> tuple[Stack, list[Container], st
     """The shipped stack deployed; its cassandra containers (ZooKeeper) made from empty by deploy-all."""
     stack = load_stack(inventory, SHIPPED)
     images.sync(stack, remotes, say=lambda m: None)
-    nodes = list(stack.of_role("cassandra"))
-    parallel(nodes, lambda c: remotes[c.host].run(
-        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
-        f"{c.name}: wipe"))
+    nodes = wipe_role(stack, remotes, "cassandra")
     proc, events = traced(tmp_path_factory.mktemp("zk"), "deploy-all", f"--containers-file={SHIPPED}")
     for c in nodes:
         took = next(e["took"] for e in events if e.get("container") == c.name and "took" in e)
