@@ -6,15 +6,17 @@ import json
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from dockstack import images, lab
-from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Inventory, Stack, load_inventory, load_stack
-from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT, service_dir
+from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
+from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT
 from dockstack.remote import Remotes, parallel
 
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -29,10 +31,11 @@ def engine_stack(inv: Inventory | None = None) -> Stack:
     return load_stack(inv or load_inventory(), ENGINE_STACK)
 
 
-# Modules that deploy the shipped (real) stack run last, in this order, so that the stack the first deploys (the
-# Puppet server, Galera, OpenStack, ZooKeeper) serves the next ones as it is: bringing the OpenStack services up
-# from empty costs minutes, and the engine tests between them would wipe the hosts. test_galera wipes the galera
-# nodes' data and test_vip deploys a stack of its own, so they come after the modules that use the databases.
+# Modules that deploy the shipped (real) stack run last, in this order, so that the stack deployed once from empty
+# (the shipped_from_empty fixture: the Puppet server, Galera, OpenStack, ZooKeeper) serves them all as it is:
+# bringing it up from empty costs minutes, and the engine tests between them would wipe the hosts. test_galera
+# stops and kills its nodes, and test_vip deploys a stack of its own, so they come after the modules that use the
+# databases.
 REAL_STACK_MODULES = ("test_puppet.py", "test_openstack.py", "test_zookeeper.py", "test_galera.py", "test_vip.py")
 
 
@@ -122,13 +125,30 @@ def wipe_stack(remotes: Remotes) -> None:
     parallel(remotes.all(), wipe)
 
 
-def wipe_role(stack: Stack, remotes: Remotes, role: str) -> list[Container]:
-    """A role's containers made from empty: each removed with its service folder (and the data in it)."""
-    nodes = list(stack.of_role(role))
-    parallel(nodes, lambda c: remotes[c.host].run(
-        ["sh", "-c", 'docker rm --force "$1" >/dev/null 2>&1; rm -rf "$2"', "sh", c.name, service_dir(c)],
-        f"{c.name}: wipe"))
-    return nodes
+@dataclass(frozen=True)
+class Deployed:
+    """The shipped stack as one deploy-all brought it up from empty hosts, with what that run printed and traced."""
+
+    stack: Stack
+    out: str
+    events: list[dict]  # its DOCKSTACK_TRACE: round trips, and each container's `took` (addressing, agent, check)
+
+
+@pytest.fixture(scope="session")
+def shipped_from_empty(inventory: Inventory, remotes: Remotes, tmp_path_factory) -> Deployed:
+    """The shipped stack deployed once from empty hosts (no container, no data), for the real-service modules
+    (REAL_STACK_MODULES): each looks at what this run did for its role, then changes things of its own."""
+    stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)  # its images: the inventory fixture synced them
+    wipe_stack(remotes)
+    trace = tmp_path_factory.mktemp("shipped") / "trace.jsonl"
+    t0 = time.monotonic()
+    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
+    proc = subprocess.run([str(INV), "deploy-all", f"--containers-file={DEFAULT_CONTAINERS_FILE}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1500, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"deploy-all of the shipped stack exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    print(f"\nthe shipped stack from empty hosts: deploy-all {time.monotonic() - t0:.1f}s")
+    return Deployed(stack, proc.stdout, [json.loads(line) for line in trace.read_text().splitlines()])
 
 
 @pytest.fixture

@@ -207,8 +207,8 @@ def test_a_run_waiting_for_a_held_lock_names_the_holder(inventory, deployed_stac
     holder = subprocess.Popen(
         ["ssh", "-i", str(lab.key_file(spec)), "-o", f"UserKnownHostsFile={lab.known_hosts_file(spec)}",
          "-o", "BatchMode=yes", f"root@{inventory.host('host1').address}",
-         f"exec 9>>{lock}; flock 9; printf '%s\\n' '{who}' > {lock}.holder; echo held; exec sleep 60"],
-        stdout=subprocess.PIPE, text=True)
+         f"exec 9>>{lock}; flock 9; printf '%s\\n' '{who}' > {lock}.holder; echo held; exec cat >/dev/null"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # holds the lock until its stdin is closed
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         env = {**os.environ, "DOCKSTACK_LOCK_TIMEOUT": "2"}
@@ -218,8 +218,9 @@ def test_a_run_waiting_for_a_held_lock_names_the_holder(inventory, deployed_stac
         assert "is still locked after 2s by alice@laptop pid 4242 running `inv deploy-all`" in proc.stderr
         assert "Traceback" not in proc.stderr
     finally:
-        holder.kill()
-        holder.wait()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the holder's cat ends on the host, and with it the flock: not a remote sleep to wait out
+        holder.wait(timeout=30)
     # the lock is free again: the next run records the container that the refused run started
     out = run_inv("deploy-all").stdout
     assert "10 ok, 1 changed, 0 failed" in out and "webui: adopt" in out

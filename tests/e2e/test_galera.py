@@ -17,12 +17,11 @@ import uuid
 import pytest
 import yaml
 
-from dockstack import images
-from dockstack.config import ROOT, Container, Stack, load_stack, secrets_file_for
+from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.dockercli import service_dir
 from dockstack.remote import parallel
 
-from .conftest import run_inv, ssh, wipe_role
+from .conftest import Deployed, run_inv, ssh
 from .test_vip import holders
 
 SHIPPED = ROOT / "containers.yaml"
@@ -77,12 +76,10 @@ def has_row(inventory, c: Container, value: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cluster(inventory, remotes) -> tuple[Stack, list[Container], str]:
-    """The shipped stack deployed, its galera nodes bootstrapped by deploy-all from empty."""
-    stack = load_stack(inventory, SHIPPED)
-    images.sync(stack, remotes, say=lambda m: None)
-    nodes = wipe_role(stack, remotes, "galera")
-    out = inv("deploy-all").stdout
+def cluster(shipped_from_empty: Deployed) -> tuple[Stack, list[Container], str]:
+    """The shipped stack deployed from empty, its galera nodes bootstrapped by that deploy-all."""
+    stack, out = shipped_from_empty.stack, shipped_from_empty.out
+    nodes = list(stack.of_role("galera"))
     print(f"\ngalera: bootstrap of {len(nodes)} nodes from empty (deploy-all's galera tier): {tier_seconds(out):.1f}s")
     return stack, nodes, out
 

@@ -18,11 +18,11 @@ import time
 import pytest
 import yaml
 
-from dockstack import images, lab
-from dockstack.config import GENERATED_KEYS, ROOT, Container, Stack, load_stack, secrets_file_for
+from dockstack import lab
+from dockstack.config import GENERATED_KEYS, ROOT, Container, Stack, secrets_file_for
 from dockstack.dockercli import LABEL_MANAGED
 
-from .conftest import INV, haproxy_servers, ipam_json, run_inv, ssh
+from .conftest import INV, Deployed, haproxy_servers, ipam_json, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -59,12 +59,10 @@ def health_of(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cloud(inventory, remotes) -> tuple[Stack, Container, list[str]]:
-    """The shipped stack deployed. In the suite's order (tests/e2e/conftest.py) test_puppet has just deployed it
-    from empty hosts on a fresh Galera, so the openstack tier created and migrated every database there; bringing
-    it up from empty again here would cost minutes. Alone, this module deploys what is missing."""
-    stack = load_stack(inventory, SHIPPED)
-    images.sync(stack, remotes, say=lambda m: None)
+def cloud(shipped_from_empty: Deployed) -> tuple[Stack, Container, list[str]]:
+    """The shipped stack deployed from empty hosts on a fresh Galera (so the openstack tier created and migrated
+    every database there), then deploy-all again: it brings back what test_puppet's tests changed."""
+    stack = shipped_from_empty.stack
     c = stack.container("openstack")
     t0 = time.monotonic()
     out = inv("deploy-all").stdout

@@ -14,13 +14,11 @@ import time
 
 import pytest
 
-from dockstack import images
-from dockstack.config import ROOT, Container, Stack, load_stack
+from dockstack.config import ROOT, Container, Stack
 from dockstack.dockercli import service_dir
 from dockstack.registries import ZOOKEEPER_CFG
 
-from .conftest import run_inv, ssh, wipe_role
-from .test_engine import traced
+from .conftest import Deployed, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -36,17 +34,15 @@ def ask(inventory, c: Container, word: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def zk(inventory, remotes, tmp_path_factory) -> tuple[Stack, list[Container], str]:
-    """The shipped stack deployed; its cassandra containers (ZooKeeper) made from empty by deploy-all."""
-    stack = load_stack(inventory, SHIPPED)
-    images.sync(stack, remotes, say=lambda m: None)
-    nodes = wipe_role(stack, remotes, "cassandra")
-    proc, events = traced(tmp_path_factory.mktemp("zk"), "deploy-all", f"--containers-file={SHIPPED}")
+def zk(inventory, shipped_from_empty: Deployed) -> tuple[Stack, list[Container], str]:
+    """The shipped stack deployed from empty; its cassandra containers (ZooKeeper) made by that deploy-all."""
+    stack = shipped_from_empty.stack
+    nodes = list(stack.of_role("cassandra"))
     for c in nodes:
-        took = next(e["took"] for e in events if e.get("container") == c.name and "took" in e)
+        took = next(e["took"] for e in shipped_from_empty.events if e.get("container") == c.name and "took" in e)
         print(f"\nzookeeper: {c.name}: agent run {took.get('agent', 0):.1f}s, readiness wait after it "
               f"{took['check'] / 1000:.1f}s, ZooKeeper's start {start_seconds(inventory, c):.1f}s")
-    return stack, nodes, proc.stdout
+    return stack, nodes, shipped_from_empty.out
 
 
 def start_seconds(inventory, c: Container) -> float:
