@@ -401,7 +401,7 @@ class Results:
     scale_hosts: int = SCALE_HOSTS
     machine: list[str] = field(default_factory=list)
     engine: list[str] = field(default_factory=list)  # engine_fingerprint() before and after the measurements
-    busy: bool = False  # the load average exceeded the number of CPUs at the start or the end
+    busy: bool = False  # the load average exceeded the number of CPUs when the run started
     restarts: list[str] = field(default_factory=list)  # why the bench lab had to be restarted between measurements
     command: str = ""
     minutes: float = 0.0
@@ -825,13 +825,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench/run.py: lab.down failed:\n{down.output}", file=sys.stderr)
     res.minutes = (time.monotonic() - started) / 60
     res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    res.busy = max(os.getloadavg()[0], float(res.machine[-2].split()[-3])) > (os.cpu_count() or 1)
+    res.busy = started_busy(res.machine)
     res.engine.append(engine_fingerprint())
     if args.only_real:
         res.save(WORK / "results-real.json")
         return write_real_only(res, args.output)
     res.save(raw)
     return write_report(res, args.output)
+
+
+def started_busy(machine: list[str]) -> bool:
+    """Other work on the machine: the 1-minute load average above the CPUs when the run started. The load when it
+    ended is reported too, but it is mostly the run's own (the real stack's services had just been running)."""
+    start = next(x for x in machine if x.startswith("load average when the run started: "))
+    return float(start.split(": ")[1].split()[0]) > (os.cpu_count() or 1)
 
 
 def real_report(res: Results, goals: list[Goal]) -> list[str]:

@@ -31,4 +31,7 @@ if ! .venv/bin/python -c 'import fabric, invoke, paramiko, yaml, jinja2, pytest'
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/.requirements.installed
 fi
+# byte-compiled once here: every `inv` loads tasks.py and dockstack/, and where PYTHONDONTWRITEBYTECODE is set
+# Python would compile them again on each run (stale files are still checked against the sources' mtime)
+.venv/bin/python -m compileall -q tasks.py dockstack >/dev/null
 echo "setup: ready (.venv/bin/inv)"

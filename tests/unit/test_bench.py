@@ -50,3 +50,12 @@ def test_splice_real_replaces_only_the_real_stack_section_and_its_goal(bench):
     assert text.index("| x | 2 |") < text.index("## Goals") < text.index("| engine goal | 1.0 | met |")
     assert text.rstrip().endswith("| real stack: no-change < 2 s | 0.9 s | met |")
     assert "| a | b |" in text
+
+
+def test_busy_is_the_load_when_the_run_started_not_its_own_at_the_end(bench, monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    machine = ["nproc: 2", "load average when the run started: 1.69 2.93 2.88",
+               "load average when the run ended: 5.56 4.87 4.25"]  # the end: the real stack's own services
+    assert not bench.started_busy(machine)
+    machine[1] = "load average when the run started: 4.50 3.00 2.00"
+    assert bench.started_busy(machine)
