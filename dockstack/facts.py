@@ -199,7 +199,9 @@ for d in "$root"/galera/*/; do  # each galera node's grastate.dat: which node ma
   [ -d "$d" ] || continue
   n=$(basename "$d")
   echo "$n dir"
-  sed "s/^/$n /" "$d/data/grastate.dat" 2>/dev/null | tr -c '[:print:]\n' '?'
+  # awk ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
+  # newline, which glued the next section's header to it (every service file then looked changed)
+  awk -v n="$n" '{ print n " " $0 }' "$d/data/grastate.dat" 2>/dev/null | tr -c '[:print:]\n' '?'
 done
 echo '#files'
 find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \

@@ -261,3 +261,29 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
         ex.prepare_galera([nodes[0]])
     assert "galera2 must start the cluster" in str(e.value) and "inv start --name=galera2" in str(e.value)
     assert ex.galera_start == {}
+
+
+def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):
+    """A node killed mid-write can leave grastate.dat without its final newline: the real facts script, run
+    here on a service folder (docker a stub), still reads the next section (else every file looked changed)."""
+    import subprocess
+
+    root = tmp_path / "root"
+    (root / "galera" / "galera1" / "data").mkdir(parents=True)
+    (root / "galera" / "galera1" / "data" / "grastate.dat").write_text(
+        "# GALERA saved state\nversion: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   -1\n"
+        "safe_to_bootstrap: 0\n  ")  # as found after `docker kill`: no newline at its end
+    (root / "dnsmasq" / "dnsmasq").mkdir(parents=True)
+    (root / "dnsmasq" / "dnsmasq" / "dnsmasq.conf").write_text("no-ping\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    argv = facts.host_facts_argv("org.dockstack.managed", str(root), "nobr0", "novx0", None, [])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}).stdout
+    import hashlib
+    host = facts.parse_host_facts(out)
+    conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
+    assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
+    assert facts.parse_galera(out.split("#galera\n")[1].split("#files")[0])["galera1"].seqno == -1, out
