@@ -125,6 +125,18 @@ def wipe_stack(remotes: Remotes) -> None:
     parallel(remotes.all(), wipe)
 
 
+def traced(tmp_path: Path, *args: str, check: bool = True,
+           timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """Run `inv` with a round-trip trace; returns the process and the trace's events."""
+    trace = tmp_path / f"trace-{len(list(tmp_path.glob('trace-*')))}.jsonl"
+    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
+    proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []
+    return proc, events
+
+
 @dataclass(frozen=True)
 class Deployed:
     """The shipped stack as one deploy-all brought it up from empty hosts, with what that run printed and traced."""
@@ -140,15 +152,11 @@ def shipped_from_empty(inventory: Inventory, remotes: Remotes, tmp_path_factory)
     (REAL_STACK_MODULES): each looks at what this run did for its role, then changes things of its own."""
     stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)  # its images: the inventory fixture synced them
     wipe_stack(remotes)
-    trace = tmp_path_factory.mktemp("shipped") / "trace.jsonl"
     t0 = time.monotonic()
-    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
-    proc = subprocess.run([str(INV), "deploy-all", f"--containers-file={DEFAULT_CONTAINERS_FILE}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1500, env=env)
-    if proc.returncode != 0:
-        raise AssertionError(f"deploy-all of the shipped stack exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    proc, events = traced(tmp_path_factory.mktemp("shipped"), "deploy-all",
+                          f"--containers-file={DEFAULT_CONTAINERS_FILE}", timeout=1500)
     print(f"\nthe shipped stack from empty hosts: deploy-all {time.monotonic() - t0:.1f}s")
-    return Deployed(stack, proc.stdout, [json.loads(line) for line in trace.read_text().splitlines()])
+    return Deployed(stack, proc.stdout, events)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from .conftest import (
     ipam_json,
     run_inv,
     ssh,
+    traced,
     wipe_stack,
     write_containers,
 )
@@ -47,17 +48,6 @@ def effective_caps(inventory, host: str, name: str) -> int:
     """CapEff of the container's own main process."""
     status = docker_exec(inventory, host, name, "cat /proc/1/status")
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:")), 16)
-
-
-def traced(tmp_path: Path, *args: str, check: bool = True) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
-    """Run `inv` with a round-trip trace; returns the process and the trace's events."""
-    trace = tmp_path / f"trace-{len(list(tmp_path.glob('trace-*')))}.jsonl"
-    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
-    proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []
-    return proc, events
 
 
 def round_trips(events: list[dict]) -> list[dict]:

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import subprocess
 
 import pytest
 import yaml
@@ -266,8 +268,6 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
 def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):
     """A node killed mid-write can leave grastate.dat without its final newline: the real facts script, run
     here on a service folder (docker a stub), still reads the next section (else every file looked changed)."""
-    import subprocess
-
     root = tmp_path / "root"
     (root / "galera" / "galera1" / "data").mkdir(parents=True)
     (root / "galera" / "galera1" / "data" / "grastate.dat").write_text(
@@ -282,8 +282,7 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
     argv = facts.host_facts_argv("org.dockstack.managed", str(root), "nobr0", "novx0", None, [])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}).stdout
-    import hashlib
     host = facts.parse_host_facts(out)
     conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
     assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
-    assert facts.parse_galera(out.split("#galera\n")[1].split("#files")[0])["galera1"].seqno == -1, out
+    assert host.galera["galera1"].seqno == -1, out
