@@ -108,12 +108,15 @@ def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
 GALERA_CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
 GALERA_SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 0600, by the supervisor
 GALERA_CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
+# seconds a running node may stay outside the primary component while a member is Synced before its supervisor
+# restarts mariadbd (a joiner Galera gave up on after a failed transfer): well past a join's non-Primary moments
+GALERA_REJOIN_AFTER = 20
 
 
 def render_galera(name: str) -> str:
     """A galera container's supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=GALERA_MOUNT, cnf=GALERA_CNF, sst_cnf=GALERA_SST_CNF,
-                  check_port=GALERA_CHECK_PORT)
+                  check_port=GALERA_CHECK_PORT, rejoin_after=GALERA_REJOIN_AFTER)
 
 
 ZOOKEEPER_CFG = "/etc/zookeeper/conf_dockstack/zoo.cfg"  # written by profile::zookeeper (Puppet)

@@ -15,7 +15,15 @@ import pytest
 import yaml
 
 from dockstack import images, lab
-from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
+from dockstack.config import (
+    DEFAULT_CONTAINERS_FILE,
+    DEFAULT_HOSTS_FILE,
+    ROOT,
+    Inventory,
+    Stack,
+    load_inventory,
+    load_stack,
+)
 from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT
 from dockstack.remote import Remotes, parallel
 
@@ -25,10 +33,13 @@ INV = ROOT / ".venv" / "bin" / "inv"
 # stack, deployed by the tests of its services.
 ENGINE_STACK = Path(__file__).parent / "stacks" / "engine.yaml"
 os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
+# The lab the tests run on: the main one (hosts.yaml), or the one scripts/test.sh names through Invoke's
+# configuration (the second lab, stacks/hosts-lab-b.yaml, where the engine tests run beside the real-service ones).
+HOSTS_FILE = Path(os.environ.get("INVOKE_DOCKSTACK_HOSTS_FILE") or DEFAULT_HOSTS_FILE)
 
 
 def engine_stack(inv: Inventory | None = None) -> Stack:
-    return load_stack(inv or load_inventory(), ENGINE_STACK)
+    return load_stack(inv or load_inventory(HOSTS_FILE), ENGINE_STACK)
 
 
 # Modules that deploy the shipped (real) stack run last, in this order, so that the stack deployed once from empty
@@ -55,11 +66,10 @@ def pytest_collection_modifyitems(items):
 def inventory() -> Inventory:
     if os.geteuid() != 0:
         pytest.fail("the e2e tests need root (they run the lab): run `bash scripts/test.sh` as root")
-    inv = load_inventory()
+    inv = load_inventory(HOSTS_FILE)
     lab.up(inv, say=lambda m: None)
-    with Remotes(inv) as remotes:
-        for stack in (load_stack(inv, DEFAULT_CONTAINERS_FILE), engine_stack(inv)):
-            images.sync(stack, remotes, say=lambda m: None)
+    with Remotes(inv) as remotes:  # the shipped stack's images come with shipped_from_empty, where they are used
+        images.sync(engine_stack(inv), remotes, say=lambda m: None)
     return inv
 
 
@@ -150,7 +160,8 @@ class Deployed:
 def shipped_from_empty(inventory: Inventory, remotes: Remotes, tmp_path_factory) -> Deployed:
     """The shipped stack deployed once from empty hosts (no container, no data), for the real-service modules
     (REAL_STACK_MODULES): each looks at what this run did for its role, then changes things of its own."""
-    stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)  # its images: the inventory fixture synced them
+    stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)
+    images.sync(stack, remotes, say=lambda m: None)
     wipe_stack(remotes)
     t0 = time.monotonic()
     proc, events = traced(tmp_path_factory.mktemp("shipped"), "deploy-all",

@@ -51,7 +51,7 @@ def test_containers_on_other_hosts_get_addresses_from_dnsmasq_over_vxlan(stack):
         assert rows[name] | {} == rows[name] and rows[name]["ip"] == ip and rows[name]["mac"] == mac
     # the L2 segment between hosts is the VXLAN mesh: host2 floods to host1 and host3
     fdb = ssh(stack, "host2", "bridge fdb show dev dsvx0").stdout
-    assert "dst 10.99.0.11" in fdb and "dst 10.99.0.13" in fdb
+    assert f"dst {stack.host('host1').address}" in fdb and f"dst {stack.host('host3').address}" in fdb
 
 
 def test_names_resolve_across_hosts_through_dnsmasq(stack):

@@ -21,6 +21,7 @@ from dockstack.config import ROOT, load_inventory, load_stack, tiers
 from dockstack.dockercli import DNSMASQ_DIR
 
 from .conftest import (
+    HOSTS_FILE,
     INV,
     book_files,
     docker_exec,
@@ -155,7 +156,7 @@ def test_a_changed_dnsmasq_conf_restarts_dnsmasq_and_every_address_stays(invento
 
     before, was_started = addresses(), started()
     assert ",12h\n" in ssh(inventory, "host1", f"cat {conf}").stdout
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["network"]["lease_time"] = "6h"
     hosts = tmp_path / "hosts-6h.yaml"
     hosts.write_text(yaml.safe_dump(data))
@@ -297,7 +298,7 @@ def test_two_dnsmasq_split_the_range_and_each_keeps_every_address(inventory, rem
     assert book_files(inventory, "host1", "dnsmasq") == book_files(inventory, "host3", "dnsmasq2")
     assert "differs" not in run_inv("deploy-all", cf).stdout
     dhcp = [n for n, r in rows.items() if r["source"] != "static"]
-    hosts = {c.name: c.host for c in load_stack(load_inventory(), path).containers}
+    hosts = {c.name: c.host for c in load_stack(load_inventory(HOSTS_FILE), path).containers}
     for stopped, other in (("dnsmasq", "dnsmasq2"), ("dnsmasq2", "dnsmasq")):
         # restart one dnsmasq, then stop the other: the restarted one alone hands every container its address
         ssh(inventory, hosts[stopped], f"docker restart {stopped}")

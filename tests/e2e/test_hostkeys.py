@@ -11,7 +11,7 @@ import yaml
 
 from dockstack.config import ROOT
 
-from .conftest import INV
+from .conftest import HOSTS_FILE, INV
 
 
 def inv_as_newcomer(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,7 @@ def logins(inventory, host: str) -> int:
 
 def test_unknown_keys_are_refused_then_trusted_and_changed_keys_always_refused(inventory, tmp_path):
     known = tmp_path / "known_hosts"
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["known_hosts"] = str(known)
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -13,7 +13,7 @@ import yaml
 from dockstack import images, lab, local
 from dockstack.config import ROOT, load_inventory, load_stack
 
-from .conftest import INV, run_inv, ssh
+from .conftest import HOSTS_FILE, INV, run_inv, ssh
 
 
 def test_each_host_is_its_own_docker_engine(inventory):
@@ -36,8 +36,9 @@ def test_docker_ps_shows_only_that_hosts_containers(inventory):
 
 
 def test_hosts_reach_each_other_over_the_lab_bridge(inventory):
-    for src, dst in (("host1", "10.99.0.12"), ("host3", "10.99.0.11")):
-        out = ssh(inventory, src, f"timeout 5 bash -c 'exec 3<>/dev/tcp/{dst}/22 && head -c 7 <&3'").stdout
+    for src, dst in (("host1", "host2"), ("host3", "host1")):
+        address = inventory.host(dst).address
+        out = ssh(inventory, src, f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/22 && head -c 7 <&3'").stdout
         assert out == "SSH-2.0"
 
 
@@ -79,7 +80,7 @@ def test_missing_program_is_named_with_its_fix(tmp_path):
 
 def test_bad_hosts_file_is_reported_with_file_and_key(tmp_path):
     bad = tmp_path / "hosts.yaml"
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["hosts"][1]["port"] = "twenty-two"
     bad.write_text(yaml.safe_dump(data))
     proc = run_inv("lab.status", "--hosts-file", str(bad), check=False)
@@ -89,7 +90,7 @@ def test_bad_hosts_file_is_reported_with_file_and_key(tmp_path):
 
 
 def test_unreachable_host_is_a_clear_error(tmp_path):
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["hosts"] = [{"name": "gone", "address": "127.0.0.1", "port": 1}]  # nothing listens there
     data.pop("lab")
     path = tmp_path / "hosts.yaml"
@@ -110,7 +111,7 @@ def test_unreachable_host_is_a_clear_error(tmp_path):
 @pytest.fixture
 def mini_lab(tmp_path):
     """Two hosts on their own bridge and prefix, so tearing it down leaves the main lab alone."""
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["hosts"] = [{"name": f"m{i}", "address": f"10.98.0.{10 + i}", "key": "/var/lib/dockstack-minilab/id_ed25519"}
                      for i in (1, 2)]
     data["lab"] = {"bridge": "dsmini0", "gateway": "10.98.0.1/24", "prefix": "dsm",
@@ -160,7 +161,7 @@ def test_lab_down_leaves_nothing_behind(mini_lab):
     assert all(lab.observe(h).dockerd and lab.observe(h).sshd for h in hosts)
     # a container running on a host must go too
     lh = hosts[0]
-    built = images.load_built(load_stack(load_inventory()).images[0])
+    built = images.load_built(load_stack(load_inventory(HOSTS_FILE)).images[0])
     with open(built.archive, "rb") as archive:  # over stdin: a lab host has its own /tmp
         subprocess.run([*lh.enter(), "docker", "load", "-q"], stdin=archive, check=True, capture_output=True)
     local.run([*lh.enter(), "docker", "run", "-d", "--network", "none", "--name", "c1", built.tag], "run")

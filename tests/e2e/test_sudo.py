@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dockstack.config import ROOT
-
-from .conftest import docker_exec, run_inv, ssh
+from .conftest import HOSTS_FILE, docker_exec, run_inv, ssh
 
 OPERATOR = "dockstack-op"
 SUDOERS = Path("/etc/sudoers.d/dockstack-lab-operator")
 
 
 def hosts_file(tmp_path: Path, sudo: bool) -> Path:
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     for h in data["hosts"]:
         h.update(user=OPERATOR, sudo=sudo)
     path = tmp_path / f"hosts-sudo-{sudo}.yaml"
@@ -53,7 +51,7 @@ def dnsmasq_up(inventory):
 
 def test_operator_is_not_root_on_the_hosts(inventory, operator):
     h = inventory.host("host1")
-    out = subprocess.run(["ssh", "-i", h.key, "-o", "UserKnownHostsFile=/var/lib/dockstack-lab/known_hosts",
+    out = subprocess.run(["ssh", "-i", h.key, "-o", f"UserKnownHostsFile={inventory.known_hosts}",
                           "-o", "BatchMode=yes", f"{operator}@{h.address}", "id -u; docker ps"],
                          capture_output=True, text=True)
     assert out.stdout.split()[0] != "0" and out.returncode != 0  # docker refuses a plain user

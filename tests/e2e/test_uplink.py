@@ -8,9 +8,8 @@ from dataclasses import replace
 import yaml
 
 from dockstack import network
-from dockstack.config import ROOT
 
-from .conftest import docker_exec, run_inv, ssh, wipe_stack
+from .conftest import HOSTS_FILE, docker_exec, run_inv, ssh, wipe_stack
 
 
 def bridge_ports(inventory, host: str, bridge: str) -> set[str]:
@@ -20,7 +19,7 @@ def bridge_ports(inventory, host: str, bridge: str) -> set[str]:
 
 def test_containers_on_hosts_joined_by_an_uplink(inventory, remotes, tmp_path):
     wipe_stack(remotes)
-    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data = yaml.safe_load(HOSTS_FILE.read_text())
     data["network"].update(join="uplink", uplink="eth1", bridge="dsbr1")  # each lab host's eth1 is on one LAN
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -70,7 +70,9 @@ def vip_stack_file(tmp_path: Path) -> tuple[Path, dict]:
          "command": ["sh", "-c", f"printf '{BACKEND_CFG}' > /tmp/echo.cfg && exec haproxy -db -f /tmp/echo.cfg"]},
         {"name": "client", "role": "client", "host": "host2", "image": "dockstack/base:bookworm"}]
     path = tmp_path / "vip.yaml"
-    path.write_text(yaml.safe_dump({"images": shipped["images"], "roles": roles, "containers": containers},
+    used = {c["image"] for c in containers}  # only these are on the hosts (the engine stack's images)
+    images = {tag: recipe for tag, recipe in shipped["images"].items() if tag in used}
+    path.write_text(yaml.safe_dump({"images": images, "roles": roles, "containers": containers},
                                    sort_keys=False))
     return path, vip
 
