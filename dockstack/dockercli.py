@@ -73,10 +73,17 @@ def service_dir(c: Container) -> str:
 
 
 def spec(c: Container) -> dict[str, object]:
-    """The parts of the config that a container is created from; a change means recreate."""
-    return {"image": c.image, "role": c.role, "cap_add": cap_add(c), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
-            "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command),
-            "service": c.service}
+    """The parts of the config that a container is created from; a change means recreate. A service container's
+    supervisor files count too (registries.start_files): a newer dockstack's reach it only by a new container."""
+    from dockstack import registries  # renders with this module's paths: imported here, where it is needed
+
+    out: dict[str, object] = {
+        "image": c.image, "role": c.role, "cap_add": cap_add(c), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
+        "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command), "service": c.service}
+    files = registries.start_files(c)
+    if files:
+        out["supervisor"] = sorted(files.items())
+    return out
 
 
 def cap_add(c: Container) -> list[str]:

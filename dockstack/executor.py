@@ -383,20 +383,14 @@ class Executor:
                                                                                   "hosts.d"))
         if c.service == "haproxy":
             files = {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, self.inv.network.domain,
-                                                                      self.dns_servers()),
-                     f"{base}/supervise.sh": registries.render_supervisor(c)}
+                                                                      self.dns_servers())}
+            files |= {f"{base}/{name}": text for name, text in registries.start_files(c).items()}
             if c.vip is not None:
                 files[f"{base}/keepalived.conf"] = registries.render_keepalived(self.stack, c, self.inv.network)
             return files, ()
-        if c.service == "galera":
-            return {f"{base}/{name}": registries.render_galera(name) for name in ("entrypoint", "clustercheck")}, (
-                f"{base}/data",)
-        if c.service == "zookeeper":
-            return {f"{base}/{name}": registries.render_zookeeper(name) for name in ("entrypoint", "ask")}, (
-                f"{base}/data",)
-        if c.service == "openstack":
-            return {f"{base}/{name}": registries.render_openstack(name) for name in registries.OPENSTACK_FILES}, (
-                f"{base}/images",)
+        if c.service in ("galera", "zookeeper", "openstack"):
+            folder = "images" if c.service == "openstack" else "data"
+            return {f"{base}/{name}": text for name, text in registries.start_files(c).items()}, (f"{base}/{folder}",)
         if c.service != "puppet":
             return {}, ()
         files = registries.puppet_files(self.stack, c, self.inv.network.domain)

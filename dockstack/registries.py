@@ -89,6 +89,22 @@ def render_supervisor(c: Container) -> str:
     return render("haproxy/supervise.sh.j2", mount=HAPROXY_MOUNT, keepalived=c.vip is not None)
 
 
+def start_files(c: Container) -> dict[str, str]:
+    """The files a service container's PID 1 starts from (its supervisor and the scripts that come with it), by
+    name in its service folder. They are written when the container is created and read from then on, so files
+    that differ from what this dockstack renders (a newer version) mean re-creating it: they are part of its
+    spec (dockercli.spec's `supervisor`)."""
+    if c.service == "haproxy":
+        return {"supervise.sh": render_supervisor(c)}
+    if c.service == "galera":
+        return {name: render_galera(name) for name in ("entrypoint", "clustercheck")}
+    if c.service == "zookeeper":
+        return {name: render_zookeeper(name) for name in ("entrypoint", "ask")}
+    if c.service == "openstack":
+        return {name: render_openstack(name) for name in OPENSTACK_FILES}
+    return {}
+
+
 VRRP_TOP_PRIORITY = 150  # the role's first container; each later one 10 less (at least 1)
 
 

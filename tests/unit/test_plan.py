@@ -381,3 +381,26 @@ def test_plan_prune_nothing_to_prune(container):
     keep = container("keep", host="h1", image=IMAGE)
     assert plan.plan_prune(make_stack(keep), {"h1": host(state(keep))}) == []
     assert plan.plan_prune(make_stack(keep), {}) == []
+
+
+@pytest.mark.parametrize("service", ["galera", "zookeeper", "openstack", "haproxy"])
+def test_a_supervisor_that_differs_from_this_dockstacks_is_recreate(container, monkeypatch, service):
+    """A service container started from an older dockstack's supervisor (written only at create, read by its PID 1)
+    gets the current one only as a new container: deploy-all recreates it, naming the reason."""
+    from dockstack import registries
+
+    c = container(f"{service}1", role=service, host="h1", image=IMAGE)
+    assert "supervisor" in dockercli.spec(c)
+    running = state(c)  # created by this dockstack: nothing to do
+    assert plan.plan_container(c, {"h1": host(running)}, record(c)).kind == plan.NOTHING
+    current = registries.start_files(c)
+    monkeypatch.setattr(registries, "start_files", lambda c: {**current, next(iter(current)): "# an older one\n"})
+    older = state(c)  # the label of a container the older supervisor started
+    monkeypatch.undo()
+    action = plan.plan_container(c, {"h1": host(older)}, record(c))
+    assert (action.kind, action.why) == (plan.RECREATE, "supervisor changed")
+
+
+def test_a_container_without_a_dockstack_supervisor_has_none_in_its_spec(web, container):
+    for c in (web, container("dnsmasq", host="h1"), container("pp", role="puppet", host="h1")):
+        assert "supervisor" not in dockercli.spec(c)
