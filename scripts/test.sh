@@ -5,9 +5,10 @@
 # The suite runs as two pytest processes at once, each on a lab of its own: the unit tests, the real-service
 # modules (one from-empty deploy of the shipped stack: Puppet, Galera, OpenStack, ZooKeeper), the lab's and the
 # VIP's and a few light ones on the main lab (hosts.yaml), every other end-to-end module on the second lab
-# (tests/e2e/stacks/hosts-lab-b.yaml, selected through INVOKE_DOCKSTACK_HOSTS_FILE). Measured on a clean clone: 23.8 min
-# together (.ci/run 24.5 min in all) against 31 min one after the other. Both halves keep the 2 cores busy much of the time, so the gain is only where
-# one waits (services starting, readiness bounds, keepalived's timers) while the other works.
+# (tests/e2e/stacks/hosts-lab-b.yaml, selected through INVOKE_DOCKSTACK_HOSTS_FILE). Measured on a clean clone:
+# 23.8 min together (.ci/run 24.5 min in all) against 31 min one after the other. Both halves keep the 2 cores busy
+# much of the time, so the gain is only where one waits (services starting, readiness bounds, keepalived's timers)
+# while the other works.
 # With arguments (`bash scripts/test.sh tests/e2e/test_galera.py -x`), one pytest on the main lab runs those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
