@@ -178,6 +178,7 @@ def test_a_node_left_outside_the_cluster_is_restarted_and_joins_again(cluster, i
     assert has_row(inventory, g3, missed)
     assert all(ready(inventory, c).startswith("state=Synced cluster=Primary size=3") for c in nodes)
 
+
 def test_role_remove_then_create_keeps_a_safe_order(cluster, inventory):
     """`inv remove --name=galera` stops and removes the nodes in reverse order (galera1 last, so it holds the
     last write); `inv create --name=galera` creates them one after another, the most advanced first."""
