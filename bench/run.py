@@ -48,10 +48,10 @@ sys.path.insert(0, str(ROOT))  # dockstack is imported from the checkout, as tas
 
 from dockstack import lab, registries  # noqa: E402
 from dockstack.config import Container, Inventory, Stack, effective_mac, load_inventory, load_stack, tiers  # noqa: E402
-from dockstack.dockercli import SERVICE_COMMANDS, SERVICE_MOUNTS, SERVICE_ROOT, service_dir  # noqa: E402
 from dockstack.errors import DockstackError, RemoteError  # noqa: E402
 from dockstack.ipam import render_dnsmasq_conf  # noqa: E402
 from dockstack.remote import TRACE_ENV, Remotes, parallel  # noqa: E402
+from dockstack.services import SERVICE_COMMANDS, SERVICE_MOUNTS, SERVICE_ROOT, service_dir  # noqa: E402
 from tests.memory import GIB, MemorySampler  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"

@@ -13,7 +13,7 @@ import math
 import tarfile
 from dataclasses import dataclass, field
 
-from dockstack import dockercli, network
+from dockstack import dockercli, network, services
 from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
@@ -254,7 +254,7 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
         for path, text in sorted(files.items()):
             data = text.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
-            private = path.rpartition("/")[2] in dockercli.PRIVATE_FILES
+            private = path.rpartition("/")[2] in services.PRIVATE_FILES
             info.size, info.mode = len(data), 0o600 if private else 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
@@ -358,5 +358,5 @@ echo done
 
 
 def service_files_argv(c: Container, relative: list[str]) -> list[str]:
-    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.service or "", c.name, dockercli.service_dir(c),
-            dockercli.SERVICE_MOUNTS.get(c.service or "", ""), *relative]
+    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.service or "", c.name, services.service_dir(c),
+            services.SERVICE_MOUNTS.get(c.service or "", ""), *relative]

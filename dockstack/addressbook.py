@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from dockstack import ipam
 from dockstack.config import Container
-from dockstack.dockercli import service_dir
 from dockstack.errors import DockstackError
 from dockstack.facts import BookCopy, Lease, Record, parse_record
+from dockstack.services import service_dir
 
 LOCKED_EXIT = 75  # TXN_SCRIPT: the lock was not free within the timeout
 

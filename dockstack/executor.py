@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from dockstack import actions, addressbook, galera, ipam, network, registries
 from dockstack.config import Container, Inventory, Stack
-from dockstack.dockercli import GALERA_DATA, GALERA_STOP_TIMEOUT, LABEL_MANAGED, service_dir
+from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
 from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout, trace
+from dockstack.services import GALERA_DATA, GALERA_STOP_TIMEOUT, service_dir
 from dockstack.world import World
 
 Say = Callable[[str], None]

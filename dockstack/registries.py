@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dockstack.config import HAPROXY_STATS_PORT, ROOT, Container, Network, Stack
-from dockstack.dockercli import (
+from dockstack.render import render
+from dockstack.services import (
     GALERA_MOUNT,
     HAPROXY_MOUNT,
     OPENSTACK_MOUNT,
@@ -19,7 +20,6 @@ from dockstack.dockercli import (
     ZOOKEEPER_DATA,
     ZOOKEEPER_MOUNT,
 )
-from dockstack.render import render
 
 PUPPET_MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
 ENVIRONMENT = "environments/production"  # inside the puppet service folder

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field, replace
 
 from dockstack import addressbook, facts
 from dockstack.config import Inventory, Stack
-from dockstack.dockercli import LABEL_MANAGED, SERVICE_ROOT, service_dir
+from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remotes, parallel, step_timeout
+from dockstack.services import SERVICE_ROOT, service_dir
 
 
 @dataclass(frozen=True)

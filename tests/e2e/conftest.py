@@ -24,8 +24,9 @@ from dockstack.config import (
     load_inventory,
     load_stack,
 )
-from dockstack.dockercli import DNSMASQ_DIR, LABEL_MANAGED, SERVICE_ROOT
+from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
+from dockstack.services import DNSMASQ_DIR, SERVICE_ROOT
 
 INV = ROOT / ".venv" / "bin" / "inv"
 # The stack the engine and fault tests deploy (light images, no puppet classes): every `inv` they run reads

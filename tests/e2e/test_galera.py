@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from dockstack.config import ROOT, Container, Stack, secrets_file_for
-from dockstack.dockercli import service_dir
 from dockstack.remote import parallel
+from dockstack.services import service_dir
 
 from .conftest import Deployed, run_inv, ssh
 from .test_vip import holders

@@ -15,9 +15,9 @@ import yaml
 
 from dockstack import actions
 from dockstack.config import ROOT, Container, Stack
-from dockstack.dockercli import service_dir
 from dockstack.registries import ENVIRONMENT
 from dockstack.remote import parallel
+from dockstack.services import service_dir
 
 from .conftest import INV, Deployed, run_inv, ssh
 

@@ -19,7 +19,7 @@ import yaml
 
 from dockstack import lab
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Inventory
-from dockstack.dockercli import SERVICE_ROOT
+from dockstack.services import SERVICE_ROOT
 
 from .conftest import book_files, docker_exec, run_inv, ssh, wipe_stack
 

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from dockstack.config import ROOT, Container, Stack
-from dockstack.dockercli import service_dir
 from dockstack.registries import ZOOKEEPER_CFG
+from dockstack.services import service_dir
 
 from .conftest import Deployed, run_inv, ssh
 

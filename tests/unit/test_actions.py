@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, dockercli, ipam, network
+from dockstack import actions, dockercli, ipam, network, services
 from dockstack.actions import ActionResult
 from dockstack.config import Role
 from dockstack.ipam import AddressPlan
@@ -346,7 +346,7 @@ def test_service_files_argv_haproxy(container):
 def test_service_files_argv_puppet(container):
     pp = container("pp", role="config-mgmt", service="puppet")
     argv = actions.service_files_argv(pp, ["data/common.yaml", "hiera.yaml", "manifests/site.pp"])
-    assert argv[4:8] == ["puppet", "pp", "/var/lib/dockstack/puppet/pp", dockercli.PUPPET_MOUNT]
+    assert argv[4:8] == ["puppet", "pp", "/var/lib/dockstack/puppet/pp", services.PUPPET_MOUNT]
     assert argv[8:] == ["data/common.yaml", "hiera.yaml", "manifests/site.pp"]
 
 

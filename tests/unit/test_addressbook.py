@@ -13,9 +13,9 @@ import pytest
 
 from dockstack import addressbook, ipam
 from dockstack.addressbook import Book, Change
-from dockstack.dockercli import service_dir
 from dockstack.errors import DockstackError
 from dockstack.facts import BookCopy, Lease, Record
+from dockstack.services import service_dir
 
 DOMAIN = "dockstack.lab"
 

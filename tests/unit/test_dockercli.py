@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockstack import dockercli
+from dockstack import dockercli, services
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -17,7 +17,7 @@ def dns(container):
 
 
 def test_service_dir(dns):
-    assert dockercli.service_dir(dns) == "/var/lib/dockstack/dnsmasq/dnsmasq"
+    assert services.service_dir(dns) == "/var/lib/dockstack/dnsmasq/dnsmasq"
 
 
 def test_run_argv_dnsmasq(dns, net):

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from dockstack import dockercli
+from dockstack import dockercli, services
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -92,19 +92,19 @@ def test_spec_label_env_order_matters(container):
 
 
 def test_service_dir(container):
-    assert dockercli.service_dir(container("pp", role="puppet")) == "/var/lib/dockstack/puppet/pp"
-    assert dockercli.service_dir(container("lb", role="haproxy")) == "/var/lib/dockstack/haproxy/lb"
+    assert services.service_dir(container("pp", role="puppet")) == "/var/lib/dockstack/puppet/pp"
+    assert services.service_dir(container("lb", role="haproxy")) == "/var/lib/dockstack/haproxy/lb"
 
 
 def test_run_argv_puppet_mounts_its_folder_and_runs_puppetserver(container, net):
     c = container("puppet", role="puppet", host="h2", image="dockstack/puppetserver:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/puppet/puppet:/etc/puppet/dockstack"]
-    assert f"{dockercli.SERVICE_ROOT}/puppet/puppet:{dockercli.PUPPET_MOUNT}" in argv
+    assert f"{services.SERVICE_ROOT}/puppet/puppet:{services.PUPPET_MOUNT}" in argv
     command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
-    assert command[:5] == ["sh", "-c", dockercli.PUPPETSERVER_SCRIPT, "sh", dockercli.PUPPET_MOUNT]
+    assert command[:5] == ["sh", "-c", services.PUPPETSERVER_SCRIPT, "sh", services.PUPPET_MOUNT]
     assert "-Xmx512m" in command  # a smaller heap than Debian's 1 GiB: a faster start on a small machine
-    assert "puppetserver.jar" in dockercli.PUPPETSERVER_SCRIPT and '"$@"' in dockercli.PUPPETSERVER_SCRIPT
+    assert "puppetserver.jar" in services.PUPPETSERVER_SCRIPT and '"$@"' in services.PUPPETSERVER_SCRIPT
     assert flag_values(argv, "--dns") == ["10.100.0.2"]
     assert "org.dockstack.role=puppet" in flag_values(argv, "--label")
 
@@ -134,7 +134,7 @@ def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
 def test_run_argv_other_roles_get_no_service_folder(container, net):
     argv = dockercli.run_argv(container("web", role="webui"), net, [])
     assert "--volume" not in argv
-    assert not any(a.startswith(dockercli.SERVICE_ROOT) for a in argv)
+    assert not any(a.startswith(services.SERVICE_ROOT) for a in argv)
 
 
 def test_run_argv_openstack_runs_the_supervisor(container, net):
@@ -151,15 +151,15 @@ def test_run_argv_openstack_runs_the_supervisor(container, net):
 
 def test_service_dir_follows_the_service_not_the_role(container):
     lb = container("lb1", role="balancer", service="haproxy")
-    assert dockercli.service_dir(lb) == "/var/lib/dockstack/haproxy/lb1"
-    assert dockercli.service_dir(container("web", role="webui")) == "/var/lib/dockstack/webui/web"
+    assert services.service_dir(lb) == "/var/lib/dockstack/haproxy/lb1"
+    assert services.service_dir(container("web", role="webui")) == "/var/lib/dockstack/webui/web"
 
 
 def test_run_argv_service_declared_by_a_differently_named_role(container, net):
     lb = container("lb1", role="balancer", image="dockstack/haproxy:bookworm", service="haproxy")
     argv = dockercli.run_argv(lb, net, ["10.100.0.2"])
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb1:/etc/haproxy"]
-    assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == dockercli.SERVICE_COMMANDS["haproxy"]
+    assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == services.SERVICE_COMMANDS["haproxy"]
     assert "org.dockstack.role=balancer" in flag_values(argv, "--label")
 
 

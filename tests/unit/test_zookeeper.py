@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dockstack import registries
 from dockstack.config import ROOT
-from dockstack.dockercli import run_argv, service_dir
+from dockstack.dockercli import run_argv
 from dockstack.executor import Executor
+from dockstack.services import service_dir
 
 PROFILE = ROOT / "puppet" / "modules" / "profile"
 
