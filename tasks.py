@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import threading
@@ -29,10 +30,21 @@ signal.signal(signal.SIGTERM, _terminate)
 
 
 def say(msg: str) -> None:
-    """One whole line at a time: the workers of a tier report from several threads."""
+    """One whole line at a time: the workers of a tier report from several threads. A reader that went away
+    (`inv deploy-all | head`) must not stop the work half-done: the rest of the output goes nowhere."""
     with _say_lock:
-        sys.stdout.write(msg + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(msg + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """Point fd 1 at /dev/null, so later lines, and the flush at exit, find a file that is always there."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def user_errors(fn):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
+import subprocess
 import time
 
 import pytest
 
 from dockstack.health import DETAIL_CHARS
 
-from .conftest import docker_exec, engine_stack, entry, run_inv, ssh, write_containers
+from .conftest import INV, ROOT, docker_exec, engine_stack, entry, run_inv, ssh, write_containers
 
 CHECKED = {"dnsmasq", "puppet", "haproxy"}  # the engine stack's roles with a check; the others run no service
 # Each check's bound in these tests. The default 5 s is too short for a lab machine shared by several labs: the
@@ -109,3 +112,19 @@ def test_a_check_that_hangs_or_prints_anything_is_bounded_cleaned_and_masked(dep
     host = engine_stack(inventory).container("openstack").host
     assert "sleep 61" not in docker_exec(inventory, host, "openstack", "ps -eo args").splitlines()  # ended
     assert ssh(inventory, host, "ls -d /tmp/dockstack-health.* 2>/dev/null | wc -l").stdout.strip() == "0"
+
+
+def test_a_reader_that_went_away_is_no_error(deployed):
+    """`inv status | head -1`, `inv deploy-all | head -1`: the rest of the output goes nowhere, the run finishes."""
+    run_inv("remove", "--name=webui")  # so that deploy-all has work to finish after its reader is gone
+    for args in (("deploy-all",), ("status",)):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            proc = subprocess.run([str(INV), *args], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                                  timeout=300)
+        finally:
+            os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (0, ""), (args, proc.stderr)
+    rerun = run_inv("deploy-all").stdout
+    assert re.search(r"^deploy-all: \d+ ok, 0 changed, 0 failed", rerun, re.M), rerun  # webui was created
