@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import signal
 import sys
 import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import deploy, lifecycle, status
+from dockstack import console, deploy, lifecycle, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
@@ -27,24 +26,14 @@ def _terminate(_signum: int, _frame: object) -> None:
 
 
 signal.signal(signal.SIGTERM, _terminate)
+console.tolerate_a_closed_stdout()  # `inv deploy-all | head`: the run goes on, its rest goes to /dev/null
 
 
 def say(msg: str) -> None:
-    """One whole line at a time: the workers of a tier report from several threads. A reader that went away
-    (`inv deploy-all | head`) must not stop the work half-done: the rest of the output goes nowhere."""
+    """One whole line at a time: the workers of a tier report from several threads."""
     with _say_lock:
-        try:
-            sys.stdout.write(msg + "\n")
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _stdout_to_devnull()
-
-
-def _stdout_to_devnull() -> None:
-    """Point fd 1 at /dev/null, so later lines, and the flush at exit, find a file that is always there."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+        sys.stdout.write(msg + "\n")
+        sys.stdout.flush()
 
 
 def user_errors(fn):
