@@ -58,6 +58,9 @@ def user_errors(fn):
 def _setting(c, flag: str | None, key: str, default: str) -> str:
     """A file path: the command-line flag, else Invoke's configuration (invoke.yaml `dockstack.KEY`, or the
     environment's INVOKE_DOCKSTACK_KEY), else the file in this repository."""
+    if flag == "":  # `--hosts-file=` with nothing after it: never quietly the repository's own file
+        raise Exit(f"error: --{key.replace('_', '-')} is empty: give the path of the file, or leave the flag out "
+                   f"to use {default}", code=1)
     return flag or c.config.get("dockstack", {}).get(key) or default
 
 

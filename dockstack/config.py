@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from dockstack import imagearchive, masking
+from dockstack import imagearchive, masking, yamlfile
 from dockstack.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +114,7 @@ PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 JOIN_MODES = ("vxlan", "uplink", "none")
 # what dockstack runs and feeds with files, declared per role
 SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "zookeeper", "openstack")
+CHECK_TIMEOUT_MAX = 86400  # a readiness check that may take longer than a day is a typo
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
@@ -343,16 +344,7 @@ class Stack:
 
 
 def _load_yaml(path: Path) -> Any:
-    if not path.exists():
-        raise ConfigError(str(path), "(file)", "file not found", "create it or pass the right path")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        # only the problem, never str(exc): that quotes lines of the file, which may hold secret values
-        raise ConfigError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}",
-                          "fix the YAML syntax") from None
+    return yamlfile.load(path)
 
 
 def line_problem(v: str, secret: bool = False) -> str | None:
@@ -435,12 +427,37 @@ def volume_problem(v: str) -> str | None:
     return None
 
 
+_TYPE_WORDS = {dict: "a mapping", list: "a list", str: "a string", int: "an integer",
+               float: "a number", bool: "a boolean", type(None): "nothing"}
+
+_TYPE_FIXES = {(dict,): "write KEY: VALUE lines under it", (list,): "write `- item` lines under it, or [a, b]"}
+
+
+def type_word(t: type) -> str:
+    """How an operator calls a YAML value of Python type t."""
+    return _TYPE_WORDS.get(t, t.__name__)
+
+
+def type_words(kinds: tuple[type, ...]) -> str:
+    if set(kinds) == {int, float}:
+        return "a number"
+    return " or ".join(type_word(t) for t in kinds)
+
+
+def short(text: str, limit: int = 200) -> str:
+    """text, cut in the middle when longer than limit: an error quotes a value, never a whole file of it."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 60]}...({len(text)} characters)...{text[-40:]}"
+
+
 class _Reader:
     """Typed access to one mapping of a YAML file, with errors naming file and key."""
 
     def __init__(self, path: str, where: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(path, where, f"must be a mapping, got {type(data).__name__}", "write KEY: VALUE lines")
+            raise ConfigError(path, where or "(file)", f"must be a mapping, got {type_word(type(data))}",
+                              "write KEY: VALUE lines")
         self.path, self.where, self.data = path, where, data
 
     def key(self, k: str) -> str:
@@ -465,12 +482,18 @@ class _Reader:
         v = self.data[k]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if isinstance(v, bool) and bool not in kinds:  # YAML's true/false are ints to Python
-            raise self.fail(k, f"must be {'an integer' if kinds == (int,) else 'a number'}, got {v!r}",
-                            "write a number (YAML reads true/false as booleans)")
+            yes_no = "YAML reads unquoted yes/no/on/off/true/false as booleans"
+            if str in kinds:
+                raise self.fail(k, f"must be {type_words(kinds)}, got the boolean {str(v).lower()}",
+                                f"quote the value ({yes_no})")
+            raise self.fail(k, f"must be {type_words(kinds)}, got the boolean {str(v).lower()}",
+                            f"write a number ({yes_no})")
         if not isinstance(v, kind):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(t.__name__ for t in kind)
-            raise self.fail(k, f"must be {names}, got {f'a {type(v).__name__}' if hide else repr(v)}",
-                            "write a value of that type (in YAML, quote a string that looks like a number)")
+            got = f"{type_word(type(v))}" if hide or isinstance(v, (dict, list)) else f"{short(repr(v))}"
+            number = isinstance(v, (int, float))
+            fix = ("quote it: in YAML a value that looks like a number is one" if str in kinds and number
+                   else _TYPE_FIXES.get(kinds, f"write {type_words(kinds)} there"))
+            raise self.fail(k, f"must be {type_words(kinds)}, got {got}", fix)
         if isinstance(v, str):
             self.line(k, v)
         return v
@@ -720,7 +743,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
         mac = r.get("mac", str, None)
         if mac is not None:
             mac = mac.lower()
-            if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1:
+            if not MAC_RE.fullmatch(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
                 raise r.fail("mac", f"{mac!r} is not a unicast MAC address",
                               "write six hex pairs, e.g. 02:00:0a:64:00:0a")
         ip = r.ip("ip", None)
@@ -938,15 +961,16 @@ def generated_secrets(containers_file: Path) -> GeneratedSecrets:
     config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
     path = secrets_file_for(containers_file)
     data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(str(path), "", f"cannot read it: {type(exc).__name__}",
-                              "fix or delete it (deleting it makes new passwords, which a running cluster "
-                              "does not have)") from None
+    if path.exists() or path.is_symlink():
+        data = yamlfile.load(path)
         if not isinstance(data, dict):
-            raise ConfigError(str(path), "", "is not a mapping", "delete it to have it made again")
+            raise ConfigError(str(path), "(file)", f"is not a mapping of KEY: VALUE lines, but a {type(data).__name__}",
+                              "fix it, or delete it to have it made again (deleting it makes new passwords, which "
+                              "a running cluster does not have)")
+        unknown = sorted((k for k in data if k not in GENERATED_KEYS), key=str)
+        if unknown:
+            raise ConfigError(str(path), str(unknown[0]), "unknown key (a misspelt key would have a new password "
+                              "made beside it)", f"allowed keys: {', '.join(GENERATED_KEYS)}")
     for k in GENERATED_KEYS:
         v = data.get(k)
         if v is not None and not (isinstance(v, str) and GENERATED_RE.fullmatch(v)):
@@ -1006,8 +1030,9 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
             raise r.fail(f"depends_on[{j}]", f"{d!r} is not a role listed before {name!r}",
                          "roles are listed in deploy order; a role can only depend on earlier ones")
     timeout = r.get("check_timeout", (int, float), 60)
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise r.fail("check_timeout", f"{timeout} is not a positive number of seconds", "e.g. 60")
+    if not (math.isfinite(timeout) and 0 < timeout <= CHECK_TIMEOUT_MAX):
+        raise r.fail("check_timeout", f"{short(str(timeout))} is not a number of seconds from 0 to {CHECK_TIMEOUT_MAX}",
+                     "e.g. 60")
     classes = r.get("classes", list, [])
     for j, c in enumerate(classes):
         if not (isinstance(c, str) and PUPPET_CLASS_RE.fullmatch(c)):
@@ -1031,10 +1056,17 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
     if len(ports) != len(set(ports)):
         raise r.fail("balance", "two services on the same port", "give each balanced service its own port")
     check = r.get("check", str, None)  # free shell text, one argument of `sh -c`: get() refuses newlines and NUL
+    if check is not None and not check.strip():
+        raise r.fail("check", "is empty (it would pass at once, whatever runs)",
+                     "write the readiness command, or leave the key out for a role without one")
     service = r.get("service", str, None)
     if service is not None and service not in SERVICES:
         raise r.fail("service", f"{service!r} is not a service dockstack runs",
                      f"use one of {', '.join(SERVICES)}, or leave it out for your own image's command")
+    if service == "puppet" and any(x.service == "puppet" for x in earlier):
+        first = next(x.name for x in earlier if x.service == "puppet")
+        raise r.fail("service", f"role {first!r} already runs the Puppet server (the agents ask only one)",
+                     f"put the Puppet server's containers in role {first!r}")
     vip = None
     if r.data.get("vip") is not None:
         if service != "haproxy":

@@ -47,6 +47,9 @@ def load(client: paramiko.SSHClient, inv: Inventory) -> None:
         if path and os.path.exists(path):
             try:
                 client.get_host_keys().load(path)
+            except paramiko.hostkeys.InvalidHostKey as exc:  # a line whose key is not base64
+                raise DockstackError(f"{path}: cannot read known hosts: the line {str(exc.line)[:200]!r} has no valid "
+                                     "key (fix or remove that line)") from None
             except (OSError, paramiko.SSHException, ValueError) as exc:
                 raise DockstackError(f"{path}: cannot read known hosts: {exc} (fix or remove the bad line)") from None
 

@@ -202,6 +202,7 @@ def up(inv: Inventory, say=print) -> list[str]:
     spec = require_lab(inv)
     hosts = lab_hosts(inv)
     changes: list[str] = []
+    _ensure_state_dir(spec, changes)
     _ensure_key(spec, changes)
     _ensure_bridge(spec, changes)
     _ensure_forward_rule(spec, changes)
@@ -215,6 +216,20 @@ def up(inv: Inventory, say=print) -> list[str]:
     for c in changes:
         say(f"  changed: {c}")
     return changes
+
+
+def state_marker(spec: LabSpec) -> Path:
+    """The file that says dockstack made the state directory: `lab.down --purge` deletes no directory without it."""
+    return Path(spec.state_dir) / ".dockstack-lab"
+
+
+def _ensure_state_dir(spec: LabSpec, changes: list[str]) -> None:
+    marker = state_marker(spec)
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This folder holds a dockstack lab's state; `inv lab.down --purge` deletes it.\n")
+    changes.append(f"marked {spec.state_dir} as the lab's state directory")
 
 
 def _ensure_key(spec: LabSpec, changes: list[str]) -> None:
@@ -438,9 +453,12 @@ def down(inv: Inventory, purge: bool = False, say=print) -> list[str]:
         removed.append(f"mount {d}")
     if d.is_dir():
         d.rmdir()
-    if purge and Path(spec.state_dir).exists():
+    if purge and state_marker(spec).exists():
         local.run(["rm", "-rf", "--one-file-system", spec.state_dir], "remove lab state")
         removed.append(f"state {spec.state_dir}")
+    elif purge and Path(spec.state_dir).exists():  # a typo in lab.state_dir must not delete someone's folder
+        say(f"  kept: {spec.state_dir}: it has no {state_marker(spec).name} file, so `inv lab.up` did not make it; "
+            "remove it yourself if it is the lab's")
     for r in removed:
         say(f"  removed: {r}")
     return removed

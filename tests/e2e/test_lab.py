@@ -85,7 +85,7 @@ def test_bad_hosts_file_is_reported_with_file_and_key(tmp_path):
     bad.write_text(yaml.safe_dump(data))
     proc = run_inv("lab.status", "--hosts-file", str(bad), check=False)
     assert proc.returncode == 1
-    assert f"{bad}: hosts[1].port: must be int" in proc.stderr
+    assert f"{bad}: hosts[1].port: must be an integer" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -168,6 +168,24 @@ def test_lab_down_leaves_nothing_behind(mini_lab):
     assert any("sleep infinity" in x for x in leftovers(mini_lab))
     lab.down(mini_lab, say=lambda m: None)
     assert leftovers(mini_lab) == []
+
+
+def test_purge_deletes_only_a_state_directory_lab_up_made(mini_lab, tmp_path):
+    lab.up(mini_lab, say=lambda m: None)
+    assert lab.state_marker(mini_lab.lab).exists()
+    lab.down(mini_lab, purge=True, say=lambda m: None)
+    assert not Path(mini_lab.lab.state_dir).exists()
+    # a lab.state_dir that names someone's folder (a typo, a copied hosts.yaml): kept, and said so
+    data = yaml.safe_load(Path(mini_lab.path).read_text())
+    data["lab"]["state_dir"] = str(tmp_path / "home" / "someone")
+    (tmp_path / "home" / "someone").mkdir(parents=True)
+    (tmp_path / "home" / "someone" / "notes.txt").write_text("keep me\n")
+    other = tmp_path / "other-hosts.yaml"
+    other.write_text(yaml.safe_dump(data))
+    said: list[str] = []
+    lab.down(load_inventory(other), purge=True, say=said.append)
+    assert (tmp_path / "home" / "someone" / "notes.txt").read_text() == "keep me\n"
+    assert any(f"kept: {tmp_path / 'home' / 'someone'}: it has no .dockstack-lab file" in m for m in said), said
 
 
 def test_lab_up_repairs_a_lab_whose_daemons_died(mini_lab):

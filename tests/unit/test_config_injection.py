@@ -117,7 +117,7 @@ HOSTS_CASES = [
     case(hosts_top("known_hosts", "/x/known_hosts\n"), "known_hosts", "newline", "known-hosts-newline"),
     # the other host keys
     case(host("vxlan_address", "192.0.2.7\n"), "hosts[0].vxlan_address", "newline", "vxlan-address-newline"),
-    case(host("port", "22\n"), "hosts[0].port", "must be int", "port-string"),
+    case(host("port", "22\n"), "hosts[0].port", "must be an integer", "port-string"),
     # network
     case(network("lease_time", "12h\ndhcp-script=/bin/sh"), "network.lease_time", "newline",
          "lease-time-second-directive"),
@@ -242,8 +242,8 @@ CONTAINERS_CASES = [
     case(role("check", "true\u2028rm -rf /"), "roles[1].check", "newline", "check-line-separator"),
     case(role("check", "true\x00"), "roles[1].check", "NUL", "check-nul"),
     case(role("check", "\x1b[2Jtrue"), "roles[1].check", "control character", "check-escape"),
-    case(role("check_timeout", float("inf")), "roles[1].check_timeout", "positive number", "check-timeout-inf"),
-    case(role("check_timeout", float("nan")), "roles[1].check_timeout", "positive number", "check-timeout-nan"),
+    case(role("check_timeout", float("inf")), "roles[1].check_timeout", "seconds from 0 to 86400", "check-timeout-inf"),
+    case(role("check_timeout", float("nan")), "roles[1].check_timeout", "seconds from 0 to 86400", "check-timeout-nan"),
     case(role("service", "haproxy\n"), "roles[1].service", "newline", "service-trailing-newline"),
     case(balance("name", "web\n"), "roles[1].balance[0].name", "newline", "balance-name-trailing-newline"),
     case(balance("name", "web_1"), "roles[1].balance[0].name", "not a valid name", "balance-name-underscore"),

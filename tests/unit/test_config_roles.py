@@ -208,7 +208,7 @@ def test_depends_on_must_be_a_list(cfg, config_error):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "depends_on": "dnsmasq"})
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "roles[1].depends_on", "must be list")
+    config_error(e, cfg.containers_path, "roles[1].depends_on", "must be a list")
 
 
 def test_balance_on_haproxys_runtime_api_port(cfg, config_error):
@@ -253,7 +253,7 @@ def test_classes_must_be_a_list(cfg, config_error):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "classes": "profile::app"})
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "roles[1].classes", "must be list")
+    config_error(e, cfg.containers_path, "roles[1].classes", "must be a list")
 
 
 @pytest.mark.parametrize("port", [0, -1, 65536, 70000])
@@ -356,7 +356,7 @@ def test_service_must_be_a_string(cfg, config_error):
     cfg.containers["roles"][1]["service"] = ["haproxy"]
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "roles[1].service", "must be str")
+    config_error(e, cfg.containers_path, "roles[1].service", "must be a string")
 
 
 def test_dnsmasq_is_the_declared_service_not_the_role_name(cfg):
@@ -384,3 +384,20 @@ def test_a_dnsmasq_service_under_another_role_name_needs_a_static_address(cfg, d
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, f"containers[0].{drop}", "needs a static mac and ip")
+
+
+@pytest.mark.parametrize("check", ["", "   "])
+def test_an_empty_check_is_refused(cfg, config_error, check):
+    cfg.containers["roles"][1] = {"name": cfg.containers["roles"][1] if isinstance(cfg.containers["roles"][1], str)
+                                  else cfg.containers["roles"][1]["name"], "check": check}
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].check", "is empty", "leave the key out")
+
+
+def test_a_second_puppet_server_role_is_refused(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "pp", "service": "puppet"},
+              {"name": "pp2", "service": "puppet"})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[2].service", "role 'pp' already runs the Puppet server")

@@ -55,3 +55,14 @@ def test_trust_records_the_key_in_openssh_format(shipped_inventory, key, tmp_pat
     assert (tmp_path / "kh").read_text() == f"{host.address} {key.get_name()} {key.get_base64()}\n"
     assert client.get_host_keys().lookup(host.address)[key.get_name()] == key
     assert hostkeys.fingerprint(key) in said[0]
+
+
+def test_a_known_hosts_line_without_a_valid_key_is_named(shipped_inventory, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user known_hosts
+    kh = tmp_path / "kh"
+    kh.write_text("h1.example ssh-ed25519 !!!notbase64\n")
+    inv = Inventory(path="x", hosts=shipped_inventory.hosts, network=shipped_inventory.network, known_hosts=str(kh))
+    with pytest.raises(hostkeys.DockstackError) as e:
+        hostkeys.load(paramiko.SSHClient(), inv)
+    assert str(e.value) == (f"{kh}: cannot read known hosts: the line 'h1.example ssh-ed25519 !!!notbase64' has no "
+                            "valid key (fix or remove that line)")

@@ -205,7 +205,7 @@ def test_an_archive_and_a_recipe_together(cfg, recipe, config_error):
     ("-rf.tar", "starts with '-'"),
     ("a b.tar", "not a usable file path"),
     ("", "not a usable file path"),
-    (7, "must be str"),
+    (7, "must be a string"),
 ])
 def test_bad_archive_paths(cfg, value, words, config_error):
     archive_entry(cfg, value)

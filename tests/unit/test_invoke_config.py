@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+import yaml
+
 from dockstack.config import ROOT
 
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -48,3 +51,23 @@ def test_an_invoke_config_file_names_them(tmp_path):
 def test_help_says_where_defaults_come_from():
     out = inv("--help", "deploy-all").stdout
     assert "INVOKE_DOCKSTACK_HOSTS_FILE" in out and "INVOKE_DOCKSTACK_CONTAINERS_FILE" in out
+
+
+def test_an_empty_path_flag_is_refused_not_replaced_by_the_repositorys_file():
+    for flag in ("--hosts-file=", "--containers-file="):
+        proc = inv("status", flag)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"error: {flag[:-1]} is empty: give the path of the file" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["../../etc", "-rf", "a b", "Galera1"])
+def test_ipam_release_refuses_what_is_no_container_name_before_any_host(tmp_path, name):
+    data = yaml.safe_load((ROOT / "hosts.yaml").read_text())
+    data.pop("lab", None)
+    for h in data["hosts"]:
+        h.update(address="127.0.0.1", port=1)  # nothing listens: the refusal must come first
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(yaml.safe_dump(data))
+    proc = inv("ipam.release", f"--name={name}", f"--hosts-file={hosts}")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: --name {name!r} is not a container name" in proc.stderr, proc.stderr

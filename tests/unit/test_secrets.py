@@ -59,7 +59,7 @@ def test_without_secrets_nothing_is_masked(cfg):
 
 
 @pytest.mark.parametrize(("secrets", "key", "words"), [
-    ("DB_PASS", "secrets", ["must be list"]),
+    ("DB_PASS", "secrets", ["must be a list"]),
     ([["DB_PASS"]], "secrets[0]", ["not an environment variable name"]),
     (["DB PASS"], "secrets[0]", ["not an environment variable name"]),
     (["1PASS"], "secrets[0]", ["not an environment variable name"]),
@@ -109,7 +109,7 @@ def test_env_written_as_a_list_is_not_echoed(cfg, config_error):
     cfg.container(1)["env"] = [f"DB_PASSWORD={TOKEN}"]
     with pytest.raises(ConfigError) as e:
         cfg.load()
-    config_error(e, cfg.containers_path, "containers[1].env", "must be dict, got a list")
+    config_error(e, cfg.containers_path, "containers[1].env", "must be a mapping, got a list")
     assert TOKEN not in str(e.value)
 
 

@@ -62,7 +62,7 @@ def test_vip_name_defaults_to_vip(cfg):
     ({"name": "Vip_1"}, "name", ["is not a valid name"]),
     ({"router_id": 0}, "router_id", ["0 is not a VRRP virtual router id", "1-255"]),
     ({"router_id": 256}, "router_id", ["256 is not a VRRP virtual router id"]),
-    ({"router_id": "51"}, "router_id", ["must be int"]),
+    ({"router_id": "51"}, "router_id", ["must be an integer"]),
     ({"router_id": True}, "router_id", ["must be an integer"]),
     ({"router_id": None}, "router_id", ["missing"]),
     ({"password": None}, "password", ["missing"]),
