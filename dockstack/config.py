@@ -625,7 +625,11 @@ def _network(r: _Reader) -> Network:
     try:
         subnet = ipaddress.IPv4Network(raw_subnet)
     except ValueError:
-        raise r.fail("subnet", f"{raw_subnet!r} is not a network", "e.g. 10.100.0.0/24") from None
+        try:
+            fixed = ipaddress.IPv4Network(raw_subnet, strict=False)
+        except ValueError:
+            raise r.fail("subnet", f"{raw_subnet!r} is not a network", "e.g. 10.100.0.0/24") from None
+        raise r.fail("subnet", f"{raw_subnet!r} has host bits set", f"write the network's address: {fixed}") from None
     rng = r.get("dhcp_range", str, required=True)
     parts = [s.strip(" ") for s in rng.split("-")]
     try:
@@ -640,6 +644,12 @@ def _network(r: _Reader) -> Network:
     gateway = r.ip("gateway", None)
     if gateway is not None and gateway not in subnet:
         raise r.fail("gateway", f"{gateway} is outside {subnet}", "use an address in network.subnet, or leave it out")
+    if gateway is not None and gateway in (subnet.network_address, subnet.broadcast_address):
+        raise r.fail("gateway", f"{gateway} is {subnet}'s {'network' if gateway == subnet[0] else 'broadcast'} "
+                     "address, which no router has", "use the router's own address, or leave it out")
+    if gateway is not None and start <= gateway <= end:
+        raise r.fail("gateway", f"{gateway} is inside dhcp_range {rng}, so dnsmasq could lease it to a container",
+                     "use an address outside the range, or shrink the range")
     join = r.get("join", str, "vxlan")
     if join not in JOIN_MODES:
         raise r.fail("join", f"{join!r} is not a join mode", f"use one of {', '.join(JOIN_MODES)}")
@@ -677,10 +687,16 @@ def _network(r: _Reader) -> Network:
     if lease["n"] is not None and not 0 < int(lease["n"]) * LEASE_UNITS[lease["unit"]] <= LEASE_MAX:
         raise r.fail("lease_time", f"{lease_time!r} is out of range",
                      f"use 1 second to {LEASE_MAX} seconds, or infinite")
+    bridge = r.ifname("bridge", "dsbr0") or "dsbr0"
+    vxlan_device = r.ifname("vxlan_device", "dsvx0") or "dsvx0"
+    if vxlan_device == bridge or uplink == bridge:
+        key = "vxlan_device" if vxlan_device == bridge else "uplink"
+        raise r.fail(key, f"{bridge!r} is also network.bridge: a device cannot be enslaved to itself",
+                     "give the bridge and the device different names")
     return Network(subnet=subnet, dhcp_start=start, dhcp_end=end, domain=domain,
-                   bridge=r.ifname("bridge", "dsbr0") or "dsbr0", mtu=mtu, gateway=gateway, join=join,
+                   bridge=bridge, mtu=mtu, gateway=gateway, join=join,
                    vxlan_id=vxlan_id, vxlan_port=vxlan_port,
-                   vxlan_device=r.ifname("vxlan_device", "dsvx0") or "dsvx0", uplink=uplink,
+                   vxlan_device=vxlan_device, uplink=uplink,
                    upstream_dns=tuple(upstream), lease_time=lease_time)
 
 

@@ -333,7 +333,27 @@ def test_subnet_with_host_bits(cfg, config_error):
     cfg.hosts["network"]["subnet"] = "10.100.0.5/24"
     with pytest.raises(ConfigError) as e:
         cfg.load_inventory()
-    config_error(e, cfg.hosts_path, "network.subnet", "not a network")
+    config_error(e, cfg.hosts_path, "network.subnet", "has host bits set", "10.100.0.0/24")
+
+
+@pytest.mark.parametrize(("gateway", "words"), [("10.100.0.0", ["network address"]),
+                                                ("10.100.0.255", ["broadcast address"]),
+                                                ("10.100.0.150", ["inside dhcp_range", "could lease it"])])
+def test_gateway_no_router_could_have_is_refused(cfg, config_error, gateway, words):
+    cfg.hosts["network"]["gateway"] = gateway
+    with pytest.raises(ConfigError) as e:
+        cfg.load_inventory()
+    config_error(e, cfg.hosts_path, "network.gateway", gateway, *words)
+
+
+@pytest.mark.parametrize("key", ["vxlan_device", "uplink"])
+def test_a_device_named_like_the_bridge_is_refused(cfg, config_error, key):
+    cfg.hosts["network"].update({"bridge": "br7", key: "br7"})
+    if key == "uplink":
+        cfg.hosts["network"]["join"] = "uplink"
+    with pytest.raises(ConfigError) as e:
+        cfg.load_inventory()
+    config_error(e, cfg.hosts_path, f"network.{key}", "'br7' is also network.bridge")
 
 
 def test_gateway_outside_subnet(cfg, config_error):
