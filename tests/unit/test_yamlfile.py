@@ -20,16 +20,23 @@ def refused(path, key: str, *words: str) -> None:
     assert_config_error(e, path, key, *words)
 
 
-def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
-    p = tmp_path / "hosts.yaml"
-    p.write_text("hosts:\n  - name: host1\n    address: 10.0.0.1\n    address: 10.0.0.2\n")
-    refused(p, "line 4", "'address' is given twice")
+REFUSED = {  # what a file holds -> the key (or line) and the words of its error
+    "key-twice": (b"hosts:\n  - name: host1\n    address: 10.0.0.1\n    address: 10.0.0.2\n",
+                  "line 4", ["'address' is given twice"]),
+    "section-twice": (b"containers: [{name: a}]\nroles: []\ncontainers: [{name: b}]\n",
+                      "line 3", ["'containers' is given twice"]),
+    "alias-to-itself": (b"roles: &r [a, *r]\n", "(file)", ["refers to itself"]),
+    "not-utf8": (b"network:\n  # caf\xe9\n  domain: x\n", "line 2", ["not UTF-8 text", "0xe9", "save the file as UTF-8"]),
+    "nul": (b"network:\n  domain: a\x00b\n", "line 2", ["not valid YAML", "U+0000"]),
+}
 
 
-def test_a_second_top_level_section_is_refused_not_merged(tmp_path):
-    p = tmp_path / "containers.yaml"
-    p.write_text("containers: [{name: a}]\nroles: []\ncontainers: [{name: b}]\n")
-    refused(p, "line 3", "'containers' is given twice")
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_what_safe_load_would_take_or_trip_on_is_refused_with_where(tmp_path, case):
+    content, key, words = REFUSED[case]
+    p = tmp_path / "config.yaml"
+    p.write_bytes(content)
+    refused(p, key, *words)
 
 
 def test_keys_beside_a_merge_override_it_as_yaml_means(tmp_path):
@@ -59,24 +66,6 @@ def test_aliases_that_nest_into_billions_are_refused_at_once(tmp_path):
     t0 = time.monotonic()
     refused(p, "(file)", "more than 100000 values")
     assert time.monotonic() - t0 < 10  # 10**9 values are never walked, let alone quoted
-
-
-def test_an_alias_that_refers_to_itself_is_refused(tmp_path):
-    p = tmp_path / "containers.yaml"
-    p.write_text("roles: &r [a, *r]\n")
-    refused(p, "(file)", "refers to itself")
-
-
-def test_a_file_that_is_not_utf8_is_named_with_the_line(tmp_path):
-    p = tmp_path / "hosts.yaml"
-    p.write_bytes(b"network:\n  # caf\xe9\n  domain: x\n")
-    refused(p, "line 2", "not UTF-8 text", "0xe9", "save the file as UTF-8")
-
-
-def test_a_nul_character_is_named_with_the_line(tmp_path):
-    p = tmp_path / "hosts.yaml"
-    p.write_bytes(b"network:\n  domain: a\x00b\n")
-    refused(p, "line 2", "not valid YAML", "U+0000")
 
 
 @pytest.mark.parametrize("make", ["directory", "device", "large"])
