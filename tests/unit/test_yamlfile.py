@@ -26,7 +26,8 @@ REFUSED = {  # what a file holds -> the key (or line) and the words of its error
     "section-twice": (b"containers: [{name: a}]\nroles: []\ncontainers: [{name: b}]\n",
                       "line 3", ["'containers' is given twice"]),
     "alias-to-itself": (b"roles: &r [a, *r]\n", "(file)", ["refers to itself"]),
-    "not-utf8": (b"network:\n  # caf\xe9\n  domain: x\n", "line 2", ["not UTF-8 text", "0xe9", "save the file as UTF-8"]),
+    "not-utf8": (b"network:\n  # caf\xe9\n  domain: x\n", "line 2",
+                 ["not UTF-8 text", "0xe9", "save the file as UTF-8"]),
     "nul": (b"network:\n  domain: a\x00b\n", "line 2", ["not valid YAML", "U+0000"]),
 }
 
