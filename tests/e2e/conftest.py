@@ -70,6 +70,9 @@ def inventory() -> Inventory:
     inv = load_inventory(HOSTS_FILE)
     lab.up(inv, say=lambda m: None)
     with Remotes(inv) as remotes:  # the shipped stack's images come with shipped_from_empty, where they are used
+        # a run starts from empty hosts: `lab.down` keeps the hosts' docker data, so what an earlier run on this
+        # machine left (stopped by the daemons' restart) would be in the way of the first create
+        wipe_stack(remotes)
         images.sync(engine_stack(inv), remotes, say=lambda m: None)
     return inv
 
