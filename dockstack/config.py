@@ -343,10 +343,6 @@ class Stack:
 # --- reading helpers ---------------------------------------------------------------
 
 
-def _load_yaml(path: Path) -> Any:
-    return yamlfile.load(path)
-
-
 def line_problem(v: str, secret: bool = False) -> str | None:
     """Why v is not one line of text (a newline, NUL or other control character), None if it is; a secret
     value is not quoted in the answer."""
@@ -550,7 +546,7 @@ class _Reader:
 def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
     path = Path(path)
     p = str(path)
-    top = _Reader(p, "", _load_yaml(path))
+    top = _Reader(p, "", yamlfile.load(path))
     top.unknown({"hosts", "network", "lab", "known_hosts"})
     raw_hosts = top.get("hosts", list, required=True)
     if not raw_hosts:
@@ -706,7 +702,7 @@ def _network(r: _Reader) -> Network:
 def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE) -> Stack:
     path = Path(path)
     p = str(path)
-    top = _Reader(p, "", _load_yaml(path))
+    top = _Reader(p, "", yamlfile.load(path))
     top.unknown({"images", "roles", "containers", "secrets"})
     listed = _secrets(top)
     images: list[Image] = []
