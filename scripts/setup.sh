@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps sudo)
+packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps sudo
+          shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
