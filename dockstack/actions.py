@@ -13,11 +13,13 @@ import math
 import tarfile
 from dataclasses import dataclass, field
 
-from dockstack import dockercli, network, services
+from dockstack import dockercli, network
 from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
 from dockstack.remote import seconds_from_env, step_timeout
+from dockstack.services import service_dir
+from dockstack.services.base import Service
 
 CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
 DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease ($DOCKSTACK_DHCP_TIMEOUT)
@@ -243,8 +245,9 @@ def dhcp_timeout() -> int:
     return math.ceil(seconds_from_env("DOCKSTACK_DHCP_TIMEOUT", DHCP_TIMEOUT))
 
 
-def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
-    """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place."""
+def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset()) -> bytes:
+    """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place; files
+    whose name is in private (they hold a secret) readable by root only."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
         for path in dirs:
@@ -254,8 +257,7 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
         for path, text in sorted(files.items()):
             data = text.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
-            private = path.rpartition("/")[2] in services.PRIVATE_FILES
-            info.size, info.mode = len(data), 0o600 if private else 0o644
+            info.size, info.mode = len(data), 0o600 if path.rpartition("/")[2] in private else 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -276,11 +278,12 @@ def action_argv(mode: str, c: Container, role: Role, net: Network, plan: Address
             f"{c.name}.{net.domain}" if agent_server else "", AGENT_SCRIPT if agent_server else "", *run]
 
 
-def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = ()) -> bytes:
+def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = (),
+                 private: frozenset[str] = frozenset()) -> bytes:
     """The action script's standard input: the env file's lines (create and recreate), then the service files
     as tar.gz when there are any (action_argv says how many lines and whether files follow)."""
     env = dockercli.env_file(c).encode() if mode in (CREATE, RECREATE) else b""
-    return env + (files_payload(files, dirs) if files else b"")
+    return env + (files_payload(files, dirs, private) if files else b"")
 
 
 @dataclass(frozen=True)
@@ -328,35 +331,39 @@ def parse_action(text: str) -> ActionResult:
                         "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took)
 
 
-# Installs a service's new files: puppet's are renamed into place; haproxy's config is checked with
-# `haproxy -c` (and keepalived's with `keepalived -t`) inside the running container first, then the container's
-# supervisor gets SIGUSR2: haproxy reloads (master-worker mode), keepalived re-reads its file.
+# Installs a service's new files: each file a check names is checked inside the running container first (the
+# definition's FileCheck: e.g. `haproxy -c`), then all are renamed into place, then the container's PID 1 gets the
+# definition's reload signal (haproxy's supervisor: haproxy reloads, keepalived re-reads its file).
+# Arguments: NAME DIR MOUNT SIGNAL N, then N (FILE LABEL COMMAND) triples, then the files' relative paths.
 SERVICE_FILES_SCRIPT = r"""
 set -u
-service=$1 name=$2 dir=$3 mount=$4
-shift 4
+name=$1 dir=$2 mount=$3 signal=$4 nchecks=$5
+shift 5
 mkdir -p "$dir"
 new=$(mktemp -d "$dir/.incoming.XXXXXX") || exit 1  # its own folder: two runs may push at once
 trap 'rm -rf "$new"' EXIT
 out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
 running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
-if [ "$service" = haproxy ] && [ "$running" = true ] && [ -f "$new/haproxy.cfg" ]; then
-  out=$(docker exec "$name" haproxy -c -f "$mount/${new##*/}/haproxy.cfg" 2>&1) ||
-    { rm -rf "$new"; echo "failed haproxy -c"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
-fi
-if [ "$service" = haproxy ] && [ "$running" = true ] && [ -f "$new/keepalived.conf" ]; then
-  out=$(docker exec "$name" keepalived -t -f "$mount/${new##*/}/keepalived.conf" 2>&1) ||
-    { rm -rf "$new"; echo "failed keepalived -t"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
-fi
+while [ "$nchecks" -gt 0 ]; do
+  file=$1 label=$2 command=$3
+  shift 3
+  nchecks=$((nchecks - 1))
+  if [ "$running" = true ] && [ -f "$new/$file" ]; then
+    out=$(docker exec "$name" sh -c "$command" sh "$mount/${new##*/}/$file" 2>&1) ||
+      { rm -rf "$new"; echo "failed $label"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
+  fi
+done
 for f in "$@"; do mkdir -p "$(dirname "$dir/$f")"; mv -f "$new/$f" "$dir/$f"; done
 rm -rf "$new"
-if [ "$service" = haproxy ] && [ "$running" = true ]; then
-  docker kill --signal USR2 "$name" >/dev/null && echo reloaded
+if [ -n "$signal" ] && [ "$running" = true ]; then
+  docker kill --signal "$signal" "$name" >/dev/null && echo reloaded
 fi
 echo done
 """
 
 
-def service_files_argv(c: Container, relative: list[str]) -> list[str]:
-    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.service or "", c.name, services.service_dir(c),
-            services.SERVICE_MOUNTS.get(c.service or "", ""), *relative]
+def service_files_argv(c: Container, service: Service, relative: list[str]) -> list[str]:
+    """SERVICE_FILES_SCRIPT for c's new files (relative to its folder), with its service's checks and signal."""
+    checks = [x for fc in service.file_checks for x in (fc.file, fc.label, fc.command)]
+    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.name, service_dir(c), service.mount,
+            service.reload_signal or "", str(len(service.file_checks)), *checks, *relative]

@@ -11,7 +11,7 @@ import math
 import os.path
 import re
 import secrets as secrets_module
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,8 +112,6 @@ SYSTEM_DIRS = frozenset({
 PSEUDO_FS_DIRS = ("/proc", "/sys", "/dev")
 
 JOIN_MODES = ("vxlan", "uplink", "none")
-# what dockstack runs and feeds with files, declared per role
-SERVICES = ("dnsmasq", "haproxy", "puppet", "galera", "zookeeper", "openstack")
 CHECK_TIMEOUT_MAX = 86400  # a readiness check that may take longer than a day is a typo
 HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
@@ -226,6 +224,20 @@ class Vip:
 
 
 @dataclass(frozen=True)
+class ServiceTraits:
+    """What reading the config must know of a service (`service:` of a role). Its definition under
+    dockstack/services/ declares them; load_stack gets them from services.registry."""
+
+    name: str
+    serves_addresses: bool = False  # DHCP and DNS for the others: needs a static mac and ip, keeps the address book
+    agents_ask: bool = False  # the Puppet server: one role of the stack at most
+    holds_vip: bool = False  # its role may have a vip (its containers hold the virtual IP)
+    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
+    check: str | None = None  # the readiness check of a role that gives none
+    check_timeout: float = 60.0  # its bound, when the role gives none
+
+
+@dataclass(frozen=True)
 class Role:
     """A role: its place in the deploy order, its readiness check, puppet classes, balanced ports."""
 
@@ -235,8 +247,9 @@ class Role:
     check_timeout: float = 60.0
     classes: tuple[str, ...] = ()
     balance: tuple[Balanced, ...] = ()
-    service: str | None = None  # one of SERVICES: dockstack runs it and renders its files
+    service: str | None = None  # a service dockstack runs and renders files for (services.registry)
     vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers
+    traits: ServiceTraits | None = None  # its service's, when it has one
 
 
 @dataclass(frozen=True)
@@ -254,10 +267,12 @@ class Container:
     command: tuple[str, ...] = ()
     service: str | None = None  # its role's service (copied here so actions need no lookup)
     vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
+    traits: ServiceTraits | None = field(default=None, compare=False, repr=False)  # its role's service's
 
     @property
     def is_dnsmasq(self) -> bool:
-        return self.service == "dnsmasq"
+        """Whether it serves DHCP and DNS to the others (and keeps a copy of the address book)."""
+        return self.traits is not None and self.traits.serves_addresses
 
 
 def is_secret(key: str, listed: Collection[str] = ()) -> bool:
@@ -321,7 +336,7 @@ class Stack:
 
     def puppet_server(self) -> Container | None:
         """The Puppet server the agents ask: the first container of a role with service: puppet."""
-        return next((c for c in self.containers if c.service == "puppet"), None)
+        return next((c for c in self.containers if c.traits and c.traits.agents_ask), None)
 
     def runs_agent(self, c: Container) -> bool:
         """Whether c's role has Puppet classes, so the agent applies them when c comes up."""
@@ -699,7 +714,12 @@ def _network(r: _Reader) -> Network:
 # --- containers.yaml -----------------------------------------------------------------
 
 
-def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE) -> Stack:
+def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
+               services: Mapping[str, ServiceTraits] | None = None) -> Stack:
+    """containers.yaml, checked against the hosts and the services dockstack runs (default: every definition in
+    dockstack/services/, looked up here because those definitions import this module)."""
+    if services is None:
+        from dockstack.services.registry import TRAITS as services
     path = Path(path)
     p = str(path)
     top = _Reader(p, "", yamlfile.load(path))
@@ -715,18 +735,18 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles,
-                           inventory))
+                           inventory, services))
     ports: dict[int, str] = {}
-    services: dict[str, str] = {}
+    balanced: dict[str, str] = {}
     for i, role in enumerate(roles):
         for b in role.balance:
             if b.port in ports:
                 raise ConfigError(p, f"roles[{i}].balance", f"port {b.port} is already balanced for {ports[b.port]}",
                                   "haproxy binds one frontend per port")
-            if b.name in services:
+            if b.name in balanced:
                 raise ConfigError(p, f"roles[{i}].balance", f"service name {b.name!r} is already used by "
-                                  f"{services[b.name]}", "haproxy needs unique frontend and backend names")
-            ports[b.port], services[b.name] = role.name, role.name
+                                  f"{balanced[b.name]}", "haproxy needs unique frontend and backend names")
+            ports[b.port], balanced[b.name] = role.name, role.name
     role_names = {x.name for x in roles}
     host_names = {h.name for h in inventory.hosts}
     net = inventory.network
@@ -765,18 +785,19 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE)
                               f"pick a host address in {net.subnet} ({inventory.path}: network.subnet)")
             if net.gateway is not None and ip == net.gateway:
                 raise r.fail("ip", f"{ip} is the network gateway", "pick another address")
-        service = next(x.service for x in roles if x.name == role)
-        vip = next(x.vip for x in roles if x.name == role)
-        if service == "dnsmasq" and (mac is None or ip is None):
-            raise r.fail("ip" if ip is None else "mac", "a dnsmasq container needs a static mac and ip",
+        of_role = next(x for x in roles if x.name == role)
+        traits = of_role.traits
+        if traits and traits.serves_addresses and (mac is None or ip is None):
+            raise r.fail("ip" if ip is None else "mac", f"a {traits.name} container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         env = _env(r, listed)
-        if service in GENERATED_ENV:
-            generated = generated_secrets(path) if generated is None else generated
-            env += tuple((k, v) for k, v in generated.env_for(service) if k not in dict(env))
+        if traits and traits.generated_env:
+            if generated is None:
+                generated = generated_secrets(path, generated_keys(services.values()))
+            env += tuple((k, v) for k, v in generated.env_for(traits) if k not in dict(env))
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=_volumes(r), env=env, command=_command(r),
-                                    service=service, vip=vip))
+                                    service=of_role.service, vip=of_role.vip, traits=traits))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
     env_keys = {k for c in containers for k, _ in c.env}
@@ -925,25 +946,11 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-# Passwords dockstack makes itself, per service whose containers get them: secrets file key -> env key. Every env
-# key says PASSWORD, SECRET or KEY, so config.is_secret masks its value everywhere.
-_OPENSTACK_SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
-GENERATED_ENV: dict[str, dict[str, str]] = {
-    "galera": {"galera_root_password": "MYSQL_ROOT_PASSWORD", "galera_sst_password": "MYSQL_SST_PASSWORD"},
-    # the openstack container creates its databases through the VIP as MariaDB's root, bootstraps keystone's admin,
-    # gives each service its own database user and keystone user, rabbitmq its user, horizon its Django key and
-    # keystone the seed of its fernet keys (the same keys in every openstack container, so tokens outlive them)
-    "openstack": {
-        "galera_root_password": "MYSQL_ROOT_PASSWORD",
-        "openstack_admin_password": "OS_ADMIN_PASSWORD",
-        **{f"{s}_db_password": f"{s.upper()}_DB_PASSWORD" for s in _OPENSTACK_SERVICES},
-        **{f"{s}_service_password": f"{s.upper()}_SERVICE_PASSWORD" for s in _OPENSTACK_SERVICES if s != "keystone"},
-        "rabbitmq_password": "RABBITMQ_PASSWORD",
-        "horizon_secret_key": "HORIZON_SECRET_KEY",
-        "keystone_fernet_secret": "KEYSTONE_FERNET_SECRET",
-    },
-}
-GENERATED_KEYS = tuple(sorted({k for keys in GENERATED_ENV.values() for k in keys}))  # what the secrets file holds
+def generated_keys(services: Iterable[ServiceTraits]) -> tuple[str, ...]:
+    """The secrets file's keys: every password some service's containers get from it (ServiceTraits.generated_env)."""
+    return tuple(sorted({k for t in services for k, _ in t.generated_env}))
+
+
 GENERATED_RE = re.compile(r"[A-Za-z0-9]{24,128}")  # what a generated secret looks like (safe in SQL and shell)
 
 
@@ -954,12 +961,9 @@ class GeneratedSecrets:
     path: str
     values: dict[str, str]
 
-    def env_for(self, service: str | None) -> tuple[tuple[str, str], ...]:
-        """The env a container of this service gets from the secrets file (none for other services)."""
-        return tuple((env, self.values[k]) for k, env in GENERATED_ENV.get(service or "", {}).items())
-
-    def galera_env(self) -> tuple[tuple[str, str], ...]:
-        return self.env_for("galera")
+    def env_for(self, service: ServiceTraits | None) -> tuple[tuple[str, str], ...]:
+        """The env a container of this service gets from the secrets file (none for a role without a service)."""
+        return tuple((env, self.values[k]) for k, env in (service.generated_env if service else ()))
 
 
 def secrets_file_for(containers_file: Path) -> Path:
@@ -967,7 +971,7 @@ def secrets_file_for(containers_file: Path) -> Path:
     return containers_file.with_name(containers_file.stem + ".secrets.yaml")
 
 
-def generated_secrets(containers_file: Path) -> GeneratedSecrets:
+def generated_secrets(containers_file: Path, keys: tuple[str, ...]) -> GeneratedSecrets:
     """The stack's generated passwords: read from the secrets file, the missing ones made (random, 32
     characters) and written to it, readable by its owner only (0600). They reach a container as env values that
     config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
@@ -979,16 +983,16 @@ def generated_secrets(containers_file: Path) -> GeneratedSecrets:
             raise ConfigError(str(path), "(file)", f"is not a mapping of KEY: VALUE lines, but a {type(data).__name__}",
                               "fix it, or delete it to have it made again (deleting it makes new passwords, which "
                               "a running cluster does not have)")
-        unknown = sorted((k for k in data if k not in GENERATED_KEYS), key=str)
+        unknown = sorted((k for k in data if k not in keys), key=str)
         if unknown:
             raise ConfigError(str(path), str(unknown[0]), "unknown key (a misspelt key would have a new password "
-                              "made beside it)", f"allowed keys: {', '.join(GENERATED_KEYS)}")
-    for k in GENERATED_KEYS:
+                              "made beside it)", f"allowed keys: {', '.join(keys)}")
+    for k in keys:
         v = data.get(k)
         if v is not None and not (isinstance(v, str) and GENERATED_RE.fullmatch(v)):
             raise ConfigError(str(path), k, "is not 24-128 letters and digits",
                               "put such a value there, or delete the key to have one made")
-    missing = [k for k in GENERATED_KEYS if data.get(k) is None]
+    missing = [k for k in keys if data.get(k) is None]
     if missing:
         alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
         data.update({k: "".join(secrets_module.choice(alphabet) for _ in range(32)) for k in missing})
@@ -1002,7 +1006,7 @@ def generated_secrets(containers_file: Path) -> GeneratedSecrets:
         except OSError as exc:
             raise ConfigError(str(path), "", f"cannot write it: {exc.strerror}",
                               "make its folder writable, or create the file yourself") from None
-    return GeneratedSecrets(str(path), {k: str(data[k]) for k in GENERATED_KEYS})
+    return GeneratedSecrets(str(path), {k: str(data[k]) for k in keys})
 
 
 def _command(r: _Reader) -> tuple[str, ...]:
@@ -1029,7 +1033,7 @@ def effective_mac(c: Container) -> str | None:
     return c.mac or (static_mac_for(c.ip) if c.ip is not None else None)
 
 
-def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
+def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mapping[str, ServiceTraits]) -> Role:
     r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
@@ -1041,7 +1045,12 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
         if d not in known:
             raise r.fail(f"depends_on[{j}]", f"{d!r} is not a role listed before {name!r}",
                          "roles are listed in deploy order; a role can only depend on earlier ones")
-    timeout = r.get("check_timeout", (int, float), 60)
+    service = r.get("service", str, None)
+    if service is not None and service not in services:
+        raise r.fail("service", f"{service!r} is not a service dockstack runs",
+                     f"use one of {', '.join(services)}, or leave it out for your own image's command")
+    traits = services[service] if service is not None else None
+    timeout = r.get("check_timeout", (int, float), traits.check_timeout if traits else 60)
     if not (math.isfinite(timeout) and 0 < timeout <= CHECK_TIMEOUT_MAX):
         raise r.fail("check_timeout", f"{short(str(timeout))} is not a number of seconds from 0 to {CHECK_TIMEOUT_MAX}",
                      "e.g. 60")
@@ -1071,21 +1080,20 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory) -> Role:
     if check is not None and not check.strip():
         raise r.fail("check", "is empty (it would pass at once, whatever runs)",
                      "write the readiness command, or leave the key out for a role without one")
-    service = r.get("service", str, None)
-    if service is not None and service not in SERVICES:
-        raise r.fail("service", f"{service!r} is not a service dockstack runs",
-                     f"use one of {', '.join(SERVICES)}, or leave it out for your own image's command")
-    if service == "puppet" and any(x.service == "puppet" for x in earlier):
-        first = next(x.name for x in earlier if x.service == "puppet")
+    if check is None and traits is not None:
+        check = traits.check  # the service's own readiness check
+    if traits and traits.agents_ask and any(x.traits and x.traits.agents_ask for x in earlier):
+        first = next(x.name for x in earlier if x.traits and x.traits.agents_ask)
         raise r.fail("service", f"role {first!r} already runs the Puppet server (the agents ask only one)",
                      f"put the Puppet server's containers in role {first!r}")
     vip = None
     if r.data.get("vip") is not None:
-        if service != "haproxy":
+        if not (traits and traits.holds_vip):
+            holders = ", ".join(t.name for t in services.values() if t.holds_vip)
             raise r.fail("vip", "a virtual IP needs the role's containers to run haproxy and keepalived",
-                         "set service: haproxy on this role, or move vip: to the haproxy role")
+                         f"set service: {holders} on this role, or move vip: to that role")
         vip = _vip(_Reader(r.path, f"{r.where}.vip", r.data["vip"]), inventory)
-    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
+    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout), traits=traits,
                 classes=tuple(classes), balance=tuple(balance), service=service, vip=vip)
 
 

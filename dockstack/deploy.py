@@ -2,7 +2,7 @@
 
 Facts are read once (world.read_world), the plan comes from plan.plan_stack (pure), the executor runs
 each container's action as one script; a tier's addresses are committed in one address-book
-transaction and the registries pushed once per tier. A tier in which something failed is the last,
+transaction and the services' files pushed once per tier. A tier in which something failed is the last,
 so a re-run converges from there.
 """
 
@@ -19,6 +19,7 @@ from dockstack.errors import DockstackError
 from dockstack.executor import Done, Executor
 from dockstack.lifecycle import release_addresses
 from dockstack.remote import Remotes, parallel
+from dockstack.services.registry import definition
 from dockstack.stopping import StopRequest
 from dockstack.world import World, read_world
 
@@ -84,18 +85,17 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         say(f"[{i}/{len(role_tiers)}] {', '.join(r.name for r in tier)}: "
             f"{', '.join(f'{a.container.name}@{a.container.host}' for a in members)}")
         try:
-            ex.push_puppet(members)  # a node's block and its profiles are on the server before its agent asks
+            ex.push_agent_server(members)  # a node's block and its profiles are on the server before its agent asks
         except DockstackError as exc:
             outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
             say(f"FAILED in tier {i}: the Puppet server's files: {exc}")
             break
-        try:  # which galera node starts the cluster, said with why, before any of them starts
-            galera_nodes = [c for c in stack.containers if c.service == "galera"]
-            ex.prepare_galera([a.container for a in members if a.kind in (planner.CREATE, planner.RECREATE,
-                                                                            planner.START)], len(galera_nodes))
+        try:  # services' hooks before any of their containers starts (e.g. which galera node starts the cluster)
+            ex.prepare([a.container for a in members if a.kind in (planner.CREATE, planner.RECREATE, planner.START)],
+                       whole=True)
         except DockstackError as exc:
             outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
-            say(f"FAILED in tier {i}: galera: {exc}")
+            say(f"FAILED in tier {i}: {exc}")
             break
         tier_started = time.monotonic()
         done = _apply_tier(ex, members)
@@ -128,19 +128,24 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
 
 
 def _apply_tier(ex: Executor, members: list[planner.Action]) -> list[Done]:
-    """The tier's actions in parallel, except galera nodes that are recreated while running: those go one after
-    another, afterwards, each re-joining the nodes still running (a rolling recreate), so the cluster never loses
-    all its members at once."""
-    rolling = [a for a in members if a.kind == planner.RECREATE and a.container.service == "galera"
-               and a.container.name in ex.running]
-    done = parallel([a for a in members if a not in rolling], ex.apply)
-    for a in rolling:
-        done.append(ex.apply(a))
+    """The tier's actions in parallel, except running containers re-created of a service whose definition says
+    how many may change at once (`serial`, galera's 1): those go afterwards, that many at a time, each batch
+    re-joining the members still running (a rolling recreate), so a cluster never loses all its members at once."""
+    rolling: dict[str, list[planner.Action]] = {}
+    for a in members:
+        d = definition(a.container)
+        if d and d.serial and a.kind == planner.RECREATE and a.container.name in ex.running:
+            rolling.setdefault(a.container.role, []).append(a)
+    done = parallel([a for a in members if not any(a in batch for batch in rolling.values())], ex.apply)
+    for role_actions in rolling.values():
+        step = definition(role_actions[0].container).serial or 1
+        for k in range(0, len(role_actions), step):
+            done += parallel(role_actions[k:k + step], ex.apply)
     return done
 
 
 def _commit_tier(ex: Executor, done: list[Done]) -> dict[str, str]:
-    """The tier's addresses in one address-book transaction, then the registries; name -> error."""
+    """The tier's addresses in one address-book transaction, then the services' files; name -> error."""
     failed = {d.name: d.error for d in done if d.error}
     try:
         conflicts = ex.commit(Change(puts=tuple(d.record for d in done if d.record)))

@@ -5,17 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from dockstack import registries
 from dockstack.config import Container, Network
-from dockstack.services import (
-    DATA_MOUNTS,
-    GALERA_STOP_TIMEOUT,
-    OPENSTACK_IMAGES,
-    SERVICE_COMMANDS,
-    SERVICE_MOUNTS,
-    VIP_CAPS,
-    service_dir,
-)
+from dockstack.services.registry import definition
 
 LABEL_MANAGED = "org.dockstack.managed"
 LABEL_ROLE = "org.dockstack.role"
@@ -24,23 +15,23 @@ LABEL_SPEC = "org.dockstack.spec"  # digests of what the container was created f
 
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate. A service container's
-    supervisor files count too (registries.start_files): a newer dockstack's reach it only by a new container."""
+    supervisor files count too (its definition's start_files): a newer dockstack's reach it only by a new container."""
     out: dict[str, object] = {
         "image": c.image, "role": c.role, "cap_add": cap_add(c), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
         "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command), "service": c.service}
-    files = registries.start_files(c)
+    d = definition(c)
+    files = d.start_files(c) if d else {}
     if files:
         out["supervisor"] = sorted(files.items())
     return out
 
 
 def cap_add(c: Container) -> list[str]:
-    """Capabilities beyond Docker's default set: only dnsmasq (to serve DHCP) and the haproxy containers of a role
-    with a vip (keepalived moves the VIP) need NET_ADMIN. Other containers' dhclient runs with the host's
-    privileges in the container's namespaces (actions.ACTION_SCRIPT), so their own processes never hold it."""
-    if c.is_dnsmasq:
-        return ["NET_ADMIN"]
-    return list(VIP_CAPS) if c.service == "haproxy" and c.vip is not None else []
+    """Capabilities beyond Docker's default set, as its service's definition asks (dnsmasq to serve DHCP,
+    keepalived to move the VIP). Other containers' dhclient runs with the host's privileges in the container's
+    namespaces (actions.ACTION_SCRIPT), so their own processes never hold it."""
+    d = definition(c)
+    return d.cap_add(c) if d else []
 
 
 def spec_digests(c: Container) -> dict[str, str]:
@@ -70,19 +61,17 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
             "--label", f"{LABEL_SPEC}={spec_label(c)}", "--dns-search", net.domain]
     for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
         argv += ["--dns", server]
-    if c.service in SERVICE_MOUNTS:
-        argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
-    if c.service in DATA_MOUNTS:
-        argv += ["--volume", f"{service_dir(c)}/data:{DATA_MOUNTS[c.service]}"]
-    if c.service == "galera":
-        argv += ["--stop-timeout", str(GALERA_STOP_TIMEOUT)]
-    if c.service == "openstack":
-        argv += ["--volume", f"{service_dir(c)}/images:{OPENSTACK_IMAGES}"]
+    d = definition(c)
+    if d:
+        for v in d.volumes(c):
+            argv += ["--volume", v]
+        if d.stop_timeout is not None:
+            argv += ["--stop-timeout", str(d.stop_timeout)]
     for v in c.volumes:
         argv += ["--volume", v]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)
     if c.command:
         argv += list(c.command)
-    elif c.service in SERVICE_COMMANDS:
-        argv += SERVICE_COMMANDS[c.service]
+    elif d:
+        argv += list(d.command)
     return argv

@@ -19,14 +19,16 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dockstack import actions, addressbook, galera, ipam, network, registries
+from dockstack import actions, addressbook, ipam, network
 from dockstack.config import Container, Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
 from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout, trace
-from dockstack.services import GALERA_DATA, GALERA_STOP_TIMEOUT, service_dir
+from dockstack.services import service_dir
+from dockstack.services.base import Cluster, Context, Service
+from dockstack.services.registry import DEFINITIONS, definition
 from dockstack.world import World
 
 Say = Callable[[str], None]
@@ -77,9 +79,9 @@ class Executor:
         # containers this run will recreate: their service files travel with their action, never into the old
         # container (whose image may lack what the new files need, e.g. keepalived)
         self.to_recreate: set[str] = set()
-        self.galera_start: dict[str, str] = {}  # galera node -> its start file's line (galera.Decision.start_line)
-        self.galera_size: dict[str, int] = {}  # galera node -> the cluster size its readiness check waits for
-        self.galera_recovered: dict[str, int] = {}  # galera node -> seqno its data gave `--wsrep-recover`
+        # container -> the files its service's prepare hook gave it for its next start (e.g. galera's start file)
+        self.prepared: dict[str, dict[str, str]] = {}
+        self.memos: dict[str, dict[str, object]] = {}  # service -> what its hooks keep during this command
 
     # --- what the world needs before anything else ---------------------------------------
 
@@ -185,17 +187,16 @@ class Executor:
         self.require(c, mode, plan)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.service_files(c)
-        if c.service == "galera" and mode != actions.RESTART:
-            base = service_dir(c)
+        if mode != actions.RESTART:
             with self.lock:
-                files[f"{base}/start"] = self.galera_start.get(c.name, galera.JOIN) + "\n"
-                files[f"{base}/expected-size"] = f"{self.galera_size.get(c.name, 1)}\n"
+                files |= {f"{service_dir(c)}/{name}": text for name, text in self.prepared.get(c.name, {}).items()}
         server = self.stack.puppet_server()
         agent = f"{server.name}.{self.inv.network.domain}" if (
             server and self.stack.runs_agent(c) and mode != actions.RESTART) else ""
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
                                    bool(files), agent)
-        data = actions.action_input(mode, c, files, dirs)
+        d = definition(c)
+        data = actions.action_input(mode, c, files, dirs, d.private_files if d else frozenset())
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
                                                 timeout=actions.time_bound(self.stack.role(c.role)))
         res = actions.parse_action(r.stdout)
@@ -244,14 +245,18 @@ class Executor:
             return f"{c.name}: address", f"got {res.ip}, expected {plan.expected_ip} from dnsmasq's lease data"
         return None, ""
 
+    def stop_timeout(self, name: str) -> int | None:
+        """How long its service's clean stop may take (None: Docker's default, a plain remove is fine)."""
+        d = next((definition(c) for c in self.stack.containers if c.name == name), None)
+        return d.stop_timeout if d else None
+
     def remove(self, host: str, name: str) -> None:
-        """docker rm --force; a galera node is stopped first (in the same round trip), so mariadbd shuts down
-        cleanly and its grastate.dat keeps its seqno."""
-        galera_node = any(c.name == name and c.service == "galera" for c in self.stack.containers)
+        """docker rm --force; a container whose service stops cleanly (a stop timeout: galera writes its seqno) is
+        stopped first, in the same round trip."""
+        wait = self.stop_timeout(name)
         argv = ["sh", "-c", 'docker stop "$1" >/dev/null 2>&1; exec docker rm --force "$1"', "sh", name] \
-            if galera_node else ["docker", "rm", "--force", name]
-        self.remotes[host].run(argv, f"{name}: docker rm",
-                               timeout=step_timeout() + (GALERA_STOP_TIMEOUT if galera_node else 0))
+            if wait is not None else ["docker", "rm", "--force", name]
+        self.remotes[host].run(argv, f"{name}: docker rm", timeout=step_timeout() + (wait or 0))
         with self.lock:
             self.present.get(host, set()).discard(name)
             if not any(name in names for names in self.present.values()):
@@ -259,77 +264,44 @@ class Executor:
         self.say(f"  {name}: removed from {host} (address kept)")
 
     def stop(self, host: str, name: str) -> None:
-        galera_node = any(c.name == name and c.service == "galera" for c in self.stack.containers)
         self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop",
-                               timeout=step_timeout() + (GALERA_STOP_TIMEOUT if galera_node else 0))
+                               timeout=step_timeout() + (self.stop_timeout(name) or 0))
         with self.lock:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
 
-    # --- galera: who starts the cluster -----------------------------------------------------
+    # --- services' hooks: what their containers need before they start ------------------------
 
-    def galera_nodes(self) -> list[galera.Node]:
-        """Every configured galera node as the facts (and this command's own actions) show it."""
-        out = []
-        for c in self.stack.containers:
-            if c.service != "galera":
-                continue
-            with self.lock:
-                running = c.name in self.running
-            facts = self.world.hosts.get(c.host)
-            out.append(galera.Node(c.name, c.host, c.host not in self.world.unreachable, running,
-                                   facts.galera.get(c.name) if facts else None, self.galera_recovered.get(c.name)))
-        return out
+    def cluster(self, service: Service) -> Cluster:
+        """What a service's hooks see: its configured containers, which run, the facts, a way to ask a host."""
+        def ask(c: Container, argv: list[str], step: str) -> str:
+            return self.remotes[c.host].run(argv, step, timeout=step_timeout()).stdout
 
-    def galera_decision(self) -> galera.Decision:
-        """galera.decide over the facts; a stopped node whose grastate.dat has no seqno (-1) is asked first, with
-        `mariadbd --wsrep-recover` on its data (one round trip per such node, in parallel)."""
-        decision = galera.decide(self.galera_nodes())
-        if decision.recover:
-            nodes = {c.name: c for c in self.stack.containers}
-            self.say(f"  galera: {decision.why}")
-
-            def recover(name: str) -> tuple[str, int]:
-                c = nodes[name]
-                r = self.remotes[c.host].run(galera.recover_argv(c.image, f"{service_dir(c)}/data", GALERA_DATA),
-                                             f"{name}: mariadbd --wsrep-recover", timeout=step_timeout())
-                found = galera.parse_recovered(r.stdout)
-                if found is None:
-                    raise RemoteError(c.host, f"{name}: mariadbd --wsrep-recover",
-                                      r.stdout.strip() or "no recovered position in its log")
-                self.say(f"  {name}: --wsrep-recover: {found[0]}:{found[1]}")
-                return name, found[1]
-
-            self.galera_recovered.update(dict(parallel(list(decision.recover), recover)))
-            decision = galera.decide(self.galera_nodes())
-        return decision
-
-    def prepare_galera(self, acting: Iterable[Container], expected: int | None = None) -> galera.Decision | None:
-        """Before galera nodes start: which one starts a new cluster (said, with why) and the cluster size their
-        readiness check waits for (expected, else the nodes running now plus these). Refuses when the node that
-        must start the cluster is not among them: the others would wait for it in vain."""
-        acting = [c for c in acting if c.service == "galera"]
-        if not acting:
-            return None
-        decision = self.galera_decision()
-        names = {c.name for c in acting}
-        if decision.bootstrap and decision.bootstrap not in names:
-            raise DockstackError(f"no galera node is running and {decision.bootstrap} must start the cluster "
-                                 f"({decision.why}): `inv start --name={decision.bootstrap}` (or create) first, or "
-                                 "`inv deploy-all`")
         with self.lock:
-            size = expected if expected is not None else len(
-                names | {n.name for n in self.galera_nodes() if n.running})
-            for c in acting:
-                self.galera_start[c.name] = decision.start_line(c.name)
-                self.galera_size[c.name] = size
-        if decision.bootstrap:
-            self.say(f"  galera: {decision.bootstrap} starts the cluster: {decision.why}")
-        else:
-            self.say(f"  galera: {', '.join(sorted(names))} join: {decision.why}")
-        return decision
+            running = frozenset(self.running)
+            memo = self.memos.setdefault(service.name, {})
+        members = tuple(c for c in self.stack.containers if c.service == service.name)
+        return Cluster(members, running, self.world.hosts, self.world.unreachable, ask, self.say, memo)
 
-    # --- shared state: the address book and the service registries -----------------------
+    def prepare(self, acting: Iterable[Container], whole: bool = False) -> None:
+        """Before these containers start: each service's prepare hook (e.g. which galera node starts the cluster),
+        its files kept for their actions. A hook's DockstackError stops the caller before anything starts."""
+        by_service: dict[str, list[Container]] = {}
+        for c in acting:
+            if c.service:
+                by_service.setdefault(c.service, []).append(c)
+        for name, containers in by_service.items():
+            ready = DEFINITIONS[name].prepare(self.cluster(DEFINITIONS[name]), tuple(containers), whole)
+            if ready:
+                with self.lock:
+                    self.prepared.update({n: dict(f) for n, f in ready.files.items()})
+
+    def in_order(self, targets: tuple[Container, ...]) -> tuple[Container, ...]:
+        """targets (one role's) in the order their service wants them taken one by one."""
+        d = definition(targets[0]) if targets else None
+        return d.first(self.cluster(d), targets) if d else targets
+
+    # --- shared state: the address book and the services' files ----------------------------
 
     def commit(self, change: addressbook.Change) -> dict[str, str]:
         """One transaction on every dnsmasq copy (in parallel); returns name -> why its put was refused."""
@@ -374,55 +346,49 @@ class Executor:
         self.say(f"  address book: {n} change(s) committed, generation {newest.generation}{reloaded}")
         return conflicts
 
+    def context(self) -> Context:
+        return Context(self.stack, self.inv.network, tuple(self.dns_servers()), DEFINITIONS)
+
     def service_files(self, c: Container) -> tuple[dict[str, str], tuple[str, ...]]:
-        """The files dockstack renders for a service container (absolute paths on its host), and folders."""
-        base = service_dir(c)
-        if c.service == "dnsmasq":
-            ds = self.stack.dnsmasq_containers()
-            conf = ipam.render_dnsmasq_conf(self.inv.network, c, self.dns_servers(), ds.index(c), len(ds))
-            return {f"{base}/dnsmasq.conf": conf}, tuple(f"{base}/{d}" for d in ("registry", "dhcp-hosts.d",
-                                                                                  "hosts.d"))
-        if c.service == "haproxy":
-            files = {f"{base}/haproxy.cfg": registries.render_haproxy(self.stack, self.inv.network.domain,
-                                                                      self.dns_servers())}
-            files |= {f"{base}/{name}": text for name, text in registries.start_files(c).items()}
-            if c.vip is not None:
-                files[f"{base}/keepalived.conf"] = registries.render_keepalived(self.stack, c, self.inv.network)
-            return files, ()
-        if c.service in ("galera", "zookeeper", "openstack"):
-            folder = "images" if c.service == "openstack" else "data"
-            return {f"{base}/{name}": text for name, text in registries.start_files(c).items()}, (f"{base}/{folder}",)
-        if c.service != "puppet":
+        """The files its service's definition renders for c (absolute paths on its host), and folders."""
+        d = definition(c)
+        if d is None:
             return {}, ()
-        files = registries.puppet_files(self.stack, c, self.inv.network.domain)
-        return {f"{base}/{p}": t for p, t in files.items()}, ()
+        base = service_dir(c)
+        return ({f"{base}/{p}": t for p, t in d.files(self.context(), c).items()},
+                tuple(f"{base}/{f}" for f in d.folders(c)))
 
     def publish_services(self) -> None:
-        """Push puppet's and haproxy's files where their content differs from what the host has; restart a
-        running dnsmasq whose dnsmasq.conf changed (SIGHUP does not re-read it), giving it back its eth0."""
-        for d in self.stack.dnsmasq_containers():
-            files, _ = self.service_files(d)
+        """Push the files of services that follow the config (puppet's, haproxy's) where their content differs
+        from what the host has; restart a running container whose service needs it for a changed file (dnsmasq:
+        SIGHUP does not re-read dnsmasq.conf), giving it back its eth0."""
+        for c in self.stack.containers:
+            d = definition(c)
+            if not (d and d.restart_on_change):
+                continue
+            files, _ = self.service_files(c)
             with self.lock:
-                stale = d.name in self.running and d.name in self.present.get(d.host, set()) and any(
-                    self.digests.get((d.host, p)) != digest(t) for p, t in files.items())
+                stale = c.name in self.running and c.name in self.present.get(c.host, set()) and any(
+                    self.digests.get((c.host, p)) != digest(t) for p, t in files.items())
             if stale:
-                self.say(f"  {d.name}: dnsmasq.conf changed: restart")
-                done = self._run_action(d, actions.RESTART)
+                self.say(f"  {c.name}: {', '.join(sorted(p.rpartition('/')[2] for p in files))} changed: restart")
+                done = self._run_action(c, actions.RESTART)
                 if done.error:
-                    raise DockstackError(f"{d.name} on {d.host}: {done.error}")
-        self.push_service_files(("puppet", "haproxy"))
+                    raise DockstackError(f"{c.name} on {c.host}: {done.error}")
+        self.push_service_files(lambda d: d.follows_stack)
 
-    def push_puppet(self, acts: Iterable[Action]) -> None:
+    def push_agent_server(self, acts: Iterable[Action]) -> None:
         """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and
         profiles where they differ from its host's (only after containers.yaml changed; else no round trip)."""
         if any(a.kind in (CREATE, RECREATE, START) and self.stack.runs_agent(a.container) for a in acts):
-            self.push_service_files(("puppet",))
+            self.push_service_files(lambda d: d.traits.agents_ask)
 
-    def push_service_files(self, services: tuple[str, ...]) -> None:
-        """Push these services' files where their content differs from what the host has."""
+    def push_service_files(self, which: Callable[[Service], bool]) -> None:
+        """Push the files of the services `which` picks where their content differs from what the host has."""
         todo = []
         for c in self.stack.containers:
-            if c.service not in services or c.name not in self.present.get(c.host, set()):
+            d = definition(c)
+            if d is None or not which(d) or c.name not in self.present.get(c.host, set()):
                 continue
             with self.lock:
                 if c.name in self.to_recreate:
@@ -431,24 +397,25 @@ class Executor:
             with self.lock:
                 changed = {p: t for p, t in files.items() if self.digests.get((c.host, p)) != digest(t)}
             if changed:
-                todo.append((c, changed))
+                todo.append((c, d, changed))
 
-        def push(item) -> None:
-            c, files = item
+        def push(item: tuple[Container, Service, dict[str, str]]) -> None:
+            c, d, files = item
             base = service_dir(c)
             rel = {p[len(base) + 1:]: t for p, t in files.items()}
-            r = self.remotes[c.host].run_with_input(actions.service_files_argv(c, sorted(rel)),
-                                                    actions.files_payload(rel), f"push {c.service} files to {c.name}",
-                                                    check=False, timeout=step_timeout())
+            r = self.remotes[c.host].run_with_input(actions.service_files_argv(c, d, sorted(rel)),
+                                                    actions.files_payload(rel, (), d.private_files),
+                                                    f"push {c.service} files to {c.name}", check=False,
+                                                    timeout=step_timeout())
             if "done" not in r.stdout.split():
                 said = "; ".join(x.partition(" ")[2] for x in r.stdout.splitlines() if x.startswith("said "))
                 raise RemoteError(c.host, f"{c.name}: {c.service} files", said or r.stderr.strip()
                                   or f"exit code {r.exit_code}")
             with self.lock:
                 self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
-            what = (f"{len(files)} Puppet file(s) updated" if c.service == "puppet"
-                    else f"{', '.join(sorted(p.rpartition('/')[2] for p in files))} updated, validated")
+            checked = {x.file for x in d.file_checks} & set(rel)
+            what = (f"{', '.join(sorted(rel))} updated" + (", validated" if checked else "") if len(rel) <= 3
+                    else f"{len(rel)} {c.service} file(s) updated")
             self.say(f"  {c.name}: {what}" + (" and reloaded" if "reloaded" in r.stdout.split() else ""))
 
         parallel(todo, push)
-

@@ -25,11 +25,11 @@ def _prepare(inv: Inventory, stack: Stack, remotes: Remotes, say: Say) -> Execut
 
 
 def _converge_one(ex: Executor, action: planner.Action) -> Record:
-    """Run one action, commit the address it ended with (also when a later step failed), push registries."""
+    """Run one action, commit the address it ended with (also when a later step failed), push the services' files."""
     c = action.container
     ex.ensure_network([c.host])
-    ex.push_puppet([action])
-    ex.prepare_galera([c])  # a galera node: join the running cluster, or start it if it must
+    ex.push_agent_server([action])
+    ex.prepare([c])  # its service's hook: e.g. a galera node joins the running cluster, or starts it if it must
     done = ex.apply(action)
     conflicts = ex.commit(Change(puts=(done.record,) if done.record else ()))
     ex.publish_services()
@@ -58,7 +58,7 @@ def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[
 def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
-    for c in _galera_first(ex, targets):
+    for c in ex.in_order(targets):
         _create(ex, c)
 
 
@@ -84,7 +84,7 @@ def _create(ex: Executor, c: Container) -> Record:
 def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
-    for c in _galera_first(ex, targets):
+    for c in ex.in_order(targets):
         _start(ex, c)
 
 
@@ -102,15 +102,6 @@ def _start(ex: Executor, c: Container) -> Record:
     if action.kind != planner.ADOPT:
         action = planner.Action(c, planner.START, action.why)
     return _converge_one(ex, action)
-
-
-def _galera_first(ex: Executor, targets: tuple[Container, ...]) -> tuple[Container, ...]:
-    """A role's galera nodes one after another: the node that must start the cluster (if none runs) goes first,
-    so each later node finds a Synced member to join."""
-    if len(targets) < 2 or not any(c.service == "galera" for c in targets):
-        return targets
-    first = ex.galera_decision().bootstrap
-    return tuple(sorted(targets, key=lambda c: c.name != first))
 
 
 def stop(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:

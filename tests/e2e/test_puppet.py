@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 import yaml
+from dockstack.registries import ENVIRONMENT
 
 from dockstack import actions
 from dockstack.config import ROOT, Container, Stack
-from dockstack.registries import ENVIRONMENT
 from dockstack.remote import parallel
 from dockstack.services import service_dir
 

@@ -13,9 +13,9 @@ import subprocess
 import time
 
 import pytest
+from dockstack.registries import ZOOKEEPER_CFG
 
 from dockstack.config import ROOT, Container, Stack
-from dockstack.registries import ZOOKEEPER_CFG
 from dockstack.services import service_dir
 
 from .conftest import Deployed, run_inv, ssh

@@ -12,13 +12,14 @@ import yaml
 from dockstack.config import (
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
-    SERVICES,
     Container,
     Network,
+    Stack,
     load_inventory,
     load_stack,
 )
 from dockstack.errors import ConfigError
+from dockstack.services.registry import TRAITS
 
 MINIMAL_HOSTS = {
     "hosts": [
@@ -122,7 +123,8 @@ def make_container(name: str, role: str | None = None, host: str = "host1", imag
                    mac: str | None = None, ip: str | None = None, **kw) -> Container:
     """A config Container; a role named like a service (dnsmasq, haproxy, puppet) declares that service."""
     role = role or name
-    kw.setdefault("service", role if role in SERVICES else None)
+    kw.setdefault("service", role if role in TRAITS else None)
+    kw.setdefault("traits", TRAITS.get(kw["service"] or ""))
     return Container(name=name, role=role, host=host, image=image, mac=mac,
                      ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
 
@@ -131,3 +133,14 @@ def make_container(name: str, role: str | None = None, host: str = "host1", imag
 def container():
     """Factory for config Containers: container("web", ip="10.100.0.5")."""
     return make_container
+
+
+def render_haproxy_cfg(stack: Stack, domain: str, dns_servers: list[str]) -> str:
+    """haproxy.cfg as the executor renders it for this stack (the shipped network, this domain)."""
+    from dockstack.services.base import Context
+    from dockstack.services.haproxy import render_haproxy
+    from dockstack.services.registry import DEFINITIONS
+
+    network = Network(subnet=ipaddress.IPv4Network("10.100.0.0/24"), dhcp_start=ipaddress.IPv4Address("10.100.0.100"),
+                      dhcp_end=ipaddress.IPv4Address("10.100.0.199"), domain=domain)
+    return render_haproxy(Context(stack, network, tuple(dns_servers), DEFINITIONS))

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, dockercli, ipam, network, services
+from dockstack import actions, dockercli, ipam, network
 from dockstack.actions import ActionResult
 from dockstack.config import Role
 from dockstack.ipam import AddressPlan
+from dockstack.services import base, registry
+from dockstack.services import puppet as puppet_service
 
 DNS_SERVERS = ["10.100.0.2", "10.100.0.3"]
 NASTY = "x; rm -rf / $(id) 'q' \"d\""
@@ -338,24 +340,69 @@ def test_files_payload_empty():
 
 def test_service_files_argv_haproxy(container):
     lb = container("lb", role="haproxy")
-    argv = actions.service_files_argv(lb, ["haproxy.cfg"])
-    assert argv == ["sh", "-c", actions.SERVICE_FILES_SCRIPT, "sh", "haproxy", "lb", "/var/lib/dockstack/haproxy/lb",
-                    "/etc/haproxy", "haproxy.cfg"]
+    argv = actions.service_files_argv(lb, registry.definition(lb), ["haproxy.cfg"])
+    assert argv == ["sh", "-c", actions.SERVICE_FILES_SCRIPT, "sh", "lb", "/var/lib/dockstack/haproxy/lb",
+                    "/etc/haproxy", "USR2", "2", "haproxy.cfg", "haproxy -c", 'haproxy -c -f "$1"',
+                    "keepalived.conf", "keepalived -t", 'keepalived -t -f "$1"', "haproxy.cfg"]
 
 
 def test_service_files_argv_puppet(container):
     pp = container("pp", role="config-mgmt", service="puppet")
-    argv = actions.service_files_argv(pp, ["data/common.yaml", "hiera.yaml", "manifests/site.pp"])
-    assert argv[4:8] == ["puppet", "pp", "/var/lib/dockstack/puppet/pp", services.PUPPET_MOUNT]
-    assert argv[8:] == ["data/common.yaml", "hiera.yaml", "manifests/site.pp"]
+    argv = actions.service_files_argv(pp, registry.definition(pp), ["data/common.yaml", "hiera.yaml"])
+    assert argv[4:9] == ["pp", "/var/lib/dockstack/puppet/pp", puppet_service.MOUNT, "", "0"]
+    assert argv[9:] == ["data/common.yaml", "hiera.yaml"]
 
 
 def test_service_files_script_interface(container):
-    assert script_groups(actions.SERVICE_FILES_SCRIPT) == [["service", "name", "dir", "mount"]]
-    argv = actions.service_files_argv(container("web", role="webui"), [NASTY])
-    assert argv[4:] == ["", "web", "/var/lib/dockstack/webui/web", "", NASTY]
+    assert script_groups(actions.SERVICE_FILES_SCRIPT) == [["name", "dir", "mount", "signal", "nchecks"],
+                                                           ["file", "label", "command"]]
+    web = container("web", role="zk", service="zookeeper")
+    argv = actions.service_files_argv(web, registry.definition(web), [NASTY])
+    assert argv[4:] == ["web", "/var/lib/dockstack/zookeeper/web", "/var/lib/dockstack/zookeeper", "", "0", NASTY]
     assert argv[2] is actions.SERVICE_FILES_SCRIPT
     assert NASTY not in actions.SERVICE_FILES_SCRIPT
+
+
+FAKE_DOCKER_FILES = """#!/bin/sh
+# a running container whose `exec` runs the check on the host (the mount is the folder itself) and logs kills
+echo "$*" >> "$LOG"
+case "$1" in
+  container) echo true ;;
+  exec) shift 2; exec "$@" ;;
+  kill) exit 0 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_service_files_script_checks_then_installs_then_reloads(container, tmp_path, valid):
+    """The real script with a fake docker: a file its definition checks is checked in the container first; a
+    failing check replaces nothing and says why; a passing one installs every file and sends the reload signal."""
+    bin_dir, folder, log = tmp_path / "bin", tmp_path / "lb", tmp_path / "log"
+    bin_dir.mkdir()
+    folder.mkdir()
+    (folder / "haproxy.cfg").write_text("old\n")
+    (bin_dir / "docker").write_text(FAKE_DOCKER_FILES)
+    (bin_dir / "docker").chmod(0o755)
+    lb = container("lb", role="haproxy")
+    d = dataclasses.replace(registry.definition(lb), file_checks=(
+        base.FileCheck("haproxy.cfg", 'grep -q "^good" "$1" || { echo "line 1: bad"; exit 1; }', "haproxy -c"),),
+        mount=str(folder))
+    argv = actions.service_files_argv(lb, d, ["haproxy.cfg", "sub/extra"])
+    argv[5] = str(folder)
+    payload = actions.files_payload({"haproxy.cfg": "good\n" if valid else "bad\n", "sub/extra": "x\n"})
+    proc = subprocess.run(argv, input=payload, capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log)})
+    out = proc.stdout.decode().split("\n")
+    if valid:
+        assert proc.returncode == 0 and "reloaded" in out and "done" in out, out
+        assert (folder / "haproxy.cfg").read_text() == "good\n" and (folder / "sub/extra").read_text() == "x\n"
+        assert "kill --signal USR2 lb" in log.read_text()
+    else:
+        assert proc.returncode == 1 and out[:2] == ["failed haproxy -c", "said line 1: bad"], out
+        assert (folder / "haproxy.cfg").read_text() == "old\n" and not (folder / "sub").exists()
+        assert "kill" not in log.read_text()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".incoming")]  # its temporary folder is gone
 
 
 def test_parse_action_step_durations():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dockstack import ipam, registries
+from dockstack import ipam
 from dockstack.config import (
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
@@ -22,6 +22,8 @@ from dockstack.config import (
     load_stack,
 )
 from dockstack.errors import ConfigError
+from dockstack.services import puppet as puppet_service
+from tests.unit.conftest import render_haproxy_cfg
 
 Edit = Callable[[object], None]  # changes a ConfigFiles (tests/unit/conftest.py) before it is written
 
@@ -517,12 +519,12 @@ def test_puppet_and_haproxy_files_get_one_line_per_value(cfg):
     cfg.containers["roles"][1].update(classes=["profile::app", "base"], balance=[{"name": "web", "port": 80}])
     cfg.add_puppet_server()
     inv, st = cfg.load()
-    site = registries.render_site_pp(st, inv.network.domain)
+    site = puppet_service.render_site_pp(st, inv.network.domain)
     assert "node 'app1.example.lab' {\n  include profile::app\n  include base\n}\n" in site
-    assert registries.render_autosign(st, inv.network.domain).endswith("\napp1.example.lab\n")
-    hiera = registries.render_hieradata(st, inv.network.domain)
+    assert puppet_service.render_autosign(st, inv.network.domain).endswith("\napp1.example.lab\n")
+    hiera = puppet_service.render_hieradata(st, inv.network.domain)
     assert '  "app":\n    - name: "app1"\n      fqdn: "app1.example.lab"\n' in hiera
-    haproxy = registries.render_haproxy(st, inv.network.domain, ["10.100.0.2"])
+    haproxy = render_haproxy_cfg(st, inv.network.domain, ["10.100.0.2"])
     assert "\nfrontend web\n    bind *:80\n    mode tcp\n" in haproxy
     app = [c.name for c in st.containers if c.role == "app"]
     assert app and "".join(f"    server {n} {n}.example.lab:80\n" for n in app) in haproxy

@@ -11,9 +11,10 @@ import subprocess
 import pytest
 import yaml
 
-from dockstack import config, facts, galera, registries
+from dockstack import config, facts, galera
 from dockstack.errors import ConfigError
 from dockstack.galera import Decision, GraState, Node
+from dockstack.services import galera as galera_service
 
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
@@ -141,8 +142,8 @@ def test_recover_argv_passes_values_as_arguments():
 
 
 def test_rendered_supervisor_and_check():
-    entry, check = registries.render_galera("entrypoint"), registries.render_galera("clustercheck")
-    assert f"cnf={registries.GALERA_CNF}" in entry
+    entry, check = galera_service.render_file("entrypoint"), galera_service.render_file("clustercheck")
+    assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
     assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
@@ -150,7 +151,7 @@ def test_rendered_supervisor_and_check():
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
     # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
     assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
-    assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={registries.GALERA_SST_CNF}" in entry
+    assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={galera_service.SST_CNF}" in entry
 
 
 # --- generated secrets -------------------------------------------------------------------------------------

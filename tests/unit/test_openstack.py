@@ -9,7 +9,8 @@ import subprocess
 
 import yaml
 
-from dockstack import config, registries
+from dockstack import config
+from dockstack.services import openstack as openstack_service
 
 OPENSTACK_ENV = {"MYSQL_ROOT_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "NOVA_DB_PASSWORD",
@@ -63,8 +64,8 @@ def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
 
 
 def test_rendered_files_are_valid_bash_and_python(tmp_path):
-    for name in registries.OPENSTACK_FILES:
-        text = registries.render_openstack(name)
+    for name in openstack_service.FILES:
+        text = openstack_service.render_file(name)
         assert "{{" not in text and "{%" not in text
         f = tmp_path / name
         f.write_text(text)
@@ -75,8 +76,8 @@ def test_rendered_files_are_valid_bash_and_python(tmp_path):
 
 
 def test_supervisor_keeps_secrets_out_of_command_lines_and_puppet():
-    entry = registries.render_openstack("entrypoint")
-    assert registries.OPENSTACK_SETTINGS in entry  # waits for Puppet's settings
+    entry = openstack_service.render_file("entrypoint")
+    assert openstack_service.SETTINGS in entry  # waits for Puppet's settings
     assert "umask 077" in entry and "/root/.my.cnf" in entry  # MariaDB's root password in an option file
     assert "OS_BOOTSTRAP_PASSWORD=$OS_ADMIN_PASSWORD" in entry  # keystone's bootstrap reads it from the env
     assert "--bootstrap-password" not in entry

@@ -12,6 +12,7 @@ from dockstack import dockercli, plan
 from dockstack.config import Container, Role, Stack
 from dockstack.facts import ContainerState, HostFacts
 from dockstack.ipam import LEASE, STATIC, Record
+from dockstack.services import registry
 
 IMAGE = "test/base:bookworm"
 IMAGE_ID = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -387,14 +388,14 @@ def test_plan_prune_nothing_to_prune(container):
 def test_a_supervisor_that_differs_from_this_dockstacks_is_recreate(container, monkeypatch, service):
     """A service container started from an older dockstack's supervisor (written only at create, read by its PID 1)
     gets the current one only as a new container: deploy-all recreates it, naming the reason."""
-    from dockstack import registries
 
     c = container(f"{service}1", role=service, host="h1", image=IMAGE)
     assert "supervisor" in dockercli.spec(c)
     running = state(c)  # created by this dockstack: nothing to do
     assert plan.plan_container(c, {"h1": host(running)}, record(c)).kind == plan.NOTHING
-    current = registries.start_files(c)
-    monkeypatch.setattr(registries, "start_files", lambda c: {**current, next(iter(current)): "# an older one\n"})
+    d = registry.definition(c)
+    current = d.start_files(c)
+    monkeypatch.setattr(type(d), "start_files", lambda self, c: {**current, next(iter(current)): "# an older one\n"})
     older = state(c)  # the label of a container the older supervisor started
     monkeypatch.undo()
     action = plan.plan_container(c, {"h1": host(older)}, record(c))

@@ -1,4 +1,4 @@
-"""dockstack.registries: running containers per role, rendered as site.pp, hieradata, hiera.yaml, haproxy.cfg."""
+"""The puppet and haproxy definitions' files: containers per role as site.pp, hieradata, hiera.yaml, haproxy.cfg."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import re
 import pytest
 import yaml
 
-from dockstack import registries
 from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack, Vip
-from tests.unit.conftest import make_container
+from dockstack.services import puppet as puppet_service
+from tests.unit.conftest import make_container, render_haproxy_cfg
 
 DOMAIN = "dockstack.lab"
 
@@ -49,13 +49,13 @@ def node_blocks(text: str) -> dict[str, list[str]]:
 
 
 def test_site_pp_one_node_per_configured_container_in_config_order(full):
-    text = registries.render_site_pp(full, DOMAIN)
+    text = puppet_service.render_site_pp(full, DOMAIN)
     assert list(node_blocks(text)) == [f"'{c.name}.dockstack.lab'" for c in full.containers] + ["default"]
     assert text.count("node 'db1.dockstack.lab' {") == 1
 
 
 def test_site_pp_includes_the_roles_classes(full):
-    blocks = node_blocks(registries.render_site_pp(full, DOMAIN))
+    blocks = node_blocks(puppet_service.render_site_pp(full, DOMAIN))
     assert blocks["'dns.dockstack.lab'"] == []
     assert blocks["'db1.dockstack.lab'"] == ["profile::galera"]
     assert blocks["'api2.dockstack.lab'"] == ["profile::keystone", "profile::nova::api"]
@@ -64,20 +64,20 @@ def test_site_pp_includes_the_roles_classes(full):
 
 
 def test_site_pp_no_containers_has_only_default(stack):
-    text = registries.render_site_pp(stack, DOMAIN)
+    text = puppet_service.render_site_pp(stack, DOMAIN)
     assert node_blocks(text) == {"default": []}
     assert "include" not in text
 
 
 def test_site_pp_follows_the_domain(full):
-    assert "node 'w1.example.org' {" in registries.render_site_pp(full, "example.org")
+    assert "node 'w1.example.org' {" in puppet_service.render_site_pp(full, "example.org")
 
 
 # --- hieradata / hiera.yaml ---------------------------------------------------------------------
 
 
 def test_hieradata_lists_configured_containers_per_role_by_dns_name(full):
-    data = yaml.safe_load(registries.render_hieradata(full, DOMAIN))
+    data = yaml.safe_load(puppet_service.render_hieradata(full, DOMAIN))
     assert data["dockstack::domain"] == DOMAIN
     assert data["dockstack::puppet_server"] == "pp.dockstack.lab"
     services = data["dockstack::services"]
@@ -85,11 +85,11 @@ def test_hieradata_lists_configured_containers_per_role_by_dns_name(full):
     assert services["db"] == [{"name": "db2", "fqdn": "db2.dockstack.lab", "host": "h2"},
                               {"name": "db1", "fqdn": "db1.dockstack.lab", "host": "host1"}]
     assert [m["name"] for m in services["api"]] == ["api1", "api2"]
-    assert "10.100.0.2" not in registries.render_hieradata(full, DOMAIN)  # names, never addresses
+    assert "10.100.0.2" not in puppet_service.render_hieradata(full, DOMAIN)  # names, never addresses
 
 
 def test_hieradata_balanced_services_and_frontends(full):
-    data = yaml.safe_load(registries.render_hieradata(full, DOMAIN))
+    data = yaml.safe_load(puppet_service.render_hieradata(full, DOMAIN))
     assert data["dockstack::balanced"] == {"mysql": {"port": 3306, "mode": "tcp", "role": "db"},
                                            "keystone": {"port": 5000, "mode": "http", "role": "api"},
                                            "nova-api": {"port": 8774, "mode": "http", "role": "api"}}
@@ -99,12 +99,12 @@ def test_hieradata_balanced_services_and_frontends(full):
 def test_hieradata_frontend_is_the_virtual_ip_when_haproxy_has_one(full):
     vip = Vip(ipaddress.IPv4Address("10.100.0.10"), "vip", 51, "secret1")
     roles = tuple(dataclasses.replace(r, vip=vip) if r.name == "haproxy" else r for r in full.roles)
-    data = yaml.safe_load(registries.render_hieradata(dataclasses.replace(full, roles=roles), DOMAIN))
+    data = yaml.safe_load(puppet_service.render_hieradata(dataclasses.replace(full, roles=roles), DOMAIN))
     assert data["dockstack::frontends"] == ["vip.dockstack.lab"]
 
 
 def test_hieradata_no_containers_is_empty_mappings(stack):
-    data = yaml.safe_load(registries.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
+    data = yaml.safe_load(puppet_service.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
     assert data == {"dockstack::domain": DOMAIN, "dockstack::puppet_server": "", "dockstack::services": {},
                     "dockstack::balanced": {}, "dockstack::frontends": []}
 
@@ -112,12 +112,12 @@ def test_hieradata_no_containers_is_empty_mappings(stack):
 @pytest.mark.parametrize("role", ["no", "2024"])
 def test_hieradata_role_keys_stay_role_names(role):
     stack = Stack(path="containers.yaml", images=(), roles=(Role(role),), containers=(make_container("a", role),))
-    services = yaml.safe_load(registries.render_hieradata(stack, DOMAIN))["dockstack::services"]
+    services = yaml.safe_load(puppet_service.render_hieradata(stack, DOMAIN))["dockstack::services"]
     assert list(services) == [role]
 
 
 def test_hiera_config_is_yaml_version_5():
-    data = yaml.safe_load(registries.render_hiera_config())
+    data = yaml.safe_load(puppet_service.render_hiera_config())
     assert data["version"] == 5
     assert data["defaults"]["datadir"] == "data"
     assert [h["path"] for h in data["hierarchy"]] == ["common.yaml"]
@@ -131,41 +131,41 @@ def autosign_names(text: str) -> list[str]:
 
 
 def test_autosign_lists_exactly_the_containers_that_run_the_agent(full):
-    names = autosign_names(registries.render_autosign(full, DOMAIN))
+    names = autosign_names(puppet_service.render_autosign(full, DOMAIN))
     assert names == ["db2.dockstack.lab", "db1.dockstack.lab", "api1.dockstack.lab", "api2.dockstack.lab",
                      "w1.dockstack.lab"]  # not dns, pp, lb: their roles have no classes
 
 
 def test_autosign_has_no_glob_and_no_executable_policy(full):
-    text = registries.render_autosign(full, DOMAIN)
+    text = puppet_service.render_autosign(full, DOMAIN)
     assert "*" not in text and "true" not in text
-    conf = registries.render_puppet_conf(full.container("pp"), DOMAIN)
+    conf = puppet_service.render_puppet_conf(full.container("pp"), DOMAIN)
     assert "autosign = /etc/puppet/dockstack/autosign.conf" in conf.splitlines()
     assert "autosign = true" not in [line for line in conf.splitlines() if not line.startswith("#")]
 
 
 def test_puppet_conf_names_the_server_and_the_environments(full):
-    lines = registries.render_puppet_conf(full.container("pp"), DOMAIN).splitlines()
+    lines = puppet_service.render_puppet_conf(full.container("pp"), DOMAIN).splitlines()
     assert "certname = pp.dockstack.lab" in lines
     assert "environmentpath = /etc/puppet/dockstack/environments" in lines
     assert "allow_duplicate_certs = true" in lines
 
 
 def test_puppet_files_ship_the_profiles_into_the_environment(full):
-    files = registries.puppet_files(full, full.container("pp"), DOMAIN)
+    files = puppet_service.puppet_files(full, full.container("pp"), DOMAIN)
     env = "environments/production"
     assert {"puppet.conf", "autosign.conf", f"{env}/manifests/site.pp", f"{env}/data/common.yaml",
             f"{env}/hiera.yaml"} <= set(files)
-    shipped = {p.relative_to(registries.PUPPET_MODULES).as_posix() for p in registries.PUPPET_MODULES.rglob("*.pp")}
+    shipped = {p.relative_to(puppet_service.MODULES).as_posix() for p in puppet_service.MODULES.rglob("*.pp")}
     assert {f"profile/manifests/{x}" for x in ("galera.pp", "keystone.pp", "contrail/webui.pp")} <= shipped
     assert {f"{env}/modules/{p}" for p in shipped} <= set(files)
 
 
 def test_puppet_files_change_only_with_the_config(full):
-    before = registries.puppet_files(full, full.container("pp"), DOMAIN)
-    assert registries.puppet_files(full, full.container("pp"), DOMAIN) == before
+    before = puppet_service.puppet_files(full, full.container("pp"), DOMAIN)
+    assert puppet_service.puppet_files(full, full.container("pp"), DOMAIN) == before
     fewer = Stack(path=full.path, images=(), roles=full.roles, containers=full.containers[:-1])
-    after = registries.puppet_files(fewer, fewer.container("pp"), DOMAIN)
+    after = puppet_service.puppet_files(fewer, fewer.container("pp"), DOMAIN)
     assert {p for p in before if before[p] != after.get(p)} == {
         "autosign.conf", "environments/production/manifests/site.pp", "environments/production/data/common.yaml"}
 
@@ -175,7 +175,7 @@ def test_shipped_roles_classes_are_shipped_profiles(shipped_stack):
     for role in shipped_stack.roles:
         for cls in role.classes:
             module, *rest = cls.split("::")
-            path = registries.PUPPET_MODULES / module / "manifests" / ("/".join(rest) + ".pp")
+            path = puppet_service.MODULES / module / "manifests" / ("/".join(rest) + ".pp")
             assert path.is_file(), f"{cls}: {path} is missing"
             assert f"class {cls} " in path.read_text() or f"class {cls}(" in path.read_text()
 
@@ -207,7 +207,7 @@ def configured(stack) -> Stack:
 
 
 def haproxy(stack: Stack, dns: tuple[str, ...] = ("10.100.0.2",)) -> str:
-    return registries.render_haproxy(stack, DOMAIN, list(dns))
+    return render_haproxy_cfg(stack, DOMAIN, list(dns))
 
 
 def test_haproxy_one_frontend_and_backend_per_balanced_service(configured):

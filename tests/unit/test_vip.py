@@ -11,10 +11,11 @@ import tarfile
 
 import pytest
 
-from dockstack import actions, dockercli, ipam, registries
+from dockstack import actions, dockercli, ipam
 from dockstack.config import Vip
 from dockstack.errors import ConfigError
 from dockstack.masking import MASK
+from dockstack.services import haproxy as haproxy_service
 
 PASSWORD = "s3cr3t+x"
 
@@ -222,8 +223,8 @@ def test_vip_changes_put_new_or_changed_entries_and_drop_stale_ones(cfg):
 def test_keepalived_conf(cfg):
     with_vip(cfg)
     inv, stack = cfg.load()
-    first = registries.render_keepalived(stack, stack.container("lb1"), inv.network)
-    second = registries.render_keepalived(stack, stack.container("lb2"), inv.network)
+    first = haproxy_service.render_keepalived(stack, stack.container("lb1"), inv.network)
+    second = haproxy_service.render_keepalived(stack, stack.container("lb2"), inv.network)
     for text in (first, second):
         assert "vrrp_instance lb {" in text
         assert "    state BACKUP\n    nopreempt\n    interface eth0\n" in text
@@ -248,7 +249,7 @@ def test_supervisor_script(cfg, tmp_path, keepalived):
     with_vip(cfg)
     _, stack = cfg.load()
     c = stack.container("lb1")
-    text = registries.render_supervisor(c if keepalived else dataclasses.replace(c, vip=None))
+    text = haproxy_service.render_supervisor(c if keepalived else dataclasses.replace(c, vip=None))
     assert 'haproxy -W -db -f "$conf/haproxy.cfg" &' in text
     assert ("keepalived -P -n" in text) is keepalived
     assert "trap 'stopping=1' TERM INT" in text and "wait -n -p ended" in text

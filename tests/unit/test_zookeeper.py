@@ -3,11 +3,11 @@ the files the executor writes, Puppet's profile, and the shipped cassandra role.
 
 from __future__ import annotations
 
-from dockstack import registries
 from dockstack.config import ROOT
 from dockstack.dockercli import run_argv
 from dockstack.executor import Executor
 from dockstack.services import service_dir
+from dockstack.services import zookeeper as zookeeper_service
 
 PROFILE = ROOT / "puppet" / "modules" / "profile"
 
@@ -32,8 +32,8 @@ def test_run_argv_galera_keeps_its_data_and_stop_timeout(container, net):
 
 
 def test_rendered_supervisor_waits_for_puppets_zoo_cfg_then_runs_zookeeper_in_the_foreground():
-    entry = registries.render_zookeeper("entrypoint")
-    assert f"cfg={registries.ZOOKEEPER_CFG}" in entry and "data=/var/lib/zookeeper" in entry
+    entry = zookeeper_service.render_file("entrypoint")
+    assert f"cfg={zookeeper_service.CFG}" in entry and "data=/var/lib/zookeeper" in entry
     assert entry.index('until [ -s "$cfg" ]') < entry.index("QuorumPeerMain")
     assert "setpriv --reuid=zookeeper --regid=zookeeper" in entry  # not as root
     assert "-Xmx128m" in entry and "-Dzookeeper.root.logger=INFO,CONSOLE" in entry  # small heap; docker logs
@@ -42,7 +42,7 @@ def test_rendered_supervisor_waits_for_puppets_zoo_cfg_then_runs_zookeeper_in_th
 
 
 def test_rendered_ask_sends_only_whitelisted_words_to_the_client_port():
-    ask = registries.render_zookeeper("ask")
+    ask = zookeeper_service.render_file("ask")
     assert "  ruok|srvr) ;;" in ask and "exit 2" in ask
     assert "/dev/tcp/127.0.0.1/2181" in ask and "timeout 2 cat" in ask
 
@@ -51,18 +51,18 @@ def test_the_executor_writes_the_supervisor_the_client_and_the_data_folder(conta
     zk = container("cassandra", role="cassandra", service="zookeeper")
     files, dirs = Executor.service_files(object.__new__(Executor), zk)
     base = "/var/lib/dockstack/zookeeper/cassandra"
-    assert files == {f"{base}/entrypoint": registries.render_zookeeper("entrypoint"),
-                     f"{base}/ask": registries.render_zookeeper("ask")}
+    assert files == {f"{base}/entrypoint": zookeeper_service.render_file("entrypoint"),
+                     f"{base}/ask": zookeeper_service.render_file("ask")}
     assert dirs == (f"{base}/data",)
 
 
 def test_profile_writes_zoo_cfg_where_the_supervisor_waits_and_myid_first():
     pp = (PROFILE / "manifests" / "zookeeper.pp").read_text()
-    assert f"file {{ '{registries.ZOOKEEPER_CFG}':" in pp
+    assert f"file {{ '{zookeeper_service.CFG}':" in pp
     assert 'require => File["${data_dir}/myid"]' in pp  # ZooKeeper never starts before its myid exists
     assert "$client_port = 2181" in pp and "['ruok', 'srvr']" in pp
-    assert f"$client_port = {registries.ZOOKEEPER_CLIENT_PORT}" in pp
-    assert str(list(registries.ZOOKEEPER_WORDS)).replace('"', "'") in pp
+    assert f"$client_port = {zookeeper_service.CLIENT_PORT}" in pp
+    assert str(list(zookeeper_service.WORDS)).replace('"', "'") in pp
     epp = (PROFILE / "templates" / "zoo.cfg.epp").read_text()
     for line in ("dataDir=<%= $data_dir %>", "clientPort=<%= $client_port %>",
                  "4lw.commands.whitelist=<%= $words.join(',') %>", "server.<%= $i + 1 %>=<%= $m %>:2888:3888"):

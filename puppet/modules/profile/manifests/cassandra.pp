@@ -2,7 +2,7 @@
 class profile::cassandra {
   profile::settings { 'cassandra':
     settings => {
-      'seeds'                 => profile::members('cassandra').join(','),
+      'seeds'                 => profile::service_members('zookeeper').join(','),
       'native_transport_port' => '9042',
     },
   }

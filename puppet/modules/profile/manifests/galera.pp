@@ -26,7 +26,7 @@ class profile::galera (
     mode    => '0644',
     content => epp('profile/galera.cnf.epp', {
       'cluster_name'     => $cluster_name,
-      'members'          => profile::members('galera'),
+      'members'          => profile::service_members('galera'),
       'node'             => $trusted['certname'],
       'address'          => $address,
       'sst_method'       => $sst_method,

@@ -1,6 +1,6 @@
 # profile::kafka: Kafka's ZooKeeper connection (the cassandra containers).
 class profile::kafka {
-  $zookeeper = profile::members('cassandra').map |$h| { "${h}:2181" }
+  $zookeeper = profile::service_members('zookeeper').map |$h| { "${h}:2181" }
   profile::settings { 'kafka':
     settings => {
       'zookeeper_connect' => $zookeeper.join(','),

@@ -6,7 +6,7 @@
 class profile::rabbitmq {
   profile::settings { 'rabbitmq':
     settings => {
-      'cluster_nodes' => profile::members('openstack').join(','),
+      'cluster_nodes' => profile::service_members('openstack').join(','),
       'node_port'     => '5672',
     },
   }

@@ -1,5 +1,5 @@
 # profile::zookeeper: ZooKeeper's real configuration, from dockstack's hieradata: zoo.cfg with the ensemble (the
-# cassandra role's containers by DNS name, in config order: the Nth is server.N), the client port, the data folder
+# containers of service zookeeper, whatever their role is called, by DNS name, in config order: the Nth is server.N), the client port, the data folder
 # (the host's, mounted by dockstack) and the four-letter words dockstack's readiness check asks (ZooKeeper 3.5+
 # answers none that are not whitelisted); and this node's myid in the data folder. One member runs standalone.
 #
@@ -13,10 +13,10 @@ class profile::zookeeper (
   Integer $tick_time = 2000,
 ) {
   include profile::base
-  $members = profile::members('cassandra')
+  $members = profile::service_members('zookeeper')
   $position = $members.index |$m| { $m == $trusted['certname'] }
   if $position =~ Undef {
-    fail("profile::zookeeper: ${trusted['certname']} is not a member of the cassandra role (${members.join(', ')})")
+    fail("profile::zookeeper: ${trusted['certname']} is not a member of the zookeeper service (${members.join(', ')})")
   }
   file { '/etc/zookeeper/conf_dockstack':
     ensure => directory,

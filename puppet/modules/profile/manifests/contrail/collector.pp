@@ -1,6 +1,6 @@
 # profile::contrail::collector: the analytics collector's Cassandra and Contrail API servers.
 class profile::contrail::collector {
-  $cassandra = profile::members('cassandra').map |$h| { "${h}:9042" }
+  $cassandra = profile::service_members('zookeeper').map |$h| { "${h}:9042" }
   $api = profile::members('config').map |$h| { "${h}:8082" }
   profile::settings { 'contrail-collector':
     settings => {

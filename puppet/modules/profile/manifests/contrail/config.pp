@@ -1,7 +1,7 @@
 # profile::contrail::config: the Contrail API's Cassandra, ZooKeeper and keystone.
 class profile::contrail::config {
-  $cassandra = profile::members('cassandra').map |$h| { "${h}:9161" }
-  $zookeeper = profile::members('cassandra').map |$h| { "${h}:2181" }
+  $cassandra = profile::service_members('zookeeper').map |$h| { "${h}:9161" }
+  $zookeeper = profile::service_members('zookeeper').map |$h| { "${h}:2181" }
   profile::settings { 'contrail-config':
     settings => {
       'cassandra_servers' => $cassandra.join(' '),

@@ -1,0 +1,124 @@
+"""What a service definition is: the one place that says how dockstack runs a service (`Service`), and what a
+definition's hooks are handed (`Context` to render files, `Cluster` to decide before its containers start).
+
+A definition is a value with a few methods; the engine (dockercli, executor, deploy, lifecycle) calls them for any
+service alike. A new service is one module under dockstack/services/ and a line in registry.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from dockstack.config import Container, Network, ServiceTraits, Stack
+from dockstack.facts import HostFacts
+from dockstack.services import service_dir
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a service's files are rendered from: the config, where the dnsmasq containers answer DNS, and every
+    service's definition (haproxy asks the balanced services' definitions how to check them)."""
+
+    stack: Stack
+    network: Network
+    dns_servers: tuple[str, ...]
+    definitions: Mapping[str, Service]
+
+    def definition(self, service: str | None) -> Service | None:
+        return self.definitions.get(service) if service else None
+
+
+@dataclass
+class Cluster:
+    """What a definition's `prepare` hook sees of its service before some of its containers start: every configured
+    member, which run, the hosts' facts, and a way to ask a host (one command, its output; raises RemoteError)."""
+
+    members: tuple[Container, ...]
+    running: frozenset[str]
+    facts: Mapping[str, HostFacts]
+    unreachable: Mapping[str, str]
+    ask: Callable[[Container, list[str], str], str]
+    say: Say
+    memo: dict[str, object] = field(default_factory=dict)  # kept across the hook's calls in one command
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A prepare hook's answer: the extra files each starting container gets (relative to its service folder)."""
+
+    files: Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class BalanceCheck:
+    """How haproxy checks a member of this service it balances: an HTTP check on a port of the member that
+    answers 200 while it may serve; one_active: only the first member takes traffic, the others are backups."""
+
+    port: int
+    one_active: bool = False
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A check run inside the running container on a pushed file before it replaces the old one: a shell command
+    that gets the new file's path (in the container) as $1."""
+
+    file: str
+    command: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """How dockstack runs one service. Subclasses override the methods; the fields are plain data."""
+
+    traits: ServiceTraits
+    mount: str  # where the container sees its host folder (service_dir)
+    command: tuple[str, ...]  # what the container runs when containers.yaml gives no command
+    data: tuple[tuple[str, str], ...] = ()  # (subfolder of its host folder, path in the container): outlives it
+    stop_timeout: int | None = None  # seconds `docker stop` waits for a clean shutdown (None: Docker's 10 s)
+    private_files: frozenset[str] = frozenset()  # files holding a secret: written readable by root only
+    follows_stack: bool = False  # its files are rendered from the whole config: pushed after each tier if changed
+    restart_on_change: bool = False  # a changed file needs a restart (its process never re-reads it)
+    file_checks: tuple[FileCheck, ...] = ()  # run in the running container before new files replace the old
+    reload_signal: str | None = None  # sent to the container's PID 1 once new files are in place
+    serial: int | None = None  # running containers of a role re-created at once (None: all together)
+    balance_check: BalanceCheck | None = None  # how haproxy checks its members (None: a TCP connect)
+
+    @property
+    def name(self) -> str:
+        return self.traits.name
+
+    def cap_add(self, c: Container) -> list[str]:
+        """Capabilities beyond Docker's default set."""
+        return []
+
+    def start_files(self, c: Container) -> dict[str, str]:
+        """The files its PID 1 starts from (supervisor, scripts), by name in its folder: part of its spec, so files
+        that differ from what this dockstack renders (a newer version) mean re-creating the container."""
+        return {}
+
+    def files(self, ctx: Context, c: Container) -> dict[str, str]:
+        """Every file dockstack renders for c, relative to its folder (its start files among them)."""
+        return self.start_files(c)
+
+    def folders(self, c: Container) -> tuple[str, ...]:
+        """Folders made (empty) in its folder when it is created: its data subfolders, at least."""
+        return tuple(sub for sub, _ in self.data)
+
+    def prepare(self, cluster: Cluster, acting: tuple[Container, ...], whole: bool) -> Prepared | None:
+        """Before `acting` start (whole: the whole role converges, not one container): decide what they need, or
+        raise DockstackError to start none of them."""
+        return None
+
+    def first(self, cluster: Cluster, targets: tuple[Container, ...]) -> tuple[Container, ...]:
+        """The order in which a command that acts on several of its containers one by one takes them."""
+        return targets
+
+    def volumes(self, c: Container) -> list[str]:
+        """`docker run --volume` values: its folder, and each data subfolder at its place."""
+        base = service_dir(c)
+        return [f"{base}:{self.mount}", *(f"{base}/{sub}:{path}" for sub, path in self.data)]

@@ -1,0 +1,111 @@
+"""galera: MariaDB Galera under dockstack's supervisor. Its data lives in its host folder's data/ (so it outlives
+the container); before its nodes start, its `prepare` hook decides which one starts a new cluster (from every
+node's grastate.dat, asking `mariadbd --wsrep-recover` where that says -1) and how many nodes the readiness check
+waits for. It stops cleanly (a long stop timeout), so grastate.dat keeps its seqno, and a role's running nodes are
+re-created one at a time."""
+
+from __future__ import annotations
+
+from dockstack import galera as cluster_state
+from dockstack.config import Container, ServiceTraits
+from dockstack.errors import DockstackError
+from dockstack.render import render
+from dockstack.services import service_dir
+from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
+
+MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision
+DATA = "/var/lib/mysql"  # MariaDB's datadir: the host folder's data/
+CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
+SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 0600, by the supervisor
+CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
+STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
+# seconds a running node may stay outside the primary component while a member is Synced before its supervisor
+# restarts mariadbd (a joiner Galera gave up on after a failed transfer): well past a join's non-Primary moments
+REJOIN_AFTER = 20
+START_FILES = ("entrypoint", "clustercheck")
+
+
+def render_file(name: str) -> str:
+    """Its supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
+    return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
+                  rejoin_after=REJOIN_AFTER)
+
+
+def nodes(cluster: Cluster) -> list[cluster_state.Node]:
+    """Every configured node as the facts (and this command's own actions) show it."""
+    recovered = cluster.memo.setdefault("recovered", {})
+    assert isinstance(recovered, dict)
+    out = []
+    for c in cluster.members:
+        facts = cluster.facts.get(c.host)
+        out.append(cluster_state.Node(c.name, c.host, c.host not in cluster.unreachable, c.name in cluster.running,
+                                      facts.galera.get(c.name) if facts else None, recovered.get(c.name)))
+    return out
+
+
+def decision(cluster: Cluster) -> cluster_state.Decision:
+    """cluster_state.decide over the facts; a stopped node whose grastate.dat has no seqno (-1) is asked first,
+    with `mariadbd --wsrep-recover` on its data (one command per such node)."""
+    found = cluster_state.decide(nodes(cluster))
+    if not found.recover:
+        return found
+    cluster.say(f"  galera: {found.why}")
+    recovered = cluster.memo["recovered"]
+    assert isinstance(recovered, dict)
+    by_name = {c.name: c for c in cluster.members}
+    for name in found.recover:
+        c = by_name[name]
+        out = cluster.ask(c, cluster_state.recover_argv(c.image, f"{service_dir(c)}/data", DATA),
+                          f"{name}: mariadbd --wsrep-recover")
+        position = cluster_state.parse_recovered(out)
+        if position is None:
+            raise DockstackError(f"{c.host}: {name}: mariadbd --wsrep-recover: "
+                                 f"{out.strip() or 'no recovered position in its log'}")
+        cluster.say(f"  {name}: --wsrep-recover: {position[0]}:{position[1]}")
+        recovered[name] = position[1]
+    return cluster_state.decide(nodes(cluster))
+
+
+class Galera(Service):
+    def start_files(self, c: Container) -> dict[str, str]:
+        return {name: render_file(name) for name in START_FILES}
+
+    def prepare(self, cluster: Cluster, acting: tuple[Container, ...], whole: bool) -> Prepared | None:
+        """Which node starts a new cluster (said, with why), and the cluster size their readiness check waits for
+        (whole: every configured node, else the nodes running now plus these). Refuses when the node that must
+        start the cluster is not among them: the others would wait for it in vain."""
+        found = decision(cluster)
+        names = {c.name for c in acting}
+        if found.bootstrap and found.bootstrap not in names:
+            raise DockstackError(f"no galera node is running and {found.bootstrap} must start the cluster "
+                                 f"({found.why}): `inv start --name={found.bootstrap}` (or create) first, or "
+                                 "`inv deploy-all`")
+        size = len(cluster.members) if whole else len(names | cluster.running)
+        if found.bootstrap:
+            cluster.say(f"  galera: {found.bootstrap} starts the cluster: {found.why}")
+        else:
+            cluster.say(f"  galera: {', '.join(sorted(names))} join: {found.why}")
+        return Prepared({c.name: {"start": found.start_line(c.name) + "\n", "expected-size": f"{size}\n"}
+                         for c in acting})
+
+    def first(self, cluster: Cluster, targets: tuple[Container, ...]) -> tuple[Container, ...]:
+        """The node that must start the cluster (if none runs) first, so each later node finds a member to join."""
+        if len(targets) < 2:
+            return targets
+        first = decision(cluster).bootstrap
+        return tuple(sorted(targets, key=lambda c: c.name != first))
+
+
+SERVICE = Galera(
+    traits=ServiceTraits(
+        "galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
+                                 ("galera_sst_password", "MYSQL_SST_PASSWORD")),
+        # ready when the node is Synced and the cluster has as many nodes as should run
+        check=f"sh {MOUNT}/clustercheck ready", check_timeout=240),
+    mount=MOUNT,
+    command=("sh", f"{MOUNT}/entrypoint"),
+    data=(("data", DATA),),
+    stop_timeout=STOP_TIMEOUT,
+    serial=1,  # running nodes are re-created one after another: the cluster never loses all its members at once
+    balance_check=BalanceCheck(CHECK_PORT, one_active=True),  # one node takes the writes
+)

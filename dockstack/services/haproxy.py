@@ -1,0 +1,82 @@
+"""haproxy: balances the roles' `balance:` services; with a role `vip:`, keepalived beside it holds the virtual IP
+on one of the role's containers (VRRP). Its files are rendered from the config alone: backends name the
+containers by DNS name (resolved through dnsmasq), so no create, remove or new address changes them."""
+
+from __future__ import annotations
+
+from dockstack.config import HAPROXY_STATS_PORT, Container, Network, ServiceTraits, Stack
+from dockstack.render import render
+from dockstack.services.base import BalanceCheck, Context, FileCheck, Service
+
+MOUNT = "/etc/haproxy"
+# keepalived adds and removes the VIP on eth0 (NET_ADMIN) and sends VRRP adverts on a raw socket (NET_RAW, in
+# Docker's default set, named so a daemon with a narrower default still gives it)
+VIP_CAPS = ["NET_ADMIN", "NET_RAW"]
+VRRP_TOP_PRIORITY = 150  # the role's first container; each later one 10 less (at least 1)
+
+
+def render_haproxy(ctx: Context) -> str:
+    """haproxy.cfg: a frontend and a backend per balanced service, each checked as its service's definition says
+    (BalanceCheck), else by a TCP connect."""
+    services = [(b, list(ctx.stack.of_role(role.name))) for role in ctx.stack.roles for b in role.balance]
+    checked: dict[str, BalanceCheck] = {}
+    for role in ctx.stack.roles:
+        d = ctx.definition(role.service)
+        if d and d.balance_check:
+            checked.update({b.name: d.balance_check for b in role.balance})
+    return render("haproxy/haproxy.cfg.j2", services=services, domain=ctx.network.domain,
+                  dns_servers=list(ctx.dns_servers), stats_port=HAPROXY_STATS_PORT, checked=checked)
+
+
+def render_supervisor(c: Container) -> str:
+    """The container's PID 1: haproxy, and keepalived when its role has a vip."""
+    return render("haproxy/supervise.sh.j2", mount=MOUNT, keepalived=c.vip is not None)
+
+
+def render_ready(stack: Stack, c: Container) -> str:
+    """Its readiness check: haproxy runs; with a vip, keepalived runs and the VIP answers on the first balanced
+    port (on this container or the other), so a deploy ends with the VIP held."""
+    port = next((b.port for r in stack.roles for b in r.balance), None)
+    return render("haproxy/ready.sh.j2", vip=c.vip, port=port)
+
+
+def vrrp_priority(stack: Stack, c: Container) -> int:
+    """c's VRRP priority: config order decides who takes the VIP first; nopreempt keeps it where it is after."""
+    return max(1, VRRP_TOP_PRIORITY - 10 * stack.of_role(c.role).index(c))
+
+
+def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
+    """keepalived.conf of a container whose role has a vip (it holds the VRRP password: a secret)."""
+    if c.vip is None:
+        raise ValueError(f"{c.name}: its role has no vip")
+    return render("haproxy/keepalived.conf.j2", name=c.name, role=c.role, vip=c.vip, domain=net.domain,
+                  priority=vrrp_priority(stack, c), prefixlen=net.subnet.prefixlen)
+
+
+class Haproxy(Service):
+    def cap_add(self, c: Container) -> list[str]:
+        return list(VIP_CAPS) if c.vip is not None else []
+
+    def start_files(self, c: Container) -> dict[str, str]:
+        return {"supervise.sh": render_supervisor(c)}
+
+    def files(self, ctx: Context, c: Container) -> dict[str, str]:
+        files = {"haproxy.cfg": render_haproxy(ctx), "ready": render_ready(ctx.stack, c), **self.start_files(c)}
+        if c.vip is not None:
+            files["keepalived.conf"] = render_keepalived(ctx.stack, c, ctx.network)
+        return files
+
+
+SERVICE = Haproxy(
+    traits=ServiceTraits("haproxy", holds_vip=True, check=f"bash {MOUNT}/ready", check_timeout=20),
+    mount=MOUNT,
+    # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
+    command=("bash", f"{MOUNT}/supervise.sh"),
+    private_files=frozenset({"keepalived.conf"}),  # the VRRP password
+    follows_stack=True,  # backends, frontends and the VRRP peers follow containers.yaml
+    # checked in the running container before they replace the old ones; SIGUSR2 to its supervisor then makes
+    # haproxy reload (master-worker mode) and keepalived re-read its file
+    file_checks=(FileCheck("haproxy.cfg", 'haproxy -c -f "$1"', "haproxy -c"),
+                 FileCheck("keepalived.conf", 'keepalived -t -f "$1"', "keepalived -t")),
+    reload_signal="USR2",
+)

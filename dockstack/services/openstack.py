@@ -1,0 +1,52 @@
+"""openstack: keystone, glance, nova (api, conductor), neutron-server, cinder, horizon and rabbitmq in one
+container under dockstack's supervisor, their databases on Galera through the VIP, their passwords generated
+into the secrets file; glance's images live in its host folder's images/."""
+
+from __future__ import annotations
+
+from dockstack.config import Container, ServiceTraits
+from dockstack.render import render
+from dockstack.services.base import Service
+
+MOUNT = "/var/lib/dockstack/openstack"  # supervisor, readiness check and keystone's bootstrap
+IMAGES = "/var/lib/glance/images"  # the host folder's images/
+SETTINGS = "/etc/dockstack/openstack.env"  # written by profile::openstack (Puppet): endpoints, no secret
+STATE = "/run/dockstack-openstack"  # inside the container: the supervisor's phase and each service's state
+FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": "bootstrap.py.j2"}
+SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
+HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
+HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
+# the container creates its databases through the VIP as MariaDB's root, bootstraps keystone's admin, gives each
+# service its own database user and keystone user, rabbitmq its user, horizon its Django key and keystone the
+# seed of its fernet keys (the same keys in every openstack container, so tokens outlive them)
+SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
+GENERATED_ENV = (
+    ("galera_root_password", "MYSQL_ROOT_PASSWORD"),
+    ("openstack_admin_password", "OS_ADMIN_PASSWORD"),
+    *((f"{s}_db_password", f"{s.upper()}_DB_PASSWORD") for s in SERVICES),
+    *((f"{s}_service_password", f"{s.upper()}_SERVICE_PASSWORD") for s in SERVICES if s != "keystone"),
+    ("rabbitmq_password", "RABBITMQ_PASSWORD"),
+    ("horizon_secret_key", "HORIZON_SECRET_KEY"),
+    ("keystone_fernet_secret", "KEYSTONE_FERNET_SECRET"),
+)
+
+
+def render_file(name: str) -> str:
+    """Its supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`): constant for the
+    stack (where clients reach the services comes from Puppet's settings file)."""
+    return render(f"openstack/{FILES[name]}", mount=MOUNT, settings=SETTINGS, state=STATE, settle=SETTLE,
+                  horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC)
+
+
+class Openstack(Service):
+    def start_files(self, c: Container) -> dict[str, str]:
+        return {name: render_file(name) for name in FILES}
+
+
+SERVICE = Openstack(
+    # ready when every service runs and answers (a first start migrates every database: minutes on a small machine)
+    traits=ServiceTraits("openstack", generated_env=GENERATED_ENV, check=f"bash {MOUNT}/check", check_timeout=900),
+    mount=MOUNT,
+    command=("bash", f"{MOUNT}/entrypoint"),
+    data=(("images", IMAGES),),
+)

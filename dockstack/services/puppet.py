@@ -1,0 +1,105 @@
+"""puppet: the Puppet server the agents in every role with classes ask. It is fed site.pp, hieradata, the autosign
+list, puppet.conf and the repository's profiles, rendered from the config alone (never from addresses): they
+change only when containers.yaml does, and the server has every node's block before that node's agent asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockstack.config import ROOT, Container, ServiceTraits, Stack
+from dockstack.render import render
+from dockstack.services.base import Context, Service
+
+MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
+MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
+ENVIRONMENT = "environments/production"  # inside the puppet service folder
+# the JVM: a 512 MiB heap (Debian's default is 1 GiB) and the client compiler only, which starts JRuby faster on a
+# small machine (measured: docs/services/puppet.md); the rest is Debian's unit file
+JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
+             "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
+             "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
+# the server in the foreground as Debian's systemd unit starts it, with dockstack's puppet.conf (rendered into the
+# mounted folder; a link, so a pushed file, renamed into place, is what the server reads next)
+SERVER_SCRIPT = r"""
+mount=$1
+shift
+ln -sf "$mount/puppet.conf" /etc/puppet/puppet.conf
+mkdir -p /run/puppetserver
+exec java "$@" -jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d \
+  --bootstrap-config /etc/puppet/puppetserver/services.d
+"""
+
+
+def fqdn(c: Container, domain: str) -> str:
+    return f"{c.name}.{domain}"
+
+
+def render_site_pp(stack: Stack, domain: str) -> str:
+    """A node block per configured container, with its role's classes."""
+    classes = {r.name: r.classes for r in stack.roles}
+    return render("puppet/site.pp.j2", nodes=[(fqdn(c, domain), classes[c.role]) for c in stack.containers])
+
+
+def frontends(stack: Stack, domain: str) -> list[str]:
+    """Where clients reach the balanced services: the virtual IP's name when the stack has one, else each
+    container of a role that balances (haproxy's)."""
+    vips = [f"{vip.name}.{domain}" for _, vip in stack.vips()]
+    return vips or [fqdn(c, domain) for c in stack.containers if c.traits and c.traits.holds_vip]
+
+
+def render_hieradata(stack: Stack, domain: str) -> str:
+    """The configured containers per role and per service, and the balanced services, by DNS name. Profiles find
+    their peers by service (`members_by_service`), so renaming a role keeps them right."""
+    by_role = {r.name: [(c, fqdn(c, domain)) for c in stack.of_role(r.name)] for r in stack.roles}
+    by_service: dict[str, list[str]] = {}
+    for c in stack.containers:
+        if c.service:
+            by_service.setdefault(c.service, []).append(fqdn(c, domain))
+    balanced = [(b, r.name) for r in stack.roles for b in r.balance]
+    server = stack.puppet_server()
+    return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
+                  by_service=by_service, balanced=balanced, frontends=frontends(stack, domain),
+                  server=fqdn(server, domain) if server else "")
+
+
+def render_hiera_config() -> str:
+    return render("puppet/hiera.yaml.j2")
+
+
+def render_autosign(stack: Stack, domain: str) -> str:
+    """The certnames the Puppet server signs: the containers that run the agent, nothing else (no globs)."""
+    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.runs_agent(c)])
+
+
+def render_puppet_conf(server: Container, domain: str) -> str:
+    return render("puppet/puppet.conf.j2", certname=fqdn(server, domain), mount=MOUNT, environment=ENVIRONMENT)
+
+
+def module_files(root: Path = MODULES) -> dict[str, str]:
+    """The repository's Puppet modules: path relative to modules/ -> text."""
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]:
+    """Every file of the Puppet server's folder (relative paths): its config, the autosign list, the environment."""
+    env = {f"{ENVIRONMENT}/manifests/site.pp": render_site_pp(stack, domain),
+           f"{ENVIRONMENT}/data/common.yaml": render_hieradata(stack, domain),
+           f"{ENVIRONMENT}/hiera.yaml": render_hiera_config()}
+    env.update({f"{ENVIRONMENT}/modules/{p}": t for p, t in module_files().items()})
+    return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain), **env}
+
+
+class Puppet(Service):
+    def files(self, ctx: Context, c: Container) -> dict[str, str]:
+        return puppet_files(ctx.stack, c, ctx.network.domain)
+
+
+SERVICE = Puppet(
+    traits=ServiceTraits("puppet", agents_ask=True,
+                         # ready when the server answers its status API (the JVM and JRuby take about half a minute)
+                         check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running',
+                         check_timeout=180),
+    mount=MOUNT,
+    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, *JAVA_ARGS),
+    follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
+)

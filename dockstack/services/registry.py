@@ -1,0 +1,19 @@
+"""Which definition a role's `service:` names. Adding a service: its module under dockstack/services/ and a line
+here; nothing in the engine changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dockstack.config import Container, ServiceTraits
+from dockstack.services import dnsmasq, galera, haproxy, openstack, puppet, zookeeper
+from dockstack.services.base import Service
+
+DEFINITIONS: Mapping[str, Service] = {s.name: s for s in (
+    dnsmasq.SERVICE, puppet.SERVICE, haproxy.SERVICE, galera.SERVICE, zookeeper.SERVICE, openstack.SERVICE)}
+TRAITS: Mapping[str, ServiceTraits] = {name: s.traits for name, s in DEFINITIONS.items()}
+
+
+def definition(c: Container) -> Service | None:
+    """c's service's definition; None for a container of a role without a service (its image's own command)."""
+    return DEFINITIONS.get(c.service) if c.service else None
