@@ -46,12 +46,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # dockstack is imported from the checkout, as tasks.py does
 
-from dockstack import lab, registries  # noqa: E402
+from dockstack import lab  # noqa: E402
 from dockstack.config import Container, Inventory, Stack, effective_mac, load_inventory, load_stack, tiers  # noqa: E402
 from dockstack.errors import DockstackError, RemoteError  # noqa: E402
 from dockstack.ipam import render_dnsmasq_conf  # noqa: E402
 from dockstack.remote import TRACE_ENV, Remotes, parallel  # noqa: E402
-from dockstack.services import SERVICE_COMMANDS, SERVICE_MOUNTS, SERVICE_ROOT, service_dir  # noqa: E402
+from dockstack.services import SERVICE_ROOT, service_dir  # noqa: E402
+from dockstack.services.base import Context  # noqa: E402
+from dockstack.services.haproxy import render_haproxy  # noqa: E402
+from dockstack.services.registry import DEFINITIONS, definition  # noqa: E402
 from tests.memory import GIB, MemorySampler  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
@@ -245,7 +248,8 @@ def _floor_files(inv: Inventory, stack: Stack, c: Container, files: Path, dns: l
         text = render_dnsmasq_conf(inv.network, c, dns, ds.index(c), len(ds))
         target, dirs = f"{base}/dnsmasq.conf", f"{base}/hosts.d {base}/dhcp-hosts.d"
     elif c.service == "haproxy":
-        text, target, dirs = registries.render_haproxy(stack, inv.network.domain, dns), f"{base}/haproxy.cfg", "-"
+        text = render_haproxy(Context(stack, inv.network, tuple(dns), DEFINITIONS))
+        target, dirs = f"{base}/haproxy.cfg", "-"
     else:
         return "-", "-", "-"
     local = files / f"{c.name}.{Path(target).name}"
@@ -259,16 +263,17 @@ def _floor_docker_run(inv: Inventory, c: Container, dns: list[str]) -> list[str]
             "--label", "org.dockstack.bench=floor", "--dns-search", inv.network.domain]
     for server in ["127.0.0.1"] if c.is_dnsmasq else dns:
         argv += ["--dns", server]
-    if c.service in SERVICE_MOUNTS:
-        argv += ["--volume", f"{service_dir(c)}:{SERVICE_MOUNTS[c.service]}"]
+    d = definition(c)
+    if d:
+        argv += ["--volume", f"{service_dir(c)}:{d.mount}"]
     for v in c.volumes:
         argv += ["--volume", v]
     for k, v in c.env:
         argv += ["--env", f"{k}={v}"]
     argv.append(c.image)
     if c.service == "haproxy" and not c.command:  # the floor ships one file: haproxy itself, no supervisor
-        return [*argv, "haproxy", "-W", "-db", "-f", f"{SERVICE_MOUNTS['haproxy']}/haproxy.cfg"]
-    argv += list(c.command) or SERVICE_COMMANDS.get(c.service or "", [])
+        return [*argv, "haproxy", "-W", "-db", "-f", f"{d.mount if d else ''}/haproxy.cfg"]
+    argv += list(c.command) or (list(d.command) if d else [])
     return argv
 
 

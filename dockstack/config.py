@@ -971,10 +971,12 @@ def secrets_file_for(containers_file: Path) -> Path:
     return containers_file.with_name(containers_file.stem + ".secrets.yaml")
 
 
-def generated_secrets(containers_file: Path, keys: tuple[str, ...]) -> GeneratedSecrets:
+def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None) -> GeneratedSecrets:
     """The stack's generated passwords: read from the secrets file, the missing ones made (random, 32
     characters) and written to it, readable by its owner only (0600). They reach a container as env values that
     config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
+    if keys is None:  # every service's (the definitions import this module: looked up at call time)
+        from dockstack.services.registry import GENERATED_KEYS as keys
     path = secrets_file_for(containers_file)
     data: dict[str, Any] = {}
     if path.exists() or path.is_symlink():

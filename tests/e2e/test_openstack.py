@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from dockstack import lab
-from dockstack.config import GENERATED_KEYS, ROOT, Container, Stack, secrets_file_for
+from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.dockercli import LABEL_MANAGED
+from dockstack.services.registry import GENERATED_KEYS
 
 from .conftest import INV, Deployed, haproxy_servers, ipam_json, run_inv, ssh
 

@@ -6,6 +6,7 @@ import pytest
 
 from dockstack.config import Balanced, Role, Stack, tiers
 from dockstack.errors import ConfigError
+from dockstack.services.registry import TRAITS
 
 
 def names(stack_tiers: list[list[Role]]) -> list[list[str]]:
@@ -22,8 +23,9 @@ def set_roles(cfg, *roles: dict) -> None:
 def test_role_defaults(cfg):
     _, st = cfg.load()
     dns, app = st.roles
-    assert dns == Role(name="dnsmasq", depends_on=(), check=None, check_timeout=60.0, classes=(), balance=(),
-                       service="dnsmasq")
+    # a service role without check: gets its service's own readiness check and its bound
+    assert dns == Role(name="dnsmasq", depends_on=(), check="pgrep -x dnsmasq", check_timeout=20.0, classes=(),
+                       balance=(), service="dnsmasq", traits=TRAITS["dnsmasq"])
     assert app.service is None
     assert app.depends_on == ("dnsmasq",)  # default: the role listed before it
     assert isinstance(app.check_timeout, float)
@@ -349,7 +351,7 @@ def test_unknown_service_is_rejected(cfg, service, config_error):
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, "roles[1].service", f"{service!r} is not a service",
-                 "dnsmasq, haproxy, puppet")
+                 "dnsmasq, puppet, haproxy, galera, zookeeper, openstack")
 
 
 def test_service_must_be_a_string(cfg, config_error):

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from dockstack import dockercli, services
+from dockstack.services import puppet as puppet_service
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -100,11 +101,11 @@ def test_run_argv_puppet_mounts_its_folder_and_runs_puppetserver(container, net)
     c = container("puppet", role="puppet", host="h2", image="dockstack/puppetserver:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/puppet/puppet:/etc/puppet/dockstack"]
-    assert f"{services.SERVICE_ROOT}/puppet/puppet:{services.PUPPET_MOUNT}" in argv
+    assert f"{services.SERVICE_ROOT}/puppet/puppet:{puppet_service.MOUNT}" in argv
     command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
-    assert command[:5] == ["sh", "-c", services.PUPPETSERVER_SCRIPT, "sh", services.PUPPET_MOUNT]
+    assert command[:5] == ["sh", "-c", puppet_service.SERVER_SCRIPT, "sh", puppet_service.MOUNT]
     assert "-Xmx512m" in command  # a smaller heap than Debian's 1 GiB: a faster start on a small machine
-    assert "puppetserver.jar" in services.PUPPETSERVER_SCRIPT and '"$@"' in services.PUPPETSERVER_SCRIPT
+    assert "puppetserver.jar" in puppet_service.SERVER_SCRIPT and '"$@"' in puppet_service.SERVER_SCRIPT
     assert flag_values(argv, "--dns") == ["10.100.0.2"]
     assert "org.dockstack.role=puppet" in flag_values(argv, "--label")
 
@@ -159,7 +160,7 @@ def test_run_argv_service_declared_by_a_differently_named_role(container, net):
     lb = container("lb1", role="balancer", image="dockstack/haproxy:bookworm", service="haproxy")
     argv = dockercli.run_argv(lb, net, ["10.100.0.2"])
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb1:/etc/haproxy"]
-    assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == services.SERVICE_COMMANDS["haproxy"]
+    assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == ["bash", "/etc/haproxy/supervise.sh"]
     assert "org.dockstack.role=balancer" in flag_values(argv, "--label")
 
 

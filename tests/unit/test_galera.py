@@ -15,6 +15,7 @@ from dockstack import config, facts, galera
 from dockstack.errors import ConfigError
 from dockstack.galera import Decision, GraState, Node
 from dockstack.services import galera as galera_service
+from dockstack.services import registry
 
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
@@ -166,7 +167,7 @@ def test_generated_secrets_made_once_0600(tmp_path):
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers) == first  # read again, not made again
-    assert dict(first.galera_env()) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst}
+    assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
@@ -239,20 +240,21 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
 def test_prepare_recovers_unknown_seqnos_then_starts_the_most_advanced(container):
     states = {n: GraState(UUID, -1, False) for n in ("galera1", "galera2", "galera3")}
     ex, nodes, calls, said = executor(container, states, set(), {"galera1": 5, "galera2": 9, "galera3": 7})
-    decision = ex.prepare_galera(nodes, expected=3)
-    assert decision is not None and decision.bootstrap == "galera2"
+    ex.prepare(nodes, whole=True)
     assert sorted(calls) == [f"galera{i}: mariadbd --wsrep-recover" for i in (1, 2, 3)]  # one round trip each
-    assert ex.galera_start == {"galera1": "join", "galera2": f"new-cluster {decision.why}", "galera3": "join"}
-    assert ex.galera_size == {"galera1": 3, "galera2": 3, "galera3": 3}
-    assert f"  galera: galera2 starts the cluster: {decision.why}" in said
+    started = [line for line in said if line.startswith("  galera: galera2 starts the cluster: ")]
+    assert len(started) == 1
+    why = started[0].partition("starts the cluster: ")[2]
+    assert "galera2 has the most advanced state: seqno 9 recovered by --wsrep-recover" in why
+    assert start_files(ex) == {"galera1": ("join", "3"), "galera2": (f"new-cluster {why}", "3"),
+                               "galera3": ("join", "3")}
 
 
 def test_prepare_joins_a_running_node_without_round_trips(container):
     ex, nodes, calls, _ = executor(container, {"galera2": GraState(UUID, -1, False)}, {"galera1", "galera3"})
-    decision = ex.prepare_galera([nodes[1]])
-    assert decision is not None and decision.bootstrap is None and calls == []
-    assert ex.galera_start == {"galera2": "join"}
-    assert ex.galera_size == {"galera2": 3}  # the two running plus itself
+    ex.prepare([nodes[1]])
+    assert calls == []
+    assert start_files(ex) == {"galera2": ("join", "3")}  # the two running plus itself
 
 
 def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(container):
@@ -261,9 +263,14 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
     states = {"galera1": GraState(UUID, 4, False), "galera2": GraState(UUID, 8, True)}
     ex, nodes, _, _ = executor(container, states, set())
     with pytest.raises(DockstackError) as e:
-        ex.prepare_galera([nodes[0]])
+        ex.prepare([nodes[0]])
     assert "galera2 must start the cluster" in str(e.value) and "inv start --name=galera2" in str(e.value)
-    assert ex.galera_start == {}
+    assert start_files(ex) == {}
+
+
+def start_files(ex) -> dict[str, tuple[str, str]]:
+    """node -> (its start file's line, the cluster size its check waits for), as the hook prepared them."""
+    return {n: (f["start"].rstrip("\n"), f["expected-size"].rstrip("\n")) for n, f in ex.prepared.items()}
 
 
 def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):

@@ -11,6 +11,7 @@ import yaml
 
 from dockstack import config
 from dockstack.services import openstack as openstack_service
+from dockstack.services import registry
 
 OPENSTACK_ENV = {"MYSQL_ROOT_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "NOVA_DB_PASSWORD",
@@ -47,7 +48,7 @@ def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
     path = config.secrets_file_for(cfg.containers_path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     data = yaml.safe_load(path.read_text())
-    assert set(data) == set(config.GENERATED_KEYS)
+    assert set(data) == set(registry.GENERATED_KEYS)
     assert {"openstack_admin_password", "galera_root_password", "rabbitmq_password"} <= set(data)
     assert dict(cfg.load()[1].container("os1").env) == dict(st.container("os1").env)  # not made again
 
@@ -58,9 +59,9 @@ def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
                                                                  "galera_sst_password": "S" * 32}))
     got = config.generated_secrets(tmp_path / "stack.yaml")
     assert got.values["galera_root_password"] == keep
-    assert dict(got.env_for("openstack"))["MYSQL_ROOT_PASSWORD"] == keep
-    assert config.GENERATED_RE.fullmatch(dict(got.env_for("openstack"))["OS_ADMIN_PASSWORD"])
-    assert got.env_for(None) == () and got.env_for("haproxy") == ()
+    assert dict(got.env_for(registry.TRAITS["openstack"]))["MYSQL_ROOT_PASSWORD"] == keep
+    assert config.GENERATED_RE.fullmatch(dict(got.env_for(registry.TRAITS["openstack"]))["OS_ADMIN_PASSWORD"])
+    assert got.env_for(None) == () and got.env_for(registry.TRAITS["haproxy"]) == ()
 
 
 def test_rendered_files_are_valid_bash_and_python(tmp_path):

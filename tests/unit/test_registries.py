@@ -106,7 +106,26 @@ def test_hieradata_frontend_is_the_virtual_ip_when_haproxy_has_one(full):
 def test_hieradata_no_containers_is_empty_mappings(stack):
     data = yaml.safe_load(puppet_service.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
     assert data == {"dockstack::domain": DOMAIN, "dockstack::puppet_server": "", "dockstack::services": {},
-                    "dockstack::balanced": {}, "dockstack::frontends": []}
+                    "dockstack::members_by_service": {}, "dockstack::balanced": {}, "dockstack::frontends": []}
+
+
+def test_hieradata_lists_members_by_service_whatever_their_role_is_called(shipped_stack):
+    """Profiles find their peers by service (profile::service_members): a renamed role keeps them."""
+    renamed = dataclasses.replace(shipped_stack, containers=tuple(
+        dataclasses.replace(c, role="zk") if c.service == "zookeeper" else c for c in shipped_stack.containers))
+    for stack in (shipped_stack, renamed):
+        data = yaml.safe_load(puppet_service.render_hieradata(stack, DOMAIN))["dockstack::members_by_service"]
+        assert data["zookeeper"] == [f"cassandra.{DOMAIN}"]
+        assert data["galera"] == [f"galera{i}.{DOMAIN}" for i in (1, 2, 3)]
+        assert "config" not in data  # a role without a service is found by its role's name only
+
+
+def test_shipped_profiles_find_service_peers_by_service_not_by_role_name():
+    """No profile asks for the members of a role that runs a service by that role's name."""
+    shipped = {p: p.read_text() for p in puppet_service.MODULES.rglob("*.pp")}
+    for path, text in shipped.items():
+        for role in ("cassandra", "galera", "openstack", "haproxy", "dnsmasq", "puppet"):
+            assert f"profile::members('{role}')" not in text, path
 
 
 @pytest.mark.parametrize("role", ["no", "2024"])

@@ -15,6 +15,7 @@ from dockstack import actions, dockercli, ipam
 from dockstack.config import Vip
 from dockstack.errors import ConfigError
 from dockstack.masking import MASK
+from dockstack.services import base
 from dockstack.services import haproxy as haproxy_service
 
 PASSWORD = "s3cr3t+x"
@@ -238,7 +239,8 @@ def test_keepalived_conf(cfg):
 
 
 def test_keepalived_conf_is_written_for_root_only():
-    data = actions.files_payload({"/x/lb1/keepalived.conf": "k", "/x/lb1/haproxy.cfg": "h"})
+    private = haproxy_service.SERVICE.private_files
+    data = actions.files_payload({"/x/lb1/keepalived.conf": "k", "/x/lb1/haproxy.cfg": "h"}, (), private)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         modes = {m.name: m.mode for m in tar.getmembers()}
     assert modes == {"x/lb1/keepalived.conf": 0o600, "x/lb1/haproxy.cfg": 0o644}
@@ -259,5 +261,6 @@ def test_supervisor_script(cfg, tmp_path, keepalived):
 
 
 def test_service_files_script_checks_keepalived_conf():
-    assert 'keepalived -t -f "$mount/${new##*/}/keepalived.conf"' in actions.SERVICE_FILES_SCRIPT
-    assert '[ -f "$new/haproxy.cfg" ]' in actions.SERVICE_FILES_SCRIPT  # only a changed file is checked
+    assert base.FileCheck("keepalived.conf", 'keepalived -t -f "$1"', "keepalived -t") in \
+        haproxy_service.SERVICE.file_checks
+    assert '[ -f "$new/$file" ]' in actions.SERVICE_FILES_SCRIPT  # only a changed file is checked

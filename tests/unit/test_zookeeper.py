@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dockstack.config import ROOT
 from dockstack.dockercli import run_argv
-from dockstack.executor import Executor
-from dockstack.services import service_dir
+from dockstack.services import registry, service_dir
 from dockstack.services import zookeeper as zookeeper_service
+from dockstack.services.base import Context
 
 PROFILE = ROOT / "puppet" / "modules" / "profile"
 
@@ -47,13 +47,16 @@ def test_rendered_ask_sends_only_whitelisted_words_to_the_client_port():
     assert "/dev/tcp/127.0.0.1/2181" in ask and "timeout 2 cat" in ask
 
 
-def test_the_executor_writes_the_supervisor_the_client_and_the_data_folder(container):
+def test_the_definition_writes_the_supervisor_the_client_and_the_data_folder(container, shipped_stack, net):
     zk = container("cassandra", role="cassandra", service="zookeeper")
-    files, dirs = Executor.service_files(object.__new__(Executor), zk)
-    base = "/var/lib/dockstack/zookeeper/cassandra"
-    assert files == {f"{base}/entrypoint": zookeeper_service.render_file("entrypoint"),
-                     f"{base}/ask": zookeeper_service.render_file("ask")}
-    assert dirs == (f"{base}/data",)
+    d = registry.definition(zk)
+    files = d.files(Context(shipped_stack, net, ("10.100.0.2",), registry.DEFINITIONS), zk)
+    assert files == {"entrypoint": zookeeper_service.render_file("entrypoint"),
+                     "ask": zookeeper_service.render_file("ask")}
+    assert d.folders(zk) == ("data",)
+    assert "--volume" not in d.volumes(zk) and d.volumes(zk) == [
+        "/var/lib/dockstack/zookeeper/cassandra:/var/lib/dockstack/zookeeper",
+        "/var/lib/dockstack/zookeeper/cassandra/data:/var/lib/zookeeper"]
 
 
 def test_profile_writes_zoo_cfg_where_the_supervisor_waits_and_myid_first():
