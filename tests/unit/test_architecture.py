@@ -1,0 +1,99 @@
+"""The architecture contract: the engine asks a service's definition and never compares a service's name, and
+every service dockstack ships is defined under dockstack/services/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockstack.config import ROOT
+from dockstack.services import registry
+
+# the modules that run any service alike: they may reach definitions only through the registry and base
+ENGINE = ["tasks.py", *(f"dockstack/{m}.py" for m in (
+    "config", "facts", "plan", "actions", "executor", "deploy", "lifecycle", "dockercli", "world", "status",
+    "health", "addressbook", "ipam", "network", "remote", "images", "lab"))]
+ALLOWED_SERVICE_IMPORTS = {"dockstack.services", "dockstack.services.base", "dockstack.services.registry"}
+NAMES = frozenset(registry.DEFINITIONS)
+
+
+def _names_in(node: ast.AST) -> set[str]:
+    """Service names written as string constants in node, alone or in a tuple, list or set."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in NAMES:
+        return {node.value}
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return {n for e in node.elts for n in _names_in(e)}
+    return set()
+
+
+def name_branches(source: str) -> list[str]:
+    """Each place in source that compares with, or looks up by, a service's name: `x == "galera"`,
+    `x in ("puppet", "haproxy")`, `TABLE["galera"]`, `case "dnsmasq":`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            names = set().union(*(_names_in(n) for n in (node.left, *node.comparators)))
+        elif isinstance(node, ast.Subscript):
+            names = _names_in(node.slice)
+        elif isinstance(node, ast.MatchValue):
+            names = _names_in(node.value)
+        else:
+            continue
+        found += [f"line {node.lineno}: {n}" for n in sorted(names)]
+    return found
+
+
+def service_imports(source: str) -> list[str]:
+    """Imports of one service's own module (dockstack.services.galera, from dockstack.services import galera)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.startswith("dockstack.services.")
+                    and a.name not in ALLOWED_SERVICE_IMPORTS]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dockstack.services"):
+            if node.module not in ALLOWED_SERVICE_IMPORTS:
+                out.append(node.module or "")
+            elif node.module == "dockstack.services":
+                out += [f"dockstack.services.{a.name}" for a in node.names if a.name in NAMES]
+    return out
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_no_engine_module_branches_on_a_service_name(module):
+    source = (ROOT / module).read_text()
+    assert name_branches(source) == [], f"{module} compares a service's name: ask its definition instead"
+    assert service_imports(source) == [], f"{module} imports a service's module: go through services.registry"
+
+
+@pytest.mark.parametrize("snippet", [
+    'if c.service == "galera": pass',
+    'ok = c.service in ("puppet", "haproxy")',
+    'ok = "dnsmasq" != c.service',
+    'x = TABLE["openstack"]',
+    'match c.service:\n    case "zookeeper": pass',
+])
+def test_the_contract_sees_a_branch_on_a_service_name(snippet):
+    assert name_branches(snippet)
+
+
+@pytest.mark.parametrize("snippet", ["from dockstack.services import galera", "import dockstack.services.haproxy",
+                                     "from dockstack.services.puppet import MOUNT"])
+def test_the_contract_sees_an_import_of_a_service_module(snippet):
+    assert service_imports(snippet)
+
+
+def test_a_name_in_a_message_or_a_default_is_no_branch():
+    assert name_branches('say("galera: starting"); x = f(service="haproxy")') == []
+
+
+def test_every_shipped_service_is_defined_under_services():
+    shipped = yaml.safe_load((ROOT / "containers.yaml").read_text())
+    used = {r["service"] for r in shipped["roles"] if r.get("service")}
+    assert used and used <= NAMES
+    folder = ROOT / "dockstack" / "services"
+    for name, d in registry.DEFINITIONS.items():
+        module = Path(__import__(type(d).__module__, fromlist=["_"]).__file__)
+        assert module.parent == folder and module.stem == name, (name, module)
