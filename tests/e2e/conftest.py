@@ -26,7 +26,8 @@ from dockstack.config import (
 )
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
-from dockstack.services import DNSMASQ_DIR, SERVICE_ROOT
+from dockstack.services import SERVICE_ROOT
+from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 INV = ROOT / ".venv" / "bin" / "inv"
 # The stack the engine and fault tests deploy (light images, no puppet classes): every `inv` they run reads

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dockstack.services import DNSMASQ_DIR
+from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 from .conftest import book_files, docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
 

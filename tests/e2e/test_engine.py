@@ -18,7 +18,7 @@ import yaml
 
 from dockstack import lab
 from dockstack.config import ROOT, load_inventory, load_stack, tiers
-from dockstack.services import DNSMASQ_DIR
+from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 from .conftest import (
     HOSTS_FILE,

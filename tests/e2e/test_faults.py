@@ -31,7 +31,7 @@ import yaml
 from dockstack import facts, lab
 from dockstack.config import DEFAULT_HOSTS_FILE, ROOT
 from dockstack.dockercli import LABEL_MANAGED
-from dockstack.services import DNSMASQ_DIR
+from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 from .conftest import (
     ENGINE_STACK,

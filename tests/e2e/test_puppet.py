@@ -12,12 +12,12 @@ import subprocess
 
 import pytest
 import yaml
-from dockstack.registries import ENVIRONMENT
 
 from dockstack import actions
 from dockstack.config import ROOT, Container, Stack
 from dockstack.remote import parallel
 from dockstack.services import service_dir
+from dockstack.services.puppet import ENVIRONMENT
 
 from .conftest import INV, Deployed, run_inv, ssh
 
@@ -75,7 +75,7 @@ def test_no_change_deploy_runs_no_agent(real):
     stack, _ = real
     out = inv("deploy-all").stdout
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out
-    assert "puppet agent" not in out and "Puppet file" not in out
+    assert "puppet agent" not in out and "puppet file(s) updated" not in out
 
 
 def test_server_answers_with_the_ca_it_made(real, inventory):

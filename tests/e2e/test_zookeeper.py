@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime
 import re
 import shlex
+import shutil
 import subprocess
 import time
 
 import pytest
-from dockstack.registries import ZOOKEEPER_CFG
+import yaml
 
-from dockstack.config import ROOT, Container, Stack
+from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.services import service_dir
+from dockstack.services.zookeeper import CFG as ZOOKEEPER_CFG
 
 from .conftest import Deployed, run_inv, ssh
 
@@ -107,3 +109,36 @@ def test_stop_is_clean_and_a_recreated_container_keeps_the_data(zk, inventory):
     assert ask(inventory, c, "ruok") == "imok"
     after = set(ssh(inventory, c.host, f"ls {data}").stdout.split())
     assert before <= after, (before, after)  # the new container found the old data on the host
+
+
+def test_renaming_the_role_keeps_the_ensemble(zk, inventory, tmp_path):
+    """Profiles find ZooKeeper's members by service, not by the role's name: with the role `cassandra` renamed to
+    `zk`, deploy-all re-creates the container in the new role and it still answers imok with every member listed
+    in zoo.cfg; renamed back, the same."""
+    stack, nodes, _ = zk
+    data = yaml.safe_load(SHIPPED.read_text())
+    for role in data["roles"]:
+        if role["name"] == "cassandra":
+            role["name"] = "zk"
+        role["depends_on"] = ["zk" if d == "cassandra" else d for d in role.get("depends_on", [])]
+    for c in data["containers"]:
+        c["role"] = "zk" if c["role"] == "cassandra" else c["role"]
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(renamed))  # the same generated passwords
+    try:
+        out = run_inv("deploy-all", f"--containers-file={renamed}", timeout=900).stdout
+        assert "0 failed" in out, out
+        for c in nodes:
+            assert ask(inventory, c, "ruok") == "imok"
+            cfg = ssh(inventory, c.host, f"docker exec {c.name} cat {ZOOKEEPER_CFG}").stdout
+            for i, member in enumerate(nodes, 1):
+                assert f"\nserver.{i}={member.name}.{DOMAIN}:2888:3888\n" in cfg, cfg
+            role = ssh(inventory, c.host, f"docker inspect --format '{{{{index .Config.Labels "
+                       f"\"org.dockstack.role\"}}}}' {c.name}").stdout.strip()
+            assert role == "zk"
+    finally:
+        out = inv("deploy-all").stdout  # the shipped names again, for the modules after this one
+    assert "0 failed" in out, out
+    assert all(ask(inventory, c, "ruok") == "imok" for c in nodes)
+    assert len(stack.of_role("cassandra")) == len(nodes)
