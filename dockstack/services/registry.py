@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dockstack.config import Container, ServiceTraits, generated_keys
-from dockstack.services import dnsmasq, galera, haproxy, openstack, puppet, zookeeper
+from dockstack.services import dnsmasq, galera, haproxy, openstack, puppet, redis, zookeeper
 from dockstack.services.base import Service
 
 DEFINITIONS: Mapping[str, Service] = {s.name: s for s in (
-    dnsmasq.SERVICE, puppet.SERVICE, haproxy.SERVICE, galera.SERVICE, zookeeper.SERVICE, openstack.SERVICE)}
+    dnsmasq.SERVICE, puppet.SERVICE, haproxy.SERVICE, galera.SERVICE, zookeeper.SERVICE, openstack.SERVICE,
+    redis.SERVICE)}
 TRAITS: Mapping[str, ServiceTraits] = {name: s.traits for name, s in DEFINITIONS.items()}
 GENERATED_KEYS = generated_keys(TRAITS.values())  # what the secrets file holds
 

@@ -49,7 +49,8 @@ def engine_stack(inv: Inventory | None = None) -> Stack:
 # bringing it up from empty costs minutes, and the engine tests between them would wipe the hosts. test_galera
 # stops and kills its nodes, and test_vip deploys a stack of its own, so they come after the modules that use the
 # databases.
-REAL_STACK_MODULES = ("test_puppet.py", "test_openstack.py", "test_zookeeper.py", "test_galera.py", "test_vip.py")
+REAL_STACK_MODULES = ("test_puppet.py", "test_redis.py", "test_openstack.py", "test_zookeeper.py", "test_galera.py",
+                      "test_vip.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -67,7 +67,7 @@ def test_tier_follows_the_latest_dependency(cfg):
 
 def test_shipped_tiers(shipped_stack):
     assert names(tiers(shipped_stack)) == [["dnsmasq"], ["puppet"], ["haproxy"], ["galera", "cassandra"],
-                                           ["openstack"], ["config"], ["collector", "control", "webui"]]
+                                           ["openstack"], ["config", "redis"], ["collector", "control", "webui"]]
 
 
 def test_shipped_role_fields(shipped_stack):

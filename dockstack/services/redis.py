@@ -1,0 +1,36 @@
+"""redis: Redis for Contrail's analytics, under dockstack's supervisor. Puppet (profile::redis) writes its settings
+(bound to the container's own address, never to every interface); the supervisor adds the password from the
+secrets file (requirepass, in a file only the redis user reads) and runs redis-server as redis with nothing else
+in its environment. Ready when it answers PING with the password; a client without it gets NOAUTH."""
+
+from __future__ import annotations
+
+from dockstack.config import Container, ServiceTraits
+from dockstack.render import render
+from dockstack.services.base import Service
+
+MOUNT = "/var/lib/dockstack/redis"  # supervisor and readiness check
+DATA = "/var/lib/redis"  # Redis's dir (its dump): the host folder's data/
+CONF = "/etc/redis/dockstack.conf"  # written by profile::redis (Puppet): bind, port, dir
+AUTH = "/run/dockstack-redis/auth.conf"  # requirepass, written by the supervisor, readable by redis only
+PORT = 6379  # profile::redis's port: where the check asks
+START_FILES = ("entrypoint", "check")
+
+
+def render_file(name: str) -> str:
+    """Its supervisor (`entrypoint`) or readiness check (`check`): constant for the stack."""
+    return render(f"redis/{name}.sh.j2", mount=MOUNT, conf=CONF, auth=AUTH, data=DATA, port=PORT)
+
+
+class Redis(Service):
+    def start_files(self, c: Container) -> dict[str, str]:
+        return {name: render_file(name) for name in START_FILES}
+
+
+SERVICE = Redis(
+    traits=ServiceTraits("redis", generated_env=(("redis_password", "REDIS_PASSWORD"),),
+                         check=f"sh {MOUNT}/check", check_timeout=60),
+    mount=MOUNT,
+    command=("sh", f"{MOUNT}/entrypoint"),
+    data=(("data", DATA),),
+)

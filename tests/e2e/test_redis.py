@@ -1,0 +1,54 @@
+"""Redis, the service added as a definition alone (dockstack/services/redis.py): in the shipped stack deployed from
+empty, `inv status` shows it pass, it answers PING with the generated password on its own address only, and a
+client without the password gets NOAUTH."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+
+import pytest
+
+from dockstack.config import ROOT, Container
+
+from .conftest import INV, Deployed, ssh
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+
+
+@pytest.fixture(scope="module")
+def redis(shipped_from_empty: Deployed) -> Container:
+    assert "0 failed" in shipped_from_empty.out, shipped_from_empty.out
+    (c,) = [c for c in shipped_from_empty.stack.containers if c.service == "redis"]
+    return c
+
+
+def test_status_shows_redis_pass(redis):
+    proc = subprocess.run([str(INV), "status", "--json", f"--containers-file={SHIPPED}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows[redis.name]["health"] == "pass", rows[redis.name]
+
+
+def test_a_client_without_the_password_gets_noauth_and_with_it_pong(redis, inventory):
+    # from another container of the segment, by DNS name: Redis listens on its own address
+    without = ssh(inventory, redis.host, f"docker exec {redis.name} redis-cli -h {redis.name}.{DOMAIN} ping",
+                  check=False)
+    assert "NOAUTH" in without.stdout + without.stderr, without
+    ping = 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h "$1" ping'
+    with_pw = ssh(inventory, redis.host, f"docker exec {redis.name} sh -c {shlex.quote(ping)} sh "
+                  f"{redis.name}.{DOMAIN}")
+    assert with_pw.stdout.strip() == "PONG"
+    # bound to the container's address only: nothing answers on the loopback
+    local = ssh(inventory, redis.host, f"docker exec {redis.name} redis-cli -h 127.0.0.1 ping", check=False)
+    assert "PONG" not in local.stdout and "NOAUTH" not in local.stdout, local
+
+
+def test_redis_runs_as_redis_with_only_its_own_environment(redis, inventory):
+    pid = ssh(inventory, redis.host, f"docker exec {redis.name} pgrep -x redis-server").stdout.split()[0]
+    user = ssh(inventory, redis.host, f"docker exec {redis.name} ps -o user= -p {pid}").stdout.strip()
+    assert user == "redis"
+    environ = ssh(inventory, redis.host, f"docker exec {redis.name} cat /proc/{pid}/environ").stdout
+    assert "PASSWORD" not in environ, environ.replace("\0", " ")
