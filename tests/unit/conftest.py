@@ -100,40 +100,6 @@ def config_error():
     return assert_config_error
 
 
-@pytest.fixture
-def shipped_inventory():
-    return load_inventory(DEFAULT_HOSTS_FILE)
-
-
-@pytest.fixture
-def shipped_stack(shipped_inventory):
-    return load_stack(shipped_inventory, DEFAULT_CONTAINERS_FILE)
-
-
-@pytest.fixture
-def net() -> Network:
-    """The shipped network: 10.100.0.0/24, DHCP .100-.199, no gateway, no upstream DNS."""
-    return Network(subnet=ipaddress.IPv4Network("10.100.0.0/24"),
-                   dhcp_start=ipaddress.IPv4Address("10.100.0.100"),
-                   dhcp_end=ipaddress.IPv4Address("10.100.0.199"),
-                   domain="dockstack.lab")
-
-
-def make_container(name: str, role: str | None = None, host: str = "host1", image: str = "test/base:bookworm",
-                   mac: str | None = None, ip: str | None = None, **kw) -> Container:
-    """A config Container; a role named like a service (dnsmasq, haproxy, puppet) declares that service."""
-    role = role or name
-    kw.setdefault("service", role if role in SERVICES else None)
-    return Container(name=name, role=role, host=host, image=image, mac=mac,
-                     ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
-
-
-@pytest.fixture
-def container():
-    """Factory for config Containers: container("web", ip="10.100.0.5")."""
-    return make_container
-
-
 class FakeBin:
     """Fake commands for running the shipped shell scripts here: small sh scripts in one folder that comes first on
     PATH (then /usr/bin:/bin, so nothing of /usr/sbin or /sbin runs for real). Each logs its call as one line
@@ -175,3 +141,38 @@ class FakeBin:
 def fakebin(tmp_path: Path) -> FakeBin:
     """Fake commands on PATH for a shipped script: fakebin.add("docker", body), fakebin.run(argv), fakebin.calls()."""
     return FakeBin(tmp_path)
+
+
+@pytest.fixture
+def shipped_inventory():
+    return load_inventory(DEFAULT_HOSTS_FILE)
+
+
+@pytest.fixture
+def shipped_stack(shipped_inventory):
+    return load_stack(shipped_inventory, DEFAULT_CONTAINERS_FILE)
+
+
+@pytest.fixture
+def net() -> Network:
+    """The shipped network: 10.100.0.0/24, DHCP .100-.199, no gateway, no upstream DNS."""
+    return Network(subnet=ipaddress.IPv4Network("10.100.0.0/24"),
+                   dhcp_start=ipaddress.IPv4Address("10.100.0.100"),
+                   dhcp_end=ipaddress.IPv4Address("10.100.0.199"),
+                   domain="dockstack.lab")
+
+
+def make_container(name: str, role: str | None = None, host: str = "host1", image: str = "test/base:bookworm",
+                   mac: str | None = None, ip: str | None = None, **kw) -> Container:
+    """A config Container; a role named like a service (dnsmasq, haproxy, puppet) declares that service."""
+    role = role or name
+    kw.setdefault("service", role if role in SERVICES else None)
+    return Container(name=name, role=role, host=host, image=image, mac=mac,
+                     ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
+
+
+@pytest.fixture
+def container():
+    """Factory for config Containers: container("web", ip="10.100.0.5")."""
+    return make_container
+
