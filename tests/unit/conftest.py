@@ -175,4 +175,3 @@ def make_container(name: str, role: str | None = None, host: str = "host1", imag
 def container():
     """Factory for config Containers: container("web", ip="10.100.0.5")."""
     return make_container
-
