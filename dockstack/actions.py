@@ -18,6 +18,7 @@ from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
 from dockstack.remote import seconds_from_env, step_timeout
+from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import Service
 
@@ -26,124 +27,8 @@ DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease ($DOCKSTACK_DHCP_TI
 CHECK_POLL = 0.2  # seconds between readiness probes
 AGENT_TIMEOUT = 300  # seconds a Puppet agent run may take ($DOCKSTACK_AGENT_TIMEOUT), on top of the action's bound
 
-ACTION_SCRIPT = r"""
-set -u
-mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
-shift 9
-dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
-shift 9
-fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
-t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
-took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
-cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
-envfile=
-trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
-undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
-  if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
-}
-docker_run() {
-  out=$(docker run --cidfile "$cid" ${envfile:+--env-file "$envfile"} "$@" 2>&1 >/dev/null) || {
-    undo; fail "docker run" "$out"; }
-  if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
-}
-if [ "$envs" -gt 0 ]; then
-  # the env: $envs KEY=VALUE lines on standard input (before the files), into a file only root can read, for
-  # `docker run --env-file`; a value on a command line would show in the host's process list. `read` takes one
-  # byte at a time from a pipe, so the files that follow stay on standard input for tar.
-  envfile=$(umask 077 && mktemp /tmp/dockstack-env.XXXXXX) || fail "env file" "mktemp failed"
-  i=0
-  while [ "$i" -lt "$envs" ]; do
-    IFS= read -r line || fail "env file" "standard input ended after $i of $envs lines"
-    printf '%s\n' "$line" >> "$envfile" || fail "env file" "cannot write $envfile"
-    i=$((i + 1))
-  done
-fi
-if [ "$files" = 1 ]; then
-  out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
-fi
-case $mode in
-  recreate) docker rm --force "$name" >/dev/null 2>&1
-            docker_run "$@" ;;
-  create)   docker_run "$@" ;;
-  restart)  out=$(docker restart "$name" 2>&1 >/dev/null) || fail "docker restart" "$out" ;;
-  start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
-              fail "docker inspect" "$state"
-            if [ "$state" != true ]; then
-              out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
-            fi ;;
-esac
-echo started
-pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
-if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
-  logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
-fi
-cn() { nsenter -t "$pid" -n "$@"; }
-out=$( (
-  set -e
-  ip link del "$hv" 2>/dev/null || true
-  ip link del "$tmp" 2>/dev/null || true
-  cn ip link del eth0 2>/dev/null || true
-  ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
-  ip link set "$tmp" netns "$pid"
-  cn ip link set "$tmp" name eth0
-  if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
-  cn ip link set lo up
-  cn ip link set eth0 up
-  ip link set "$hv" master "$br" up
-) 2>&1) || { undo; fail "plumb eth0" "$out"; }
-if [ -n "$cidr" ]; then
-  out=$( (
-    set -e
-    cn ip addr flush dev eth0
-    cn ip addr add "$cidr" dev eth0
-    if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
-  ) 2>&1) || { undo; fail "static IP" "$out"; }
-else
-  # dhclient needs NET_ADMIN, the container does not get it: run the container's own dhclient in all its
-  # namespaces with the host's privileges (a privileged exec; it dies with the container's PID 1)
-  # (moved into the container's cgroup first where cgroup v2 allows it, so docker counts and stops it too)
-  cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
-  out=$(sh -c 'if [ -n "$1" ]; then echo $$ > "/sys/fs/cgroup$1/cgroup.procs"; fi 2>/dev/null
-               shift; exec "$@"' sh "$cg" \
-    nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
-    sh "$dhcp_timeout" 2>&1) ||
-    { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
-fi
-cn ip -o link show dev eth0 | sed 's/^/link /'
-cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'
-took addressing "$t0"  # docker run or start, eth0, the address
-if [ -n "$agent_server" ]; then
-  # the Puppet agent applies the role's classes: the container has its address and DNS name now
-  ta=$(date +%s%N)
-  # fresh ssldir, its usual folder, the server's port, and up to 180 s for the server to accept connections: a
-  # server container that runs but still starts (a deploy-all after a host restart) is waited for, not failed
-  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 1 /var/lib/dockstack-agent 8140 180 2>&1)
-  printf '%s\n' "$out" | grep '^agent '
-  echo "agent ms $(( ($(date +%s%N) - ta) / 1000000 ))"
-  code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
-  failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
-    sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
-  if [ "$code" != 0 ] && [ "$code" != 2 ] || [ "${failed:-x}" != 0 ]; then
-    # not left looking done: a created container goes (its address stays recorded), a started one stops,
-    # so the next deploy-all brings it up again and the agent runs again
-    if [ -s "$cid" ]; then undo; else docker stop "$name" >/dev/null 2>&1; fi
-    said=$(printf '%s\n' "$out" | sed -n 's/^agent error //p')
-    fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
-  fi
-fi
-tc=$(date +%s%N)
-if [ -n "$check" ]; then
-  start=$(date +%s)
-  until out=$(docker exec "$name" sh -c "$check" 2>&1); do
-    if [ $(( $(date +%s) - start )) -ge "$check_timeout" ]; then
-      echo "unready not passing after ${check_timeout}s"; printf '%s\n' "$out" | tail -n 1 | sed 's/^/said /'; exit 0
-    fi
-    sleep "$poll"  # interval between readiness probes, bounded by check_timeout
-  done
-  took check "$tc"
-fi
-echo ready
-"""
+# The one script of an action (see above): dockstack/scripts/action.sh, arguments from action_argv.
+ACTION_SCRIPT = script("action.sh")
 
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
 # One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
@@ -153,28 +38,9 @@ AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir
 # default 4096 bits take seconds to generate on a busy 2-core machine. No kept-alive connections: the one that
 # submitted the certificate request stalled the next request for 30 s (Jetty's idle timeout), measured in the
 # lab: 34 s for a first run with them, 6 s without. Prints `agent exit N`,
-# the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
-AGENT_SCRIPT = r"""
-server=$1 certname=$2 fresh=${3:-1} dir=${4:-/var/lib/dockstack-agent} port=${5:-8140} wait=${6:-0}
-start=$(date +%s)
-until [ "$wait" -le 0 ] || timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' sh "$server" "$port" 2>/dev/null; do
-  if [ $(( $(date +%s) - start )) -ge "$wait" ]; then
-    echo "agent exit 1"
-    echo "agent error the Puppet server $server does not accept connections on port $port after ${wait}s"
-    exit 0
-  fi
-  sleep 0.5  # between probes of the server's port, bounded by $wait
-done
-if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
-mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
-puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \
-  --logdest console --color false --keylength 2048 --http_keepalive_timeout 0 \
-  --server "$server" --certname "$certname" --ssldir "$dir/ssl" \
-  --lastrunfile "$dir/last_run_summary.yaml" > "$dir/run.log" 2>&1
-echo "agent exit $?"
-grep '^Error: ' "$dir/run.log" | tail -n 4 | sed 's/^/agent error /'
-if [ -f "$dir/last_run_summary.yaml" ]; then sed 's/^/agent summary /' "$dir/last_run_summary.yaml"; fi
-"""
+# the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`). The text:
+# dockstack/scripts/agent.sh.
+AGENT_SCRIPT = script("agent.sh")
 
 
 @dataclass(frozen=True)

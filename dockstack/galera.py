@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dockstack.scripts import script
+
 NEW_CLUSTER, JOIN = "new-cluster", "join"  # first word of the start file the container's supervisor reads
 EMPTY_UUID = "00000000-0000-0000-0000-000000000000"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -123,14 +125,8 @@ def decide(nodes: list[Node]) -> Decision:
 
 # One stopped node's last committed seqno, from its data (no cluster, no network): `mariadbd --wsrep-recover` in a
 # throw-away container of the node's image on the node's data folder. Prints MariaDB's `WSREP: Recovered position`.
-RECOVER_SCRIPT = r"""
-image=$1 data=$2 datadir=$3
-docker run --rm --network none --entrypoint sh --volume "$data:$datadir" "$image" -c '
-  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
-  exec mariadbd --user=mysql --wsrep-on=ON --wsrep-provider=/usr/lib/galera/libgalera_smm.so --binlog-format=ROW \
-    --wsrep-cluster-address=gcomm:// \
-    --wsrep-recover --log-error=/dev/stderr' 2>&1 | grep -E 'Recovered position|ERROR' | tail -n 3
-"""
+# The text: dockstack/scripts/galera_recover.sh.
+RECOVER_SCRIPT = script("galera_recover.sh")
 
 
 def recover_argv(image: str, data: str, datadir: str) -> list[str]:

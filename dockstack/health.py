@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockstack.remote import Remote, seconds_from_env, step_timeout
+from dockstack.scripts import script
 
 PASS, FAIL, NONE, NO_SERVICE = "pass", "fail", "none", "no service"
 HEALTH_TIMEOUT = 5.0  # seconds one check may take ($DOCKSTACK_HEALTH_TIMEOUT)
@@ -30,37 +31,8 @@ TIMED_OUT = (124, 137)  # timeout(1)'s exit codes: it timed out (TERM), or it ha
 # background with its output cut to the window's end, all are waited for, then one line per container:
 # `health NAME EXIT BASE64-OF-ITS-LAST-NONBLANK-LINE` (`-` for no line). A line cut by the output window's
 # start is dropped (a part of a line could be a part of a secret, which masking would not recognise).
-HEALTH_SCRIPT = r"""
-label=$1 limit=$2 bound=$3 window=$4 keep=$5
-shift 5
-dir=$(mktemp -d -t dockstack-health.XXXXXX) || { echo "failed mktemp"; exit 1; }
-trap 'rm -rf "$dir"' EXIT
-running=$(docker ps --filter "label=$label" --filter status=running --format '{{.Names}}' 2>/dev/null)
-n=0
-while [ "$#" -ge 2 ]; do
-  name=$1 check=$2
-  shift 2
-  printf '%s\n' "$running" | grep -qxF -e "$name" || continue
-  n=$((n + 1))
-  printf '%s' "$name" > "$dir/$n.name"
-  {
-    timeout -k 1 "$bound" docker exec "$name" sh -c \
-      'if command -v timeout >/dev/null 2>&1; then exec timeout -k 1 "$1" sh -c "$2"; fi; exec sh -c "$2"' \
-      sh "$limit" "$check" < /dev/null 2>&1
-    echo "$?" > "$dir/$n.rc"
-  } | tail -c "$window" > "$dir/$n.out" &
-done
-wait
-i=1
-while [ "$i" -le "$n" ]; do
-  size=$(wc -c < "$dir/$i.out")
-  line=$(tr -d '\000' < "$dir/$i.out" |
-    awk -v cut="$(( size >= window ))" -v keep="$keep" 'NR == 1 && cut { next } NF { l = substr($0, 1, keep) }
-      END { printf "%s", l }' | base64 -w0)
-  echo "health $(cat "$dir/$i.name") $(cat "$dir/$i.rc" 2>/dev/null || echo 255) ${line:--}"
-  i=$((i + 1))
-done
-"""
+# The text: dockstack/scripts/health.sh.
+HEALTH_SCRIPT = script("health.sh")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dockstack.config import Image, Stack
 from dockstack.errors import DockstackError
 from dockstack.prereq import IMAGE_PROGRAMS, require
 from dockstack.remote import Remote, Remotes, parallel, quote
+from dockstack.scripts import script
 
 RECIPE_VERSION = 1
 CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "images"
@@ -200,14 +201,8 @@ def _build(image: Image, say) -> BuiltImage:
 
 # Inside the new root (chroot): the placeholder packages, then the image's packages with apt-get, which resolves
 # dependencies as apt does (debootstrap's resolver skips alternatives and virtual packages). Its progress lines are
-# rewritten like debootstrap's (`I: ...`) so _run_streaming passes some on.
-APT_SCRIPT = r"""
-set -eo pipefail
-export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-dpkg -i /tmp/dockstack-placeholders/*.deb | sed 's/^/I: /'
-apt-get update -q | sed 's/^/I: /'
-apt-get install -y -q --no-install-recommends "$@" | sed -n 's/^\(Unpacking\|Setting up\) /I: &/p'
-"""
+# rewritten like debootstrap's (`I: ...`) so _run_streaming passes some on. The text: dockstack/scripts/apt.sh.
+APT_SCRIPT = script("apt.sh")
 
 
 def placeholder_control(name: str) -> str:

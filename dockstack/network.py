@@ -11,38 +11,12 @@ import hashlib
 from dockstack.config import Host, Inventory, Network
 from dockstack.facts import NetworkFacts
 from dockstack.remote import quote
+from dockstack.scripts import script
 
 # Idempotent: bridge, VXLAN device with one flood entry per peer (stale peers removed),
 # or an uplink, and the ACCEPT rule that keeps Docker's FORWARD DROP off the bridge.
-HOST_NETWORK_SCRIPT = r"""
-set -e
-br=$1 mtu=$2 join=$3 vx=$4 vni=$5 port=$6 local=$7 uplink=$8
-shift 8
-ip link show dev "$br" >/dev/null 2>&1 || ip link add "$br" mtu "$mtu" type bridge
-ip link set "$br" up
-# never both joins on one bridge: that would loop frames between the hosts
-if [ "$join" != vxlan ] && ip link show dev "$vx" >/dev/null 2>&1; then ip link del "$vx"; fi
-if [ "$join" != uplink ] && [ -n "$uplink" ] &&
-   ip -o link show dev "$uplink" 2>/dev/null | grep -qF " master $br "; then
-  ip link set "$uplink" nomaster
-fi
-if [ "$join" = vxlan ]; then
-  ip link show dev "$vx" >/dev/null 2>&1 ||
-    ip link add "$vx" mtu "$mtu" type vxlan id "$vni" local "$local" dstport "$port"
-  ip link set "$vx" master "$br" up
-  current=$(bridge fdb show dev "$vx" | awk '$1 == "00:00:00:00:00:00" && $2 == "dst" {print $3}')
-  for peer in "$@"; do
-    case " $(echo $current) " in *" $peer "*) ;; *) bridge fdb append 00:00:00:00:00:00 dev "$vx" dst "$peer" ;; esac
-  done
-  for old in $current; do
-    case " $* " in *" $old "*) ;; *) bridge fdb del 00:00:00:00:00:00 dev "$vx" dst "$old" ;; esac
-  done
-elif [ "$join" = uplink ]; then
-  ip link set "$uplink" master "$br" up
-fi
-if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
-iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null || iptables -w -I "$chain" 1 -i "$br" -o "$br" -j ACCEPT
-"""
+# The text: dockstack/scripts/host_network.sh.
+HOST_NETWORK_SCRIPT = script("host_network.sh")
 
 def peers(inv: Inventory, host: Host) -> list[str]:
     return [h.underlay for h in inv.hosts if h.name != host.name]

@@ -26,6 +26,7 @@ from invoke.exceptions import CommandTimedOut
 from dockstack import hostkeys
 from dockstack.config import Host, Inventory
 from dockstack.errors import DockstackError, RemoteError
+from dockstack.scripts import script
 
 CONNECT_TIMEOUT = 10
 def seconds_from_env(env: str, default: float) -> float:
@@ -47,8 +48,8 @@ KEEPALIVE = 15  # seconds between SSH keepalives, so a dead peer is noticed
 TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
 TMP_SUFFIX = ".dockstack-tmp"
 # One line per file: PATH<TAB>base64 of its content, or PATH<TAB>- when it does not exist (exact bytes).
-READ_FILES_SCRIPT = ('for f; do if [ -e "$f" ]; then printf "%s\\t" "$f"; base64 -w0 < "$f" || exit 1; echo; '
-                     'else printf "%s\\t-\\n" "$f"; fi; done')
+# The text: dockstack/scripts/read_files.sh.
+READ_FILES_SCRIPT = script("read_files.sh")
 
 # paramiko logs transport-thread failures with tracebacks; dockstack reports them as RemoteError instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())

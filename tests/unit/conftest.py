@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,49 @@ def assert_config_error(excinfo: pytest.ExceptionInfo[ConfigError], path: Path, 
 def config_error():
     """assert_config_error(excinfo, path, key, *words), as a fixture."""
     return assert_config_error
+
+
+class FakeBin:
+    """Fake commands for running the shipped shell scripts here: small sh scripts in one folder that comes first on
+    PATH (then /usr/bin:/bin, so nothing of /usr/sbin or /sbin runs for real). Each logs its call as one line
+    `NAME ARG...` to a shared log, then runs its canned body with its arguments."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "fakebin"
+        self.dir.mkdir()
+        self.log = root / "fakebin.log"
+        self.log.touch()
+        self.state = root / "fakebin.state"  # $FAKEBIN_STATE: files a test puts there steer the fakes
+        self.state.mkdir()
+
+    def add(self, name: str, body: str = "exit 0\n") -> None:
+        """A fake NAME that logs its call, then runs body (sh, "$@" intact, $FAKEBIN_STATE a folder for state)."""
+        path = self.dir / name
+        path.write_text(f'#!/bin/sh\n{{ printf %s {name}; printf " %s" "$@"; echo; }} >> "$FAKEBIN_LOG"\n{body}')
+        path.chmod(0o755)
+
+    def calls(self, *names: str) -> list[str]:
+        """The logged calls in order, only those of the given commands when names are given."""
+        lines = self.log.read_text().splitlines()
+        return [x for x in lines if not names or x.split(" ", 1)[0] in names]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A whole environment for the script: nothing of the caller's leaks in (no real PATH, no DOCKSTACK_*)."""
+        return {"PATH": f"{self.dir}:/usr/bin:/bin", "FAKEBIN_LOG": str(self.log), "FAKEBIN_STATE": str(self.state),
+                **extra}
+
+    def run(self, argv: list[str], stdin: str | bytes | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        """argv (a shipped script's `sh -c SCRIPT sh ARG...`) with the fakes first on PATH; text output."""
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        proc = subprocess.run(argv, input=data, capture_output=True, timeout=60, env=self.env(**env))
+        return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+                                           proc.stderr.decode(errors="replace"))
+
+
+@pytest.fixture
+def fakebin(tmp_path: Path) -> FakeBin:
+    """Fake commands on PATH for a shipped script: fakebin.add("docker", body), fakebin.run(argv), fakebin.calls()."""
+    return FakeBin(tmp_path)
 
 
 @pytest.fixture

@@ -437,3 +437,72 @@ def test_script_reports_how_long_addressing_and_the_check_took(container, role, 
     res = actions.parse_action(proc.stdout.decode())
     assert res.ready, proc.stdout
     assert set(res.took) == {"addressing", "check"} and all(0 <= s < 30 for s in res.took.values())
+
+
+# --- the whole script with fakes: eth0's plumbing, the address, a failed lease undone ------------------------
+
+DEAD_PID = "99999999"  # above any pid_max: no process has it, so no /proc/PID/cgroup of this machine is read
+FAKE_DOCKER_CREATE = f"""case "$1" in
+  run) while [ "$1" != --cidfile ]; do shift; done; echo cafe1234 > "$2" ;;  # docker run writes the new ID
+  container) echo {DEAD_PID} ;;  # inspect --format {{{{.State.Pid}}}}
+  exec) shift; while [ "$1" != sh ]; do shift; done; exec "$@" ;;  # the readiness check, here
+esac
+"""
+# `nsenter -t PID -n CMD` prints eth0 as ip would; the dhclient path's `nsenter ... -- sh -c ...` runs its command
+FAKE_NSENTER = r"""case "$*" in
+  *" ip -o link show dev eth0") printf '%s\n' '9: eth0@if10: <UP> mtu 1450 link/ether 02:00:0a:64:00:05 brd ff' ;;
+  *" ip -o -4 addr show dev eth0") printf '%s\n' '9: eth0    inet 10.100.0.5/24 brd 10.100.0.255 scope global eth0' ;;
+  *" -- "*) while [ "$1" != -- ]; do shift; done; shift; exec "$@" ;;
+esac
+"""
+
+
+@pytest.fixture
+def action_fakes(fakebin):
+    """docker, nsenter and ip fakes (and pkill, dhclient: the lease path never touches this machine's)."""
+    fakebin.add("docker", FAKE_DOCKER_CREATE)
+    fakebin.add("nsenter", FAKE_NSENTER)
+    for name in ("ip", "pkill"):
+        fakebin.add(name)
+    fakebin.add("dhclient", 'echo "No DHCPOFFERS received." >&2\nexit 2\n')
+    return fakebin
+
+
+def test_script_plumbs_eth0_and_sets_the_static_address(container, net, action_fakes):
+    c = container("web")
+    argv = actions.action_argv(actions.CREATE, c, Role("webui", check="true"), net, STATIC_PLAN, DNS_SERVERS, False)
+    proc = action_fakes.run(argv)
+    res = actions.parse_action(proc.stdout)
+    assert (res.ready, res.mac, res.ip, res.failed_step) == (True, "02:00:0a:64:00:05", "10.100.0.5", None), proc
+    hv, tmp = network.veth_names("web")
+    netns = f"nsenter -t {DEAD_PID} -n"
+    assert action_fakes.calls("ip", "nsenter") == [
+        f"ip link del {hv}", f"ip link del {tmp}", f"{netns} ip link del eth0",
+        f"ip link add {hv} mtu 1450 type veth peer name {tmp} mtu 1450",
+        f"ip link set {tmp} netns {DEAD_PID}",
+        f"{netns} ip link set {tmp} name eth0",
+        f"{netns} ip link set eth0 address 02:00:0a:64:00:05",
+        f"{netns} ip link set lo up", f"{netns} ip link set eth0 up",
+        f"ip link set {hv} master dsbr0 up",
+        f"{netns} ip addr flush dev eth0", f"{netns} ip addr add 10.100.0.5/24 dev eth0",
+        f"{netns} ip -o link show dev eth0", f"{netns} ip -o -4 addr show dev eth0",
+    ]
+    assert action_fakes.calls("docker")[0].startswith("docker run --cidfile /tmp/dockstack-cid.")
+    assert action_fakes.calls("dhclient", "pkill") == []
+
+
+def test_script_asks_for_a_lease_in_the_containers_namespaces_and_undoes_a_create_without_one(container, role, net,
+                                                                                             action_fakes):
+    argv = actions.action_argv(actions.CREATE, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False)
+    proc = action_fakes.run(argv)
+    assert proc.returncode == 1
+    res = actions.parse_action(proc.stdout)
+    assert (res.started, res.failed_step) == (True, "dhclient")
+    assert res.said == ("no lease from dnsmasq within 30s (is a dnsmasq container running?); "
+                        "No DHCPOFFERS received.")
+    assert [c for c in action_fakes.calls("nsenter") if " -- " in c] == [
+        f"nsenter -t {DEAD_PID} -n -m -u -i -p -r -w -- sh -c pkill -x dhclient; exec timeout \"$1\" dhclient -1 eth0 "
+        "sh 30"]
+    assert action_fakes.calls("pkill", "dhclient") == ["pkill -x dhclient", "dhclient -1 eth0"]
+    assert action_fakes.calls("docker")[-1] == "docker rm --force cafe1234"  # what this run created, by its ID
+    assert not any("addr add" in c for c in action_fakes.calls("nsenter"))

@@ -3,6 +3,7 @@ network, books, files), parse_network, parse_books and parse_record."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -372,3 +373,81 @@ def test_books_section_run_on_a_folder(tmp_path):
     assert [x.ip for x in book.leases] == ["10.100.0.150"]
     assert book.bad_leases == ("??bad? line", "x" * 1000)
     assert "last-good web" not in out.stdout  # the same as its record: not reported
+
+
+# --- HOST_FACTS_SCRIPT, the whole of it, run here with fake docker, nsenter, ip, bridge and iptables ------
+
+HOST_INSPECT = [inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGED: "true"}),
+                inspect_entry("db", False, 0, labels={dockercli.LABEL_MANAGED: "true"})]
+PINNED = "registry.example/web@sha256:" + "c" * 64  # a tag the listing does not show as written
+PINNED_ID = "sha256:" + "d" * 64
+FAKE_FACTS_DOCKER = f"""case "$1 $2" in
+  "version --format") echo 24.0.7 ;;
+  "ps -aq") printf '%s\\n' webid dbid ;;
+  "ps -a") printf '%s\\n' web db stranger ;;
+  "container inspect") if [ "$3" = --format ]; then printf '%s\\n' 41234 0; else cat "$FAKEBIN_STATE/inspect"; fi ;;
+  "images --no-trunc") printf '%s\\n' "dockstack/base:bookworm {WEB_IMAGE_ID}" "<none>:<none> sha256:{"e" * 64}" ;;
+  "image inspect") [ "$5" = "{PINNED}" ] || exit 1; echo "{PINNED_ID}" ;;
+esac
+"""
+FAKE_FACTS_NSENTER = r"""case "$*" in
+  "-t 41234 -n ip -o link show dev eth0")
+    printf '%s%s\n' '2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP' \
+      '\    link/ether 02:42:0A:64:00:96 brd ff:ff:ff:ff:ff:ff' ;;
+  "-t 41234 -n ip -o -4 addr show dev eth0")
+    printf '%s\n' '2: eth0    inet 10.100.0.150/24 brd 10.100.0.255 scope global eth0\       valid_lft forever' ;;
+  *) exit 1 ;;
+esac
+"""
+FAKE_FACTS_IP = """for dev; do :; done
+case $dev in
+  dsbr0) echo "4: dsbr0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode DEFAULT" ;;
+  dsvx0|eth1) echo "5: $dev: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master dsbr0 state UP" ;;
+  *) exit 1 ;;
+esac
+"""
+FAKE_FACTS_BRIDGE = """printf '%s\\n' "00:00:00:00:00:00 dst 10.99.0.12 self permanent" \\
+  "00:00:00:00:00:00 dst 10.99.0.13 self permanent" "02:42:0a:64:00:05 dst 10.99.0.12 self"
+"""
+FAKE_FACTS_IPTABLES = '[ "$2" = -C ] && [ "$3" = FORWARD ]\n'  # no DOCKER-USER chain; the rule is in FORWARD
+
+
+def test_host_facts_script_reports_every_section(tmp_path, fakebin):
+    root = tmp_path / "root"
+    (root / "dnsmasq" / "dns" / "registry").mkdir(parents=True)
+    (root / "dnsmasq" / "dns" / "registry" / "dns").write_text("dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static\n")
+    (root / "dnsmasq" / "dns" / "generation").write_text("3\n")
+    (root / "dnsmasq" / "dns" / "dnsmasq.conf").write_text("no-ping\n")
+    (root / "haproxy" / "lb" / ".incoming.x").mkdir(parents=True)  # a push in progress: not a service file
+    (root / "haproxy" / "lb" / ".incoming.x" / "haproxy.cfg").write_text("new\n")
+    (root / "haproxy" / "lb" / "haproxy.cfg").write_text("global\n")
+    (root / "galera" / "galera1" / "data").mkdir(parents=True)
+    (root / "galera" / "galera1" / "data" / "grastate.dat").write_text(
+        "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\nsafe_to_bootstrap: 1\n")
+    (fakebin.state / "inspect").write_text(json.dumps(HOST_INSPECT, indent=4) + "\n")
+    for name, body in {"docker": FAKE_FACTS_DOCKER, "nsenter": FAKE_FACTS_NSENTER, "ip": FAKE_FACTS_IP,
+                       "bridge": FAKE_FACTS_BRIDGE, "iptables": FAKE_FACTS_IPTABLES}.items():
+        fakebin.add(name, body)
+    tags = ["dockstack/base:bookworm", PINNED, "dockstack/db:bookworm"]
+    proc = fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(root), "dsbr0", "dsvx0", "eth1",
+                                             tags))
+    assert proc.returncode == 0, proc.stderr
+    hf = facts.parse_host_facts(proc.stdout)
+    assert proc.stdout.splitlines()[-1] == "#end"
+    assert (hf.dockerd, set(hf.containers), hf.foreign) == (True, {"web", "db"}, frozenset({"stranger"}))
+    assert hf.addresses == {"web": ("02:42:0a:64:00:96", "10.100.0.150"), "db": (None, None)}
+    assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID, PINNED: PINNED_ID, "dockstack/db:bookworm": None}
+    assert hf.network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset({"10.99.0.12",
+                                      "10.99.0.13"}), uplink_master="dsbr0", forward_rule=True)
+    assert hf.books["dns"].generation == 3 and hf.books["dns"].records == {"dns": DNS_RECORD}
+    assert (hf.galera["galera1"].seqno, hf.galera["galera1"].safe_to_bootstrap) == (12, True)
+    assert hf.files == {f"{root}/dnsmasq/dns/dnsmasq.conf": hashlib.sha256(b"no-ping\n").hexdigest(),
+                        f"{root}/haproxy/lb/haproxy.cfg": hashlib.sha256(b"global\n").hexdigest()}
+    docker = fakebin.calls("docker")
+    assert f"docker ps -aq --filter label={dockercli.LABEL_MANAGED}=true" in docker
+    assert "docker container inspect webid dbid" in docker  # the IDs, one argument each
+    assert [c for c in docker if c.startswith("docker image inspect")] == [
+        f"docker image inspect --format {{{{.Id}}}} {tag}" for tag in tags[1:]]  # only what the listing lacks
+    assert all(" 0 " not in c for c in fakebin.calls("nsenter"))  # a stopped container (PID 0) is not entered
+    assert fakebin.calls("iptables") == ["iptables -w -S DOCKER-USER",
+                                         "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT"]

@@ -139,6 +139,55 @@ def test_recover_argv_passes_values_as_arguments():
     assert "--wsrep-recover" in galera.RECOVER_SCRIPT and "--network none" in galera.RECOVER_SCRIPT
 
 
+# The recovery container, played here: `docker run ... IMAGE -c SCRIPT` runs SCRIPT with sh, where mkdir, chown and
+# mariadbd are fakes too; mariadbd "logs" $FAKEBIN_STATE/mariadbd.log to stderr (its --log-error) and exits with
+# the code in $FAKEBIN_STATE/mariadbd.exit.
+FAKE_RECOVER_DOCKER = 'while [ "$1" != -c ]; do shift; done\nexec sh -c "$2"\n'
+FAKE_MARIADBD = ('cat "$FAKEBIN_STATE/mariadbd.log" >&2\n'
+                 'exit "$(cat "$FAKEBIN_STATE/mariadbd.exit" 2>/dev/null || echo 0)"\n')
+
+
+@pytest.fixture
+def recover(fakebin):
+    """Runs recover_argv's command for a node with the given mariadbd log (and exit code)."""
+    fakebin.add("docker", FAKE_RECOVER_DOCKER)
+    fakebin.add("mariadbd", FAKE_MARIADBD)
+    fakebin.add("mkdir")
+    fakebin.add("chown")
+
+    def run(log: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        (fakebin.state / "mariadbd.log").write_text(log)
+        (fakebin.state / "mariadbd.exit").write_text(f"{code}\n")
+        return fakebin.run(galera.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
+
+    return run
+
+
+def test_recover_script_runs_wsrep_recover_offline_and_prints_the_positions(recover, fakebin):
+    log = "".join(f"2026-11-25 17:12:3{i} 0 [Note] WSREP: Recovered position: {UUID}:{i}\n"
+                  f"2026-11-25 17:12:3{i} 0 [Note] InnoDB: noise {i}\n" for i in range(11, 15))
+    proc = recover(log)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"2026-11-25 17:12:3{i} 0 [Note] WSREP: Recovered position: {UUID}:{i}"
+                                        for i in (12, 13, 14)]  # the last three, no noise
+    assert galera.parse_recovered(proc.stdout) == (UUID, 14)
+    docker = fakebin.calls("docker")[0]
+    assert docker.startswith("docker run --rm --network none --entrypoint sh --volume /srv/galera1/data:/var/lib/mysql "
+                             "dockstack/galera:bookworm -c "), docker
+    assert fakebin.calls("mkdir", "chown") == ["mkdir -p /run/mysqld", "chown mysql:mysql /run/mysqld"]
+    mariadbd = fakebin.calls("mariadbd")[0].split(" ")
+    assert {"--user=mysql", "--wsrep-on=ON", "--wsrep-recover", "--wsrep-cluster-address=gcomm://",
+            "--log-error=/dev/stderr"} <= set(mariadbd[1:])
+
+
+def test_recover_script_passes_errors_on(recover):
+    proc = recover("2026-11-25 0 [Note] Starting\n2026-11-25 0 [ERROR] Can't open the data folder\n"
+                   "2026-11-25 0 [ERROR] Aborting\n", code=1)
+    assert proc.stdout.splitlines() == ["2026-11-25 0 [ERROR] Can't open the data folder",
+                                        "2026-11-25 0 [ERROR] Aborting"]
+    assert galera.parse_recovered(proc.stdout) is None
+
+
 # --- the supervisor and the check, as rendered -------------------------------------------------------------
 
 

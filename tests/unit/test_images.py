@@ -1,10 +1,11 @@
-"""dockstack.images: apt mirror discovery, the image config, the docker-save archive, recipe keys."""
+"""dockstack.images: apt mirror discovery, the image config, the docker-save archive, recipe keys, the apt script."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 
 from dockstack import images
 from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Image, Role, Stack
+from tests.unit.conftest import FakeBin
 
 DEB822 = """\
 Types: deb
@@ -291,3 +293,53 @@ def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
     finally:
         holder.kill()
         holder.wait()
+
+
+# --- APT_SCRIPT, run here by bash with fake dpkg and apt-get ---------------------------------------------------
+
+FAKE_DPKG = 'echo "Unpacking libfoo (0~dockstack1) ..."\necho "Setting up libfoo (0~dockstack1) ..."\n'
+# update says which frontend it got; install prints apt-get's kinds of lines, then fails when the test says so
+FAKE_APT_GET = """case "$1" in
+  update) echo "Get:1 http://mirror.example/debian bookworm InRelease"; echo "frontend $DEBIAN_FRONTEND $LC_ALL" ;;
+  install) printf '%s\\n' "Reading package lists..." "Unpacking iproute2 (6.1.0-3) ..." \\
+             "Selecting previously unselected package dnsmasq." "Setting up iproute2 (6.1.0-3) ..." \\
+             "Processing triggers for libc-bin (2.36-9) ..."
+           if [ -f "$FAKEBIN_STATE/install-fails" ]; then echo "E: Unable to locate package nosuch" >&2; exit 100; fi ;;
+esac
+"""
+
+
+def run_apt_script(fakebin: FakeBin, *packages: str) -> subprocess.CompletedProcess[str]:
+    """APT_SCRIPT as _apt_install runs it in the chroot (`bash -c APT_SCRIPT bash PACKAGE...`), here."""
+    fakebin.add("dpkg", FAKE_DPKG)
+    fakebin.add("apt-get", FAKE_APT_GET)
+    return fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", *packages])
+
+
+def test_apt_script_installs_the_placeholders_then_the_packages(fakebin):
+    proc = run_apt_script(fakebin, "iproute2", "dnsmasq")
+    assert proc.returncode == 0, proc.stderr
+    calls = fakebin.calls()
+    assert calls[0].startswith("dpkg -i /tmp/dockstack-placeholders/")
+    assert calls[1:] == ["apt-get update -q", "apt-get install -y -q --no-install-recommends iproute2 dnsmasq"]
+    assert proc.stdout.splitlines() == [
+        "I: Unpacking libfoo (0~dockstack1) ...", "I: Setting up libfoo (0~dockstack1) ...",  # dpkg: every line
+        "I: Get:1 http://mirror.example/debian bookworm InRelease", "I: frontend noninteractive C",
+        "I: Unpacking iproute2 (6.1.0-3) ...", "I: Setting up iproute2 (6.1.0-3) ...",  # install: these only
+    ]
+
+
+def test_apt_script_fails_when_apt_get_fails_behind_its_filter(fakebin):
+    """pipefail: the sed that filters apt-get's lines succeeds, the build still fails."""
+    (fakebin.state / "install-fails").write_text("")
+    proc = run_apt_script(fakebin, "nosuch")
+    assert proc.returncode == 100
+    assert "Unable to locate package nosuch" in proc.stderr
+
+
+def test_apt_script_stops_when_dpkg_fails(fakebin):
+    fakebin.add("dpkg", 'echo "dpkg: error processing archive" >&2\nexit 1\n')
+    fakebin.add("apt-get", FAKE_APT_GET)
+    proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", "iproute2"])
+    assert proc.returncode == 1
+    assert fakebin.calls("apt-get") == []

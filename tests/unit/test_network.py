@@ -183,3 +183,115 @@ def test_a_bridge_name_is_compared_whole_never_as_a_pattern(net):
     assert network.network_needs(dotted, HOST, PEERS, found) == "VXLAN device dsvx0 missing or not on ds.br0"
     exact = dataclasses.replace(found, vxlan_master="ds.br0")
     assert network.network_needs(dotted, HOST, PEERS, exact) is None
+
+
+# --- HOST_NETWORK_SCRIPT, run here with fake ip, bridge and iptables ------------------------------
+
+FAKE_IP = """for a; do last=$a; done
+if [ "$1 $2" = "link add" ] && [ -f "$FAKEBIN_STATE/fail-add" ]; then
+  echo "RTNETLINK answers: Operation not permitted" >&2; exit 2
+fi
+case "$1 $2 $3" in  # a device exists when the test wrote its `ip -o link` line to the state folder
+  "link show dev"|"-o link show") [ -f "$FAKEBIN_STATE/link-$last" ] || exit 1; cat "$FAKEBIN_STATE/link-$last" ;;
+esac
+"""
+FAKE_BRIDGE = 'if [ "$1 $2" = "fdb show" ]; then cat "$FAKEBIN_STATE/fdb" 2>/dev/null; fi\nexit 0\n'
+FAKE_IPTABLES = """case "$2" in
+  -S) [ -f "$FAKEBIN_STATE/docker-user" ] ;;
+  -C) [ -f "$FAKEBIN_STATE/rule" ] ;;
+esac
+"""
+ALL_ZEROS = "00:00:00:00:00:00"
+
+
+@pytest.fixture
+def host_network(fakebin):
+    """Runs the host network command for (net, peers) with fake ip, bridge and iptables; state: file -> text."""
+    for name, body in {"ip": FAKE_IP, "bridge": FAKE_BRIDGE, "iptables": FAKE_IPTABLES}.items():
+        fakebin.add(name, body)
+
+    def run(net, peer_addresses: list[str], **state: str):
+        for name, text in state.items():
+            (fakebin.state / name.replace("_", "-")).write_text(text)
+        cmd = network.host_network_command(net, Host("host1", "10.99.0.11"), peer_addresses)
+        return fakebin.run(["sh", "-c", cmd])
+
+    return run
+
+
+def link(dev: str, master: str | None = None) -> str:
+    where = f" master {master}" if master else ""
+    return f"3: {dev}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue{where} state UP mode DEFAULT\n"
+
+
+def test_host_network_script_sets_up_a_fresh_host(net, host_network, fakebin):
+    proc = host_network(net, ["10.99.0.12", "10.99.0.13"])
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls() == [
+        "ip link show dev dsbr0",
+        "ip link add dsbr0 mtu 1450 type bridge",
+        "ip link set dsbr0 up",
+        "ip link show dev dsvx0",
+        "ip link add dsvx0 mtu 1450 type vxlan id 4242 local 10.99.0.11 dstport 4789",
+        "ip link set dsvx0 master dsbr0 up",
+        "bridge fdb show dev dsvx0",
+        f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.12",
+        f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.13",
+        "iptables -w -S DOCKER-USER",
+        "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT",
+        "iptables -w -I FORWARD 1 -i dsbr0 -o dsbr0 -j ACCEPT",
+    ]
+
+
+def test_host_network_script_only_changes_what_differs(net, host_network, fakebin):
+    """Bridge and device kept, the missing peer added (10.99.0.1 is no part of 10.99.0.12), the stale one
+    removed, a unicast entry ignored; the rule already in Docker's DOCKER-USER chain stays."""
+    fdb = (f"{ALL_ZEROS} dst 10.99.0.12 self permanent\n{ALL_ZEROS} dst 10.99.0.99 self permanent\n"
+           "02:42:0a:64:00:05 dst 10.99.0.13 self\n")
+    proc = host_network(net, ["10.99.0.12", "10.99.0.1"], link_dsbr0=link("dsbr0"),
+                        link_dsvx0=link("dsvx0", "dsbr0"), fdb=fdb, docker_user="", rule="")
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls() == [
+        "ip link show dev dsbr0",
+        "ip link set dsbr0 up",
+        "ip link show dev dsvx0",
+        "ip link set dsvx0 master dsbr0 up",
+        "bridge fdb show dev dsvx0",
+        f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.1",
+        f"bridge fdb del {ALL_ZEROS} dev dsvx0 dst 10.99.0.99",
+        "iptables -w -S DOCKER-USER",
+        "iptables -w -C DOCKER-USER -i dsbr0 -o dsbr0 -j ACCEPT",
+    ]
+
+
+def test_host_network_script_uplink_join_removes_the_vxlan_device(net, host_network, fakebin):
+    n = dataclasses.replace(net, join="uplink", uplink="eth1")
+    proc = host_network(n, ["10.99.0.12"], link_dsbr0=link("dsbr0"), link_dsvx0=link("dsvx0", "dsbr0"),
+                        link_eth1=link("eth1"), rule="")
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls("ip", "bridge") == [
+        "ip link show dev dsbr0",
+        "ip link set dsbr0 up",
+        "ip link show dev dsvx0",
+        "ip link del dsvx0",  # never both joins on one bridge
+        "ip link set eth1 master dsbr0 up",
+    ]
+
+
+def test_host_network_script_join_none_takes_the_uplink_off_the_bridge(net, host_network, fakebin):
+    n = dataclasses.replace(net, join="none", uplink="eth1")
+    proc = host_network(n, [], link_dsbr0=link("dsbr0"), link_eth1=link("eth1", "dsbr0"), rule="")
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls("ip", "bridge") == [
+        "ip link show dev dsbr0",
+        "ip link set dsbr0 up",
+        "ip link show dev dsvx0",
+        "ip -o link show dev eth1",
+        "ip link set eth1 nomaster",
+    ]
+
+
+def test_host_network_script_stops_at_the_first_failure(net, host_network, fakebin):
+    proc = host_network(net, ["10.99.0.12"], fail_add="")
+    assert proc.returncode == 2 and "Operation not permitted" in proc.stderr
+    assert fakebin.calls() == ["ip link show dev dsbr0", "ip link add dsbr0 mtu 1450 type bridge"]

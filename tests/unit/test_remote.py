@@ -1,4 +1,4 @@
-"""dockstack.remote: the pure helpers only (quoting and the thread fan-out); no SSH here."""
+"""dockstack.remote: the pure helpers (quoting and the thread fan-out), and READ_FILES_SCRIPT run here; no SSH here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import time
 
 import pytest
 
-from dockstack.remote import parallel, quote
+from dockstack import remote
+from dockstack.config import Host
+from dockstack.errors import RemoteError
+from dockstack.remote import Remote, Result, parallel, quote
+from tests.unit.conftest import FakeBin
 
 TRICKY = ["echo", "two words", "semi;colon", "$(id)", "`id`", "it's", 'say "hi"', "", "*", "a\nb", 42, "-n"]
 
@@ -74,3 +78,45 @@ def test_parallel_reraises_the_first_error_in_item_order():
 
     with pytest.raises(KeyError, match="zero"):
         parallel(range(3), fn)
+
+
+# --- READ_FILES_SCRIPT, through get_texts, with the command line run here ----------------------------
+
+
+class LocalRemote(Remote):
+    """A Remote whose command lines run here under sh (fakebin's PATH) instead of over SSH."""
+
+    def __init__(self, fakebin: FakeBin) -> None:
+        self.host = Host("here", "127.0.0.1")
+        self.fakebin = fakebin
+
+    def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
+              stdin: str | None = None) -> Result:
+        """The command line as the host's login shell would run it; fails as Remote.shell does."""
+        proc = self.fakebin.run(["sh", "-c", cmdline], stdin)
+        res = Result(proc.returncode == 0, proc.returncode, proc.stdout, proc.stderr)
+        if check and not res.ok:
+            raise RemoteError(self.name, step, (res.stderr or res.stdout).strip() or f"exit code {res.exit_code}")
+        return res
+
+
+def test_get_texts_reads_exact_contents_and_missing_files(tmp_path, fakebin):
+    files = {"plain": "one line\n", "empty": "", "with space": "grüße\tand a tab\n\nno final newline",
+             "big": "x" * 5000 + "\n"}  # base64 -w0: one line however long
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = [str(tmp_path / name) for name in files] + [str(tmp_path / "missing")]
+    got = LocalRemote(fakebin).get_texts(paths, "read files")
+    assert got == {str(tmp_path / name): text for name, text in files.items()} | {str(tmp_path / "missing"): None}
+
+
+def test_read_files_script_stops_at_a_file_it_cannot_read(tmp_path, fakebin):
+    (tmp_path / "a").write_text("a\n")
+    (tmp_path / "dir").mkdir()  # exists, but base64 cannot read it
+    proc = fakebin.run(["sh", "-c", remote.READ_FILES_SCRIPT, "sh", str(tmp_path / "a"), str(tmp_path / "dir"),
+                        str(tmp_path / "after")])
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == f"{tmp_path}/a\tYQo="
+    assert "after" not in proc.stdout
+    with pytest.raises(RemoteError, match="here: read files failed"):
+        LocalRemote(fakebin).get_texts([str(tmp_path / "dir")], "read files")

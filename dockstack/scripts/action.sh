@@ -1,0 +1,127 @@
+#!/bin/sh
+# One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
+# file and the service files (standard input), runs docker run/start/restart, gives the container its eth0 on the
+# bridge with the planned MAC, a static address or a DHCP lease, runs the Puppet agent (agent.sh) when asked, then
+# polls the readiness check. A create that fails before the container has an address removes it again.
+# Called as (actions.action_argv):
+#   sh -c "$ACTION_SCRIPT" sh MODE NAME MAC CIDR GATEWAY MTU BRIDGE HOST_VETH TMP_VETH \
+#     DHCP_TIMEOUT CHECK CHECK_TIMEOUT POLL FILES ENVS AGENT_SERVER CERTNAME AGENT_SCRIPT [DOCKER_RUN_ARG...]
+# Standard input: ENVS lines KEY=VALUE (create, recreate), then the service files as tar.gz when FILES is 1.
+# Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
+# `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
+set -u
+mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
+shift 9
+dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
+shift 9
+fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
+t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
+took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
+cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
+envfile=
+trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
+undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
+  if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
+}
+docker_run() {
+  out=$(docker run --cidfile "$cid" ${envfile:+--env-file "$envfile"} "$@" 2>&1 >/dev/null) || {
+    undo; fail "docker run" "$out"; }
+  if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
+}
+if [ "$envs" -gt 0 ]; then
+  # the env: $envs KEY=VALUE lines on standard input (before the files), into a file only root can read, for
+  # `docker run --env-file`; a value on a command line would show in the host's process list. `read` takes one
+  # byte at a time from a pipe, so the files that follow stay on standard input for tar.
+  envfile=$(umask 077 && mktemp /tmp/dockstack-env.XXXXXX) || fail "env file" "mktemp failed"
+  i=0
+  while [ "$i" -lt "$envs" ]; do
+    IFS= read -r line || fail "env file" "standard input ended after $i of $envs lines"
+    printf '%s\n' "$line" >> "$envfile" || fail "env file" "cannot write $envfile"
+    i=$((i + 1))
+  done
+fi
+if [ "$files" = 1 ]; then
+  out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
+fi
+case $mode in
+  recreate) docker rm --force "$name" >/dev/null 2>&1
+            docker_run "$@" ;;
+  create)   docker_run "$@" ;;
+  restart)  out=$(docker restart "$name" 2>&1 >/dev/null) || fail "docker restart" "$out" ;;
+  start)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
+              fail "docker inspect" "$state"
+            if [ "$state" != true ]; then
+              out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
+            fi ;;
+esac
+echo started
+pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
+if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
+  logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
+fi
+cn() { nsenter -t "$pid" -n "$@"; }
+out=$( (
+  set -e
+  ip link del "$hv" 2>/dev/null || true
+  ip link del "$tmp" 2>/dev/null || true
+  cn ip link del eth0 2>/dev/null || true
+  ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
+  ip link set "$tmp" netns "$pid"
+  cn ip link set "$tmp" name eth0
+  if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
+  cn ip link set lo up
+  cn ip link set eth0 up
+  ip link set "$hv" master "$br" up
+) 2>&1) || { undo; fail "plumb eth0" "$out"; }
+if [ -n "$cidr" ]; then
+  out=$( (
+    set -e
+    cn ip addr flush dev eth0
+    cn ip addr add "$cidr" dev eth0
+    if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
+  ) 2>&1) || { undo; fail "static IP" "$out"; }
+else
+  # dhclient needs NET_ADMIN, the container does not get it: run the container's own dhclient in all its
+  # namespaces with the host's privileges (a privileged exec; it dies with the container's PID 1)
+  # (moved into the container's cgroup first where cgroup v2 allows it, so docker counts and stops it too)
+  cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
+  out=$(sh -c 'if [ -n "$1" ]; then echo $$ > "/sys/fs/cgroup$1/cgroup.procs"; fi 2>/dev/null
+               shift; exec "$@"' sh "$cg" \
+    nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
+    sh "$dhcp_timeout" 2>&1) ||
+    { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
+fi
+cn ip -o link show dev eth0 | sed 's/^/link /'
+cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'
+took addressing "$t0"  # docker run or start, eth0, the address
+if [ -n "$agent_server" ]; then
+  # the Puppet agent applies the role's classes: the container has its address and DNS name now
+  ta=$(date +%s%N)
+  # fresh ssldir, its usual folder, the server's port, and up to 180 s for the server to accept connections: a
+  # server container that runs but still starts (a deploy-all after a host restart) is waited for, not failed
+  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 1 /var/lib/dockstack-agent 8140 180 2>&1)
+  printf '%s\n' "$out" | grep '^agent '
+  echo "agent ms $(( ($(date +%s%N) - ta) / 1000000 ))"
+  code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
+  failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
+    sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
+  if [ "$code" != 0 ] && [ "$code" != 2 ] || [ "${failed:-x}" != 0 ]; then
+    # not left looking done: a created container goes (its address stays recorded), a started one stops,
+    # so the next deploy-all brings it up again and the agent runs again
+    if [ -s "$cid" ]; then undo; else docker stop "$name" >/dev/null 2>&1; fi
+    said=$(printf '%s\n' "$out" | sed -n 's/^agent error //p')
+    fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+  fi
+fi
+tc=$(date +%s%N)
+if [ -n "$check" ]; then
+  start=$(date +%s)
+  until out=$(docker exec "$name" sh -c "$check" 2>&1); do
+    if [ $(( $(date +%s) - start )) -ge "$check_timeout" ]; then
+      echo "unready not passing after ${check_timeout}s"; printf '%s\n' "$out" | tail -n 1 | sed 's/^/said /'; exit 0
+    fi
+    sleep "$poll"  # interval between readiness probes, bounded by check_timeout
+  done
+  took check "$tc"
+fi
+echo ready

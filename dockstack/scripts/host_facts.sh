@@ -1,0 +1,68 @@
+#!/bin/sh
+# Everything dockstack needs to know about one host, in one round trip.
+# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK [IMAGE_TAG...]
+#   (facts.host_facts_argv; UPLINK may be empty)
+# Prints sections, each after its `#NAME` line: dockerd, containers, names, addresses, images, network, books,
+# galera, files; then `#end` (facts.parse_host_facts).
+label=$1 root=$2 br=$3 vx=$4 uplink=$5
+shift 5
+echo '#dockerd'
+if out=$(docker version --format '{{.Server.Version}}' 2>&1); then echo up
+else echo "down $(echo "$out" | tail -n 1)"; fi
+echo '#containers'
+ids=$(docker ps -aq --filter "label=$label" 2>/dev/null)
+# shellcheck disable=SC2086  # one container ID per line: split into arguments on purpose (IDs are hex)
+if [ -z "$ids" ]; then echo '[]'; else docker container inspect $ids; fi
+echo '#names'
+docker ps -a --format '{{.Names}}' 2>/dev/null
+echo '#addresses'
+# shellcheck disable=SC2086  # the IDs again, split on purpose
+for pid in $(docker container inspect --format '{{.State.Pid}}' $ids 2>/dev/null); do
+  [ "$pid" -gt 0 ] || continue
+  nsenter -t "$pid" -n ip -o link show dev eth0 2>/dev/null | sed "s/^/$pid /"
+  nsenter -t "$pid" -n ip -o -4 addr show dev eth0 2>/dev/null | sed "s/^/$pid /"
+done
+echo '#images'
+# one listing for all tags (a docker call costs 50-300 ms on a busy host); a tag it does not show as written
+# (a digest, docker.io/library/... or an absent image) is asked for on its own
+listing=$(docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null)
+for tag in "$@"; do
+  id=$(printf '%s\n' "$listing" | awk -v t="$tag" '$1 == t {print $2; exit}')
+  if [ -z "$id" ]; then id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null); fi
+  echo "$tag $id"
+done
+echo '#network'
+ip -o link show dev "$br" 2>/dev/null | sed 's/^/bridge /'
+ip -o link show dev "$vx" 2>/dev/null | sed 's/^/vxlan /'
+bridge fdb show dev "$vx" 2>/dev/null | awk '$1 == "00:00:00:00:00:00" && $2 == "dst" {print "peer " $3}'
+if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/uplink /'; fi
+if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
+if iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null; then echo forward; fi
+echo '#books'
+for d in "$root"/dnsmasq/*/; do
+  [ -d "$d/registry" ] || continue
+  n=$(basename "$d")
+  echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
+  for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
+    [ -f "$f" ] || continue
+    printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
+    g="$d/last-good/${f##*/}"  # its last good copy, only when it differs (missing: an empty line)
+    cmp -s "$f" "$g" ||
+      printf '%s last-good %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$g" 2>/dev/null | tr -c '[:print:]' '?')"
+  done
+  sed "s/^/$n released /" "$d/released" 2>/dev/null
+  [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
+done
+echo '#galera'
+for d in "$root"/galera/*/; do  # each galera node's grastate.dat: which node may start the cluster
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  echo "$n dir"
+  # awk ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
+  # newline, which glued the next section's header to it (every service file then looked changed)
+  awk -v n="$n" '{ print n " " $0 }' "$d/data/grastate.dat" 2>/dev/null | tr -c '[:print:]\n' '?'
+done
+echo '#files'
+find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
+  ! -path '*/.incoming*' -exec sha256sum {} + 2>/dev/null
+echo '#end'
