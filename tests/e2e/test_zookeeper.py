@@ -18,7 +18,7 @@ from dockstack.config import ROOT, Container, Stack
 from dockstack.registries import ZOOKEEPER_CFG
 from dockstack.services import service_dir
 
-from .conftest import Deployed, run_inv, ssh
+from .helpers import Deployed, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
