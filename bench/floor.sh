@@ -107,6 +107,7 @@ remote() {  # ADDRESS SCRIPT ARG...: one ssh call running SCRIPT with quoted arg
   shift 2
   cmd="sh -c $(q "$script") sh"
   for a in "$@"; do cmd+=" $(q "$a")"; done
+  # shellcheck disable=SC2029  # expanded here on purpose: cmd is already quoted for the remote shell
   ssh "${ssh_opts[@]}" "root@$address" "$cmd"
 }
 

@@ -1,13 +1,26 @@
 """The whole suite: how much memory the machine used at its peak while the tests ran (the lab's containers
-included), printed in the summary, so a run on 2 cores / 24 GiB shows how close it came to the limit."""
+included), printed in the summary, so a run on 2 cores / 24 GiB shows how close it came to the limit; and the
+`root` marker: a test that needs root is skipped for any other user."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from tests.memory import GIB, MemorySampler
 
 _sampler: MemorySampler | None = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `root` needs root (namespaces, mounts, iptables): skipped, with why, for any other user.
+    No unit test needs it today; `scripts/test.sh --fast` deselects the marker whoever runs it."""
+    if os.geteuid() == 0:
+        return
+    for item in items:
+        if item.get_closest_marker("root"):
+            item.add_marker(pytest.mark.skip(reason="needs root (marked `root`): run as root"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 
-from .conftest import book_files, docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
+from .helpers import book_files, docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
 
 DOMAIN = "dockstack.lab"
 SUBNET = ipaddress.IPv4Network("10.100.0.0/24")
@@ -31,7 +31,7 @@ def leases(inventory) -> str:
 @pytest.fixture(scope="module")
 def stack(inventory, remotes):
     """dnsmasq on host1, galera on host2, openstack on host3, created through the CLI."""
-    from .conftest import wipe_stack
+    from .helpers import wipe_stack
 
     wipe_stack(remotes)
     for name in ("dnsmasq", "galera", "openstack"):

@@ -10,7 +10,7 @@ import pytest
 from dockstack import lab
 from dockstack.config import tiers
 
-from .conftest import (
+from .helpers import (
     docker_exec,
     engine_stack,
     entry,

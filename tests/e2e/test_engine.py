@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -20,13 +19,15 @@ from dockstack import lab
 from dockstack.config import ROOT, load_inventory, load_stack, tiers
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 
-from .conftest import (
+from .helpers import (
     HOSTS_FILE,
     INV,
     book_files,
     docker_exec,
     engine_stack,
     ipam_json,
+    registry_is_consistent,
+    renew_lease,
     run_inv,
     ssh,
     traced,
@@ -36,13 +37,6 @@ from .conftest import (
 
 HOSTS = 3
 CAP_NET_ADMIN = 1 << 12
-
-
-def renew_lease(inventory, host: str, name: str) -> None:
-    """A fresh DHCP exchange: drop the address, ask again (with the host's privileges in the container's
-    namespaces, as dockstack runs dhclient: `docker exec --privileged` needs capabilities this sandbox lacks)."""
-    ssh(inventory, host, f"nsenter -t $(docker inspect --format '{{{{.State.Pid}}}}' {name}) -n -m -p -r -w -- "
-                         "sh -c 'pkill -x dhclient; ip addr flush dev eth0; timeout 30 dhclient -1 eth0'")
 
 
 def effective_caps(inventory, host: str, name: str) -> int:
@@ -202,9 +196,7 @@ def test_a_run_waiting_for_a_held_lock_names_the_holder(inventory, deployed_stac
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # holds the lock until its stdin is closed
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        env = {**os.environ, "DOCKSTACK_LOCK_TIMEOUT": "2"}
-        proc = subprocess.run([str(INV), "create", "--name=webui"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=120, env=env)
+        proc = run_inv("create", "--name=webui", check=False, timeout=120, env={"DOCKSTACK_LOCK_TIMEOUT": "2"})
         assert proc.returncode == 1
         assert "is still locked after 2s by alice@laptop pid 4242 running `inv deploy-all`" in proc.stderr
         assert "Traceback" not in proc.stderr
@@ -216,15 +208,6 @@ def test_a_run_waiting_for_a_held_lock_names_the_holder(inventory, deployed_stac
     out = run_inv("deploy-all").stdout
     assert "10 ok, 1 changed, 0 failed" in out and "webui: adopt" in out
     assert ipam_json()["webui"]["state"] == "running"
-
-
-def registry_is_consistent(inventory) -> dict[str, tuple[str, str]]:
-    """name -> (mac, ip) from the registry; asserts no IP or MAC is held twice."""
-    lines = [line.split() for line in book_files(inventory)["registry"].splitlines()]
-    ips = [x[4] for x in lines]
-    macs = [x[3] for x in lines]
-    assert len(ips) == len(set(ips)) and len(macs) == len(set(macs)), lines
-    return {x[0]: (x[3], x[4]) for x in lines}
 
 
 @pytest.mark.parametrize("kill_after", ["[4/7]", "[7/7]"])

@@ -33,7 +33,7 @@ from dockstack.config import DEFAULT_HOSTS_FILE, ROOT
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 
-from .conftest import (
+from .helpers import (
     ENGINE_STACK,
     INV,
     book_files,
@@ -42,11 +42,12 @@ from .conftest import (
     entry,
     haproxy_servers,
     ipam_json,
+    registry_is_consistent,
+    renew_lease,
     run_inv,
     ssh,
     write_containers,
 )
-from .test_engine import registry_is_consistent, renew_lease
 
 # Small enough that a fault resolves in seconds, large enough for a loaded 2-core machine (a facts read can
 # take several seconds there).
@@ -62,8 +63,7 @@ BOOK = f"{DNSMASQ_DIR}/dnsmasq"  # the address book of the one dnsmasq (host1)
 
 def inv(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`inv` with extra environment; the exit code is the caller's to check."""
-    return subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return run_inv(*args, check=False, timeout=timeout, env=env or {})
 
 
 class Background:

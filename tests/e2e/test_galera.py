@@ -21,8 +21,7 @@ from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.remote import parallel
 from dockstack.services import service_dir
 
-from .conftest import Deployed, run_inv, ssh
-from .test_vip import holders
+from .helpers import Deployed, holders, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"

@@ -3,21 +3,17 @@ key is refused even by hosts.trust. Refused means refused before login: the host
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from dockstack.config import ROOT
-
-from .conftest import HOSTS_FILE, INV
+from .helpers import HOSTS_FILE, run_inv
 
 
 def inv_as_newcomer(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`inv` for an operator whose ~/.ssh/known_hosts does not know the lab."""
-    env = {**os.environ, "HOME": str(home)}
-    return subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    return run_inv(*args, check=False, timeout=120, env={"HOME": str(home)})
 
 
 def fingerprint(inventory, host: str) -> str:

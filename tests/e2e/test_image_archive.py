@@ -19,7 +19,7 @@ import yaml
 
 from dockstack.remote import parallel
 
-from .conftest import ENGINE_STACK, ssh, traced
+from .helpers import ENGINE_STACK, ssh, traced
 
 TAG = "dockstack-test/tiny:archive"
 ARCHIVE_TAG = "vendor/tiny:upstream"  # the tag inside the archive: the hosts get TAG too

@@ -13,7 +13,7 @@ import yaml
 from dockstack import images, lab, local
 from dockstack.config import ROOT, load_inventory, load_stack
 
-from .conftest import HOSTS_FILE, INV, run_inv, ssh
+from .helpers import HOSTS_FILE, INV, run_inv, ssh
 
 
 def test_each_host_is_its_own_docker_engine(inventory):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .conftest import book_files, docker_exec, ipam_json, run_inv, wipe_stack, write_containers
+from .helpers import book_files, docker_exec, ipam_json, run_inv, wipe_stack, write_containers
 
 
 def test_every_dnsmasq_gets_the_same_files_and_answers(inventory, remotes, tmp_path):

@@ -9,7 +9,6 @@ just before). The tests run in file order; the last ones remove and re-create th
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -23,7 +22,7 @@ from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.services.registry import GENERATED_KEYS
 
-from .conftest import INV, Deployed, haproxy_servers, ipam_json, run_inv, ssh
+from .helpers import Deployed, haproxy_servers, ipam_json, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -52,9 +51,8 @@ def ssh_input(inventory, host: str, command: str, data: str) -> subprocess.Compl
 
 def health_of(name: str) -> str:
     """The container's HEALTH in `inv status --json` (its readiness check, run once): `pass` or `fail: LINE`."""
-    env = {**os.environ, "DOCKSTACK_HEALTH_TIMEOUT": "30"}  # its check probes eight services: room on a busy host
-    proc = subprocess.run([str(INV), "status", "--json", f"--containers-file={SHIPPED}"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=True)
+    env = {"DOCKSTACK_HEALTH_TIMEOUT": "30"}  # its check probes eight services: room on a busy host
+    proc = run_inv("status", "--json", f"--containers-file={SHIPPED}", timeout=300, env=env)
     row = next(r for r in json.loads(proc.stdout) if r["name"] == name)
     return f"{row['health']}: {row['health_detail']}" if row["health_detail"] else row["health"]
 

@@ -6,7 +6,6 @@ One deployed stack (the shipped containers.yaml, named explicitly) is shared by 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 
@@ -19,7 +18,7 @@ from dockstack.remote import parallel
 from dockstack.services import service_dir
 from dockstack.services.puppet import ENVIRONMENT
 
-from .conftest import INV, Deployed, run_inv, ssh
+from .helpers import Deployed, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -144,9 +143,8 @@ def test_remove_and_create_gets_a_new_working_certificate(real, inventory, tmp_p
     before = serial(inventory, stack, "control")
     inv("remove", "--name=control")
     trace = tmp_path / "trace.jsonl"
-    env = {**os.environ, "DOCKSTACK_TRACE": str(trace)}
-    proc = subprocess.run([str(INV), "create", "--name=control", f"--containers-file={SHIPPED}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env=env)
+    proc = run_inv("create", "--name=control", f"--containers-file={SHIPPED}", check=False, timeout=600,
+                   env={"DOCKSTACK_TRACE": str(trace)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "control: puppet agent exit 2: " in proc.stdout and ", 0 failed of " in proc.stdout
     assert serial(inventory, stack, "control") != before  # the new key's certificate replaced the old one

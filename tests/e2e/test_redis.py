@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 
 import pytest
 
 from dockstack.config import ROOT, Container
 
-from .conftest import INV, Deployed, ssh
+from .helpers import Deployed, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -26,9 +25,7 @@ def redis(shipped_from_empty: Deployed) -> Container:
 
 
 def test_status_shows_redis_pass(redis):
-    proc = subprocess.run([str(INV), "status", "--json", f"--containers-file={SHIPPED}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    rows = {r["name"]: r for r in json.loads(run_inv("status", "--json", f"--containers-file={SHIPPED}").stdout)}
     assert rows[redis.name]["health"] == "pass", rows[redis.name]
 
 

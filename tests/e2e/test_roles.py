@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import ipam_json, run_inv, ssh, write_containers
+from .helpers import ipam_json, run_inv, ssh, write_containers
 
 APP = [("app1", "host2"), ("app2", "host3"), ("app3", "host1")]
 

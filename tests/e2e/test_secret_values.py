@@ -8,16 +8,13 @@ no error, not the trace, not the container's labels and not `docker events`, whi
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from dockstack.config import ROOT
-
-from .conftest import INV, ssh, write_containers
+from .helpers import run_inv, ssh, write_containers
 
 HOST = "host2"
 
@@ -30,8 +27,8 @@ class Runs:
         self.outputs: list[tuple[str, str]] = []
 
     def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "DOCKSTACK_TRACE": str(self.trace), "DOCKSTACK_DHCP_TIMEOUT": "20"}
-        proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+        proc = run_inv(*args, check=False, timeout=300,
+                       env={"DOCKSTACK_TRACE": str(self.trace), "DOCKSTACK_DHCP_TIMEOUT": "20"})
         self.outputs.append((" ".join(args), proc.stdout + proc.stderr))
         assert proc.returncode == code, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr, proc.stderr
@@ -120,10 +117,8 @@ def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_p
                 assert value not in text, host
     finally:
         for name in ("secretapp", "secretfail"):
-            subprocess.run([str(INV), "remove", f"--name={name}", f"--containers-file={good}"], cwd=ROOT,
-                           capture_output=True, timeout=120)
-            subprocess.run([str(INV), "ipam.release", f"--name={name}", f"--containers-file={good}"], cwd=ROOT,
-                           capture_output=True, timeout=120)
+            run_inv("remove", f"--name={name}", f"--containers-file={good}", check=False, timeout=120)
+            run_inv("ipam.release", f"--name={name}", f"--containers-file={good}", check=False, timeout=120)
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,10 @@ import time
 
 import pytest
 
+from dockstack.config import ROOT
 from dockstack.health import DETAIL_CHARS
 
-from .conftest import INV, ROOT, docker_exec, engine_stack, entry, run_inv, ssh, write_containers
+from .helpers import INV, docker_exec, engine_stack, entry, run_inv, ssh, write_containers
 
 CHECKED = {"dnsmasq", "puppet", "haproxy"}  # the engine stack's roles with a check; the others run no service
 # Each check's bound in these tests. The default 5 s is too short for a lab machine shared by several labs: the

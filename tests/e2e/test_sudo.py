@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import HOSTS_FILE, docker_exec, run_inv, ssh
+from .helpers import HOSTS_FILE, docker_exec, run_inv, ssh
 
 OPERATOR = "dockstack-op"
 SUDOERS = Path("/etc/sudoers.d/dockstack-lab-operator")

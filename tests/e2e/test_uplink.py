@@ -9,7 +9,7 @@ import yaml
 
 from dockstack import network
 
-from .conftest import HOSTS_FILE, docker_exec, run_inv, ssh, wipe_stack
+from .helpers import HOSTS_FILE, docker_exec, run_inv, ssh, wipe_stack
 
 
 def bridge_ports(inventory, host: str, bridge: str) -> set[str]:

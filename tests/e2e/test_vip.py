@@ -21,7 +21,7 @@ from dockstack import lab
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Inventory
 from dockstack.services import SERVICE_ROOT
 
-from .conftest import book_files, docker_exec, run_inv, ssh, wipe_stack
+from .helpers import book_files, docker_exec, holders, run_inv, ssh, wipe_stack
 
 FAILOVER_BOUND = 5.0  # seconds: the bound for the VIP to move
 PORT = 8080
@@ -87,15 +87,6 @@ def vip_stack(inventory: Inventory, remotes, tmp_path_factory) -> Iterator[tuple
     hosts = {c["name"]: c["host"] for c in yaml.safe_load(path.read_text())["containers"] if c["role"] == "haproxy"}
     yield path, vip, hosts
     wipe_stack(remotes)
-
-
-def holds(inventory: Inventory, host: str, name: str, ip: str) -> bool:
-    addrs = ssh(inventory, host, f"docker exec {name} ip -o -4 addr show dev eth0").stdout
-    return f" inet {ip}/" in addrs
-
-
-def holders(inventory: Inventory, hosts: dict[str, str], ip: str) -> list[str]:
-    return [n for n, h in hosts.items() if holds(inventory, h, n, ip)]
 
 
 def wait_for_one_holder(inventory: Inventory, hosts: dict[str, str], ip: str, bound: float = 15) -> str:

@@ -20,7 +20,7 @@ from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.services import service_dir
 from dockstack.services.zookeeper import CFG as ZOOKEEPER_CFG
 
-from .conftest import Deployed, run_inv, ssh
+from .helpers import Deployed, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dockstack import config
 from dockstack.config import (
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
@@ -76,6 +77,19 @@ class ConfigFiles:
         self.containers["roles"].insert(1, {"name": "puppet", "service": "puppet"})
         self.containers["containers"].append({"name": "pp", "role": "puppet", "host": "h1",
                                               "image": "test/base:bookworm"})
+
+
+@pytest.fixture(autouse=True)
+def shipped_secrets_in_tmp(monkeypatch, tmp_path_factory) -> Path:
+    """The passwords the shipped containers.yaml gets (config.generated_secrets) go to a file of the test session,
+    not beside containers.yaml: the unit tests write nothing into the checkout, which may be read-only to the user
+    who runs them, or hold a containers.secrets.yaml that a run as root left readable by root only."""
+    real = config.secrets_file_for
+    shipped = Path(DEFAULT_CONTAINERS_FILE).resolve()
+    path = tmp_path_factory.getbasetemp() / "shipped" / real(shipped).name
+    path.parent.mkdir(exist_ok=True)
+    monkeypatch.setattr(config, "secrets_file_for", lambda p: path if Path(p).resolve() == shipped else real(p))
+    return path
 
 
 @pytest.fixture

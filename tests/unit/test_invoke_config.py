@@ -68,6 +68,9 @@ def test_ipam_release_refuses_what_is_no_container_name_before_any_host(tmp_path
         h.update(address="127.0.0.1", port=1)  # nothing listens: the refusal must come first
     hosts = tmp_path / "hosts.yaml"
     hosts.write_text(yaml.safe_dump(data))
-    proc = inv("ipam.release", f"--name={name}", f"--hosts-file={hosts}")
+    # a copy of the shipped stack: its generated passwords are written beside it, never into the checkout
+    containers = tmp_path / "containers.yaml"
+    containers.write_text((ROOT / "containers.yaml").read_text())
+    proc = inv("ipam.release", f"--name={name}", f"--hosts-file={hosts}", f"--containers-file={containers}")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"error: --name {name!r} is not a container name" in proc.stderr, proc.stderr

@@ -1,0 +1,365 @@
+"""A scripted fake of dockstack.remote.Remotes for the orchestration tests: Docker hosts kept as data, answering
+each remote script the way the real one prints (what facts.parse_host_facts, actions.parse_action and
+addressbook.parse_txn read), and recording what was asked.
+
+A script is recognised by its text (argv[2] compared with the module's constant, so the fake follows the
+scripts wherever they are kept); anything else it does not know fails the test. State carries over between runs:
+a second deploy-all sees what the first one left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ipaddress
+import json
+import re
+import shlex
+import tarfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dockstack import actions, addressbook, facts, network
+from dockstack.config import Inventory, Stack
+from dockstack.dockercli import LABEL_MANAGED
+from dockstack.errors import RemoteError
+from dockstack.remote import Result
+from dockstack.services import SERVICE_ROOT
+
+
+@dataclass
+class FakeContainer:
+    name: str
+    image: str
+    image_id: str
+    labels: dict[str, str]
+    running: bool = True
+    pid: int = 0
+    mac: str = ""
+    ip: str = ""
+
+
+@dataclass
+class FakeHost:
+    name: str
+    images: dict[str, str]  # tag -> image ID
+    containers: dict[str, FakeContainer] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # absolute path -> content
+    dirs: set[str] = field(default_factory=set)
+    network: tuple[str, str, str, frozenset[str]] | None = None  # bridge, join, vxlan device, peers (set up)
+    down: str = ""  # why the host does not answer ("": it does)
+
+
+@dataclass(frozen=True)
+class Call:
+    host: str
+    what: str  # facts | network | action | txn | rm; unanswered: sent to a host that is down
+    name: str = ""  # the container (action, rm), the dnsmasq container (txn), the step (unanswered)
+    detail: tuple[str, ...] = ()  # action: (mode,); txn: its operations
+
+
+def printable(text: str) -> str:
+    """As `tr -c '[:print:]' '?'` shows it."""
+    return re.sub(r"[^\x20-\x7e]", "?", text)
+
+
+def untar(data: bytes) -> tuple[dict[str, str], set[str]]:
+    files, dirs = {}, set()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            if m.isdir():
+                dirs.add(m.name)
+            else:
+                files[m.name] = tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+    return files, dirs
+
+
+class Lab:
+    """The fake hosts of an inventory, one L2 segment between them, and what was asked of them."""
+
+    def __init__(self, inv: Inventory, stack: Stack) -> None:
+        self.inv, self.stack = inv, stack
+        tags = {c.image for c in stack.containers}
+        self.hosts = {h.name: FakeHost(h.name, {t: "sha256:" + hashlib.sha256(t.encode()).hexdigest() for t in tags})
+                      for h in inv.hosts}
+        self.calls: list[Call] = []
+        self.fail: dict[str, tuple[str, str]] = {}  # container -> (step, what it says): its next action fails
+        self.before_txn: list[Callable[[Lab, FakeHost, str, list[str]], None]] = []  # another run, meanwhile
+        self.locked_by = ""  # another run holds the address book's lock
+        self._lock = threading.RLock()
+        self._pid = 100
+
+    def remotes(self) -> FakeRemotes:
+        return FakeRemotes(self)
+
+    # --- setting a scene -------------------------------------------------------------------
+
+    def add_container(self, host: str, name: str, managed: bool = True, running: bool = True) -> FakeContainer:
+        """A container that was there before the run (dockstack's own when managed)."""
+        image = next(iter(self.hosts[host].images))
+        c = FakeContainer(name, image, self.hosts[host].images[image], {LABEL_MANAGED: "true"} if managed else {},
+                          running, self._next_pid() if running else 0)
+        self.hosts[host].containers[name] = c
+        return c
+
+    def container(self, name: str) -> FakeContainer:
+        found = [h.containers[name] for h in self.hosts.values() if name in h.containers]
+        assert len(found) == 1, f"{name} is on {len(found)} hosts"
+        return found[0]
+
+    # --- what was asked ---------------------------------------------------------------------
+
+    def note(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def asked(self, *what: str) -> list[Call]:
+        return [c for c in self.calls if c.what in what]
+
+    def acted_on(self) -> list[str]:
+        """The containers an action script ran for, in order."""
+        return [c.name for c in self.asked("action")]
+
+    # --- answering --------------------------------------------------------------------------
+
+    def answer(self, host_name: str, argv: Sequence[str], data: bytes = b"") -> Result:
+        host = self.hosts[host_name]
+        argv = [str(a) for a in argv]
+        script = argv[2] if argv[:2] == ["sh", "-c"] and len(argv) > 2 else None
+        with self._lock:
+            if script == facts.HOST_FACTS_SCRIPT:
+                self.calls.append(Call(host_name, "facts"))
+                return Result(True, 0, self.facts(host, argv[4], argv[9:]), "")
+            if script == network.HOST_NETWORK_SCRIPT:
+                self.calls.append(Call(host_name, "network"))
+                br, _mtu, join, vx = argv[4:8]
+                host.network = (br, join, vx, frozenset(argv[12:]))
+                return Result(True, 0, "", "")
+            if script == actions.ACTION_SCRIPT:
+                self.calls.append(Call(host_name, "action", argv[5], (argv[4],)))
+                return self.action(host, argv, data)
+            if script == addressbook.TXN_SCRIPT:
+                files, _ = untar(data)
+                ops = files["ops"].splitlines()
+                self.calls.append(Call(host_name, "txn", argv[5], tuple(ops)))
+                return self.txn(host, argv[4], argv[5], ops, files)
+            if argv[:3] == ["docker", "rm", "--force"] and len(argv) == 4:
+                self.calls.append(Call(host_name, "rm", argv[3]))
+                host.containers.pop(argv[3], None)
+                return Result(True, 0, argv[3] + "\n", "")
+        raise AssertionError(f"the fake host {host_name} does not know this command: {shlex.join(argv)[:300]}")
+
+    def _next_pid(self) -> int:
+        self._pid += 1
+        return self._pid
+
+    def facts(self, host: FakeHost, label: str, tags: list[str]) -> str:
+        """HOST_FACTS_SCRIPT's output: its sections, each line as the commands in it print it."""
+        key, _, value = label.partition("=")
+        managed = [c for c in host.containers.values() if c.labels.get(key) == value]
+        inspect = [{"Name": f"/{c.name}", "State": {"Running": c.running, "Pid": c.pid if c.running else 0},
+                    "Config": {"Image": c.image, "Labels": c.labels}, "Image": c.image_id} for c in managed]
+        out = ["#dockerd", "up", "#containers", json.dumps(inspect, indent=4), "#names",
+               *host.containers, "#addresses"]
+        for c in managed:
+            if c.running and c.mac:
+                out += [f"{c.pid} 2: eth0@if{c.pid + 1}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue "
+                        f"state UP mode DEFAULT group default qlen 1000\\    link/ether {c.mac} brd ff:ff:ff:ff:ff:ff "
+                        "link-netnsid 0",
+                        f"{c.pid} 2: eth0    inet {c.ip}/{self.inv.network.subnet.prefixlen} scope global eth0\\       "
+                        "valid_lft forever preferred_lft forever"]
+        out += ["#images", *(f"{t} {host.images.get(t, '')}" for t in tags), "#network"]
+        if host.network:
+            br, join, vx, peers = host.network
+            out.append(f"bridge 5: {br}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode "
+                       "DEFAULT group default qlen 1000\\    link/ether 0a:00:00:00:00:05 brd ff:ff:ff:ff:ff:ff")
+            if join == "vxlan":
+                out.append(f"vxlan 6: {vx}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master {br} "
+                           "state UNKNOWN mode DEFAULT group default qlen 1000\\    link/ether 0a:00:00:00:00:06")
+                out += [f"peer {p}" for p in sorted(peers)]
+            out.append("forward")
+        out.append("#books")
+        for d in sorted(d for d in host.dirs if re.fullmatch(rf"{SERVICE_ROOT}/dnsmasq/[^/]+/registry", d)):
+            folder = d.rpartition("/")[0]
+            n = folder.rpartition("/")[2]
+            out.append(f"{n} generation {host.files.get(f'{folder}/generation', '0').strip()}")
+            for path in sorted(p for p in host.files if p.startswith(f"{d}/")):
+                fname = path.rpartition("/")[2]
+                out.append(f"{n} file {fname} {printable(host.files[path][:300])}")
+                good = host.files.get(f"{folder}/last-good/{fname}")
+                if good != host.files[path]:
+                    out.append(f"{n} last-good {fname} {printable((good or '')[:300])}")
+            out += [f"{n} released {ip}" for ip in host.files.get(f"{folder}/released", "").splitlines()]
+            out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/leases", "").splitlines()]
+        out += ["#galera", "#files"]
+        served = (f"{SERVICE_ROOT}/haproxy/", f"{SERVICE_ROOT}/puppet/")
+        out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
+                if p.startswith(f"{SERVICE_ROOT}/") and "/.incoming" not in p
+                and (p.startswith(served) or p.endswith("/dnsmasq.conf"))]
+        out.append("#end")
+        return "\n".join(out) + "\n"
+
+    def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
+        """ACTION_SCRIPT: its positional arguments, the env lines and tar.gz on standard input, its report."""
+        mode, name, mac, cidr = argv[4:8]
+        check, with_files, envs, run = argv[14], argv[17] == "1", int(argv[18]), argv[22:]
+        for _ in range(envs):
+            _, _, data = data.partition(b"\n")
+        if with_files:
+            files, dirs = untar(data)
+            host.files.update({f"/{p}": t for p, t in files.items()})
+            host.dirs.update(f"/{d}" for d in dirs)
+        step, said = self.fail.pop(name, ("", ""))
+        failed = Result(False, 1, f"failed {step}\nsaid {said}\n", "")
+        if mode in (actions.CREATE, actions.RECREATE):
+            if mode == actions.RECREATE:
+                host.containers.pop(name, None)
+            if step == "docker run":
+                return failed
+            labels = dict(run[i + 1].split("=", 1) for i, a in enumerate(run) if a == "--label")
+            image = run_image(run)
+            host.containers[name] = FakeContainer(name, image, host.images[image], labels)
+        elif name not in host.containers:
+            return Result(False, 1, f"failed docker inspect\nsaid Error: No such object: {name}\n", "")
+        c = host.containers[name]
+        c.running, c.pid = True, self._next_pid()
+        c.mac = mac or "02:42:" + ":".join(re.findall("..", hashlib.sha1(f"{name} {c.pid}".encode()).hexdigest()[:8]))
+        out = ["started"]
+        c.ip = cidr.partition("/")[0] if cidr else self.dhcp(c.mac, name)
+        if not c.ip or step not in ("", "readiness check"):
+            if mode in (actions.CREATE, actions.RECREATE):
+                del host.containers[name]  # the script's undo
+            return Result(False, 1, "\n".join([*out, f"failed {step or 'dhclient'}",
+                                               f"said {said or 'no lease from dnsmasq within 30s'}"]) + "\n", "")
+        out += [f"link 2: eth0@if{c.pid + 1}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP "
+                f"mode DEFAULT group default qlen 1000\\    link/ether {c.mac} brd ff:ff:ff:ff:ff:ff link-netnsid 0",
+                f"addr 2: eth0    inet {c.ip}/{self.inv.network.subnet.prefixlen} scope global eth0",
+                "took addressing 9"]
+        if step == "readiness check":
+            return Result(True, 0, "\n".join([*out, "unready not passing after 60s", f"said {said}"]) + "\n", "")
+        if check:
+            out.append("took check 4")
+        return Result(True, 0, "\n".join([*out, "ready"]) + "\n", "")
+
+    def dhcp(self, mac: str, name: str) -> str:
+        """What a running dnsmasq leases: the IP its dhcp-hosts.d pins to the MAC, else the first free one of the
+        range; the lease goes to its lease file. "": no dnsmasq answers."""
+        for d in self.stack.dnsmasq_containers():
+            host = self.hosts[d.host]
+            if not (d.name in host.containers and host.containers[d.name].running and not host.down):
+                continue
+            folder = f"{SERVICE_ROOT}/dnsmasq/{d.name}"
+            pinned = {h.mac: h.ip for p, t in host.files.items() if p.startswith(f"{folder}/dhcp-hosts.d/")
+                      for h in facts.parse_dhcp_hosts(t)}
+            leases = [x.split() for x in host.files.get(f"{folder}/leases", "").splitlines()]
+            taken = set(pinned.values()) | {x[2] for x in leases if x[1] != mac}
+            net = self.inv.network
+            free = (str(ipaddress.IPv4Address(i)) for i in range(int(net.dhcp_start), int(net.dhcp_end) + 1))
+            ip = pinned.get(mac) or next(i for i in free if i not in taken)
+            host.files[f"{folder}/leases"] = "".join(
+                f"{' '.join(x)}\n" for x in leases if x[1] != mac) + f"1900000000 {mac} {ip} {name} *\n"
+            return ip
+        return ""
+
+    def txn(self, host: FakeHost, folder: str, dnsmasq: str, ops: list[str], files: dict[str, str]) -> Result:
+        """TXN_SCRIPT: the operations on the copy in folder; prints what it did, then the registry."""
+        for hook in self.before_txn:
+            hook(self, host, dnsmasq, ops)
+        if self.locked_by:
+            return Result(False, addressbook.LOCKED_EXIT, f"locked {self.locked_by}\n", "")
+        host.dirs.update(f"{folder}/{d}" for d in ("registry", "last-good", "dhcp-hosts.d", "hosts.d"))
+        registry, out, changed = f"{folder}/registry", [], False
+
+        def forget(n: str) -> None:
+            for sub in ("last-good", "registry", "dhcp-hosts.d", "hosts.d"):
+                host.files.pop(f"{folder}/{sub}/{n}", None)
+
+        released = host.files.get(f"{folder}/released", "").splitlines()
+        for op, *args in (line.split() for line in ops):
+            n = args[0] if args else ""
+            if op == "put":
+                _, _, _, m, i, _ = files[f"put/{n}.record"].split()
+                other = next((r for p, t in sorted(host.files.items()) if p.startswith(f"{registry}/")
+                              for r in [t.split()] if r[0] != n and (r[3] == m or r[4] == i)), None)
+                if other:
+                    out.append(f"conflict {n} {other[0]} {'ip' if other[4] == i else 'mac'} "
+                               f"{other[4] if other[4] == i else other[3]}")
+                    continue
+                for sub, part in (("last-good", "record"), ("registry", "record"), ("dhcp-hosts.d", "dhcp"),
+                                  ("hosts.d", "host")):
+                    changed |= host.files.get(f"{folder}/{sub}/{n}") != files[f"put/{n}.{part}"]
+                    host.files[f"{folder}/{sub}/{n}"] = files[f"put/{n}.{part}"]
+                out.append(f"put {n}")
+            elif op == "del":
+                forget(n)
+                changed = True
+                out.append(f"del {n}")
+            elif op == "unquarantine":
+                released, changed = [], True
+            elif op == "quarantine":
+                released, changed = [*(x for x in released if x != n), n], True
+            elif op == "release":
+                forget(n)
+                released, changed = [*(x for x in released if x != args[1]), args[1]], True
+                out.append(f"release {n}")
+        if released:
+            host.files[f"{folder}/released"] = "".join(f"{x}\n" for x in released)
+        else:
+            host.files.pop(f"{folder}/released", None)
+        gen = int(host.files.get(f"{folder}/generation", "0").strip() or 0) + changed
+        host.files[f"{folder}/generation"] = f"{gen}\n"
+        out.append(f"generation {gen}")
+        out += [f"record {t.strip()}" for p, t in sorted(host.files.items()) if p.startswith(f"{registry}/")]
+        out += [f"released {x}" for x in released]
+        return Result(True, 0, "\n".join([*out, "done"]) + "\n", "")
+
+
+def run_image(run: list[str]) -> str:
+    """The image of `docker run`'s arguments (after `docker run`): the first that is no option or its value."""
+    flags_with_value = {"--name", "--hostname", "--network", "--cap-add", "--label", "--dns-search", "--dns",
+                        "--volume", "--stop-timeout", "--env-file", "--cidfile"}
+    i = 0
+    while run[i].startswith("-"):
+        i += 2 if run[i] in flags_with_value else 1
+    return run[i]
+
+
+class FakeRemote:
+    """What deploy-all, the world and the executor use of dockstack.remote.Remote."""
+
+    def __init__(self, lab: Lab, name: str) -> None:
+        self.lab, self.name = lab, name
+
+    def _answer(self, argv: Sequence[str], data: bytes, step: str, check: bool) -> Result:
+        host = self.lab.hosts[self.name]
+        if host.down:
+            self.lab.note(Call(self.name, "unanswered", step))
+            raise RemoteError(self.name, "ssh connect", host.down)
+        r = self.lab.answer(self.name, argv, data)
+        if check and not r.ok:
+            raise RemoteError(self.name, step, (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
+        return r
+
+    def run(self, argv: Sequence[str | int], step: str, check: bool = True, timeout: float | None = None) -> Result:
+        return self._answer([str(a) for a in argv], b"", step, check)
+
+    def run_with_input(self, argv: Sequence[str | int], data: bytes, step: str, check: bool = True,
+                       timeout: float | None = None) -> Result:
+        return self._answer([str(a) for a in argv], data, step, check)
+
+    def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
+              stdin: str | None = None) -> Result:
+        return self._answer(shlex.split(cmdline), (stdin or "").encode(), step, check)
+
+    def explain(self, said: str) -> str:
+        return said
+
+
+class FakeRemotes:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self._remotes = {h: FakeRemote(lab, h) for h in lab.hosts}
+
+    def __getitem__(self, host_name: str) -> FakeRemote:
+        return self._remotes[host_name]
