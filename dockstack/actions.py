@@ -197,35 +197,7 @@ def parse_action(text: str) -> ActionResult:
                         "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took)
 
 
-# Installs a service's new files: each file a check names is checked inside the running container first (the
-# definition's FileCheck: e.g. `haproxy -c`), then all are renamed into place, then the container's PID 1 gets the
-# definition's reload signal (haproxy's supervisor: haproxy reloads, keepalived re-reads its file).
-# Arguments: NAME DIR MOUNT SIGNAL N, then N (FILE LABEL COMMAND) triples, then the files' relative paths.
-SERVICE_FILES_SCRIPT = r"""
-set -u
-name=$1 dir=$2 mount=$3 signal=$4 nchecks=$5
-shift 5
-mkdir -p "$dir"
-new=$(mktemp -d "$dir/.incoming.XXXXXX") || exit 1  # its own folder: two runs may push at once
-trap 'rm -rf "$new"' EXIT
-out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
-running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
-while [ "$nchecks" -gt 0 ]; do
-  file=$1 label=$2 command=$3
-  shift 3
-  nchecks=$((nchecks - 1))
-  if [ "$running" = true ] && [ -f "$new/$file" ]; then
-    out=$(docker exec "$name" sh -c "$command" sh "$mount/${new##*/}/$file" 2>&1) ||
-      { rm -rf "$new"; echo "failed $label"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/said /'; exit 1; }
-  fi
-done
-for f in "$@"; do mkdir -p "$(dirname "$dir/$f")"; mv -f "$new/$f" "$dir/$f"; done
-rm -rf "$new"
-if [ -n "$signal" ] && [ "$running" = true ]; then
-  docker kill --signal "$signal" "$name" >/dev/null && echo reloaded
-fi
-echo done
-"""
+SERVICE_FILES_SCRIPT = script("service_files.sh")
 
 
 def service_files_argv(c: Container, service: Service, relative: list[str]) -> list[str]:

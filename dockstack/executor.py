@@ -26,12 +26,14 @@ from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
 from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout, trace
+from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import Cluster, Context, Service
 from dockstack.services.registry import DEFINITIONS, definition
 from dockstack.world import World
 
 Say = Callable[[str], None]
+STOP_REMOVE_SCRIPT = script("stop_remove.sh")
 LOCK_TIMEOUT_ENV = "DOCKSTACK_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a transaction waits for another run's lock on the address book
 
@@ -254,8 +256,7 @@ class Executor:
         """docker rm --force; a container whose service stops cleanly (a stop timeout: galera writes its seqno) is
         stopped first, in the same round trip."""
         wait = self.stop_timeout(name)
-        argv = ["sh", "-c", 'docker stop "$1" >/dev/null 2>&1; exec docker rm --force "$1"', "sh", name] \
-            if wait is not None else ["docker", "rm", "--force", name]
+        argv = ["sh", "-c", STOP_REMOVE_SCRIPT, "sh", name] if wait is not None else ["docker", "rm", "--force", name]
         self.remotes[host].run(argv, f"{name}: docker rm", timeout=step_timeout() + (wait or 0))
         with self.lock:
             self.present.get(host, set()).discard(name)

@@ -46,7 +46,8 @@ def step_timeout() -> float:
     return seconds_from_env("DOCKSTACK_STEP_TIMEOUT", 60.0)
 KEEPALIVE = 15  # seconds between SSH keepalives, so a dead peer is noticed
 TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
-TMP_SUFFIX = ".dockstack-tmp"
+TMP_SUFFIX = ".dockstack-tmp"  # put_files.sh writes each file under this name first
+PUT_FILES_SCRIPT = script("put_files.sh")
 # One line per file: PATH<TAB>base64 of its content, or PATH<TAB>- when it does not exist (exact bytes).
 # The text: dockstack/scripts/read_files.sh.
 READ_FILES_SCRIPT = script("read_files.sh")
@@ -223,8 +224,7 @@ class Remote:
                 info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
                 tar.addfile(info, io.BytesIO(data))
         buf.seek(0)
-        script = f'tar -x --no-same-owner -f - -C / && for f; do mv -f "$f{TMP_SUFFIX}" "$f"; done'
-        self.send(quote(["sh", "-c", script, "sh", *files]), buf, step)
+        self.send(quote(["sh", "-c", PUT_FILES_SCRIPT, "sh", *files]), buf, step)
 
     def put_text(self, path: str, text: str, step: str) -> None:
         self.put_texts({path: text}, step)

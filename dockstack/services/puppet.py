@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dockstack.config import ROOT, Container, ServiceTraits, Stack
 from dockstack.render import render
+from dockstack.scripts import script
 from dockstack.services.base import Context, Service
 
 MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
@@ -18,16 +19,7 @@ ENVIRONMENT = "environments/production"  # inside the puppet service folder
 JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
              "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
              "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
-# the server in the foreground as Debian's systemd unit starts it, with dockstack's puppet.conf (rendered into the
-# mounted folder; a link, so a pushed file, renamed into place, is what the server reads next)
-SERVER_SCRIPT = r"""
-mount=$1
-shift
-ln -sf "$mount/puppet.conf" /etc/puppet/puppet.conf
-mkdir -p /run/puppetserver
-exec java "$@" -jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d \
-  --bootstrap-config /etc/puppet/puppetserver/services.d
-"""
+SERVER_SCRIPT = script("puppetserver.sh")  # the container's command: the server in the foreground
 
 
 def fqdn(c: Container, domain: str) -> str:

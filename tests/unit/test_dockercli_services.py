@@ -184,3 +184,21 @@ def test_spec_records_the_service(container):
     assert dockercli.spec(container("web", role="webui"))["service"] is None
     assert json.loads(dockercli.spec_label(container("web", role="webui")))["service"] != \
         json.loads(dockercli.spec_label(container("web", role="webui", service="haproxy")))["service"]
+
+
+def test_puppetserver_script_links_dockstacks_puppet_conf_and_runs_the_jar(container, net, fakebin):
+    """The container's command, run here with fake ln, mkdir and java: the link, then java with the JVM's
+    arguments and Debian's config and bootstrap folders."""
+    for tool in ("ln", "mkdir", "java"):
+        fakebin.add(tool)
+    c = container("puppet", role="puppet", image="dockstack/puppetserver:bookworm")
+    argv = dockercli.run_argv(c, net, ["10.100.0.2"])
+    command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
+    proc = fakebin.run(command)
+    assert proc.returncode == 0, proc.stderr
+    calls = fakebin.calls()
+    assert calls[0] == f"ln -sf {puppet_service.MOUNT}/puppet.conf /etc/puppet/puppet.conf"
+    assert calls[1] == "mkdir -p /run/puppetserver"
+    assert calls[2].startswith("java -Xms256m -Xmx512m") and calls[2].endswith(
+        "-jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d "
+        "--bootstrap-config /etc/puppet/puppetserver/services.d")

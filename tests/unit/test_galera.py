@@ -343,3 +343,14 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
     conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
     assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
     assert host.galera["galera1"].seqno == -1, out
+
+
+def test_remove_stops_a_cleanly_stopping_service_first(fakebin):
+    """STOP_REMOVE_SCRIPT (a definition with a stop timeout: galera): docker stop, then docker rm --force, even
+    when the stop fails (a container that is not running)."""
+    from dockstack.executor import STOP_REMOVE_SCRIPT
+
+    fakebin.add("docker", '[ "$1" = stop ] && exit 1\necho "$2 $3"\n')
+    proc = fakebin.run(["sh", "-c", STOP_REMOVE_SCRIPT, "sh", "galera1"])
+    assert proc.returncode == 0 and proc.stdout == "--force galera1\n"
+    assert fakebin.calls() == ["docker stop galera1", "docker rm --force galera1"]

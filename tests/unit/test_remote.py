@@ -5,13 +5,14 @@ from __future__ import annotations
 import shlex
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from dockstack import remote
 from dockstack.config import Host
 from dockstack.errors import RemoteError
-from dockstack.remote import Remote, Result, parallel, quote
+from dockstack.remote import TMP_SUFFIX, Remote, Result, parallel, quote
 from tests.unit.conftest import FakeBin
 
 TRICKY = ["echo", "two words", "semi;colon", "$(id)", "`id`", "it's", 'say "hi"', "", "*", "a\nb", 42, "-n"]
@@ -98,6 +99,33 @@ class LocalRemote(Remote):
         if check and not res.ok:
             raise RemoteError(self.name, step, (res.stderr or res.stdout).strip() or f"exit code {res.exit_code}")
         return res
+
+
+class LocalSender(LocalRemote):
+    """LocalRemote whose `send` streams the data into the command line run here."""
+
+    def send(self, cmdline: str, data, step: str, progress=None, check: bool = True, timeout=None) -> Result:
+        proc = self.fakebin.run(["sh", "-c", cmdline], data.read())
+        res = Result(proc.returncode == 0, proc.returncode, proc.stdout, proc.stderr)
+        if check and not res.ok:
+            raise RemoteError(self.name, step, (res.stderr or res.stdout).strip() or f"exit code {res.exit_code}")
+        return res
+
+
+def test_put_texts_writes_every_file_whole_through_its_temporary_name(tmp_path, fakebin):
+    """PUT_FILES_SCRIPT: the tar's PATH.dockstack-tmp files renamed onto PATH; an old file is replaced."""
+    (tmp_path / "old").write_text("before\n")
+    files = {str(tmp_path / "old"): "after\n", str(tmp_path / "new file"): "grüße\n"}
+    LocalSender(fakebin).put_texts(files, "put files")
+    assert {p: Path(p).read_text() for p in files} == files
+    assert not list(tmp_path.glob("*" + TMP_SUFFIX))
+
+
+def test_put_texts_fails_when_a_file_cannot_be_written(tmp_path, fakebin):
+    (tmp_path / "plain").write_text("a file where a folder should be")
+    with pytest.raises(RemoteError):
+        LocalSender(fakebin).put_texts({str(tmp_path / "plain" / "x"): "text\n"}, "put files")
+    assert (tmp_path / "plain").read_text() == "a file where a folder should be"
 
 
 def test_get_texts_reads_exact_contents_and_missing_files(tmp_path, fakebin):

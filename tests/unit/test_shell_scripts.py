@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import dockstack.scripts
-from dockstack import actions, addressbook, facts, galera, health, images, ipam, network, remote
+from dockstack import actions, addressbook, executor, facts, galera, health, images, ipam, network, remote
 from dockstack.scripts import script
+from dockstack.services import puppet as puppet_service
 
 SCRIPTS_DIR = Path(dockstack.scripts.__file__).parent
 SHIPPED = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
@@ -28,6 +29,10 @@ CONSTANTS = {
     "apt.sh": (images.APT_SCRIPT, "bash"),
     "host_network.sh": (network.HOST_NETWORK_SCRIPT, "sh"),
     "read_files.sh": (remote.READ_FILES_SCRIPT, "sh"),
+    "put_files.sh": (remote.PUT_FILES_SCRIPT, "sh"),
+    "service_files.sh": (actions.SERVICE_FILES_SCRIPT, "sh"),
+    "stop_remove.sh": (executor.STOP_REMOVE_SCRIPT, "sh"),
+    "puppetserver.sh": (puppet_service.SERVER_SCRIPT, "sh"),
 }
 
 
