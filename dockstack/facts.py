@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dockstack.galera import GraState, parse_grastate
 from dockstack.scripts import script
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
@@ -159,9 +159,13 @@ HOST_FACTS_SCRIPT = script("host_facts.sh")
 
 
 def host_facts_argv(label: str, service_root: str, bridge: str, vxlan_device: str, uplink: str | None,
-                    image_tags: list[str]) -> list[str]:
-    return ["sh", "-c", HOST_FACTS_SCRIPT, "sh", label, service_root, bridge, vxlan_device, uplink or "",
-            *image_tags]
+                    image_tags: list[str], books: str = "", state: Sequence[tuple[str, str]] = (),
+                    digests: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """books: the service folder holding address books; state: (service, file) whose text each of its containers'
+    folders holds; digests: (service, glob) of the rendered files to digest (services.registry.facts_wanted)."""
+    return ["sh", "-c", HOST_FACTS_SCRIPT, "sh", label, service_root, bridge, vxlan_device, uplink or "", books,
+            str(len(state)), *(x for pair in state for x in pair), str(len(digests)),
+            *(x for pair in digests for x in pair), *image_tags]
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ class HostFacts:
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
     foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
     secondary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its other eth0 IPv4s (a VIP)
-    galera: dict[str, GraState | None] = field(default_factory=dict)  # galera node -> its grastate.dat (None: none)
+    state: dict[str, str | None] = field(default_factory=dict)  # container -> its service's state file (None: none)
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -275,8 +279,9 @@ def parse_books(text: str) -> dict[str, BookCopy]:
     return out
 
 
-def parse_galera(text: str) -> dict[str, GraState | None]:
-    """The #galera section: `NAME dir` per galera folder on the host, then its grastate.dat lines prefixed by NAME."""
+def parse_state(text: str) -> dict[str, str | None]:
+    """The #state section: `NAME dir` per container folder of a service with a state file, then that file's lines
+    prefixed by NAME; a folder without the file gives None."""
     lines: dict[str, list[str]] = {}
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
@@ -284,7 +289,7 @@ def parse_galera(text: str) -> dict[str, GraState | None]:
             got = lines.setdefault(name, [])
             if rest != "dir":
                 got.append(rest)
-    return {n: parse_grastate("\n".join(v)) for n, v in lines.items()}
+    return {n: "\n".join(v) + "\n" if v else None for n, v in lines.items()}
 
 
 def parse_network(text: str) -> NetworkFacts:
@@ -340,7 +345,7 @@ def parse_host_facts(text: str) -> HostFacts:
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
-                     secondary=secondary, galera=parse_galera(sec.get("galera", "")))
+                     secondary=secondary, state=parse_state(sec.get("state", "")))
 
 
 def parse_ps(text: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remotes, parallel, step_timeout
 from dockstack.services import SERVICE_ROOT, service_dir
+from dockstack.services.registry import facts_wanted
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
 
     def read(host_name: str) -> facts.HostFacts | DockstackError:
         argv = facts.host_facts_argv(f"{LABEL_MANAGED}=true", SERVICE_ROOT, net.bridge, net.vxlan_device,
-                                     net.uplink, tags)
+                                     net.uplink, tags, *facts_wanted())
         try:
             out = remotes[host_name].run(argv, "read host facts", timeout=step_timeout()).stdout
             found = facts.parse_host_facts(out)

@@ -1,11 +1,20 @@
 #!/bin/sh
 # Everything dockstack needs to know about one host, in one round trip.
-# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK [IMAGE_TAG...]
-#   (facts.host_facts_argv; UPLINK may be empty)
+# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK BOOKS
+#   NSTATE [SERVICE FILE]... NDIGEST [SERVICE GLOB]... [IMAGE_TAG...]
+#   (facts.host_facts_argv; UPLINK may be empty): BOOKS is the service whose folders keep the address book
+#   (dnsmasq's), then the state files services' hooks read (e.g. galera's data/grastate.dat) and the files whose
+#   digests say whether a push is needed, all from the services' definitions
 # Prints sections, each after its `#NAME` line: dockerd, containers, names, addresses, images, network, books,
-# galera, files; then `#end` (facts.parse_host_facts).
-label=$1 root=$2 br=$3 vx=$4 uplink=$5
-shift 5
+# state, files; then `#end` (facts.parse_host_facts).
+label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 nstate=$7
+shift 7
+state=
+while [ "$nstate" -gt 0 ]; do state="$state $1/$2"; shift 2; nstate=$((nstate - 1)); done
+ndigest="$1"  # after the state pairs
+shift
+digest=
+while [ "$ndigest" -gt 0 ]; do digest="$digest $1/$2"; shift 2; ndigest=$((ndigest - 1)); done
 echo '#dockerd'
 if out=$(docker version --format '{{.Server.Version}}' 2>&1); then echo up
 else echo "down $(echo "$out" | tail -n 1)"; fi
@@ -39,7 +48,7 @@ if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/u
 if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
 if iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null; then echo forward; fi
 echo '#books'
-for d in "$root"/dnsmasq/*/; do
+for d in "$root/${books:-.none}"/*/; do
   [ -d "$d/registry" ] || continue
   n=$(basename "$d")
   echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
@@ -53,16 +62,20 @@ for d in "$root"/dnsmasq/*/; do
   sed "s/^/$n released /" "$d/released" 2>/dev/null
   [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
 done
-echo '#galera'
-for d in "$root"/galera/*/; do  # each galera node's grastate.dat: which node may start the cluster
-  [ -d "$d" ] || continue
-  n=$(basename "$d")
-  echo "$n dir"
-  # awk ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
-  # newline, which glued the next section's header to it (every service file then looked changed)
-  awk -v n="$n" '{ print n " " $0 }' "$d/data/grastate.dat" 2>/dev/null | tr -c '[:print:]\n' '?'
+echo '#state'
+for sf in $state; do  # SERVICE/FILE: each of that service's containers' FILE (e.g. galera's grastate.dat)
+  for d in "$root/${sf%%/*}"/*/; do
+    [ -d "$d" ] || continue
+    n=$(basename "$d")
+    echo "$n dir"
+    # awk ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
+    # newline, which glued the next section's header to it (every service file then looked changed)
+    awk -v n="$n" '{ print n " " $0 }' "$d/${sf#*/}" 2>/dev/null | tr -c '[:print:]\n' '?'
+  done
 done
 echo '#files'
-find "$root" -type f \( -path "$root/haproxy/*" -o -path "$root/puppet/*" -o -name dnsmasq.conf \) \
-  ! -path '*/.incoming*' -exec sha256sum {} + 2>/dev/null
+for sg in $digest; do  # SERVICE/GLOB: the files dockstack renders for that service's containers and compares
+  find "$root/${sg%%/*}" -type f -path "$root/${sg%%/*}/*/${sg#*/}" ! -path '*/.incoming*' \
+    -exec sha256sum {} + 2>/dev/null
+done
 echo '#end'

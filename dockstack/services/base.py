@@ -87,6 +87,8 @@ class Service:
     reload_signal: str | None = None  # sent to the container's PID 1 once new files are in place
     serial: int | None = None  # running containers of a role re-created at once (None: all together)
     balance_check: BalanceCheck | None = None  # how haproxy checks its members (None: a TCP connect)
+    state_file: str | None = None  # a file of its folder the facts bring for its hooks (galera's grastate.dat)
+    digested: tuple[str, ...] = ()  # globs in its folder of the files the facts digest, to push only what differs
 
     @property
     def name(self) -> str:

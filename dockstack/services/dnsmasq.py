@@ -31,4 +31,5 @@ SERVICE = Dnsmasq(
     mount=MOUNT,
     command=("dnsmasq", "--keep-in-foreground", f"--conf-file={MOUNT}/dnsmasq.conf"),
     restart_on_change=True,  # SIGHUP re-reads its hosts files, not dnsmasq.conf
+    digested=("dnsmasq.conf",),  # not the address book beside it: the transaction script keeps that
 )

@@ -38,8 +38,9 @@ def nodes(cluster: Cluster) -> list[cluster_state.Node]:
     out = []
     for c in cluster.members:
         facts = cluster.facts.get(c.host)
+        text = facts.state.get(c.name) if facts else None
         out.append(cluster_state.Node(c.name, c.host, c.host not in cluster.unreachable, c.name in cluster.running,
-                                      facts.galera.get(c.name) if facts else None, recovered.get(c.name)))
+                                      cluster_state.parse_grastate(text) if text else None, recovered.get(c.name)))
     return out
 
 
@@ -106,6 +107,7 @@ SERVICE = Galera(
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),
     stop_timeout=STOP_TIMEOUT,
+    state_file="data/grastate.dat",  # which node may start the cluster
     serial=1,  # running nodes are re-created one after another: the cluster never loses all its members at once
     balance_check=BalanceCheck(CHECK_PORT, one_active=True),  # one node takes the writes
 )

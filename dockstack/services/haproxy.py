@@ -79,4 +79,5 @@ SERVICE = Haproxy(
     file_checks=(FileCheck("haproxy.cfg", 'haproxy -c -f "$1"', "haproxy -c"),
                  FileCheck("keepalived.conf", 'keepalived -t -f "$1"', "keepalived -t")),
     reload_signal="USR2",
+    digested=("*",),
 )

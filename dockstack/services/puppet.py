@@ -94,4 +94,5 @@ SERVICE = Puppet(
     mount=MOUNT,
     command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
+    digested=("*",),
 )

@@ -16,6 +16,15 @@ TRAITS: Mapping[str, ServiceTraits] = {name: s.traits for name, s in DEFINITIONS
 GENERATED_KEYS = generated_keys(TRAITS.values())  # what the secrets file holds
 
 
+def facts_wanted() -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """What the facts command reads of the service folders (facts.host_facts_argv): the folder of the service
+    that keeps the address book, each (service, state file) and each (service, glob of files to digest)."""
+    books = next((s.name for s in DEFINITIONS.values() if s.traits.serves_addresses), "")
+    state = [(s.name, s.state_file) for s in DEFINITIONS.values() if s.state_file]
+    digests = [(s.name, glob) for s in DEFINITIONS.values() for glob in s.digested]
+    return books, state, digests
+
+
 def definition(c: Container) -> Service | None:
     """c's service's definition; None for a container of a role without a service (its image's own command)."""
     return DEFINITIONS.get(c.service) if c.service else None

@@ -130,7 +130,7 @@ class Lab:
         with self._lock:
             if script == facts.HOST_FACTS_SCRIPT:
                 self.calls.append(Call(host_name, "facts"))
-                return Result(True, 0, self.facts(host, argv[4], argv[9:]), "")
+                return Result(True, 0, self.facts(host, argv[4], host_facts_tags(argv)), "")
             if script == network.HOST_NETWORK_SCRIPT:
                 self.calls.append(Call(host_name, "network"))
                 br, _mtu, join, vx = argv[4:8]
@@ -192,7 +192,7 @@ class Lab:
                     out.append(f"{n} last-good {fname} {printable((good or '')[:300])}")
             out += [f"{n} released {ip}" for ip in host.files.get(f"{folder}/released", "").splitlines()]
             out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/leases", "").splitlines()]
-        out += ["#galera", "#files"]
+        out += ["#state", "#files"]
         served = (f"{SERVICE_ROOT}/haproxy/", f"{SERVICE_ROOT}/puppet/")
         out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
                 if p.startswith(f"{SERVICE_ROOT}/") and "/.incoming" not in p
@@ -363,3 +363,11 @@ class FakeRemotes:
 
     def __getitem__(self, host_name: str) -> FakeRemote:
         return self._remotes[host_name]
+
+
+def host_facts_tags(argv: list[str]) -> list[str]:
+    """The image tags at the end of host_facts_argv, after the counted (service, file) and (service, glob) pairs."""
+    rest = argv[11:]
+    nstate = int(argv[10])
+    rest = rest[2 * nstate:]
+    return rest[1 + 2 * int(rest[0]):]

@@ -12,6 +12,7 @@ import pytest
 
 from dockstack import dockercli, facts
 from dockstack.facts import BookCopy, ContainerState, HostFacts, Lease, NetworkFacts, Record
+from dockstack.services.registry import facts_wanted
 
 WEB_IMAGE_ID = "sha256:9d1c3b2a0f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060f5e"
 CONF_DIGEST = "a" * 64
@@ -95,18 +96,21 @@ def script_vars(script: str) -> list[str]:
 
 def test_host_facts_argv_passes_every_value_as_its_own_argument():
     argv = facts.host_facts_argv("org.dockstack.managed=true", "/var/lib/dockstack", "dsbr0", "dsvx0", "eth1",
-                                 ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"])
+                                 ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"], "dnsmasq",
+                                 [("galera", "data/grastate.dat")], [("haproxy", "*"), ("dnsmasq", "dnsmasq.conf")])
     assert argv[:4] == ["sh", "-c", facts.HOST_FACTS_SCRIPT, "sh"]
     names = script_vars(facts.HOST_FACTS_SCRIPT)
     assert f"shift {len(names)}" in facts.HOST_FACTS_SCRIPT
     assert dict(zip(names, argv[4:])) == {"label": "org.dockstack.managed=true", "root": "/var/lib/dockstack",
-                                          "br": "dsbr0", "vx": "dsvx0", "uplink": "eth1"}
-    assert argv[4 + len(names):] == ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
+                                          "br": "dsbr0", "vx": "dsvx0", "uplink": "eth1", "books": "dnsmasq",
+                                          "nstate": "1"}
+    assert argv[4 + len(names):] == ["galera", "data/grastate.dat", "2", "haproxy", "*", "dnsmasq", "dnsmasq.conf",
+                                     "dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
 
 
 def test_host_facts_argv_without_uplink_or_tags():
     argv = facts.host_facts_argv("l=true", "/r", "br0", "vx0", None, [])
-    assert argv[4:] == ["l=true", "/r", "br0", "vx0", ""]
+    assert argv[4:] == ["l=true", "/r", "br0", "vx0", "", "", "0", "0"]
 
 
 def test_host_facts_script_is_constant():
@@ -118,8 +122,8 @@ def test_host_facts_script_is_constant():
 
 
 def test_host_facts_script_prints_every_section_in_order():
-    markers = [f"echo '#{s}'" for s in ("dockerd", "containers", "addresses", "images", "network", "books", "files",
-                                        "end")]
+    markers = [f"echo '#{s}'" for s in ("dockerd", "containers", "addresses", "images", "network", "books", "state",
+                                        "files", "end")]
     positions = [facts.HOST_FACTS_SCRIPT.index(m) for m in markers]
     assert positions == sorted(positions)
 
@@ -345,7 +349,7 @@ def test_books_name_garbled_lease_lines():
 def books_section() -> str:
     """The #books part of HOST_FACTS_SCRIPT, to run on its own."""
     script = facts.HOST_FACTS_SCRIPT
-    return "root=$1\n" + script[script.index("echo '#books'"):script.index("echo '#files'")]
+    return "root=$1 books=dnsmasq\n" + script[script.index("echo '#books'"):script.index("echo '#state'")]
 
 
 def test_books_section_run_on_a_folder(tmp_path):
@@ -430,7 +434,7 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
         fakebin.add(name, body)
     tags = ["dockstack/base:bookworm", PINNED, "dockstack/db:bookworm"]
     proc = fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(root), "dsbr0", "dsvx0", "eth1",
-                                             tags))
+                                             tags, *facts_wanted()))
     assert proc.returncode == 0, proc.stderr
     hf = facts.parse_host_facts(proc.stdout)
     assert proc.stdout.splitlines()[-1] == "#end"
@@ -440,7 +444,8 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert hf.network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset({"10.99.0.12",
                                       "10.99.0.13"}), uplink_master="dsbr0", forward_rule=True)
     assert hf.books["dns"].generation == 3 and hf.books["dns"].records == {"dns": DNS_RECORD}
-    assert (hf.galera["galera1"].seqno, hf.galera["galera1"].safe_to_bootstrap) == (12, True)
+    assert hf.state == {"galera1": "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\n"
+                                   "safe_to_bootstrap: 1\n"}
     assert hf.files == {f"{root}/dnsmasq/dns/dnsmasq.conf": hashlib.sha256(b"no-ping\n").hexdigest(),
                         f"{root}/haproxy/lb/haproxy.cfg": hashlib.sha256(b"global\n").hexdigest()}
     docker = fakebin.calls("docker")

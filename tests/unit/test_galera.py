@@ -16,6 +16,7 @@ from dockstack.errors import ConfigError
 from dockstack.galera import Decision, GraState, Node
 from dockstack.services import galera as galera_service
 from dockstack.services import registry
+from dockstack.services.registry import facts_wanted
 
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
@@ -120,16 +121,18 @@ def test_parse_recovered_takes_the_last_position():
     assert galera.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
 
 
-def test_facts_galera_section():
-    text = "\n".join(["#dockerd", "up", "#galera", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
+def test_facts_state_section_brings_each_nodes_grastate():
+    text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
                       "galera2 dir", "#files", "#end"])
-    found = facts.parse_host_facts(text).galera
-    assert found == {"galera1": GraState(UUID, 11, True), "galera2": None}
+    found = facts.parse_host_facts(text).state
+    assert {n: galera.parse_grastate(t) if t else None for n, t in found.items()} == {
+        "galera1": GraState(UUID, 11, True), "galera2": None}
 
 
-def test_facts_script_reads_grastate_of_every_galera_folder():
-    assert '"$root"/galera/*/' in facts.HOST_FACTS_SCRIPT
-    assert '"$d/data/grastate.dat"' in facts.HOST_FACTS_SCRIPT
+def test_the_facts_read_grastate_of_every_galera_folder_because_the_definition_says_so():
+    books, state, digests = facts_wanted()
+    assert ("galera", "data/grastate.dat") in state and books == "dnsmasq"
+    assert ("haproxy", "*") in digests and ("dnsmasq", "dnsmasq.conf") in digests
 
 
 def test_recover_argv_passes_values_as_arguments():
@@ -268,6 +271,14 @@ class FakeRemote:
         return FakeResult(f"2026-11-25 0 [Note] WSREP: Recovered position: {UUID}:{self.seqno}\n")
 
 
+def grastate_text(state: GraState | None) -> str | None:
+    """grastate.dat as a node writes it, as the facts bring it."""
+    if state is None:
+        return None
+    return (f"version: 2.1\nuuid: {state.uuid}\nseqno: {state.seqno}\n"
+            f"safe_to_bootstrap: {int(state.safe_to_bootstrap)}\n")
+
+
 def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None):
     from dockstack.addressbook import Book
     from dockstack.config import Role, Stack
@@ -278,7 +289,7 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
     nodes = [container(f"galera{i}", role="galera", host=f"host{i}") for i in (1, 2, 3)]
     stack = Stack("containers.yaml", (), (Role("galera", service="galera"),), tuple(nodes))
     hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {})},
-                               {}, {}, galera={c.name: grastates.get(c.name)}) for c in nodes}
+                               {}, {}, state={c.name: grastate_text(grastates.get(c.name))}) for c in nodes}
     calls: list[str] = []
     remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
     said: list[str] = []
@@ -336,13 +347,13 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
     bin_dir.mkdir()
     (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "docker").chmod(0o755)
-    argv = facts.host_facts_argv("org.dockstack.managed", str(root), "nobr0", "novx0", None, [])
+    argv = facts.host_facts_argv("org.dockstack.managed", str(root), "nobr0", "novx0", None, [], *facts_wanted())
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}).stdout
     host = facts.parse_host_facts(out)
     conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
     assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
-    assert host.galera["galera1"].seqno == -1, out
+    assert galera.parse_grastate(host.state["galera1"] or "").seqno == -1, out
 
 
 def test_remove_stops_a_cleanly_stopping_service_first(fakebin):

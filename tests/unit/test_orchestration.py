@@ -18,6 +18,7 @@ from dockstack.errors import DockstackError
 from dockstack.facts import Record
 from dockstack.services import SERVICE_ROOT
 from dockstack.services.dnsmasq import DNSMASQ_DIR
+from dockstack.services.registry import facts_wanted
 from tests.unit.fakeremote import Call, FakeHost, Lab
 
 BOOK = f"{DNSMASQ_DIR}/dns"  # the address book's copy on h1
@@ -253,8 +254,8 @@ def test_the_fakes_address_book_prints_what_the_real_scripts_print(scene, tmp_pa
         said += fake.stdout.splitlines()
     assert "conflict thief web ip 10.100.0.100" in said and "conflict thief web mac 02:42:0a:64:00:64" in said
     script = facts.HOST_FACTS_SCRIPT
-    books = "root=$1\n" + script[script.index("echo '#books'"):script.index("echo '#galera'")]
+    books = "root=$1 books=dnsmasq\n" + script[script.index("echo '#books'"):script.index("echo '#state'")]
     real = subprocess.run(["sh", "-c", books, "sh", str(root)], capture_output=True, text=True, timeout=30, env=env)
     fake = scene.lab.answer("h1", facts.host_facts_argv("org.dockstack.managed=true", SERVICE_ROOT, "dsbr0", "dsvx0",
-                                                         None, []))
-    assert fake.stdout[fake.stdout.index("#books"):fake.stdout.index("#galera")] == real.stdout
+                                                         None, [], *facts_wanted()))
+    assert fake.stdout[fake.stdout.index("#books"):fake.stdout.index("#state")] == real.stdout
