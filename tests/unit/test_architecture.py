@@ -4,6 +4,7 @@ every service dockstack ships is defined under dockstack/services/."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,34 @@ def test_every_shipped_service_is_defined_under_services():
     for name, d in registry.DEFINITIONS.items():
         module = Path(__import__(type(d).__module__, fromlist=["_"]).__file__)
         assert module.parent == folder and module.stem == name, (name, module)
+
+
+# the remote scripts the engine sends for any service (galera_recover.sh and puppetserver.sh belong to their
+# services' definitions)
+ENGINE_SCRIPTS = sorted(p for p in (ROOT / "dockstack" / "scripts").glob("*.sh")
+                        if p.name not in ("galera_recover.sh", "puppetserver.sh"))
+
+
+def shell_name_branches(text: str) -> list[str]:
+    """Lines of a shell script that test a value against a service's name (`[ "$service" = haproxy ]`, a `case`
+    arm) or walk a service's folder by name (`"$root"/galera/*/`); comments and messages don't count."""
+    names = "|".join(sorted(NAMES))
+    pattern = re.compile(rf'(!?=\s*"?({names})"?\s*\])|(^\s*"?({names})"?\)\s)|(/({names})/)')
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        code = re.sub(r'(fail|echo|printf) .*', "", code)  # what a script says names services freely
+        if pattern.search(code):
+            out.append(f"line {i}: {line.strip()}")
+    return out
+
+
+@pytest.mark.parametrize("path", ENGINE_SCRIPTS, ids=lambda p: p.name)
+def test_no_engine_script_branches_on_a_service_name(path):
+    assert shell_name_branches(path.read_text()) == [], f"{path.name} names a service: pass it as an argument"
+
+
+@pytest.mark.parametrize("line", ['if [ "$service" = haproxy ]; then', '  galera) echo x ;;',
+                                  'for d in "$root"/galera/*/; do'])
+def test_the_script_contract_sees_a_branch_on_a_service_name(line):
+    assert shell_name_branches(line)
