@@ -17,15 +17,13 @@ from dockstack import dockercli, network
 from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
-from dockstack.remote import seconds_from_env, step_timeout
 from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import Service
+from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
 CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
-DHCP_TIMEOUT = 30  # seconds dhclient may take for one lease ($DOCKSTACK_DHCP_TIMEOUT)
 CHECK_POLL = 0.2  # seconds between readiness probes
-AGENT_TIMEOUT = 300  # seconds a Puppet agent run may take ($DOCKSTACK_AGENT_TIMEOUT), on top of the action's bound
 
 # The one script of an action (see above): dockstack/scripts/action.sh, arguments from action_argv.
 ACTION_SCRIPT = script("action.sh")
@@ -101,14 +99,6 @@ def time_bound(role: Role) -> float:
     """How long one action may take in all: docker run or start, DHCP, the Puppet agent (roles with classes),
     the readiness check, and slack."""
     return step_timeout() + dhcp_timeout() + (agent_timeout() if role.classes else 0) + math.ceil(role.check_timeout)
-
-
-def agent_timeout() -> int:
-    return math.ceil(seconds_from_env("DOCKSTACK_AGENT_TIMEOUT", AGENT_TIMEOUT))
-
-
-def dhcp_timeout() -> int:
-    return math.ceil(seconds_from_env("DOCKSTACK_DHCP_TIMEOUT", DHCP_TIMEOUT))
 
 
 def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset()) -> bytes:

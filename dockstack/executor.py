@@ -25,17 +25,16 @@ from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
-from dockstack.remote import Remotes, parallel, seconds_from_env, step_timeout, trace
+from dockstack.remote import Remotes, parallel, trace
 from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import Cluster, Context, Service
 from dockstack.services.registry import DEFINITIONS, definition
+from dockstack.settings import LOCK_TIMEOUT_ENV, lock_timeout, step_timeout
 from dockstack.world import World
 
 Say = Callable[[str], None]
 STOP_REMOVE_SCRIPT = script("stop_remove.sh")
-LOCK_TIMEOUT_ENV = "DOCKSTACK_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a transaction waits for another run's lock on the address book
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,6 @@ class Done:
     record: Record | None
     error: str | None
     changed: bool
-
-
-def lock_timeout() -> float:
-    return seconds_from_env(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)
 
 
 def holder() -> str:

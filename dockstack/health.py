@@ -15,11 +15,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dockstack.remote import Remote, seconds_from_env, step_timeout
+from dockstack.remote import Remote
 from dockstack.scripts import script
+from dockstack.settings import HEALTH_TIMEOUT, health_timeout, step_timeout  # noqa: F401 (re-exported)
 
 PASS, FAIL, NONE, NO_SERVICE = "pass", "fail", "none", "no service"
-HEALTH_TIMEOUT = 5.0  # seconds one check may take ($DOCKSTACK_HEALTH_TIMEOUT)
 DETAIL_CHARS = 200  # a failing check's line as shown: one printable line at most this long
 LINE_BYTES = 4096  # the most of that line a host sends back
 OUTPUT_BYTES = 65536  # the most of a check's output a host keeps (the end of it: the last line is what counts)
@@ -53,10 +53,6 @@ class Health:
 
     def show(self) -> str:
         return f"{self.state}: {self.detail}" if self.detail else self.state
-
-
-def health_timeout() -> float:
-    return seconds_from_env("DOCKSTACK_HEALTH_TIMEOUT", HEALTH_TIMEOUT)
 
 
 def health_argv(label: str, checks: Sequence[tuple[str, str]], limit: float) -> list[str]:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "archives"
+from dockstack import settings
+
+CACHE_DIR = settings.cache_dir() / "archives"
 CONFIG_MAX = 16 << 20  # an image config is a few KiB; a member this large is a layer, never hashed
 CACHE_VERSION = 1
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockstack import local
+from dockstack import local, settings
 from dockstack.config import Image, Stack
 from dockstack.errors import DockstackError
 from dockstack.prereq import IMAGE_PROGRAMS, require
@@ -32,7 +32,7 @@ from dockstack.remote import Remote, Remotes, parallel, quote
 from dockstack.scripts import script
 
 RECIPE_VERSION = 1
-CACHE_DIR = Path(os.environ.get("DOCKSTACK_CACHE", "/var/cache/dockstack")) / "images"
+CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 CHATTY = tuple(f"I: {w}" for w in ("Retrieving", "Validating", "Extracting", "Unpacking", "Installing",
                                    "Configuring"))

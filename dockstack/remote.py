@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import logging
-import os
 import shlex
 import tarfile
 import threading
@@ -25,27 +24,12 @@ from invoke.exceptions import CommandTimedOut
 
 from dockstack import hostkeys
 from dockstack.config import Host, Inventory
-from dockstack.errors import DockstackError, RemoteError
+from dockstack.errors import RemoteError
 from dockstack.scripts import script
+from dockstack.settings import TRACE_ENV, seconds_from_env, step_timeout, trace_file  # noqa: F401 (re-exported)
 
 CONNECT_TIMEOUT = 10
-def seconds_from_env(env: str, default: float) -> float:
-    """A time bound the operator may change through the environment (read when used, never at import)."""
-    raw = os.environ.get(env, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 86400:
-        raise DockstackError(f"{env}={raw!r} is not a number of seconds (0-86400): unset it or fix it")
-    return value
-
-
-def step_timeout() -> float:
-    """Seconds a plain remote step may take before its host counts as not answering."""
-    return seconds_from_env("DOCKSTACK_STEP_TIMEOUT", 60.0)
 KEEPALIVE = 15  # seconds between SSH keepalives, so a dead peer is noticed
-TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
 TMP_SUFFIX = ".dockstack-tmp"  # put_files.sh writes each file under this name first
 PUT_FILES_SCRIPT = script("put_files.sh")
 # One line per file: PATH<TAB>base64 of its content, or PATH<TAB>- when it does not exist (exact bytes).
@@ -75,7 +59,7 @@ _trace_lock = threading.Lock()
 
 def trace(event: dict) -> None:
     """Append an event to $DOCKSTACK_TRACE (used by the round-trip tests and the benchmark)."""
-    path = os.environ.get(TRACE_ENV)
+    path = trace_file()
     if not path:
         return
     with _trace_lock, open(path, "a") as f:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, dockercli, ipam, network
+from dockstack import actions, dockercli, ipam, network, settings
 from dockstack.actions import ActionResult
 from dockstack.config import Role
 from dockstack.ipam import AddressPlan
@@ -133,7 +133,7 @@ def test_agent_run_passes_the_server_the_certname_and_the_agent_script(web, role
 
 def test_agent_time_counts_in_the_time_bound(role):
     with_classes = dataclasses.replace(role, classes=("profile::web",))
-    assert actions.time_bound(with_classes) == actions.time_bound(role) + actions.AGENT_TIMEOUT
+    assert actions.time_bound(with_classes) == actions.time_bound(role) + settings.AGENT_TIMEOUT
 
 
 @pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (20, "20"), (2.1, "3"), (0.5, "1"), (59.999, "60")])

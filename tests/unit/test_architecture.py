@@ -129,3 +129,14 @@ def test_no_engine_script_branches_on_a_service_name(path):
                                   'for d in "$root"/galera/*/; do'])
 def test_the_script_contract_sees_a_branch_on_a_service_name(line):
     assert shell_name_branches(line)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "dockstack").rglob("*.py")), ids=lambda p: p.name)
+def test_only_settings_reads_the_environment(path):
+    """DOCKSTACK_* settings are read in one place (dockstack/settings.py), so an operator finds them all there."""
+    if path.name == "settings.py":
+        return
+    tree = ast.parse(path.read_text())
+    reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv")
+             and isinstance(n.value, ast.Name) and n.value.id == "os"]
+    assert reads == [], f"{path.relative_to(ROOT)} reads the environment (lines {reads}): add it to settings.py"
