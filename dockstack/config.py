@@ -290,6 +290,7 @@ class Stack:
     roles: tuple[Role, ...]
     containers: tuple[Container, ...] = field(default_factory=tuple)
     secrets: tuple[str, ...] = ()  # env keys listed as secret besides those SECRET_KEY_RE matches
+    generated: GeneratedSecrets | None = field(default=None, compare=False, repr=False)  # the secrets file's
 
     def is_secret(self, key: str) -> bool:
         return is_secret(key, self.secrets)
@@ -811,7 +812,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
         raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     stack = Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
-                  secrets=tuple(listed))
+                  secrets=tuple(listed), generated=generated)
     _check_puppet(stack)
     return stack
 
@@ -960,10 +961,37 @@ class GeneratedSecrets:
 
     path: str
     values: dict[str, str]
+    made: tuple[str, ...] = ()  # keys made by this load, not yet in the file: save() writes them
 
     def env_for(self, service: ServiceTraits | None) -> tuple[tuple[str, str], ...]:
         """The env a container of this service gets from the secrets file (none for a role without a service)."""
         return tuple((env, self.values[k]) for k, env in (service.generated_env if service else ()))
+
+    def save(self) -> bool:
+        """Write the file with the passwords made by this load, readable by its owner only (0600); called by the
+        commands that start containers with them, never by loading. False when there was nothing to write."""
+        if not self.made:
+            return False
+        stack_file = Path(self.path).name.replace(".secrets.yaml", ".yaml")
+        text = (f"# Passwords dockstack generated for this stack ({stack_file}): keep this file, never commit it.\n"
+                + yaml.safe_dump(self.values, sort_keys=True))
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise ConfigError(self.path, "", f"cannot write it: {exc.strerror}",
+                              "make its folder writable, or create the file yourself") from None
+        return True
+
+
+def keep_generated_secrets(stack: Stack) -> str | None:
+    """Before a command starts containers with generated passwords: write those this load made to the secrets
+    file, so the next command reads the same ones. Returns the file's path when it wrote it."""
+    if stack.generated is not None and stack.generated.save():
+        return stack.generated.path
+    return None
 
 
 def secrets_file_for(containers_file: Path) -> Path:
@@ -973,8 +1001,9 @@ def secrets_file_for(containers_file: Path) -> Path:
 
 def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None) -> GeneratedSecrets:
     """The stack's generated passwords: read from the secrets file, the missing ones made (random, 32
-    characters) and written to it, readable by its owner only (0600). They reach a container as env values that
-    config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
+    characters) in memory: loading never writes; the commands that start containers with them save() them
+    (keep_generated_secrets). They reach a container as env values that config.is_secret masks (their keys say
+    PASSWORD), so no output, label or log shows them."""
     if keys is None:  # every service's (the definitions import this module: looked up at call time)
         from dockstack.services.registry import GENERATED_KEYS as keys
     path = secrets_file_for(containers_file)
@@ -994,21 +1023,10 @@ def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None
         if v is not None and not (isinstance(v, str) and GENERATED_RE.fullmatch(v)):
             raise ConfigError(str(path), k, "is not 24-128 letters and digits",
                               "put such a value there, or delete the key to have one made")
-    missing = [k for k in keys if data.get(k) is None]
-    if missing:
-        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-        data.update({k: "".join(secrets_module.choice(alphabet) for _ in range(32)) for k in missing})
-        text = ("# Passwords dockstack generated for this stack (" + containers_file.name + "): keep this file, "
-                "never commit it.\n" + yaml.safe_dump(data, sort_keys=True))
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.chmod(path, 0o600)
-        except OSError as exc:
-            raise ConfigError(str(path), "", f"cannot write it: {exc.strerror}",
-                              "make its folder writable, or create the file yourself") from None
-    return GeneratedSecrets(str(path), {k: str(data[k]) for k in keys})
+    missing = tuple(k for k in keys if data.get(k) is None)
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+    data.update({k: "".join(secrets_module.choice(alphabet) for _ in range(32)) for k in missing})
+    return GeneratedSecrets(str(path), {k: str(data[k]) for k in keys}, missing)
 
 
 def _command(r: _Reader) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
-from dockstack.config import Container, Inventory, Stack, tiers
+from dockstack.config import Container, Inventory, Stack, keep_generated_secrets, tiers
 from dockstack.errors import DockstackError
 from dockstack.executor import Done, Executor
 from dockstack.lifecycle import release_addresses
@@ -67,6 +67,9 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         say(f"{unchanged} ok, {len(actions) - unchanged + len(to_prune)} to change")
         return Outcome(ok=unchanged)
     _check_images(actions, world)
+    written = keep_generated_secrets(stack)  # before any container starts with the passwords this load made
+    if written:
+        say(f"generated passwords written to {written} (keep it, never commit it)")
     ex = Executor(inv, stack, remotes, world, say)
     ex.to_recreate = {a.container.name for a in actions if a.kind == planner.RECREATE}
     ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
-from dockstack.config import NAME_RE, Container, Inventory, Stack
+from dockstack.config import NAME_RE, Container, Inventory, Stack, keep_generated_secrets
 from dockstack.errors import DockstackError
 from dockstack.executor import Executor
 from dockstack.facts import Record
@@ -58,8 +58,16 @@ def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[
 def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    _keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _create(ex, c)
+
+
+def _keep_secrets(stack: Stack, say: Say) -> None:
+    """The passwords this load made are written before any container starts with them."""
+    written = keep_generated_secrets(stack)
+    if written:
+        say(f"generated passwords written to {written} (keep it, never commit it)")
 
 
 def _create(ex: Executor, c: Container) -> Record:
@@ -84,6 +92,7 @@ def _create(ex: Executor, c: Container) -> Record:
 def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    _keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _start(ex, c)
 

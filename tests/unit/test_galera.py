@@ -215,10 +215,11 @@ def test_generated_secrets_made_once_0600(tmp_path):
     first = config.generated_secrets(containers)
     path = tmp_path / "stack.secrets.yaml"
     assert first.path == str(path)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert not path.exists()  # loading never writes: the commands that start containers save them
+    assert first.save() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
-    assert config.generated_secrets(containers) == first  # read again, not made again
+    assert config.generated_secrets(containers).values == first.values  # read again, not made again
     assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst}
 
 
@@ -228,7 +229,10 @@ def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
     got = config.generated_secrets(tmp_path / "stack.yaml")
     assert got.values["galera_root_password"] == keep
     assert config.GENERATED_RE.fullmatch(got.values["galera_sst_password"])
+    assert "galera_sst_password" in got.made and "galera_root_password" not in got.made
+    assert got.save()
     assert yaml.safe_load((tmp_path / "stack.secrets.yaml").read_text()) == got.values
+    assert not config.generated_secrets(tmp_path / "stack.yaml").save()  # all there: nothing to write
 
 
 def test_generated_secrets_bad_value_names_file_and_key(tmp_path):

@@ -46,6 +46,8 @@ def test_openstack_containers_get_their_generated_secrets_masked(cfg):
 def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
     st = _stack(cfg)
     path = config.secrets_file_for(cfg.containers_path)
+    assert not path.exists()  # loading (status, --dry-run) never writes
+    assert config.keep_generated_secrets(st) == str(path)  # deploy-all, create and start do, first
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     data = yaml.safe_load(path.read_text())
     assert set(data) == set(registry.GENERATED_KEYS)
