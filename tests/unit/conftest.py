@@ -88,7 +88,7 @@ def shipped_secrets_in_tmp(monkeypatch, tmp_path_factory) -> Path:
     shipped = Path(DEFAULT_CONTAINERS_FILE).resolve()
     path = tmp_path_factory.getbasetemp() / "shipped" / real(shipped).name
     path.parent.mkdir(exist_ok=True)
-    monkeypatch.setattr(config, "secrets_file_for", lambda p: path if Path(p).resolve() == shipped else real(p))
+    monkeypatch.setattr(config.secrets, "secrets_file_for", lambda p: path if Path(p).resolve() == shipped else real(p))
     return path
 
 

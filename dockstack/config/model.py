@@ -1,0 +1,304 @@
+"""The config's model: frozen dataclasses for the hosts, the network, images, roles, containers and the stack,
+and the pure facts derived from them (tiers, DHCP slices, a static IP's MAC). Nothing here reads a file."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockstack import masking
+from dockstack.config.grammar import SECRET_KEY_RE
+from dockstack.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dockstack.config.secrets import GeneratedSecrets
+
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: dockstack/config/model.py is two folders down
+
+
+DEFAULT_HOSTS_FILE = ROOT / "hosts.yaml"
+
+
+DEFAULT_CONTAINERS_FILE = ROOT / "containers.yaml"
+
+
+HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
+
+
+DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
+
+
+VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
+
+
+@dataclass(frozen=True)
+class Host:
+    """A Docker host reached over SSH."""
+
+    name: str
+    address: str
+    user: str = "root"
+    port: int = 22
+    key: str | None = None
+    sudo: bool = False
+    vxlan_address: str | None = None  # underlay address peers use; defaults to address
+    max_sessions: int = DEFAULT_MAX_SESSIONS  # concurrent SSH channels on the one connection
+
+    @property
+    def underlay(self) -> str:
+        return self.vxlan_address or self.address
+
+
+@dataclass(frozen=True)
+class Network:
+    """The container network: one L2 segment spanning all hosts."""
+
+    subnet: ipaddress.IPv4Network
+    dhcp_start: ipaddress.IPv4Address
+    dhcp_end: ipaddress.IPv4Address
+    domain: str
+    bridge: str = "dsbr0"
+    mtu: int = 1450
+    gateway: ipaddress.IPv4Address | None = None
+    join: str = "vxlan"
+    vxlan_id: int = 4242
+    vxlan_port: int = 4789
+    vxlan_device: str = "dsvx0"
+    uplink: str | None = None
+    upstream_dns: tuple[str, ...] = ()
+    lease_time: str = "12h"
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """Present when hosts.yaml describes the built-in lab (namespaces on this machine)."""
+
+    bridge: str
+    gateway: ipaddress.IPv4Interface
+    prefix: str = "dsl"
+    state_dir: str = "/var/lib/dockstack-lab"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The contents of hosts.yaml."""
+
+    path: str
+    hosts: tuple[Host, ...]
+    network: Network
+    lab: LabSpec | None = None
+    known_hosts: str | None = None  # this inventory's known_hosts file, read besides ~/.ssh/known_hosts
+
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise ConfigError(self.path, "hosts", f"no host named {name!r}", "add it to hosts.yaml")
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image of the stack, shipped to the hosts without a registry: built by dockstack from Debian packages
+    (suite, packages), or brought by the operator as a `docker save` archive (archive, archive_id)."""
+
+    tag: str
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    archive: str | None = None  # absolute path of the archive
+    archive_id: str | None = None  # the ID of the archive's image for this tag (sha256 of its config)
+    # packages the suite no longer has that `packages` still depend on (bookworm dropped q-text-as-data, which its
+    # OpenStack packages' maintainer scripts name): an empty placeholder package stands in for each
+    placeholders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Balanced:
+    """A service haproxy balances over a role's containers."""
+
+    name: str
+    port: int
+    mode: str = "tcp"  # tcp | http
+
+
+@dataclass(frozen=True)
+class Vip:
+    """A virtual IP that the keepalived of a haproxy role's containers hold, one container at a time (VRRP)."""
+
+    ip: ipaddress.IPv4Address
+    name: str  # its DNS name is NAME.DOMAIN, answered by dnsmasq
+    router_id: int  # VRRP virtual router id, 1-255: unique on the segment
+    password: str  # VRRP auth_pass: a secret (never printed, masked like secret env values)
+
+    @property
+    def mac(self) -> str:
+        """The MAC of the VIP's address-book entry: the VRRP virtual router MAC of its router id, which no
+        container uses (keepalived runs without use_vmac), so dnsmasq never leases the VIP to anyone."""
+        return f"{VRRP_MAC_PREFIX}{self.router_id:02x}"
+
+
+@dataclass(frozen=True)
+class ServiceTraits:
+    """What reading the config must know of a service (`service:` of a role). Its definition under
+    dockstack/services/ declares them; load_stack gets them from services.registry."""
+
+    name: str
+    serves_addresses: bool = False  # DHCP and DNS for the others: needs a static mac and ip, keeps the address book
+    agents_ask: bool = False  # the Puppet server: one role of the stack at most
+    holds_vip: bool = False  # its role may have a vip (its containers hold the virtual IP)
+    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
+    check: str | None = None  # the readiness check of a role that gives none
+    check_timeout: float = 60.0  # its bound, when the role gives none
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role: its place in the deploy order, its readiness check, puppet classes, balanced ports."""
+
+    name: str
+    depends_on: tuple[str, ...] = ()
+    check: str | None = None  # run with `docker exec NAME sh -c CHECK` until it passes
+    check_timeout: float = 60.0
+    classes: tuple[str, ...] = ()
+    balance: tuple[Balanced, ...] = ()
+    service: str | None = None  # a service dockstack runs and renders files for (services.registry)
+    vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers
+    traits: ServiceTraits | None = None  # its service's, when it has one
+
+
+@dataclass(frozen=True)
+class Container:
+    """One application container as the operator wants it."""
+
+    name: str
+    role: str
+    host: str
+    image: str
+    mac: str | None = None
+    ip: ipaddress.IPv4Address | None = None
+    volumes: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    service: str | None = None  # its role's service (copied here so actions need no lookup)
+    vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
+    traits: ServiceTraits | None = field(default=None, compare=False, repr=False)  # its role's service's
+
+    @property
+    def is_dnsmasq(self) -> bool:
+        """Whether it serves DHCP and DNS to the others (and keeps a copy of the address book)."""
+        return self.traits is not None and self.traits.serves_addresses
+
+
+def is_secret(key: str, listed: Collection[str] = ()) -> bool:
+    """Whether an env key's value is a secret: its name says so (SECRET_KEY_RE) or containers.yaml lists it
+    under `secrets:`. The one place that decides it: config errors, masking and tests all ask here."""
+    return key in listed or SECRET_KEY_RE.search(key) is not None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The contents of containers.yaml."""
+
+    path: str
+    images: tuple[Image, ...]
+    roles: tuple[Role, ...]
+    containers: tuple[Container, ...] = field(default_factory=tuple)
+    secrets: tuple[str, ...] = ()  # env keys listed as secret besides those SECRET_KEY_RE matches
+    generated: GeneratedSecrets | None = field(default=None, compare=False, repr=False)  # the secrets file's
+
+    def is_secret(self, key: str) -> bool:
+        return is_secret(key, self.secrets)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """Every secret env value of every container, and every VRRP password: what output must never show."""
+        return frozenset({v for c in self.containers for k, v in c.env if self.is_secret(k)}
+                         | {r.vip.password for r in self.roles if r.vip})
+
+    def mask(self, text: str) -> str:
+        """text with every secret env value replaced by masking.MASK."""
+        return masking.mask(text, self.secret_values)
+
+    def container(self, name: str) -> Container:
+        for c in self.containers:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.containers)
+        raise ConfigError(self.path, "containers", f"no container named {name!r}", f"known: {known}")
+
+    def select(self, name: str) -> tuple[Container, ...]:
+        """What `--name` means: that container, else every container of the role of that name (config
+        order); a container's name wins over a role's."""
+        for c in self.containers:
+            if c.name == name:
+                return (c,)
+        if any(r.name == name for r in self.roles):
+            members = self.of_role(name)
+            if not members:
+                raise ConfigError(self.path, "containers", f"role {name!r} has no containers",
+                                  f"add containers with role: {name}")
+            return members
+        raise ConfigError(self.path, "containers", f"no container or role named {name!r}",
+                          f"containers: {', '.join(c.name for c in self.containers)}; "
+                          f"roles: {', '.join(r.name for r in self.roles)}")
+
+    def vips(self) -> tuple[tuple[Role, Vip], ...]:
+        """The virtual IPs of the stack, with the role whose containers hold each."""
+        return tuple((r, r.vip) for r in self.roles if r.vip)
+
+    def dnsmasq_containers(self) -> tuple[Container, ...]:
+        return tuple(c for c in self.containers if c.is_dnsmasq)
+
+    def puppet_server(self) -> Container | None:
+        """The Puppet server the agents ask: the first container of a role with service: puppet."""
+        return next((c for c in self.containers if c.traits and c.traits.agents_ask), None)
+
+    def runs_agent(self, c: Container) -> bool:
+        """Whether c's role has Puppet classes, so the agent applies them when c comes up."""
+        return bool(self.role(c.role).classes)
+
+    def image(self, tag: str) -> Image | None:
+        return next((i for i in self.images if i.tag == tag), None)
+
+    def role(self, name: str) -> Role:
+        for r in self.roles:
+            if r.name == name:
+                return r
+        raise ConfigError(self.path, "roles", f"no role named {name!r}", "declare it under roles:")
+
+    def of_role(self, role: str) -> tuple[Container, ...]:
+        return tuple(c for c in self.containers if c.role == role)
+
+
+def static_mac_for(ip: ipaddress.IPv4Address) -> str:
+    """A stable locally-administered MAC for a container with a static IP but no static MAC."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def effective_mac(c: Container) -> str | None:
+    """The MAC a container starts with when the config fixes it (given, or derived from a static IP)."""
+    return c.mac or (static_mac_for(c.ip) if c.ip is not None else None)
+
+
+def dhcp_slice(network: Network, index: int, count: int) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """The part of dhcp_range that dnsmasq number `index` of `count` leases from: contiguous, disjoint slices,
+    so two dnsmasq containers on one segment never offer the same new address."""
+    first, last = int(network.dhcp_start), int(network.dhcp_end)
+    size = (last - first + 1) // count
+    start = first + index * size
+    end = last if index == count - 1 else start + size - 1
+    return ipaddress.IPv4Address(start), ipaddress.IPv4Address(end)
+
+
+def tiers(stack: Stack) -> list[list[Role]]:
+    """Roles grouped for deployment: a role goes one tier after the latest role it depends on."""
+    level: dict[str, int] = {}
+    for role in stack.roles:
+        level[role.name] = 1 + max((level[d] for d in role.depends_on), default=-1)
+    out: list[list[Role]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for role in stack.roles:
+        out[level[role.name]].append(role)
+    return out
