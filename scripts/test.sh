@@ -16,7 +16,7 @@
 # `root`; test files among the arguments instead of tests/unit, with e2e tests deselected), then it exits. It brings no lab up, syncs no image and needs no root: setup (which needs root for apt)
 # runs only when .venv or shellcheck is missing or .venv is older than requirements.txt. As another user, the
 # checkout and its .venv must be readable, and .venv's Python usable, by that user (a .venv made by root from a
-# Python under /root is not). About 30 s on 2 cores.
+# Python under /root is not). About 30-90 s on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,4 +1,4 @@
-"""The services dockstack runs, one module each (dnsmasq, puppet, haproxy, galera, zookeeper, openstack): what a
+"""The services dockstack runs, one module each (dnsmasq, puppet, haproxy, galera, zookeeper, openstack, redis): what a
 service container runs and mounts, which files it is fed, how it is checked, stopped and prepared. `registry`
 maps a role's `service:` to its definition; the engine asks the definition and never compares a service's name.
 

@@ -33,4 +33,5 @@ SERVICE = Redis(
     mount=MOUNT,
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),
+    stop_timeout=30,  # redis-server saves its dump on SIGTERM: a remove or re-create stops it first
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+from dockstack import dockercli
 from dockstack.services import redis as redis_service
 from dockstack.services import registry
 
@@ -48,3 +49,11 @@ def test_check_asks_the_bound_address_with_the_password(tmp_path):
     conf.write_text("bind 10.1.2.3\nport 6379\n")
     assert run("pw1").returncode == 0 and run("pw1").stdout == "10.1.2.3: PONG\n"
     assert run("wrong").returncode == 1 and "NOAUTH" in run("wrong").stdout
+
+
+def test_redis_is_stopped_before_it_is_removed(container, net):
+    """A remove or re-create stops redis-server first (it saves its dump on SIGTERM), within its stop timeout."""
+    c = container("redis", role="redis", service="redis", image="dockstack/redis:bookworm")
+    argv = dockercli.run_argv(c, net, ["10.100.0.2"])
+    assert argv[argv.index("--stop-timeout") + 1] == "30"
+    assert "/var/lib/dockstack/redis/redis/data:/var/lib/redis" in argv
