@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from dockstack import settings
+from dockstack.errors import DockstackError
 
 CACHE_DIR = settings.cache_dir() / "archives"
 CONFIG_MAX = 16 << 20  # an image config is a few KiB; a member this large is a layer, never hashed
 CACHE_VERSION = 1
 
 
-class ArchiveError(Exception):
+class ArchiveError(DockstackError):
     """The file is not a usable `docker save` archive (the message says why; config.py adds file and key)."""
 
 

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from dockstack.config import Container, Network, Stack, dhcp_slice, effective_mac
+from dockstack.errors import DockstackError
 from dockstack.facts import Lease, Record
 from dockstack.render import render
 
@@ -60,8 +61,8 @@ def plan_address(container: Container, known: dict[str, tuple[str, str]]) -> Add
     return AddressPlan(None, None, NEW, None, "no static address, no lease: new lease from dnsmasq")
 
 
-class ConflictError(ValueError):
-    pass
+class ConflictError(DockstackError, ValueError):
+    """A record whose IP or MAC another container already holds (the caller adds where and what to do)."""
 
 
 def check_record(registry: dict[str, Record], record: Record) -> None:

@@ -141,3 +141,24 @@ def test_only_settings_reads_the_environment(path):
     reads = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv")
              and isinstance(n.value, ast.Name) and n.value.id == "os"]
     assert reads == [], f"{path.relative_to(ROOT)} reads the environment (lines {reads}): add it to settings.py"
+
+
+def test_every_dockstack_exception_is_under_the_one_root():
+    """tasks.py turns a DockstackError into a clean message and exit 1: an exception class outside it would end a
+    command in a traceback. Interrupted is no error (a signal's stop between steps) and is handled on its own."""
+    import dockstack.errors
+    from dockstack.stopping import Interrupted
+
+    found = []
+    for path in sorted((ROOT / "dockstack").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            roots = ("Exception", "ValueError", "RuntimeError")
+            if isinstance(node, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id in roots for b in node.bases):
+                found.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert found == ["dockstack/errors.py: DockstackError", "dockstack/ipam.py: ConflictError",
+                     "dockstack/stopping.py: Interrupted"], found
+    from dockstack.imagearchive import ArchiveError
+    from dockstack.ipam import ConflictError
+    assert issubclass(ArchiveError, dockstack.errors.DockstackError)
+    assert issubclass(ConflictError, dockstack.errors.DockstackError)
+    assert not issubclass(Interrupted, dockstack.errors.DockstackError)
