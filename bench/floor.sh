@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The floor: the least work that deploying a stack over SSH with persistent addresses must do, in plain
-# shell, so `inv deploy-all` can be judged against it (bench/run.py writes the plan and times this).
+# shell, so `inv deploy-all` can be judged against it (bench/floor.py writes the plan, bench/run.py times this).
 #
 # Tiers run in sequence, the containers of a tier in parallel (at most max_sessions per host, as dockstack
-# does). Per container ONE ssh call to its host: `docker run --network none`, a veth pair onto the host's
+# does). Per container ONE ssh call to its host: a service container's files unpacked into its folder (the
+# tar.gz dockstack's action script reads, on the same call's standard input), `docker run --network none`
+# with dockstack's own arguments (bench/floor.py), a veth pair onto the host's
 # container bridge (nsenter, as dockstack's action script), then a static IP or the container's `dhclient`
 # (entered with nsenter, as dockstack does), and the role's readiness check (`docker exec`). Per tier ONE
 # ssh call to the dnsmasq host: append the tier's "IP FQDN NAME" lines to a file in dnsmasq's hostsdir and
@@ -14,9 +16,9 @@
 #   PLAN is tab-separated; `-` stands for an empty field:
 #     set   KEY VALUE            key, known_hosts, bridge, mtu, domain, dnsmasq_address, dnsmasq_name,
 #                                dnsmasq_dir, max_sessions
-#     c     TIER NAME ADDRESS VETH CIDR MAC CHECK LOCAL_FILE REMOTE_FILE MKDIRS DOCKER_ARG...
-#   LOCAL_FILE (a file on this machine) is written to REMOTE_FILE on the host before `docker run`;
-#   MKDIRS is a space-separated list of folders to create there first.
+#     c     TIER NAME ADDRESS VETH CIDR MAC CHECK FILES DOCKER_ARG...
+#   FILES (a tar.gz on this machine, paths relative to /: the container's service files and folders) is
+#   unpacked on the host before `docker run`, as dockstack's action script unpacks its own.
 # Prints "tier N done" after each tier and "floor: C containers, S ssh calls" at the end.
 set -euo pipefail
 
@@ -27,10 +29,9 @@ plan=${1:?usage: floor.sh PLAN}
 # shellcheck disable=SC2016
 CREATE_SCRIPT='
 set -eu
-name=$1 br=$2 mtu=$3 hv=$4 cidr=$5 mac=$6 check=$7 file=$8 dirs=$9
-shift 9
-if [ "$dirs" != - ]; then set -f; mkdir -p $dirs; set +f; fi  # space-separated list
-if [ "$file" != - ]; then mkdir -p "$(dirname "$file")"; cat > "$file"; fi
+name=$1 br=$2 mtu=$3 hv=$4 cidr=$5 mac=$6 check=$7 files=$8
+shift 8
+if [ "$files" != - ]; then tar -xzf - -C / --no-same-owner; fi  # the service files, on standard input
 docker "$@" >/dev/null
 pid=$(docker container inspect --format "{{.State.Pid}}" "$name")
 tmp="fbt${hv#fbh}"
@@ -114,11 +115,10 @@ remote() {  # ADDRESS SCRIPT ARG...: one ssh call running SCRIPT with quoted arg
 create() {  # one plan line -> its IP in $work/NAME.ip
   local f
   IFS=$'\t' read -r -a f <<<"$1"
-  local name=${f[2]} address=${f[3]} local_file=${f[8]}
-  local input=/dev/null
-  [ "$local_file" = - ] || input=$local_file
+  local name=${f[2]} address=${f[3]} input=/dev/null files=-
+  if [ "${f[8]}" != - ]; then input=${f[8]} files=1; fi
   remote "$address" "$CREATE_SCRIPT" "$name" "${conf[bridge]}" "${conf[mtu]}" "${f[4]}" "${f[5]}" "${f[6]}" \
-    "${f[7]}" "${f[9]}" "${f[10]}" "${f[@]:11}" <"$input" >"$work/$name.ip" 2>"$work/$name.err"
+    "${f[7]}" "$files" "${f[@]:9}" <"$input" >"$work/$name.ip" 2>"$work/$name.err"
 }
 
 declare -A running=() job_name=() job_host=()

@@ -1,26 +1,34 @@
-"""The benchmark's pure parts: how it splits a deploy-all of the real stack into its phases."""
+"""The benchmark's pure parts: how it splits a deploy-all of the real stack into its phases, how it splices a report,
+and the floor's plan, which must start the very containers dockstack starts (dockstack's own docker run arguments,
+the files its service definitions render) and which bench/floor.sh must carry out as written."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import re
 import sys
+import tarfile
+from pathlib import Path
 
 import pytest
 
-from dockstack.config import ROOT
+import bench.cli
+from bench import floor, machine, parse, report
+from bench.common import STACK_HOSTS
+from bench.measure import ENGINE_STACK, STACK_NETWORK
+from bench.results import Results, Run, ScaleRound, StackRound
+from bench.runner import write_hosts
+from dockstack import dockercli
+from dockstack.config import ROOT, load_inventory, load_stack
+from dockstack.services import service_dir
+from dockstack.services.base import Context
+from dockstack.services.registry import DEFINITIONS, definition
+
+BENCH = ROOT / "bench"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["bench_run"]
-
-
-def test_real_phases_split_each_tier_by_its_slowest_container(bench):
+def test_real_phases_split_each_tier_by_its_slowest_container():
     lines = [(0.5, "facts"), (1.0, "[1/3] dnsmasq"), (1.8, "  dnsmasq: done"),
              (2.0, "[2/3] puppet"), (32.0, "  puppet: done"),
              (33.0, "[3/3] galera"), (40.0, "  galera1: done"), (50.0, "  galera2: done"), (51.0, "3 ok")]
@@ -29,7 +37,7 @@ def test_real_phases_split_each_tier_by_its_slowest_container(bench):
              {"host": "host2", "container": "puppet", "took": {"addressing": 0.6, "check": 28.0}},
              {"host": "host1", "container": "galera1", "took": {"addressing": 1.0, "agent": 4.0, "check": 1.5}},
              {"host": "host2", "container": "galera2", "took": {"addressing": 1.2, "agent": 6.0, "check": 8.0}}]
-    ph = bench.real_phases(bench.Run(["inv"], 52.0, 0, lines, trace, 0))
+    ph = parse.real_phases(Run(["inv"], 52.0, 0, lines, trace, 0))
     assert ph.before == 1.0
     assert ph.addressing == pytest.approx(0.5 + 0.6 + 1.2)  # galera2 is the slowest of its tier
     assert ph.puppet == pytest.approx(6.0)
@@ -38,13 +46,12 @@ def test_real_phases_split_each_tier_by_its_slowest_container(bench):
     assert ph.other == pytest.approx(52.0 - 1.0 - 2.3 - 6.0 - 36.1)
 
 
-
-def test_splice_real_replaces_only_the_real_stack_section_and_its_goal(bench):
+def test_splice_real_replaces_only_the_real_stack_section_and_its_goal():
     old = ("# Benchmarks\n\n## Engine\n\n| a | b |\n\n## The real stack (old)\n\nold text\n\n| old | 1 |\n\n"
            "## Goals\n\n| goal | measured | |\n| --- | ---: | --- |\n| engine goal | 1.0 | met |\n"
            "| real stack: old goal | 9 s | **missed** |\n")
     section = ["", "## The real stack (new)\n", "what it is\n", "| measure | seconds |", "| x | 2 |"]
-    text = bench.splice_real(old, section, ["| real stack: no-change < 2 s | 0.9 s | met |"], "Measured now.\n")
+    text = report.splice_real(old, section, ["| real stack: no-change < 2 s | 0.9 s | met |"], "Measured now.\n")
     assert "old text" not in text and "old goal" not in text
     assert text.index("## Engine") < text.index("## The real stack (new)") < text.index("Measured now.")
     assert text.index("| x | 2 |") < text.index("## Goals") < text.index("| engine goal | 1.0 | met |")
@@ -52,10 +59,246 @@ def test_splice_real_replaces_only_the_real_stack_section_and_its_goal(bench):
     assert "| a | b |" in text
 
 
-def test_busy_is_the_load_when_the_run_started_not_its_own_at_the_end(bench, monkeypatch):
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
-    machine = ["nproc: 2", "load average when the run started: 1.69 2.93 2.88",
-               "load average when the run ended: 5.56 4.87 4.25"]  # the end: the real stack's own services
-    assert not bench.started_busy(machine)
-    machine[1] = "load average when the run started: 4.50 3.00 2.00"
-    assert bench.started_busy(machine)
+def test_busy_is_the_load_when_the_run_started_not_its_own_at_the_end(monkeypatch):
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    lines = ["nproc: 2", "load average when the run started: 1.69 2.93 2.88",
+             "load average when the run ended: 5.56 4.87 4.25"]  # the end: the real stack's own services
+    assert not machine.started_busy(lines)
+    lines[1] = "load average when the run started: 4.50 3.00 2.00"
+    assert machine.started_busy(lines)
+
+
+def test_run_py_is_only_the_entry_point_users_type(monkeypatch):
+    """`python bench/run.py` keeps working: it puts the checkout first on sys.path, in place of the bench/ folder
+    Python put there, and calls bench.cli.main."""
+    monkeypatch.setattr(sys, "path", [str(BENCH), *(p for p in sys.path if Path(p).resolve() != ROOT)])
+    spec = importlib.util.spec_from_file_location("bench_run_entry", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not __main__: main() does not run
+    assert module.main is bench.cli.main
+    assert Path(sys.path[0]).resolve() == ROOT
+    assert BENCH not in [Path(p).resolve() for p in sys.path]
+
+
+def test_report_only_rewrites_the_report_from_the_saved_results(tmp_path, monkeypatch, capsys):
+    """`--report-only`: cli loads bench/.work/results.json and writes report.report's text, measuring nothing."""
+    deploy = Run(["inv"], 4.5, 0, [(0.4, "[1/2] dnsmasq"), (1.0, "  dnsmasq: done"), (1.2, "  address book: 1"),
+                                   (1.5, "[2/2] web"), (4.0, "  web: done"), (4.4, "deploy-all: 2 ok")],
+                 [{"host": "host1", "step": "s", "sent": 100}, {"host": "host1", "connect": True},
+                  {"host": "host1", "step": "address book transaction", "sent": 40}], 51200)
+    floor_run = Run(["bash"], 3.0, 0, [(1.0, "tier 1 done"), (3.0, "tier 2 done"),
+                                       (3.0, "floor: 2 containers, 3 ssh calls")], [], 0)
+    res = Results("2024-01-01 00:00 UTC", machine=["m"], engine=["a"], command="cmd", stack_containers=2,
+                  stack_tiers=["dnsmasq", "web"], stack_rounds=[StackRound(floor_run, deploy, deploy, deploy)],
+                  scale_rounds=[ScaleRound(n, floor_run, deploy) for n in (30, 60)], scale_tiers=["dnsmasq", "web"])
+    monkeypatch.setattr(bench.cli, "WORK", tmp_path)
+    res.save(tmp_path / "results.json")
+    out = tmp_path / "BENCHMARKS.md"
+    assert bench.cli.main(["--report-only", f"--output={out}"]) == 0
+    text, _ = report.report(res)
+    assert out.read_text() == text
+    assert "| deploy from empty hosts, wall s | 3.00 (3.00-3.00) | 4.50 (4.50-4.50) | 1.50 (1.50-1.50) |" in text
+    said = capsys.readouterr().out
+    assert f"wrote {out}" in said and "MISSED: deploy-all from empty ≤ 1.2× the floor (goal): 1.500×" in said
+
+
+def test_no_module_of_the_bench_tests_a_service_by_its_name():
+    """The floor asks dockstack's definitions what a service container needs, as the engine does."""
+    for path in sorted(BENCH.glob("*.py")):
+        assert not re.search(r"\.service\s*[!=]=|[!=]=\s*\w+\.service\b", path.read_text()), path.name
+
+
+# --- the floor's plan, from dockstack's own builders ---------------------------------------------------------
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """The engine stack on the bench lab's 3 hosts, as measure_stack loads it."""
+    hosts = tmp_path / "hosts-stack.yaml"
+    write_hosts(hosts, STACK_HOSTS, STACK_NETWORK)
+    inv = load_inventory(hosts)
+    return inv, load_stack(inv, ENGINE_STACK)
+
+
+def context(inv, stack) -> Context:
+    return Context(stack, inv.network, tuple(dns(stack)), DEFINITIONS)
+
+
+def dns(stack) -> list[str]:
+    return [str(d.ip) for d in stack.dnsmasq_containers()]
+
+
+def without_labels(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--label":
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def untar(payload: bytes) -> tuple[dict[str, str], set[str], dict[str, int]]:
+    """A tar.gz as (file path -> text, folders, path -> mode), paths absolute as on the host."""
+    files, dirs, modes = {}, set(), {}
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as tar:
+        for m in tar.getmembers():
+            path = "/" + m.name.rstrip("/")
+            modes[path] = m.mode
+            if m.isdir():
+                dirs.add(path)
+            else:
+                files[path] = tar.extractfile(m).read().decode()
+    return files, dirs, modes
+
+
+@pytest.mark.parametrize("name", ["dnsmasq", "haproxy", "puppet", "galera"])
+def test_the_floors_docker_run_is_dockstacks_with_the_floors_label_for_its_own(engine, name):
+    inv, stack = engine
+    c = next(x for x in stack.containers if x.name == name)
+    theirs = dockercli.run_argv(c, inv.network, dns(stack))
+    ours = floor.floor_docker_run(c, inv.network, dns(stack))
+    assert ["docker", *without_labels(ours)] == without_labels(theirs)
+    labels = [ours[i + 1] for i, x in enumerate(ours) if x == "--label"]
+    assert labels == [floor.FLOOR_LABEL]
+    assert ours.index("--label") < ours.index("--dns-search")  # where dockstack's labels were
+    assert ("--cap-add" in ours) == (name == "dnsmasq")  # dnsmasq's NET_ADMIN comes from its definition
+
+
+def test_the_floors_haproxy_runs_dockstacks_supervisor_and_dnsmasq_its_own_command(engine):
+    inv, stack = engine
+    by_name = {c.name: c for c in stack.containers}
+    haproxy = floor.floor_docker_run(by_name["haproxy"], inv.network, dns(stack))
+    assert haproxy[-3:] == ["dockstack/haproxy:bookworm", "bash", "/etc/haproxy/supervise.sh"]
+    assert "--volume" in haproxy and "/var/lib/dockstack/haproxy/haproxy:/etc/haproxy" in haproxy
+    dnsmasq = floor.floor_docker_run(by_name["dnsmasq"], inv.network, dns(stack))
+    assert dnsmasq[dnsmasq.index("--cap-add") + 1] == "NET_ADMIN"
+    assert dnsmasq[-3:] == ["dnsmasq", "--keep-in-foreground", "--conf-file=/var/lib/dockstack/dnsmasq.conf"]
+    assert dnsmasq[dnsmasq.index("--dns") + 1] == "127.0.0.1"
+    puppet = floor.floor_docker_run(by_name["puppet"], inv.network, dns(stack))
+    assert puppet[-4:] == ["dockstack/puppet:bookworm", "sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
+
+
+def test_the_floor_passes_env_as_env_options_before_the_image(shipped_inventory, shipped_stack):
+    """dockstack writes an env file the action script hands to `--env-file`; the floor has no such step."""
+    c = next(x for x in shipped_stack.containers if x.env)
+    ours = floor.floor_docker_run(c, shipped_inventory.network, dns(shipped_stack))
+    theirs = dockercli.run_argv(c, shipped_inventory.network, dns(shipped_stack))
+    env = [x for k, v in c.env for x in ("--env", f"{k}={v}")]
+    image_at = ours.index(c.image)
+    assert ours[image_at - len(env):image_at] == env
+    assert ["docker", *without_labels([x for i, x in enumerate(ours) if i not in range(image_at - len(env), image_at)])
+            ] == without_labels(theirs)
+
+
+def test_the_floor_gives_a_vip_holder_the_caps_and_the_secret_file_dockstack_gives_it(shipped_inventory,
+                                                                                      shipped_stack):
+    c = next(x for x in shipped_stack.containers if x.vip is not None)
+    ours = floor.floor_docker_run(c, shipped_inventory.network, dns(shipped_stack))
+    assert [ours[i + 1] for i, x in enumerate(ours) if x == "--cap-add"] == ["NET_ADMIN", "NET_RAW"]
+    files, _, modes = untar(floor.floor_payload(context(shipped_inventory, shipped_stack), c))
+    conf = f"{service_dir(c)}/keepalived.conf"
+    assert conf in files and modes[conf] == 0o600
+    assert modes[f"{service_dir(c)}/haproxy.cfg"] == 0o644
+
+
+@pytest.mark.parametrize("name", ["dnsmasq", "haproxy", "puppet"])
+def test_the_floor_ships_what_the_services_definition_renders(engine, name):
+    inv, stack = engine
+    c = next(x for x in stack.containers if x.name == name)
+    d = definition(c)
+    base = service_dir(c)
+    rendered = {f"{base}/{p}": t for p, t in d.files(context(inv, stack), c).items()}
+    files, dirs, _ = untar(floor.floor_payload(context(inv, stack), c))
+    assert files == rendered
+    assert dirs == {f"{base}/{x}" for x in d.folders(c)}
+
+
+def test_what_the_floor_ships_for_haproxy_and_dnsmasq(engine):
+    """The names, spelled out: a definition that stopped rendering one would fail here, not only above."""
+    inv, stack = engine
+    ctx = context(inv, stack)
+    by_name = {c.name: c for c in stack.containers}
+    files, dirs, _ = untar(floor.floor_payload(ctx, by_name["haproxy"]))
+    assert sorted(files) == [f"/var/lib/dockstack/haproxy/haproxy/{x}" for x in ("haproxy.cfg", "ready",
+                                                                                  "supervise.sh")]
+    assert "backend mysql" in files["/var/lib/dockstack/haproxy/haproxy/haproxy.cfg"]
+    files, dirs, _ = untar(floor.floor_payload(ctx, by_name["dnsmasq"]))
+    assert sorted(files) == ["/var/lib/dockstack/dnsmasq/dnsmasq/dnsmasq.conf"]
+    assert {"/var/lib/dockstack/dnsmasq/dnsmasq/hosts.d", "/var/lib/dockstack/dnsmasq/dnsmasq/dhcp-hosts.d"} <= dirs
+    assert "dhcp-range=" in files["/var/lib/dockstack/dnsmasq/dnsmasq/dnsmasq.conf"]
+    assert floor.floor_payload(ctx, by_name["galera"]) is None  # no service: nothing to ship
+
+
+def test_the_plan_has_a_line_per_container_with_its_files_and_dockstacks_arguments(engine, tmp_path):
+    inv, stack = engine
+    plan = tmp_path / "floor-stack.tsv"
+    assert floor.write_floor_plan(inv, stack, plan) == len(stack.containers) == 10
+    rows = [line.split("\t") for line in plan.read_text().splitlines()]
+    sets = {r[1]: r[2] for r in rows if r[0] == "set"}
+    assert sets["dnsmasq_dir"] == "/var/lib/dockstack/dnsmasq/dnsmasq" and sets["dnsmasq_address"] == "10.97.0.11"
+    lines = {r[2]: r for r in rows if r[0] == "c"}
+    assert [r[2] for r in rows if r[0] == "c"][:3] == ["dnsmasq", "puppet", "haproxy"]  # tier order
+    by_name = {c.name: c for c in stack.containers}
+    for name, r in lines.items():
+        c = by_name[name]
+        assert r[9:] == floor.floor_docker_run(c, inv.network, dns(stack)), name
+        if definition(c) is None:
+            assert r[8] == "-", name
+        else:
+            # the contents: gzip's header holds the second it was written
+            assert untar(Path(r[8]).read_bytes()) == untar(floor.floor_payload(context(inv, stack), c)), name
+    assert lines["dnsmasq"][5:8] == ["10.100.0.2/24", "02:00:0a:64:00:02", "pgrep -x dnsmasq"]
+    assert lines["galera"][5:8] == ["-", "-", "-"]  # DHCP, no check
+
+
+# --- floor.sh carries the plan out: against fake ssh, docker, nsenter, ip, tar --------------------------------
+
+DEAD_PID = "99999999"
+FAKE_SSH = """case "$*" in *" -O exit "*) exit 0 ;; esac
+for a in "$@"; do cmd=$a; done
+exec sh -c "$cmd"  # the remote command line, run here (its standard input passed on)
+"""
+# `docker run` writes its arguments, one a line, to a file of its own: the log of fakebin is shared by the
+# containers of a tier, which run at once
+FAKE_DOCKER = f"""case "$1" in
+  run) name=$(printf '%s\\n' "$@" | sed -n '/^--name$/{{n;p;q}}'); printf '%s\\n' "$@" > "$FAKEBIN_STATE/run-$name" ;;
+  container) echo {DEAD_PID} ;;
+esac
+"""
+FAKE_NSENTER = r"""case "$*" in
+  *" ip -o -4 addr show dev eth0") printf '%s\n' '9: eth0    inet 10.100.0.150/24 brd 10.100.0.255 scope global eth0' ;;
+  *" -- "*) while [ "$1" != -- ]; do shift; done; shift; exec "$@" ;;
+esac
+"""
+# the only tar call floor.sh makes, into a folder of the test instead of /
+FAKE_TAR = """[ "$*" = "-xzf - -C / --no-same-owner" ] || { echo "unexpected: tar $*" >&2; exit 9; }
+mkdir -p "$FAKEBIN_STATE/root" && exec /usr/bin/tar -xzf - -C "$FAKEBIN_STATE/root" --no-same-owner
+"""
+
+
+def test_floor_sh_unpacks_each_service_containers_files_then_runs_dockstacks_docker_run(engine, tmp_path, fakebin):
+    inv, stack = engine
+    plan = tmp_path / "floor-stack.tsv"
+    floor.write_floor_plan(inv, stack, plan)
+    dnsmasq_dir = tmp_path / "dnsmasq-dir"  # the DNS step's folder: this test's, never the machine's
+    plan.write_text(plan.read_text().replace("set\tdnsmasq_dir\t/var/lib/dockstack/dnsmasq/dnsmasq",
+                                             f"set\tdnsmasq_dir\t{dnsmasq_dir}"))
+    for name, body in {"ssh": FAKE_SSH, "docker": FAKE_DOCKER, "nsenter": FAKE_NSENTER, "tar": FAKE_TAR,
+                       "ip": "exit 0\n", "dhclient": "exit 0\n"}.items():
+        fakebin.add(name, body)
+    proc = fakebin.run(["bash", str(BENCH / "floor.sh"), str(plan)])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "floor: 10 containers, 16 ssh calls"  # 10 containers, 6 tiers' DNS
+    root = fakebin.state / "root"
+    by_name = {c.name: c for c in stack.containers}
+    for name in ("dnsmasq", "haproxy", "puppet"):
+        c = by_name[name]
+        for rel, text in definition(c).files(context(inv, stack), c).items():
+            assert (root / service_dir(c).lstrip("/") / rel).read_text() == text, (name, rel)
+    assert (root / "var/lib/dockstack/dnsmasq/dnsmasq/hosts.d").is_dir()
+    for c in stack.containers:
+        argv = floor.floor_docker_run(c, inv.network, dns(stack))
+        assert (fakebin.state / f"run-{c.name}").read_text().splitlines() == argv, c.name
+    assert (dnsmasq_dir / "hosts.d" / "floor").read_text().count("10.100.0.150 ") == 9  # all but dnsmasq: DHCP

@@ -1,0 +1,258 @@
+"""The report: Results made BENCHMARKS.md's text, the issue's goals judged, and `--only-real`'s splice of a newer
+real-stack section into an existing report. It measures nothing: `--report-only` rewrites the report from a saved
+run with this module alone."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import LEASE_PATH_CONTAINER, LIGHT_IMAGE, STACK_HOSTS, say
+from bench.parse import TraceCounts, phases, preamble, real_phases, tier_times
+from bench.results import Results, Run
+from tests.memory import GIB
+
+# goals from the issue
+RATIO_LIMIT, RATIO_GOAL = 1.5, 1.2  # deploy-all from empty / floor
+NO_CHANGE_GOAL = 2.0  # seconds
+PER_CONTAINER_GROWTH_GOAL = 1.3  # time per container at the largest size / at the smallest
+BYTES_GROWTH_GOAL = 1.05  # bytes per container must not grow with N (5% for longer names)
+
+
+def spread(values: Sequence[float], fmt: str = ".2f") -> str:
+    """median (min-max)"""
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+@dataclass
+class Goal:
+    """One of the issue's goals, what was measured for it and whether it was met (the report's last table)."""
+
+    text: str
+    measured: str
+    met: bool
+
+
+def tier_table(names: list[str], floors: list[Run], deploys: list[Run]) -> list[str]:
+    """Markdown rows: per tier, the floor beside deploy-all and deploy-all's phases."""
+    floor_tiers = [tier_times(r, "tier ", "", done=True) for r in floors]
+    dep_tiers = [tier_times(r, "[", "deploy-all:", done=False) for r in deploys]
+    dep_phases = [phases(r) for r in deploys]
+
+    def med(rows: list[list[float]], i: int) -> float:
+        return statistics.median(x[i] for x in rows if i < len(x))
+
+    out = ["| tier | roles | floor | deploy-all | difference | actions | address book | pushes |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+           f"| before the first tier | facts, network check | - | "
+           f"{statistics.median(preamble(r) for r in deploys):.2f} | | | | |"]
+    for i, roles in enumerate(names):
+        f, d = med(floor_tiers, i), med(dep_tiers, i)
+        ph = [[p[i][k] for p in dep_phases if i < len(p)] for k in range(3)]
+        out.append(f"| {i + 1} | {roles} | {f:.2f} | {d:.2f} | {d - f:+.2f} | "
+                   + " | ".join(f"{statistics.median(x):.2f}" for x in ph) + " |")
+    return out
+
+
+def report(res: Results) -> tuple[str, list[Goal]]:
+    """BENCHMARKS.md's whole text, and the goals it judged."""
+    rounds, scale = res.stack_rounds, res.scale_rounds
+    goals: list[Goal] = []
+    out = ["# Benchmarks\n",
+           f"Measured by `bench/run.py` on {res.started}, in {res.minutes:.1f} minutes. Not a test: numbers vary "
+           "by machine and load; the goals are the issue's.\n",
+           "## Machine\n", *[f"- {x}" for x in res.machine], "",
+           *(["**The machine was busy with other work** (load average above the number of CPUs): the rounds "
+              "vary more than they would on an idle machine; the medians and the alternating order soften it.\n"]
+             if res.busy else []),
+           *([f"The bench lab was restarted {len(res.restarts)} time(s) between measurements, because emptying "
+              f"the hosts hung: {'; '.join(res.restarts)}.\n"] if res.restarts else []),
+           *([f"**The engine's code changed during the run** (fingerprint {' -> '.join(res.engine)}): these numbers "
+              "mix two versions.\n"] if len(set(res.engine)) > 1 else []),
+           "## Reproduce\n", "As root, in a clone of this repository:\n", "```sh",
+           "bash scripts/setup.sh        # Debian packages and .venv (as for the lab)",
+           ".venv/bin/inv images.build   # the stack's images (cached in /var/cache/dockstack)",
+           res.command, "```\n",
+           "It brings up a lab of its own (bridge `dsbench0`, prefix `dsb`, 10.97.0.0/24, "
+           "`/var/lib/dockstack-bench`; files in `bench/.work/`), so it can run beside the default lab, and "
+           "tears it down at the end. Floor and dockstack alternate which goes first from round to round. "
+           "Each measurement starts from empty hosts (no containers, no `/var/lib/dockstack/*`); the container "
+           "network was set up once before. Medians, with (min-max) over the rounds; dockstack / floor is the "
+           "median of each round's own ratio.\n",
+           "The floor (`bench/floor.sh`) does only the unavoidable work, with the same images, hosts, docker "
+           "options and dnsmasq configuration (no-ping): tiers in sequence, a tier's containers in parallel "
+           "(at most 8 at once per host, like dockstack); per container one `ssh` call (`docker run --network "
+           "none`, a veth pair onto the bridge, static IP or the container's `dhclient` entered with `nsenter` "
+           "as dockstack does, the role's check with `docker exec`), per tier one `ssh` "
+           "call to the dnsmasq host (append the DNS entries, SIGHUP); SSH connections reused (ControlMaster).\n"]
+
+    # part 1
+    ratios = [r.deploy.seconds / r.floor.seconds for r in rounds]
+    floor_s = [r.floor.seconds for r in rounds]
+    dep_s = [r.deploy.seconds for r in rounds]
+    traces = [TraceCounts.of(r.deploy.trace) for r in rounds]
+    create_traces = [TraceCounts.of(r.create.trace) for r in rounds]
+    nc_traces = [TraceCounts.of(r.no_change.trace) for r in rounds]
+    n = res.stack_containers
+    fcalls = res.floor_calls.get("stack", 0)
+    conn = traces[0].connects
+    out += [f"## The ten-role engine stack (tests/e2e/stacks/engine.yaml: {n} containers, {STACK_HOSTS} hosts, "
+            f"rounds: {len(rounds)})\n",
+            "| measure | floor | dockstack | dockstack / floor |", "| --- | ---: | ---: | ---: |",
+            f"| deploy from empty hosts, wall s | {spread(floor_s)} | {spread(dep_s)} | {spread(ratios)} |",
+            f"| remote round trips | {fcalls} ssh calls | {spread([t.round_trips for t in traces], '.0f')} | |",
+            f"| round trips per created container | {fcalls / n:.1f} | "
+            f"{spread([t.round_trips / n for t in traces], '.1f')} | |",
+            f"| SSH connections per host | 1 (ControlMaster) | "
+            f"{', '.join(f'{h}: {c}' for h, c in sorted(conn.items()))} | |",
+            f"| peak RSS of `inv`, MB | - | {spread([r.deploy.maxrss_kb / 1024 for r in rounds], '.0f')} | |",
+            f"| deploy-all again, nothing to change, wall s | - | {spread([r.no_change.seconds for r in rounds])} | |",
+            f"| ... its round trips / SSH connections | - | {nc_traces[0].round_trips} / "
+            f"{sum(nc_traces[0].connects.values())} | |",
+            f"| `inv create --name={LEASE_PATH_CONTAINER}` (lease path), wall s | - | "
+            f"{spread([r.create.seconds for r in rounds])} | |",
+            f"| ... its round trips / SSH connections | - | {create_traces[0].round_trips} / "
+            f"{sum(create_traces[0].connects.values())} | |", ""]
+    out += ["Where the time goes, per tier (seconds, medians). dockstack's tier is its containers' actions, "
+            "then one address-book transaction on the dnsmasq host, then the puppet push; the floor's "
+            "is its containers' ssh calls, then one ssh call to the dnsmasq host.\n",
+            *tier_table(res.stack_tiers, [r.floor for r in rounds], [r.deploy for r in rounds]), ""]
+    ratio = statistics.median(ratios)
+    goals.append(Goal(f"deploy-all from empty ≤ {RATIO_LIMIT}× the floor", f"{ratio:.3f}×", ratio <= RATIO_LIMIT))
+    goals.append(Goal(f"deploy-all from empty ≤ {RATIO_GOAL}× the floor (goal)", f"{ratio:.3f}×", ratio <= RATIO_GOAL))
+    nc = statistics.median(r.no_change.seconds for r in rounds)
+    goals.append(Goal(f"no-change re-run < {NO_CHANGE_GOAL:g} s", f"{nc:.2f} s", nc < NO_CHANGE_GOAL))
+
+    # part 2
+    sizes = sorted({s.n for s in scale})
+    scale_rounds = len(scale) // max(1, len(sizes))
+    out += [f"## Scale: light containers on {res.scale_hosts} hosts (rounds per size: {scale_rounds})\n",
+            f"N light containers (`{LIGHT_IMAGE}`, no check) in three roles of one tier each after dnsmasq, "
+            f"round-robin over the hosts; dnsmasq (on {res.dnsmasq_host.get('scale')}) is not counted in N. "
+            "Bytes: what dockstack sends to the dnsmasq host (every round trip, including the actions of "
+            "the containers that host runs), and the address-book transactions alone.\n",
+            "| N | floor s | deploy-all s | dockstack / floor | floor s per container | deploy-all s per container "
+            "| peak RSS of `inv`, MB | round trips per container | bytes to the dnsmasq host per container "
+            "| address-book bytes per container |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    per: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        rs = [s for s in scale if s.n == size]
+        tc = [TraceCounts.of(s.deploy.trace) for s in rs]
+        dh = res.dnsmasq_host.get("scale", "host1")
+        per[size] = {"tpc": statistics.median(s.deploy.seconds / size for s in rs),
+                     "bpc": statistics.median(t.sent_to.get(dh, 0) / size for t in tc),
+                     "txn": statistics.median(t.txn_sent / size for t in tc)}
+        out.append(f"| {size} | {spread([s.floor.seconds for s in rs])} | {spread([s.deploy.seconds for s in rs])} "
+                   f"| {spread([s.deploy.seconds / s.floor.seconds for s in rs])} "
+                   f"| {statistics.median(s.floor.seconds / size for s in rs):.3f} | {per[size]['tpc']:.3f} "
+                   f"| {max(s.deploy.maxrss_kb for s in rs) / 1024:.0f} "
+                   f"| {statistics.median(t.round_trips / size for t in tc):.2f} | {per[size]['bpc']:.0f} "
+                   f"| {per[size]['txn']:.0f} |")
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        t_ratio = per[hi]["tpc"] / per[lo]["tpc"]
+        b_ratio = per[hi]["bpc"] / per[lo]["bpc"]
+        x_ratio = per[hi]["txn"] / per[lo]["txn"]
+        out += ["", f"- time per container, N={hi} / N={lo}: **{t_ratio:.2f}**",
+                f"- bytes to the dnsmasq host per container, N={hi} / N={lo}: **{b_ratio:.2f}** "
+                f"(address-book transactions alone: {x_ratio:.2f})"]
+        big = [s for s in scale if s.n == hi]
+        out += ["", f"Per tier at N={hi} (seconds, medians):\n",
+                *tier_table(res.scale_tiers, [s.floor for s in big], [s.deploy for s in big])]
+        goals.append(Goal(f"time per container at {hi} within {PER_CONTAINER_GROWTH_GOAL}× of that at {lo}",
+                          f"{t_ratio:.2f}×", t_ratio <= PER_CONTAINER_GROWTH_GOAL))
+        goals.append(Goal(f"bytes per container not growing with N (N={hi} / N={lo} ≤ {BYTES_GROWTH_GOAL})",
+                          f"{b_ratio:.2f}×", b_ratio <= BYTES_GROWTH_GOAL))
+    out += real_report(res, goals)
+    out += ["", "## Goals\n", "| goal | measured | |", "| --- | ---: | --- |"]
+    out += [f"| {g.text} | {g.measured} | {'met' if g.met else '**missed**'} |" for g in goals]
+    out.append("")
+    return "\n".join(out), goals
+
+
+def real_report(res: Results, goals: list[Goal]) -> list[str]:
+    """Part 2 of the report: the real stack from empty, split into addressing, Puppet and readiness."""
+    rounds = res.real_rounds
+    if not rounds:
+        return []
+    phases = [real_phases(r.deploy) for r in rounds]
+    nc = [r.no_change.seconds for r in rounds]
+    n = len([line for _, line in rounds[0].deploy.lines if re.match(r"^  [a-z0-9-]+: done$", line)])
+    out = ["", f"## The real stack (the shipped containers.yaml: {n} containers on {STACK_HOSTS} hosts, rounds: "
+           f"{len(rounds)})\n",
+           "The Puppet server, a Puppet agent run in every container of a role with classes, the three-node "
+           "Galera cluster bootstrapped from empty, haproxy + keepalived holding the VIP. Each tier counts its "
+           "slowest container, split by the durations its action script reports: addressing (docker run, eth0, "
+           "the address), its Puppet agent run, its readiness check (the service starting).\n",
+           "| measure | seconds |", "| --- | ---: |",
+           f"| deploy-all from empty hosts, wall | {spread([r.deploy.seconds for r in rounds], '.1f')} |",
+           f"| ... before the first tier (facts, network) | {spread([p.before for p in phases], '.1f')} |",
+           f"| ... addressing | {spread([p.addressing for p in phases], '.1f')} |",
+           f"| ... Puppet agent runs | {spread([p.puppet for p in phases], '.1f')} |",
+           f"| ... service readiness | {spread([p.readiness for p in phases], '.1f')} |",
+           f"| ...... of which the Puppet server's start | {spread([p.server_start for p in phases], '.1f')} |",
+           f"| ... address-book transactions, pushes, SSH | {spread([p.other for p in phases], '.1f')} |",
+           f"| deploy-all again, nothing to change (no agent runs) | {spread(nc)} |",
+           f"| ... its round trips / SSH connections | {TraceCounts.of(rounds[0].no_change.trace).round_trips} / "
+           f"{sum(TraceCounts.of(rounds[0].no_change.trace).connects.values())} |",
+           f"| memory the machine used before deploy-all (lab up, hosts empty), GiB | "
+           f"{spread([r.memory_before / GIB for r in rounds], '.1f')} |",
+           f"| ... at its peak while deploy-all ran, GiB | {spread([r.memory_peak / GIB for r in rounds], '.1f')} |",
+           f"| ... once every service was up, GiB | {spread([r.memory_after / GIB for r in rounds], '.1f')} |"]
+    goals.append(Goal("real stack: no-change re-run < 2 s (no Puppet run)", f"{statistics.median(nc):.2f} s",
+                      statistics.median(nc) < NO_CHANGE_GOAL))
+    return out
+
+
+REAL_HEADING = "## The real stack"
+GOALS_HEADING = "## Goals"
+REAL_GOAL_ROW = "| real stack:"
+
+
+def splice_real(report_text: str, section: list[str], goal_rows: list[str], note: str) -> str:
+    """The report with its real-stack section and goal row replaced by a newer measurement (`--only-real`),
+    the other sections kept as their own run measured them; `note` says when and how the new one was made."""
+    lines = report_text.rstrip("\n").split("\n")
+    goals_at = lines.index(GOALS_HEADING) if GOALS_HEADING in lines else len(lines)
+    real_at = next((i for i, x in enumerate(lines) if x.startswith(REAL_HEADING)), goals_at)
+    heading, *body = [x for x in section if x]
+    head = lines[:real_at]
+    while head and not head[-1].strip():
+        head.pop()
+    goals = [x for x in lines[goals_at:] if not x.startswith(REAL_GOAL_ROW)]
+    if not goals:
+        goals = [f"{GOALS_HEADING}\n", "| goal | measured | |", "| --- | ---: | --- |"]
+    return "\n".join([*head, "", heading, note, *body, "", *goals, *goal_rows]) + "\n"
+
+
+def write_real_only(res: Results, output: Path) -> int:
+    """`--only-real`: the real-stack section of the existing report replaced, the rest kept."""
+    goals: list[Goal] = []
+    section = real_report(res, goals)
+    note = (f"Measured by `{res.command}` on {res.started}, in {res.minutes:.1f} minutes ({'; '.join(res.machine)})"
+            f"{': the machine was busy with other work' if res.busy else ''}; the sections above come from the "
+            "run described at the top.\n")
+    rows = [f"| {g.text} | {g.measured} | {'met' if g.met else '**missed**'} |" for g in goals]
+    output.write_text(splice_real(output.read_text() if output.exists() else "# Benchmarks\n", section, rows, note))
+    say(f"wrote the real stack's section of {output}")
+    for g in goals:
+        say(f"{'met' if g.met else 'MISSED'}: {g.text}: {g.measured}")
+    return 0
+
+
+def write_report(res: Results, output: Path) -> int:
+    """BENCHMARKS.md, and one line per goal on stdout (MISSED when missed); always 0: not a test."""
+    text, goals = report(res)
+    output.write_text(text)
+    say(f"wrote {output}")
+    if len(set(res.engine)) > 1:
+        say(f"WARNING: the engine's code changed during the run ({' -> '.join(res.engine)}): measure again")
+    for g in goals:
+        say(f"{'met' if g.met else 'MISSED'}: {g.text}: {g.measured}")
+    return 0
+
+
