@@ -273,10 +273,10 @@ class Executor:
         def ask(c: Container, argv: list[str], step: str) -> str:
             return self.remotes[c.host].run(argv, step, timeout=step_timeout()).stdout
 
-        with self.lock:
-            running = frozenset(self.running)
-            memo = self.memos.setdefault(service.name, {})
         members = tuple(c for c in self.stack.containers if c.service == service.name)
+        with self.lock:
+            running = frozenset(c.name for c in members if c.name in self.running)
+            memo = self.memos.setdefault(service.name, {})
         return Cluster(members, running, self.world.hosts, self.world.unreachable, ask, self.say, memo)
 
     def prepare(self, acting: Iterable[Container], whole: bool = False) -> None:

@@ -37,7 +37,7 @@ class Cluster:
     member, which run, the hosts' facts, and a way to ask a host (one command, its output; raises RemoteError)."""
 
     members: tuple[Container, ...]
-    running: frozenset[str]
+    running: frozenset[str]  # those of its members that run (as the facts and this command's actions say)
     facts: Mapping[str, HostFacts]
     unreachable: Mapping[str, str]
     ask: Callable[[Container, list[str], str], str]

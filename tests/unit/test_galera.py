@@ -291,8 +291,11 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
     from dockstack.world import World
 
     nodes = [container(f"galera{i}", role="galera", host=f"host{i}") for i in (1, 2, 3)]
-    stack = Stack("containers.yaml", (), (Role("galera", service="galera"),), tuple(nodes))
-    hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {})},
+    web = container("web", role="web", host="host1")  # another service's container, running: no galera member
+    stack = Stack("containers.yaml", (), (Role("galera", service="galera"), Role("web")), (*nodes, web))
+    hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {}),
+                                **({web.name: ContainerState(web.name, True, 1, web.image, "sha256:y", {})}
+                                   if c.host == web.host else {})},
                                {}, {}, state={c.name: grastate_text(grastates.get(c.name))}) for c in nodes}
     calls: list[str] = []
     remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
