@@ -6,7 +6,7 @@
 # modules (one from-empty deploy of the shipped stack: Puppet, Galera, OpenStack, ZooKeeper), the lab's and the
 # VIP's and a few light ones on the main lab (hosts.yaml), every other end-to-end module on the second lab
 # (tests/e2e/stacks/hosts-lab-b.yaml, selected through INVOKE_DOCKSTACK_HOSTS_FILE). Measured on a clean clone:
-# 23.8 min together (.ci/run 24.5 min in all) against 31 min one after the other. Both halves keep the 2 cores busy
+# 21.6 min together (.ci/run 22.4 min in all) against about 31 min one after the other. Both halves keep the 2 cores busy
 # much of the time, so the gain is only where one waits (services starting, readiness bounds, keepalived's timers)
 # while the other works.
 # With arguments (`bash scripts/test.sh tests/e2e/test_galera.py -x`), one pytest on the main lab runs those.
@@ -71,7 +71,7 @@ bash scripts/setup.sh
 inv=.venv/bin/inv
 lab_b=tests/e2e/stacks/hosts-lab-b.yaml
 # on the main lab: the real-service modules, and a few light ones that even out the two halves (measured on a
-# clean clone: 23.0 min here, 23.8 min on the second lab)
+# clean clone: 21.6 min here, 21.4 min on the second lab)
 main=(tests/e2e/test_lab.py tests/e2e/test_vip.py tests/e2e/test_roles.py tests/e2e/test_multi_dnsmasq.py
       tests/e2e/test_secret_values.py
       tests/e2e/test_puppet.py tests/e2e/test_openstack.py tests/e2e/test_zookeeper.py tests/e2e/test_galera.py
