@@ -300,12 +300,19 @@ class Executor:
     # --- shared state: the address book and the services' files ----------------------------
 
     def commit(self, change: addressbook.Change) -> dict[str, str]:
-        """One transaction on every dnsmasq copy (in parallel); returns name -> why its put was refused."""
+        """One transaction on every dnsmasq copy whose host answers (in parallel); returns name -> why its put was
+        refused. A copy on a host that could not be read is left as it is: the next run that reads it repairs it
+        from the others (addressbook.repairs), so its host's failure fails only its own containers."""
         ds = self.stack.dnsmasq_containers()
         with self.lock:
             deltas = {d.name: self._pending.get(d.name, addressbook.Change()) + change for d in ds}
             self._pending = {}
-        work = [d for d in ds if deltas[d.name]]
+        wanted = [d for d in ds if deltas[d.name]]
+        work = [d for d in wanted if d.host not in self.world.unreachable]
+        if wanted and not work:
+            down = ", ".join(f"{d.name} on {d.host}" for d in wanted)
+            raise DockstackError(f"no copy of the address book can be written: {down} not answering "
+                                 f"({self.world.unreachable[wanted[0].host]})")
         if not work:
             return {}
         timeout, who = lock_timeout(), holder()

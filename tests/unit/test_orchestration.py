@@ -207,12 +207,10 @@ def test_no_change_at_all_when_every_copy_of_the_address_book_is_unreachable(sce
     assert {c.what for c in scene.lab.calls} == {"facts", "unanswered"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the transaction on the unreachable host's copy of the address book "
-                   "fails every container of the tier, with that host's error")
 def test_a_second_dnsmasq_on_an_unreachable_host_fails_only_itself(cfg):
     """The book is read from the copy that answers (world.read_world tolerates the other); dns on h1 is created and
-    its address committed there, yet it is reported failed with h3's error (executor.commit sends the transaction to
-    every copy, the unreachable one too, and _commit_tier fails the whole tier on its RemoteError)."""
+    its address committed there, and only dns2 fails, with h3's error: the transaction goes only to copies whose
+    host answers (it used to go to h3's too, and its error failed the whole tier)."""
     dns = cfg.containers["containers"][0]
     cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
     cfg.containers["containers"].insert(1, {**dns, "name": "dns2", "host": "h3", "mac": "02:00:0a:64:00:03",
@@ -223,6 +221,23 @@ def test_a_second_dnsmasq_on_an_unreachable_host_fails_only_itself(cfg):
     outcome, _ = Scene(inv, stack, lab).deploy()
     assert "dns" in lab.hosts["h1"].containers and f"{BOOK}/registry/dns" in lab.hosts["h1"].files
     assert outcome.failed == [f"dns2 on h3: h3: ssh connect failed: {DOWN}"]
+
+
+def test_a_commit_with_no_copy_of_the_book_to_write_is_an_error_not_a_silent_loss(scene):
+    """Executor.commit skips copies on hosts that could not be read; when that leaves none, the addresses it was
+    given would be lost: it says so, naming the copies, instead of returning as if they were recorded."""
+    from dockstack.executor import Executor
+    from dockstack.world import read_world
+
+    scene.deploy()
+    world = read_world(scene.inv, scene.stack, scene.lab.remotes())
+    world.unreachable["h1"] = DOWN
+    ex = Executor(scene.inv, scene.stack, scene.lab.remotes(), world, lambda m: None)
+    before = len(scene.lab.calls)
+    record = Record("app1", "app", "h1", "02:42:0a:64:00:70", "10.100.0.170", "new")
+    with pytest.raises(DockstackError, match=r"no copy of the address book can be written: dns on h1 not answering"):
+        ex.commit(Change(puts=(record,)))
+    assert scene.lab.calls[before:] == []  # nothing was sent
 
 
 # --- the fake itself: its address book answers as the real scripts do --------------------------------------
