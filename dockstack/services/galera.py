@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dockstack import galera as cluster_state
 from dockstack.config import Container, ServiceTraits
-from dockstack.errors import DockstackError
+from dockstack.errors import DockstackError, RemoteError
+from dockstack.remote import parallel
 from dockstack.render import render
 from dockstack.services import service_dir
 from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
@@ -46,7 +47,7 @@ def nodes(cluster: Cluster) -> list[cluster_state.Node]:
 
 def decision(cluster: Cluster) -> cluster_state.Decision:
     """cluster_state.decide over the facts; a stopped node whose grastate.dat has no seqno (-1) is asked first,
-    with `mariadbd --wsrep-recover` on its data (one command per such node)."""
+    with `mariadbd --wsrep-recover` on its data (one command per such node, in parallel)."""
     found = cluster_state.decide(nodes(cluster))
     if not found.recover:
         return found
@@ -54,16 +55,17 @@ def decision(cluster: Cluster) -> cluster_state.Decision:
     recovered = cluster.memo["recovered"]
     assert isinstance(recovered, dict)
     by_name = {c.name: c for c in cluster.members}
-    for name in found.recover:
-        c = by_name[name]
-        out = cluster.ask(c, cluster_state.recover_argv(c.image, f"{service_dir(c)}/data", DATA),
-                          f"{name}: mariadbd --wsrep-recover")
+
+    def recover(name: str) -> tuple[str, int]:
+        c, step = by_name[name], f"{name}: mariadbd --wsrep-recover"
+        out = cluster.ask(c, cluster_state.recover_argv(c.image, f"{service_dir(c)}/data", DATA), step)
         position = cluster_state.parse_recovered(out)
         if position is None:
-            raise DockstackError(f"{c.host}: {name}: mariadbd --wsrep-recover: "
-                                 f"{out.strip() or 'no recovered position in its log'}")
+            raise RemoteError(c.host, step, out.strip() or "no recovered position in its log")
         cluster.say(f"  {name}: --wsrep-recover: {position[0]}:{position[1]}")
-        recovered[name] = position[1]
+        return name, position[1]
+
+    recovered.update(dict(parallel(list(found.recover), recover)))
     return cluster_state.decide(nodes(cluster))
 
 
