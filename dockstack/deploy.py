@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
-from dockstack.config import Container, Inventory, Stack, keep_generated_secrets, tiers
+from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.errors import DockstackError
 from dockstack.executor import Done, Executor
-from dockstack.lifecycle import release_addresses
+from dockstack.lifecycle import keep_secrets, release_addresses
 from dockstack.remote import Remotes, parallel
 from dockstack.services.registry import definition
 from dockstack.stopping import StopRequest
@@ -67,9 +67,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         say(f"{unchanged} ok, {len(actions) - unchanged + len(to_prune)} to change")
         return Outcome(ok=unchanged)
     _check_images(actions, world)
-    written = keep_generated_secrets(stack)  # before any container starts with the passwords this load made
-    if written:
-        say(f"generated passwords written to {written} (keep it, never commit it)")
+    keep_secrets(stack, say)  # before any container starts with the passwords this load made
     ex = Executor(inv, stack, remotes, world, say)
     ex.to_recreate = {a.container.name for a in actions if a.kind == planner.RECREATE}
     ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}
@@ -139,7 +137,8 @@ def _apply_tier(ex: Executor, members: list[planner.Action]) -> list[Done]:
         d = definition(a.container)
         if d and d.serial and a.kind == planner.RECREATE and a.container.name in ex.running:
             rolling.setdefault(a.container.role, []).append(a)
-    done = parallel([a for a in members if not any(a in batch for batch in rolling.values())], ex.apply)
+    later = {a.container.name for batch in rolling.values() for a in batch}
+    done = parallel([a for a in members if a.container.name not in later], ex.apply)
     for role_actions in rolling.values():
         step = definition(role_actions[0].container).serial or 1
         for k in range(0, len(role_actions), step):

@@ -58,12 +58,12 @@ def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[
 def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
-    _keep_secrets(stack, say)
+    keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _create(ex, c)
 
 
-def _keep_secrets(stack: Stack, say: Say) -> None:
+def keep_secrets(stack: Stack, say: Say) -> None:
     """The passwords this load made are written before any container starts with them."""
     written = keep_generated_secrets(stack)
     if written:
@@ -92,7 +92,7 @@ def _create(ex: Executor, c: Container) -> Record:
 def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
-    _keep_secrets(stack, say)
+    keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _start(ex, c)
 
