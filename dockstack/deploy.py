@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockstack import plan as planner
+from dockstack import rolling
 from dockstack.addressbook import Change
 from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.errors import DockstackError
 from dockstack.executor import Done, Executor
+from dockstack.health import NO_SERVICE, PASS, Health
 from dockstack.lifecycle import keep_secrets, release_addresses
 from dockstack.remote import Remotes, parallel
-from dockstack.services.registry import definition
 from dockstack.stopping import StopRequest
 from dockstack.world import World, read_world
 
@@ -55,10 +56,16 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
 def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: StopRequest, dry_run: bool,
                 prune: bool) -> Outcome:
     started = time.monotonic()
-    world = read_world(inv, stack, remotes, tolerate=True)
+    world = read_world(inv, stack, remotes, tolerate=True, health=True)
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")
-    actions = planner.plan_stack(stack, world.hosts, world.book.records)
+
+    def health(c: Container) -> Health | None:
+        return world.health(stack, c.name, c.host) if c.host in world.hosts and c.name in world.hosts[
+            c.host].containers else None
+
+    actions = planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
+    healthy = {c.name for c in stack.containers if (h := health(c)) and h.state in (PASS, NO_SERVICE)}
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
         say("deploy-all --dry-run: the plan (nothing is changed)")
@@ -92,34 +99,44 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             say(f"FAILED in tier {i}: the Puppet server's files: {exc}")
             break
         try:  # services' hooks before any of their containers starts (e.g. which galera node starts the cluster)
-            ex.prepare([a.container for a in members if a.kind in (planner.CREATE, planner.RECREATE, planner.START)],
-                       whole=True)
+            ex.prepare([a.container for a in members
+                        if a.kind in (planner.CREATE, planner.RECREATE, planner.START, planner.REPAIR)], whole=True)
         except DockstackError as exc:
             outcome.failed += [f"{a.container.name} on {a.container.host}: {exc}" for a in members if a.changes]
             say(f"FAILED in tier {i}: {exc}")
             break
         tier_started = time.monotonic()
-        done = _apply_tier(ex, members)
+        done = _apply_tier(ex, members, healthy)
         failed = _commit_tier(ex, done)
         if any(d.changed for d in done):
             say(f"  [{i}/{len(role_tiers)}] took {time.monotonic() - tier_started:.1f}s")
         for d in done:
             if d.name in failed:
                 outcome.failed.append(f"{d.name} on {d.host}: {failed[d.name]}")
+                healthy.discard(d.name)
             else:
                 outcome.ok += 1
                 outcome.changed += d.changed
         later = ', '.join(r.name for t in role_tiers[i:] for r in t) or '-'
-        if outcome.failed:
-            say(f"FAILED in tier {i}: " + "; ".join(outcome.failed))
-            say(f"later tiers not started: {later}")
-            break
+        tier_failed = [f"{d.name} on {d.host}: {failed[d.name]}" for d in done if d.name in failed]
+        if tier_failed:
+            say(f"FAILED in tier {i}: " + "; ".join(tier_failed))
+            skipped = {d.name for d in done if d.unreachable and d.name in failed and failed[d.name] == d.error}
+            short = _below_quorum(stack, tier, healthy)
+            if {d.name for d in done if d.name in failed} <= skipped and not short:
+                say(f"  only containers on hosts that do not answer failed, and every role of tier {i} has its "
+                    "quorum: the later tiers go on")
+            else:
+                say(f"later tiers not started: {later}")
+                if short:
+                    say(f"  below quorum: {'; '.join(short)}")
+                break
         if stop.signal:
             outcome.interrupted = stop.signal
             say(f"{stop.signal}: tier {i} finished and its addresses are recorded; later tiers not started: {later}")
             break
     else:
-        for host, name in to_prune:
+        for host, name in (to_prune if not outcome.failed else []):
             ex.remove(host, name)
             outcome.pruned += 1
         if to_prune:
@@ -128,22 +145,62 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     return outcome
 
 
-def _apply_tier(ex: Executor, members: list[planner.Action]) -> list[Done]:
-    """The tier's actions in parallel, except running containers re-created of a service whose definition says
-    how many may change at once (`serial`, galera's 1): those go afterwards, that many at a time, each batch
-    re-joining the members still running (a rolling recreate), so a cluster never loses all its members at once."""
-    rolling: dict[str, list[planner.Action]] = {}
+def _apply_tier(ex: Executor, members: list[planner.Action], healthy: set[str]) -> list[Done]:
+    """The tier's actions: those that take no serving container down all at once, then each role's rolling change
+    (rolling.roll: a few running containers at a time, in its order, each ready before the next; the roles of a
+    tier roll side by side). A role's first failure ends its roll: the rest keep running as they are."""
+    by_role: dict[str, list[planner.Action]] = {}
     for a in members:
-        d = definition(a.container)
-        if d and d.serial and a.kind == planner.RECREATE and a.container.name in ex.running:
-            rolling.setdefault(a.container.role, []).append(a)
-    later = {a.container.name for batch in rolling.values() for a in batch}
-    done = parallel([a for a in members if a.container.name not in later], ex.apply)
-    for role_actions in rolling.values():
-        step = definition(role_actions[0].container).serial or 1
-        for k in range(0, len(role_actions), step):
-            done += parallel(role_actions[k:k + step], ex.apply)
+        by_role.setdefault(a.container.role, []).append(a)
+    rolls, at_once = [], []
+    for role, acts in by_role.items():
+        batches, rest = rolling.roll(ex.stack, ex.stack.role(role), acts, ex.running, healthy, ex.world.hosts)
+        at_once += rest
+        if batches:
+            rolls.append((role, batches))
+    done = parallel(at_once, ex.apply)
+    healthy -= {d.name for d in done if d.error}
+    healthy |= {d.name for d in done if not d.error and d.changed}
+
+    def roll_role(item: tuple[str, list[list[planner.Action]]]) -> list[Done]:
+        role, batches = item
+        out: list[Done] = []
+        for k, batch in enumerate(batches):
+            why = rolling.unsafe(ex.stack.of_role(role), ex.stack.role(role), batch, healthy)
+            if why:
+                ex.say(f"  {role}: rolling change stopped: {why}")
+                return out + [Done(a.container.name, a.container.host, None, f"not changed: {why}", True)
+                              for b in batches[k:] for a in b]
+            names = ", ".join(a.container.name for a in batch)
+            ex.say(f"  {role}: rolling change {k + 1}/{len(batches)}: {names}")
+            results = parallel(batch, ex.apply)
+            out += results
+            healthy.difference_update(d.name for d in results if d.error)
+            healthy.update(d.name for d in results if not d.error)
+            failed = [d for d in results if d.error]
+            if failed:
+                left = [a.container.name for b in batches[k + 1:] for a in b]
+                ex.say(f"  {role}: rolling change stopped at {failed[0].name}"
+                       + (f"; {', '.join(left)} keep running as they are" if left else ""))
+                return out + [Done(n, ex.stack.container(n).host, None,
+                                   f"not changed: the rolling change stopped at {failed[0].name}", True)
+                              for n in left]
+        return out
+
+    for results in parallel(rolls, roll_role):
+        done += results
     return done
+
+
+def _below_quorum(stack: Stack, tier: list, healthy: set[str]) -> list[str]:
+    """The roles of a tier with fewer passing containers than their quorum, each with its count."""
+    out = []
+    for role in tier:
+        members = stack.of_role(role.name)
+        passing = sum(c.name in healthy for c in members)
+        if passing < role.quorum_of(len(members)):
+            out.append(f"role {role.name}: {passing} of {len(members)} passing, quorum {role.quorum_of(len(members))}")
+    return out
 
 
 def _commit_tier(ex: Executor, done: list[Done]) -> dict[str, str]:

@@ -24,17 +24,17 @@ from dockstack.config import Container, Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
-from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, START, Action
+from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, REFUSE, REPAIR, START, Action
 from dockstack.remote import Remotes, parallel, trace
 from dockstack.scripts import script
 from dockstack.services import service_dir
-from dockstack.services.base import Cluster, Context, Service
+from dockstack.services.base import DRAIN_BOUND, Cluster, Context, Service
 from dockstack.services.registry import DEFINITIONS, definition
 from dockstack.settings import LOCK_TIMEOUT_ENV, lock_timeout, step_timeout
 from dockstack.world import World
 
 Say = Callable[[str], None]
-STOP_REMOVE_SCRIPT = script("stop_remove.sh")
+STOP_SCRIPT = script("stop.sh")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Done:
     record: Record | None
     error: str | None
     changed: bool
+    unreachable: bool = False  # failed only because a host it needs does not answer (nothing was tried)
 
 
 def holder() -> str:
@@ -121,7 +122,10 @@ class Executor:
         down = [h for h in (c.host, *a.remove_from) if h in self.world.unreachable]
         if down:
             self.say(f"  {c.name}: FAILED: {self.world.unreachable[down[0]]}")
-            return Done(c.name, c.host, None, self.world.unreachable[down[0]], True)
+            return Done(c.name, c.host, None, self.world.unreachable[down[0]], True, unreachable=True)
+        if a.kind == REFUSE:
+            self.say(f"  {c.name}: FAILED: refused: {a.why}")
+            return Done(c.name, c.host, None, f"refused: {a.why}", True, unreachable=True)
         try:
             if a.kind == NOTHING:
                 self.say(f"  {c.name}: ok, {a.why}")
@@ -133,14 +137,28 @@ class Executor:
             self.say(f"  {c.name}: {a.kind} ({a.why})")
             for host in a.remove_from:
                 self.remove(host, c.name)
-            mode = {CREATE: actions.CREATE, RECREATE: actions.RECREATE, START: actions.START}[a.kind]
+            mode = {CREATE: actions.CREATE, RECREATE: actions.RECREATE, START: actions.START,
+                    REPAIR: actions.START}[a.kind]
             if mode == actions.RECREATE and c.name not in self.present.get(c.host, set()):
                 mode = actions.CREATE  # moved: nothing to replace on the new host
+            with self.lock:
+                serving = a.kind in (RECREATE, REPAIR) and c.name in self.running and c.name in self.present.get(
+                    c.host, set())
+            if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
+                self.set_member(c, "drain")
+                self.stop(c.host, c.name)
             try:
-                return self._run_action(c, mode)
+                done = self._run_action(c, mode)
+                if a.kind == REPAIR and done.error:
+                    self.say(f"  {c.name}: a restart did not help ({done.error}): re-create it, keeping its address")
+                    self.stop(c.host, c.name)
+                    done = self._run_action(c, actions.RECREATE)
+                return done
             finally:
                 with self.lock:
                     self.to_recreate.discard(c.name)
+                if serving:
+                    self.set_member(c, "ready")
         except RemoteError as exc:
             self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
             return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)
@@ -249,9 +267,10 @@ class Executor:
 
     def remove(self, host: str, name: str) -> None:
         """docker rm --force; a container whose service stops cleanly (a stop timeout: galera writes its seqno) is
-        stopped first, in the same round trip."""
+        stopped first (STOP_SCRIPT), in the same round trip."""
         wait = self.stop_timeout(name)
-        argv = ["sh", "-c", STOP_REMOVE_SCRIPT, "sh", name] if wait is not None else ["docker", "rm", "--force", name]
+        argv = ["sh", "-c", STOP_SCRIPT, "sh", name, "remove"] if wait is not None else ["docker", "rm", "--force",
+                                                                                          name]
         self.remotes[host].run(argv, f"{name}: docker rm", timeout=step_timeout() + (wait or 0))
         with self.lock:
             self.present.get(host, set()).discard(name)
@@ -260,11 +279,34 @@ class Executor:
         self.say(f"  {name}: removed from {host} (address kept)")
 
     def stop(self, host: str, name: str) -> None:
-        self.remotes[host].run(["docker", "stop", name], f"{name}: docker stop",
-                               timeout=step_timeout() + (self.stop_timeout(name) or 0))
+        """A clean stop: its service's signal and stop timeout, every process continued first (STOP_SCRIPT)."""
+        self.remotes[host].run(["sh", "-c", STOP_SCRIPT, "sh", name], f"{name}: docker stop",
+                               timeout=step_timeout() + (self.stop_timeout(name) or 10))
         with self.lock:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
+
+    def set_member(self, c: Container, state: str) -> None:
+        """Every running container of a service that balances c (haproxy) puts it in `state`: drain before it stops
+        (no new connections, its sessions end, bounded, then out of service) or ready once it is back. Said, never
+        raised: a balancer that cannot be told still checks its members itself."""
+        work = []
+        for b in self.stack.containers:
+            d = definition(b)
+            argv = d.member_state(self.stack, b, c, state) if d and b.name != c.name else None
+            with self.lock:
+                if argv and b.name in self.running and b.host not in self.world.unreachable:
+                    work.append((b, argv))
+
+        def tell(item: tuple[Container, list[str]]) -> None:
+            b, argv = item
+            r = self.remotes[b.host].run(["docker", "exec", b.name, *argv], f"{b.name}: {state} {c.name}",
+                                         check=False, timeout=step_timeout() + DRAIN_BOUND)
+            said = (r.stdout.strip().splitlines() or r.stderr.strip().splitlines() or [f"exit code {r.exit_code}"])
+            self.say(f"  {c.name}: {state} on {b.name}: " + said[-1][:200] if r.ok else
+                     f"  {c.name}: {b.name} could not {state} it ({said[-1][:200]}): its own health check decides")
+
+        parallel(work, tell)
 
     # --- services' hooks: what their containers need before they start ------------------------
 

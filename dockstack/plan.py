@@ -6,20 +6,24 @@ Every action carries its reason, including "nothing", so a re-run can say why it
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from dockstack.config import Container, Stack, effective_mac
 from dockstack.dockercli import LABEL_SPEC, spec_digests
 from dockstack.facts import HostFacts
+from dockstack.health import FAIL, PASS, Health
 from dockstack.ipam import Record
 
 CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
+REPAIR = "repair"  # running, but its readiness check fails: stop it cleanly and start it again (else re-create)
+REFUSE = "refuse"  # a change that is not safe to make now (said why): the container fails, nothing is touched
 
 
 @dataclass(frozen=True)
 class Action:
     container: Container
-    kind: str  # create | start | recreate | adopt | nothing
+    kind: str  # create | start | recreate | repair | adopt | refuse | nothing
     why: str
     remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (recreate)
     observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
@@ -27,6 +31,10 @@ class Action:
     @property
     def changes(self) -> bool:
         return self.kind != NOTHING
+
+    def takes_down(self, running: bool) -> bool:
+        """Whether it stops a container that serves now (a rolling change takes such ones a few at a time)."""
+        return running and self.kind in (RECREATE, REPAIR, START)
 
     def describe(self) -> str:
         return f"{self.container.name} ({self.container.host}): {self.kind} ({self.why})"
@@ -44,10 +52,17 @@ def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
     return [f"{k} changed" for k in new if old.get(k) != new[k]]
 
 
-def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | None) -> Action:
-    """What brings one container to the config: create, start, recreate (why) or nothing (why)."""
+def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | None,
+                   health: Health | None = None, unreachable: Collection[str] = ()) -> Action:
+    """What brings one container to the config: create, start, recreate, repair (why) or nothing (why); refuse
+    when it was last recorded on a host that does not answer now and the config puts it elsewhere (its old copy
+    may still run there: the same MAC and IP twice on the segment)."""
     where = [h for h, f in hosts.items() if c.name in f.containers]
     elsewhere = tuple(h for h in where if h != c.host)
+    if record is not None and record.host != c.host and record.host in unreachable:
+        return Action(c, REFUSE, f"recorded on {record.host}, which does not answer: a move off a host that cannot "
+                                 "be asked could run it twice with the same MAC and IP; bring the host back (or "
+                                 f"`inv ipam.release --name={c.name}` once it is gone for good)")
     if c.host not in where:
         if elsewhere:
             return Action(c, RECREATE, f"moved from {', '.join(elsewhere)} to {c.host}", elsewhere)
@@ -77,11 +92,16 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
         return Action(c, START, f"running without its address ({have})", elsewhere)
     if elsewhere:
         return Action(c, RECREATE, f"also present on {', '.join(elsewhere)}", elsewhere)
-    return Action(c, NOTHING, f"running with {ip}, image and options unchanged")
+    if health is not None and health.state == FAIL:
+        return Action(c, REPAIR, f"unhealthy: {health.detail}")
+    return Action(c, NOTHING, f"running with {ip}, image and options unchanged"
+                  + (", healthy" if health is not None and health.state == PASS else ""))
 
 
-def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Record]) -> list[Action]:
-    return [plan_container(c, hosts, registry.get(c.name)) for c in stack.containers]
+def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Record],
+               health: Callable[[Container], Health | None] = lambda c: None,
+               unreachable: Collection[str] = ()) -> list[Action]:
+    return [plan_container(c, hosts, registry.get(c.name), health(c), unreachable) for c in stack.containers]
 
 
 def plan_prune(stack: Stack, hosts: dict[str, HostFacts]) -> list[tuple[str, str]]:

@@ -3,14 +3,12 @@ running container's health from one run of its readiness check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from dockstack import health as health_mod
 from dockstack import images as images_mod
 from dockstack import ipam
 from dockstack.config import Inventory, Stack
-from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError
 from dockstack.facts import HostFacts
 from dockstack.remote import Remotes, parallel
@@ -77,17 +75,10 @@ class ContainerRow:
 
 
 def container_rows(inv: Inventory, stack: Stack, remotes: Remotes) -> list[ContainerRow]:
-    """The stack's containers as the hosts report them, in config order, with their health. The facts and the
-    readiness checks are read at the same time (one round trip each per host, all in parallel): the checks
-    do not wait for the facts, each host runs the checks of the stack's containers that run on it."""
-    limit = health_mod.health_timeout()
-    checks = [(c.name, check) for c in stack.containers if (check := stack.role(c.role).check)]
-    label = f"{LABEL_MANAGED}=true"
-    jobs: list[Callable[[], object]] = [lambda: read_world(inv, stack, remotes)]
-    jobs += [lambda h=h: health_mod.read_health(remotes[h.name], label, checks, limit) for h in inv.hosts]
-    world, *said = parallel(jobs, lambda job: job())
-    results = {h.name: r for h, r in zip(inv.hosts, said)}
-    return rows_of(stack, world.hosts, results, limit)
+    """The stack's containers as the hosts report them, in config order, with their health: the facts and the
+    readiness checks are read at the same time (read_world(health=True))."""
+    world = read_world(inv, stack, remotes, health=True)
+    return rows_of(stack, world.hosts, world.checks, world.check_limit)
 
 
 def rows_of(stack: Stack, hosts: dict[str, HostFacts], checked: dict[str, dict[str, health_mod.CheckResult]],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from dockstack import addressbook, facts
+from dockstack import health as health_mod
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
@@ -25,6 +26,15 @@ class World:
     copies: dict[str, facts.BookCopy]  # configured dnsmasq container -> its copy (absent: none yet)
     book_notes: tuple[str, ...]  # copies that differ from the newest, damaged files and what was done
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> why its facts could not be read
+    # host -> container -> what its readiness check said (read_world(health=True): deploy-all and status)
+    checks: dict[str, dict[str, health_mod.CheckResult]] = field(default_factory=dict)
+    check_limit: float = 0.0  # the bound each check had
+
+    def health(self, stack: Stack, name: str, host: str) -> health_mod.Health:
+        """A container's health on a host, from the checks this world read (none read: not checked)."""
+        state = self.hosts[host].containers.get(name) if host in self.hosts else None
+        return health_mod.health_of(bool(state and state.running), stack.role(stack.container(name).role).check,
+                                    self.checks.get(host, {}).get(name), self.check_limit, stack.mask)
 
     def where(self, name: str) -> dict[str, facts.ContainerState]:
         """host -> state, for every host that has a dockstack container of that name."""
@@ -35,9 +45,12 @@ class World:
         return {(h, n) for h, f in self.hosts.items() for n, s in f.containers.items() if s.running}
 
 
-def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = False) -> World:
+def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = False,
+               health: bool = False) -> World:
     """Every host's facts, in parallel. A host that cannot be read raises, or with tolerate (deploy-all)
-    is listed in World.unreachable so that only its own containers fail."""
+    is listed in World.unreachable so that only its own containers fail. With health, every running container's
+    readiness check runs once at the same time (one more round trip per host, in parallel with the facts: the
+    checks do not wait for them)."""
     tags = sorted({c.image for c in stack.containers})
     net = inv.network
 
@@ -54,8 +67,20 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
             return RemoteError(host_name, "read host facts", f"dockerd on {host_name} is not answering: {said}")
         return found
 
+    limit = health_mod.health_timeout()
+    checks = [(c.name, check) for c in stack.containers if (check := stack.role(c.role).check)]
+
+    def check(host_name: str) -> dict[str, health_mod.CheckResult]:
+        try:
+            return health_mod.read_health(remotes[host_name], f"{LABEL_MANAGED}=true", checks, limit)
+        except DockstackError:
+            return {}  # a host that does not answer: its facts say so
+
     names = [h.name for h in inv.hosts]
-    results = dict(zip(names, parallel(names, read)))
+    jobs = [(read, h) for h in names] + ([(check, h) for h in names] if health else [])
+    answers = parallel(jobs, lambda job: job[0](job[1]))
+    results = dict(zip(names, answers[:len(names)]))
+    checked = {h: a for h, a in zip(names, answers[len(names):]) if h in results and isinstance(a, dict)}
     errors = {h: r for h, r in results.items() if isinstance(r, DockstackError)}
     if errors and not tolerate:
         raise next(iter(errors.values()))
@@ -67,4 +92,5 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
     copies = {d.name: replace(found[d.host].books[d.name], host=d.host, folder=service_dir(d))
               for d in stack.dnsmasq_containers() if d.name in found[d.host].books}
     book, notes = addressbook.merge(list(copies.values()))
-    return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()})
+    return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()}, checked,
+                 limit if health else 0.0)

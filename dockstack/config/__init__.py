@@ -54,10 +54,13 @@ from dockstack.config.hosts import (
     load_inventory,
 )
 from dockstack.config.model import (
+    ALL,
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
     DEFAULT_MAX_SESSIONS,
     HAPROXY_STATS_PORT,
+    MAJORITY,
+    ONE,
     ROOT,
     VRRP_MAC_PREFIX,
     Balanced,
@@ -89,6 +92,7 @@ from dockstack.config.stack import (
 )
 
 __all__ = [
+    "ALL",
     "CHECK_TIMEOUT_MAX",
     "DEFAULT_CONTAINERS_FILE",
     "DEFAULT_HOSTS_FILE",
@@ -110,8 +114,10 @@ __all__ = [
     "LEASE_UNITS",
     "LINE_RE",
     "MAC_RE",
+    "MAJORITY",
     "MOUNT_PATH_RE",
     "NAME_RE",
+    "ONE",
     "PACKAGE_RE",
     "PATH_RE",
     "PREFIX_RE",

@@ -140,6 +140,9 @@ class Vip:
         return f"{VRRP_MAC_PREFIX}{self.router_id:02x}"
 
 
+ALL, MAJORITY, ONE = "all", "majority", "one"  # a role's quorum, in words
+
+
 @dataclass(frozen=True)
 class ServiceTraits:
     """What reading the config must know of a service (`service:` of a role). Its definition under
@@ -152,6 +155,8 @@ class ServiceTraits:
     generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
     check: str | None = None  # the readiness check of a role that gives none
     check_timeout: float = 60.0  # its bound, when the role gives none
+    serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
+    quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,18 @@ class Role:
     service: str | None = None  # a service dockstack runs and renders files for (services.registry)
     vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers
     traits: ServiceTraits | None = None  # its service's, when it has one
+    serial: int = 1  # running containers a planned change takes down at once (a rolling change)
+    quorum: str = "all"  # all | majority | one | N: how many passing containers make the role available
+
+    def quorum_of(self, members: int) -> int:
+        """How many of its `members` containers must pass for the role to serve."""
+        if self.quorum == ALL:
+            return members
+        if self.quorum == MAJORITY:
+            return members // 2 + 1
+        if self.quorum == ONE:
+            return min(1, members)
+        return min(int(self.quorum), members)
 
 
 @dataclass(frozen=True)

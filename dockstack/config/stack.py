@@ -28,8 +28,11 @@ from dockstack.config.grammar import (
     volume_problem,
 )
 from dockstack.config.model import (
+    ALL,
     DEFAULT_CONTAINERS_FILE,
     HAPROXY_STATS_PORT,
+    MAJORITY,
+    ONE,
     Balanced,
     Container,
     Image,
@@ -279,7 +282,8 @@ def _command(r: _Reader) -> tuple[str, ...]:
 
 
 def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mapping[str, ServiceTraits]) -> Role:
-    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip"})
+    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip", "serial",
+               "quorum"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
         raise r.fail("name", f"duplicate role {name!r}", "role names must be unique")
@@ -338,8 +342,17 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mappi
             raise r.fail("vip", "a virtual IP needs the role's containers to run haproxy and keepalived",
                          f"set service: {holders} on this role, or move vip: to that role")
         vip = _vip(_Reader(r.path, f"{r.where}.vip", r.data["vip"]), inventory)
+    serial = r.get("serial", int, traits.serial if traits else 1)
+    if not 1 <= serial <= 100:
+        raise r.fail("serial", f"{serial} is not a number of containers from 1 to 100",
+                     "how many running containers of the role a change may take down at once, e.g. 1")
+    quorum = r.get("quorum", (str, int), traits.quorum if traits else ALL)
+    if not (quorum in (ALL, MAJORITY, ONE) or (isinstance(quorum, int) and 1 <= quorum <= 100)):
+        raise r.fail("quorum", f"{short(str(quorum))} is not all, majority, one or a number from 1 to 100",
+                     "how many of the role's containers must pass for it to serve, e.g. majority")
     return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout), traits=traits,
-                classes=tuple(classes), balance=tuple(balance), service=service, vip=vip)
+                classes=tuple(classes), balance=tuple(balance), service=service, vip=vip, serial=serial,
+                quorum=str(quorum))
 
 
 def _vip(r: _Reader, inventory: Inventory) -> Vip:

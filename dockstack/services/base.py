@@ -15,6 +15,7 @@ from dockstack.facts import HostFacts
 from dockstack.services import service_dir
 
 Say = Callable[[str], None]
+DRAIN_BOUND = 10  # seconds a balancer waits for a drained member's sessions to end (pooled ones never do)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,6 @@ class Service:
     restart_on_change: bool = False  # a changed file needs a restart (its process never re-reads it)
     file_checks: tuple[FileCheck, ...] = ()  # run in the running container before new files replace the old
     reload_signal: str | None = None  # sent to the container's PID 1 once new files are in place
-    serial: int | None = None  # running containers of a role re-created at once (None: all together)
     balance_check: BalanceCheck | None = None  # how haproxy checks its members (None: a TCP connect)
     state_file: str | None = None  # a file of its folder the facts bring for its hooks (galera's grastate.dat)
     digested: tuple[str, ...] = ()  # globs in its folder of the files the facts digest, to push only what differs
@@ -119,6 +119,12 @@ class Service:
     def first(self, cluster: Cluster, targets: tuple[Container, ...]) -> tuple[Container, ...]:
         """The order in which a command that acts on several of its containers one by one takes them."""
         return targets
+
+    def member_state(self, stack: Stack, balancer: Container, member: Container, state: str) -> list[str] | None:
+        """The command run in `balancer` (one of this service's containers) that puts `member` in `state`: drain
+        (no new connections; its sessions end, at most DRAIN_BOUND s, then out of service) or ready. None: this
+        service balances nothing of member's."""
+        return None
 
     def volumes(self, c: Container) -> list[str]:
         """`docker run --volume` values: its folder, and each data subfolder at its place."""

@@ -7,7 +7,7 @@ re-created one at a time."""
 from __future__ import annotations
 
 from dockstack import galera as cluster_state
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import MAJORITY, Container, ServiceTraits
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import parallel
 from dockstack.render import render
@@ -104,12 +104,12 @@ SERVICE = Galera(
         "galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
                                  ("galera_sst_password", "MYSQL_SST_PASSWORD")),
         # ready when the node is Synced and the cluster has as many nodes as should run
-        check=f"sh {MOUNT}/clustercheck ready", check_timeout=240),
+        check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
+        quorum=MAJORITY),  # a primary component needs a majority of the nodes
     mount=MOUNT,
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),
     stop_timeout=STOP_TIMEOUT,
     state_file="data/grastate.dat",  # which node may start the cluster
-    serial=1,  # running nodes are re-created one after another: the cluster never loses all its members at once
     balance_check=BalanceCheck(CHECK_PORT, one_active=True),  # one node takes the writes
 )

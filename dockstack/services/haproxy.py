@@ -4,9 +4,9 @@ containers by DNS name (resolved through dnsmasq), so no create, remove or new a
 
 from __future__ import annotations
 
-from dockstack.config import HAPROXY_STATS_PORT, Container, Network, ServiceTraits, Stack
+from dockstack.config import HAPROXY_STATS_PORT, ONE, Container, Network, ServiceTraits, Stack
 from dockstack.render import render
-from dockstack.services.base import BalanceCheck, Context, FileCheck, Service
+from dockstack.services.base import DRAIN_BOUND, BalanceCheck, Context, FileCheck, Service
 
 MOUNT = "/etc/haproxy"
 # keepalived adds and removes the VIP on eth0 (NET_ADMIN) and sends VRRP adverts on a raw socket (NET_RAW, in
@@ -26,6 +26,11 @@ def render_haproxy(ctx: Context) -> str:
             checked.update({b.name: d.balance_check for b in role.balance})
     return render("haproxy/haproxy.cfg.j2", services=services, domain=ctx.network.domain,
                   dns_servers=list(ctx.dns_servers), stats_port=HAPROXY_STATS_PORT, checked=checked)
+
+
+def render_member() -> str:
+    """The script dockstack runs in it to drain a balanced container before that stops, and take it back after."""
+    return render("haproxy/member.sh.j2", mount=MOUNT, stats_port=HAPROXY_STATS_PORT, drain_bound=DRAIN_BOUND)
 
 
 def render_supervisor(c: Container) -> str:
@@ -60,15 +65,21 @@ class Haproxy(Service):
     def start_files(self, c: Container) -> dict[str, str]:
         return {"supervise.sh": render_supervisor(c)}
 
+    def member_state(self, stack: Stack, balancer: Container, member: Container, state: str) -> list[str] | None:
+        backends = [f"{b.name}_servers" for b in stack.role(member.role).balance]
+        return ["bash", f"{MOUNT}/member", state, member.name, *backends] if backends else None
+
     def files(self, ctx: Context, c: Container) -> dict[str, str]:
-        files = {"haproxy.cfg": render_haproxy(ctx), "ready": render_ready(ctx.stack, c), **self.start_files(c)}
+        files = {"haproxy.cfg": render_haproxy(ctx), "ready": render_ready(ctx.stack, c), "member": render_member(),
+                 **self.start_files(c)}
         if c.vip is not None:
             files["keepalived.conf"] = render_keepalived(ctx.stack, c, ctx.network)
         return files
 
 
 SERVICE = Haproxy(
-    traits=ServiceTraits("haproxy", holds_vip=True, check=f"bash {MOUNT}/ready", check_timeout=20),
+    traits=ServiceTraits("haproxy", holds_vip=True, check=f"bash {MOUNT}/ready", check_timeout=20,
+                         quorum=ONE),  # one haproxy serves every balanced port (and holds the VIP)
     mount=MOUNT,
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     command=("bash", f"{MOUNT}/supervise.sh"),
@@ -79,5 +90,6 @@ SERVICE = Haproxy(
     file_checks=(FileCheck("haproxy.cfg", 'haproxy -c -f "$1"', "haproxy -c"),
                  FileCheck("keepalived.conf", 'keepalived -t -f "$1"', "keepalived -t")),
     reload_signal="USR2",
+    stop_timeout=10,  # a clean stop (its supervisor ends both; keepalived says priority 0 so the peer takes the VIP)
     digested=("*",),
 )

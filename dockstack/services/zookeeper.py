@@ -3,7 +3,7 @@ finds the ensemble by service, so the role's name is free); its data lives in it
 
 from __future__ import annotations
 
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import MAJORITY, Container, ServiceTraits
 from dockstack.render import render
 from dockstack.services.base import Service
 
@@ -35,7 +35,8 @@ class Zookeeper(Service):
 
 SERVICE = Zookeeper(
     # ready when it answers ruok with imok (the JVM takes a few seconds)
-    traits=ServiceTraits("zookeeper", check=f'test "$(bash {MOUNT}/ask ruok)" = imok', check_timeout=120),
+    traits=ServiceTraits("zookeeper", check=f'test "$(bash {MOUNT}/ask ruok)" = imok', check_timeout=120,
+                         quorum=MAJORITY),  # an ensemble serves while a majority of it runs
     mount=MOUNT,
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),

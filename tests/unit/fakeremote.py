@@ -9,6 +9,7 @@ a second deploy-all sees what the first one left.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import ipaddress
@@ -20,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dockstack import actions, addressbook, facts, network
+from dockstack import actions, addressbook, executor, facts, health, network
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import RemoteError
@@ -38,6 +39,7 @@ class FakeContainer:
     pid: int = 0
     mac: str = ""
     ip: str = ""
+    unhealthy: str = ""  # its readiness check fails saying this ("": it passes)
 
 
 @dataclass
@@ -144,6 +146,20 @@ class Lab:
                 ops = files["ops"].splitlines()
                 self.calls.append(Call(host_name, "txn", argv[5], tuple(ops)))
                 return self.txn(host, argv[4], argv[5], ops, files)
+            if script == health.HEALTH_SCRIPT:
+                self.calls.append(Call(host_name, "health"))
+                return Result(True, 0, self.health(host, argv[4], argv[9:]), "")
+            if script == executor.STOP_SCRIPT:
+                name, remove = argv[4], argv[5:] == ["remove"]
+                self.calls.append(Call(host_name, "rm" if remove else "stop", name))
+                if remove:
+                    host.containers.pop(name, None)
+                elif name in host.containers:
+                    host.containers[name].running = False
+                return Result(True, 0, name + "\n", "")
+            if argv[:2] == ["docker", "exec"]:  # a balancer's member command (drain, ready)
+                self.calls.append(Call(host_name, "exec", argv[2], tuple(argv[3:])))
+                return Result(True, 0, "done\n", "")
             if argv[:3] == ["docker", "rm", "--force"] and len(argv) == 4:
                 self.calls.append(Call(host_name, "rm", argv[3]))
                 host.containers.pop(argv[3], None)
@@ -200,6 +216,17 @@ class Lab:
         out.append("#end")
         return "\n".join(out) + "\n"
 
+    def health(self, host: FakeHost, label: str, pairs: list[str]) -> str:
+        """HEALTH_SCRIPT: `health NAME EXIT BASE64-LINE` for each running container with the label and a check."""
+        key, _, value = label.partition("=")
+        out = []
+        for name in pairs[0::2]:
+            c = host.containers.get(name)
+            if c and c.running and c.labels.get(key) == value:
+                line = base64.b64encode(c.unhealthy.encode()).decode() if c.unhealthy else "-"
+                out.append(f"health {name} {1 if c.unhealthy else 0} {line}")
+        return "\n".join(out) + "\n"
+
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
         """ACTION_SCRIPT: its positional arguments, the env lines and tar.gz on standard input, its report."""
         mode, name, mac, cidr = argv[4:8]
@@ -224,6 +251,7 @@ class Lab:
             return Result(False, 1, f"failed docker inspect\nsaid Error: No such object: {name}\n", "")
         c = host.containers[name]
         c.running, c.pid = True, self._next_pid()
+        c.unhealthy = said if step == "readiness check" else ""  # a restart heals it, unless told otherwise
         c.mac = mac or "02:42:" + ":".join(re.findall("..", hashlib.sha1(f"{name} {c.pid}".encode()).hexdigest()[:8]))
         out = ["started"]
         c.ip = cidr.partition("/")[0] if cidr else self.dhcp(c.mac, name)

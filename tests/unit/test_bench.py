@@ -221,7 +221,7 @@ def test_what_the_floor_ships_for_haproxy_and_dnsmasq(engine):
     ctx = context(inv, stack)
     by_name = {c.name: c for c in stack.containers}
     files, dirs, _ = untar(floor.floor_payload(ctx, by_name["haproxy"]))
-    assert sorted(files) == [f"/var/lib/dockstack/haproxy/haproxy/{x}" for x in ("haproxy.cfg", "ready",
+    assert sorted(files) == [f"/var/lib/dockstack/haproxy/haproxy/{x}" for x in ("haproxy.cfg", "member", "ready",
                                                                                   "supervise.sh")]
     assert "backend mysql" in files["/var/lib/dockstack/haproxy/haproxy/haproxy.cfg"]
     files, dirs, _ = untar(floor.floor_payload(ctx, by_name["dnsmasq"]))

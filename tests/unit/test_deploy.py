@@ -67,27 +67,3 @@ def test_format_plan_prune_only():
 def test_format_plan_empty():
     assert format_plan([], []) == ""
 
-
-def test_running_galera_nodes_are_recreated_one_after_another(container):
-    """A rolling recreate: the other actions of the tier first (in parallel), then each running galera node that is
-    recreated, alone, so the nodes still running keep the cluster (and its data) for it to re-join."""
-    from dockstack.deploy import _apply_tier
-    from dockstack.executor import Done
-
-    g1, g2, g3 = (container(f"galera{i}", role="galera", host=f"h{i}") for i in (1, 2, 3))
-    web = container("web", host="h1")
-    members = [plan.Action(g1, plan.RECREATE, "image changed"), plan.Action(g2, plan.RECREATE, "image changed"),
-               plan.Action(g3, plan.CREATE, "missing"), plan.Action(web, plan.RECREATE, "image changed")]
-    order: list[list[str]] = []
-
-    class Ex:
-        running = frozenset({"galera1", "galera2", "web"})
-
-        def apply(self, a: plan.Action) -> Done:
-            order.append([a.container.name])
-            return Done(a.container.name, a.container.host, None, None, True)
-
-    done = _apply_tier(Ex(), members)  # type: ignore[arg-type]
-    assert sorted(x[0] for x in order[:2]) == ["galera3", "web"]  # the parallel part (any order)
-    assert order[2:] == [["galera1"], ["galera2"]]  # then one at a time, in config order
-    assert [d.name for d in done][2:] == ["galera1", "galera2"]

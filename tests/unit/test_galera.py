@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -364,11 +365,40 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
 
 
 def test_remove_stops_a_cleanly_stopping_service_first(fakebin):
-    """STOP_REMOVE_SCRIPT (a definition with a stop timeout: galera): docker stop, then docker rm --force, even
-    when the stop fails (a container that is not running)."""
-    from dockstack.executor import STOP_REMOVE_SCRIPT
+    """STOP_SCRIPT with `remove` (a definition with a stop timeout: galera): every process of the container is
+    continued (a SIGSTOPped one would never see the signal), docker stop, then docker rm --force, even when the stop
+    fails (a container that is not running)."""
+    from dockstack.executor import STOP_SCRIPT
 
-    fakebin.add("docker", '[ "$1" = stop ] && exit 1\necho "$2 $3"\n')
-    proc = fakebin.run(["sh", "-c", STOP_REMOVE_SCRIPT, "sh", "galera1"])
+    fakebin.add("docker", '[ "$1" = top ] && printf "PID\\n" && exit 0\n[ "$1" = stop ] && exit 1\necho "$2 $3"\n')
+    proc = fakebin.run(["sh", "-c", STOP_SCRIPT, "sh", "galera1", "remove"])
     assert proc.returncode == 0 and proc.stdout == "--force galera1\n"
-    assert fakebin.calls() == ["docker stop galera1", "docker rm --force galera1"]
+    assert fakebin.calls() == ["docker top galera1 -eo pid", "docker stop galera1", "docker rm --force galera1"]
+
+
+def test_stop_continues_every_process_of_the_container_first(fakebin):
+    """A hung service (a process stopped by SIGSTOP) is continued before docker stop, so it sees the signal at once:
+    a real stopped process, which the fake `docker top` lists as the container's."""
+    import signal
+
+    from dockstack.executor import STOP_SCRIPT
+
+    hung = subprocess.Popen(["sleep", "60"])
+    try:
+        os.kill(hung.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while _proc_state(hung.pid) != "T" and time.monotonic() < deadline:  # the signal arrives a moment later
+            time.sleep(0.01)
+        assert _proc_state(hung.pid) == "T"
+        fakebin.add("docker", f'[ "$1" = top ] && printf "PID\\n{hung.pid}\\n" && exit 0\necho stopped\n')
+        proc = fakebin.run(["sh", "-c", STOP_SCRIPT, "sh", "galera1"])
+        assert proc.returncode == 0 and proc.stdout == "stopped\n"
+        assert fakebin.calls() == ["docker top galera1 -eo pid", "docker stop galera1"]
+        assert _proc_state(hung.pid) != "T"  # running again, no longer stopped
+    finally:
+        hung.kill()
+        hung.wait()
+
+
+def _proc_state(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0]

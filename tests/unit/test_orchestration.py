@@ -66,7 +66,8 @@ def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
     outcome, said = scene.deploy()
     lab = scene.lab
     assert outcome == Outcome(ok=5, changed=5)
-    assert [c.what for c in lab.calls] == ["facts"] * 3 + ["network"] * 3 + [
+    assert sorted(c.what for c in lab.calls[:6]) == ["facts"] * 3 + ["health"] * 3  # at the same time
+    assert [c.what for c in lab.calls[6:]] == ["network"] * 3 + [
         "action", "txn", "action", "action", "action", "txn", "action", "txn"]
     acted = lab.acted_on()
     assert acted[0] == "dns" and set(acted[1:4]) == {"app1", "app2", "app3"} and acted[4] == "web1"
@@ -161,8 +162,9 @@ def test_a_run_with_nothing_to_change_only_reads_the_facts(scene):
     scene.lab.calls.clear()
     outcome, said = scene.deploy(prune=True)
     assert outcome == Outcome(ok=5, changed=0)
-    assert sorted((c.host, c.what) for c in scene.lab.calls) == [("h1", "facts"), ("h2", "facts"), ("h3", "facts")]
-    assert "  dns: ok, running with 10.100.0.2, image and options unchanged" in said
+    assert sorted((c.host, c.what) for c in scene.lab.calls) == [  # the facts and the checks, at the same time
+        (h, what) for h in ("h1", "h2", "h3") for what in ("facts", "health")]
+    assert "  dns: ok, running with 10.100.0.2, image and options unchanged, healthy" in said
 
 
 def test_a_second_run_acts_only_on_what_differs(scene):
@@ -179,7 +181,7 @@ def test_a_second_run_acts_only_on_what_differs(scene):
 def test_dry_run_reads_the_facts_and_changes_nothing(scene):
     outcome, said = scene.deploy(dry_run=True)
     assert outcome == Outcome()
-    assert {c.what for c in scene.lab.calls} == {"facts"}
+    assert {c.what for c in scene.lab.calls} == {"facts", "health"}
     assert said[1].splitlines() == [f"  {n} ({h}): create (missing)" for n, h in
                                     (("dns", "h1"), ("app1", "h1"), ("app2", "h2"), ("app3", "h3"), ("web1", "h2"))]
     assert said[2] == "0 ok, 5 to change"
@@ -193,7 +195,8 @@ def test_an_unreachable_host_fails_its_containers_and_the_rest_of_their_tier_is_
     assert outcome.failed == [f"app3 on h3: {why}"]
     assert (outcome.ok, outcome.changed) == (3, 3)  # dns, app1, app2
     assert lab.acted_on()[0] == "dns" and sorted(lab.acted_on()[1:]) == ["app1", "app2"]  # web1: not started
-    assert [c for c in lab.calls if c.host == "h3"] == [Call("h3", "unanswered", "read host facts")]
+    assert sorted(c.name for c in lab.calls if c.host == "h3") == ["read host facts", "run readiness checks"]
+    assert {c.what for c in lab.calls if c.host == "h3"} == {"unanswered"}
     assert {c.host for c in lab.asked("network")} == {"h1", "h2"}
     assert tier_puts(lab) == [{"dns"}, {"app1", "app2"}]  # what was done is recorded
     assert f"h3: not answering, its containers fail: {why}" in said
@@ -204,7 +207,7 @@ def test_no_change_at_all_when_every_copy_of_the_address_book_is_unreachable(sce
     scene.lab.hosts["h1"].down = DOWN
     with pytest.raises(DockstackError, match=r"the address book cannot be read: .*nothing was changed"):
         scene.deploy()
-    assert {c.what for c in scene.lab.calls} == {"facts", "unanswered"}
+    assert {c.what for c in scene.lab.calls} == {"facts", "health", "unanswered"}
 
 
 def test_a_second_dnsmasq_on_an_unreachable_host_fails_only_itself(cfg):
@@ -274,3 +277,126 @@ def test_the_fakes_address_book_prints_what_the_real_scripts_print(scene, tmp_pa
     fake = scene.lab.answer("h1", facts.host_facts_argv("org.dockstack.managed=true", SERVICE_ROOT, "dsbr0", "dsvx0",
                                                          None, [], *facts_wanted()))
     assert fake.stdout[fake.stdout.index("#books"):fake.stdout.index("#state")] == real.stdout
+
+
+# --- health, rolling changes, quorum (issue 17) ---------------------------------------------------------------
+
+
+def reconfigure(scene: Scene, cfg, **roles: dict) -> None:
+    """The scene's stack loaded again after a change: every app container gets a new env value (a spec change that
+    re-creates them), and the given roles' keys replaced."""
+    for c in cfg.containers["containers"]:
+        if c["role"] == "app":
+            c["env"] = {"GENERATION": "2"}
+    for r in cfg.containers["roles"]:
+        r.update(roles.get(r["name"], {}))
+    scene.inv, scene.stack = cfg.load()
+
+
+def steps(lab: Lab, *names: str) -> list[tuple[str, str]]:
+    """(what, container) of the stops, removes and actions on these containers, in order."""
+    return [(c.what if c.what != "action" else c.detail[0], c.name) for c in lab.calls
+            if c.what in ("stop", "rm", "action") and c.name in names]
+
+
+def test_an_unhealthy_container_is_repaired_and_dry_run_says_so(scene):
+    scene.deploy()
+    scene.lab.container("app2").unhealthy = "connection refused"
+    _, said = scene.deploy(dry_run=True)
+    assert "  app2 (h2): repair (unhealthy: connection refused)" in said[1].splitlines()
+    assert said[2] == "4 ok, 1 to change"
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=1)
+    assert steps(scene.lab, "app1", "app2", "app3") == [("stop", "app2"), ("start", "app2")]  # a clean stop first
+    assert "  app2: repair (unhealthy: connection refused)" in said
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0)  # healthy again: nothing to do
+
+
+def test_a_repair_whose_restart_does_not_help_recreates_it_keeping_its_address(scene):
+    scene.deploy()
+    c = scene.lab.container("app2")
+    c.unhealthy, mac, ip = "wedged", c.mac, c.ip
+    scene.lab.fail["app2"] = ("readiness check", "still wedged")  # its start; the re-create then works
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=1)
+    assert steps(scene.lab, "app2") == [("stop", "app2"), ("start", "app2"), ("stop", "app2"), ("recreate", "app2")]
+    assert (scene.lab.container("app2").mac, scene.lab.container("app2").ip) == (mac, ip)
+    assert any("a restart did not help" in line for line in said)
+
+
+def test_a_changed_role_rolls_one_container_at_a_time_unhealthy_first(scene, cfg):
+    scene.deploy()
+    scene.lab.container("app3").unhealthy = "down"
+    reconfigure(scene, cfg)
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=3)
+    assert steps(scene.lab, "app1", "app2", "app3") == [
+        ("stop", "app3"), ("recreate", "app3"), ("stop", "app1"), ("recreate", "app1"),
+        ("stop", "app2"), ("recreate", "app2")]
+    assert "  app: rolling change 1/3: app3" in said and "  app: rolling change 3/3: app2" in said
+
+
+def test_a_role_may_allow_more_at_once(scene, cfg):
+    scene.deploy()
+    reconfigure(scene, cfg, app={"serial": 2})
+    scene.lab.calls.clear()
+    _, said = scene.deploy()
+    assert "  app: rolling change 1/2: app1, app2" in said and "  app: rolling change 2/2: app3" in said
+
+
+def test_the_first_failure_stops_the_roll_and_the_later_tiers(scene, cfg):
+    scene.deploy()
+    reconfigure(scene, cfg)
+    scene.lab.fail["app1"] = ("readiness check", "bad image")
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1", "app2", "app3") == [("stop", "app1"), ("recreate", "app1")]
+    assert outcome.failed[0].startswith("app1 on h1: step 'app1: readiness check")
+    assert outcome.failed[1:] == [f"{n} on {h}: not changed: the rolling change stopped at app1"
+                                  for n, h in (("app2", "h2"), ("app3", "h3"))]
+    assert scene.lab.container("app2").labels == scene.lab.container("app3").labels  # both still the old spec
+    assert "web1" not in {c.name for c in scene.lab.asked("action")}
+    assert "  app: rolling change stopped at app1; app2, app3 keep running as they are" in said
+
+
+def test_a_role_with_quorum_lets_the_later_tiers_go_on_when_a_host_is_down(scene, cfg):
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.lab.hosts["h3"].down = DOWN
+    outcome, said = scene.deploy()
+    assert outcome.failed == [f"app3 on h3: h3: ssh connect failed: {DOWN}"]
+    assert "web1" in scene.lab.hosts["h2"].containers  # the later tier ran
+    assert any("every role of tier 2 has its quorum: the later tiers go on" in line for line in said)
+
+
+def test_without_quorum_the_later_tiers_wait(scene):
+    scene.lab.hosts["h3"].down = DOWN  # role app: quorum all (the default)
+    _, said = scene.deploy()
+    assert "web1" not in scene.lab.hosts["h2"].containers
+    assert "  below quorum: role app: 2 of 3 passing, quorum 3" in said
+
+
+def test_a_change_that_would_cost_a_role_its_quorum_is_refused(scene, cfg):
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    cfg.containers["containers"][1]["env"] = {"GENERATION": "3"}  # app1 changes again, alone
+    scene.inv, scene.stack = cfg.load()
+    scene.lab.hosts["h3"].down = DOWN  # app3 cannot be counted on
+    scene.lab.calls.clear()
+    outcome, _ = scene.deploy()
+    assert steps(scene.lab, "app1", "app2") == []  # app1 still runs: app1 and app2 are the majority
+    assert any(f.startswith("app1 on h1: not changed: taking app1 down would leave role app with 1 of 3 passing "
+                            "(app2), below its quorum of 2") for f in outcome.failed)
+
+
+def test_a_move_off_a_host_that_does_not_answer_is_refused(scene, cfg):
+    scene.deploy()
+    cfg.containers["containers"][3]["host"] = "h2"  # app3: h3 -> h2
+    scene.inv, scene.stack = cfg.load()
+    scene.lab.hosts["h3"].down = DOWN
+    scene.lab.calls.clear()
+    outcome, _ = scene.deploy()
+    assert "app3" not in scene.lab.hosts["h2"].containers and "app3" not in scene.lab.acted_on()
+    assert any(f.startswith("app3 on h2: refused: recorded on h3, which does not answer") for f in outcome.failed)

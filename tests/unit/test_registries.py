@@ -264,7 +264,7 @@ def test_haproxy_servers_resolve_through_every_dnsmasq_and_start_unresolved(conf
 
 def test_haproxy_runtime_api_on_loopback(configured):
     s = sections(haproxy(configured))
-    assert f"stats socket ipv4@127.0.0.1:{HAPROXY_STATS_PORT} level user" in s["global"]
+    assert f"stats socket ipv4@127.0.0.1:{HAPROXY_STATS_PORT} level admin" in s["global"]
 
 
 def test_haproxy_mode_per_service(configured):

@@ -31,7 +31,7 @@ CONSTANTS = {
     "read_files.sh": (remote.READ_FILES_SCRIPT, "sh"),
     "put_files.sh": (remote.PUT_FILES_SCRIPT, "sh"),
     "service_files.sh": (actions.SERVICE_FILES_SCRIPT, "sh"),
-    "stop_remove.sh": (executor.STOP_REMOVE_SCRIPT, "sh"),
+    "stop.sh": (executor.STOP_SCRIPT, "sh"),
     "puppetserver.sh": (puppet_service.SERVER_SCRIPT, "sh"),
 }
 
