@@ -134,7 +134,7 @@ def refusal(secrets: GeneratedSecrets, mismatch: Mismatch) -> str | None:
         return None
     path = secrets.path
     old_data = ("the deployed stack's data holds the old values, which containers made with new ones would be locked "
-                "out of (changing them is not supported)")
+                "out of, and changing them is not supported")
     if not secrets.found:
         keys = {**mismatch.missing, **mismatch.differs}
         return (f"{path}: missing, but the deployed stack was made with it (containers {_carriers(keys)} carry its "
