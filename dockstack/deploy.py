@@ -21,6 +21,7 @@ from dockstack.executor import Done, Executor
 from dockstack.health import NO_SERVICE, PASS, Health
 from dockstack.lifecycle import keep_secrets, release_addresses
 from dockstack.remote import Remotes, parallel
+from dockstack.secretcheck import check_deployed
 from dockstack.stopping import StopRequest
 from dockstack.world import World, read_world
 
@@ -57,6 +58,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
                 prune: bool) -> Outcome:
     started = time.monotonic()
     world = read_world(inv, stack, remotes, tolerate=True, health=True)
+    check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")
 

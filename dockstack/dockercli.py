@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from dockstack.config import Container, Network
+from dockstack.secretcheck import LABEL_SECRETS, secrets_label
 from dockstack.services.registry import definition
 
 LABEL_MANAGED = "org.dockstack.managed"
@@ -58,7 +59,11 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     for cap in cap_add(c):
         argv += ["--cap-add", cap]
     argv += ["--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_ROLE}={c.role}",
-            "--label", f"{LABEL_SPEC}={spec_label(c)}", "--dns-search", net.domain]
+            "--label", f"{LABEL_SPEC}={spec_label(c)}"]
+    secrets = secrets_label(c)  # fingerprints of its generated passwords, never the values (secretcheck)
+    if secrets:
+        argv += ["--label", f"{LABEL_SECRETS}={secrets}"]
+    argv += ["--dns-search", net.domain]
     for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
         argv += ["--dns", server]
     d = definition(c)

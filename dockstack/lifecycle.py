@@ -15,6 +15,7 @@ from dockstack.errors import DockstackError
 from dockstack.executor import Executor
 from dockstack.facts import Record
 from dockstack.remote import Remotes
+from dockstack.secretcheck import check_deployed
 from dockstack.world import read_world
 
 Say = Callable[[str], None]
@@ -58,6 +59,7 @@ def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[
 def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    check_deployed(stack, ex.world.hosts)  # before the secrets file is written or a container starts
     keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _create(ex, c)
@@ -92,6 +94,7 @@ def _create(ex: Executor, c: Container) -> Record:
 def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say)
     ex = _prepare(inv, stack, remotes, say)
+    check_deployed(stack, ex.world.hosts)  # before the secrets file is written or a container starts
     keep_secrets(stack, say)
     for c in ex.in_order(targets):
         _start(ex, c)

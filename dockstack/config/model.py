@@ -202,6 +202,9 @@ class Container:
     service: str | None = None  # its role's service (copied here so actions need no lookup)
     vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
     traits: ServiceTraits | None = field(default=None, compare=False, repr=False)  # its role's service's
+    # (secrets file key, value) of each password it gets from the secrets file (its env holds them too): what its
+    # label fingerprints (secretcheck), so a later command sees when the file no longer holds them
+    generated: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_dnsmasq(self) -> bool:

@@ -31,6 +31,7 @@ class GeneratedSecrets:
     path: str
     values: dict[str, str]
     made: tuple[str, ...] = ()  # keys made by this load, not yet in the file: save() writes them
+    found: bool = True  # whether the file was there when loaded (secretcheck: "missing" rather than "lacks keys")
 
     def env_for(self, service: ServiceTraits | None) -> tuple[tuple[str, str], ...]:
         """The env a container of this service gets from the secrets file (none for a role without a service)."""
@@ -77,7 +78,8 @@ def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None
         from dockstack.services.registry import GENERATED_KEYS as keys
     path = secrets_file_for(containers_file)
     data: dict[str, Any] = {}
-    if path.exists() or path.is_symlink():
+    found = path.exists() or path.is_symlink()
+    if found:
         data = yamlfile.load(path)
         if not isinstance(data, dict):
             raise ConfigError(str(path), "(file)", f"is not a mapping of KEY: VALUE lines, but a {type(data).__name__}",
@@ -95,4 +97,4 @@ def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None
     missing = tuple(k for k in keys if data.get(k) is None)
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
     data.update({k: "".join(secrets_module.choice(alphabet) for _ in range(32)) for k in missing})
-    return GeneratedSecrets(str(path), {k: str(data[k]) for k in keys}, missing)
+    return GeneratedSecrets(str(path), {k: str(data[k]) for k in keys}, missing, found)

@@ -127,13 +127,16 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
             raise r.fail("ip" if ip is None else "mac", f"a {traits.name} container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         env = _env(r, listed)
+        given: tuple[tuple[str, str], ...] = ()  # (secrets file key, value): those its own env does not set
         if traits and traits.generated_env:
             if generated is None:
                 generated = generated_secrets(path, generated_keys(services.values()))
-            env += tuple((k, v) for k, v in generated.env_for(traits) if k not in dict(env))
+            own = dict(env)
+            given = tuple((k, generated.values[k]) for k, e in traits.generated_env if e not in own)
+            env += tuple((e, v) for e, v in generated.env_for(traits) if e not in own)
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
                                     volumes=_volumes(r), env=env, command=_command(r),
-                                    service=of_role.service, vip=of_role.vip, traits=traits))
+                                    service=of_role.service, vip=of_role.vip, traits=traits, generated=given))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
     env_keys = {k for c in containers for k, _ in c.env}

@@ -3,16 +3,21 @@
 A containers file with a secret (a key named like one, and a key listed under `secrets:`) and a plain value
 is created on the lab, planned, shown and broken, with DOCKSTACK_TRACE set; the secrets appear in no output,
 no error, not the trace, not the container's labels and not `docker events`, while the container gets them.
+
+A container given a generated password carries only its fingerprint; with its secrets file moved away or one value
+changed, deploy-all (dry run too), create and start are refused, naming the file and the key, and nothing changes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .helpers import run_inv, ssh, write_containers
 
@@ -121,7 +126,79 @@ def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_p
             run_inv("ipam.release", f"--name={name}", f"--containers-file={good}", check=False, timeout=120)
 
 
+def keyed_stack(data: dict) -> None:
+    """dnsmasq and one container of a role with service: redis, which gets a password from the secrets file
+    (beside this containers file, in the test's folder: the shipped stack's is never touched). No Puppet class:
+    its supervisor waits for a redis.conf that never comes, and the role's own check passes; what matters here
+    is the password it is created with."""
+    data["roles"] = [r for r in data["roles"] if r["name"] == "dnsmasq"] + [
+        {"name": "keyed", "service": "redis", "depends_on": ["dnsmasq"], "check": "true", "check_timeout": 20}]
+    data["containers"] = [c for c in data["containers"] if c["role"] == "dnsmasq"] + [
+        {"name": "keyed", "role": "keyed", "host": HOST, "image": "dockstack/base:bookworm"}]
+
+
+def managed_ids(inventory) -> dict[str, str]:
+    """host -> every dockstack container's ID, name, state and start time on it: what a refused run must not
+    change."""
+    cmd = ("ids=$(docker ps -aq --filter label=org.dockstack.managed=true); [ -z \"$ids\" ] || docker inspect -f "
+           "'{{.Id}} {{.Name}} {{.State.Running}} {{.State.StartedAt}}' $ids | sort")
+    return {h.name: ssh(inventory, h.name, cmd).stdout for h in inventory.hosts}
+
+
+def test_a_missing_or_changed_secrets_file_is_refused_and_nothing_changes(inventory, tmp_path):
+    stack_file = write_containers(tmp_path, "containers.yaml", keyed_stack)
+    secrets_file = tmp_path / "containers.secrets.yaml"
+    inv = Runs(tmp_path)
+    try:
+        inv("deploy-all", f"--containers-file={stack_file}")
+        text = secrets_file.read_text()
+        value = yaml.safe_load(text)["redis_password"]
+        assert ssh(inventory, HOST, "docker exec keyed printenv REDIS_PASSWORD").stdout.strip() == value
+        label = ssh(inventory, HOST, "docker inspect -f '{{index .Config.Labels \"org.dockstack.secrets\"}}' "
+                    "keyed").stdout.strip()
+        prints = json.loads(label)
+        assert list(prints) == ["redis_password"] and re.fullmatch(r"[0-9a-f]{16}", prints["redis_password"])
+        assert value not in label
+        before = managed_ids(inventory)
+        assert "/keyed true" in before[HOST]
+
+        # moved away: every command that would start the container with new passwords refuses, writes nothing
+        backup = secrets_file.rename(tmp_path / "backup.secrets.yaml")
+        starting = (["deploy-all", "--dry-run"], ["deploy-all"], ["create", "--name=keyed"], ["start", "--name=keyed"])
+        for args in starting:
+            refused = inv(*args, f"--containers-file={stack_file}", code=1)
+            assert f"error: {secrets_file}: missing, but the deployed stack was made with it (containers keyed carry " \
+                f"its keys redis_password): restore it from your backup to {secrets_file}; the deployed stack's data " \
+                "holds the old values" in refused.stderr, (args, refused.stderr)
+            assert "generated passwords written" not in refused.stdout, (args, refused.stdout)
+            assert not secrets_file.exists(), args
+        assert managed_ids(inventory) == before
+
+        # put back: converges with nothing to change
+        backup.rename(secrets_file)
+        done = inv("deploy-all", f"--containers-file={stack_file}")
+        assert "0 changed, 0 failed" in done.stdout, done.stdout
+        assert managed_ids(inventory) == before
+
+        # one value changed: refused naming that key, never a value
+        other = "Z" * 32
+        secrets_file.write_text(text.replace(value, other))
+        for args in (["deploy-all", "--dry-run"], ["deploy-all"]):
+            refused = inv(*args, f"--containers-file={stack_file}", code=1)
+            assert f"error: {secrets_file}: redis_password differs from the value the deployed stack was made with " \
+                "(containers keyed carry the old one): put the old values back" in refused.stderr, refused.stderr
+            assert other not in refused.stdout + refused.stderr and value not in refused.stdout + refused.stderr
+        assert managed_ids(inventory) == before
+        assert secrets_file.read_text() == text.replace(value, other)  # the operator's file is left as it is
+        secrets_file.write_text(text)
+        assert "0 changed, 0 failed" in inv("deploy-all", f"--containers-file={stack_file}").stdout
+    finally:
+        run_inv("remove", "--name=keyed", f"--containers-file={stack_file}", check=False, timeout=120)
+        run_inv("ipam.release", "--name=keyed", f"--containers-file={stack_file}", check=False, timeout=120)
+
+
 @pytest.fixture(autouse=True)
 def _no_leftovers(inventory):
-    """Containers of an earlier, interrupted run of this test would make `create` a no-op."""
-    ssh(inventory, HOST, "docker rm -f secretapp secretfail >/dev/null 2>&1 || true")
+    """Containers of an earlier, interrupted run of these tests would make `create` a no-op (or, for keyed, carry
+    the fingerprint of another run's secrets file, which the first deploy-all would rightly refuse)."""
+    ssh(inventory, HOST, "docker rm -f secretapp secretfail keyed >/dev/null 2>&1 || true")

@@ -17,7 +17,7 @@ from dockstack.services import registry
 ENGINE = ["tasks.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dockstack" / "config").glob("*.py")),
           *(f"dockstack/{m}.py" for m in (
     "facts", "plan", "actions", "executor", "deploy", "lifecycle", "dockercli", "world", "status",
-    "health", "addressbook", "ipam", "network", "remote", "images", "lab"))]
+    "health", "addressbook", "ipam", "network", "remote", "images", "lab", "secretcheck"))]
 ALLOWED_SERVICE_IMPORTS = {"dockstack.services", "dockstack.services.base", "dockstack.services.registry"}
 NAMES = frozenset(registry.DEFINITIONS)
 

@@ -4,18 +4,23 @@ dns (h1) | app1 (h1), app2 (h2), app3 (h3) | web1 (h2)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
-from dockstack import addressbook, facts
+from dockstack import addressbook, facts, lifecycle
 from dockstack.addressbook import Change
 from dockstack.config import Inventory, Stack
 from dockstack.deploy import Outcome, deploy_all
 from dockstack.errors import DockstackError
 from dockstack.facts import Record
+from dockstack.secretcheck import LABEL_SECRETS, fingerprint
 from dockstack.services import SERVICE_ROOT
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 from dockstack.services.registry import facts_wanted
@@ -400,3 +405,73 @@ def test_a_move_off_a_host_that_does_not_answer_is_refused(scene, cfg):
     outcome, _ = scene.deploy()
     assert "app3" not in scene.lab.hosts["h2"].containers and "app3" not in scene.lab.acted_on()
     assert any(f.startswith("app3 on h2: refused: recorded on h3, which does not answer") for f in outcome.failed)
+# --- the secrets file: a deployed stack whose file is missing or differs is refused before anything changes ------
+
+
+@pytest.fixture
+def with_secret(cfg):
+    """The scene's stack plus a redis role (a password from the secrets file) on h2, deployed once: its container
+    carries the password's fingerprint."""
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    cfg.containers["roles"] += [{"name": "cache", "service": "redis", "check": CHECK}]
+    cfg.containers["containers"] += [
+        {"name": "cache1", "role": "cache", "host": "h2", "image": cfg.containers["containers"][0]["image"]}]
+    inv, stack = cfg.load()
+    scene = Scene(inv, stack, Lab(inv, stack))
+    assert scene.deploy()[0] == Outcome(ok=3, changed=3)
+    secrets_file = Path(stack.generated.path)
+    assert secrets_file.exists()
+    label = json.loads(scene.lab.container("cache1").labels[LABEL_SECRETS])
+    assert label == {"redis_password": fingerprint("redis_password", stack.generated.values["redis_password"])}
+    return cfg, scene, secrets_file
+
+
+def host_state(lab: Lab) -> dict:
+    """Everything a run could change on the fake hosts."""
+    return copy.deepcopy({n: (h.containers, h.files, h.dirs, h.network) for n, h in lab.hosts.items()})
+
+
+def refused_everywhere(cfg, scene: Scene, *words: str) -> None:
+    """deploy-all (dry run and not), create and start all refuse, each after only reading the facts, and leave the
+    hosts and the secrets file as they were."""
+    inv, stack = cfg.load()
+    before, secrets_file = host_state(scene.lab), Path(stack.generated.path)
+    text = secrets_file.read_text() if secrets_file.exists() else None
+    remotes, said = scene.lab.remotes(), []
+    runs = [lambda: deploy_all(inv, stack, remotes, said.append, dry_run=True),
+            lambda: deploy_all(inv, stack, remotes, said.append),
+            lambda: lifecycle.create(inv, stack, remotes, "cache1", said.append),
+            lambda: lifecycle.start(inv, stack, remotes, "cache", said.append)]
+    for run in runs:
+        scene.lab.calls.clear()
+        with pytest.raises(DockstackError) as err:
+            run()
+        for w in words:
+            assert w in str(err.value), str(err.value)
+        assert stack.generated.values["redis_password"] not in str(err.value)
+        assert {c.what for c in scene.lab.calls} <= {"facts", "health"}  # only read (deploy-all: its checks too)
+        assert sorted(c.host for c in scene.lab.calls if c.what == "facts") == ["h1", "h2", "h3"]
+    assert not any("written" in s for s in said), said  # not even "generated passwords written to ..."
+    assert host_state(scene.lab) == before
+    assert (secrets_file.read_text() if secrets_file.exists() else None) == text
+
+
+def test_a_missing_secrets_file_is_refused_and_nothing_changes_until_it_is_back(with_secret, tmp_path):
+    cfg, scene, secrets_file = with_secret
+    kept = secrets_file.rename(tmp_path / "backup.yaml")
+    refused_everywhere(cfg, scene, f"{secrets_file}: missing, but the deployed stack was made with it (containers "
+                       f"cache1 carry its keys redis_password): restore it from your backup to {secrets_file}")
+    assert not secrets_file.exists()  # not written anew with other passwords
+    kept.rename(secrets_file)
+    inv, stack = cfg.load()
+    scene.lab.calls.clear()
+    assert deploy_all(inv, stack, scene.lab.remotes(), lambda m: None) == Outcome(ok=3, changed=0)
+
+
+def test_a_changed_secret_is_refused_naming_its_key(with_secret):
+    cfg, scene, secrets_file = with_secret
+    text = secrets_file.read_text()
+    secrets_file.write_text(re.sub(r"redis_password: \S+", "redis_password: " + "Z" * 32, text))
+    refused_everywhere(cfg, scene, f"{secrets_file}: redis_password differs from the value the deployed stack was "
+                       "made with (containers cache1 carry the old one)")
+    assert "Z" * 32 in secrets_file.read_text()  # the operator's file is left as it is
