@@ -1,0 +1,283 @@
+"""Issue 17, safe day-2 operations, on the shipped stack (the real services): deploy-all sees health, changes a
+role one container at a time with no failed probe through the VIP, stops a roll at its first failure, and heals a
+hung or killed Galera.
+
+A prober runs inside the openstack container (it is not changed here): every 0.2 s a new MySQL connection through
+the VIP (SELECT 1) and a GET of keystone through the VIP, each line `TIME KIND ok|fail DETAIL` in its log. The
+tests run in file order on the stack shipped_from_empty deployed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockstack.config import ROOT, Stack, secrets_file_for
+from dockstack.remote import parallel
+
+from .helpers import Deployed, holders, run_inv, ssh
+from .test_galera import TABLE, has_row, insert, ready, sql
+
+SHIPPED = ROOT / "containers.yaml"
+DOMAIN = "dockstack.lab"
+PROBE_LOG = "/tmp/dockstack-probe.log"
+PROBE_STOP = "/tmp/dockstack-probe.stop"
+# the prober (python3 and pymysql are in the openstack image): argv VIP_NAME; MYSQL_ROOT_PASSWORD from its env
+PROBER = r"""
+import os, sys, time, urllib.request
+import pymysql
+vip, password = sys.argv[1], os.environ["PROBE_PASSWORD"]
+log = open("/tmp/dockstack-probe.log", "a", buffering=1)
+end = time.time() + 1200
+while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
+    t = time.time()
+    try:
+        conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=5, read_timeout=5)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        conn.close()
+        log.write(f"{t:.3f} mysql ok {time.time() - t:.3f}\n")
+    except Exception as exc:
+        log.write(f"{t:.3f} mysql fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
+    t = time.time()
+    try:
+        with urllib.request.urlopen(f"http://{vip}:5000/v3", timeout=5) as answer:
+            log.write(f"{t:.3f} keystone ok {answer.status}\n")
+    except Exception as exc:
+        log.write(f"{t:.3f} keystone fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
+    time.sleep(max(0.0, 0.2 - (time.time() - t)))
+"""
+
+
+def inv(*args: str, containers: Path = SHIPPED, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, f"--containers-file={containers}", check=check, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def stack(shipped_from_empty: Deployed) -> Stack:
+    assert "0 failed" in shipped_from_empty.out, shipped_from_empty.out
+    return shipped_from_empty.stack
+
+
+def variant(tmp_path: Path, edit) -> Path:
+    """The shipped containers.yaml changed by edit(data), beside a copy of its secrets file (the same passwords)."""
+    data = yaml.safe_load(SHIPPED.read_text())
+    edit(data)
+    path = tmp_path / "containers.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(path))
+    return path
+
+
+def with_env(role: str, value: str):
+    """An edit: every container of the role gets DOCKSTACK_TEST_ROLL=value (a spec change: re-created)."""
+    def edit(data: dict) -> None:
+        for c in data["containers"]:
+            if c["role"] == role:
+                c["env"] = {**c.get("env", {}), "DOCKSTACK_TEST_ROLL": value}
+    return edit
+
+
+class Prober:
+    """The probe loop in the openstack container: started, stopped, and its lines read back."""
+
+    def __init__(self, inventory, stack: Stack) -> None:
+        self.inventory, self.c = inventory, stack.container("openstack")
+        vip = stack.role("haproxy").vip
+        assert vip is not None
+        self.vip = f"{vip.name}.{DOMAIN}"
+        self.password = yaml.safe_load(secrets_file_for(SHIPPED).read_text())["galera_root_password"]
+
+    def start(self) -> None:
+        ssh(self.inventory, self.c.host, f"docker exec {self.c.name} rm -f {PROBE_LOG} {PROBE_STOP}")
+        ssh(self.inventory, self.c.host,
+            f"docker exec -d -e PROBE_PASSWORD={shlex.quote(self.password)} {self.c.name} "
+            f"python3 -c {shlex.quote(PROBER)} {self.vip}")
+        started = time.monotonic()
+        while not self.lines():  # the first probe answered: the prober runs
+            assert time.monotonic() - started < 20, "the prober wrote nothing within 20 s"
+
+    def stop(self) -> list[list[str]]:
+        ssh(self.inventory, self.c.host, f"docker exec {self.c.name} touch {PROBE_STOP}")
+        return self.lines()
+
+    def lines(self) -> list[list[str]]:
+        out = ssh(self.inventory, self.c.host, f"docker exec {self.c.name} cat {PROBE_LOG}", check=False).stdout
+        return [x.split(" ", 3) for x in out.splitlines() if x.count(" ") >= 2]
+
+
+def longest_gap(lines: list[list[str]], kind: str) -> float:
+    """The longest time between two probes of a kind that passed (a slow answer during a handover shows here)."""
+    times = [float(x[0]) for x in lines if x[1] == kind and x[2] == "ok"]
+    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+
+def rolled(inventory, stack: Stack, tmp_path: Path, role: str, value: str) -> tuple[str, list[list[str]]]:
+    """deploy-all with the role's containers changed, probing through the VIP all along: (its output, the probes)."""
+    prober = Prober(inventory, stack)
+    prober.start()
+    try:
+        out = inv("deploy-all", containers=variant(tmp_path, with_env(role, value))).stdout
+    finally:
+        lines = prober.stop()
+    return out, lines
+
+
+def assert_no_failed_probe(lines: list[list[str]], what: str) -> None:
+    failed = [" ".join(x) for x in lines if x[2] != "ok"]
+    assert not failed, f"{what}: {len(failed)} failed probe(s) of {len(lines)}:\n" + "\n".join(failed[:20])
+    assert sum(x[1] == "mysql" for x in lines) > 20 and sum(x[1] == "keystone" for x in lines) > 20, len(lines)
+
+
+def test_both_haproxy_change_one_at_a_time_without_a_failed_probe(stack, inventory, tmp_path):
+    """Both haproxy re-created (env added): the one without the VIP first, then the holder, which hands the VIP
+    over (priority 0) as it stops cleanly; MySQL and keystone through the VIP never fail."""
+    vip = stack.role("haproxy").vip
+    haproxies = {c.name: c.host for c in stack.of_role("haproxy")}
+    [holder] = holders(inventory, haproxies, vip.ip)
+    other = next(n for n in haproxies if n != holder)
+    out, lines = rolled(inventory, stack, tmp_path, "haproxy", "1")
+    assert "0 failed" in out, out
+    assert out.index(f"haproxy: rolling change 1/2: {other}") < out.index(f"haproxy: rolling change 2/2: {holder}")
+    assert_no_failed_probe(lines, "haproxy roll")
+    print(f"\nrolling change of both haproxy: {len(lines)} probes, none failed; longest gap: mysql "
+          f"{longest_gap(lines, 'mysql'):.2f}s, keystone {longest_gap(lines, 'keystone'):.2f}s")
+    out, lines = rolled(inventory, stack, tmp_path, "haproxy", "2")  # and once more, from the other holder
+    assert "0 failed" in out, out
+    assert_no_failed_probe(lines, "second haproxy roll")
+    inv("deploy-all")  # back to the shipped spec (a third roll)
+
+
+def test_galera_changes_one_node_at_a_time_drained_and_stopped_cleanly(stack, inventory, tmp_path):
+    """All three nodes re-created (env added): one at a time, each drained from both haproxy and stopped cleanly
+    (grastate.dat keeps its seqno), the node taking the writes last; no probe fails."""
+    nodes = list(stack.of_role("galera"))
+    value = f"roll-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[0], value)
+    out, lines = rolled(inventory, stack, tmp_path, "galera", "1")
+    assert "0 failed" in out, out
+    order = [re.search(rf"galera: rolling change {i}/3: (galera\d)", out) for i in (1, 2, 3)]
+    assert all(order) and order[2].group(1) == "galera1", out  # galera1 takes the writes (one_active): last
+    for c in nodes:
+        assert re.search(rf"^  {c.name}: drain on haproxy2?: drained", out, re.M), out
+        assert f"{c.name}: stopped on {c.host}" in out, out
+        assert has_row(inventory, c, value), c.name
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3"), c.name
+        logs = ssh(inventory, c.host, f"docker logs --since 10m {c.name} 2>&1").stdout
+        assert "recovered position" not in logs, c.name  # a clean stop left its seqno: nothing to recover
+    assert_no_failed_probe(lines, "galera roll")
+    print(f"\nrolling change of galera: {len(lines)} probes, none failed; longest gap: mysql "
+          f"{longest_gap(lines, 'mysql'):.2f}s, keystone {longest_gap(lines, 'keystone'):.2f}s")
+    out = inv("deploy-all").stdout  # back to the shipped spec
+    assert "0 failed" in out, out
+
+
+def test_a_broken_galera_image_stops_the_roll_at_the_first_node(stack, inventory, tmp_path, remotes):
+    """The new image cannot run galera: the first node fails, the other two keep running their old spec, the
+    later tiers do not start, exit 1 naming it; the old image back, deploy-all heals it with the data kept."""
+    nodes = list(stack.of_role("galera"))
+    value = f"broken-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[0], value)
+    parallel(nodes, lambda c: ssh(inventory, c.host, "docker tag dockstack/base:bookworm dockstack/galera:broken"))
+    ids = {c.name: ssh(inventory, c.host, f"docker inspect -f '{{{{.Id}}}}' {c.name}").stdout.strip() for c in nodes}
+
+    def broken(data: dict) -> None:
+        data["images"]["dockstack/galera:broken"] = data["images"]["dockstack/galera:bookworm"]
+        for c in data["containers"]:
+            if c["role"] == "galera":
+                c["image"] = "dockstack/galera:broken"
+
+    try:
+        proc = inv("deploy-all", containers=variant(tmp_path, broken), check=False)
+        out = proc.stdout
+        assert proc.returncode == 1, out
+        first = re.search(r"galera: rolling change 1/3: (galera\d)", out).group(1)
+        rest = [c for c in nodes if c.name != first]
+        assert f"rolling change stopped at {first}; {', '.join(c.name for c in rest)} keep running as they are" \
+            in out, out
+        assert "later tiers not started: openstack" in out, out
+        for c in rest:  # untouched: the same container, still Synced
+            assert ssh(inventory, c.host, f"docker inspect -f '{{{{.Id}}}}' {c.name}").stdout.strip() == ids[c.name]
+            assert ready(inventory, c).startswith("state=Synced cluster=Primary size=2"), c.name
+            assert has_row(inventory, c, value)
+    finally:
+        parallel(nodes, lambda c: ssh(inventory, c.host, "docker rmi dockstack/galera:broken", check=False))
+    out = inv("deploy-all").stdout
+    assert "0 failed" in out, out
+    for c in nodes:
+        assert has_row(inventory, c, value), c.name
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3"), c.name
+
+
+def test_a_hung_node_is_found_and_healed_by_deploy_all(stack, inventory):
+    """mariadbd stopped by SIGSTOP: its process runs, its check does not answer. status shows it failing, and
+    deploy-all repairs it (a clean stop, which continues it first, then a start that joins again); nothing else
+    changes, and the next run has nothing to do."""
+    nodes = list(stack.of_role("galera"))
+    hung = nodes[2]
+    value = f"hung-{uuid.uuid4().hex[:12]}"
+    ssh(inventory, hung.host, f"docker exec {hung.name} pkill -STOP -x mariadbd")
+    try:
+        insert(inventory, nodes[0], value)  # the others go on without it
+        rows = {r["name"]: r for r in json.loads(inv("status", "--json").stdout)}
+        assert rows[hung.name]["health"] == "fail", rows[hung.name]
+        assert all(rows[c.name]["health"] == "pass" for c in nodes[:2]), rows
+        out = inv("deploy-all").stdout
+    finally:
+        ssh(inventory, hung.host, f"docker exec {hung.name} pkill -CONT -x mariadbd", check=False)
+    assert re.search(rf"^  {hung.name}: repair \(unhealthy: ", out, re.M), out
+    assert re.search(r"deploy-all: \d+ ok, 1 changed, 0 failed", out), out
+    assert has_row(inventory, hung, value)
+    out = inv("deploy-all").stdout
+    assert re.search(r"deploy-all: \d+ ok, 0 changed, 0 failed", out), out
+
+
+def test_kill_9_of_every_node_is_healed_by_one_deploy_all(stack, inventory):
+    """docker kill (SIGKILL) of all three nodes: one deploy-all brings back three Synced nodes with the last
+    committed row, within 90 s; the run after that finds all of them healthy and changes nothing."""
+    nodes = list(stack.of_role("galera"))
+    value = f"kill9-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[1], value)
+    parallel(nodes, lambda c: ssh(inventory, c.host, f"docker kill {c.name}"))
+    started = time.monotonic()
+    out = inv("deploy-all").stdout
+    took = time.monotonic() - started
+    print(f"\ngalera: kill -9 of all three nodes healed by one deploy-all in {took:.1f}s")
+    assert "0 failed" in out, out
+    for c in nodes:
+        assert has_row(inventory, c, value), c.name
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3"), c.name
+    assert took < 90, out
+    out = inv("deploy-all").stdout
+    assert re.search(r"deploy-all: \d+ ok, 0 changed, 0 failed", out), out
+
+
+def test_a_killed_node_rejoins_by_ist_while_writes_go_on(stack, inventory):
+    """kill -9 of one node while rows are written through another: deploy-all starts it again and it catches up by
+    an incremental transfer (IST), not a full copy."""
+    nodes = list(stack.of_role("galera"))
+    victim = nodes[1]
+    ssh(inventory, victim.host, f"docker kill {victim.name}")
+    values = [f"ist-{uuid.uuid4().hex[:12]}" for _ in range(5)]
+    for v in values:
+        insert(inventory, nodes[0], v)
+    out = inv("deploy-all").stdout
+    assert "0 failed" in out, out
+    logs = ssh(inventory, victim.host, f"docker logs --since 5m {victim.name} 2>&1").stdout
+    assert re.search(r"IST received|Receiving IST", logs), logs[-3000:]
+    assert not re.search(r"SST request|Proceeding with SST", logs), logs[-3000:]
+    for v in values:
+        assert has_row(inventory, victim, v)
+    assert sql(inventory, victim, f"SELECT COUNT(*) FROM {TABLE}") == sql(inventory, nodes[0],
+                                                                            f"SELECT COUNT(*) FROM {TABLE}")
