@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5, help="rounds of the ten-role stack (default 5)")
     p.add_argument("--real-rounds", type=int, default=2, help="rounds of the real shipped stack (default 2)")
+    p.add_argument("--full-stops", type=int, default=10,
+                   help="after the real stack's last round: kill -9 of every Galera node, then deploy-all, this many "
+                        "times (default 10; 0: no day-2 measurements, neither the rolling changes)")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of each scale size (default 3)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[30, 60, 120],
                    help="scale stack sizes (default 30,60,120)")
@@ -66,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(WORK / "run.log")
     res = Results(datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=machine(),
                   command=f".venv/bin/python bench/run.py --rounds={args.rounds} --real-rounds={args.real_rounds} "
+                          f"--full-stops={args.full_stops} "
                           f"--scale-rounds={args.scale_rounds} "
                           f"--sizes={','.join(map(str, args.sizes))}")
     if args.only_real:
-        res.command = f".venv/bin/python bench/run.py --only-real --real-rounds={args.real_rounds}"
+        res.command = (f".venv/bin/python bench/run.py --only-real --real-rounds={args.real_rounds} "
+                       f"--full-stops={args.full_stops}")
     started = time.monotonic()
     res.engine.append(engine_fingerprint())
     try:
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             measure_stack(runner, args.rounds, res)
         if args.real_rounds:
-            measure_real(runner, args.real_rounds, res)
+            measure_real(runner, args.real_rounds, res, args.full_stops)
         if not args.only_real:
             measure_scale(runner, args.sizes, args.scale_rounds, res)
     except (BenchError, DockstackError) as exc:

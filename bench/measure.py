@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from bench.common import LEASE_PATH_CONTAINER, LIGHT_IMAGE, ROOT, SCALE_HOSTS, STACK_HOSTS, WORK, BenchError, say
+from bench.day2 import measure_day2
 from bench.floor import write_floor_plan
 from bench.parse import floor_calls, real_phases
 from bench.results import RealRound, Results, Run, ScaleRound, StackRound
@@ -96,9 +97,10 @@ def up_for_real_only(runner: Runner) -> None:
     (WORK / "hosts-scale.yaml").unlink(missing_ok=True)  # the lab to tear down is this one
 
 
-def measure_real(runner: Runner, rounds: int, res: Results) -> None:
+def measure_real(runner: Runner, rounds: int, res: Results, full_stops: int = 0) -> None:
     """Part 2: the shipped stack (Puppet server, agents, Galera, haproxy + keepalived) from empty hosts on the
-    same 3 hosts, and its no-change re-run (which must run no agent)."""
+    same 3 hosts, and its no-change re-run (which must run no agent, and runs every container's check); with
+    full_stops, part 3 on the stack the last round left (bench/day2.py)."""
     hosts, containers = WORK / "hosts-stack.yaml", WORK / "containers-real.yaml"
     shutil.copyfile(ROOT / "containers.yaml", containers)  # its generated passwords go beside it, in WORK
     say("real stack: syncing its images to the bench hosts")
@@ -120,6 +122,8 @@ def measure_real(runner: Runner, rounds: int, res: Results) -> None:
         say(f"real stack round {i}/{rounds}: deploy-all {deploy.seconds:.1f}s (addressing {ph.addressing:.1f}, "
             f"Puppet agents {ph.puppet:.1f}, readiness {ph.readiness:.1f} of which the Puppet server's start "
             f"{ph.server_start:.1f}), no change {no_change.seconds:.2f}s")
+    if full_stops:
+        measure_day2(runner, hosts, containers, full_stops, res)
     empty_hosts(runner, hosts, containers, res.restarts)
 
 

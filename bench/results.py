@@ -77,6 +77,8 @@ class Results:
     restarts: list[str] = field(default_factory=list)  # why the bench lab had to be restarted between measurements
     command: str = ""
     minutes: float = 0.0
+    # bench/day2.py: "rolls" (role, seconds, probes, failed, gap_mysql, gap_keystone), "recoveries" (seconds, ok)
+    day2: dict[str, list[dict]] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         """Everything measured (outputs and traces too), so the report can be rewritten without a new run."""

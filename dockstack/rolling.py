@@ -40,11 +40,12 @@ def roll(stack: Stack, role: Role, actions: list[Action], running: Collection[st
 
 
 def unsafe(members: tuple[Container, ...], role: Role, batch: list[Action], healthy: Collection[str]) -> str | None:
-    """Why taking this batch down now would drop an available role below its quorum (None: it would not, or the
-    role cannot stay available through this change anyway: one container, or quorum all)."""
+    """Why taking this batch down now would drop an available role below its quorum (None: it would not, the role
+    is not available now anyway (nothing to protect: its repair must go on), or it cannot stay available through
+    this change at all: one container, or quorum all)."""
     need = role.quorum_of(len(members))
     names = [a.container.name for a in batch]
-    if len(members) - len(names) < need:
+    if len(members) - len(names) < need or sum(c.name in healthy for c in members) < need:
         return None
     left = [c.name for c in members if c.name not in names and c.name in healthy]
     if len(left) >= need:

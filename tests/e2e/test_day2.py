@@ -9,10 +9,8 @@ tests run in file order on the stack shipped_from_empty deployed.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.day2 import Prober, failed, longest_gap
 from dockstack.config import ROOT, Stack, secrets_file_for
 from dockstack.remote import parallel
 
@@ -30,34 +29,6 @@ from .test_galera import TABLE, has_row, insert, ready, sql
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
-PROBE_LOG = "/tmp/dockstack-probe.log"
-PROBE_STOP = "/tmp/dockstack-probe.stop"
-# the prober (python3 and pymysql are in the openstack image): argv VIP_NAME; MYSQL_ROOT_PASSWORD from its env
-PROBER = r"""
-import os, sys, time, urllib.request
-import pymysql
-vip, password = sys.argv[1], os.environ["PROBE_PASSWORD"]
-log = open("/tmp/dockstack-probe.log", "a", buffering=1)
-end = time.time() + 1200
-while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
-    t = time.time()
-    try:
-        conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=5, read_timeout=5)
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1")
-            assert cur.fetchone() == (1,)
-        conn.close()
-        log.write(f"{t:.3f} mysql ok {time.time() - t:.3f}\n")
-    except Exception as exc:
-        log.write(f"{t:.3f} mysql fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
-    t = time.time()
-    try:
-        with urllib.request.urlopen(f"http://{vip}:5000/v3", timeout=5) as answer:
-            log.write(f"{t:.3f} keystone ok {answer.status}\n")
-    except Exception as exc:
-        log.write(f"{t:.3f} keystone fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
-    time.sleep(max(0.0, 0.2 - (time.time() - t)))
-"""
 
 
 def inv(*args: str, containers: Path = SHIPPED, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -89,43 +60,13 @@ def with_env(role: str, value: str):
     return edit
 
 
-class Prober:
-    """The probe loop in the openstack container: started, stopped, and its lines read back."""
-
-    def __init__(self, inventory, stack: Stack) -> None:
-        self.inventory, self.c = inventory, stack.container("openstack")
-        vip = stack.role("haproxy").vip
-        assert vip is not None
-        self.vip = f"{vip.name}.{DOMAIN}"
-        self.password = yaml.safe_load(secrets_file_for(SHIPPED).read_text())["galera_root_password"]
-
-    def start(self) -> None:
-        ssh(self.inventory, self.c.host, f"docker exec {self.c.name} rm -f {PROBE_LOG} {PROBE_STOP}")
-        ssh(self.inventory, self.c.host,
-            f"docker exec -d -e PROBE_PASSWORD={shlex.quote(self.password)} {self.c.name} "
-            f"python3 -c {shlex.quote(PROBER)} {self.vip}")
-        started = time.monotonic()
-        while not self.lines():  # the first probe answered: the prober runs
-            assert time.monotonic() - started < 20, "the prober wrote nothing within 20 s"
-
-    def stop(self) -> list[list[str]]:
-        ssh(self.inventory, self.c.host, f"docker exec {self.c.name} touch {PROBE_STOP}")
-        return self.lines()
-
-    def lines(self) -> list[list[str]]:
-        out = ssh(self.inventory, self.c.host, f"docker exec {self.c.name} cat {PROBE_LOG}", check=False).stdout
-        return [x.split(" ", 3) for x in out.splitlines() if x.count(" ") >= 2]
-
-
-def longest_gap(lines: list[list[str]], kind: str) -> float:
-    """The longest time between two probes of a kind that passed (a slow answer during a handover shows here)."""
-    times = [float(x[0]) for x in lines if x[1] == kind and x[2] == "ok"]
-    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
-
-
-def rolled(inventory, stack: Stack, tmp_path: Path, role: str, value: str) -> tuple[str, list[list[str]]]:
-    """deploy-all with the role's containers changed, probing through the VIP all along: (its output, the probes)."""
-    prober = Prober(inventory, stack)
+def rolled(remotes, stack: Stack, tmp_path: Path, role: str, value: str) -> tuple[str, list[list[str]]]:
+    """deploy-all with the role's containers changed, probing through the VIP all along (bench/day2.py's prober, in
+    the openstack container, which no change here touches): (its output, the probes)."""
+    vip = stack.role("haproxy").vip
+    assert vip is not None
+    password = yaml.safe_load(secrets_file_for(SHIPPED).read_text())["galera_root_password"]
+    prober = Prober(remotes, stack.container("openstack"), f"{vip.name}.{DOMAIN}", password)
     prober.start()
     try:
         out = inv("deploy-all", containers=variant(tmp_path, with_env(role, value))).stdout
@@ -135,37 +76,37 @@ def rolled(inventory, stack: Stack, tmp_path: Path, role: str, value: str) -> tu
 
 
 def assert_no_failed_probe(lines: list[list[str]], what: str) -> None:
-    failed = [" ".join(x) for x in lines if x[2] != "ok"]
-    assert not failed, f"{what}: {len(failed)} failed probe(s) of {len(lines)}:\n" + "\n".join(failed[:20])
+    bad = failed(lines)
+    assert not bad, f"{what}: {len(bad)} failed probe(s) of {len(lines)}:\n" + "\n".join(bad[:20])
     assert sum(x[1] == "mysql" for x in lines) > 20 and sum(x[1] == "keystone" for x in lines) > 20, len(lines)
 
 
-def test_both_haproxy_change_one_at_a_time_without_a_failed_probe(stack, inventory, tmp_path):
+def test_both_haproxy_change_one_at_a_time_without_a_failed_probe(stack, inventory, remotes, tmp_path):
     """Both haproxy re-created (env added): the one without the VIP first, then the holder, which hands the VIP
     over (priority 0) as it stops cleanly; MySQL and keystone through the VIP never fail."""
     vip = stack.role("haproxy").vip
     haproxies = {c.name: c.host for c in stack.of_role("haproxy")}
     [holder] = holders(inventory, haproxies, vip.ip)
     other = next(n for n in haproxies if n != holder)
-    out, lines = rolled(inventory, stack, tmp_path, "haproxy", "1")
+    out, lines = rolled(remotes, stack, tmp_path, "haproxy", "1")
     assert "0 failed" in out, out
     assert out.index(f"haproxy: rolling change 1/2: {other}") < out.index(f"haproxy: rolling change 2/2: {holder}")
     assert_no_failed_probe(lines, "haproxy roll")
     print(f"\nrolling change of both haproxy: {len(lines)} probes, none failed; longest gap: mysql "
           f"{longest_gap(lines, 'mysql'):.2f}s, keystone {longest_gap(lines, 'keystone'):.2f}s")
-    out, lines = rolled(inventory, stack, tmp_path, "haproxy", "2")  # and once more, from the other holder
+    out, lines = rolled(remotes, stack, tmp_path, "haproxy", "2")  # and once more, from the other holder
     assert "0 failed" in out, out
     assert_no_failed_probe(lines, "second haproxy roll")
     inv("deploy-all")  # back to the shipped spec (a third roll)
 
 
-def test_galera_changes_one_node_at_a_time_drained_and_stopped_cleanly(stack, inventory, tmp_path):
+def test_galera_changes_one_node_at_a_time_drained_and_stopped_cleanly(stack, inventory, remotes, tmp_path):
     """All three nodes re-created (env added): one at a time, each drained from both haproxy and stopped cleanly
     (grastate.dat keeps its seqno), the node taking the writes last; no probe fails."""
     nodes = list(stack.of_role("galera"))
     value = f"roll-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[0], value)
-    out, lines = rolled(inventory, stack, tmp_path, "galera", "1")
+    out, lines = rolled(remotes, stack, tmp_path, "galera", "1")
     assert "0 failed" in out, out
     order = [re.search(rf"galera: rolling change {i}/3: (galera\d)", out) for i in (1, 2, 3)]
     assert all(order) and order[2].group(1) == "galera1", out  # galera1 takes the writes (one_active): last

@@ -403,3 +403,38 @@ def test_a_second_puppet_server_role_is_refused(cfg, config_error):
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, "roles[2].service", "role 'pp' already runs the Puppet server")
+
+
+# --- serial and quorum (rolling changes) ------------------------------------------------------
+
+
+def test_serial_and_quorum_defaults_come_from_the_service(cfg):
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app"},
+              {"name": "db", "service": "galera"}, {"name": "lb", "service": "haproxy"})
+    _, st = cfg.load()
+    assert [(r.name, r.serial, r.quorum) for r in st.roles] == [
+        ("dnsmasq", 1, "all"), ("app", 1, "all"), ("db", 1, "majority"), ("lb", 1, "one")]
+
+
+@pytest.mark.parametrize(("quorum", "members", "need"), [
+    ("all", 3, 3), ("majority", 3, 2), ("majority", 4, 3), ("majority", 1, 1), ("one", 2, 1), ("one", 0, 0),
+    ("2", 3, 2), ("5", 3, 3)])
+def test_quorum_of_a_role(quorum, members, need):
+    assert Role(name="r", quorum=quorum).quorum_of(members) == need
+
+
+def test_a_role_may_set_serial_and_quorum(cfg):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "serial": 2, "quorum": 2})
+    _, st = cfg.load()
+    assert (st.roles[1].serial, st.roles[1].quorum) == (2, "2")
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("serial", 0, "is not a number of containers from 1 to 100"), ("serial", "1", "must be"),
+    ("serial", True, "boolean"), ("quorum", "most", "is not all, majority, one or a number"),
+    ("quorum", 0, "is not all, majority, one or a number"), ("quorum", 1.5, "must be")])
+def test_bad_serial_or_quorum_is_refused_naming_the_key(cfg, config_error, key, value, words):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", key: value})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, f"roles[1].{key}", words)
