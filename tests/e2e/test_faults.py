@@ -316,6 +316,46 @@ def test_host_whose_sshd_is_down_fails_only_its_containers(inventory, shipped, t
     assert "10 ok, 1 changed, 0 failed" in out and "galera: create on host2" in out
 
 
+def quorum_variant(d: dict) -> None:
+    """haproxy gets a second container on host1 and quorum one; openstack moves from host3 to host2."""
+    for r in d["roles"]:
+        if r["name"] == "haproxy":
+            r["quorum"] = "one"
+    d["containers"].append({**entry(d, "haproxy"), "name": "haproxy2", "host": "host1"})
+    entry(d, "openstack")["host"] = "host2"
+
+
+def test_a_role_with_quorum_goes_on_past_a_host_that_does_not_answer(inventory, shipped, tmp_path):
+    """host3 does not answer. haproxy (host3) fails, haproxy2 (host1) is created: role haproxy has its quorum
+    (one), so the later tiers go on and galera (removed before) is created again. openstack, moved from host3 to
+    host2 in the config, is refused: its old copy may still run on host3 (the same MAC and IP twice)."""
+    before = {n: r["ip"] for n, r in shipped.items()}
+    variant = write_containers(tmp_path, "quorum.yaml", quorum_variant)
+    run_inv("remove", "--name=galera")
+    host3 = inventory.host("host3").address
+    try:
+        kill_daemon(inventory, "host3", "sshd", signal.SIGTERM)
+        lab.wait_until("host3's sshd gone", lambda: not port_open(host3), timeout=15)
+        proc = inv("deploy-all", f"--containers-file={variant}", env=FAST)
+        out = proc.stdout
+        no_traceback(out, proc.stderr)
+        assert proc.returncode == 1, out + proc.stderr
+        assert "  haproxy2: done" in out and f"  haproxy: FAILED: host3: ssh connect failed: cannot reach {host3}:22" \
+            in out, out
+        assert "every role of tier 3 has its quorum: the later tiers go on" in out, out
+        assert "  galera: done" in out, out  # a later tier ran
+        assert ("  openstack: FAILED: refused: recorded on host3, which does not answer: a move off a host that "
+                "cannot be asked could run it twice with the same MAC and IP") in out, out
+        assert "openstack" not in ssh(inventory, "host2", "docker ps -a --format '{{.Names}}'").stdout.split()
+        assert "  below quorum: role openstack: 0 of 1 passing, quorum 1" in out, out
+    finally:
+        run_inv("lab.up")  # starts host3's sshd again
+        run_inv("remove", "--name=haproxy2", f"--containers-file={variant}", check=False)
+        run_inv("ipam.release", "--name=haproxy2", check=False)
+    assert port_open(host3)
+    converged_with_the_same_addresses(before)
+
+
 def test_host_that_drops_packets_mid_tier_fails_that_container_within_its_bound(inventory, shipped, tmp_path):
     before = {n: r["ip"] for n, r in shipped.items()}
 
