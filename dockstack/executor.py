@@ -157,8 +157,7 @@ class Executor:
             finally:
                 with self.lock:
                     self.to_recreate.discard(c.name)
-                if serving:
-                    self.set_member(c, "ready")
+                self.set_member(c, "ready")  # also after `inv stop` drained it, or a run that ended in between
         except RemoteError as exc:
             self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
             return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)
