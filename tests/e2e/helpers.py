@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from dockstack import lab
-from dockstack.config import DEFAULT_HOSTS_FILE, ROOT, Inventory, Stack, load_inventory, load_stack
+from dockstack.config import DEFAULT_HOSTS_FILE, ROOT, Container, Inventory, Stack, load_inventory, load_stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 from dockstack.services import SERVICE_ROOT
@@ -170,3 +170,29 @@ def holds(inventory: Inventory, host: str, name: str, ip: str) -> bool:
 
 def holders(inventory: Inventory, hosts: dict[str, str], ip: str) -> list[str]:
     return [n for n, h in hosts.items() if holds(inventory, h, n, ip)]
+
+
+# --- Galera (test_galera, test_day2) ---------------------------------------------------------------
+
+TABLE = "dockstack_test.rows"
+
+
+def sql(inventory, c: Container, query: str) -> str:
+    """A query on one node, as MariaDB's root over the node's local socket."""
+    return ssh(inventory, c.host, f"docker exec {c.name} mariadb -N -B -e {shlex.quote(query)}").stdout.strip()
+
+
+def ready(inventory, c: Container) -> str:
+    """The node's `clustercheck ready` line (it exits 1 while not ready)."""
+    cmd = f"docker exec {c.name} sh /var/lib/dockstack/galera/clustercheck ready"
+    return ssh(inventory, c.host, cmd, check=False).stdout
+
+
+def insert(inventory, c: Container, value: str) -> None:
+    sql(inventory, c, f"CREATE DATABASE IF NOT EXISTS dockstack_test; CREATE TABLE IF NOT EXISTS {TABLE} "
+        "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(64)); "
+        f"INSERT INTO {TABLE} (v) VALUES ('{value}')")
+
+
+def has_row(inventory, c: Container, value: str) -> bool:
+    return sql(inventory, c, f"SELECT COUNT(*) FROM {TABLE} WHERE v = '{value}'") == "1"

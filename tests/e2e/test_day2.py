@@ -24,8 +24,7 @@ from bench.day2 import Prober, failed, longest_gap
 from dockstack.config import ROOT, Stack, secrets_file_for
 from dockstack.remote import parallel
 
-from .helpers import Deployed, holders, run_inv, ssh
-from .test_galera import TABLE, has_row, insert, ready, sql
+from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"

@@ -21,20 +21,14 @@ from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.remote import parallel
 from dockstack.services import service_dir
 
-from .helpers import Deployed, holders, run_inv, ssh
+from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
-TABLE = "dockstack_test.rows"
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
-
-
-def sql(inventory, c: Container, query: str) -> str:
-    """A query on one node, as MariaDB's root over the node's local socket."""
-    return ssh(inventory, c.host, f"docker exec {c.name} mariadb -N -B -e {shlex.quote(query)}").stdout.strip()
 
 
 def through_haproxy(inventory, client: Container, query: str, server: str = "haproxy") -> str:
@@ -42,12 +36,6 @@ def through_haproxy(inventory, client: Container, query: str, server: str = "hap
     generated password (from the client's env)."""
     cmd = f'mariadb -h {server}.{DOMAIN} -uroot -p"$MYSQL_ROOT_PASSWORD" -N -B -e {shlex.quote(query)}'
     return ssh(inventory, client.host, f"docker exec {client.name} sh -c {shlex.quote(cmd)}").stdout.strip()
-
-
-def ready(inventory, c: Container) -> str:
-    """The node's `clustercheck ready` line (it exits 1 while not ready)."""
-    cmd = f"docker exec {c.name} sh /var/lib/dockstack/galera/clustercheck ready"
-    return ssh(inventory, c.host, cmd, check=False).stdout
 
 
 def wsrep(inventory, c: Container) -> tuple[str, str]:
@@ -64,16 +52,6 @@ def tier_seconds(out: str, tier_name: str = "galera") -> float:
     took = re.search(rf"^  \[{tier.group(1)}/\d+\] took ([\d.]+)s$", out, re.M)
     assert took, out
     return float(took.group(1))
-
-
-def insert(inventory, c: Container, value: str) -> None:
-    sql(inventory, c, f"CREATE DATABASE IF NOT EXISTS dockstack_test; CREATE TABLE IF NOT EXISTS {TABLE} "
-        "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(64)); "
-        f"INSERT INTO {TABLE} (v) VALUES ('{value}')")
-
-
-def has_row(inventory, c: Container, value: str) -> bool:
-    return sql(inventory, c, f"SELECT COUNT(*) FROM {TABLE} WHERE v = '{value}'") == "1"
 
 
 @pytest.fixture(scope="module")
