@@ -74,7 +74,7 @@ def test_shipped_role_fields(shipped_stack):
     st = shipped_stack
     dns = st.role("dnsmasq")
     assert (dns.check, dns.check_timeout, dns.depends_on) == ("pgrep -x dnsmasq", 20.0, ())
-    assert st.role("puppet").check_timeout == 180.0  # the JVM and JRuby start slowly on a small machine
+    assert st.role("puppet").check_timeout == 300.0  # the JVM and JRuby start slowly on a small machine
     galera = st.role("galera")
     assert galera.classes == ("profile::galera",)
     assert galera.balance == (Balanced("mysql", 3306, "tcp"),)
