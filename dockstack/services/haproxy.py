@@ -38,11 +38,11 @@ def render_supervisor(c: Container) -> str:
     return render("haproxy/supervise.sh.j2", mount=MOUNT, keepalived=c.vip is not None)
 
 
-def render_ready(stack: Stack, c: Container) -> str:
+def render_ready(stack: Stack, c: Container, domain: str) -> str:
     """Its readiness check: haproxy runs; with a vip, keepalived runs and the VIP answers on the first balanced
     port (on this container or the other), so a deploy ends with the VIP held."""
     port = next((b.port for r in stack.roles for b in r.balance), None)
-    return render("haproxy/ready.sh.j2", vip=c.vip, port=port)
+    return render("haproxy/ready.sh.j2", vip=c.vip, port=port, stats_port=HAPROXY_STATS_PORT, domain=domain)
 
 
 def vrrp_priority(stack: Stack, c: Container) -> int:
@@ -70,8 +70,8 @@ class Haproxy(Service):
         return ["bash", f"{MOUNT}/member", state, member.name, *backends] if backends else None
 
     def files(self, ctx: Context, c: Container) -> dict[str, str]:
-        files = {"haproxy.cfg": render_haproxy(ctx), "ready": render_ready(ctx.stack, c), "member": render_member(),
-                 **self.start_files(c)}
+        files = {"haproxy.cfg": render_haproxy(ctx), "ready": render_ready(ctx.stack, c, ctx.network.domain),
+                 "member": render_member(), **self.start_files(c)}
         if c.vip is not None:
             files["keepalived.conf"] = render_keepalived(ctx.stack, c, ctx.network)
         return files
