@@ -72,8 +72,7 @@ inv=.venv/bin/inv
 lab_b=tests/e2e/stacks/hosts-lab-b.yaml
 # on the main lab: the real-service modules, and a few light ones that even out the two halves (measured on a
 # clean clone: 21.6 min here, 21.4 min on the second lab)
-main=(tests/e2e/test_lab.py tests/e2e/test_vip.py tests/e2e/test_roles.py tests/e2e/test_multi_dnsmasq.py
-      tests/e2e/test_secret_values.py
+main=(tests/e2e/test_lab.py tests/e2e/test_vip.py
       tests/e2e/test_puppet.py tests/e2e/test_openstack.py tests/e2e/test_zookeeper.py tests/e2e/test_galera.py
       tests/e2e/test_day2.py
       tests/e2e/test_redis.py)
