@@ -89,6 +89,7 @@ class Lab:
         self.fail: dict[str, tuple[str, str]] = {}  # container -> (step, what it says): its next action fails
         self.before_txn: list[Callable[[Lab, FakeHost, str, list[str]], None]] = []  # another run, meanwhile
         self.locked_by = ""  # another run holds the address book's lock
+        self.slow_once: set[str] = set()  # containers whose failing check passes the next time it runs
         self._lock = threading.RLock()
         self._pid = 100
 
@@ -225,6 +226,9 @@ class Lab:
             if c and c.running and c.labels.get(key) == value:
                 line = base64.b64encode(c.unhealthy.encode()).decode() if c.unhealthy else "-"
                 out.append(f"health {name} {1 if c.unhealthy else 0} {line}")
+                if name in self.slow_once:  # it failed only because its host was busy: it passes when asked again
+                    self.slow_once.discard(name)
+                    c.unhealthy = ""
         return "\n".join(out) + "\n"
 
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:

@@ -318,6 +318,18 @@ def test_an_unhealthy_container_is_repaired_and_dry_run_says_so(scene):
     assert scene.deploy()[0] == Outcome(ok=5, changed=0)  # healthy again: nothing to do
 
 
+def test_a_check_that_fails_once_is_asked_again_before_any_repair(scene):
+    """A check that was only slow on a busy host passes on the second look: the container is left running."""
+    scene.deploy()
+    scene.lab.container("app2").unhealthy = "no answer within 5s"
+    scene.lab.slow_once.add("app2")
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert steps(scene.lab, "app2") == [] and len(scene.lab.asked("health")) == 4  # 3 hosts, then app2's again
+    assert "  app2: ok, its check passes on a second look (it failed: no answer within 5s)" in said
+
+
 def test_a_repair_whose_restart_does_not_help_recreates_it_keeping_its_address(scene):
     scene.deploy()
     c = scene.lab.container("app2")
