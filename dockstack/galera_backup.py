@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockstack import lifecycle
+from dockstack import plan as planner
+from dockstack.addressbook import Change
 from dockstack.config import NAME_RE, Container, Inventory, Stack
 from dockstack.errors import DockstackError, RemoteError
+from dockstack.executor import Executor
 from dockstack.galera import UUID_RE
 from dockstack.remote import Remotes, parallel, quote
 from dockstack.scripts import script
@@ -47,7 +50,8 @@ GALERA_INFO_FILES = ("mariadb_backup_galera_info", "xtrabackup_galera_info")
 STAMP_RE = re.compile(r"\d{8}T\d{6}Z")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 SEQNO_RE = re.compile(r"\d{1,19}")
-GTID_RE = re.compile(r"\d{1,10}-\d{1,10}-\d{1,19}(,\d{1,10}-\d{1,10}-\d{1,19})*")
+# what follows UUID:SEQNO in the galera info: MariaDB 10.11 writes its wsrep GTID domain id (`0`), others a GTID
+GTID_RE = re.compile(r"\d{1,10}(-\d{1,10}-\d{1,19})?(,\d{1,10}-\d{1,10}-\d{1,19})*")
 CHUNK = 1 << 20
 
 
@@ -56,15 +60,15 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Position:
-    """Where the backup's data ends in the cluster's history: its state UUID and last committed seqno (and the
-    GTID MariaDB adds, when it does)."""
+    """Where the backup's data ends in the cluster's history: its state UUID and last committed seqno (and what
+    MariaDB writes after them: its GTID domain, or a GTID)."""
 
     uuid: str
     seqno: int
     gtid: str = ""
 
     def __str__(self) -> str:
-        return f"{self.uuid}:{self.seqno}" + (f" (gtid {self.gtid})" if self.gtid else "")
+        return f"{self.uuid}:{self.seqno}"
 
 
 def parse_galera_info(text: str) -> Position | None:
@@ -366,6 +370,24 @@ def synced_nodes(stack: Stack, remotes: Remotes, nodes: tuple[Container, ...], r
     return dict(parallel([c for c in nodes if c.name in running], ask))
 
 
+def start_role(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, nodes: tuple[Container, ...]) -> None:
+    """Start the role's nodes as deploy-all starts a tier (the facts read again, the galera hook told the whole
+    role starts, then every node at once, each waiting for its readiness check): the node the hook chose starts
+    the cluster, the others join it, and each node's check waits for the whole cluster."""
+    world = read_world(inv, stack, remotes)
+    ex = Executor(inv, stack, remotes, world, say)
+    todo = [planner.plan_container(c, world.hosts, ex.records.get(c.name)) for c in nodes]
+    ex.ensure_network({c.host for c in nodes})
+    ex.push_agent_server(todo)
+    ex.prepare([a.container for a in todo if a.kind in (planner.CREATE, planner.RECREATE, planner.START)], whole=True)
+    done = parallel(todo, ex.apply)
+    failed = {d.name: d.error for d in done if d.error}
+    failed |= ex.commit(Change(puts=tuple(d.record for d in done if d.record)))
+    ex.publish_services()
+    if failed:
+        raise DockstackError("; ".join(f"{name}: {why}" for name, why in failed.items()))
+
+
 # --- the commands ----------------------------------------------------------------------------------------------
 
 
@@ -395,7 +417,8 @@ def backup(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str |
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     reader, digest = StreamReader(), hashlib.sha256()
     try:
-        with partial.open("xb") as out:
+        # only its owner reads it: it holds every database, password hashes included
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             def sink(data: bytes) -> None:
                 try:
                     out.write(data)
@@ -448,10 +471,6 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
     if down:
         raise DockstackError(f"{', '.join(down)} could not be read ({world.unreachable[down[0]]}): every galera node "
                              "must be stopped for a restore, so every host must answer; nothing was changed")
-    missing = [c.name for c in nodes if c.host not in world.where(c.name)]
-    if missing:
-        raise DockstackError(f"{', '.join(missing)} do(es) not exist on its host: `inv create --name={missing[0]}` "
-                             "(or `inv deploy-all`) first; nothing was changed")
     if not world.hosts[target.host].images.get(target.image):
         raise DockstackError(f"{target.host}: image {target.image} is not there: `inv images.sync` first")
     when = stamp()
@@ -484,6 +503,6 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
                 "proven):\n  " + "\n  ".join(sorted(asides)))
     say(f"galera.restore: {target.name} holds the backup; {', '.join(c.name for c in nodes if c.name != target.name)} "
         "start empty and join it by state transfer")
-    lifecycle.start(inv, stack, remotes, role, say)
+    start_role(inv, stack, remotes, say, nodes)
     say(f"galera.restore: done: role {role} runs from the backup of {manifest.node} ({manifest.created}), position "
         f"{manifest.position}")

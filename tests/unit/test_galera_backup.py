@@ -63,6 +63,7 @@ def read(data: bytes, step: int) -> gb.StreamReader:
     (f"{UUID}:1234 0-1-1230\n", gb.Position(UUID, 1234, "0-1-1230")),
     (f"{UUID}:0\n", gb.Position(UUID, 0)),
     (f"{UUID}:77", gb.Position(UUID, 77)),
+    (f"{UUID}:11 0\n", gb.Position(UUID, 11, "0")),  # MariaDB 10.11: its GTID domain
 ])
 def test_galera_info_gives_the_position(text, want):
     assert gb.parse_galera_info(text) == want
@@ -138,6 +139,7 @@ def test_the_manifest_round_trips(tmp_path):
     (lambda d: d["position"].update(seqno=-1), "position.seqno"),
     (lambda d: d["position"].update(uuid="x"), "position.uuid"),
     (lambda d: d["position"].update(gtid="$(id)"), "position.gtid"),
+    (lambda d: d["position"].update(gtid="1-2"), "position.gtid"),
     (lambda d: d.update(position="u:1"), "position"),
     (lambda d: d.update(node="Galera_1"), "node"),
     (lambda d: d.update(file="other.xb.gz"), "file"),
