@@ -274,8 +274,11 @@ def verify(backup: Path) -> Manifest:
     if not mpath.is_file():
         raise DockstackError(f"{mpath}: missing: a backup is restored only with the manifest written beside it "
                              "(its position and sha256); copy it along with the backup")
-    manifest = parse_manifest(mpath, mpath.read_text(errors="replace"))
-    digest, size = sha256_file(backup)
+    try:
+        manifest = parse_manifest(mpath, mpath.read_text(errors="replace"))
+        digest, size = sha256_file(backup)
+    except OSError as exc:
+        raise DockstackError(f"{exc.filename or backup}: cannot be read: {exc.strerror or exc}") from None
     if size != manifest.size or digest != manifest.sha256:
         raise DockstackError(f"{backup}: does not match its manifest {mpath} ({size} bytes, sha256 {digest}; the "
                              f"manifest says {manifest.size} bytes, sha256 {manifest.sha256}): the file is damaged "
@@ -365,7 +368,11 @@ def pick(nodes: tuple[Container, ...], synced: dict[str, bool], node: str | None
 def synced_nodes(stack: Stack, remotes: Remotes, nodes: tuple[Container, ...], running: set[str]) -> dict[str, bool]:
     """Each running node's clustercheck, one round trip per node, in parallel."""
     def ask(c: Container) -> tuple[str, bool]:
-        r = remotes[c.host].run(check_argv(c.name), f"{c.name}: clustercheck", check=False, timeout=step_timeout())
+        try:
+            r = remotes[c.host].run(check_argv(c.name), f"{c.name}: clustercheck", check=False,
+                                    timeout=step_timeout())
+        except RemoteError:  # its host went away since the facts: not a node to back up
+            return c.name, False
         return c.name, r.ok and r.stdout.startswith("HTTP/1.1 200")
     return dict(parallel([c for c in nodes if c.name in running], ask))
 
@@ -410,7 +417,7 @@ def backup(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str |
     when = stamp()
     target = Path(file) if file else default_file(stack, role, when)
     _writable(target)
-    world = read_world(inv, stack, remotes)
+    world = read_world(inv, stack, remotes, tolerate=True)  # one host down: back up a node on another
     running = {c.name for c in nodes if any(s.running for s in world.where(c.name).values())}
     chosen = pick(nodes, synced_nodes(stack, remotes, nodes, running), node)
     say(f"galera.backup: {chosen.name} on {chosen.host} (Synced) -> {target}")
@@ -441,12 +448,15 @@ def backup(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str |
             raise DockstackError(f"{chosen.name}: the backup holds no wsrep position ({' or '.join(GALERA_INFO_FILES)}"
                                  "): was it taken from a galera node? nothing kept")
         os.link(partial, target)  # never over a file that appeared meanwhile
+        size = target.stat().st_size
+        manifest = Manifest(target.name, size, digest.hexdigest(), position, chosen.name, chosen.host, role, when)
+        with manifest_path(target).open("x") as f:
+            f.write(manifest.to_json())
+    except OSError as exc:  # the local folder: gone, not writable, full, or a file of that name appeared
+        raise DockstackError(f"{exc.filename or target}: {exc.strerror or exc}: the backup is not kept; fix the "
+                             "folder or give --file another path") from None
     finally:
         partial.unlink(missing_ok=True)
-    size = target.stat().st_size
-    manifest = Manifest(target.name, size, digest.hexdigest(), position, chosen.name, chosen.host, role, when)
-    with manifest_path(target).open("x") as f:
-        f.write(manifest.to_json())
     say(f"galera.backup: {size} bytes from {chosen.name} on {chosen.host}, position {position}")
     say(f"  {target}\n  {manifest_path(target)} (sha256 {manifest.sha256})")
     return manifest
@@ -466,7 +476,7 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
     if target is None:
         raise DockstackError(f"--node {str(node)[:80]!r} is not a node of role {role} "
                              f"({', '.join(c.name for c in nodes)})")
-    world = read_world(inv, stack, remotes)
+    world = read_world(inv, stack, remotes, tolerate=True)
     down = sorted({c.host for c in nodes if c.host in world.unreachable})
     if down:
         raise DockstackError(f"{', '.join(down)} could not be read ({world.unreachable[down[0]]}): every galera node "
@@ -484,6 +494,21 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
         raise RemoteError(target.host, f"{target.name}: restore the backup",
                           (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
     say(f"  prepared: {target.host}:{staged}")
+    try:
+        _replace(inv, stack, remotes, say, role, nodes, target, when)
+    except DockstackError as exc:
+        raise DockstackError(f"{exc}\n  the restore stopped half-way: the prepared backup is {target.host}:{staged} "
+                             f"(or already {target.name}'s data/), each node's data before the restore "
+                             f"data.before-restore-{when}/ beside it (where it was put aside, said above); "
+                             "fix the cause, then `inv deploy-all` starts what is there") from None
+    say(f"galera.restore: done: role {role} runs from the backup of {manifest.node} ({manifest.created}), position "
+        f"{manifest.position}")
+
+
+def _replace(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, role: str, nodes: tuple[Container, ...],
+             target: Container, when: str) -> None:
+    """Stop the role cleanly, swap every node's data (the target's for the prepared backup), start the role."""
+    staged = staged_dir(target, when)
     say(f"galera.restore: stopping role {role} cleanly")
     lifecycle.stop(inv, stack, remotes, role, say)
     asides: list[str] = []
@@ -504,5 +529,3 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
     say(f"galera.restore: {target.name} holds the backup; {', '.join(c.name for c in nodes if c.name != target.name)} "
         "start empty and join it by state transfer")
     start_role(inv, stack, remotes, say, nodes)
-    say(f"galera.restore: done: role {role} runs from the backup of {manifest.node} ({manifest.created}), position "
-        f"{manifest.position}")
