@@ -91,6 +91,7 @@ _HEAD = struct.Struct("<BBI")  # after the magic: flags, chunk type, path length
 _PAYLOAD = struct.Struct("<QQI")  # a payload chunk's length, offset and crc32
 PAYLOAD, EOF = ord("P"), ord("E")
 WANTED_MAX = 1 << 16  # bytes kept of a wanted file: a position is one line
+PATH_MAX = 4096  # a chunk's path (FN_REFLEN is 512): longer means a damaged stream
 
 
 class StreamReader:
@@ -113,66 +114,62 @@ class StreamReader:
         if self.error:
             return
         try:
-            plain = self._unzip.decompress(data)
+            while data and not self.error:  # at most CHUNK plain bytes at a time: zeros unpack 1000 to 1
+                self._chunks(self._unzip.decompress(data, CHUNK))
+                data = self._unzip.unconsumed_tail
         except zlib.error as exc:
             self.error = f"not a gzip stream ({exc})"
             return
         if self._unzip.unused_data:
             self.error = "bytes after the end of the gzip stream"
-            return
-        self._chunks(plain)
 
     def _chunks(self, plain: bytes) -> None:
-        view = memoryview(plain)
-        while view:
+        """Walk the chunks in plain: payload bytes are passed over (kept only for a wanted file); only a chunk's
+        header, at most a few KiB, is ever buffered, so memory stays flat whatever the backup's size."""
+        view, pos = memoryview(plain), 0
+        while pos < len(view) and not self.error:
             if self._skip:
-                n = min(self._skip, len(view))
+                n = min(self._skip, len(view) - pos)
                 if self._keep is not None:
                     kept = self.files.get(self._keep, b"")
-                    self.files[self._keep] = (kept + bytes(view[:n]))[:WANTED_MAX]
+                    if len(kept) < WANTED_MAX:
+                        self.files[self._keep] = kept + bytes(view[pos:pos + min(n, WANTED_MAX - len(kept))])
                 self._skip -= n
-                view = view[n:]
+                pos += n
                 continue
-            self._buf += view
-            view = memoryview(b"")
-            while not self._skip and self._header():
-                pass
-            if self._skip and self._buf:  # the start of a payload came with its header
-                rest, self._buf = bytes(self._buf), bytearray()
-                self._chunks(rest)
+            take = min(self._header_needs() - len(self._buf), len(view) - pos)
+            self._buf += view[pos:pos + take]
+            pos += take
+            if len(self._buf) == self._header_needs():
+                self._header()
 
-    def _header(self) -> bool:
-        """One chunk header from the buffer, if it is all there; False when more bytes are needed (or on error)."""
-        buf = self._buf
-        if len(buf) < len(MAGIC) + _HEAD.size:
-            return False
+    def _header_needs(self) -> int:
+        """How many bytes the chunk header being read has: known in steps (its fixed part, then its path's length
+        and type)."""
+        fixed = len(MAGIC) + _HEAD.size
+        if len(self._buf) < fixed:
+            return fixed
+        _flags, kind, path_len = _HEAD.unpack_from(self._buf, len(MAGIC))
+        return fixed + min(path_len, PATH_MAX + 1) + (_PAYLOAD.size if kind == PAYLOAD else 0)
+
+    def _header(self) -> None:
+        """The complete chunk header in the buffer: a file's end counted, or its payload's length to pass over."""
+        buf, self._buf = bytes(self._buf), bytearray()
         if buf[:len(MAGIC)] != MAGIC:
             self.error = "not a mariabackup xbstream (no chunk magic where a chunk starts)"
-            self._buf = bytearray()
-            return False
+            return
         _flags, kind, path_len = _HEAD.unpack_from(buf, len(MAGIC))
         start = len(MAGIC) + _HEAD.size
-        if path_len > 4096:
+        if path_len > PATH_MAX:
             self.error = f"a chunk path of {path_len} bytes"
-            self._buf = bytearray()
-            return False
-        if kind == EOF:
-            if len(buf) < start + path_len:
-                return False
+        elif kind == EOF:
             self.paths += 1
-            del buf[:start + path_len]
-            return True
-        if kind != PAYLOAD:
+        elif kind != PAYLOAD:
             self.error = f"a chunk of unknown type {kind!r}"
-            self._buf = bytearray()
-            return False
-        if len(buf) < start + path_len + _PAYLOAD.size:
-            return False
-        path = bytes(buf[start:start + path_len]).decode(errors="replace")
-        length, _offset, _crc = _PAYLOAD.unpack_from(buf, start + path_len)
-        del buf[:start + path_len + _PAYLOAD.size]
-        self._skip, self._keep = length, (path if path in self.wanted else None)
-        return True
+        else:
+            path = buf[start:start + path_len].decode(errors="replace")
+            length, _offset, _crc = _PAYLOAD.unpack_from(buf, start + path_len)
+            self._skip, self._keep = length, (path if path in self.wanted else None)
 
     def finish(self) -> str:
         """'' when the stream ended whole, else what is wrong with it."""

@@ -84,6 +84,23 @@ def test_the_position_is_read_as_the_stream_passes_whatever_the_pieces(step):
     assert set(r.files) == {"mariadb_backup_galera_info"}  # nothing else is kept
 
 
+def test_a_large_stream_is_read_in_flat_memory():
+    """A 64 MiB backup (zeros: they unpack 1000 to 1) read in 64 KiB pieces never holds more than about a MiB."""
+    import tracemalloc
+    big = gzip.compress(xbstream({"ibdata1": bytes(64 << 20), "xtrabackup_galera_info": INFO}, piece=10 << 20),
+                        compresslevel=1)
+    tracemalloc.start()
+    try:
+        r = gb.StreamReader()
+        for i in range(0, len(big), 1 << 16):
+            r.feed(big[i:i + (1 << 16)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.finish() == "" and r.position() == gb.Position(UUID, 1234, "0-1-1230")
+    assert peak < 4 << 20, peak
+
+
 def test_the_older_name_of_the_galera_info_is_read_too():
     files = {"ibdata1": b"y" * 10, "xtrabackup_galera_info": f"{UUID}:9\n".encode()}
     r = read(stream_of(files), 3)
