@@ -30,6 +30,7 @@ from dockstack.executor import Executor
 from dockstack.galera import UUID_RE
 from dockstack.remote import Remotes, parallel, quote
 from dockstack.scripts import script
+from dockstack.secretcheck import check_deployed
 from dockstack.services import service_dir
 from dockstack.services.galera import DATA, MOUNT, SERVICE
 from dockstack.settings import backup_timeout, step_timeout
@@ -379,6 +380,7 @@ def start_role(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, nodes: 
     role starts, then every node at once, each waiting for its readiness check): the node the hook chose starts
     the cluster, the others join it, and each node's check waits for the whole cluster."""
     world = read_world(inv, stack, remotes)
+    check_deployed(stack, world.hosts)
     ex = Executor(inv, stack, remotes, world, say)
     todo = [planner.plan_container(c, world.hosts, ex.records.get(c.name)) for c in nodes]
     ex.ensure_network({c.host for c in nodes})
@@ -480,6 +482,7 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
                              "must be stopped for a restore, so every host must answer; nothing was changed")
     if not world.hosts[target.host].images.get(target.image):
         raise DockstackError(f"{target.host}: image {target.image} is not there: `inv images.sync` first")
+    check_deployed(stack, world.hosts)  # the nodes restart with the secrets file's passwords: refused before a stop
     when = stamp()
     staged = staged_dir(target, when)
     say(f"galera.restore: unpacking and preparing the backup in {target.host}:{staged} (the cluster still runs)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 import stat
 import subprocess
 import time
@@ -24,7 +23,7 @@ import pytest
 from dockstack.config import ROOT, Container, Stack
 from dockstack.services import service_dir
 
-from .helpers import Deployed, run_inv, ssh
+from .helpers import Deployed, run_inv, sql, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DB = "dockstack_backup"
@@ -33,11 +32,6 @@ TABLE = f"{DB}.rows"
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=1200)
-
-
-def sql(inventory, c: Container, query: str) -> str:
-    """A query on one node, as MariaDB's root over the node's local socket."""
-    return ssh(inventory, c.host, f"docker exec {c.name} mariadb -N -B -e {shlex.quote(query)}").stdout.strip()
 
 
 def wsrep(inventory, c: Container) -> dict[str, str]:
