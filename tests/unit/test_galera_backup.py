@@ -442,3 +442,31 @@ def test_receive_lets_the_sinks_own_error_through():
     with pytest.raises(DockstackError, match=r"^disk full$"):
         fake_remote(chan).receive(["x"], sink, "backup", idle=5)
     assert chan.closed
+
+
+# --- the commands refuse before any host is asked ------------------------------------------------------------------
+
+
+class NoHosts:
+    """Remotes that fail the test when a host is asked."""
+
+    def __getitem__(self, host):
+        raise AssertionError(f"{host} was asked")
+
+    def all(self):
+        raise AssertionError("the hosts were asked")
+
+
+def test_a_damaged_backup_is_refused_before_any_host_is_asked(tmp_path, stack):
+    path = write_backup(tmp_path)
+    path.write_bytes(b"the backup bytez")
+    with pytest.raises(DockstackError, match="does not match its manifest"):
+        gb.restore(None, stack, NoHosts(), print, str(path))
+
+
+def test_a_backup_onto_an_existing_file_is_refused_before_any_host_is_asked(tmp_path, stack):
+    path = write_backup(tmp_path)
+    with pytest.raises(DockstackError, match="already exists"):
+        gb.backup(None, stack, NoHosts(), print, file=str(path))
+    with pytest.raises(DockstackError, match="--node 'galera9' is not a node of role galera"):
+        gb.restore(None, stack, NoHosts(), print, str(path), node="galera9")
