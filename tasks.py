@@ -10,7 +10,7 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import console, deploy, lifecycle, status
+from dockstack import console, deploy, galera_backup, lifecycle, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
@@ -285,6 +285,37 @@ ipam = Collection("ipam")
 ipam.add_task(ipam_show)
 ipam.add_task(ipam_release)
 
+# --- galera ----------------------------------------------------------------------------
+
+
+@task(name="backup", help={**HELP, "file": "where to write the backup (default: STACK-ROLE-UTCTIME.xb.gz here); "
+                                           "never overwritten; its manifest is FILE.json",
+                           "node": "the node to back up (default: the last Synced one in config order)",
+                           "role": "the galera role (default: the only one)"})
+@user_errors
+def galera_backup_task(c, file=None, node=None, role=None, hosts_file=None, containers_file=None):
+    """Stream a hot mariabackup of one Synced galera node here, compressed, with its position and sha256."""
+    finish_then_stop("galera.backup", lambda: _on_hosts(
+        c, hosts_file, containers_file, lambda inv, stack, remotes, out: galera_backup.backup(
+            inv, stack, remotes, out, file=file, node=node, role=role)))
+
+
+@task(name="restore", help={**HELP, "file": "the backup galera.backup wrote (its FILE.json beside it)",
+                            "node": "the node the backup goes onto (default: the role's first)",
+                            "role": "the galera role (default: the only one)"})
+@user_errors
+def galera_restore_task(c, file, node=None, role=None, hosts_file=None, containers_file=None):
+    """Check a backup, stop the galera role cleanly, restore onto one node, the others rejoin by SST (old data
+    kept aside)."""
+    finish_then_stop("galera.restore", lambda: _on_hosts(
+        c, hosts_file, containers_file, lambda inv, stack, remotes, out: galera_backup.restore(
+            inv, stack, remotes, out, file=file, node=node, role=role)))
+
+
+galera = Collection("galera")
+galera.add_task(galera_backup_task)
+galera.add_task(galera_restore_task)
+
 ns = Collection(create, start, stop, remove, deploy_all, destroy_all, stack_status)
 # Declared so that Invoke also reads them from INVOKE_DOCKSTACK_HOSTS_FILE / _CONTAINERS_FILE (it only maps
 # environment variables onto settings that exist) and from invoke.yaml's `dockstack:` section.
@@ -293,3 +324,4 @@ ns.add_collection(lab)
 ns.add_collection(hosts)
 ns.add_collection(images)
 ns.add_collection(ipam)
+ns.add_collection(galera)

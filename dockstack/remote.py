@@ -191,6 +191,54 @@ class Remote:
             raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")
         return res
 
+    def receive(self, argv: Sequence[str | int], sink: Callable[[bytes], None], step: str, idle: float,
+                progress: Callable[[int], None] | None = None) -> Result:
+        """Stream a command's standard output into sink, chunk by chunk as it arrives (a backup larger than memory
+        never sits in it): one round trip on one raw SSH channel. idle bounds each wait for the next bytes, not the
+        whole transfer. The Result's stdout is empty (it went to sink); its stderr is the command's last 64 KiB."""
+        self._open()
+        transport = self._conn.client.get_transport()
+        if transport is None:
+            raise RemoteError(self.name, step, "SSH transport closed")
+        with self._sessions:
+            try:
+                chan = transport.open_session()
+            except (OSError, paramiko.SSHException) as exc:
+                raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
+            received, err = 0, bytearray()
+            try:
+                chan.settimeout(idle)
+                chan.exec_command(self._wrap(quote(argv)))
+                chan.shutdown_write()
+                last = time.monotonic()
+                while True:
+                    while chan.recv_stderr_ready():
+                        err += chan.recv_stderr(1 << 16)
+                        del err[:-(1 << 16)]
+                    chunk = chan.recv(1 << 20)
+                    if not chunk:
+                        break
+                    sink(chunk)  # its own errors (the local file) pass through as they are
+                    received += len(chunk)
+                    if progress and time.monotonic() - last > 5:
+                        progress(received)
+                        last = time.monotonic()
+                while chunk := chan.recv_stderr(1 << 16):
+                    err += chunk
+                    del err[:-(1 << 16)]
+                if not chan.status_event.wait(idle):
+                    raise TimeoutError
+                code = chan.recv_exit_status()
+            except TimeoutError:
+                raise RemoteError(self.name, step, f"nothing received for {idle:g}s after {received} bytes (is "
+                                  f"{self.host.address} reachable and the command still working?)") from None
+            except (OSError, paramiko.SSHException) as exc:
+                raise RemoteError(self.name, step, f"ssh transfer failed after {received} bytes: {exc}") from None
+            finally:
+                chan.close()
+                trace({"host": self.name, "step": step, "received": received})
+        return Result(code == 0, code, "", err.decode(errors="replace"))
+
     def run_with_input(self, argv: Sequence[str | int], data: bytes, step: str, check: bool = True,
                        timeout: float | None = None) -> Result:
         """A quoted command with bytes on its standard input: one round trip."""

@@ -15,6 +15,8 @@ DHCP_TIMEOUT_ENV, DHCP_TIMEOUT = "DOCKSTACK_DHCP_TIMEOUT", 30  # dhclient, for o
 AGENT_TIMEOUT_ENV, AGENT_TIMEOUT = "DOCKSTACK_AGENT_TIMEOUT", 300  # one Puppet agent run, on top of an action's bound
 HEALTH_TIMEOUT_ENV, HEALTH_TIMEOUT = "DOCKSTACK_HEALTH_TIMEOUT", 5.0  # one readiness check of `inv status`
 LOCK_TIMEOUT_ENV, LOCK_TIMEOUT = "DOCKSTACK_LOCK_TIMEOUT", 60.0  # waiting for another run's lock on the address book
+# galera.backup: the longest wait for the stream's next bytes; galera.restore: its upload and `--prepare`
+BACKUP_TIMEOUT_ENV, BACKUP_TIMEOUT = "DOCKSTACK_BACKUP_TIMEOUT", 1800.0
 CACHE_ENV, CACHE = "DOCKSTACK_CACHE", "/var/cache/dockstack"  # built images and read archives
 TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
 
@@ -50,6 +52,11 @@ def health_timeout() -> float:
 
 def lock_timeout() -> float:
     return seconds_from_env(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT)
+
+
+def backup_timeout() -> float:
+    """Seconds a galera backup may wait for its next bytes, and a restore's upload and prepare may take."""
+    return seconds_from_env(BACKUP_TIMEOUT_ENV, BACKUP_TIMEOUT)
 
 
 def cache_dir() -> Path:

@@ -101,10 +101,11 @@ def test_every_shipped_service_is_defined_under_services():
         assert module.parent == folder and module.stem == name, (name, module)
 
 
-# the remote scripts the engine sends for any service (galera_recover.sh and puppetserver.sh belong to their
-# services' definitions)
+# the remote scripts the engine sends for any service (galera_*.sh and puppetserver.sh belong to their services:
+# galera's definition and dockstack/galera.py, galera backup and restore in dockstack/galera_backup.py)
 ENGINE_SCRIPTS = sorted(p for p in (ROOT / "dockstack" / "scripts").glob("*.sh")
-                        if p.name not in ("galera_recover.sh", "puppetserver.sh"))
+                        if p.name not in ("galera_recover.sh", "galera_backup.sh", "galera_restore.sh",
+                                          "galera_swap.sh", "puppetserver.sh"))
 
 
 def shell_name_branches(text: str) -> list[str]:

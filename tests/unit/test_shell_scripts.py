@@ -11,7 +11,19 @@ from pathlib import Path
 import pytest
 
 import dockstack.scripts
-from dockstack import actions, addressbook, executor, facts, galera, health, images, ipam, network, remote
+from dockstack import (
+    actions,
+    addressbook,
+    executor,
+    facts,
+    galera,
+    galera_backup,
+    health,
+    images,
+    ipam,
+    network,
+    remote,
+)
 from dockstack.scripts import script
 from dockstack.services import puppet as puppet_service
 
@@ -25,6 +37,9 @@ CONSTANTS = {
     "txn.sh": (addressbook.TXN_SCRIPT, "sh"),
     "host_facts.sh": (facts.HOST_FACTS_SCRIPT, "sh"),
     "galera_recover.sh": (galera.RECOVER_SCRIPT, "sh"),
+    "galera_backup.sh": (galera_backup.BACKUP_SCRIPT, "sh"),
+    "galera_restore.sh": (galera_backup.RESTORE_SCRIPT, "sh"),
+    "galera_swap.sh": (galera_backup.SWAP_SCRIPT, "sh"),
     "health.sh": (health.HEALTH_SCRIPT, "sh"),
     "apt.sh": (images.APT_SCRIPT, "bash"),
     "host_network.sh": (network.HOST_NETWORK_SCRIPT, "sh"),
