@@ -30,7 +30,9 @@ PROBE_LOG = "/tmp/dockstack-probe.log"
 PROBE_STOP = "/tmp/dockstack-probe.stop"
 PROBE_INTERVAL = 0.2
 # python3 -c PROBER VIP_NAME, with PROBE_PASSWORD (MariaDB's root password) in its env; python3 and pymysql are in
-# the openstack image. One line per probe: `TIME mysql|keystone ok|fail DETAIL`.
+# the openstack image. One line per probe: `TIME mysql|keystone ok|fail DETAIL`. A probe fails on an error or after
+# 10 s without an answer (keystone answered a GET only after more than 5 s on a 2-core machine shared by three busy
+# labs, with nothing being changed on its path); a shorter stall shows as the longest gap.
 PROBER = r"""
 import os, sys, time, urllib.request
 import pymysql
@@ -40,7 +42,7 @@ end = time.time() + 3600
 while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
     t = time.time()
     try:
-        conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=5, read_timeout=5)
+        conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=10, read_timeout=10)
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
             assert cur.fetchone() == (1,)
@@ -50,7 +52,7 @@ while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
         log.write(f"{t:.3f} mysql fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
     t = time.time()
     try:
-        with urllib.request.urlopen(f"http://{vip}:5000/v3", timeout=5) as answer:
+        with urllib.request.urlopen(f"http://{vip}:5000/v3", timeout=10) as answer:
             log.write(f"{t:.3f} keystone ok {answer.status}\n")
     except Exception as exc:
         log.write(f"{t:.3f} keystone fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
