@@ -305,4 +305,8 @@ def test_haproxy_for_the_shipped_stack(shipped_stack):
         f"    server galera2 galera2.dockstack.lab:3306 {opts} backup",
         f"    server galera3 galera3.dockstack.lab:3306 {opts} backup"]
     keystone = text[text.index("backend keystone_servers"):text.index("frontend nova-api")]
-    assert "httpchk" not in keystone and "backup" not in keystone  # only galera's backend gets them
+    assert "backup" not in keystone  # only galera's backend has backups
+    # an HTTP backend gets an HTTP check (any answer but a server error) and a new server connection per request
+    assert "    option http-server-close\n" in keystone
+    assert "    option httpchk GET /\n    http-check expect rstatus ^[234]\n" in keystone
+    assert "http-server-close" not in mysql and "GET /" not in mysql
