@@ -575,3 +575,99 @@ def test_txn_forgets_the_last_good_copy_with_the_record(txn, how):
     txn(Change(deletes=("web",)) if how == "delete" else Change(releases=(("web", WEB.ip, WEB.mac),)))
     assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns"]
     assert not (txn.book / "registry/web").exists()
+
+
+# --- the replicas: a copy on every host ---------------------------------------------------------------
+
+
+def replica(host: str, generation: int, *records: Record) -> BookCopy:
+    return BookCopy("", generation, {r.name: r for r in records}, (), (), host=host, folder=addressbook.REPLICA_DIR)
+
+
+def test_merge_reads_the_book_from_a_replica_when_the_dnsmasq_copy_is_gone():
+    """The dnsmasq host's folder wiped (its copy new and empty): the replicas elsewhere hold the book."""
+    book, notes = addressbook.merge([copy("dns", 0), replica("host2", 9, DNS, WEB, DB), replica("host3", 9, DNS, WEB,
+                                                                                                  DB)])
+    assert (book.records, book.generation) == ({"dns": DNS, "web": WEB, "db": DB}, 9)
+    assert notes == ["address book of dns (generation 0) differs from host2's replica (generation 9): repaired from "
+                     "the newest"]
+    assert addressbook.repairs(book, copy("dns", 0)) == Change(puts=(DB, DNS, WEB))
+
+
+def test_merge_prefers_a_dnsmasq_copy_among_equals_and_names_a_stale_replica():
+    book, notes = addressbook.merge([replica("host1", 9, DNS, WEB), copy("dns", 9, DNS, WEB),
+                                     replica("host3", 8, DNS)])
+    assert book.records == {"dns": DNS, "web": WEB}
+    assert notes == ["address book replica on host3 (generation 8) differs from dns's (generation 9): repaired from "
+                     "the newest"]
+
+
+def test_a_newer_replica_wins_over_an_older_dnsmasq_copy():
+    """A replica written while the dnsmasq host was down holds the last change: it wins, whatever the copy's kind."""
+    moved = replace(WEB, ip="10.100.0.170")
+    book, _ = addressbook.merge([copy("dns", 7, DNS, WEB), replica("host2", 8, DNS, moved)])
+    assert book.records["web"] == moved
+    assert addressbook.repairs(book, copy("dns", 7, DNS, WEB)) == Change(puts=(moved,))
+
+
+def test_a_damaged_record_is_restored_from_a_replicas_intact_one():
+    dns = damaged("dns", 9, DNS, holds={"web": ""}, last_good=())
+    book, notes = addressbook.merge([dns, replica("host2", 9, DNS, WEB)])
+    assert book.records["web"] == WEB  # the replica has more intact records: it is the newest
+    assert notes[0] == (f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (empty): rewritten from "
+                        f"the address book (the replica on host2, generation 9): {' '.join(vars(WEB).values())}")
+
+
+def test_a_damaged_record_of_a_replica_is_named_with_its_host_and_path():
+    bad = BookCopy("", 9, {"dns": DNS}, (), (), {"web": "x"}, {"web": WEB}, host="host2",
+                   folder=addressbook.REPLICA_DIR)
+    _, notes = addressbook.merge([bad])
+    assert notes == [f"address book replica on host2: {addressbook.REPLICA_DIR}/registry/web is damaged (holds 'x'): "
+                     f"restored from the last good copy {addressbook.REPLICA_DIR}/last-good/web: "
+                     f"{' '.join(vars(WEB).values())}"]
+
+
+def test_parse_txns_splits_the_copies_of_one_round_trip():
+    one = "put web\ngeneration 4\nrecord " + " ".join(vars(WEB).values()) + "\ndone\n"
+    two = "generation 4\ndone\n"
+    first, second = addressbook.parse_txns(f"copy 1\n{one}copy 2\n{two}", 2)
+    assert (first.generation, first.records, first.applied) == (4, {"web": WEB}, frozenset({"web"}))
+    assert (second.generation, second.records) == (4, {})
+    with pytest.raises(DockstackError, match=r"(?s)did not reach copy 2 of 2: .*mkdir: cannot create"):
+        addressbook.parse_txns(f"copy 1\n{one}mkdir: cannot create directory", 2)
+    with pytest.raises(DockstackError, match="copy 2 of 2: address book transaction did not finish: generation 4"):
+        addressbook.parse_txns(f"copy 1\n{one}copy 2\ngeneration 4\n", 2)
+
+
+def test_payload_renders_a_put_once_for_every_copy_and_gives_each_its_ops():
+    files = untar(addressbook.payload([Change(puts=(WEB,)), Change(puts=(WEB, DB), deletes=("old",)), Change()],
+                                      DOMAIN))
+    assert {p: t for p, t in files.items() if p.startswith("ops/")} == {
+        "ops/1": "put web\n", "ops/2": "put web\nput db\ndel old\n", "ops/3": ""}
+    assert sorted(p for p in files if p.startswith("put/")) == [
+        "put/db.dhcp", "put/db.host", "put/db.record", "put/web.dhcp", "put/web.host", "put/web.record"]
+    with pytest.raises(DockstackError, match="two copies were to get different records of web"):
+        addressbook.payload([Change(puts=(WEB,)), Change(puts=(replace(WEB, ip="10.100.0.99"),))], DOMAIN)
+
+
+def test_txn_on_a_replica_and_a_dnsmasq_copy_in_one_round_trip(tmp_path):
+    """The real script: both copies written, each with its own ops; a known newer generation carried over."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho \"docker $*\" >> \"$LOG\"\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log")}
+    a, b = tmp_path / "dnsmasq/dns", tmp_path / "addressbook"
+    argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "me", "30", str(a), "dns", str(b), ""]
+    data = addressbook.payload([Change(puts=(DNS, WEB)), Change(puts=(DNS,))], DOMAIN)
+    out = subprocess.run(argv, input=data, capture_output=True, timeout=30, env=env)
+    assert out.returncode == 0, out
+    first, second = addressbook.parse_txns(out.stdout.decode(), 2)
+    assert (first.generation, set(first.records), second.generation, set(second.records)) == (31, {"dns", "web"},
+                                                                                               31, {"dns"})
+    assert (b / "dhcp-hosts.d/dns").read_text() == ipam.render_dhcp_host(DNS)
+    assert (tmp_path / "log").read_text().splitlines() == [  # a replica has no container to ask
+        "docker container inspect --format {{.State.Running}} dns"]
+    assert list((a / "tmp").iterdir()) == [] and list((b / "tmp").iterdir()) == []  # the change's copy removed too
+    again = subprocess.run(argv, input=data, capture_output=True, timeout=30, env=env)
+    assert [r.generation for r in addressbook.parse_txns(again.stdout.decode(), 2)] == [31, 31]  # nothing changed
