@@ -72,9 +72,12 @@ def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, 
     for c in stack.containers:
         own = [e for e in trips if e["host"] == c.host and e["step"].startswith(f"{c.name}: ")]
         assert 1 <= len(own) <= 3, (c.name, own)
-    # one address-book transaction per tier at most (one dnsmasq copy)
-    txns = [e for e in trips if e["step"] == "address book transaction on dnsmasq"]
-    assert 1 <= len(txns) <= len(tiers(stack))
+    # one address-book transaction per tier at most, one round trip to each host (the dnsmasq copy and host1's
+    # replica in the same one)
+    txns = [e for e in trips if e["step"].startswith("address book transaction on ")]
+    per_host = collections.Counter(e["step"].rpartition(" ")[2] for e in txns)
+    assert set(per_host) == {h.name for h in inventory.hosts} and len(set(per_host.values())) == 1, per_host
+    assert 1 <= per_host["host1"] <= len(tiers(stack))
     # nothing else but pushes of puppet's files, at most one per tier (none: they depend on the config alone
     # and went with puppet's own create, as haproxy.cfg went with haproxy's)
     pushes = [e for e in trips if e["step"] == "push puppet files to puppet"]
@@ -91,17 +94,19 @@ def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, 
 
 
 @pytest.mark.parametrize("name", ["webui", "galera"])  # galera is balanced by haproxy, webui by nobody
-def test_create_of_one_container_costs_one_round_trip_per_host_plus_three(inventory, deployed_stack, tmp_path, name):
+def test_create_of_one_container_costs_two_round_trips_per_host_plus_three(inventory, deployed_stack, tmp_path, name):
     run_inv("remove", f"--name={name}")
     proc, events = traced(tmp_path, "create", f"--name={name}")
     assert "name in dnsmasq lease data" in proc.stdout
     trips = [e["step"] for e in round_trips(events)]
     assert trips.count("read host facts") == HOSTS
     rest = [s for s in trips if s != "read host facts"]
-    # the action script and the address-book transaction; puppet's files and haproxy.cfg name containers by
-    # DNS name, from the config, so they do not change when a container comes or goes
-    assert sorted(rest) == sorted([f"{name}: create", "address book transaction on dnsmasq"]), rest
-    assert len(trips) <= HOSTS + 3
+    # the action script and the address-book transaction, one round trip to each host (each keeps a copy); puppet's
+    # files and haproxy.cfg name containers by DNS name, from the config, so they do not change when a container
+    # comes or goes
+    assert sorted(rest) == sorted([f"{name}: create", *(f"address book transaction on {h.name}"
+                                                         for h in inventory.hosts)]), rest
+    assert len(trips) <= 2 * HOSTS + 3
 
 
 @pytest.fixture
