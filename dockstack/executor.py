@@ -79,6 +79,7 @@ class Executor:
         self.generation = world.book.generation  # the newest the command has seen: every copy it changes gets more
         self._pending = self._initial_change()
         self._seeding = threading.Lock()
+        self.book_down: dict[str, str] = {}  # host -> why a commit of this command could not write its replica
         # containers this run will recreate: their service files travel with their action, never into the old
         # container (whose image may lack what the new files need, e.g. keepalived)
         self.to_recreate: set[str] = set()
@@ -394,11 +395,11 @@ class Executor:
             self._pending = {}
             known = self.generation
         wanted = [c for c in self.book_copies if deltas[c]]
-        work = [c for c in wanted if c.host not in self.world.unreachable]
+        work = [c for c in wanted if c.host not in self.world.unreachable and c.host not in self.book_down]
         if wanted and not work:
             down = ", ".join(c.short() for c in wanted)
-            raise DockstackError(f"no copy of the address book can be written: {down} not answering "
-                                 f"({self.world.unreachable[wanted[0].host]})")
+            why = self.world.unreachable.get(wanted[0].host) or self.book_down.get(wanted[0].host)
+            raise DockstackError(f"no copy of the address book can be written: {down} not answering ({why})")
         if not work:
             return {}
         timeout, who = lock_timeout(), holder()
@@ -428,7 +429,31 @@ class Executor:
             except DockstackError as exc:
                 raise RemoteError(host, "address book transaction", str(exc)) from None
 
-        results = [x for found in parallel(list(by_host), txn) for x in found]
+        # a host that keeps only its replica may be left out: one that went silent during this command is not
+        # waited for, one whose transaction fails is named; the next run that reads it repairs its copy
+        silent = {h: self.remotes[h].unanswered for h, cs in by_host.items()
+                  if self.remotes[h].unanswered and not any(c.dnsmasq for c in cs)}
+
+        def attempt(host: str) -> list[addressbook.TxnResult] | DockstackError:
+            try:
+                return txn(host)
+            except DockstackError as exc:
+                return exc
+
+        hosts = [h for h in by_host if h not in silent]
+        answers = dict(zip(hosts, parallel(hosts, attempt)))
+        failed = {h: a for h, a in answers.items() if isinstance(a, DockstackError)}
+        results = [x for a in answers.values() if not isinstance(a, DockstackError) for x in a]
+        fatal = [a for h, a in failed.items() if any(c.dnsmasq for c in by_host[h])]
+        if fatal:  # a dnsmasq copy: what it serves would lack the change
+            raise fatal[0]
+        if not results:
+            raise next(iter(failed.values()), None) or DockstackError(
+                f"no copy of the address book can be written: {', '.join(sorted(silent))} not answering")
+        for h, why in {**silent, **{h: str(a) for h, a in failed.items()}}.items():
+            self.say(f"  address book: the replica on {h} was not written ({why}): the next run that reads it "
+                     "repairs it")
+            self.book_down[h] = why
         newest = max(results, key=lambda x: x.generation)
         conflicts: dict[str, str] = {}
         for res in results:
@@ -443,7 +468,7 @@ class Executor:
         n = len(change.puts) + len(change.deletes) + len(change.releases)
         reloaded = " (dnsmasq reloaded)" if any(x.reloaded for x in results) else ""
         self.say(f"  address book: {n} change(s) committed, generation {newest.generation}, {len(results)} "
-                 f"cop{'y' if len(results) == 1 else 'ies'} on {len(by_host)} host(s){reloaded}")
+                 f"cop{'y' if len(results) == 1 else 'ies'} on {len(answers) - len(failed)} host(s){reloaded}")
         return conflicts
 
     def context(self) -> Context:

@@ -387,6 +387,7 @@ class FakeRemote:
 
     def __init__(self, lab: Lab, name: str) -> None:
         self.lab, self.name = lab, name
+        self.unanswered = ""  # as Remote: what a step that got no answer in time said
 
     def _answer(self, argv: Sequence[str], data: bytes, step: str, check: bool) -> Result:
         host = self.lab.hosts[self.name]

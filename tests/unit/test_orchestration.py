@@ -624,3 +624,27 @@ def test_a_replica_that_missed_a_change_is_repaired_from_the_newest(scene):
     assert any(line.startswith("  address book replica on h3 (generation ") and "differs from dns's (generation "
                in line and line.endswith("): repaired from the newest") for line in said), said
     assert scene.registry("h3", REPLICA_DIR) == scene.registry() and scene.registry()["app2"].split()[3] == new
+
+
+def test_a_replica_that_cannot_be_written_is_named_and_left_for_the_next_run(scene):
+    """h3 answers its facts, then its transactions fail (a full disk): the commits go on with the other copies, h3 is
+    said once and not asked again in this run; the next run repairs its replica."""
+    from dockstack.errors import RemoteError
+
+    def full_disk(lab: Lab, host: FakeHost, dnsmasq: str, ops: list[str]) -> None:
+        if host.name == "h3":
+            raise RemoteError("h3", "address book transaction", "No space left on device")
+
+    scene.lab.before_txn.append(full_disk)
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=5)
+    assert said.count("  address book: the replica on h3 was not written (h3: address book transaction failed: No "
+                      "space left on device): the next run that reads it repairs it") == 1
+    assert [c.host for c in scene.lab.asked("txn")].count("h3") == 1  # asked at the first commit, not at the next two
+    assert len([c for c in scene.lab.asked("txn") if c.name == "dns"]) == 3
+    assert f"{REPLICA_DIR}/registry" not in scene.lab.hosts["h3"].dirs
+    scene.lab.before_txn.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert "  address book: no copy yet (the replica on h3): written from the newest" in said
+    assert scene.registry("h3", REPLICA_DIR) == scene.registry()
