@@ -82,14 +82,18 @@ def test_deploy_all_round_trips_per_container_host_and_tier(inventory, remotes, 
     # and went with puppet's own create, as haproxy.cfg went with haproxy's)
     pushes = [e for e in trips if e["step"] == "push puppet files to puppet"]
     assert len(pushes) <= len(tiers(stack))
-    # and nothing else
+    # the readiness checks of what runs, read with the facts: one round trip per host
+    checks = [e for e in trips if e["step"] == "run readiness checks"]
+    assert collections.Counter(e["host"] for e in checks) == {h.name: 1 for h in inventory.hosts}
+    # and nothing else (a balancer telling haproxy a member is ready counts as the balancer's own)
     own = [e for e in trips if any(e["step"].startswith(f"{c.name}: ") for c in stack.containers)]
-    assert len(facts_reads(trips)) + len(own) + len(txns) + len(pushes) == len(trips), trips
+    assert len(facts_reads(trips)) + len(checks) + len(own) + len(txns) + len(pushes) == len(trips), trips
 
-    # no change: one round trip per host, nothing for the address book
+    # no change: the facts and the readiness checks, one round trip each per host, nothing for the address book
     proc, events = traced(tmp_path, "deploy-all")
     assert "10 ok, 0 changed, 0 failed" in proc.stdout
-    assert [e["step"] for e in round_trips(events)] == ["read host facts"] * HOSTS
+    assert sorted(e["step"] for e in round_trips(events)) == ["read host facts"] * HOSTS + [
+        "run readiness checks"] * HOSTS
     assert connections(events) == {h.name: 1 for h in inventory.hosts}
 
 
@@ -104,8 +108,9 @@ def test_create_of_one_container_costs_two_round_trips_per_host_plus_three(inven
     # the action script and the address-book transaction, one round trip to each host (each keeps a copy); puppet's
     # files and haproxy.cfg name containers by DNS name, from the config, so they do not change when a container
     # comes or goes
-    assert sorted(rest) == sorted([f"{name}: create", *(f"address book transaction on {h.name}"
-                                                         for h in inventory.hosts)]), rest
+    balanced = ["haproxy: ready galera"] if name == "galera" else []  # back in service in haproxy
+    assert sorted(rest) == sorted([f"{name}: create", *balanced, *(f"address book transaction on {h.name}"
+                                                                   for h in inventory.hosts)]), rest
     assert len(trips) <= 2 * HOSTS + 3
 
 
