@@ -1,7 +1,8 @@
 """The executor: applies planned actions over the command's SSH connections and commits addresses.
 
 It never re-reads what the World told it: each action script reports the MAC and IP its container
-ended with, the records of a tier go to the address book in one transaction per dnsmasq copy, and
+ended with, the records of a tier go to the address book in one transaction per copy (each dnsmasq
+container's and every host's replica; one round trip per host, in parallel), and
 puppet's and haproxy's files are re-rendered once per tier and pushed only where their digest differs.
 One Executor serves one command; it is safe to use from the worker threads of a tier.
 """
@@ -74,7 +75,11 @@ class Executor:
         self.running: set[str] = {n for _, n in world.running()} | {
             n for n, r in self.records.items() if r.host in world.unreachable}
         self.digests = {(h, p): d for h, f in world.hosts.items() for p, d in f.files.items()}
+        self.book_copies = addressbook.copies_of(inv, stack) if inv is not None else []
+        self.generation = world.book.generation  # the newest the command has seen: every copy it changes gets more
         self._pending = self._initial_change()
+        self._seeding = threading.Lock()
+        self.book_down: dict[str, str] = {}  # host -> why a commit of this command could not write its replica
         # containers this run will recreate: their service files travel with their action, never into the old
         # container (whose image may lack what the new files need, e.g. keepalived)
         self.to_recreate: set[str] = set()
@@ -84,15 +89,40 @@ class Executor:
 
     # --- what the world needs before anything else ---------------------------------------
 
-    def _initial_change(self) -> dict[str, addressbook.Change]:
-        """Per dnsmasq container: config's static reservations the book lacks, and repairs of its copy."""
+    def _initial_change(self) -> dict[addressbook.Copy, addressbook.Change]:
+        """Per copy of the book (each dnsmasq's, each host's replica): config's static reservations the book lacks,
+        and the repairs that make the copy equal to the book (a wiped or new copy gets every record)."""
         reserve = tuple(r for n, r in ipam.reserved_static(self.stack, self.records).items()
                         if n not in self.records)
         vips, stale = ipam.vip_changes(self.stack, self.records)
         for note in self.world.book_notes:
             self.say(f"  {note}")
-        return {d.name: addressbook.repairs(self.world.book, self.world.copies.get(d.name))
-                + addressbook.Change(puts=reserve + vips, deletes=stale) for d in self.stack.dnsmasq_containers()}
+        missing = [c for c in self.book_copies if c.host not in self.world.unreachable and self.world.book.records
+                   and self.world.copy_of(c) is None]  # a wiped folder, a new host, a new dnsmasq
+        if missing:
+            self.say(f"  address book: no copy yet ({', '.join(c.short() for c in missing)}): written from the "
+                     "newest")
+        # a copy whose host did not answer is unknown, not missing: the run that reads it repairs it
+        return {c: addressbook.repairs(self.world.book, self.world.copy_of(c))
+                + addressbook.Change(puts=reserve + vips, deletes=stale) for c in self.book_copies
+                if c.host not in self.world.unreachable}
+
+    def seed_book(self, c: Container) -> None:
+        """Before a container that serves addresses starts (a dnsmasq re-created after its folder was lost): its
+        copy of the book gets every record the book has that it lacks, so it never answers DHCP without the
+        addresses the book pins. Only then, so a deploy whose copies are whole gains no round trip."""
+        d = definition(c)
+        if not (d and d.traits.serves_addresses):
+            return
+        copy = next((x for x in self.book_copies if x.dnsmasq == c.name), None)
+        with self._seeding:  # two of them at once: the second waits for the first's commit, then has nothing to do
+            with self.lock:
+                pending = copy is not None and bool(self._pending.get(copy, addressbook.Change()).puts)
+            have = self.world.copy_of(copy) if copy else None
+            lacking = set(self.world.book.records) - set(have.records if have else ())
+            if pending and lacking:
+                self.say(f"  {c.name}: its address book lacks records: written before it starts")
+                self.commit(addressbook.Change())
 
     def dns_servers(self) -> list[str]:
         return [str(d.ip) for d in self.stack.dnsmasq_containers()]
@@ -213,6 +243,7 @@ class Executor:
     def _run_action(self, c: Container, mode: str) -> Done:
         plan = self.plan_address(c)
         self.require(c, mode, plan)
+        self.seed_book(c)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.service_files(c)
         if mode != actions.RESTART:
@@ -355,40 +386,74 @@ class Executor:
     # --- shared state: the address book and the services' files ----------------------------
 
     def commit(self, change: addressbook.Change) -> dict[str, str]:
-        """One transaction on every dnsmasq copy whose host answers (in parallel); returns name -> why its put was
-        refused. A copy on a host that could not be read is left as it is: the next run that reads it repairs it
-        from the others (addressbook.repairs), so its host's failure fails only its own containers."""
-        ds = self.stack.dnsmasq_containers()
+        """One transaction on every copy of the book whose host answers: one round trip per host (its dnsmasq
+        copies and its replica), the hosts in parallel; returns name -> why its put was refused. A copy on a host
+        that could not be read is left as it is: the next run that reads it repairs it from the others
+        (addressbook.repairs), so its host's failure fails only its own containers."""
         with self.lock:
-            deltas = {d.name: self._pending.get(d.name, addressbook.Change()) + change for d in ds}
+            deltas = {c: self._pending.get(c, addressbook.Change()) + change for c in self.book_copies}
             self._pending = {}
-        wanted = [d for d in ds if deltas[d.name]]
-        work = [d for d in wanted if d.host not in self.world.unreachable]
+            known = self.generation
+        wanted = [c for c in self.book_copies if deltas[c]]
+        work = [c for c in wanted if c.host not in self.world.unreachable and c.host not in self.book_down]
         if wanted and not work:
-            down = ", ".join(f"{d.name} on {d.host}" for d in wanted)
-            raise DockstackError(f"no copy of the address book can be written: {down} not answering "
-                                 f"({self.world.unreachable[wanted[0].host]})")
+            down = ", ".join(c.short() for c in wanted)
+            why = self.world.unreachable.get(wanted[0].host) or self.book_down.get(wanted[0].host)
+            raise DockstackError(f"no copy of the address book can be written: {down} not answering ({why})")
         if not work:
             return {}
         timeout, who = lock_timeout(), holder()
+        by_host: dict[str, list[addressbook.Copy]] = {}
+        for c in work:
+            by_host.setdefault(c.host, []).append(c)
 
-        def txn(d: Container) -> addressbook.TxnResult:
-            r = self.remotes[d.host].run_with_input(addressbook.txn_argv(d, timeout, who),
-                                                    addressbook.payload(deltas[d.name], self.inv.network.domain),
-                                                    f"address book transaction on {d.name}", check=False,
-                                                    timeout=timeout + step_timeout())
+        def txn(host: str) -> list[addressbook.TxnResult]:
+            copies = by_host[host]
+            r = self.remotes[host].run_with_input(addressbook.txn_argv(copies, timeout, who, known),
+                                                  addressbook.payload([deltas[c] for c in copies],
+                                                                      self.inv.network.domain),
+                                                  f"address book transaction on {host}", check=False,
+                                                  timeout=len(copies) * timeout + step_timeout())
             if r.exit_code == addressbook.LOCKED_EXIT:
                 held = r.stdout.partition("locked")[2].strip() or "an unknown process"
+                at = sum(line.startswith("copy ") for line in r.stdout.splitlines())
+                copy = copies[max(at, 1) - 1]
                 raise addressbook.LockTimeout(
-                    f"{d.host}: the address book of {d.name} ({service_dir(d)}/lock) is still locked after "
-                    f"{timeout:g}s by {held}: wait for that run to end, then try again "
-                    f"({LOCK_TIMEOUT_ENV} sets how long to wait)")
+                    f"{host}: {copy.label()} ({copy.folder}/lock) is still locked after {timeout:g}s by {held}: "
+                    f"wait for that run to end, then try again ({LOCK_TIMEOUT_ENV} sets how long to wait)")
             if not r.ok:
-                raise RemoteError(d.host, f"address book transaction on {d.name}",
+                raise RemoteError(host, "address book transaction",
                                   (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
-            return addressbook.parse_txn(r.stdout)
+            try:
+                return addressbook.parse_txns(r.stdout, len(copies))
+            except DockstackError as exc:
+                raise RemoteError(host, "address book transaction", str(exc)) from None
 
-        results = parallel(work, txn)
+        # a host that keeps only its replica may be left out: one that went silent during this command is not
+        # waited for, one whose transaction fails is named; the next run that reads it repairs its copy
+        silent = {h: self.remotes[h].unanswered for h, cs in by_host.items()
+                  if self.remotes[h].unanswered and not any(c.dnsmasq for c in cs)}
+
+        def attempt(host: str) -> list[addressbook.TxnResult] | DockstackError:
+            try:
+                return txn(host)
+            except DockstackError as exc:
+                return exc
+
+        hosts = [h for h in by_host if h not in silent]
+        answers = dict(zip(hosts, parallel(hosts, attempt)))
+        failed = {h: a for h, a in answers.items() if isinstance(a, DockstackError)}
+        results = [x for a in answers.values() if not isinstance(a, DockstackError) for x in a]
+        fatal = [a for h, a in failed.items() if any(c.dnsmasq for c in by_host[h])]
+        if fatal:  # a dnsmasq copy: what it serves would lack the change
+            raise fatal[0]
+        if not results:
+            raise next(iter(failed.values()), None) or DockstackError(
+                f"no copy of the address book can be written: {', '.join(sorted(silent))} not answering")
+        for h, why in {**silent, **{h: str(a) for h, a in failed.items()}}.items():
+            self.say(f"  address book: the replica on {h} was not written ({why}): the next run that reads it "
+                     "repairs it")
+            self.book_down[h] = why
         newest = max(results, key=lambda x: x.generation)
         conflicts: dict[str, str] = {}
         for res in results:
@@ -399,9 +464,11 @@ class Executor:
                          "that container, or give the vip another ip")
         with self.lock:
             self.records = dict(newest.records)
+            self.generation = max(self.generation, newest.generation)
         n = len(change.puts) + len(change.deletes) + len(change.releases)
         reloaded = " (dnsmasq reloaded)" if any(x.reloaded for x in results) else ""
-        self.say(f"  address book: {n} change(s) committed, generation {newest.generation}{reloaded}")
+        self.say(f"  address book: {n} change(s) committed, generation {newest.generation}, {len(results)} "
+                 f"cop{'y' if len(results) == 1 else 'ies'} on {len(answers) - len(failed)} host(s){reloaded}")
         return conflicts
 
     def context(self) -> Context:

@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dockstack.scripts import script
 
@@ -160,11 +160,12 @@ HOST_FACTS_SCRIPT = script("host_facts.sh")
 
 def host_facts_argv(label: str, service_root: str, bridge: str, vxlan_device: str, uplink: str | None,
                     image_tags: list[str], books: str = "", state: Sequence[tuple[str, str]] = (),
-                    digests: Sequence[tuple[str, str]] = ()) -> list[str]:
+                    digests: Sequence[tuple[str, str]] = (), replica: str = "") -> list[str]:
     """books: the service folder holding address books; state: (service, file) whose text each of its containers'
-    folders holds; digests: (service, glob) of the rendered files to digest (services.registry.facts_wanted)."""
+    folders holds; digests: (service, glob) of the rendered files to digest (services.registry.facts_wanted);
+    replica: the folder of the host's own replica of the address book (addressbook.REPLICA_DIR)."""
     return ["sh", "-c", HOST_FACTS_SCRIPT, "sh", label, service_root, bridge, vxlan_device, uplink or "", books,
-            str(len(state)), *(x for pair in state for x in pair), str(len(digests)),
+            replica, str(len(state)), *(x for pair in state for x in pair), str(len(digests)),
             *(x for pair in digests for x in pair), *image_tags]
 
 
@@ -181,9 +182,9 @@ class NetworkFacts:
 
 @dataclass(frozen=True)
 class BookCopy:
-    """One dnsmasq container's copy of the address book, as found on its host."""
+    """One copy of the address book, as found on its host: a dnsmasq container's, or the host's replica."""
 
-    dnsmasq: str
+    dnsmasq: str  # the dnsmasq container whose folder holds it; "" for a host's replica
     generation: int
     records: dict[str, Record]
     released: tuple[str, ...]
@@ -207,6 +208,7 @@ class HostFacts:
     dockerd_said: str = ""  # what `docker version` said when dockerd did not answer
     network: NetworkFacts = NetworkFacts()
     books: dict[str, BookCopy] = field(default_factory=dict)  # dnsmasq container name -> its copy
+    replica: BookCopy | None = None  # the host's replica of the address book (None: it has none)
     files: dict[str, str] = field(default_factory=dict)  # service file path -> sha256
     foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
     secondary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its other eth0 IPv4s (a VIP)
@@ -279,6 +281,12 @@ def parse_books(text: str) -> dict[str, BookCopy]:
     return out
 
 
+def parse_replica(text: str) -> BookCopy | None:
+    """The #replica section: the host's replica, its lines as a dnsmasq copy's, each after `replica`."""
+    found = parse_books(text).get("replica")
+    return replace(found, dnsmasq="") if found else None
+
+
 def parse_state(text: str) -> dict[str, str | None]:
     """The #state section: `NAME dir` per container folder of a service with a state file, then that file's lines
     prefixed by NAME; a folder without the file gives None."""
@@ -344,6 +352,7 @@ def parse_host_facts(text: str) -> HostFacts:
     return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
+                     replica=parse_replica(sec.get("replica", "")),
                      files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
                      secondary=secondary, state=parse_state(sec.get("state", "")))
 

@@ -83,6 +83,9 @@ class Remote:
         self.inventory = inventory
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(host.max_sessions)
+        # what a step that got no answer in time said: a host gone silent is not waited for again where it may be
+        # left out (the executor's address-book replica; its next run repairs it)
+        self.unanswered = ""
 
     @property
     def name(self) -> str:
@@ -120,6 +123,7 @@ class Remote:
                 r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=
                                    io.StringIO(stdin) if stdin is not None else False)
         except CommandTimedOut:
+            self.unanswered = f"{step}: timed out after {timeout}s"
             raise RemoteError(self.name, step, f"timed out after {timeout}s") from None
         except (OSError, paramiko.SSHException) as exc:
             raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
@@ -179,6 +183,7 @@ class Remote:
                 raise TimeoutError
             code = chan.recv_exit_status()
         except TimeoutError:
+            self.unanswered = f"{step}: no answer within {timeout:g}s"
             raise RemoteError(self.name, step, f"no answer within {timeout:g}s (is {self.host.address} "
                               "reachable and its sshd answering?)") from None
         except (OSError, paramiko.SSHException) as exc:

@@ -1,8 +1,9 @@
 """What a command knows before it acts: every host's facts and the address book, read once.
 
 One round trip per host (facts.HOST_FACTS_SCRIPT, in parallel); the address book comes with the
-facts of the hosts that keep dnsmasq's folders. Nothing re-lists containers afterwards: the executor
-keeps this picture current from what its own actions report.
+facts: the copies in dnsmasq's folders and every host's replica, merged (the newest generation wins).
+Nothing re-lists containers afterwards: the executor keeps this picture current from what its own
+actions report.
 """
 
 from __future__ import annotations
@@ -29,12 +30,17 @@ class World:
     # host -> container -> what its readiness check said (read_world(health=True): deploy-all and status)
     checks: dict[str, dict[str, health_mod.CheckResult]] = field(default_factory=dict)
     check_limit: float = 0.0  # the bound each check had
+    replicas: dict[str, facts.BookCopy] = field(default_factory=dict)  # host -> its replica (absent: none yet)
 
     def health(self, stack: Stack, name: str, host: str) -> health_mod.Health:
         """A container's health on a host, from the checks this world read (none read: not checked)."""
         state = self.hosts[host].containers.get(name) if host in self.hosts else None
         return health_mod.health_of(bool(state and state.running), stack.role(stack.container(name).role).check,
                                     self.checks.get(host, {}).get(name), self.check_limit, stack.mask)
+
+    def copy_of(self, copy: addressbook.Copy) -> facts.BookCopy | None:
+        """What the facts found of one copy of the address book (None: nothing, or its host did not answer)."""
+        return self.copies.get(copy.dnsmasq) if copy.dnsmasq else self.replicas.get(copy.host)
 
     def where(self, name: str) -> dict[str, facts.ContainerState]:
         """host -> state, for every host that has a dockstack container of that name."""
@@ -56,7 +62,7 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
 
     def read(host_name: str) -> facts.HostFacts | DockstackError:
         argv = facts.host_facts_argv(f"{LABEL_MANAGED}=true", SERVICE_ROOT, net.bridge, net.vxlan_device,
-                                     net.uplink, tags, *facts_wanted())
+                                     net.uplink, tags, *facts_wanted(), replica=addressbook.REPLICA_DIR)
         try:
             out = remotes[host_name].run(argv, "read host facts", timeout=step_timeout()).stdout
             found = facts.parse_host_facts(out)
@@ -91,6 +97,8 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
                              "changed (every address lives on the dnsmasq hosts)")
     copies = {d.name: replace(found[d.host].books[d.name], host=d.host, folder=service_dir(d))
               for d in stack.dnsmasq_containers() if d.name in found[d.host].books}
-    book, notes = addressbook.merge(list(copies.values()))
+    replicas = {h: replace(r, host=h, folder=addressbook.REPLICA_DIR)
+                for h, f in found.items() if (r := f.replica) is not None}
+    book, notes = addressbook.merge([*copies.values(), *replicas.values()])
     return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()}, checked,
-                 limit if health else 0.0)
+                 limit if health else 0.0, replicas=replicas)

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Everything dockstack needs to know about one host, in one round trip.
-# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK BOOKS
+# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK BOOKS REPLICA
 #   NSTATE [SERVICE FILE]... NDIGEST [SERVICE GLOB]... [IMAGE_TAG...]
 #   (facts.host_facts_argv; UPLINK may be empty): BOOKS is the service whose folders keep the address book
-#   (dnsmasq's), then the state files services' hooks read (e.g. galera's data/grastate.dat) and the files whose
-#   digests say whether a push is needed, all from the services' definitions
+#   (dnsmasq's), REPLICA the folder of the host's own replica of it, then the state files services' hooks read
+#   (e.g. galera's data/grastate.dat) and the files whose digests say whether a push is needed, all from the
+#   services' definitions
 # Prints sections, each after its `#NAME` line: dockerd, containers, names, addresses, images, network, books,
-# state, files; then `#end` (facts.parse_host_facts).
-label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 nstate=$7
-shift 7
+# replica, state, files; then `#end` (facts.parse_host_facts).
+label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 replica=$7 nstate=$8
+shift 8
 state=
 while [ "$nstate" -gt 0 ]; do state="$state $1/$2"; shift 2; nstate=$((nstate - 1)); done
 ndigest="$1"  # after the state pairs
@@ -48,9 +49,8 @@ if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/u
 if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
 if iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null; then echo forward; fi
 echo '#books'
-for d in "$root/${books:-.none}"/*/; do
-  [ -d "$d/registry" ] || continue
-  n=$(basename "$d")
+book() {  # NAME FOLDER: one copy of the address book, each line after NAME
+  n="$1" d="$2"
   echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
   for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
     [ -f "$f" ] || continue
@@ -61,7 +61,14 @@ for d in "$root/${books:-.none}"/*/; do
   done
   sed "s/^/$n released /" "$d/released" 2>/dev/null
   [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
+  return 0
+}
+for d in "$root/${books:-.none}"/*/; do
+  [ -d "$d/registry" ] || continue
+  book "$(basename "$d")" "$d"
 done
+echo '#replica'
+if [ -n "$replica" ] && [ -d "$replica/registry" ]; then book replica "$replica"; fi
 echo '#state'
 for sf in $state; do  # SERVICE/FILE: each of that service's containers' FILE (e.g. galera's grastate.dat)
   for d in "$root/${sf%%/*}"/*/; do

@@ -1,24 +1,25 @@
 #!/bin/sh
-# One locked transaction on one copy of the address book: a dnsmasq container's folder on its host.
-# Called as: sh -c "$TXN_SCRIPT" sh FOLDER DNSMASQ_CONTAINER LOCK_TIMEOUT HOLDER (addressbook.txn_argv)
-# Standard input: a tar.gz with `ops` (put NAME | del NAME | release NAME IP MAC [CLIENT-ID] | unquarantine |
-# quarantine IP) and the rendered files. addressbook.py writes ipam.QUARANTINE in place of each QUARANTINE below.
-# Prints `put NAME`, `del NAME`, `release NAME`, `conflict NAME ...`, `reloaded`, `generation N`, `record ...` and
-# `released IP` lines, then `done` (addressbook.parse_txn); `locked HOLDER` and exit 75 when the lock stays taken.
+# One locked transaction on each copy of the address book one host keeps, one copy after the other, in one round
+# trip: a dnsmasq container's folder, the host's replica (addressbook.REPLICA_DIR, no container's folder), or both.
+# Called as: sh -c "$TXN_SCRIPT" sh LOCK_TIMEOUT HOLDER KNOWN FOLDER DNSMASQ [FOLDER DNSMASQ]... (addressbook.txn_argv)
+#   DNSMASQ: the container that serves the copy, "" for a replica (no container to reload or to release a lease in);
+#   KNOWN: the newest generation the caller has seen: a copy that changes gets max(its own, KNOWN) + 1, so a copy
+#   repaired from the newest is as new as it, and the newest copy is always the one written last.
+# Standard input: a tar.gz with ops/N for the Nth copy (put NAME | del NAME | release NAME IP MAC [CLIENT-ID] |
+# unquarantine | quarantine IP) and the rendered files they install (put/, quarantine/), which the copies share.
+# addressbook.py writes ipam.QUARANTINE in place of each QUARANTINE below.
+# Prints, per copy, `copy N`, then `put NAME`, `del NAME`, `release NAME`, `conflict NAME ...`, `reloaded`,
+# `generation N`, `record ...` and `released IP` lines, then `done` (addressbook.parse_txns); `locked HOLDER` and
+# exit 75 when a lock stays taken (the copies after it are not written).
 set -u
-d=$1 name=$2 timeout=$3 holder=$4
-mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
-exec 9>>"$d/lock"
-if ! flock -w "$timeout" 9; then
-  echo "locked $(cat "$d/lock.holder" 2>/dev/null)"
-  exit 75
-fi
-printf '%s\n' "$holder" > "$d/lock.holder"
-t=$(mktemp -d "$d/tmp/txn.XXXXXX") || exit 1
-trap 'rm -rf "$t"; : > "$d/lock.holder"' EXIT
-tar -xzf - -C "$t" || { echo "failed: cannot unpack the change"; exit 1; }
-hup=0 changed=0
-running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
+timeout=$1 holder=$2 known=$3
+shift 3
+case $known in ''|*[!0-9]*) known=0 ;; esac
+[ $# -ge 2 ] || { echo "failed: no copy named"; exit 1; }
+mkdir -p "$1/tmp" || exit 1
+in=$(mktemp "$1/tmp/in.XXXXXX") || exit 1
+trap 'rm -f "$in"' EXIT
+cat > "$in" || { echo "failed: cannot read the change"; exit 1; }
 place() {  # SRC DEST READ_BY_DNSMASQ: rename into place when it differs; dnsmasq re-reads a replaced file on HUP
   if cmp -s "$1" "$2"; then return; fi
   if [ -e "$2" ] && [ "$3" = 1 ]; then hup=1; fi
@@ -28,55 +29,80 @@ drop() {  # PATH READ_BY_DNSMASQ
   if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
 }
 forget() { drop "$d/last-good/$1" 0; drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
-while read -r op n ip mac cid; do
-  case $op in
-  put)
-    # shellcheck disable=SC2046  # the record's one line, split into its fields NAME ROLE HOST MAC IP SOURCE
-    set -- $(cat "$t/put/$n.record")
-    other=$(cat "$d"/registry/* 2>/dev/null | awk -v n="$n" -v m="$4" -v i="$5" \
-      '$1 != n && ($4 == m || $5 == i) {print $1 " " ($5 == i ? "ip" : "mac") " " ($5 == i ? $5 : $4); exit}')
-    if [ -n "$other" ]; then echo "conflict $n $other"; continue; fi
-    drop "$d/dhcp-hosts.d/released-$5" 1
-    cp "$t/put/$n.record" "$t/put/$n.good" && place "$t/put/$n.good" "$d/last-good/$n" 0  # before the record
-    place "$t/put/$n.record" "$d/registry/$n" 0
-    place "$t/put/$n.dhcp" "$d/dhcp-hosts.d/$n" 1
-    place "$t/put/$n.host" "$d/hosts.d/$n" 1
-    echo "put $n" ;;
-  del)
-    forget "$n"; echo "del $n" ;;
-  unquarantine)
-    rm -f "$d/released"; changed=1 ;;
-  quarantine)
-    { grep -vxF "$n" "$d/released" 2>/dev/null; echo "$n"; } | tail -n "$QUARANTINE" > "$t/released"
-    mv -f "$t/released" "$d/released"
-    place "$t/quarantine/$n" "$d/dhcp-hosts.d/released-$n" 1
-    changed=1 ;;
-  release)
-    forget "$n"
-    if [ "$running" = true ]; then
-      docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
-    elif [ -e "$d/leases" ]; then
-      awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/leases" > "$t/leases" && mv -f "$t/leases" "$d/leases"
-    fi
-    { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
-    mv -f "$t/released" "$d/released"
-    place "$t/quarantine/$ip" "$d/dhcp-hosts.d/released-$ip" 1
-    changed=1; echo "release $n" ;;
-  esac
-done < "$t/ops"
-for f in "$d"/dhcp-hosts.d/released-*; do
-  [ -e "$f" ] || continue
-  grep -qxF "${f##*/released-}" "$d/released" 2>/dev/null || drop "$f" 1
+txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its lock, trap and exit are its own)
+  d="$1" name="$2" k="$3"
+  mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
+  exec 9>>"$d/lock"
+  if ! flock -w "$timeout" 9; then
+    echo "locked $(cat "$d/lock.holder" 2>/dev/null)"
+    exit 75
+  fi
+  printf '%s\n' "$holder" > "$d/lock.holder"
+  t=$(mktemp -d "$d/tmp/txn.XXXXXX") || exit 1
+  trap 'rm -rf "$t"; : > "$d/lock.holder"' EXIT
+  tar -xzf "$in" -C "$t" || { echo "failed: cannot unpack the change"; exit 1; }
+  [ -f "$t/ops/$k" ] || { echo "failed: no operations for copy $k"; exit 1; }
+  running=
+  if [ -n "$name" ]; then running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null); fi
+  hup=0 changed=0
+  while read -r op n ip mac cid; do
+    case $op in
+    put)
+      # shellcheck disable=SC2046  # the record's one line, split into its fields NAME ROLE HOST MAC IP SOURCE
+      set -- $(cat "$t/put/$n.record")
+      other=$(cat "$d"/registry/* 2>/dev/null | awk -v n="$n" -v m="$4" -v i="$5" \
+        '$1 != n && ($4 == m || $5 == i) {print $1 " " ($5 == i ? "ip" : "mac") " " ($5 == i ? $5 : $4); exit}')
+      if [ -n "$other" ]; then echo "conflict $n $other"; continue; fi
+      drop "$d/dhcp-hosts.d/released-$5" 1
+      cp "$t/put/$n.record" "$t/put/$n.good" && place "$t/put/$n.good" "$d/last-good/$n" 0  # before the record
+      place "$t/put/$n.record" "$d/registry/$n" 0
+      place "$t/put/$n.dhcp" "$d/dhcp-hosts.d/$n" 1
+      place "$t/put/$n.host" "$d/hosts.d/$n" 1
+      echo "put $n" ;;
+    del)
+      forget "$n"; echo "del $n" ;;
+    unquarantine)
+      rm -f "$d/released"; changed=1 ;;
+    quarantine)
+      { grep -vxF "$n" "$d/released" 2>/dev/null; echo "$n"; } | tail -n "$QUARANTINE" > "$t/released"
+      mv -f "$t/released" "$d/released"
+      place "$t/quarantine/$n" "$d/dhcp-hosts.d/released-$n" 1
+      changed=1 ;;
+    release)
+      forget "$n"
+      if [ "$running" = true ]; then
+        docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
+      elif [ -e "$d/leases" ]; then
+        awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/leases" > "$t/leases" && mv -f "$t/leases" "$d/leases"
+      fi
+      { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
+      mv -f "$t/released" "$d/released"
+      place "$t/quarantine/$ip" "$d/dhcp-hosts.d/released-$ip" 1
+      changed=1; echo "release $n" ;;
+    esac
+  done < "$t/ops/$k"
+  for f in "$d"/dhcp-hosts.d/released-*; do
+    [ -e "$f" ] || continue
+    grep -qxF "${f##*/released-}" "$d/released" 2>/dev/null || drop "$f" 1
+  done
+  gen=$(cat "$d/generation" 2>/dev/null || echo 0)
+  case $gen in ''|*[!0-9]*) gen=0 ;; esac
+  if [ "$changed" = 1 ]; then
+    if [ "$known" -gt "$gen" ]; then gen=$known; fi
+    gen=$((gen + 1)); echo "$gen" > "$t/generation"; mv -f "$t/generation" "$d/generation"
+  fi
+  if [ "$hup" = 1 ] && [ "$running" = true ]; then
+    docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
+  fi
+  echo "generation $gen"
+  cat "$d"/registry/* 2>/dev/null | sed 's/^/record /'
+  sed 's/^/released /' "$d/released" 2>/dev/null
+  echo "done"
+}
+i=0
+while [ $# -ge 2 ]; do
+  i=$((i + 1))
+  echo "copy $i"
+  (txn "$1" "$2" "$i") || exit $?
+  shift 2
 done
-gen=$(cat "$d/generation" 2>/dev/null || echo 0)
-case $gen in ''|*[!0-9]*) gen=0 ;; esac
-if [ "$changed" = 1 ]; then
-  gen=$((gen + 1)); echo "$gen" > "$t/generation"; mv -f "$t/generation" "$d/generation"
-fi
-if [ "$hup" = 1 ] && [ "$running" = true ]; then
-  docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
-fi
-echo "generation $gen"
-cat "$d"/registry/* 2>/dev/null | sed 's/^/record /'
-sed 's/^/released /' "$d/released" 2>/dev/null
-echo "done"

@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from dockstack import facts, lab
+from dockstack.addressbook import REPLICA_DIR
 from dockstack.config import DEFAULT_HOSTS_FILE, ROOT
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.services.dnsmasq import DNSMASQ_DIR
@@ -56,6 +57,12 @@ FAST = {"DOCKSTACK_STEP_TIMEOUT": str(STEP), "DOCKSTACK_DHCP_TIMEOUT": str(DHCP)
 SUMMARY = re.compile(r"^deploy-all: (\d+) ok, (\d+) changed, (\d+) failed", re.M)
 CONVERGED = "10 ok, 0 changed, 0 failed"
 BOOK = f"{DNSMASQ_DIR}/dnsmasq"  # the address book of the one dnsmasq (host1)
+
+
+def every_copy(inventory) -> list[tuple[str, str]]:
+    """(host, folder) of each copy of the address book: dnsmasq's, then each host's replica (a record damaged in
+    dnsmasq's copy alone is rewritten from an intact replica)."""
+    return [("host1", BOOK), *((h.name, REPLICA_DIR) for h in inventory.hosts)]
 
 
 # --- running inv ------------------------------------------------------------------------------
@@ -529,25 +536,29 @@ def as_the_facts_show(data: bytes) -> str:
 
 
 def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, shipped):
-    """galera's record emptied: restored from its last good copy; collector's record and its last good copy
-    both garbled: adopted from its running eth0; the lease file garbled: named and ignored."""
+    """galera's record emptied in every copy: restored from its last good copy; collector's record and its last good
+    copy both garbled in every copy: adopted from its running eth0; the lease file garbled: named and ignored."""
     before = {n: r["ip"] for n, r in shipped.items()}
     galera = registry_lines(inventory)["galera"]
     garbage = random.Random(4).randbytes(200)
     leases = garbage + b"\n1795658616 zz:b0 10.100.0.999 control *\nnot a lease\n"
     _, bad = facts.parse_lease_file(as_the_facts_show(leases))
     try:
-        ssh(inventory, "host1", f": > {BOOK}/registry/galera")
-        write_bytes(inventory, "host1", f"{BOOK}/registry/collector", garbage + b"\n\x00more\n")
-        write_bytes(inventory, "host1", f"{BOOK}/last-good/collector", garbage[:40])
+        for host, folder in every_copy(inventory):
+            ssh(inventory, host, f": > {folder}/registry/galera")
+            write_bytes(inventory, host, f"{folder}/registry/collector", garbage + b"\n\x00more\n")
+            write_bytes(inventory, host, f"{folder}/last-good/collector", garbage[:40])
         ssh(inventory, "host1", "docker stop dnsmasq >/dev/null")  # dnsmasq rewrites its lease file when it runs
         write_bytes(inventory, "host1", f"{BOOK}/leases", leases)
         proc = inv("deploy-all", env=FAST)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 0, out + proc.stderr
-        assert f"  address book of dnsmasq on host1: {BOOK}/registry/galera is damaged (empty): restored from the " \
-               f"last good copy {BOOK}/last-good/galera: {' '.join(galera)}" in out, out
+        # the newest copy (dnsmasq's, or a replica a repair wrote last) restores it from its own last good copy; the
+        # others are rewritten from it
+        assert f"  address book of dnsmasq on host1: {BOOK}/registry/galera is damaged (empty): " in out, out
+        assert re.search(r"registry/galera is damaged \(empty\): restored from the last good copy "
+                         r"\S+/last-good/galera: " + re.escape(" ".join(galera)), out), out
         assert f"  address book of dnsmasq on host1: {BOOK}/registry/collector is damaged (holds '" in out, out
         assert "): no intact copy: left until the container is recorded again (from its running eth0 or the leases); " \
                "its DHCP and DNS entries are kept" in out, out
@@ -579,7 +590,8 @@ def test_damaged_record_of_a_running_container_keeps_its_dns_entry(inventory, sh
     before = {n: r["ip"] for n, r in shipped.items()}
     galera = shipped["galera"]
     try:
-        ssh(inventory, "host1", f": > {BOOK}/registry/galera; rm {BOOK}/last-good/galera")  # no good copy left
+        for host, folder in every_copy(inventory):  # no good copy left
+            ssh(inventory, host, f": > {folder}/registry/galera; rm {folder}/last-good/galera")
         out = run_inv("create", "--name=webui").stdout  # already running: nothing to do but repairs
         assert f"{BOOK}/registry/galera is damaged (empty): no intact copy: left until the container is recorded " \
                "again" in out, out

@@ -57,8 +57,9 @@ class FakeHost:
 class Call:
     host: str
     what: str  # facts | network | action | txn | rm; unanswered: sent to a host that is down
-    name: str = ""  # the container (action, rm), the dnsmasq container (txn), the step (unanswered)
-    detail: tuple[str, ...] = ()  # action: (mode,); txn: its operations
+    name: str = ""  # the container (action, rm), the copy: its dnsmasq container or "replica" (txn), the step
+    detail: tuple[str, ...] = ()  # action: (mode,); txn: its operations (one Call per copy, a round trip has all
+    # the copies its host keeps)
 
 
 def printable(text: str) -> str:
@@ -133,7 +134,7 @@ class Lab:
         with self._lock:
             if script == facts.HOST_FACTS_SCRIPT:
                 self.calls.append(Call(host_name, "facts"))
-                return Result(True, 0, self.facts(host, argv[4], host_facts_tags(argv)), "")
+                return Result(True, 0, self.facts(host, argv[4], argv[10], host_facts_tags(argv)), "")
             if script == network.HOST_NETWORK_SCRIPT:
                 self.calls.append(Call(host_name, "network"))
                 br, _mtu, join, vx = argv[4:8]
@@ -144,9 +145,16 @@ class Lab:
                 return self.action(host, argv, data)
             if script == addressbook.TXN_SCRIPT:
                 files, _ = untar(data)
-                ops = files["ops"].splitlines()
-                self.calls.append(Call(host_name, "txn", argv[5], tuple(ops)))
-                return self.txn(host, argv[4], argv[5], ops, files)
+                known, pairs, said = int(argv[6]), argv[7:], ""
+                for k in range(len(pairs) // 2):
+                    folder, dnsmasq = pairs[2 * k], pairs[2 * k + 1]
+                    ops = files[f"ops/{k + 1}"].splitlines()
+                    self.calls.append(Call(host_name, "txn", dnsmasq or "replica", tuple(ops)))
+                    r = self.txn(host, folder, dnsmasq, ops, files, known)
+                    said += f"copy {k + 1}\n{r.stdout}"
+                    if not r.ok:
+                        return Result(False, r.exit_code, said, "")
+                return Result(True, 0, said, "")
             if script == health.HEALTH_SCRIPT:
                 self.calls.append(Call(host_name, "health"))
                 return Result(True, 0, self.health(host, argv[4], argv[9:]), "")
@@ -171,7 +179,7 @@ class Lab:
         self._pid += 1
         return self._pid
 
-    def facts(self, host: FakeHost, label: str, tags: list[str]) -> str:
+    def facts(self, host: FakeHost, label: str, replica: str, tags: list[str]) -> str:
         """HOST_FACTS_SCRIPT's output: its sections, each line as the commands in it print it."""
         key, _, value = label.partition("=")
         managed = [c for c in host.containers.values() if c.labels.get(key) == value]
@@ -199,16 +207,10 @@ class Lab:
         out.append("#books")
         for d in sorted(d for d in host.dirs if re.fullmatch(rf"{SERVICE_ROOT}/dnsmasq/[^/]+/registry", d)):
             folder = d.rpartition("/")[0]
-            n = folder.rpartition("/")[2]
-            out.append(f"{n} generation {host.files.get(f'{folder}/generation', '0').strip()}")
-            for path in sorted(p for p in host.files if p.startswith(f"{d}/")):
-                fname = path.rpartition("/")[2]
-                out.append(f"{n} file {fname} {printable(host.files[path][:300])}")
-                good = host.files.get(f"{folder}/last-good/{fname}")
-                if good != host.files[path]:
-                    out.append(f"{n} last-good {fname} {printable((good or '')[:300])}")
-            out += [f"{n} released {ip}" for ip in host.files.get(f"{folder}/released", "").splitlines()]
-            out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/leases", "").splitlines()]
+            out += self.book(host, folder.rpartition("/")[2], folder)
+        out.append("#replica")
+        if replica and f"{replica}/registry" in host.dirs:
+            out += self.book(host, "replica", replica)
         out += ["#state", "#files"]
         served = (f"{SERVICE_ROOT}/haproxy/", f"{SERVICE_ROOT}/puppet/")
         out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
@@ -230,6 +232,26 @@ class Lab:
                     self.slow_once.discard(name)
                     c.unhealthy = ""
         return "\n".join(out) + "\n"
+
+    @staticmethod
+    def book(host: FakeHost, n: str, folder: str) -> list[str]:
+        """One copy of the address book as the facts print it, each line after n."""
+        out = [f"{n} generation {host.files.get(f'{folder}/generation', '0').strip()}"]
+        for path in sorted(p for p in host.files if p.startswith(f"{folder}/registry/")):
+            fname = path.rpartition("/")[2]
+            out.append(f"{n} file {fname} {printable(host.files[path][:300])}")
+            good = host.files.get(f"{folder}/last-good/{fname}")
+            if good != host.files[path]:
+                out.append(f"{n} last-good {fname} {printable((good or '')[:300])}")
+        out += [f"{n} released {ip}" for ip in host.files.get(f"{folder}/released", "").splitlines()]
+        out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/leases", "").splitlines()]
+        return out
+
+    def wipe(self, host: str, folder: str) -> None:
+        """A folder lost with everything in it (a wiped disk, rm -rf)."""
+        h = self.hosts[host]
+        h.files = {p: t for p, t in h.files.items() if not p.startswith(f"{folder}/")}
+        h.dirs = {d for d in h.dirs if d != folder and not d.startswith(f"{folder}/")}
 
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
         """ACTION_SCRIPT: its positional arguments, the env lines and tar.gz on standard input, its report."""
@@ -294,8 +316,9 @@ class Lab:
             return ip
         return ""
 
-    def txn(self, host: FakeHost, folder: str, dnsmasq: str, ops: list[str], files: dict[str, str]) -> Result:
-        """TXN_SCRIPT: the operations on the copy in folder; prints what it did, then the registry."""
+    def txn(self, host: FakeHost, folder: str, dnsmasq: str, ops: list[str], files: dict[str, str],
+            known: int) -> Result:
+        """TXN_SCRIPT on one copy: the operations on the copy in folder; prints what it did, then the registry."""
         for hook in self.before_txn:
             hook(self, host, dnsmasq, ops)
         if self.locked_by:
@@ -339,8 +362,10 @@ class Lab:
             host.files[f"{folder}/released"] = "".join(f"{x}\n" for x in released)
         else:
             host.files.pop(f"{folder}/released", None)
-        gen = int(host.files.get(f"{folder}/generation", "0").strip() or 0) + changed
-        host.files[f"{folder}/generation"] = f"{gen}\n"
+        gen = int(host.files.get(f"{folder}/generation", "0").strip() or 0)
+        if changed:
+            gen = max(gen, known) + 1
+            host.files[f"{folder}/generation"] = f"{gen}\n"
         out.append(f"generation {gen}")
         out += [f"record {t.strip()}" for p, t in sorted(host.files.items()) if p.startswith(f"{registry}/")]
         out += [f"released {x}" for x in released]
@@ -362,6 +387,7 @@ class FakeRemote:
 
     def __init__(self, lab: Lab, name: str) -> None:
         self.lab, self.name = lab, name
+        self.unanswered = ""  # as Remote: what a step that got no answer in time said
 
     def _answer(self, argv: Sequence[str], data: bytes, step: str, check: bool) -> Result:
         host = self.lab.hosts[self.name]
@@ -399,7 +425,7 @@ class FakeRemotes:
 
 def host_facts_tags(argv: list[str]) -> list[str]:
     """The image tags at the end of host_facts_argv, after the counted (service, file) and (service, glob) pairs."""
-    rest = argv[11:]
-    nstate = int(argv[10])
+    rest = argv[12:]
+    nstate = int(argv[11])
     rest = rest[2 * nstate:]
     return rest[1 + 2 * int(rest[0]):]

@@ -210,8 +210,8 @@ def test_repairs_give_a_copy_the_books_quarantine_when_it_differs():
 def test_payload_of_a_quarantine_repair_resets_then_lists_in_order_before_releases():
     change = Change(quarantine=("10.100.0.150", "10.100.0.151")) + Change(releases=(("web", "10.100.0.160",
                                                                                        WEB.mac),))
-    files = untar(addressbook.payload(change, DOMAIN))
-    assert files["ops"].splitlines() == ["unquarantine", "quarantine 10.100.0.150", "quarantine 10.100.0.151",
+    files = untar(addressbook.payload([change], DOMAIN))
+    assert files["ops/1"].splitlines() == ["unquarantine", "quarantine 10.100.0.150", "quarantine 10.100.0.151",
                                          f"release web 10.100.0.160 {WEB.mac}"]
     assert files["quarantine/10.100.0.151"] == f"{ipam.quarantine_mac('10.100.0.151')},10.100.0.151\n"
 
@@ -226,12 +226,12 @@ def test_change_add_keeps_a_quarantine_repair_unless_the_later_change_has_one():
 
 
 def test_payload_is_a_gzip_tar():
-    assert addressbook.payload(Change(puts=(WEB,)), DOMAIN)[:2] == b"\x1f\x8b"
+    assert addressbook.payload([Change(puts=(WEB,))], DOMAIN)[:2] == b"\x1f\x8b"
 
 
 def test_payload_of_a_put_holds_its_three_rendered_files():
-    assert untar(addressbook.payload(Change(puts=(WEB,)), DOMAIN)) == {
-        "ops": "put web\n",
+    assert untar(addressbook.payload([Change(puts=(WEB,))], DOMAIN)) == {
+        "ops/1": "put web\n",
         "put/web.record": "web app host1 02:42:0a:64:00:96 10.100.0.150 lease\n",
         "put/web.dhcp": "02:42:0a:64:00:96,web,10.100.0.150\n",
         "put/web.host": "10.100.0.150 web.dockstack.lab web\n",
@@ -239,25 +239,26 @@ def test_payload_of_a_put_holds_its_three_rendered_files():
 
 
 def test_payload_of_a_delete_is_only_its_op():
-    assert untar(addressbook.payload(Change(deletes=("web", "db")), DOMAIN)) == {"ops": "del web\ndel db\n"}
+    assert untar(addressbook.payload([Change(deletes=("web", "db"))], DOMAIN)) == {"ops/1": "del web\ndel db\n"}
 
 
 def test_payload_of_a_release_holds_the_quarantine_entry():
-    files = untar(addressbook.payload(Change(releases=(("web", "10.100.0.150", "02:42:0a:64:00:96"),)), DOMAIN))
-    assert files == {"ops": "release web 10.100.0.150 02:42:0a:64:00:96\n",
+    files = untar(addressbook.payload([Change(releases=(("web", "10.100.0.150", "02:42:0a:64:00:96"),))], DOMAIN))
+    assert files == {"ops/1": "release web 10.100.0.150 02:42:0a:64:00:96\n",
                      "quarantine/10.100.0.150": "02:ff:0a:64:00:96,10.100.0.150\n"}
 
 
 def test_payload_ops_order_puts_deletes_releases():
     change = Change(puts=(WEB, DB), deletes=("old",), releases=(("gone", "10.100.0.170", "02:42:0a:64:00:aa"),))
-    files = untar(addressbook.payload(change, DOMAIN))
-    assert files["ops"].splitlines() == ["put web", "put db", "del old", "release gone 10.100.0.170 02:42:0a:64:00:aa"]
-    assert sorted(files) == ["ops", "put/db.dhcp", "put/db.host", "put/db.record", "put/web.dhcp", "put/web.host",
+    files = untar(addressbook.payload([change], DOMAIN))
+    assert files["ops/1"].splitlines() == ["put web", "put db", "del old",
+                                           "release gone 10.100.0.170 02:42:0a:64:00:aa"]
+    assert sorted(files) == ["ops/1", "put/db.dhcp", "put/db.host", "put/db.record", "put/web.dhcp", "put/web.host",
                              "put/web.record", "quarantine/10.100.0.170"]
 
 
 def test_payload_of_an_empty_change_has_no_ops():
-    assert untar(addressbook.payload(Change(), DOMAIN)) == {"ops": ""}
+    assert untar(addressbook.payload([Change()], DOMAIN)) == {"ops/1": ""}
 
 
 def test_payload_of_one_put_does_not_grow_with_the_book():
@@ -266,8 +267,8 @@ def test_payload_of_one_put_does_not_grow_with_the_book():
     big = {f"c{i}": rec(f"c{i}", 10 + i) for i in range(100)}
     change = addressbook.repairs(Book({**big, "new": new}), copy("dns", 7, *big.values()))
     assert change == Change(puts=(new,))
-    alone = addressbook.payload(Change(puts=(new,)), DOMAIN)
-    in_big_book = addressbook.payload(change, DOMAIN)
+    alone = addressbook.payload([Change(puts=(new,))], DOMAIN)
+    in_big_book = addressbook.payload([change], DOMAIN)
     assert len(in_big_book) == len(alone)
     assert untar(in_big_book) == untar(alone)
     assert len(untar(in_big_book)) == 4  # ops + the record's three files, nothing of the other 100
@@ -275,10 +276,10 @@ def test_payload_of_one_put_does_not_grow_with_the_book():
 
 def test_payload_files_per_put_stay_constant():
     records = [rec(f"c{i}", 10 + i) for i in range(100)]
-    files = untar(addressbook.payload(Change(puts=tuple(records)), DOMAIN))
+    files = untar(addressbook.payload([Change(puts=tuple(records))], DOMAIN))
     assert len(files) == 1 + 3 * len(records)
-    assert all(text.count("\n") == 1 for path, text in files.items() if path != "ops")  # one line per file
-    assert len(files["ops"].splitlines()) == 100
+    assert all(text.count("\n") == 1 for path, text in files.items() if path != "ops/1")  # one line per file
+    assert len(files["ops/1"].splitlines()) == 100
 
 
 # --- txn_argv / TXN_SCRIPT ---------------------------------------------------------------------------------
@@ -291,20 +292,36 @@ def dns(container):
 
 def test_txn_argv_passes_every_value_as_its_own_argument(dns):
     who = "ops@box pid 42 running `inv deploy-all` since 2026-01-01T00:00:00Z; $(id)"
-    argv = addressbook.txn_argv(dns, 60.0, who)
-    assert argv == ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "/var/lib/dockstack/dnsmasq/dns", "dns", "60", who]
-    assert argv[4] == service_dir(dns)
+    copies = [addressbook.Copy("host1", service_dir(dns), "dns"), addressbook.Copy("host1", addressbook.REPLICA_DIR)]
+    argv = addressbook.txn_argv(copies, 60.0, who, 7)
+    assert argv == ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "60", who, "7", "/var/lib/dockstack/dnsmasq/dns", "dns",
+                    "/var/lib/dockstack/addressbook", ""]
     assert who not in addressbook.TXN_SCRIPT
 
 
 @pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (2.5, "2.5"), (0.25, "0.25"), (600, "600")])
-def test_txn_argv_timeout(dns, timeout, text):
-    assert addressbook.txn_argv(dns, timeout, "me")[6] == text
+def test_txn_argv_timeout(timeout, text):
+    assert addressbook.txn_argv([addressbook.Copy("h", "/x")], timeout, "me")[4] == text
 
 
 def test_txn_script_arguments_match_txn_argv():
     pairs = re.findall(r"\b(\w+)=\$(\d+)\b", addressbook.TXN_SCRIPT)
-    assert pairs == [("d", "1"), ("name", "2"), ("timeout", "3"), ("holder", "4")]
+    assert pairs == [("timeout", "1"), ("holder", "2"), ("known", "3")]  # then (folder, dnsmasq) pairs
+
+
+def test_copies_of_a_stack_are_each_dnsmasqs_then_one_replica_per_host(cfg):
+    inv, stack = cfg.load()
+    dns = stack.dnsmasq_containers()[0]
+    assert addressbook.copies_of(inv, stack) == [addressbook.Copy(dns.host, service_dir(dns), dns.name)] + [
+        addressbook.Copy(h.name, addressbook.REPLICA_DIR) for h in inv.hosts]
+
+
+def test_the_replica_folder_is_no_service_folder():
+    """SERVICE_ROOT/SERVICE/NAME are the service containers' folders: the replica is beside them, never in one."""
+    from dockstack.services import SERVICE_ROOT
+    from dockstack.services.registry import DEFINITIONS
+    assert addressbook.REPLICA_DIR.rpartition("/") == (SERVICE_ROOT, "/", "addressbook")
+    assert "addressbook" not in DEFINITIONS and all(d.traits.name != "addressbook" for d in DEFINITIONS.values())
 
 
 def test_txn_script_keeps_the_quarantine_size():
@@ -515,10 +532,10 @@ def txn(tmp_path, monkeypatch):
     book = tmp_path / "book"
 
     def run(change: Change) -> addressbook.TxnResult:
-        argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", str(book), "dns", "5", "test"]
-        out = subprocess.run(argv, input=addressbook.payload(change, DOMAIN), capture_output=True, timeout=30)
+        argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "test", "0", str(book), "dns"]
+        out = subprocess.run(argv, input=addressbook.payload([change], DOMAIN), capture_output=True, timeout=30)
         assert out.returncode == 0, out
-        return addressbook.parse_txn(out.stdout.decode())
+        return addressbook.parse_txns(out.stdout.decode(), 1)[0]
 
     run.book = book
     return run
@@ -558,3 +575,99 @@ def test_txn_forgets_the_last_good_copy_with_the_record(txn, how):
     txn(Change(deletes=("web",)) if how == "delete" else Change(releases=(("web", WEB.ip, WEB.mac),)))
     assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns"]
     assert not (txn.book / "registry/web").exists()
+
+
+# --- the replicas: a copy on every host ---------------------------------------------------------------
+
+
+def replica(host: str, generation: int, *records: Record) -> BookCopy:
+    return BookCopy("", generation, {r.name: r for r in records}, (), (), host=host, folder=addressbook.REPLICA_DIR)
+
+
+def test_merge_reads_the_book_from_a_replica_when_the_dnsmasq_copy_is_gone():
+    """The dnsmasq host's folder wiped (its copy new and empty): the replicas elsewhere hold the book."""
+    book, notes = addressbook.merge([copy("dns", 0), replica("host2", 9, DNS, WEB, DB), replica("host3", 9, DNS, WEB,
+                                                                                                  DB)])
+    assert (book.records, book.generation) == ({"dns": DNS, "web": WEB, "db": DB}, 9)
+    assert notes == ["address book of dns (generation 0) differs from host2's replica (generation 9): repaired from "
+                     "the newest"]
+    assert addressbook.repairs(book, copy("dns", 0)) == Change(puts=(DB, DNS, WEB))
+
+
+def test_merge_prefers_a_dnsmasq_copy_among_equals_and_names_a_stale_replica():
+    book, notes = addressbook.merge([replica("host1", 9, DNS, WEB), copy("dns", 9, DNS, WEB),
+                                     replica("host3", 8, DNS)])
+    assert book.records == {"dns": DNS, "web": WEB}
+    assert notes == ["address book replica on host3 (generation 8) differs from dns's (generation 9): repaired from "
+                     "the newest"]
+
+
+def test_a_newer_replica_wins_over_an_older_dnsmasq_copy():
+    """A replica written while the dnsmasq host was down holds the last change: it wins, whatever the copy's kind."""
+    moved = replace(WEB, ip="10.100.0.170")
+    book, _ = addressbook.merge([copy("dns", 7, DNS, WEB), replica("host2", 8, DNS, moved)])
+    assert book.records["web"] == moved
+    assert addressbook.repairs(book, copy("dns", 7, DNS, WEB)) == Change(puts=(moved,))
+
+
+def test_a_damaged_record_is_restored_from_a_replicas_intact_one():
+    dns = damaged("dns", 9, DNS, holds={"web": ""}, last_good=())
+    book, notes = addressbook.merge([dns, replica("host2", 9, DNS, WEB)])
+    assert book.records["web"] == WEB  # the replica has more intact records: it is the newest
+    assert notes[0] == (f"address book of dns on host1: {FOLDER}/dns/registry/web is damaged (empty): rewritten from "
+                        f"the address book (the replica on host2, generation 9): {' '.join(vars(WEB).values())}")
+
+
+def test_a_damaged_record_of_a_replica_is_named_with_its_host_and_path():
+    bad = BookCopy("", 9, {"dns": DNS}, (), (), {"web": "x"}, {"web": WEB}, host="host2",
+                   folder=addressbook.REPLICA_DIR)
+    _, notes = addressbook.merge([bad])
+    assert notes == [f"address book replica on host2: {addressbook.REPLICA_DIR}/registry/web is damaged (holds 'x'): "
+                     f"restored from the last good copy {addressbook.REPLICA_DIR}/last-good/web: "
+                     f"{' '.join(vars(WEB).values())}"]
+
+
+def test_parse_txns_splits_the_copies_of_one_round_trip():
+    one = "put web\ngeneration 4\nrecord " + " ".join(vars(WEB).values()) + "\ndone\n"
+    two = "generation 4\ndone\n"
+    first, second = addressbook.parse_txns(f"copy 1\n{one}copy 2\n{two}", 2)
+    assert (first.generation, first.records, first.applied) == (4, {"web": WEB}, frozenset({"web"}))
+    assert (second.generation, second.records) == (4, {})
+    with pytest.raises(DockstackError, match=r"(?s)did not reach copy 2 of 2: .*mkdir: cannot create"):
+        addressbook.parse_txns(f"copy 1\n{one}mkdir: cannot create directory", 2)
+    with pytest.raises(DockstackError, match="copy 2 of 2: address book transaction did not finish: generation 4"):
+        addressbook.parse_txns(f"copy 1\n{one}copy 2\ngeneration 4\n", 2)
+
+
+def test_payload_renders_a_put_once_for_every_copy_and_gives_each_its_ops():
+    files = untar(addressbook.payload([Change(puts=(WEB,)), Change(puts=(WEB, DB), deletes=("old",)), Change()],
+                                      DOMAIN))
+    assert {p: t for p, t in files.items() if p.startswith("ops/")} == {
+        "ops/1": "put web\n", "ops/2": "put web\nput db\ndel old\n", "ops/3": ""}
+    assert sorted(p for p in files if p.startswith("put/")) == [
+        "put/db.dhcp", "put/db.host", "put/db.record", "put/web.dhcp", "put/web.host", "put/web.record"]
+    with pytest.raises(DockstackError, match="two copies were to get different records of web"):
+        addressbook.payload([Change(puts=(WEB,)), Change(puts=(replace(WEB, ip="10.100.0.99"),))], DOMAIN)
+
+
+def test_txn_on_a_replica_and_a_dnsmasq_copy_in_one_round_trip(tmp_path):
+    """The real script: both copies written, each with its own ops; a known newer generation carried over."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho \"docker $*\" >> \"$LOG\"\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log")}
+    a, b = tmp_path / "dnsmasq/dns", tmp_path / "addressbook"
+    argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "me", "30", str(a), "dns", str(b), ""]
+    data = addressbook.payload([Change(puts=(DNS, WEB)), Change(puts=(DNS,))], DOMAIN)
+    out = subprocess.run(argv, input=data, capture_output=True, timeout=30, env=env)
+    assert out.returncode == 0, out
+    first, second = addressbook.parse_txns(out.stdout.decode(), 2)
+    assert (first.generation, set(first.records), second.generation, set(second.records)) == (31, {"dns", "web"},
+                                                                                               31, {"dns"})
+    assert (b / "dhcp-hosts.d/dns").read_text() == ipam.render_dhcp_host(DNS)
+    assert (tmp_path / "log").read_text().splitlines() == [  # a replica has no container to ask
+        "docker container inspect --format {{.State.Running}} dns"]
+    assert list((a / "tmp").iterdir()) == [] and list((b / "tmp").iterdir()) == []  # the change's copy removed too
+    again = subprocess.run(argv, input=data, capture_output=True, timeout=30, env=env)
+    assert [r.generation for r in addressbook.parse_txns(again.stdout.decode(), 2)] == [31, 31]  # nothing changed

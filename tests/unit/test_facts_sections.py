@@ -97,20 +97,21 @@ def script_vars(script: str) -> list[str]:
 def test_host_facts_argv_passes_every_value_as_its_own_argument():
     argv = facts.host_facts_argv("org.dockstack.managed=true", "/var/lib/dockstack", "dsbr0", "dsvx0", "eth1",
                                  ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"], "dnsmasq",
-                                 [("galera", "data/grastate.dat")], [("haproxy", "*"), ("dnsmasq", "dnsmasq.conf")])
+                                 [("galera", "data/grastate.dat")], [("haproxy", "*"), ("dnsmasq", "dnsmasq.conf")],
+                                 replica="/var/lib/dockstack/addressbook")
     assert argv[:4] == ["sh", "-c", facts.HOST_FACTS_SCRIPT, "sh"]
     names = script_vars(facts.HOST_FACTS_SCRIPT)
     assert f"shift {len(names)}" in facts.HOST_FACTS_SCRIPT
     assert dict(zip(names, argv[4:])) == {"label": "org.dockstack.managed=true", "root": "/var/lib/dockstack",
                                           "br": "dsbr0", "vx": "dsvx0", "uplink": "eth1", "books": "dnsmasq",
-                                          "nstate": "1"}
+                                          "replica": "/var/lib/dockstack/addressbook", "nstate": "1"}
     assert argv[4 + len(names):] == ["galera", "data/grastate.dat", "2", "haproxy", "*", "dnsmasq", "dnsmasq.conf",
                                      "dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
 
 
 def test_host_facts_argv_without_uplink_or_tags():
     argv = facts.host_facts_argv("l=true", "/r", "br0", "vx0", None, [])
-    assert argv[4:] == ["l=true", "/r", "br0", "vx0", "", "", "0", "0"]
+    assert argv[4:] == ["l=true", "/r", "br0", "vx0", "", "", "", "0", "0"]
 
 
 def test_host_facts_script_is_constant():
@@ -122,8 +123,8 @@ def test_host_facts_script_is_constant():
 
 
 def test_host_facts_script_prints_every_section_in_order():
-    markers = [f"echo '#{s}'" for s in ("dockerd", "containers", "addresses", "images", "network", "books", "state",
-                                        "files", "end")]
+    markers = [f"echo '#{s}'" for s in ("dockerd", "containers", "addresses", "images", "network", "books", "replica",
+                                        "state", "files", "end")]
     positions = [facts.HOST_FACTS_SCRIPT.index(m) for m in markers]
     assert positions == sorted(positions)
 
@@ -154,6 +155,17 @@ def test_full_output_books():
                            (Lease(1732500000, "02:42:0a:64:00:96", "10.100.0.150", "web", "01:02:42:0a:64:00:96"),
                             Lease(0, "02:42:0a:64:00:97", "10.100.0.151", None)))
     assert books["dns2"] == BookCopy("dns2", 6, {"dns": DNS_RECORD}, (), ())
+
+
+def test_the_replica_section_is_the_hosts_own_copy_and_no_dnsmasqs():
+    text = output(books=BOOKS[:3]).replace("#files", "\n".join([
+        "#replica", "replica generation 9", "replica file web web webui h1 02:42:0a:64:00:96 10.100.0.150 lease?",
+        "replica released 10.100.0.160", "#files"]))
+    hf = facts.parse_host_facts(text)
+    assert set(hf.books) == {"dns"}
+    assert hf.replica == BookCopy("", 9, {"web": WEB_RECORD}, ("10.100.0.160",), ())
+    assert full().replica is None  # no section, or an empty one: the host has no replica yet
+    assert facts.parse_host_facts(output().replace("#files", "#replica\n#files")).replica is None
 
 
 def test_full_output_files_digests():

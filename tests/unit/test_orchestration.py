@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dockstack import addressbook, facts, lifecycle
-from dockstack.addressbook import Change
+from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack
 from dockstack.deploy import Outcome, deploy_all
 from dockstack.errors import DockstackError
@@ -42,10 +42,10 @@ class Scene:
         outcome = deploy_all(self.inv, self.stack, self.lab.remotes(), said.append, dry_run=dry_run, prune=prune)
         return outcome, said
 
-    def registry(self) -> dict[str, str]:
-        """name -> registry line, as the address book on h1 holds it."""
-        files = self.lab.hosts["h1"].files
-        return {p.rpartition("/")[2]: t.strip() for p, t in files.items() if p.startswith(f"{BOOK}/registry/")}
+    def registry(self, host: str = "h1", folder: str = BOOK) -> dict[str, str]:
+        """name -> registry line, as a copy of the address book holds it (dns's, on h1, unless told)."""
+        files = self.lab.hosts[host].files
+        return {p.rpartition("/")[2]: t.strip() for p, t in files.items() if p.startswith(f"{folder}/registry/")}
 
 
 @pytest.fixture
@@ -63,8 +63,27 @@ def scene(cfg) -> Scene:
 
 
 def tier_puts(lab: Lab) -> list[set[str]]:
-    """The names each address-book transaction put, in order."""
-    return [{op.split()[1] for op in c.detail if op.startswith("put ")} for c in lab.asked("txn")]
+    """The names each address-book transaction put into dns's copy, in order."""
+    return [{op.split()[1] for op in c.detail if op.startswith("put ")} for c in lab.asked("txn") if c.name == "dns"]
+
+
+def round_trips(calls: list[Call]) -> list[str]:
+    """What was asked, each transaction's copies on one host counted once, a commit's hosts (in parallel, in any
+    order) as one "txn*N" entry."""
+    out: list[str] = []
+    hosts: list[str] = []
+    for c in calls:
+        if c.what == "txn":
+            hosts = hosts if out and out[-1].startswith("txn") else []
+            if c.host not in hosts:
+                hosts.append(c.host)
+            if out and out[-1].startswith("txn"):
+                out[-1] = f"txn*{len(hosts)}"
+            else:
+                out.append("txn*1")
+        else:
+            out.append(c.what)
+    return out
 
 
 def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
@@ -72,8 +91,9 @@ def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
     lab = scene.lab
     assert outcome == Outcome(ok=5, changed=5)
     assert sorted(c.what for c in lab.calls[:6]) == ["facts"] * 3 + ["health"] * 3  # at the same time
-    assert [c.what for c in lab.calls[6:]] == ["network"] * 3 + [
-        "action", "txn", "action", "action", "action", "txn", "action", "txn"]
+    assert round_trips(lab.calls[6:]) == ["network"] * 3 + [  # each commit: one round trip per host
+        "action", "txn*3", "action", "action", "action", "txn*3", "action", "txn*3"]
+    assert [(c.host, c.name) for c in lab.asked("txn")][:4].count(("h1", "dns")) == 1
     acted = lab.acted_on()
     assert acted[0] == "dns" and set(acted[1:4]) == {"app1", "app2", "app3"} and acted[4] == "web1"
     assert {c.detail for c in lab.asked("action")} == {("create",)}
@@ -83,6 +103,9 @@ def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
         assert scene.registry()[name] == f"{name} {name[:3]} {host} {c.mac} {c.ip} new"
     assert scene.registry()["dns"] == "dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static"
     assert len({lab.container(n).ip for n in acted}) == 5  # dnsmasq leased each its own
+    for host in ("h1", "h2", "h3"):  # every host keeps a replica, the same as dns's copy, as new
+        assert scene.registry(host, REPLICA_DIR) == scene.registry()
+        assert lab.hosts[host].files[f"{REPLICA_DIR}/generation"] == lab.hosts["h1"].files[f"{BOOK}/generation"]
     assert said[-1].startswith("deploy-all: 5 ok, 5 changed, 0 failed")
 
 
@@ -232,18 +255,20 @@ def test_a_second_dnsmasq_on_an_unreachable_host_fails_only_itself(cfg):
 
 
 def test_a_commit_with_no_copy_of_the_book_to_write_is_an_error_not_a_silent_loss(scene):
-    """Executor.commit skips copies on hosts that could not be read; when that leaves none, the addresses it was
-    given would be lost: it says so, naming the copies, instead of returning as if they were recorded."""
+    """Executor.commit skips copies on hosts that could not be read; when that leaves none (every host of the stack
+    keeps one), the addresses it was given would be lost: it says so, naming the copies, instead of returning as if
+    they were recorded."""
     from dockstack.executor import Executor
     from dockstack.world import read_world
 
     scene.deploy()
     world = read_world(scene.inv, scene.stack, scene.lab.remotes())
-    world.unreachable["h1"] = DOWN
+    world.unreachable.update({"h1": DOWN, "h2": DOWN, "h3": DOWN})
     ex = Executor(scene.inv, scene.stack, scene.lab.remotes(), world, lambda m: None)
     before = len(scene.lab.calls)
     record = Record("app1", "app", "h1", "02:42:0a:64:00:70", "10.100.0.170", "new")
-    with pytest.raises(DockstackError, match=r"no copy of the address book can be written: dns on h1 not answering"):
+    with pytest.raises(DockstackError, match=r"no copy of the address book can be written: dns on h1, the replica on "
+                                             r"h1, the replica on h2, the replica on h3 not answering"):
         ex.commit(Change(puts=(record,)))
     assert scene.lab.calls[before:] == []  # nothing was sent
 
@@ -268,20 +293,27 @@ def test_the_fakes_address_book_prints_what_the_real_scripts_print(scene, tmp_pa
                Change(deletes=("thief",)), Change(releases=(("web", "10.100.0.101", web.mac),)),
                Change(quarantine=("10.100.0.9",))]
     said = []
-    for change in changes:
-        data = addressbook.payload(change, "example.lab")
-        real = subprocess.run(["sh", "-c", addressbook.TXN_SCRIPT, "sh", f"{root}/dnsmasq/dns", "dns", "5", "t"],
-                              input=data, capture_output=True, timeout=30, env=env)
-        fake = scene.lab.answer("h1", ["sh", "-c", addressbook.TXN_SCRIPT, "sh", BOOK, "dns", "5", "t"], data)
+    for i, change in enumerate(changes):
+        # both copies h1 keeps, in one round trip: dns's folder and the replica (which gets the same change; the
+        # last one gets only the quarantine repair); a newer generation known from elsewhere from the fifth on
+        data = addressbook.payload([change, change if i < len(changes) - 1 else Change()], "example.lab")
+        known = "0" if i < 4 else "40"
+        real = subprocess.run(["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "t", known, f"{root}/dnsmasq/dns", "dns",
+                               f"{root}/addressbook", ""], input=data, capture_output=True, timeout=30, env=env)
+        fake = scene.lab.answer("h1", ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "t", known, BOOK, "dns",
+                                       REPLICA_DIR, ""], data)
         assert (fake.exit_code, fake.stdout) == (real.returncode, real.stdout.decode()), change
         said += fake.stdout.splitlines()
     assert "conflict thief web ip 10.100.0.100" in said and "conflict thief web mac 02:42:0a:64:00:64" in said
+    assert said.count("copy 2") == len(changes) and "generation 41" in said
     script = facts.HOST_FACTS_SCRIPT
-    books = "root=$1 books=dnsmasq\n" + script[script.index("echo '#books'"):script.index("echo '#state'")]
+    books = "root=$1 books=dnsmasq replica=$1/addressbook\n" + \
+        script[script.index("echo '#books'"):script.index("echo '#state'")]
     real = subprocess.run(["sh", "-c", books, "sh", str(root)], capture_output=True, text=True, timeout=30, env=env)
     fake = scene.lab.answer("h1", facts.host_facts_argv("org.dockstack.managed=true", SERVICE_ROOT, "dsbr0", "dsvx0",
-                                                         None, [], *facts_wanted()))
+                                                         None, [], *facts_wanted(), replica=REPLICA_DIR))
     assert fake.stdout[fake.stdout.index("#books"):fake.stdout.index("#state")] == real.stdout
+    assert "replica generation 42\nreplica file dns dns dnsmasq h1 " in real.stdout  # the replica is in the facts
 
 
 # --- health, rolling changes, quorum (issue 17) ---------------------------------------------------------------
@@ -517,3 +549,102 @@ def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_servi
         ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("action", "app2", ("recreate",)),
         ("exec", "lb1", ("bash", member, "ready"))]
     assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
+
+
+# --- the address book on every host: a lost folder loses no address ------------------------------------------
+
+
+def addresses(lab: Lab) -> dict[str, tuple[str, str]]:
+    return {n: (c.mac, c.ip) for h in lab.hosts.values() for n, c in h.containers.items()}
+
+
+def test_the_dnsmasq_hosts_lost_folder_comes_back_from_a_replica_before_dnsmasq_starts(scene):
+    """h1's whole service root wiped with its dnsmasq removed (dns's copy and h1's replica gone), app3 stopped and
+    web1 removed meanwhile: the book is read from h2's and h3's replicas, dns's copy gets every record before dns
+    starts, and every container comes back with its MAC and IP."""
+    lab = scene.lab
+    scene.deploy()
+    before = addresses(lab)
+    lab.container("app3").running = False
+    del lab.hosts["h2"].containers["web1"]
+    del lab.hosts["h1"].containers["dns"]
+    lab.wipe("h1", SERVICE_ROOT)
+    lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=3)
+    assert "  address book: no copy yet (dns on h1, the replica on h1): written from the newest" in said
+    seeded = lab.calls.index(Call("h1", "txn", "dns", tuple(f"put {n}" for n in sorted(before))))
+    assert seeded < lab.calls.index(Call("h1", "action", "dns", ("create",)))  # its hosts files before it serves
+    assert "  dns: its address book lacks records: written before it starts" in said
+    assert addresses(lab) == before
+    assert {a.name: a.detail for a in lab.asked("action")} == {"dns": ("create",), "app3": ("start",),
+                                                                "web1": ("create",)}
+    assert scene.registry() == scene.registry("h1", REPLICA_DIR) == scene.registry("h3", REPLICA_DIR)
+    lab.calls.clear()
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0)
+    assert {c.what for c in lab.calls} == {"facts", "health"}  # every copy whole and as new: nothing to repair
+
+
+def test_a_hosts_wiped_replica_is_restored_by_the_next_run_alone(scene):
+    lab = scene.lab
+    scene.deploy()
+    lab.wipe("h2", REPLICA_DIR)
+    lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert "  address book: no copy yet (the replica on h2): written from the newest" in said
+    assert [(c.host, c.name) for c in lab.asked("txn")] == [("h2", "replica")]  # only the copy that lacks it
+    assert scene.registry("h2", REPLICA_DIR) == scene.registry()
+    generation = {h: int(f.files[f"{REPLICA_DIR}/generation"]) for h, f in lab.hosts.items()}
+    assert generation["h2"] > generation["h1"]  # as new as the newest, and more: it was written last
+    lab.calls.clear()
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0) and {c.what for c in lab.calls} == {"facts", "health"}
+
+
+def test_a_replica_that_missed_a_change_is_repaired_from_the_newest(scene):
+    """h3 down while app2 (tier 2, beside app3 on h3) gets a new address, its old one forgotten everywhere else as
+    a release would: h3's replica still holds the old record when it comes back, at an older generation, so the
+    newest wins, the stale copy is named and rewritten, and the old address never comes back."""
+    lab = scene.lab
+    scene.deploy()
+    old = lab.container("app2").mac
+    del lab.hosts["h2"].containers["app2"]
+    for host, folder in (("h1", BOOK), ("h1", REPLICA_DIR), ("h2", REPLICA_DIR)):
+        for part in ("registry", "last-good", "dhcp-hosts.d", "hosts.d"):
+            del lab.hosts[host].files[f"{folder}/{part}/app2"]
+    lab.hosts["h1"].files[f"{BOOK}/leases"] = ""
+    lab.hosts["h3"].down = DOWN
+    scene.deploy()  # app2 created with a fresh MAC; h3's replica misses the commit
+    new = lab.container("app2").mac
+    assert new != old and scene.registry()["app2"].split()[3] == new
+    assert scene.registry("h3", REPLICA_DIR)["app2"].split()[3] == old
+    lab.hosts["h3"].down = ""
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)  # app3 and web1 ran all along; h3 answers again
+    assert any(line.startswith("  address book replica on h3 (generation ") and "differs from dns's (generation "
+               in line and line.endswith("): repaired from the newest") for line in said), said
+    assert scene.registry("h3", REPLICA_DIR) == scene.registry() and scene.registry()["app2"].split()[3] == new
+
+
+def test_a_replica_that_cannot_be_written_is_named_and_left_for_the_next_run(scene):
+    """h3 answers its facts, then its transactions fail (a full disk): the commits go on with the other copies, h3 is
+    said once and not asked again in this run; the next run repairs its replica."""
+    from dockstack.errors import RemoteError
+
+    def full_disk(lab: Lab, host: FakeHost, dnsmasq: str, ops: list[str]) -> None:
+        if host.name == "h3":
+            raise RemoteError("h3", "address book transaction", "No space left on device")
+
+    scene.lab.before_txn.append(full_disk)
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=5)
+    assert said.count("  address book: the replica on h3 was not written (h3: address book transaction failed: No "
+                      "space left on device): the next run that reads it repairs it") == 1
+    assert [c.host for c in scene.lab.asked("txn")].count("h3") == 1  # asked at the first commit, not at the next two
+    assert len([c for c in scene.lab.asked("txn") if c.name == "dns"]) == 3
+    assert f"{REPLICA_DIR}/registry" not in scene.lab.hosts["h3"].dirs
+    scene.lab.before_txn.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert "  address book: no copy yet (the replica on h3): written from the newest" in said
+    assert scene.registry("h3", REPLICA_DIR) == scene.registry()
