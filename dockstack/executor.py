@@ -179,8 +179,7 @@ class Executor:
                 serving = a.kind in (RECREATE, REPAIR) and c.name in self.running and c.name in self.present.get(
                     c.host, set())
             if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
-                self.set_member(c, "drain")
-                self.stop(c.host, c.name)
+                self.take_down(c)
             try:
                 done = self._run_action(c, mode)
                 if a.kind == REPAIR and done.error:
@@ -330,10 +329,23 @@ class Executor:
             self.running.discard(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
 
+    def take_down(self, c: Container, host: str | None = None, remove: bool = False) -> None:
+        """A running container out of service without cutting a connection: drained from every balancer, stopped
+        cleanly (or removed), then left to the balancers' health checks (`down`), which take it back as soon as a
+        new container answers: one whose start needs itself through the VIP (OpenStack's catalog) must not wait
+        for a `ready` that comes only once its start is done."""
+        self.set_member(c, "drain")
+        if remove:
+            self.remove(host or c.host, c.name)
+        else:
+            self.stop(host or c.host, c.name)
+        self.set_member(c, "down")
+
     def set_member(self, c: Container, state: str) -> None:
         """Every running container of a service that balances c (haproxy) puts it in `state`: drain before it stops
-        (no new connections, its sessions end, bounded, then out of service) or ready once it is back. Said, never
-        raised: a balancer that cannot be told still checks its members itself."""
+        (no new connections, its sessions end, bounded, then out of service), down once it is stopped (its health
+        check takes it back), or ready. Said, never raised: a balancer that cannot be told still checks its members
+        itself."""
         work = []
         for b in self.stack.containers:
             d = definition(b)

@@ -125,8 +125,7 @@ def stop(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) ->
             raise DockstackError(f"{c.name} does not exist on any host: nothing to stop")
         for host, state in where.items():
             if state.running:
-                ex.set_member(c, "drain")  # out of haproxy first: a planned stop cuts no connection
-                ex.stop(host, c.name)
+                ex.take_down(c, host)  # out of haproxy first: a planned stop cuts no connection
             else:
                 say(f"{c.name}: already stopped on {host}")
         if not where:
@@ -144,8 +143,9 @@ def remove(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) 
             continue
         for host, state in where.items():
             if state.running:
-                ex.set_member(c, "drain")
-            ex.remove(host, c.name)
+                ex.take_down(c, host, remove=True)
+            else:
+                ex.remove(host, c.name)
         say(f"{c.name}: removed (`inv ipam.release --name={c.name}` forgets its address)")
     ex.publish_services()
 

@@ -544,10 +544,10 @@ def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_servi
     seen = [(c.what, c.name, c.detail[:3]) for c in scene.lab.calls if c.what in ("exec", "stop", "action")]
     member = "/etc/haproxy/member"
     assert seen == [
-        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app1", ()), ("action", "app1", ("recreate",)),
-        ("exec", "lb1", ("bash", member, "ready")),
-        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("action", "app2", ("recreate",)),
-        ("exec", "lb1", ("bash", member, "ready"))]
+        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app1", ()), ("exec", "lb1", ("bash", member, "down")),
+        ("action", "app1", ("recreate",)), ("exec", "lb1", ("bash", member, "ready")),
+        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("exec", "lb1", ("bash", member, "down")),
+        ("action", "app2", ("recreate",)), ("exec", "lb1", ("bash", member, "ready"))]
     assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
 
 
