@@ -57,7 +57,7 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
 def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: StopRequest, dry_run: bool,
                 prune: bool) -> Outcome:
     started = time.monotonic()
-    world = read_world(inv, stack, remotes, tolerate=True, health=True)
+    world = read_world(inv, stack, remotes, tolerate=True, health=True, confirm=True)
     check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dockstack import actions, addressbook, health, ipam, network
+from dockstack import actions, addressbook, ipam, network
 from dockstack.config import Container, Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
@@ -31,12 +31,11 @@ from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import DRAIN_BOUND, Cluster, Context, Service
 from dockstack.services.registry import DEFINITIONS, definition
-from dockstack.settings import LOCK_TIMEOUT_ENV, health_timeout, lock_timeout, step_timeout
+from dockstack.settings import LOCK_TIMEOUT_ENV, lock_timeout, step_timeout
 from dockstack.world import World
 
 Say = Callable[[str], None]
 STOP_SCRIPT = script("stop.sh")
-CONFIRM_FACTOR, CONFIRM_MIN = 3, 15.0  # a failed check is run again with this longer bound before a repair
 
 
 @dataclass(frozen=True)
@@ -165,9 +164,6 @@ class Executor:
                 mac, ip = a.observed
                 self.say(f"  {c.name}: adopt ({a.why})")
                 return Done(c.name, c.host, Record(c.name, c.role, c.host, mac, ip, ipam.ADOPTED), None, True)
-            if a.kind == REPAIR and self.passes_on_a_second_look(c):
-                self.say(f"  {c.name}: ok, its check passes on a second look (it failed: {a.why.partition(': ')[2]})")
-                return Done(c.name, c.host, None, None, False)
             self.say(f"  {c.name}: {a.kind} ({a.why})")
             for host in a.remove_from:
                 self.remove(host, c.name)
@@ -197,16 +193,6 @@ class Executor:
         except DockstackError as exc:
             self.say(f"  {c.name}: FAILED: {exc}")
             return Done(c.name, c.host, None, str(exc), True)
-
-    def passes_on_a_second_look(self, c: Container) -> bool:
-        """Its check run once more, with a longer bound (CONFIRM_FACTOR times status's, at least CONFIRM_MIN s):
-        a check that was only slow on a busy host does not cost a healthy container a restart."""
-        check = self.stack.role(c.role).check
-        if not check:
-            return False
-        limit = max(CONFIRM_MIN, CONFIRM_FACTOR * health_timeout())
-        said = health.read_health(self.remotes[c.host], f"{LABEL_MANAGED}=true", [(c.name, check)], limit)
-        return c.name in said and said[c.name].exit_code == 0
 
     def plan_address(self, c: Container) -> ipam.AddressPlan:
         with self.lock:

@@ -94,8 +94,9 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
         return Action(c, RECREATE, f"also present on {', '.join(elsewhere)}", elsewhere)
     if health is not None and health.state == FAIL:
         return Action(c, REPAIR, f"unhealthy: {health.detail}")
+    passing = health is not None and health.state == PASS
     return Action(c, NOTHING, f"running with {ip}, image and options unchanged"
-                  + (", healthy" if health is not None and health.state == PASS else ""))
+                  + ((f", its check {health.detail}" if health.detail else ", healthy") if passing else ""))
 
 
 def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Record],

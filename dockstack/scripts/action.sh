@@ -20,6 +20,7 @@ took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
 envfile=
 trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
+trap 'exit 129' HUP INT TERM PIPE  # a client that went away: the env file (secrets) goes all the same
 undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
   if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
 }

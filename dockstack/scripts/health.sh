@@ -11,6 +11,7 @@ label=$1 limit=$2 bound=$3 window=$4 keep=$5
 shift 5
 dir=$(mktemp -d -t dockstack-health.XXXXXX) || { echo "failed mktemp"; exit 1; }
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 129' HUP INT TERM PIPE  # a client that went away (Ctrl-C on deploy-all): the folder goes all the same
 running=$(docker ps --filter "label=$label" --filter status=running --format '{{.Names}}' 2>/dev/null)
 n=0
 while [ "$#" -ge 2 ]; do

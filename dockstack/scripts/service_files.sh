@@ -11,6 +11,7 @@ shift 5
 mkdir -p "$dir"
 new=$(mktemp -d "$dir/.incoming.XXXXXX") || exit 1  # its own folder: two runs may push at once
 trap 'rm -rf "$new"' EXIT
+trap 'exit 129' HUP INT TERM PIPE  # a client that went away: its half-written folder goes all the same
 out=$(tar -xzf - -C "$new" --no-same-owner 2>&1) || { echo "failed write files"; echo "said $out"; exit 1; }
 running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)
 while [ "$nchecks" -gt 0 ]; do

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -182,3 +183,23 @@ def test_script_bounds_and_cleans_any_output(run_script, tmp_path):
 def test_script_keeps_the_start_of_a_long_last_line(run_script):
     got, _, _ = run_script([("wide", "echo; printf 'start%.0s' $(seq 1 2000); echo; exit 1")], running="wide")
     assert got["wide"].line.startswith("startstart") and len(got["wide"].line) == health.LINE_BYTES
+
+
+def test_script_removes_its_folder_when_its_reader_went_away(tmp_path):
+    """Ctrl-C on deploy-all closes the SSH channel: the script's next write gets SIGPIPE, and its temporary
+    folder goes all the same (found on the lab: one folder left on a host per interrupted run)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads what it prints
+    try:
+        proc = subprocess.run(health.health_argv("org.dockstack.managed=true", [("web", "sleep 1")], 5),
+                              stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+                              env={"PATH": f"{bin_dir}:/usr/bin:/bin", "RUNNING": "web", "LOG": str(tmp_path / "log"),
+                                   "TMPDIR": str(tmp_path)})
+    finally:
+        os.close(write_end)
+    assert proc.returncode != 0
+    assert not list(tmp_path.glob("dockstack-health.*"))

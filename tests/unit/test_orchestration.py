@@ -359,7 +359,22 @@ def test_a_check_that_fails_once_is_asked_again_before_any_repair(scene):
     outcome, said = scene.deploy()
     assert outcome == Outcome(ok=5, changed=0)
     assert steps(scene.lab, "app2") == [] and len(scene.lab.asked("health")) == 4  # 3 hosts, then app2's again
-    assert "  app2: ok, its check passes on a second look (it failed: no answer within 5s)" in said
+    assert [line for line in said if line.startswith("  app2: ok")] == [
+        f"  app2: ok, running with {scene.lab.container('app2').ip}, image and options unchanged, its check passes "
+        "on a second look (it failed: no answer within 5s)"]
+
+
+def test_the_dry_run_asks_a_failed_check_again_too_and_plans_what_the_run_would_do(scene):
+    """A dry run that planned a repair the real run would then skip (a check only slow once) would tell the
+    operator something that does not happen."""
+    scene.deploy()
+    scene.lab.container("app2").unhealthy = "no answer within 5s"
+    scene.lab.slow_once.add("app2")
+    _, said = scene.deploy(dry_run=True)
+    assert [line for line in said[1].splitlines() if line.startswith("  app2 ")] == [
+        f"  app2 (h2): nothing (running with {scene.lab.container('app2').ip}, image and options unchanged, its "
+        "check passes on a second look (it failed: no answer within 5s))"]
+    assert said[2] == "5 ok, 0 to change"
 
 
 def test_a_repair_whose_restart_does_not_help_recreates_it_keeping_its_address(scene):
