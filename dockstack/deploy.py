@@ -124,7 +124,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         if tier_failed:
             say(f"FAILED in tier {i}: " + "; ".join(tier_failed))
             skipped = {d.name for d in done if d.unreachable and d.name in failed and failed[d.name] == d.error}
-            short = _below_quorum(stack, tier, healthy)
+            short = [why for role in tier if (why := rolling.below_quorum(role, stack.of_role(role.name), healthy))]
             if {d.name for d in done if d.name in failed} <= skipped and not short:
                 say(f"  only containers on hosts that do not answer failed, and every role of tier {i} has its "
                     "quorum: the later tiers go on")
@@ -192,17 +192,6 @@ def _apply_tier(ex: Executor, members: list[planner.Action], healthy: set[str]) 
     for results in parallel(rolls, roll_role):
         done += results
     return done
-
-
-def _below_quorum(stack: Stack, tier: list, healthy: set[str]) -> list[str]:
-    """The roles of a tier with fewer passing containers than their quorum, each with its count."""
-    out = []
-    for role in tier:
-        members = stack.of_role(role.name)
-        passing = sum(c.name in healthy for c in members)
-        if passing < role.quorum_of(len(members)):
-            out.append(f"role {role.name}: {passing} of {len(members)} passing, quorum {role.quorum_of(len(members))}")
-    return out
 
 
 def _commit_tier(ex: Executor, done: list[Done]) -> dict[str, str]:

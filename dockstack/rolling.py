@@ -39,13 +39,19 @@ def roll(stack: Stack, role: Role, actions: list[Action], running: Collection[st
     return [down[k:k + role.serial] for k in range(0, len(down), role.serial)], rest
 
 
+def below_quorum(role: Role, members: tuple[Container, ...], healthy: Collection[str]) -> str | None:
+    """How a role is short of its quorum (None: enough of its containers pass)."""
+    need, passing = role.quorum_of(len(members)), sum(c.name in healthy for c in members)
+    return None if passing >= need else f"role {role.name}: {passing} of {len(members)} passing, quorum {need}"
+
+
 def unsafe(members: tuple[Container, ...], role: Role, batch: list[Action], healthy: Collection[str]) -> str | None:
     """Why taking this batch down now would drop an available role below its quorum (None: it would not, the role
     is not available now anyway (nothing to protect: its repair must go on), or it cannot stay available through
     this change at all: one container, or quorum all)."""
     need = role.quorum_of(len(members))
     names = [a.container.name for a in batch]
-    if len(members) - len(names) < need or sum(c.name in healthy for c in members) < need:
+    if len(members) - len(names) < need or below_quorum(role, members, healthy):
         return None
     left = [c.name for c in members if c.name not in names and c.name in healthy]
     if len(left) >= need:

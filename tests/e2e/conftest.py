@@ -26,7 +26,7 @@ os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
 # stops and kills its nodes, test_galera_backup restores the whole cluster from a backup, and test_vip deploys a
 # stack of its own, so they come after the modules that use the databases.
 REAL_STACK_MODULES = ("test_puppet.py", "test_redis.py", "test_openstack.py", "test_zookeeper.py", "test_galera.py",
-                      "test_galera_backup.py", "test_vip.py")
+                      "test_day2.py", "test_galera_backup.py", "test_vip.py")
 
 
 def pytest_collection_modifyitems(items):

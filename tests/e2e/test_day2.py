@@ -1,6 +1,4 @@
-"""Issue 17, safe day-2 operations, on the shipped stack. NOT IN THE SUITE YET (named so that pytest does not collect
-it; run it by name: `bash scripts/test.sh tests/e2e/day2_probes.py`): its last full run saw one MySQL probe lose its
-connection during the galera roll, and a haproxy stop that waited for pooled connections. deploy-all sees health,
+"""Issue 17, safe day-2 operations, on the shipped stack: deploy-all sees health,
 changes a role one container at a time with no failed probe through the VIP, stops a roll at its first failure,
 and heals a hung or killed Galera.
 
