@@ -115,7 +115,8 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         for d in done:
             if d.name in failed:
                 outcome.failed.append(f"{d.name} on {d.host}: {failed[d.name]}")
-                healthy.discard(d.name)
+                if not d.untouched:  # one its role's stopped roll left as it was still serves (or does not) as before
+                    healthy.discard(d.name)
             else:
                 outcome.ok += 1
                 outcome.changed += d.changed
@@ -171,8 +172,8 @@ def _apply_tier(ex: Executor, members: list[planner.Action], healthy: set[str]) 
             why = rolling.unsafe(ex.stack.of_role(role), ex.stack.role(role), batch, healthy)
             if why:
                 ex.say(f"  {role}: rolling change stopped: {why}")
-                return out + [Done(a.container.name, a.container.host, None, f"not changed: {why}", True)
-                              for b in batches[k:] for a in b]
+                return out + [Done(a.container.name, a.container.host, None, f"not changed: {why}", True,
+                                   untouched=True) for b in batches[k:] for a in b]
             names = ", ".join(a.container.name for a in batch)
             ex.say(f"  {role}: rolling change {k + 1}/{len(batches)}: {names}")
             results = parallel(batch, ex.apply)
@@ -185,8 +186,8 @@ def _apply_tier(ex: Executor, members: list[planner.Action], healthy: set[str]) 
                 ex.say(f"  {role}: rolling change stopped at {failed[0].name}"
                        + (f"; {', '.join(left)} keep running as they are" if left else ""))
                 return out + [Done(n, ex.stack.container(n).host, None,
-                                   f"not changed: the rolling change stopped at {failed[0].name}", True)
-                              for n in left]
+                                   f"not changed: the rolling change stopped at {failed[0].name}", True,
+                                   untouched=True) for n in left]
         return out
 
     for results in parallel(rolls, roll_role):

@@ -48,6 +48,7 @@ class Done:
     error: str | None
     changed: bool
     unreachable: bool = False  # failed only because a host it needs does not answer (nothing was tried)
+    untouched: bool = False  # not changed because its role's roll stopped: it keeps running as it was
 
 
 def holder() -> str:

@@ -424,6 +424,7 @@ def test_the_first_failure_stops_the_roll_and_the_later_tiers(scene, cfg):
     assert scene.lab.container("app2").labels == scene.lab.container("app3").labels  # both still the old spec
     assert "web1" not in {c.name for c in scene.lab.asked("action")}
     assert "  app: rolling change stopped at app1; app2, app3 keep running as they are" in said
+    assert "  below quorum: role app: 2 of 3 passing, quorum 3" in said  # the two it left alone still pass
 
 
 def test_a_role_with_quorum_lets_the_later_tiers_go_on_when_a_host_is_down(scene, cfg):
