@@ -12,7 +12,6 @@ The prober's text is here (PROBER) and tests/e2e/test_day2.py runs the same one.
 from __future__ import annotations
 
 import itertools
-import shlex
 import shutil
 import time
 import uuid
@@ -151,7 +150,7 @@ def measure_day2(runner: Runner, hosts: Path, containers: Path, recoveries: int,
             parallel(nodes, lambda c: remotes[c.host].run(["docker", "kill", c.name], f"{c.name}: docker kill"))
             run = runner.inv("deploy-all", hosts=hosts, containers=containers, check=False)
             states = [sql(c, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").split()[-1] for c in nodes]
-            kept = [sql(c, f"SELECT COUNT(*) FROM bench.rows WHERE v = {shlex.quote(value)}") for c in nodes]
+            kept = [sql(c, f"SELECT COUNT(*) FROM bench.rows WHERE v = '{value}'") for c in nodes]  # value: hex
             ok = run.code == 0 and states == ["Synced"] * 3 and kept == ["1"] * 3
             res.day2.setdefault("recoveries", []).append({"seconds": run.seconds, "ok": ok, "states": states})
             say(f"day 2: full stop {i}/{recoveries} (kill -9 of every galera node): deploy-all {run.seconds:.1f}s, "

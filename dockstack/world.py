@@ -19,7 +19,7 @@ from dockstack.remote import Remotes, parallel, step_timeout
 from dockstack.services import SERVICE_ROOT, service_dir
 from dockstack.services.registry import facts_wanted
 
-CONFIRM_FACTOR, CONFIRM_MIN = 3, 15.0  # a failed check is run again with this longer bound before a repair
+CONFIRM_FACTOR, CONFIRM_MIN = 3, 30.0  # a failed check is run again with this longer bound before a repair
 
 
 @dataclass(frozen=True)
