@@ -630,7 +630,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 
 
 def kill_points(names: list[str]) -> list[tuple[signal.Signals, float, list[str]]]:
-    """(signal, seconds after start, containers removed first): reproducible (seeded), each signal KILL_POINTS // 3 times,
+    """(signal, seconds after start, containers removed first): reproducible (seeded), each signal as often,
     the delays spread over the first 2.8s of the run (one random point in each of KILL_POINTS slices)."""
     rng = random.Random(1234)
     return [(SIGNALS[i % 3], round(0.2 + 2.6 * (i + rng.random()) / KILL_POINTS, 2),
