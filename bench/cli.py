@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="rewrite the report from the last run's bench/.work/results.json, measure nothing")
     args = p.parse_args(argv)
     raw = WORK / "results.json"
-    if args.report_only:
+    if args.report_only:  # with --only-real: the real-stack section again, from that run's own results
+        if args.only_real:
+            return write_real_only(Results.load(WORK / "results-real.json"), args.output)
         return write_report(Results.load(raw), args.output)
     if os.geteuid() != 0:
         print("bench/run.py: run as root (the lab needs namespaces)", file=sys.stderr)

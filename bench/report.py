@@ -253,11 +253,12 @@ def splice_real(report_text: str, section: list[str], goal_rows: list[str], note
     lines = report_text.rstrip("\n").split("\n")
     goals_at = lines.index(GOALS_HEADING) if GOALS_HEADING in lines else len(lines)
     real_at = next((i for i, x in enumerate(lines) if x.startswith(REAL_HEADING)), goals_at)
-    heading, *body = [x for x in section if x]
+    heading, *body = section[next(i for i, x in enumerate(section) if x):]  # its blank lines end its tables
     head = lines[:real_at]
     while head and not head[-1].strip():
         head.pop()
-    goals = [x for x in lines[goals_at:] if not x.startswith(REAL_GOAL_ROW)]
+    replaced = {row.split(" | ")[0] for row in goal_rows}  # the goals this measurement judges again
+    goals = [x for x in lines[goals_at:] if not x.startswith(REAL_GOAL_ROW) and x.split(" | ")[0] not in replaced]
     if not goals:
         goals = [f"{GOALS_HEADING}\n", "| goal | measured | |", "| --- | ---: | --- |"]
     return "\n".join([*head, "", heading, note, *body, "", *goals, *goal_rows]) + "\n"

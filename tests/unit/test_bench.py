@@ -59,6 +59,15 @@ def test_splice_real_replaces_only_the_real_stack_section_and_its_goal():
     assert "| a | b |" in text
 
 
+def test_splice_real_keeps_the_blank_lines_that_end_tables_and_replaces_every_goal_it_judges():
+    old = ("# Benchmarks\n\n## The real stack (old)\n\n## Goals\n\n| goal | measured | |\n| --- | ---: | --- |\n"
+           "| rolling changes: no failed probe | 2 failed | **missed** |\n")
+    section = ["", "## The real stack (new)\n", "| measure | seconds |", "| x | 2 |", "", "### Day 2\n", "| y | 3 |"]
+    text = report.splice_real(old, section, ["| rolling changes: no failed probe | 0 failed | met |"], "Now.\n")
+    assert "| x | 2 |\n\n### Day 2" in text  # a heading right under a table row would be read as a row
+    assert "2 failed" not in text and text.count("| rolling changes: no failed probe |") == 1
+
+
 def test_busy_is_the_load_when_the_run_started_not_its_own_at_the_end(monkeypatch):
     monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
     lines = ["nproc: 2", "load average when the run started: 1.69 2.93 2.88",
