@@ -177,6 +177,7 @@ class Executor:
                     c.host, set())
             if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
                 self.take_down(c)
+            done = None
             try:
                 done = self._run_action(c, mode)
                 if a.kind == REPAIR and done.error:
@@ -187,7 +188,9 @@ class Executor:
             finally:
                 with self.lock:
                     self.to_recreate.discard(c.name)
-                self.set_member(c, "ready")  # also after `inv stop` drained it, or a run that ended in between
+                # also after `inv stop` drained it, or a run that ended in between; one a roll took down and brought
+                # back is waited for until the balancers count it up (the roll's next member goes down only then)
+                self.set_member(c, "up" if serving and done is not None and not done.error else "ready")
         except RemoteError as exc:
             self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
             return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)

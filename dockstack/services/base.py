@@ -122,8 +122,10 @@ class Service:
 
     def member_state(self, stack: Stack, balancer: Container, member: Container, state: str) -> list[str] | None:
         """The command run in `balancer` (one of this service's containers) that puts `member` in `state`: drain
-        (no new connections; its sessions end, at most DRAIN_BOUND s, then out of service) or ready. None: this
-        service balances nothing of member's."""
+        (no new connections; its sessions end, at most DRAIN_BOUND s, then out of service), down (stopped: out until
+        its check passes), ready (back in service) or up (ready, then waits, at most DRAIN_BOUND s, until the
+        balancer's own check counts it up: a roll's next member goes down only then). None: this service balances
+        nothing of member's."""
         return None
 
     def volumes(self, c: Container) -> list[str]:

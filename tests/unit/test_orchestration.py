@@ -561,9 +561,9 @@ def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_servi
     member = "/etc/haproxy/member"
     assert seen == [
         ("exec", "lb1", ("bash", member, "drain")), ("stop", "app1", ()), ("exec", "lb1", ("bash", member, "down")),
-        ("action", "app1", ("recreate",)), ("exec", "lb1", ("bash", member, "ready")),
+        ("action", "app1", ("recreate",)), ("exec", "lb1", ("bash", member, "up")),
         ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("exec", "lb1", ("bash", member, "down")),
-        ("action", "app2", ("recreate",)), ("exec", "lb1", ("bash", member, "ready"))]
+        ("action", "app2", ("recreate",)), ("exec", "lb1", ("bash", member, "up"))]
     assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
 
 
