@@ -42,13 +42,10 @@ class World:
         """A container's health on a host, from the checks this world read (none read: not checked)."""
         state = self.hosts[host].containers.get(name) if host in self.hosts else None
         running, check = bool(state and state.running), stack.role(stack.container(name).role).check
-        first = self.first_looks.get(host, {}).get(name)
-        if first is None:
-            return health_mod.health_of(running, check, self.checks.get(host, {}).get(name), self.check_limit,
-                                        stack.mask)
-        said = health_mod.health_of(running, check, self.checks.get(host, {}).get(name), self.confirm_limit,
-                                    stack.mask)
-        if said.state != health_mod.PASS:
+        first = self.first_looks.get(host, {}).get(name)  # set: `checks` holds its second look's answer
+        said = health_mod.health_of(running, check, self.checks.get(host, {}).get(name),
+                                    self.check_limit if first is None else self.confirm_limit, stack.mask)
+        if first is None or said.state != health_mod.PASS:
             return said
         failed = health_mod.health_of(running, check, first, self.check_limit, stack.mask)
         return health_mod.Health(health_mod.PASS, f"passes on a second look (it failed: {failed.detail})")
