@@ -1,7 +1,8 @@
 """Part 3, day-2 operations on the real stack (issue 17), measured once the real stack runs on the bench lab:
 
 - rolling changes of both haproxy and of the three Galera nodes (an env value added, then taken away again), with a
-  prober in the openstack container opening a new MySQL connection and a keystone GET through the VIP every 0.2 s:
+  prober in the openstack container opening a new MySQL connection (held 0.15 s) and a keystone GET through the
+  VIP every 0.2 s:
   how many probes failed, and the longest gap between two that passed;
 - full stops: kill -9 (docker kill) of all three Galera nodes, then one deploy-all, N times in a row: how long
   each took, and that each brought back three Synced nodes holding the last committed row.
@@ -29,7 +30,9 @@ PROBE_LOG = "/tmp/dockstack-probe.log"
 PROBE_STOP = "/tmp/dockstack-probe.stop"
 PROBE_INTERVAL = 0.2
 # python3 -c PROBER VIP_NAME, with PROBE_PASSWORD (MariaDB's root password) in its env; python3 and pymysql are in
-# the openstack image. One line per probe: `TIME mysql|keystone ok|fail DETAIL`. A probe fails on an error or after
+# the openstack image. Each MySQL probe holds its connection for 0.15 s (SELECT SLEEP), so one is under way most of
+# the time: a change that cuts connections under way fails a probe (with SELECT 1, only about one change in twenty
+# met one). One line per probe: `TIME mysql|keystone ok|fail DETAIL`. A probe fails on an error or after
 # 10 s without an answer (keystone answered a GET only after more than 5 s on a 2-core machine shared by three busy
 # labs, with nothing being changed on its path); a shorter stall shows as the longest gap.
 PROBER = r"""
@@ -43,7 +46,7 @@ while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
     try:
         conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=10, read_timeout=10)
         with conn.cursor() as cur:
-            cur.execute("SELECT 1")
+            cur.execute("SELECT 1 FROM (SELECT SLEEP(0.15)) AS held")
             assert cur.fetchone() == (1,)
         conn.close()
         log.write(f"{t:.3f} mysql ok {time.time() - t:.3f}\n")

@@ -13,6 +13,9 @@ MOUNT = "/etc/haproxy"
 # Docker's default set, named so a daemon with a narrower default still gives it)
 VIP_CAPS = ["NET_ADMIN", "NET_RAW"]
 VRRP_TOP_PRIORITY = 150  # the role's first container; each later one 10 less (at least 1)
+# how long a VIP holder that is stopping lets the connections under way end before it hands the VIP over: short,
+# as new connections wait meanwhile (their SYN is sent again after 1 s, which should find the peer holding it)
+HANDOVER_MS = 500
 
 
 def render_haproxy(ctx: Context) -> str:
@@ -34,8 +37,9 @@ def render_member() -> str:
 
 
 def render_supervisor(c: Container) -> str:
-    """The container's PID 1: haproxy, and keepalived when its role has a vip."""
-    return render("haproxy/supervise.sh.j2", mount=MOUNT, keepalived=c.vip is not None)
+    """The container's PID 1: haproxy, and keepalived when its role has a vip (a clean stop hands the VIP over)."""
+    return render("haproxy/supervise.sh.j2", mount=MOUNT, keepalived=c.vip is not None,
+                  vip_ip=c.vip.ip if c.vip else None, handover_ms=HANDOVER_MS, stats_port=HAPROXY_STATS_PORT)
 
 
 def render_ready(stack: Stack, c: Container, domain: str) -> str:

@@ -3,8 +3,9 @@ changes a role one container at a time with no failed probe through the VIP, sto
 and heals a hung or killed Galera.
 
 A prober runs inside the openstack container (it is not changed here): every 0.2 s a new MySQL connection through
-the VIP (SELECT 1) and a GET of keystone through the VIP, each line `TIME KIND ok|fail DETAIL` in its log. The
-tests run in file order on the stack shipped_from_empty deployed.
+the VIP (held 0.15 s by SELECT SLEEP, so one is under way most of the time) and a GET of keystone through the VIP,
+each line `TIME KIND ok|fail DETAIL` in its log. The tests run in file order on the stack shipped_from_empty
+deployed.
 """
 
 from __future__ import annotations

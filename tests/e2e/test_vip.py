@@ -179,6 +179,9 @@ def test_failover_within_5s_and_no_split_brain_after_restart(inventory, vip_stac
     old, new, took = failover(inventory, hosts, ip, "docker stop {name}")
     print(f"\nVIP failover after `docker stop {old}`: {new} held {ip} after {took:.2f}s")
     assert took < FAILOVER_BOUND
+    # its supervisor held new connections back and let the open ones end (none here) before keepalived stopped
+    stopped = ssh(inventory, hosts[old], f"docker logs --tail 20 {old} 2>&1").stdout
+    assert "supervise: handing the VIP over, 0 connection(s) still open after " in stopped, stopped
     assert holders(inventory, {new: hosts[new]}, ip) == [new]
     through_vip(inventory, vip, bound=5)  # a new connection through the VIP reaches the backend again
     # the old holder comes back: it stays BACKUP (nopreempt), checked on both for the whole time it could take

@@ -6,8 +6,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import ipaddress
+import shutil
+import signal
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -258,6 +261,60 @@ def test_supervisor_script(cfg, tmp_path, keepalived):
     script = tmp_path / "supervise.sh"
     script.write_text(text)
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    if shutil.which("shellcheck"):
+        proc = subprocess.run(["shellcheck", "--norc", "--shell=bash", str(script)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
+FAKE_DAEMON = """#!/bin/bash
+# a fake daemon: says it started, and on SIGTERM says so and ends
+trap 'echo "$(basename "$0") TERM" >> "$LOG"; kill "$nap"; exit 0' TERM
+echo "$(basename "$0") started" >> "$LOG"
+sleep 60 & nap=$!
+wait "$nap"
+"""
+
+
+def run_supervisor(tmp_path, text: str, addresses: str) -> list[str]:
+    """The rendered supervisor under fake haproxy, keepalived, ip (eth0 holding `addresses`) and nft, stopped by
+    SIGTERM once both daemons run: what each fake was told, in order."""
+    fakes, log = tmp_path / "bin", tmp_path / "log"
+    fakes.mkdir()
+    for name, body in {"haproxy": FAKE_DAEMON, "keepalived": FAKE_DAEMON,
+                       "ip": f"#!/bin/sh\nprintf '%s\\n' '{addresses}'\n",
+                       "nft": '#!/bin/sh\n{ echo "nft:"; cat; } >> "$LOG"\n'}.items():
+        (fakes / name).write_text(body)
+        (fakes / name).chmod(0o755)
+    (tmp_path / "supervise.sh").write_text(text)
+    env = {"PATH": f"{fakes}:/usr/bin:/bin", "LOG": str(log)}
+    proc = subprocess.Popen(["bash", str(tmp_path / "supervise.sh")], env=env, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    while not (log.exists() and log.read_text().count(" started") == 2):
+        assert time.monotonic() - started < 10, "the fake daemons did not start"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    return [x for x in log.read_text().splitlines() if "started" not in x]
+
+
+def test_a_stopping_vip_holder_holds_new_connections_back_then_stops_keepalived_before_haproxy(cfg, tmp_path):
+    with_vip(cfg)
+    _, stack = cfg.load()
+    text = haproxy_service.render_supervisor(stack.container("lb1"))
+    said = run_supervisor(tmp_path, text, "2: eth0 inet 10.100.0.21/24 scope global eth0\n"
+                                          "2: eth0 inet 10.100.0.10/24 scope global secondary eth0")
+    rule = "ip daddr 10.100.0.10 tcp flags & (syn | ack) == syn drop"
+    assert said[0] == "nft:" and any(x.strip() == rule for x in said), said  # SYNs to the VIP dropped first
+    assert said[-2:] == ["keepalived TERM", "haproxy TERM"], said  # the VIP handed over, then haproxy stops
+
+
+def test_a_stopping_peer_without_the_vip_stops_both_at_once(cfg, tmp_path):
+    with_vip(cfg)
+    _, stack = cfg.load()
+    text = haproxy_service.render_supervisor(stack.container("lb2"))
+    said = run_supervisor(tmp_path, text, "2: eth0 inet 10.100.0.22/24 scope global eth0")
+    assert sorted(said) == ["haproxy TERM", "keepalived TERM"], said  # no nft: nothing to hand over
 
 
 def test_service_files_script_checks_keepalived_conf():
