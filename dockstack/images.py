@@ -283,16 +283,20 @@ def _run_streaming(argv: list[str], step: str, say) -> None:
     """Run a long local command, passing its progress lines on so the user sees it move."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
+    words: list[str] = []  # the last lines that are not progress: where dpkg and apt-get say what failed (their
+    # stderr can come before the progress lines still buffered in a pipe, so the tail alone may not show them)
     last_said = time.monotonic()
     assert proc.stdout is not None
     for line in proc.stdout:
         tail = [*tail, line.rstrip()][-10:]
+        if not line.startswith("I: ") and line.strip():
+            words = [*words, line.strip()][-6:]
         now = time.monotonic()
         if line.startswith("I: ") and (not line.startswith(CHATTY) or now - last_said > PROGRESS_EVERY):
             say(f"    {line.strip()}")  # phases, and one package line every few seconds
             last_said = now
     if proc.wait() != 0:
-        raise DockstackError(f"{step} failed (exit {proc.returncode}): " + " | ".join(tail[-4:]))
+        raise DockstackError(f"{step} failed (exit {proc.returncode}): " + " | ".join(words or tail[-4:]))
 
 
 def stack_images(stack: Stack) -> list[Image]:

@@ -13,6 +13,7 @@ import yaml
 
 from dockstack import images
 from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Image, Role, Stack
+from dockstack.errors import DockstackError
 from tests.unit.conftest import FakeBin
 
 DEB822 = """\
@@ -343,3 +344,13 @@ def test_apt_script_stops_when_dpkg_fails(fakebin):
     proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", "iproute2"])
     assert proc.returncode == 1
     assert fakebin.calls("apt-get") == []
+
+
+def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_after_them():
+    # apt-get's error (stderr) reaches the pipe before the progress lines sed still buffers: the words are named
+    script = "echo 'E: Sub-process /usr/bin/dpkg returned an error code (1)' >&2; " \
+             "for p in a b c d e; do echo \"I: Setting up $p ...\"; done; exit 100"
+    said: list[str] = []
+    with pytest.raises(DockstackError, match=r"exit 100\): E: Sub-process /usr/bin/dpkg returned an error code"):
+        images._run_streaming(["sh", "-c", script], "apt-get install of x", said.append)
+    assert said  # the progress went on meanwhile
