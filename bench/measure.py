@@ -27,6 +27,9 @@ SCALE_NETWORK = {**STACK_NETWORK, "subnet": "10.101.0.0/22", "dhcp_range": "10.1
 SCALE_DNSMASQ = {"name": "dnsmasq", "role": "dnsmasq", "host": "host1", "image": "dockstack/base:bookworm",
                  "mac": "02:00:0a:65:00:02", "ip": "10.101.0.2"}
 ENGINE_STACK = ROOT / "tests" / "e2e" / "stacks" / "engine.yaml"  # the ten roles, light: the engine's own cost
+# the real stack's no-change re-run, back to back: the first straight after deploy-all from empty (its services still
+# busy starting: one sample of that moment decided the goal before), the goal judged on their median
+NO_CHANGE_RUNS = 5
 
 
 def write_scale_containers(path: Path, n: int, hosts: int) -> None:
@@ -114,14 +117,18 @@ def measure_real(runner: Runner, rounds: int, res: Results, full_stops: int = 0)
         finally:
             memory.done.set()
         after = memory.read()
-        no_change = runner.inv("deploy-all", hosts=hosts, containers=containers, trace=True)
-        if " 0 changed" not in no_change.output or "puppet agent" in no_change.output:
-            raise BenchError(f"the real stack's re-run changed something:\n{no_change.output}")
-        res.real_rounds.append(RealRound(deploy, no_change, memory.start_used, max(memory.peak, after), after))
+        again = [runner.inv("deploy-all", hosts=hosts, containers=containers, trace=True)
+                 for _ in range(NO_CHANGE_RUNS)]
+        for run in again:
+            if " 0 changed" not in run.output or "puppet agent" in run.output:
+                raise BenchError(f"the real stack's re-run changed something:\n{run.output}")
+        no_change = again[0]
+        res.real_rounds.append(RealRound(deploy, no_change, memory.start_used, max(memory.peak, after), after,
+                                         [r.seconds for r in again[1:]]))
         ph = real_phases(deploy)
         say(f"real stack round {i}/{rounds}: deploy-all {deploy.seconds:.1f}s (addressing {ph.addressing:.1f}, "
             f"Puppet agents {ph.puppet:.1f}, readiness {ph.readiness:.1f} of which the Puppet server's start "
-            f"{ph.server_start:.1f}), no change {no_change.seconds:.2f}s")
+            f"{ph.server_start:.1f}), no change {', '.join(f'{r.seconds:.2f}' for r in again)}s")
     if full_stops:
         measure_day2(runner, hosts, containers, full_stops, res)
     empty_hosts(runner, hosts, containers, res.restarts)

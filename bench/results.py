@@ -51,10 +51,15 @@ class RealRound:
     """One round of the real shipped stack: deploy-all from empty, its no-change re-run, the machine's memory."""
 
     deploy: Run
-    no_change: Run
+    no_change: Run  # the first re-run, straight after deploy-all from empty (its services still busy starting)
     memory_before: int = 0  # bytes the machine used before deploy-all (the lab up, its hosts empty)
     memory_peak: int = 0  # the most it used while deploy-all ran
     memory_after: int = 0  # what it used once deploy-all was done (every service up)
+    no_change_again: list[float] = field(default_factory=list)  # seconds of the re-runs after the first, back to back
+
+    def no_change_seconds(self) -> list[float]:
+        """Every no-change re-run's wall seconds, the first included."""
+        return [self.no_change.seconds, *self.no_change_again]
 
 
 @dataclass
