@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
-from dockstack.config import NAME_RE, Container, Inventory, Stack, keep_generated_secrets
+from dockstack.config import CONTAINER_NAME_RE, Container, Inventory, Stack, keep_generated_secrets
 from dockstack.errors import DockstackError
 from dockstack.executor import Executor
 from dockstack.facts import Record
@@ -153,8 +153,8 @@ def remove(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) 
 def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     """Forget addresses on purpose: drop them from the registry and from dnsmasq's leases. A name no longer
     in the config may still hold an address, so any container name is accepted here."""
-    if not NAME_RE.fullmatch(name):  # never in the address book: a typo, or a path or option by mistake
-        raise DockstackError(f"--name {name[:80]!r} is not a container name (1-32 of a-z, 0-9 and '-', not at either "
+    if not CONTAINER_NAME_RE.fullmatch(name):  # never in the address book: a typo, or a path or option by mistake
+        raise DockstackError(f"--name {name[:80]!r} is not a container name (2-32 of a-z, 0-9 and '-', not at either "
                              f"end); containers: {', '.join(c.name for c in stack.containers)}")
     try:
         targets = _targets(stack, name, say)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dockstack.config.grammar import (
     CHECK_TIMEOUT_MAX,
+    CONTAINER_NAME_RE,
     DHCP_RANGE_RE,
     DNS_NAME_MAX,
     DOMAIN_LABEL_RE,
@@ -94,6 +95,7 @@ from dockstack.config.stack import (
 __all__ = [
     "ALL",
     "CHECK_TIMEOUT_MAX",
+    "CONTAINER_NAME_RE",
     "DEFAULT_CONTAINERS_FILE",
     "DEFAULT_HOSTS_FILE",
     "DEFAULT_MAX_SESSIONS",

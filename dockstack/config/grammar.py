@@ -23,6 +23,11 @@ from dockstack import masking
 NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
 
 
+# A container name: a NAME_RE of at least 2 characters, as Docker's own rule for names is
+# [a-zA-Z0-9][a-zA-Z0-9_.-]+ (daemon/names: one character is refused by `docker run`, exit 125, mid-deploy).
+CONTAINER_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,30}[a-z0-9]")
+
+
 # One label of network.domain: RFC 1123 (1-63 of [a-z0-9-], no '-' at either end), lowercase like the names.
 DOMAIN_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 

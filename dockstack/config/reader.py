@@ -8,6 +8,7 @@ from typing import Any
 
 from dockstack.config.grammar import (
     _TYPE_FIXES,
+    CONTAINER_NAME_RE,
     IFNAME_RE,
     NAME_RE,
     PATH_RE,
@@ -79,6 +80,14 @@ class _Reader:
         if not NAME_RE.fullmatch(v):
             raise self.fail(k, f"{v!r} is not a valid name",
                             "use 1-32 lowercase letters, digits and '-', not starting or ending with '-'")
+        return v
+
+    def container_name(self, k: str) -> str:
+        """A container's name: a name() that Docker takes too (at least 2 characters)."""
+        v = self.name(k)
+        if not CONTAINER_NAME_RE.fullmatch(v):
+            raise self.fail(k, f"{v!r} is too short for a container name: Docker refuses one character",
+                            "use 2-32 lowercase letters, digits and '-', not starting or ending with '-'")
         return v
 
     def ifname(self, k: str, default: str | None) -> str | None:

@@ -14,6 +14,7 @@ from dockstack.config.grammar import (
     CHECK_TIMEOUT_MAX,
     DNS_NAME_MAX,
     ENV_KEY_RE,
+    GENERATED_RE,
     IMAGE_RE,
     IMAGE_TAG_RE,
     MAC_RE,
@@ -46,7 +47,7 @@ from dockstack.config.model import (
     tiers,
 )
 from dockstack.config.reader import _Reader
-from dockstack.config.secrets import GeneratedSecrets, generated_keys, generated_secrets
+from dockstack.config.secrets import GeneratedSecrets, generated_keys, generated_secrets, secrets_file_for
 from dockstack.errors import ConfigError
 
 
@@ -91,7 +92,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
     for i, raw in enumerate(top.get("containers", list, required=True)):
         r = _Reader(p, f"containers[{i}]", raw)
         r.unknown({"name", "role", "host", "image", "mac", "ip", "volumes", "env", "command"})
-        name = r.name("name")
+        name = r.container_name("name")
         if any(c.name == name for c in containers):
             raise r.fail("name", f"duplicate container name {name!r}", "container names must be unique")
         if len(f"{name}.{net.domain}") > DNS_NAME_MAX:
@@ -132,6 +133,12 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
             if generated is None:
                 generated = generated_secrets(path, generated_keys(services.values()))
             own = dict(env)
+            for _, e in traits.generated_env:  # an override goes where the generated value would: SQL, config files
+                if e in own and not GENERATED_RE.fullmatch(own[e]):
+                    raise r.fail(f"env.{e}", f"the secret value is not 24-128 letters and digits (a {traits.name} "
+                                 "setting: it reaches SQL statements and config files, where a quote would break "
+                                 "out)", "use 24-128 letters and digits, or drop the key to use the generated one "
+                                 f"in {secrets_file_for(path)}")
             given = tuple((k, generated.values[k]) for k, e in traits.generated_env if e not in own)
             env += tuple((e, v) for e, v in generated.env_for(traits) if e not in own)
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,

@@ -262,6 +262,24 @@ def test_container_name_must_be_dns_label(cfg, config_error):
     config_error(e, cfg.containers_path, "containers[1].name", "'App_1' is not a valid name")
 
 
+@pytest.mark.parametrize("name", ["a", "0"])
+def test_a_one_character_container_name_is_refused_as_docker_would(cfg, config_error, name):
+    cfg.container(1)["name"] = name
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "containers[1].name", f"{name!r} is too short for a container name")
+    assert "2-32 lowercase letters" in str(e.value)
+
+
+def test_a_one_character_role_or_host_name_is_still_a_name(cfg):
+    cfg.containers["roles"][1]["name"] = "a"
+    for c in cfg.containers["containers"]:
+        if c["role"] == "app":
+            c["role"] = "a"
+    _, st = cfg.load()
+    assert st.role("a").name == "a"
+
+
 def test_volume_without_target(cfg, config_error):
     cfg.container(1)["volumes"] = ["/srv/data"]
     with pytest.raises(ConfigError) as e:

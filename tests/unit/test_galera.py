@@ -257,6 +257,29 @@ def test_galera_containers_get_the_password_masked(cfg):
     assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes
 
 
+@pytest.mark.parametrize("value", ["it's-a-secret-password-123", "short1", "x" * 129, "pass word with spaces 24ch"])
+def test_a_galera_password_override_that_could_break_out_of_sql_is_refused_unquoted(cfg, value, config_error):
+    cfg.add_puppet_server()
+    cfg.containers["roles"].append({"name": "db", "service": "galera", "classes": ["profile::galera"],
+                                    "depends_on": ["puppet"]})
+    cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm",
+                                         "env": {"MYSQL_ROOT_PASSWORD": value}})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "containers[3].env.MYSQL_ROOT_PASSWORD", "is not 24-128 letters and digits")
+    assert value not in str(e.value) and "secrets.yaml" in str(e.value)
+
+
+def test_a_galera_password_override_of_letters_and_digits_is_used(cfg):
+    cfg.add_puppet_server()
+    cfg.containers["roles"].append({"name": "db", "service": "galera", "classes": ["profile::galera"],
+                                    "depends_on": ["puppet"]})
+    cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm",
+                                         "env": {"MYSQL_ROOT_PASSWORD": "A" * 24}})
+    _, st = cfg.load()
+    assert dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"] == "A" * 24
+
+
 # --- the executor's part: one recover round trip per unknown seqno, the start lines, the refusal --------------
 
 
