@@ -12,13 +12,17 @@ from dockstack.services.registry import definition
 LABEL_MANAGED = "org.dockstack.managed"
 LABEL_ROLE = "org.dockstack.role"
 LABEL_SPEC = "org.dockstack.spec"  # digests of what the container was created from, to see drift
+DROPPED_CAPS = ("NET_RAW",)  # see cap_drop
+# no process of a container gains privileges it was not started with (setuid binaries, file capabilities)
+SECURITY_OPTS = ("no-new-privileges",)
 
 
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate. A service container's
     supervisor files count too (its definition's start_files): a newer dockstack's reach it only by a new container."""
     out: dict[str, object] = {
-        "image": c.image, "role": c.role, "cap_add": cap_add(c), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
+        "image": c.image, "role": c.role, "cap_add": cap_add(c), "cap_drop": cap_drop(c),
+        "security_opt": list(SECURITY_OPTS), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
         "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command), "service": c.service}
     d = definition(c)
     files = d.start_files(c) if d else {}
@@ -33,6 +37,13 @@ def cap_add(c: Container) -> list[str]:
     namespaces (actions.ACTION_SCRIPT), so their own processes never hold it."""
     d = definition(c)
     return d.cap_add(c) if d else []
+
+
+def cap_drop(c: Container) -> list[str]:
+    """Capabilities of Docker's default set a container does without: NET_RAW (raw and packet sockets: ARP
+    spoofing, forged DHCP or VRRP on the segment) unless its definition asks for it (keepalived's VRRP adverts).
+    Its dhclient runs with the host's privileges (actions.ACTION_SCRIPT), so it needs none of them."""
+    return [cap for cap in DROPPED_CAPS if cap not in cap_add(c)]
 
 
 def spec_digests(c: Container) -> dict[str, str]:
@@ -58,6 +69,10 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none"]
     for cap in cap_add(c):
         argv += ["--cap-add", cap]
+    for cap in cap_drop(c):
+        argv += ["--cap-drop", cap]
+    for opt in SECURITY_OPTS:
+        argv += ["--security-opt", opt]
     argv += ["--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_ROLE}={c.role}",
             "--label", f"{LABEL_SPEC}={spec_label(c)}"]
     secrets = secrets_label(c)  # fingerprints of its generated passwords, never the values (secretcheck)

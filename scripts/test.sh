@@ -73,7 +73,7 @@ lab_b=tests/e2e/stacks/hosts-lab-b.yaml
 # on the main lab: the real-service modules, and a few light ones that even out the two halves (measured on a
 # clean clone: 21.6 min here, 21.4 min on the second lab)
 main=(tests/e2e/test_lab.py tests/e2e/test_vip.py
-      tests/e2e/test_puppet.py tests/e2e/test_openstack.py tests/e2e/test_zookeeper.py tests/e2e/test_galera.py
+      tests/e2e/test_puppet.py tests/e2e/test_security.py tests/e2e/test_openstack.py tests/e2e/test_zookeeper.py tests/e2e/test_galera.py
       tests/e2e/test_day2.py tests/e2e/test_galera_backup.py
       tests/e2e/test_redis.py)
 log_b=$(mktemp /tmp/dockstack-tests-lab-b.XXXXXX)

@@ -374,7 +374,8 @@ class Lab:
 
 def run_image(run: list[str]) -> str:
     """The image of `docker run`'s arguments (after `docker run`): the first that is no option or its value."""
-    flags_with_value = {"--name", "--hostname", "--network", "--cap-add", "--label", "--dns-search", "--dns",
+    flags_with_value = {"--name", "--hostname", "--network", "--cap-add", "--cap-drop", "--security-opt", "--label",
+                        "--dns-search", "--dns",
                         "--volume", "--stop-timeout", "--env-file", "--cidfile"}
     i = 0
     while run[i].startswith("-"):

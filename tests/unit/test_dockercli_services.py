@@ -28,7 +28,8 @@ def web(container):
 def test_spec_fields(web):
     assert dockercli.spec(web) == {"image": "dockstack/base:bookworm", "role": "webui", "mac": None, "ip": None,
                                    "volumes": ["/srv/web:/var/www:ro"], "env": [["MODE", "prod"]],
-                                   "command": ["httpd", "-f"], "service": None, "cap_add": []}
+                                   "command": ["httpd", "-f"], "service": None, "cap_add": [],
+                                   "cap_drop": ["NET_RAW"], "security_opt": ["no-new-privileges"]}
 
 
 def test_spec_static_address(container):

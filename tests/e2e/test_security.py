@@ -1,0 +1,106 @@
+"""Least privilege on the shipped stack (issue 18), probed as an attacker inside a container would find it, and
+values that would break out of where they go, refused before any host is touched.
+
+Runs on the stack shipped_from_empty deployed (REAL_STACK_MODULES), reading it and changing nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockstack.config import ROOT, Stack, secrets_file_for
+
+from .helpers import Deployed, run_inv, ssh
+
+SHIPPED = ROOT / "containers.yaml"
+CAP_NET_RAW = 13  # linux/capability.h
+# the services whose definitions ask for NET_RAW: keepalived sends VRRP adverts on a raw socket
+NEEDS_NET_RAW = {"haproxy"}
+
+
+@pytest.fixture(scope="module")
+def stack(shipped_from_empty: Deployed) -> Stack:
+    assert "0 failed" in shipped_from_empty.out, shipped_from_empty.out
+    return shipped_from_empty.stack
+
+
+def pid1_status(inventory, host: str, name: str) -> dict[str, str]:
+    """/proc/PID/status of a container's PID 1, read on its host."""
+    out = ssh(inventory, host, f"cat /proc/$(docker container inspect --format '{{{{.State.Pid}}}}' {name})/status")
+    return dict(line.split(":\t", 1) for line in out.stdout.splitlines() if ":\t" in line)
+
+
+def variant(tmp_path: Path, edit) -> Path:
+    """The shipped containers.yaml changed by edit(data), beside a copy of its secrets file."""
+    data = yaml.safe_load(SHIPPED.read_text())
+    edit(data)
+    path = tmp_path / "containers.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(path))
+    return path
+
+
+def containers_on_hosts(inventory) -> dict[str, str]:
+    """host -> every container there, with its ID and whether it runs: what a change would alter."""
+    return {h.name: ssh(inventory, h.name, "docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}' "
+                                           "| sort").stdout for h in inventory.hosts}
+
+
+def test_no_application_container_can_open_a_raw_socket_or_gain_privileges(stack, inventory):
+    """NET_RAW (ARP spoofing, forged DHCP and VRRP) only where the definition asks for it (keepalived); no process
+    of any container gains privileges (no-new-privileges)."""
+    for c in stack.containers:
+        status = pid1_status(inventory, c.host, c.name)
+        raw = bool(int(status["CapEff"], 16) >> CAP_NET_RAW & 1)
+        wanted = c.service in NEEDS_NET_RAW and c.vip is not None
+        assert raw == wanted, f"{c.name} ({c.service}): NET_RAW {'held' if raw else 'missing'}: {status['CapEff']}"
+        assert int(status["CapBnd"], 16) >> CAP_NET_RAW & 1 == wanted, c.name  # nor can a child get it back
+        assert status["NoNewPrivs"].strip() == "1", c.name
+
+
+def test_a_one_character_container_name_is_refused_as_the_docker_daemon_refuses_it(stack, inventory, tmp_path):
+    """Validation follows Docker's rule for names: what it refuses, the daemon refuses too (exit 125 mid-deploy
+    before); the shortest name it takes, the daemon takes."""
+    image = stack.container("dnsmasq").image
+    daemon = ssh(inventory, "host1", f"docker create --name a {image} true", check=False)
+    assert daemon.returncode == 125 and "Invalid container name" in daemon.stderr, daemon.stderr
+    taken = ssh(inventory, "host1", f"docker create --name ab {image} true && docker rm ab", check=False)
+    assert taken.returncode == 0, taken.stderr
+
+    def one_character(data: dict) -> None:
+        data["containers"][-1]["name"] = "a"
+
+    bad = variant(tmp_path, one_character)
+    before = containers_on_hosts(inventory)
+    refused = run_inv("deploy-all", "--dry-run", f"--containers-file={bad}", check=False)
+    assert refused.returncode == 1, refused.stdout
+    last = len(yaml.safe_load(bad.read_text())["containers"]) - 1
+    assert f"error: {bad}: containers[{last}].name: 'a' is too short for a container name" in refused.stderr, \
+        refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert containers_on_hosts(inventory) == before
+
+
+def test_a_galera_password_with_a_quote_is_refused_before_any_host_is_touched(stack, inventory, tmp_path):
+    """An env override of a generated secret reaches SQL and config files: one that is not letters and digits is
+    refused naming the file and key (never the value), and no host changes."""
+    value = "it's-a-password-of-24-chars"
+
+    def quoted(data: dict) -> None:
+        for c in data["containers"]:
+            if c["role"] == "galera":
+                c["env"] = {**c.get("env", {}), "MYSQL_ROOT_PASSWORD": value}
+
+    bad = variant(tmp_path, quoted)
+    before = containers_on_hosts(inventory)
+    refused = run_inv("deploy-all", f"--containers-file={bad}", check=False)
+    assert refused.returncode == 1, refused.stdout
+    assert f"error: {bad}: containers[" in refused.stderr and \
+        ".env.MYSQL_ROOT_PASSWORD: the secret value is not 24-128 letters and digits" in refused.stderr, \
+        refused.stderr
+    assert value not in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
+    assert containers_on_hosts(inventory) == before
