@@ -13,9 +13,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from dockstack.config.grammar import NAME_RE
 from dockstack.scripts import script
 
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+# a registry record's source: the flowchart path that gave the address (Record.source)
+SOURCES = frozenset({"static", "lease", "new", "adopted", "vip"})
 MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
 
@@ -228,13 +231,18 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def parse_record(line: str) -> Record | None:
-    """A registry line `name role host mac ip source`; None for anything else."""
-    parts = line.split()
-    if len(parts) != 6:
+    """A registry line `name role host mac ip source`, every field whole-string checked as the config's are (the
+    registry lives in a folder its dnsmasq container can write: a forged value must not reach dnsmasq's files or a
+    command); None for anything else."""
+    parts = line.removesuffix("\n").split(" ")
+    if len(parts) != 6 or not all(NAME_RE.fullmatch(x) for x in parts[:3]) or parts[5] not in SOURCES \
+            or not MAC_RE.fullmatch(parts[3].lower()):
         return None
     try:
-        ipaddress.IPv4Address(parts[4])
+        ip = ipaddress.IPv4Address(parts[4])
     except ValueError:
+        return None
+    if str(ip) != parts[4]:
         return None
     return Record(*parts[:3], parts[3].lower(), parts[4], parts[5])
 
@@ -243,6 +251,13 @@ def _registry_file(fname: str, content: str) -> Record | None:
     """A registry file's record as the facts show it (its final newline as "?"), if the file is intact."""
     rec = parse_record(content.rstrip("?"))
     return rec if rec and rec.name == fname and MAC_RE.fullmatch(rec.mac) else None
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        return str(ipaddress.IPv4Address(text)) == text
+    except ValueError:
+        return False
 
 
 def parse_books(text: str) -> dict[str, BookCopy]:
@@ -259,16 +274,16 @@ def parse_books(text: str) -> dict[str, BookCopy]:
             book["generation"] = int(value) if value.strip().isdigit() else 0
         elif kind == "record" and (rec := parse_record(value)):
             book["records"][rec.name] = rec
-        elif kind == "file" and fname:
+        elif kind == "file" and NAME_RE.fullmatch(fname):  # a file not named as a record could: ignored
             if rec := _registry_file(fname, content):
                 book["records"][rec.name] = rec
             else:
                 book["damaged"][fname] = content.strip()[:60]
-        elif kind == "last-good" and fname:
+        elif kind == "last-good" and NAME_RE.fullmatch(fname):
             book["differs"].add(fname)
             if rec := _registry_file(fname, content):
                 book["last_good"][fname] = rec
-        elif kind == "released" and value.strip():
+        elif kind == "released" and _ipv4(value.strip()):
             book["released"].append(value.strip())
         elif kind == "lease":
             book["leases"] += value + "\n"

@@ -54,6 +54,7 @@ book() {  # NAME FOLDER: one copy of the address book, each line after NAME
   echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
   for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
     [ -f "$f" ] || continue
+    case ${f##*/} in *[!a-z0-9-]*) continue ;; esac  # no record's name: a newline in it would forge lines
     printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
     g="$d/last-good/${f##*/}"  # its last good copy, only when it differs (missing: an empty line)
     cmp -s "$f" "$g" ||

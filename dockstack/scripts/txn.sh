@@ -29,6 +29,14 @@ drop() {  # PATH READ_BY_DNSMASQ
   if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
 }
 forget() { drop "$d/last-good/$1" 0; drop "$d/registry/$1" 0; drop "$d/dhcp-hosts.d/$1" 1; drop "$d/hosts.d/$1" 1; }
+records() {  # the registry's records: each file's line for its own name only (the folder is its dnsmasq
+  # container's to write: a file named otherwise, or a line for another name, forges nothing)
+  for f in "$d"/registry/*; do
+    [ -f "$f" ] || continue
+    case ${f##*/} in *[!a-z0-9-]*) continue ;; esac
+    awk -v n="${f##*/}" '$1 == n' "$f"
+  done
+}
 txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its lock, trap and exit are its own)
   d="$1" name="$2" k="$3"
   mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
@@ -50,7 +58,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
     put)
       # shellcheck disable=SC2046  # the record's one line, split into its fields NAME ROLE HOST MAC IP SOURCE
       set -- $(cat "$t/put/$n.record")
-      other=$(cat "$d"/registry/* 2>/dev/null | awk -v n="$n" -v m="$4" -v i="$5" \
+      other=$(records | awk -v n="$n" -v m="$4" -v i="$5" \
         '$1 != n && ($4 == m || $5 == i) {print $1 " " ($5 == i ? "ip" : "mac") " " ($5 == i ? $5 : $4); exit}')
       if [ -n "$other" ]; then echo "conflict $n $other"; continue; fi
       drop "$d/dhcp-hosts.d/released-$5" 1
@@ -95,7 +103,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
     docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
   fi
   echo "generation $gen"
-  cat "$d"/registry/* 2>/dev/null | sed 's/^/record /'
+  records | sed 's/^/record /'
   sed 's/^/released /' "$d/released" 2>/dev/null
   echo "done"
 }

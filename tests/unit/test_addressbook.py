@@ -553,6 +553,16 @@ def test_txn_keeps_a_last_good_copy_of_every_record_it_puts(txn):
     assert list((txn.book / "tmp").iterdir()) == []
 
 
+def test_txn_reports_no_record_a_forged_registry_file_holds(txn):
+    """The registry folder is its dnsmasq container's to write: a file named as no record, or a line for another
+    name than its file's, is neither reported nor taken for a clash with a put."""
+    txn(Change(puts=(DNS,)))
+    (txn.book / "registry" / "x\ny").write_text("evil webui h1 02:42:0a:64:00:66 10.100.0.66 static\n")
+    (txn.book / "registry/zz").write_text(f"web webui h1 02:42:0a:64:00:67 {WEB.ip} static\n")
+    res = txn(Change(puts=(WEB,)))
+    assert res.records == {"dns": DNS, "web": WEB} and not res.conflicts, res
+
+
 def test_txn_writes_a_missing_last_good_copy_of_an_unchanged_record(txn):
     first = txn(Change(puts=(WEB,)))
     (txn.book / "last-good/web").unlink()

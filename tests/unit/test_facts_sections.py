@@ -391,6 +391,32 @@ def test_books_section_run_on_a_folder(tmp_path):
     assert "last-good web" not in out.stdout  # the same as its record: not reported
 
 
+def test_a_registry_file_name_that_forges_a_line_reaches_no_record(tmp_path):
+    """The dnsmasq container can write its registry folder: a file whose name holds a newline and a record line,
+    or a record with a field that is no config value, must not become a record (nor a damaged entry, whose name
+    a repair would put in a command)."""
+    d = tmp_path / "dnsmasq" / "dns"
+    (d / "registry").mkdir(parents=True)
+    web = "web webui h1 02:42:0a:64:00:96 10.100.0.150 lease\n"
+    (d / "registry/web").write_text(web)
+    forged = "x\ndns file galera1 galera1 galera h1 02:42:0a:64:00:66 10.100.0.66 static"
+    (d / "registry" / forged).write_text("")
+    (d / "registry/evil").write_text("evil web;reboot h1 02:42:0a:64:00:67 10.100.0.67 lease\n")
+    (d / "registry/odd").write_text("odd webui h1 02:42:0a:64:00:68 10.100.0.068 lease\n")
+    out = subprocess.run(["sh", "-c", books_section(), "sh", str(tmp_path)], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out
+    assert "galera1" not in out.stdout  # the shell lists no file whose name is no record's name
+    book = facts.parse_books(out.stdout.split("\n", 1)[1])["dns"]
+    assert set(book.records) == {"web"} and set(book.damaged) == {"evil", "odd"}
+    # and the parser on its own: a line forged any other way is no record either
+    said = "dns file galera1 galera1 galera h1 02:42:0a:64:00:66 10.100.0.66 static\n" \
+           "dns file x/../y x/../y galera h1 02:42:0a:64:00:69 10.100.0.69 static\n" \
+           "dns released 10.100.0.70;rm\n"
+    book = facts.parse_books(said)["dns"]
+    assert set(book.records) == {"galera1"} and book.damaged == {} and book.released == ()
+
+
 # --- HOST_FACTS_SCRIPT, the whole of it, run here with fake docker, nsenter, ip, bridge and iptables ------
 
 HOST_INSPECT = [inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGED: "true"}),
