@@ -6,6 +6,8 @@ Runs on the stack shipped_from_empty deployed (REAL_STACK_MODULES), reading it a
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from dockstack.config import ROOT, Stack, secrets_file_for
+from dockstack.services import SERVICE_ROOT
 
 from .helpers import Deployed, run_inv, ssh
 
@@ -48,6 +51,35 @@ def containers_on_hosts(inventory) -> dict[str, str]:
     """host -> every container there, with its ID and whether it runs: what a change would alter."""
     return {h.name: ssh(inventory, h.name, "docker ps -a --no-trunc --format '{{.Names}} {{.ID}} {{.State}}' "
                                            "| sort").stdout for h in inventory.hosts}
+
+
+# On a lab host: every process of every container that does not run as root, with its environment (host root
+# reads any /proc/PID/environ): `NAME PID UID ENV...`, the env's NULs as spaces.
+NON_ROOT_ENVIRONS = r"""
+for c in $(docker ps --format '{{.Names}}'); do
+  docker top "$c" -eo pid,uid | awk 'NR > 1 && $2 != 0 { print $1, $2 }' | while read -r pid uid; do
+    printf '%s %s %s ' "$c" "$pid" "$uid"
+    tr '\0' ' ' < "/proc/$pid/environ" 2>/dev/null
+    echo
+  done
+done
+"""
+
+
+def test_no_process_but_root_holds_a_secret_in_its_environment(stack, inventory):
+    """Each service starts with a cleared environment and reads its secrets from its own files: no non-root
+    process of any container (glance, rabbitmq, mariadbd...) holds the root password or another service's."""
+    secrets = stack.secret_values
+    assert secrets  # the shipped stack's generated passwords
+    seen = 0
+    for h in inventory.hosts:
+        for line in ssh(inventory, h.name, NON_ROOT_ENVIRONS).stdout.splitlines():
+            name, pid, uid, env = [*line.split(" ", 3), ""][:4]
+            seen += 1
+            held = [s for s in secrets if s in env]
+            assert not held, f"{name}: process {pid} (uid {uid}) holds {len(held)} secret value(s) in its " \
+                f"environment: {stack.mask(env)[:300]}"
+    assert seen > 20, seen  # the services' own processes were looked at (mariadbd, glance, rabbitmq, ...)
 
 
 def test_no_application_container_can_open_a_raw_socket_or_gain_privileges(stack, inventory):
@@ -104,3 +136,32 @@ def test_a_galera_password_with_a_quote_is_refused_before_any_host_is_touched(st
         refused.stderr
     assert value not in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
     assert containers_on_hosts(inventory) == before
+
+
+def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, inventory):
+    """The dnsmasq container writes its own folder: a registry file whose name holds a newline and a record line
+    (the facts printed it as a line of its own), and a file holding another name's line, forge no address in
+    any copy of the address book, nor in what dnsmasq serves."""
+    dns = stack.container("dnsmasq")
+    forged = "10.100.0.66"
+    name = f"x\ndnsmasq file evil evil galera host1 02:42:0a:64:00:66 {forged} static"
+    plant = ('printf "%s\\n" "$2" > "/var/lib/dockstack/registry/$1" && '
+             'printf "evil2 galera host1 02:42:0a:64:00:67 10.100.0.67 static\\n" > /var/lib/dockstack/registry/zz')
+    ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(plant)} sh {shlex.quote(name)} "
+                             f"'evil galera host1 02:42:0a:64:00:66 {forged} static'")
+    try:
+        out = run_inv("deploy-all").stdout
+        assert "0 failed" in out, out
+        for h in inventory.hosts:
+            every_copy = ssh(inventory, h.name, f"cat {SERVICE_ROOT}/addressbook/*/* {SERVICE_ROOT}/dnsmasq/*/*.d/* "
+                                                "2>/dev/null", check=False).stdout
+            assert forged not in every_copy and "10.100.0.67" not in every_copy, (h.name, every_copy)
+        names = {r["name"] for r in json.loads(run_inv("ipam.show", "--json").stdout)}
+        assert not names & {"evil", "evil2"}, names
+        for evil in ("evil", "evil2"):
+            answer = ssh(inventory, dns.host, f"docker exec {dns.name} getent hosts {evil}.dockstack.lab",
+                         check=False)
+            assert answer.returncode != 0 and forged not in answer.stdout, answer.stdout
+    finally:
+        clean = 'rm -f /var/lib/dockstack/registry/zz /var/lib/dockstack/registry/x*'
+        ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(clean)}")
