@@ -181,6 +181,9 @@ class NetworkFacts:
     peers: frozenset[str] = frozenset()  # VXLAN flood destinations
     uplink_master: str | None = None
     forward_rule: bool = False
+    filter_peers: frozenset[str] = frozenset()  # addresses the VXLAN filter lets through
+    filter_closed: bool = False  # its last rule drops everything else
+    filter_ports: frozenset[int] = frozenset()  # UDP ports INPUT sends through it
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,10 @@ def parse_network(text: str) -> NetworkFacts:
         return m.group(1) if m else None
 
     bridge_up, vx_master, up_master, rule = False, None, None, False
-    peers = set()
+    peers: set[str] = set()
+    allowed: set[str] = set()
+    ports: set[int] = set()
+    closed = False
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "bridge":
@@ -334,7 +340,14 @@ def parse_network(text: str) -> NetworkFacts:
             up_master = master(rest)
         elif kind == "forward":
             rule = True
-    return NetworkFacts(bridge_up, vx_master, frozenset(peers), up_master, rule)
+        elif kind == "vxfilter" and rest.startswith("-A "):
+            closed = rest.split()[2:] == ["-j", "DROP"]  # the chain's last rule counts
+            if m := re.fullmatch(r"-A \S+ -s (\d+\.\d+\.\d+\.\d+)(?:/32)? -j RETURN", rest.strip()):
+                allowed.add(m.group(1))
+        elif kind == "vxjump" and (m := re.search(r" --dport (\d{1,5}) ", rest)):
+            ports.add(int(m.group(1)))
+    return NetworkFacts(bridge_up, vx_master, frozenset(peers), up_master, rule, frozenset(allowed), closed,
+                        frozenset(ports))
 
 
 def parse_host_facts(text: str) -> HostFacts:

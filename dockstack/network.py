@@ -13,8 +13,8 @@ from dockstack.facts import NetworkFacts
 from dockstack.remote import quote
 from dockstack.scripts import script
 
-# Idempotent: bridge, VXLAN device with one flood entry per peer (stale peers removed),
-# or an uplink, and the ACCEPT rule that keeps Docker's FORWARD DROP off the bridge.
+# Idempotent: bridge, VXLAN device with one flood entry per peer (stale peers removed) and a filter that takes
+# VXLAN from the peers only, or an uplink, and the ACCEPT rule that keeps Docker's FORWARD DROP off the bridge.
 # The text: dockstack/scripts/host_network.sh.
 HOST_NETWORK_SCRIPT = script("host_network.sh")
 
@@ -42,8 +42,13 @@ def network_needs(net: Network, host: Host, peer_addresses: list[str], found: Ne
             return f"VXLAN device {net.vxlan_device} missing or not on {net.bridge}"
         if found.peers != frozenset(peer_addresses):
             return "VXLAN peers differ from hosts.yaml"
+        if not (found.filter_closed and found.filter_peers == frozenset(peer_addresses)
+                and found.filter_ports == {net.vxlan_port}):
+            return "VXLAN filter (only the stack's hosts may send) missing or not as hosts.yaml says"
     elif found.vxlan_master is not None:
         return f"VXLAN device {net.vxlan_device} present with join: {net.join}"
+    elif found.filter_ports or found.filter_peers:
+        return f"VXLAN filter present with join: {net.join}"
     if net.join == "uplink" and found.uplink_master != net.bridge:
         return f"uplink {net.uplink} not on {net.bridge}"
     if net.join != "uplink" and net.uplink and found.uplink_master == net.bridge:

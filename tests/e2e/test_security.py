@@ -6,9 +6,11 @@ Runs on the stack shipped_from_empty deployed (REAL_STACK_MODULES), reading it a
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,52 @@ def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, invent
     finally:
         clean = 'rm -f /var/lib/dockstack/registry/zz /var/lib/dockstack/registry/x*'
         ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(clean)}")
+
+
+ROGUE = "dsr-rogue"  # a namespace of this test's own on the lab's underlay bridge: no stack host
+# On this machine: ROGUE with an address on the underlay (veth on the lab's bridge) and a VXLAN device of the stack's
+# VNI and port towards one host, holding an address of the container subnet. Arguments: BRIDGE UNDERLAY_CIDR VNI
+# PORT HOST_ADDRESS SEGMENT_CIDR.
+ROGUE_UP = r"""
+set -e
+ip netns add "$ROGUE"
+ip link add "$ROGUE-u" type veth peer name eth0 netns "$ROGUE"
+ip link set "$ROGUE-u" master "$1" up
+ip -n "$ROGUE" addr add "$2" dev eth0
+ip -n "$ROGUE" link set eth0 up
+ip -n "$ROGUE" link add vx type vxlan id "$3" local "${2%/*}" dstport "$4" remote "$5"
+ip -n "$ROGUE" addr add "$6" dev vx
+ip -n "$ROGUE" link set vx up
+"""
+
+
+def dropped(inventory, host: str) -> int:
+    """Packets the host's VXLAN filter dropped so far."""
+    rules = ssh(inventory, host, "iptables -w -L DOCKSTACK-VXLAN -v -x -n").stdout.splitlines()
+    return sum(int(r.split()[0]) for r in rules if " DROP " in f" {r} ")
+
+
+def test_a_vxlan_endpoint_that_is_no_stack_host_cannot_reach_the_segment(stack, inventory):
+    """The VXLAN device takes frames from anyone who reaches a host's underlay address: a filter lets only the
+    stack's hosts send. A rogue endpoint on the lab's underlay, with the stack's VNI, cannot open a connection to
+    dnsmasq's DNS port, and the host's filter counts its packets dropped."""
+    spec, net = inventory.lab, inventory.network
+    assert spec is not None
+    target = stack.container("dnsmasq")
+    host = inventory.host(target.host)
+    underlay = ipaddress.IPv4Interface(f"{spec.gateway.network.network_address + 99}/{spec.gateway.network.prefixlen}")
+    assert str(underlay.ip) not in {h.address for h in inventory.hosts}
+    segment = f"{net.subnet.network_address + 250}/{net.subnet.prefixlen}"
+    subprocess.run(["ip", "netns", "del", ROGUE], capture_output=True)  # a run stopped half-way left it
+    try:
+        up = subprocess.run(["sh", "-c", ROGUE_UP, "sh", spec.bridge, str(underlay), str(net.vxlan_id),
+                             str(net.vxlan_port), host.address, segment], capture_output=True, text=True,
+                            env={"ROGUE": ROGUE, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        assert up.returncode == 0, up.stderr
+        before = dropped(inventory, host.name)
+        reach = subprocess.run(["nsenter", f"--net=/run/netns/{ROGUE}", "timeout", "5", "bash", "-c",
+                                'exec 3<>"/dev/tcp/$1/53"', "bash", str(target.ip)], capture_output=True, text=True)
+        assert reach.returncode != 0, f"the rogue endpoint reached {target.name} ({target.ip}) over VXLAN"
+        assert dropped(inventory, host.name) > before  # its frames arrived, and the filter dropped them
+    finally:
+        subprocess.run(["ip", "netns", "del", ROGUE], capture_output=True)

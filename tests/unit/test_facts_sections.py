@@ -451,7 +451,14 @@ esac
 FAKE_FACTS_BRIDGE = """printf '%s\\n' "00:00:00:00:00:00 dst 10.99.0.12 self permanent" \\
   "00:00:00:00:00:00 dst 10.99.0.13 self permanent" "02:42:0a:64:00:05 dst 10.99.0.12 self"
 """
-FAKE_FACTS_IPTABLES = '[ "$2" = -C ] && [ "$3" = FORWARD ]\n'  # no DOCKER-USER chain; the rule is in FORWARD
+FAKE_FACTS_IPTABLES = """case "$2 $3" in  # no DOCKER-USER chain; the rule is in FORWARD; the VXLAN filter is there
+  "-C FORWARD") ;;
+  "-S DOCKSTACK-VXLAN") printf '%s\\n' "-N DOCKSTACK-VXLAN" "-A DOCKSTACK-VXLAN -s 10.99.0.12/32 -j RETURN" \\
+    "-A DOCKSTACK-VXLAN -s 10.99.0.13/32 -j RETURN" "-A DOCKSTACK-VXLAN -j DROP" ;;
+  "-S INPUT") printf '%s\\n' "-P INPUT ACCEPT" "-A INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN" ;;
+  *) exit 1 ;;
+esac
+"""
 
 
 def test_host_facts_script_reports_every_section(tmp_path, fakebin):
@@ -480,7 +487,9 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert hf.addresses == {"web": ("02:42:0a:64:00:96", "10.100.0.150"), "db": (None, None)}
     assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID, PINNED: PINNED_ID, "dockstack/db:bookworm": None}
     assert hf.network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset({"10.99.0.12",
-                                      "10.99.0.13"}), uplink_master="dsbr0", forward_rule=True)
+                                      "10.99.0.13"}), uplink_master="dsbr0", forward_rule=True,
+                                      filter_peers=frozenset({"10.99.0.12", "10.99.0.13"}), filter_closed=True,
+                                      filter_ports=frozenset({4789}))
     assert hf.books["dns"].generation == 3 and hf.books["dns"].records == {"dns": DNS_RECORD}
     assert hf.state == {"galera1": "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\n"
                                    "safe_to_bootstrap: 1\n"}
@@ -493,4 +502,5 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
         f"docker image inspect --format {{{{.Id}}}} {tag}" for tag in tags[1:]]  # only what the listing lacks
     assert all(" 0 " not in c for c in fakebin.calls("nsenter"))  # a stopped container (PID 0) is not entered
     assert fakebin.calls("iptables") == ["iptables -w -S DOCKER-USER",
-                                         "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT"]
+                                         "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT",
+                                         "iptables -w -S DOCKSTACK-VXLAN", "iptables -w -S INPUT"]

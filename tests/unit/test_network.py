@@ -102,7 +102,8 @@ HOST = Host("host1", "10.99.0.11")
 def vxlan_ok(**kw) -> NetworkFacts:
     """Facts of a host whose VXLAN setup (shipped network) is complete, with kw changed."""
     return dataclasses.replace(NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset(PEERS),
-                                            forward_rule=True), **kw)
+                                            forward_rule=True, filter_peers=frozenset(PEERS), filter_closed=True,
+                                            filter_ports=frozenset({4789})), **kw)
 
 
 @pytest.fixture
@@ -151,6 +152,30 @@ def test_needs_the_uplink_on_the_bridge(uplink_net, master):
     assert network.network_needs(uplink_net, HOST, PEERS, found) == "uplink eth1 not on dsbr0"
 
 
+@pytest.mark.parametrize("kw", [{"filter_closed": False}, {"filter_peers": frozenset(PEERS[:1])},
+                                {"filter_peers": frozenset([*PEERS, "10.99.0.99"])}, {"filter_ports": frozenset()},
+                                {"filter_ports": frozenset({4789, 8472})}])
+def test_needs_the_vxlan_filter_that_lets_only_the_peers_send(net, kw):
+    assert network.network_needs(net, HOST, PEERS, vxlan_ok(**kw)) == \
+        "VXLAN filter (only the stack's hosts may send) missing or not as hosts.yaml says"
+
+
+def test_a_vxlan_filter_left_from_another_join_mode_must_go(uplink_net):
+    found = NetworkFacts(bridge_up=True, uplink_master="dsbr0", forward_rule=True, filter_ports=frozenset({4789}))
+    assert network.network_needs(uplink_net, HOST, PEERS, found) == "VXLAN filter present with join: uplink"
+
+
+def test_the_vxlan_filter_is_read_from_iptables_rules():
+    lines = ["vxfilter -N DOCKSTACK-VXLAN", "vxfilter -A DOCKSTACK-VXLAN -s 10.99.0.12/32 -j RETURN",
+             "vxfilter -A DOCKSTACK-VXLAN -s 10.99.0.13/32 -j RETURN", "vxfilter -A DOCKSTACK-VXLAN -j DROP",
+             "vxjump -A INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN"]
+    found = parse_network("\n".join(lines))
+    assert (found.filter_peers, found.filter_closed, found.filter_ports) == (frozenset(PEERS), True,
+                                                                             frozenset({4789}))
+    open_ended = parse_network("\n".join([*lines[:3], lines[4]]))  # no DROP last: anyone else gets through
+    assert not open_ended.filter_closed
+
+
 @pytest.mark.parametrize("master", ["dsbr0", ""], ids=["enslaved", "not-enslaved"])
 def test_a_vxlan_device_left_from_another_join_mode_must_go(uplink_net, master):
     found = NetworkFacts(bridge_up=True, vxlan_master=master, uplink_master="dsbr0", forward_rule=True)
@@ -177,7 +202,8 @@ def test_a_bridge_name_is_compared_whole_never_as_a_pattern(net):
     """The old `grep " master $br "` read a bridge name as a regex: ds.br0 matched dsXbr0. Now the facts
     carry the master's name and it is compared as a string."""
     line = "vxlan 7: dsvx0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master dsXbr0 state UNKNOWN"
-    found = dataclasses.replace(parse_network(line), bridge_up=True, peers=frozenset(PEERS), forward_rule=True)
+    found = dataclasses.replace(parse_network(line), bridge_up=True, peers=frozenset(PEERS), forward_rule=True,
+                                filter_peers=frozenset(PEERS), filter_closed=True, filter_ports=frozenset({4789}))
     assert found.vxlan_master == "dsXbr0"
     dotted = dataclasses.replace(net, bridge="ds.br0")
     assert network.network_needs(dotted, HOST, PEERS, found) == "VXLAN device dsvx0 missing or not on ds.br0"
@@ -196,11 +222,14 @@ case "$1 $2 $3" in  # a device exists when the test wrote its `ip -o link` line 
 esac
 """
 FAKE_BRIDGE = 'if [ "$1 $2" = "fdb show" ]; then cat "$FAKEBIN_STATE/fdb" 2>/dev/null; fi\nexit 0\n'
-FAKE_IPTABLES = """case "$2" in
-  -S) [ -f "$FAKEBIN_STATE/docker-user" ] ;;
-  -C) [ -f "$FAKEBIN_STATE/rule" ] ;;
+FAKE_IPTABLES = """case "$2 $3" in
+  "-S DOCKER-USER") [ -f "$FAKEBIN_STATE/docker-user" ] ;;
+  "-S INPUT") cat "$FAKEBIN_STATE/input" 2>/dev/null ;;
+  "-S DOCKSTACK-VXLAN") [ -f "$FAKEBIN_STATE/vxfilter" ] ;;
+  -C*) [ -f "$FAKEBIN_STATE/rule" ] ;;
 esac
 """
+
 ALL_ZEROS = "00:00:00:00:00:00"
 
 
@@ -237,6 +266,13 @@ def test_host_network_script_sets_up_a_fresh_host(net, host_network, fakebin):
         "bridge fdb show dev dsvx0",
         f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.12",
         f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.13",
+        "iptables -w -S INPUT",  # no jump to the filter yet
+        "iptables -w -S DOCKSTACK-VXLAN",  # nor its chain
+        "iptables -w -N DOCKSTACK-VXLAN",
+        "iptables -w -A DOCKSTACK-VXLAN -s 10.99.0.12 -j RETURN",
+        "iptables -w -A DOCKSTACK-VXLAN -s 10.99.0.13 -j RETURN",
+        "iptables -w -A DOCKSTACK-VXLAN -j DROP",
+        "iptables -w -I INPUT 1 -p udp --dport 4789 -j DOCKSTACK-VXLAN",
         "iptables -w -S DOCKER-USER",
         "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT",
         "iptables -w -I FORWARD 1 -i dsbr0 -o dsbr0 -j ACCEPT",
@@ -248,8 +284,10 @@ def test_host_network_script_only_changes_what_differs(net, host_network, fakebi
     removed, a unicast entry ignored; the rule already in Docker's DOCKER-USER chain stays."""
     fdb = (f"{ALL_ZEROS} dst 10.99.0.12 self permanent\n{ALL_ZEROS} dst 10.99.0.99 self permanent\n"
            "02:42:0a:64:00:05 dst 10.99.0.13 self\n")
+    jump = "-A INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN"
     proc = host_network(net, ["10.99.0.12", "10.99.0.1"], link_dsbr0=link("dsbr0"),
-                        link_dsvx0=link("dsvx0", "dsbr0"), fdb=fdb, docker_user="", rule="")
+                        link_dsvx0=link("dsvx0", "dsbr0"), fdb=fdb, docker_user="", rule="",
+                        input=f"-P INPUT ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n{jump}\n", vxfilter="")
     assert proc.returncode == 0, proc.stderr
     assert fakebin.calls() == [
         "ip link show dev dsbr0",
@@ -259,6 +297,16 @@ def test_host_network_script_only_changes_what_differs(net, host_network, fakebi
         "bridge fdb show dev dsvx0",
         f"bridge fdb append {ALL_ZEROS} dev dsvx0 dst 10.99.0.1",
         f"bridge fdb del {ALL_ZEROS} dev dsvx0 dst 10.99.0.99",
+        "iptables -w -S INPUT",
+        "iptables -w -D INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN",  # the old filter goes whole
+        "iptables -w -S DOCKSTACK-VXLAN",
+        "iptables -w -F DOCKSTACK-VXLAN",
+        "iptables -w -X DOCKSTACK-VXLAN",
+        "iptables -w -N DOCKSTACK-VXLAN",  # and comes back with the peers of now
+        "iptables -w -A DOCKSTACK-VXLAN -s 10.99.0.12 -j RETURN",
+        "iptables -w -A DOCKSTACK-VXLAN -s 10.99.0.1 -j RETURN",
+        "iptables -w -A DOCKSTACK-VXLAN -j DROP",
+        "iptables -w -I INPUT 1 -p udp --dport 4789 -j DOCKSTACK-VXLAN",
         "iptables -w -S DOCKER-USER",
         "iptables -w -C DOCKER-USER -i dsbr0 -o dsbr0 -j ACCEPT",
     ]
