@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,16 @@ from pathlib import Path
 import yaml
 
 from dockstack import lab
-from dockstack.config import DEFAULT_HOSTS_FILE, ROOT, Container, Inventory, Stack, load_inventory, load_stack
+from dockstack.config import (
+    DEFAULT_HOSTS_FILE,
+    ROOT,
+    Container,
+    Inventory,
+    Stack,
+    load_inventory,
+    load_stack,
+    secrets_file_for,
+)
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 from dockstack.services import SERVICE_ROOT
@@ -121,6 +131,17 @@ def write_containers(tmp_path: Path, name: str, edit) -> Path:
     edit(data)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def shipped_variant(tmp_path: Path, edit) -> Path:
+    """The shipped containers.yaml changed by edit(data), beside a copy of its secrets file (the same passwords)."""
+    shipped = ROOT / "containers.yaml"
+    data = yaml.safe_load(shipped.read_text())
+    edit(data)
+    path = tmp_path / "containers.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    shutil.copy(secrets_file_for(shipped), secrets_file_for(path))
     return path
 
 

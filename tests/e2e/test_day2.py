@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -25,7 +24,7 @@ from bench.day2 import Prober, failed, longest_gap
 from dockstack.config import ROOT, Stack, secrets_file_for
 from dockstack.remote import parallel
 
-from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
+from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, shipped_variant, sql, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -39,16 +38,6 @@ def inv(*args: str, containers: Path = SHIPPED, check: bool = True) -> subproces
 def stack(shipped_from_empty: Deployed) -> Stack:
     assert "0 failed" in shipped_from_empty.out, shipped_from_empty.out
     return shipped_from_empty.stack
-
-
-def variant(tmp_path: Path, edit) -> Path:
-    """The shipped containers.yaml changed by edit(data), beside a copy of its secrets file (the same passwords)."""
-    data = yaml.safe_load(SHIPPED.read_text())
-    edit(data)
-    path = tmp_path / "containers.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(path))
-    return path
 
 
 def with_env(role: str, value: str):
@@ -81,7 +70,7 @@ def probed(remotes, stack: Stack, containers: Path = SHIPPED) -> tuple[str, list
 
 def rolled(remotes, stack: Stack, tmp_path: Path, role: str, value: str) -> tuple[str, list[list[str]]]:
     """probed() with the role's containers changed (an env value added)."""
-    return probed(remotes, stack, variant(tmp_path, with_env(role, value)))
+    return probed(remotes, stack, shipped_variant(tmp_path, with_env(role, value)))
 
 
 def assert_no_failed_probe(lines: list[list[str]], what: str) -> None:
@@ -149,7 +138,7 @@ def test_a_broken_galera_image_stops_the_roll_at_the_first_node(stack, inventory
                 c["image"] = "dockstack/galera:broken"
 
     try:
-        proc = inv("deploy-all", containers=variant(tmp_path, broken), check=False)
+        proc = inv("deploy-all", containers=shipped_variant(tmp_path, broken), check=False)
         out = proc.stdout
         assert proc.returncode == 1, out
         first = re.search(r"galera: rolling change 1/3: (galera\d)", out).group(1)

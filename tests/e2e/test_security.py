@@ -9,19 +9,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from dockstack.config import ROOT, Stack, secrets_file_for
+from dockstack.config import Stack
 from dockstack.services import SERVICE_ROOT
 
-from .helpers import Deployed, run_inv, ssh
+from .helpers import Deployed, run_inv, shipped_variant, ssh
 
-SHIPPED = ROOT / "containers.yaml"
 CAP_NET_RAW = 13  # linux/capability.h
 # the services whose definitions ask for NET_RAW: keepalived sends VRRP adverts on a raw socket
 NEEDS_NET_RAW = {"haproxy"}
@@ -37,16 +34,6 @@ def pid1_status(inventory, host: str, name: str) -> dict[str, str]:
     """/proc/PID/status of a container's PID 1, read on its host."""
     out = ssh(inventory, host, f"cat /proc/$(docker container inspect --format '{{{{.State.Pid}}}}' {name})/status")
     return dict(line.split(":\t", 1) for line in out.stdout.splitlines() if ":\t" in line)
-
-
-def variant(tmp_path: Path, edit) -> Path:
-    """The shipped containers.yaml changed by edit(data), beside a copy of its secrets file."""
-    data = yaml.safe_load(SHIPPED.read_text())
-    edit(data)
-    path = tmp_path / "containers.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(path))
-    return path
 
 
 def containers_on_hosts(inventory) -> dict[str, str]:
@@ -108,7 +95,7 @@ def test_a_one_character_container_name_is_refused_as_the_docker_daemon_refuses_
     def one_character(data: dict) -> None:
         data["containers"][-1]["name"] = "a"
 
-    bad = variant(tmp_path, one_character)
+    bad = shipped_variant(tmp_path, one_character)
     before = containers_on_hosts(inventory)
     refused = run_inv("deploy-all", "--dry-run", f"--containers-file={bad}", check=False)
     assert refused.returncode == 1, refused.stdout
@@ -129,7 +116,7 @@ def test_a_galera_password_with_a_quote_is_refused_before_any_host_is_touched(st
             if c["role"] == "galera":
                 c["env"] = {**c.get("env", {}), "MYSQL_ROOT_PASSWORD": value}
 
-    bad = variant(tmp_path, quoted)
+    bad = shipped_variant(tmp_path, quoted)
     before = containers_on_hosts(inventory)
     refused = run_inv("deploy-all", f"--containers-file={bad}", check=False)
     assert refused.returncode == 1, refused.stdout
