@@ -84,11 +84,11 @@ def test_no_application_container_can_open_a_raw_socket_or_gain_privileges(stack
 
 
 def test_a_one_character_container_name_is_refused_as_the_docker_daemon_refuses_it(stack, inventory, tmp_path):
-    """Validation follows Docker's rule for names: what it refuses, the daemon refuses too (exit 125 mid-deploy
-    before); the shortest name it takes, the daemon takes."""
+    """Validation follows Docker's rule for names: what it refuses, the daemon refuses too (`docker run` exited 125
+    mid-deploy before); the shortest name it takes, the daemon takes."""
     image = stack.container("dnsmasq").image
     daemon = ssh(inventory, "host1", f"docker create --name a {image} true", check=False)
-    assert daemon.returncode == 125 and "Invalid container name" in daemon.stderr, daemon.stderr
+    assert daemon.returncode != 0 and "Invalid container name" in daemon.stderr, daemon.stderr
     taken = ssh(inventory, "host1", f"docker create --name ab {image} true && docker rm ab", check=False)
     assert taken.returncode == 0, taken.stderr
 
