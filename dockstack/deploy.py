@@ -79,8 +79,9 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     keep_secrets(stack, say)  # before any container starts with the passwords this load made
     ex = Executor(inv, stack, remotes, world, say)
     ex.to_recreate = {a.container.name for a in actions if a.kind == planner.RECREATE}
-    ex.ensure_network({a.container.host for a in actions if a.kind not in (planner.NOTHING, planner.ADOPT)}
-                      - set(world.unreachable))
+    # every reachable host, not only those with a change: a host's network drift (a lost VXLAN filter, a missing
+    # peer) is repaired by the next deploy-all like a container's (network_needs: nothing to do when it is as wanted)
+    ex.ensure_network({h.name for h in inv.hosts} - set(world.unreachable))
     outcome = Outcome()
     by_name = {a.container.name: a for a in actions}
     role_tiers = tiers(stack)

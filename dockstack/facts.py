@@ -19,6 +19,7 @@ from dockstack.scripts import script
 MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 # a registry record's source: the flowchart path that gave the address (Record.source)
 SOURCES = frozenset({"static", "lease", "new", "adopted", "vip"})
+NO_HOST = "-"  # a VIP's record names no host: it moves between its role's containers (ipam.NO_HOST)
 MAC_IN_LINK = re.compile(r"link/ether ([0-9a-fA-F:]{17})")
 IPV4_IN_ADDR = re.compile(r"\binet (\d+\.\d+\.\d+\.\d+)/(\d+)")
 
@@ -238,7 +239,8 @@ def parse_record(line: str) -> Record | None:
     registry lives in a folder its dnsmasq container can write: a forged value must not reach dnsmasq's files or a
     command); None for anything else."""
     parts = line.removesuffix("\n").split(" ")
-    if len(parts) != 6 or not all(NAME_RE.fullmatch(x) for x in parts[:3]) or parts[5] not in SOURCES \
+    if len(parts) != 6 or not (NAME_RE.fullmatch(parts[0]) and NAME_RE.fullmatch(parts[1])) \
+            or not (NAME_RE.fullmatch(parts[2]) or parts[2] == NO_HOST) or parts[5] not in SOURCES \
             or not MAC_RE.fullmatch(parts[3].lower()):
         return None
     try:

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from dockstack.config import Container, Network, Stack, dhcp_slice, effective_mac
 from dockstack.errors import DockstackError
-from dockstack.facts import Lease, Record
+from dockstack.facts import NO_HOST, Lease, Record
 from dockstack.render import render
 
 STATIC, LEASE, NEW, ADOPTED = "static", "lease", "new", "adopted"
 VIP = "vip"  # the source of a virtual IP's entry: reserved from the config, held by keepalived
-NO_HOST = "-"  # the host field of a VIP's entry: it moves between the role's containers
 
 __all__ = ["Lease", "Record"]  # re-exported: callers speak of ipam.Record
 QUARANTINE = 16  # released IPs held back so the next container does not inherit an old one's address

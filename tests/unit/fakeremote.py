@@ -49,7 +49,8 @@ class FakeHost:
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> content
     dirs: set[str] = field(default_factory=set)
-    network: tuple[str, str, str, frozenset[str]] | None = None  # bridge, join, vxlan device, peers (set up)
+    # bridge, join, vxlan device, peers, VXLAN port (set up)
+    network: tuple[str, str, str, frozenset[str], str] | None = None
     down: str = ""  # why the host does not answer ("": it does)
 
 
@@ -137,8 +138,8 @@ class Lab:
                 return Result(True, 0, self.facts(host, argv[4], argv[10], host_facts_tags(argv)), "")
             if script == network.HOST_NETWORK_SCRIPT:
                 self.calls.append(Call(host_name, "network"))
-                br, _mtu, join, vx = argv[4:8]
-                host.network = (br, join, vx, frozenset(argv[12:]))
+                br, _mtu, join, vx, _vni, port = argv[4:10]
+                host.network = (br, join, vx, frozenset(argv[12:]), port)
                 return Result(True, 0, "", "")
             if script == actions.ACTION_SCRIPT:
                 self.calls.append(Call(host_name, "action", argv[5], (argv[4],)))
@@ -196,13 +197,17 @@ class Lab:
                         "valid_lft forever preferred_lft forever"]
         out += ["#images", *(f"{t} {host.images.get(t, '')}" for t in tags), "#network"]
         if host.network:
-            br, join, vx, peers = host.network
+            br, join, vx, peers, port = host.network
             out.append(f"bridge 5: {br}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode "
                        "DEFAULT group default qlen 1000\\    link/ether 0a:00:00:00:00:05 brd ff:ff:ff:ff:ff:ff")
             if join == "vxlan":
                 out.append(f"vxlan 6: {vx}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master {br} "
                            "state UNKNOWN mode DEFAULT group default qlen 1000\\    link/ether 0a:00:00:00:00:06")
                 out += [f"peer {p}" for p in sorted(peers)]
+                out += ["vxfilter -N DOCKSTACK-VXLAN", *(f"vxfilter -A DOCKSTACK-VXLAN -s {p}/32 -j RETURN"
+                                                        for p in sorted(peers)),
+                        "vxfilter -A DOCKSTACK-VXLAN -j DROP",
+                        f"vxjump -A INPUT -p udp -m udp --dport {port} -j DOCKSTACK-VXLAN"]
             out.append("forward")
         out.append("#books")
         for d in sorted(d for d in host.dirs if re.fullmatch(rf"{SERVICE_ROOT}/dnsmasq/[^/]+/registry", d)):

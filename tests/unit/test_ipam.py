@@ -243,6 +243,12 @@ def test_render_quarantine_holds_the_ip_for_an_unused_mac():
     assert ipam.render_quarantine("10.100.0.150") == "02:ff:0a:64:00:96,10.100.0.150\n"
 
 
+def test_a_vips_record_parses_back_and_every_source_is_one_the_facts_accept():
+    v = facts.Record("vip", "haproxy", ipam.NO_HOST, "00:00:5e:00:01:33", "10.100.0.10", ipam.VIP)
+    assert facts.parse_record(ipam.render_record(v)) == v  # its host is "-": it moves between its containers
+    assert {ipam.STATIC, ipam.LEASE, ipam.NEW, ipam.ADOPTED, ipam.VIP} == facts.SOURCES
+
+
 def test_rendered_record_files_parse_back():
     r = rec("web", "02:42:00:00:00:05", "10.100.0.105", ipam.ADOPTED, role="webui")
     assert facts.parse_record(ipam.render_record(r)) == r

@@ -206,6 +206,18 @@ def test_a_second_run_acts_only_on_what_differs(scene):
     assert tier_puts(scene.lab) == [{"app3"}]
 
 
+def test_a_hosts_network_drift_is_repaired_when_no_container_changes(scene):
+    """A host whose network lost something (here: all of it, so its VXLAN filter too) is set up again by a run that
+    has no container to change (it was set up only where a container changed)."""
+    scene.deploy()
+    scene.lab.hosts["h2"].network = None
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert [c.host for c in scene.lab.calls if c.what == "network"] == ["h2"]
+    assert "  h2: container network set up (bridge dsbr0 missing or down)" in said
+
+
 def test_dry_run_reads_the_facts_and_changes_nothing(scene):
     outcome, said = scene.deploy(dry_run=True)
     assert outcome == Outcome()
