@@ -14,11 +14,13 @@ import subprocess
 import pytest
 import yaml
 
-from dockstack.config import Stack
+from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack
 from dockstack.services import SERVICE_ROOT
 
 from .helpers import Deployed, run_inv, shipped_variant, ssh
 
+# the suite's default containers file is the engine stack's (conftest): every inv here names the shipped one
+SHIPPED_FILE = f"--containers-file={DEFAULT_CONTAINERS_FILE}"
 CAP_NET_RAW = 13  # linux/capability.h
 # the services whose definitions ask for NET_RAW: keepalived sends VRRP adverts on a raw socket
 NEEDS_NET_RAW = {"haproxy"}
@@ -139,7 +141,7 @@ def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, invent
     ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(plant)} sh {shlex.quote(name)} "
                              f"'evil galera host1 02:42:0a:64:00:66 {forged} static'")
     try:
-        out = run_inv("deploy-all").stdout
+        out = run_inv("deploy-all", SHIPPED_FILE).stdout
         assert "0 failed" in out, out
         # zz is named as no record it holds: damaged, and left alone; the VIP's record (host "-") is intact
         assert "registry/zz is damaged" in out and "registry/vip is damaged" not in out, out
@@ -147,7 +149,7 @@ def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, invent
             every_copy = ssh(inventory, h.name, f"cat {SERVICE_ROOT}/addressbook/*/* {SERVICE_ROOT}/dnsmasq/*/*.d/* "
                                                 "2>/dev/null", check=False).stdout
             assert forged not in every_copy and "10.100.0.67" not in every_copy, (h.name, every_copy)
-        names = {r["name"] for r in json.loads(run_inv("ipam.show", "--json").stdout)}
+        names = {r["name"] for r in json.loads(run_inv("ipam.show", "--json", SHIPPED_FILE).stdout)}
         assert not names & {"evil", "evil2"}, names
         for evil in ("evil", "evil2"):
             answer = ssh(inventory, dns.host, f"docker exec {dns.name} getent hosts {evil}.dockstack.lab",
@@ -208,6 +210,6 @@ def test_a_vxlan_endpoint_that_is_no_stack_host_cannot_reach_the_segment(stack, 
     # a host that lost its filter gets it back from the next deploy-all, with no container to change
     jump = f"INPUT -p udp -m udp --dport {net.vxlan_port} -j DOCKSTACK-VXLAN"
     ssh(inventory, host.name, f"iptables -w -D {jump}")
-    out = run_inv("deploy-all").stdout
+    out = run_inv("deploy-all", SHIPPED_FILE).stdout
     assert f"{host.name}: container network set up (VXLAN filter" in out and " 0 changed, 0 failed" in out, out
     assert f"-A {jump}" in ssh(inventory, host.name, "iptables -w -S INPUT").stdout
