@@ -13,10 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from dockstack.config.grammar import NAME_RE
+from dockstack.config.grammar import MAC_RE, NAME_RE
 from dockstack.scripts import script
 
-MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 # a registry record's source: the flowchart path that gave the address (Record.source)
 SOURCES = frozenset({"static", "lease", "new", "adopted", "vip"})
 NO_HOST = "-"  # a VIP's record names no host: it moves between its role's containers (ipam.NO_HOST)
@@ -234,6 +233,14 @@ def _sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v) for k, v in out.items()}
 
 
+def _ipv4(text: str) -> bool:
+    """text is an IPv4 address written as Python writes it (no leading zeros, nothing around it)."""
+    try:
+        return str(ipaddress.IPv4Address(text)) == text
+    except ValueError:
+        return False
+
+
 def parse_record(line: str) -> Record | None:
     """A registry line `name role host mac ip source`, every field whole-string checked as the config's are (the
     registry lives in a folder its dnsmasq container can write: a forged value must not reach dnsmasq's files or a
@@ -243,11 +250,7 @@ def parse_record(line: str) -> Record | None:
             or not (NAME_RE.fullmatch(parts[2]) or parts[2] == NO_HOST) or parts[5] not in SOURCES \
             or not MAC_RE.fullmatch(parts[3].lower()):
         return None
-    try:
-        ip = ipaddress.IPv4Address(parts[4])
-    except ValueError:
-        return None
-    if str(ip) != parts[4]:
+    if not _ipv4(parts[4]):
         return None
     return Record(*parts[:3], parts[3].lower(), parts[4], parts[5])
 
@@ -255,14 +258,7 @@ def parse_record(line: str) -> Record | None:
 def _registry_file(fname: str, content: str) -> Record | None:
     """A registry file's record as the facts show it (its final newline as "?"), if the file is intact."""
     rec = parse_record(content.rstrip("?"))
-    return rec if rec and rec.name == fname and MAC_RE.fullmatch(rec.mac) else None
-
-
-def _ipv4(text: str) -> bool:
-    try:
-        return str(ipaddress.IPv4Address(text)) == text
-    except ValueError:
-        return False
+    return rec if rec and rec.name == fname else None
 
 
 def parse_books(text: str) -> dict[str, BookCopy]:
