@@ -21,15 +21,20 @@ SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 06
 CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
 STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
 # seconds a running node may stay outside the primary component while a member is Synced before its supervisor
-# restarts mariadbd (a joiner Galera gave up on after a failed transfer): well past a join's non-Primary moments
+# restarts mariadbd (a joiner Galera gave up on after a failed transfer): non-Primary well past a join's non-Primary
+# moments; Disconnected (its cluster connection closed, never reopened by itself) after two looks in a row
 REJOIN_AFTER = 20
+REJOIN_DISCONNECTED = 5
+REJOIN_POLL = 5  # seconds between the watchdog's looks
+REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
 START_FILES = ("entrypoint", "clustercheck")
 
 
 def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
-                  rejoin_after=REJOIN_AFTER)
+                  rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
+                  rejoin_stop=REJOIN_STOP)
 
 
 def nodes(cluster: Cluster) -> list[cluster_state.Node]:

@@ -425,3 +425,57 @@ def test_stop_continues_every_process_of_the_container_first(fakebin):
 
 def _proc_state(pid: int) -> str:
     return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0]
+
+
+# --- the supervisor's rejoin watchdog ----------------------------------------------------------------------
+
+
+def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
+    """A driver for the rendered supervisor's own watchdog functions (fast timings): a `mariadbd` that ignores
+    SIGTERM (as one hanging in "disconnecting" does), a peer whose clustercheck answers Synced."""
+    from dockstack.render import render
+
+    entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
+                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1)
+    (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
+    body = ""
+    for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):
+        rest = entry[entry.index(f"\n{name}() {{") + 1:]
+        first = rest[:rest.index("\n") + 1]
+        body += first if first.rstrip().endswith("}") else rest[:rest.index("\n}\n") + 3]
+    stopper = f"(sleep {mariadbd_ends_after}; kill -KILL $pid) &" if mariadbd_ends_after else ""
+    return (f"cnf={tmp_path / 'cnf'}\n{body}\n"
+            "sh -c 'trap \"\" TERM; while :; do sleep 0.1; done' & pid=$!\n"
+            f"{stopper}\nrejoin_watchdog $pid\n"
+            "case $(ps -o stat= -p $pid) in Z*|'') echo mariadbd-gone ;;\n"
+            "  *) echo mariadbd-alive; kill -KILL $pid ;; esac\n")
+
+
+def test_watchdog_kills_a_disconnected_mariadbd_that_hangs_in_its_stop_and_says_why(tmp_path, fakebin):
+    """Galera closed a joiner's cluster connection after a short IST: Disconnected while a peer is Synced is
+    restarted after REJOIN_DISCONNECTED, and a mariadbd that ignores SIGTERM is killed after REJOIN_STOP (it hung
+    60 s in "disconnecting" before: a full stop took 100 s)."""
+    fakebin.add("mariadb", "printf 'wsrep_cluster_status\\tDisconnected\\n'\n")
+    fakebin.add("socat", "printf 'HTTP/1.1 200 OK\\r\\n'\n")
+    started = time.monotonic()
+    out = fakebin.run(["bash", "-c", watchdog_driver(tmp_path, None)])
+    took = time.monotonic() - started
+    assert out.stdout.splitlines()[-1] == "mariadbd-gone", out
+    assert "outside the primary component (Disconnected) for " in out.stdout, out
+    assert "while peer1.lab is Synced: restarting mariadbd to join again" in out.stdout, out
+    assert "mariadbd did not stop within 1 s outside the cluster: killing it" in out.stdout, out
+    assert took < 10, (took, out)
+
+
+def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakebin):
+    fakebin.add("mariadb", "printf 'wsrep_cluster_status\\tPrimary\\n'\n")
+    fakebin.add("socat", "printf 'HTTP/1.1 200 OK\\r\\n'\n")
+    out = fakebin.run(["bash", "-c", watchdog_driver(tmp_path, 3.5)])
+    assert out.stdout.splitlines() == ["mariadbd-gone"], out
+    assert "restarting" not in out.stdout + out.stderr
+
+
+def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
+    entry = galera_service.render_file("entrypoint")
+    join = entry[entry.index('log "joining through $peer"'):]
+    assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')
