@@ -403,12 +403,20 @@ def _vip(r: _Reader, inventory: Inventory) -> Vip:
 
 
 def _check_vips(path: str, roles: list[Role], containers: list[Container]) -> None:
-    """A VIP's address, DNS name, router id and MAC belong to it alone."""
+    """A VIP's address, DNS name, router id and MAC belong to it alone; its role's containers have static
+    addresses, since keepalived speaks VRRP to those addresses only (unicast) and hears no one else."""
     seen: dict[object, str] = {}
     for i, role in enumerate(roles):
         if role.vip is None:
             continue
         key = f"roles[{i}].vip"
+        for j, c in enumerate(containers):
+            if c.role == role.name and c.ip is None:
+                raise ConfigError(path, f"containers[{j}].ip", f"container {c.name} has no static ip, and its role "
+                                  f"{role.name} has a vip: keepalived sends VRRP adverts to its peers' addresses "
+                                  "only and ignores any other sender, so they must be fixed",
+                                  "give it an ip of the subnet outside dhcp_range (a running one: the address "
+                                  "`inv ipam.show` lists for it keeps it where it is)")
         for c in containers:
             if c.ip == role.vip.ip:
                 raise ConfigError(path, f"{key}.ip", f"{role.vip.ip} is already the static ip of container {c.name}",

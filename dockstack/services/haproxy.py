@@ -54,12 +54,19 @@ def vrrp_priority(stack: Stack, c: Container) -> int:
     return max(1, VRRP_TOP_PRIORITY - 10 * stack.of_role(c.role).index(c))
 
 
+def vrrp_peers(stack: Stack, c: Container) -> list[str]:
+    """The static addresses of c's role's other containers (validation makes every one static): the only ones
+    its keepalived sends adverts to and hears."""
+    return [str(p.ip) for p in stack.of_role(c.role) if p is not c and p.ip is not None]
+
+
 def render_keepalived(stack: Stack, c: Container, net: Network) -> str:
     """keepalived.conf of a container whose role has a vip (it holds the VRRP password: a secret)."""
-    if c.vip is None:
-        raise ValueError(f"{c.name}: its role has no vip")
+    if c.vip is None or c.ip is None:
+        raise ValueError(f"{c.name}: its role has no vip, or it has no static ip")
     return render("haproxy/keepalived.conf.j2", name=c.name, role=c.role, vip=c.vip, domain=net.domain,
-                  priority=vrrp_priority(stack, c), prefixlen=net.subnet.prefixlen)
+                  priority=vrrp_priority(stack, c), prefixlen=net.subnet.prefixlen, own_ip=str(c.ip),
+                  peers=vrrp_peers(stack, c))
 
 
 class Haproxy(Service):

@@ -60,7 +60,9 @@ def test_shipped_stack(shipped_stack):
     assert dns.mac == "02:00:0a:64:00:02"
     assert dns.ip == ipaddress.IPv4Address("10.100.0.2")
     assert st.dnsmasq_containers() == (dns,)
-    assert all(c.mac is None and c.ip is None for c in st.containers if c.name != "dnsmasq")
+    # keepalived's unicast peers: a vip role's containers have static addresses; every other one leases its own
+    assert [str(c.ip) for c in st.of_role("haproxy")] == ["10.100.0.11", "10.100.0.12"]
+    assert all(c.mac is None and c.ip is None for c in st.containers if c.role not in ("dnsmasq", "haproxy"))
     assert {c.host for c in st.containers} == {"host1", "host2", "host3"}
     img = st.image("dockstack/base:bookworm")
     assert img is not None and img.suite == "bookworm"

@@ -31,8 +31,8 @@ def with_vip(cfg, **vip) -> None:
                                        "vip": {"ip": "10.100.0.10", "name": "vip", "router_id": 51,
                                                "password": PASSWORD, **vip}})
     cfg.containers["containers"] += [
-        {"name": "lb1", "role": "lb", "host": "h1", "image": "test/haproxy:bookworm"},
-        {"name": "lb2", "role": "lb", "host": "h2", "image": "test/haproxy:bookworm"}]
+        {"name": "lb1", "role": "lb", "host": "h1", "image": "test/haproxy:bookworm", "ip": "10.100.0.11"},
+        {"name": "lb2", "role": "lb", "host": "h2", "image": "test/haproxy:bookworm", "ip": "10.100.0.12"}]
 
 
 def test_vip_is_read(cfg):
@@ -117,7 +117,7 @@ def test_vip_only_on_a_haproxy_role(cfg, config_error):
 def test_two_vips_need_their_own_address_name_and_router_id(cfg, config_error):
     with_vip(cfg)
     cfg.containers["roles"].append({"name": "lb2", "service": "haproxy", "vip": {
-        "ip": "10.100.0.11", "name": "vip2", "router_id": 51, "password": PASSWORD}})
+        "ip": "10.100.0.13", "name": "vip2", "router_id": 51, "password": PASSWORD}})
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, "roles[3].vip.router_id", "51 is already used by the vip of role lb")
@@ -239,7 +239,28 @@ def test_keepalived_conf(cfg):
         assert 'script "/usr/bin/pgrep -x haproxy"' in text and "track_script {\n        haproxy_alive" in text
     assert "priority 150\n" in first and "router_id lb1\n" in first
     assert "priority 140\n" in second and "router_id lb2\n" in second
+    # unicast to the other container's static address, from its own; adverts from anyone else ignored
+    unicast = "unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n    check_unicast_src\n"
+    assert unicast.format("10.100.0.11", "10.100.0.12") in first
+    assert unicast.format("10.100.0.12", "10.100.0.11") in second
     assert "{{" not in first and "{%" not in first
+
+
+def test_keepalived_of_a_vip_role_alone_has_no_peer_to_send_to(cfg):
+    with_vip(cfg)
+    cfg.containers["containers"] = [c for c in cfg.containers["containers"] if c["name"] != "lb2"]
+    inv, stack = cfg.load()
+    text = haproxy_service.render_keepalived(stack, stack.container("lb1"), inv.network)
+    assert "unicast" not in text and "vrrp_instance lb {" in text
+
+
+def test_a_vip_roles_container_without_a_static_ip_is_refused(cfg, config_error):
+    with_vip(cfg)
+    del cfg.containers["containers"][-1]["ip"]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, f"containers[{len(cfg.containers['containers']) - 1}].ip",
+                 "container lb2 has no static ip, and its role lb has a vip", "inv ipam.show")
 
 
 def test_keepalived_conf_is_written_for_root_only():
