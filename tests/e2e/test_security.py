@@ -10,6 +10,7 @@ import ipaddress
 import json
 import shlex
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ import yaml
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack
 from dockstack.services import SERVICE_ROOT
 
-from .helpers import Deployed, run_inv, shipped_variant, ssh
+from .helpers import Deployed, holders, run_inv, shipped_variant, ssh
 
 # the suite's default containers file is the engine stack's (conftest): every inv here names the shipped one
 SHIPPED_FILE = f"--containers-file={DEFAULT_CONTAINERS_FILE}"
@@ -213,3 +214,80 @@ def test_a_vxlan_endpoint_that_is_no_stack_host_cannot_reach_the_segment(stack, 
     out = run_inv("deploy-all", SHIPPED_FILE).stdout
     assert f"{host.name}: container network set up (VXLAN filter" in out and " 0 changed, 0 failed" in out, out
     assert f"-A {jump}" in ssh(inventory, host.name, "iptables -w -S INPUT").stdout
+
+
+# A VRRP speaker of the test's own on a stack host's segment bridge, in a container with the raw socket keepalived
+# needs (no stack container has one but the haproxy pair): the haproxy image's keepalived, the stack's router id and
+# password, priority 254 (above any of the stack's), claiming an address of its own. Arguments: NAME IMAGE BRIDGE CIDR
+# CONF. Prints nothing; fails naming the step.
+VRRP_ROGUE_UP = r"""
+set -e
+docker rm -f "$1" >/dev/null 2>&1 || true
+docker run -d --name "$1" --network none --cap-add NET_ADMIN --cap-add NET_RAW --entrypoint bash "$2" -c '
+  until ip -4 -o addr show dev eth0 2>/dev/null | grep -q " inet "; do sleep 0.2; done
+  printf "%s\n" "$1" > /tmp/rogue.conf
+  exec keepalived -P -n -l -D -f /tmp/rogue.conf -p /tmp/k.pid -r /tmp/kv.pid' sh "$5" >/dev/null
+pid=$(docker container inspect --format '{{.State.Pid}}' "$1")
+ip link del "$1-h" 2>/dev/null || true
+ip link add "$1-h" type veth peer name "$1-c"
+ip link set "$1-c" netns "$pid"
+nsenter -t "$pid" -n ip link set "$1-c" name eth0
+nsenter -t "$pid" -n ip addr add "$4" dev eth0
+nsenter -t "$pid" -n ip link set eth0 up
+ip link set "$1-h" master "$3" up
+"""
+ROGUE_VRRP_CONF = """vrrp_instance rogue {{
+    state MASTER
+    interface eth0
+    virtual_router_id {router_id}
+    priority 254
+    advert_int 1
+{unicast}
+    authentication {{
+        auth_type PASS
+        auth_pass {password}
+    }}
+    virtual_ipaddress {{
+        {claim}/{prefixlen} dev eth0
+    }}
+}}
+"""
+
+
+def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inventory):
+    """Two VRRP speakers on the segment with the right router id and password and a higher priority than any of
+    the stack's: one multicasting its adverts, one sending them straight to the haproxy pair's addresses. Each of
+    them runs as MASTER, sending adverts, for 6 s; the VIP stays on the container that held it, which stays MASTER:
+    keepalived hears its peers' static addresses only."""
+    role = stack.role("haproxy")
+    vip, net = role.vip, inventory.network
+    assert vip is not None
+    pair = list(stack.of_role("haproxy"))
+    by_name = {c.name: c.host for c in pair}
+    holder = holders(inventory, by_name, str(vip.ip))
+    assert len(holder) == 1, holder
+    host = pair[-1].host  # the rogues sit on a stack host's bridge, beside a haproxy container
+    image = pair[-1].image
+    rogues = {"dsr-vrrp-m": ("", 249), "dsr-vrrp-u": (
+        "    unicast_peer {\n" + "".join(f"        {c.ip}\n" for c in pair) + "    }", 248)}
+    try:
+        for i, (name, (unicast, claim)) in enumerate(rogues.items()):
+            conf = ROGUE_VRRP_CONF.format(router_id=vip.router_id, unicast=unicast, password=vip.password,
+                                          claim=net.subnet.network_address + claim, prefixlen=net.subnet.prefixlen)
+            cidr = f"{net.subnet.network_address + 246 + i}/{net.subnet.prefixlen}"
+            up = ssh(inventory, host, shlex.join(["sh", "-c", VRRP_ROGUE_UP, "sh", name, image, net.bridge, cidr,
+                                                  conf]), check=False)
+            assert up.returncode == 0, up.stdout + up.stderr
+        # each rogue believes it is MASTER: it sends its adverts (priority 254) every second from now on
+        deadline = time.monotonic() + 20
+        for name in rogues:
+            while "Entering MASTER STATE" not in ssh(inventory, host, f"docker logs {name} 2>&1").stdout:
+                assert time.monotonic() < deadline, ssh(inventory, host, f"docker logs {name} 2>&1").stdout
+        watched_until = time.monotonic() + 6
+        while time.monotonic() < watched_until:
+            assert holders(inventory, by_name, str(vip.ip)) == holder, "a rogue VRRP speaker took the VIP"
+        logs = ssh(inventory, by_name[holder[0]], f"docker logs --since 30s {holder[0]} 2>&1").stdout
+        assert "Entering BACKUP STATE" not in logs, logs[-2000:]
+    finally:
+        for name in rogues:
+            ssh(inventory, host, f"docker rm -f {name}", check=False)
