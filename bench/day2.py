@@ -25,11 +25,14 @@ from bench.results import Results
 from bench.runner import Runner
 from dockstack.config import Container, load_inventory, load_stack, secrets_file_for
 from dockstack.remote import Remotes, parallel
+from dockstack.services.galera import PROVISIONER
 
 PROBE_LOG = "/tmp/dockstack-probe.log"
 PROBE_STOP = "/tmp/dockstack-probe.stop"
 PROBE_INTERVAL = 0.2
-# python3 -c PROBER VIP_NAME, with PROBE_PASSWORD (MariaDB's root password) in its env; python3 and pymysql are in
+PROBE_SECRET = "galera_provision_password"  # the secrets file's key of PROVISIONER's password
+# python3 -c PROBER VIP_NAME, with PROBE_PASSWORD (galera's network account's, PROBE_USER: MariaDB's root answers on
+# its nodes' local socket only) in its env; python3 and pymysql are in
 # the openstack image. Each MySQL probe holds its connection for 0.15 s (SELECT SLEEP), so one is under way most of
 # the time: a change that cuts connections under way fails a probe (with SELECT 1, only about one change in twenty
 # met one). One line per probe: `TIME mysql|keystone ok|fail DETAIL`. A probe fails on an error or after
@@ -38,13 +41,13 @@ PROBE_INTERVAL = 0.2
 PROBER = r"""
 import os, sys, time, urllib.request
 import pymysql
-vip, password = sys.argv[1], os.environ["PROBE_PASSWORD"]
+vip, user, password = sys.argv[1], sys.argv[2], os.environ["PROBE_PASSWORD"]
 log = open("/tmp/dockstack-probe.log", "a", buffering=1)
 end = time.time() + 3600
 while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
     t = time.time()
     try:
-        conn = pymysql.connect(host=vip, user="root", password=password, connect_timeout=10, read_timeout=10)
+        conn = pymysql.connect(host=vip, user=user, password=password, connect_timeout=10, read_timeout=10)
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM (SELECT SLEEP(0.15)) AS held")
             assert cur.fetchone() == (1,)
@@ -74,7 +77,7 @@ class Prober:
     def start(self) -> None:
         self._exec(self.c.name, "rm", "-f", PROBE_LOG, PROBE_STOP)
         self._exec("-d", "-e", f"PROBE_PASSWORD={self.password}", self.c.name, "python3", "-c", PROBER,
-                   self.vip_name)
+                   self.vip_name, PROVISIONER)
         started = time.monotonic()
         while not self.lines():  # its first probe answered: it runs
             if time.monotonic() - started > 20:
@@ -121,7 +124,7 @@ def measure_day2(runner: Runner, hosts: Path, containers: Path, recoveries: int,
     vip = stack.role("haproxy").vip
     if vip is None:
         raise BenchError("the real stack's haproxy role has no vip: nothing to probe through")
-    password = str(yaml.safe_load(secrets_file_for(containers).read_text())["galera_root_password"])
+    password = str(yaml.safe_load(secrets_file_for(containers).read_text())[PROBE_SECRET])
     nodes = stack.of_role("galera")
     with Remotes(inv) as remotes:
         prober = Prober(remotes, stack.container("openstack"), f"{vip.name}.{inv.network.domain}", password)

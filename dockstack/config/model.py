@@ -157,6 +157,9 @@ class ServiceTraits:
     check_timeout: float = 60.0  # its bound, when the role gives none
     serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
     quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
+    # the MariaDB databases its containers create through the network (with their users): the one network account
+    # of galera (its provisioner) gets every right on these and on nothing else
+    databases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ re-created one at a time."""
 
 from __future__ import annotations
 
+import re
+
 from dockstack import galera as cluster_state
 from dockstack.config import MAJORITY, Container, ServiceTraits
 from dockstack.errors import DockstackError, RemoteError
@@ -28,11 +30,28 @@ REJOIN_DISCONNECTED = 5
 REJOIN_POLL = 5  # seconds between the watchdog's looks
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
 START_FILES = ("entrypoint", "clustercheck")
+# MariaDB's one account over the network (root answers on a node's local socket only): it may create users and has
+# every right on the databases the registered services declare (ServiceTraits.databases), on nothing else
+PROVISIONER = "provisioner"
+DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def declared_databases() -> list[str]:
+    """Every database a registered service declares: a constant of this dockstack (the rights on one that a stack
+    does not use are harmless), so the supervisor that grants them is one text for every stack."""
+    from dockstack.services.registry import TRAITS  # the registry imports this module
+
+    names = sorted({d for t in TRAITS.values() for d in t.databases})
+    bad = [d for d in names if not DATABASE_RE.fullmatch(d)]
+    if bad:
+        raise ValueError(f"database names {bad} are not [a-z][a-z0-9_]*: fix the service definitions")
+    return names
 
 
 def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
+                  provisioner=PROVISIONER, databases=declared_databases(),
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
 
@@ -107,7 +126,8 @@ class Galera(Service):
 SERVICE = Galera(
     traits=ServiceTraits(
         "galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
-                                 ("galera_sst_password", "MYSQL_SST_PASSWORD")),
+                                 ("galera_sst_password", "MYSQL_SST_PASSWORD"),
+                                 ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")),
         # ready when the node is Synced and the cluster has as many nodes as should run
         check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
         quorum=MAJORITY),  # a primary component needs a majority of the nodes

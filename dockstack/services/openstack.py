@@ -7,6 +7,7 @@ from __future__ import annotations
 from dockstack.config import Container, ServiceTraits
 from dockstack.render import render
 from dockstack.services.base import Service
+from dockstack.services.galera import PROVISIONER  # the MariaDB account it creates its databases with
 
 MOUNT = "/var/lib/dockstack/openstack"  # supervisor, readiness check and keystone's bootstrap
 IMAGES = "/var/lib/glance/images"  # the host folder's images/
@@ -16,12 +17,15 @@ FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": 
 SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
 HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
 HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
-# the container creates its databases through the VIP as MariaDB's root, bootstraps keystone's admin, gives each
-# service its own database user and keystone user, rabbitmq its user, horizon its Django key and keystone the
-# seed of its fernet keys (the same keys in every openstack container, so tokens outlive them)
+# the container creates its databases through the VIP as galera's provisioner account (rights on DATABASES only;
+# MariaDB's root answers on its nodes' local socket only), bootstraps keystone's admin, gives each service its own
+# database user and keystone user, rabbitmq its user, horizon its Django key and keystone the seed of its fernet
+# keys (the same keys in every openstack container, so tokens outlive them)
 SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
+# every database the entrypoint creates: dockstack's migration record, then each service's (nova has three)
+DATABASES = ("dockstack", "keystone", "glance", "nova_api", "nova", "nova_cell0", "neutron", "cinder")
 GENERATED_ENV = (
-    ("galera_root_password", "MYSQL_ROOT_PASSWORD"),
+    ("galera_provision_password", "MYSQL_PROVISION_PASSWORD"),
     ("openstack_admin_password", "OS_ADMIN_PASSWORD"),
     *((f"{s}_db_password", f"{s.upper()}_DB_PASSWORD") for s in SERVICES),
     *((f"{s}_service_password", f"{s.upper()}_SERVICE_PASSWORD") for s in SERVICES if s != "keystone"),
@@ -35,7 +39,7 @@ def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`): constant for the
     stack (where clients reach the services comes from Puppet's settings file)."""
     return render(f"openstack/{FILES[name]}", mount=MOUNT, settings=SETTINGS, state=STATE, settle=SETTLE,
-                  horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC)
+                  horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC, db_user=PROVISIONER)
 
 
 class Openstack(Service):
@@ -45,7 +49,8 @@ class Openstack(Service):
 
 SERVICE = Openstack(
     # ready when every service runs and answers (a first start migrates every database: minutes on a small machine)
-    traits=ServiceTraits("openstack", generated_env=GENERATED_ENV, check=f"bash {MOUNT}/check", check_timeout=900),
+    traits=ServiceTraits("openstack", generated_env=GENERATED_ENV, check=f"bash {MOUNT}/check", check_timeout=900,
+                         databases=DATABASES),
     mount=MOUNT,
     command=("bash", f"{MOUNT}/entrypoint"),
     data=(("images", IMAGES),),

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.day2 import Prober, failed, longest_gap
+from bench.day2 import PROBE_SECRET, Prober, failed, longest_gap
 from dockstack.config import ROOT, Stack, secrets_file_for
 from dockstack.remote import parallel
 
@@ -53,7 +53,7 @@ def prober(remotes, stack: Stack) -> Prober:
     """bench/day2.py's prober, in the openstack container (no change here touches it), through the VIP's name."""
     vip = stack.role("haproxy").vip
     assert vip is not None
-    password = yaml.safe_load(secrets_file_for(SHIPPED).read_text())["galera_root_password"]
+    password = yaml.safe_load(secrets_file_for(SHIPPED).read_text())[PROBE_SECRET]
     return Prober(remotes, stack.container("openstack"), f"{vip.name}.{DOMAIN}", password)
 
 

@@ -31,10 +31,13 @@ def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
 
 
+# a network account of the tests' own, made over a node's local socket: MariaDB's root answers there only
+READER, READER_PASSWORD = "tester", "TesterOnlyReads0123456789"
+
+
 def through_haproxy(inventory, client: Container, query: str, server: str = "haproxy") -> str:
-    """A query through haproxy's mysql frontend (a haproxy container's name, or the VIP's), as root with the
-    generated password (from the client's env)."""
-    cmd = f'mariadb -h {server}.{DOMAIN} -uroot -p"$MYSQL_ROOT_PASSWORD" -N -B -e {shlex.quote(query)}'
+    """A query through haproxy's mysql frontend (a haproxy container's name, or the VIP's), as READER."""
+    cmd = f"mariadb -h {server}.{DOMAIN} -u{READER} -p{READER_PASSWORD} -N -B -e {shlex.quote(query)}"
     return ssh(inventory, client.host, f"docker exec {client.name} sh -c {shlex.quote(cmd)}").stdout.strip()
 
 
@@ -55,11 +58,13 @@ def tier_seconds(out: str, tier_name: str = "galera") -> float:
 
 
 @pytest.fixture(scope="module")
-def cluster(shipped_from_empty: Deployed) -> tuple[Stack, list[Container], str]:
+def cluster(shipped_from_empty: Deployed, inventory) -> tuple[Stack, list[Container], str]:
     """The shipped stack deployed from empty, its galera nodes bootstrapped by that deploy-all."""
     stack, out = shipped_from_empty.stack, shipped_from_empty.out
     nodes = list(stack.of_role("galera"))
     print(f"\ngalera: bootstrap of {len(nodes)} nodes from empty (deploy-all's galera tier): {tier_seconds(out):.1f}s")
+    sql(inventory, nodes[0], f"CREATE USER IF NOT EXISTS '{READER}'@'%' IDENTIFIED BY '{READER_PASSWORD}'; "
+                             f"GRANT SELECT ON {TABLE.split('.')[0]}.* TO '{READER}'@'%'")
     return stack, nodes, out
 
 
@@ -79,7 +84,7 @@ def test_deploy_all_bootstraps_exactly_one_node(cluster, inventory):
     for c in nodes:
         seen = out + ssh(inventory, c.host, f"docker logs {c.name} 2>&1; docker inspect --format "
                          f"'{{{{json .Config.Labels}}}}' {c.name}").stdout
-        for key in ("galera_root_password", "galera_sst_password"):
+        for key in ("galera_root_password", "galera_sst_password", "galera_provision_password"):
             assert secrets[key] not in seen, (c.name, key)
     for c in nodes[1:]:
         logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout

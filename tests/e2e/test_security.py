@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack
+from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack, secrets_file_for
 from dockstack.services import SERVICE_ROOT
 
 from .helpers import Deployed, holders, run_inv, shipped_variant, ssh
@@ -291,3 +291,28 @@ def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inven
     finally:
         for name in rogues:
             ssh(inventory, host, f"docker rm -f {name}", check=False)
+
+
+def test_mariadb_root_answers_on_a_nodes_local_socket_only(stack, inventory):
+    """MariaDB's root, with the right password, from another container is refused, through the VIP and straight
+    at a node; galera's network account (what the openstack container creates its databases with) may not read
+    MariaDB's own tables; root over a node's local socket still works."""
+    secrets = yaml.safe_load(secrets_file_for(DEFAULT_CONTAINERS_FILE).read_text())
+    client, node = stack.container("openstack"), stack.of_role("galera")[0]
+    vip = stack.role("haproxy").vip
+    assert vip is not None
+
+    def mariadb(user: str, password: str, server: str, query: str) -> subprocess.CompletedProcess[str]:
+        return ssh(inventory, client.host, shlex.join(["docker", "exec", "-e", f"MYSQL_PWD={password}", client.name,
+                                                       "mariadb", "-h", server, "-u", user, "-N", "-B", "-e", query]),
+                   check=False)
+
+    for server in (f"{vip.name}.{inventory.network.domain}", f"{node.name}.{inventory.network.domain}"):
+        got = mariadb("root", secrets["galera_root_password"], server, "SELECT 1")
+        assert got.returncode != 0 and "Access denied for user 'root'" in got.stderr, (server, got)
+    prov = secrets["galera_provision_password"]
+    assert mariadb("provisioner", prov, vip.name, "SELECT 1").stdout.strip() == "1"
+    got = mariadb("provisioner", prov, vip.name, "SELECT COUNT(*) FROM mysql.user")
+    assert got.returncode != 0 and "command denied" in got.stderr, got
+    local = ssh(inventory, node.host, f"docker exec {node.name} mariadb -N -B -e 'SELECT CURRENT_USER()'").stdout
+    assert local.strip() == "root@localhost"

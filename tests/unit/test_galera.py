@@ -221,7 +221,9 @@ def test_generated_secrets_made_once_0600(tmp_path):
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers).values == first.values  # read again, not made again
-    assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst}
+    prov = first.values["galera_provision_password"]
+    assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst,
+                                                              "MYSQL_PROVISION_PASSWORD": prov}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
@@ -436,7 +438,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
     from dockstack.render import render
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
-                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1)
+                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
+                   databases=["d"])
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):

@@ -13,7 +13,7 @@ from dockstack import config
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
 
-OPENSTACK_ENV = {"MYSQL_ROOT_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
+OPENSTACK_ENV = {"MYSQL_PROVISION_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "NOVA_DB_PASSWORD",
                  "NEUTRON_DB_PASSWORD", "CINDER_DB_PASSWORD", "GLANCE_SERVICE_PASSWORD", "NOVA_SERVICE_PASSWORD",
                  "NEUTRON_SERVICE_PASSWORD", "CINDER_SERVICE_PASSWORD"}
@@ -39,8 +39,33 @@ def test_openstack_containers_get_their_generated_secrets_masked(cfg):
         assert config.GENERATED_RE.fullmatch(v) and v in st.secret_values and v not in st.mask(f"x {v} y")
     assert len(set(env.values())) == len(env)  # every password its own
     galera = dict(st.container("db1").env)
-    assert env["MYSQL_ROOT_PASSWORD"] == galera["MYSQL_ROOT_PASSWORD"]  # it creates the databases as root
-    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"}  # galera nodes get no OpenStack password
+    # it creates its databases as galera's network account, never as MariaDB's root (local to the nodes)
+    assert env["MYSQL_PROVISION_PASSWORD"] == galera["MYSQL_PROVISION_PASSWORD"]
+    assert galera["MYSQL_ROOT_PASSWORD"] not in env.values()
+    # galera nodes get no OpenStack password
+    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD", "MYSQL_PROVISION_PASSWORD"}
+
+
+def test_the_provisioner_gets_rights_on_exactly_the_databases_the_entrypoint_creates():
+    """galera grants its network account every right on the databases the definitions declare, and on no other:
+    the openstack entrypoint must create no database its definition does not declare."""
+    import re
+
+    from dockstack.services import galera as galera_service
+
+    entry = openstack_service.render_file("entrypoint")
+    loop = entry[entry.index('phase "creating databases and users"'):entry.index("} | mariadb ||")]
+    created = set(re.findall(r"CREATE DATABASE IF NOT EXISTS (\w+);", loop))
+    for dbs in re.findall(r'dbs="([a-z0-9_ ]+)"', loop):
+        created |= set(dbs.split())
+    created |= set(re.search(r"for s in ([a-z ]+); do", loop).group(1).split())
+    created -= {"$d"}
+    assert created == set(openstack_service.DATABASES)
+    assert set(openstack_service.DATABASES) <= set(galera_service.declared_databases())
+    grants = galera_service.render_file("entrypoint")
+    assert "for d in " + " ".join(galera_service.declared_databases()) + "; do" in grants
+    assert "GRANT ALL PRIVILEGES ON *.*" not in grants and "'root'@'%'" in grants  # only its DROP USER
+    assert "DROP USER IF EXISTS 'root'@'%';" in grants
 
 
 def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
@@ -61,7 +86,8 @@ def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
                                                                  "galera_sst_password": "S" * 32}))
     got = config.generated_secrets(tmp_path / "stack.yaml")
     assert got.values["galera_root_password"] == keep
-    assert dict(got.env_for(registry.TRAITS["openstack"]))["MYSQL_ROOT_PASSWORD"] == keep
+    assert keep not in dict(got.env_for(registry.TRAITS["openstack"])).values()  # root's: never openstack's
+    assert dict(got.env_for(registry.TRAITS["galera"]))["MYSQL_ROOT_PASSWORD"] == keep
     assert config.GENERATED_RE.fullmatch(dict(got.env_for(registry.TRAITS["openstack"]))["OS_ADMIN_PASSWORD"])
     assert got.env_for(None) == () and got.env_for(registry.TRAITS["haproxy"]) == ()
 
