@@ -80,6 +80,9 @@ class Service:
     mount: str  # where the container sees its host folder (service_dir)
     command: tuple[str, ...]  # what the container runs when containers.yaml gives no command
     data: tuple[tuple[str, str], ...] = ()  # (subfolder of its host folder, path in the container): outlives it
+    # the service only reads its folder (supervisor, scripts, config dockstack renders): mounted read-only, so a
+    # process in the container cannot change what its own supervisor runs next (its data subfolders stay writable)
+    read_only_mount: bool = False
     stop_timeout: int | None = None  # seconds `docker stop` waits for a clean shutdown (None: Docker's 10 s)
     private_files: frozenset[str] = frozenset()  # files holding a secret: written readable by root only
     follows_stack: bool = False  # its files are rendered from the whole config: pushed after each tier if changed
@@ -129,6 +132,8 @@ class Service:
         return None
 
     def volumes(self, c: Container) -> list[str]:
-        """`docker run --volume` values: its folder, and each data subfolder at its place."""
+        """`docker run --volume` values: its folder (read-only when the service only reads it), and each data
+        subfolder at its place."""
         base = service_dir(c)
-        return [f"{base}:{self.mount}", *(f"{base}/{sub}:{path}" for sub, path in self.data)]
+        return [f"{base}:{self.mount}" + (":ro" if self.read_only_mount else ""),
+                *(f"{base}/{sub}:{path}" for sub, path in self.data)]

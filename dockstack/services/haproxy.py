@@ -92,6 +92,7 @@ SERVICE = Haproxy(
     traits=ServiceTraits("haproxy", holds_vip=True, check=f"bash {MOUNT}/ready", check_timeout=20,
                          quorum=ONE),  # one haproxy serves every balanced port (and holds the VIP)
     mount=MOUNT,
+    read_only_mount=True,  # it only reads its folder
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     command=("bash", f"{MOUNT}/supervise.sh"),
     private_files=frozenset({"keepalived.conf"}),  # the VRRP password

@@ -52,6 +52,7 @@ SERVICE = Openstack(
     traits=ServiceTraits("openstack", generated_env=GENERATED_ENV, check=f"bash {MOUNT}/check", check_timeout=900,
                          databases=DATABASES),
     mount=MOUNT,
+    read_only_mount=True,  # it only reads its folder
     command=("bash", f"{MOUNT}/entrypoint"),
     data=(("images", IMAGES),),
 )

@@ -31,6 +31,7 @@ SERVICE = Redis(
     traits=ServiceTraits("redis", generated_env=(("redis_password", "REDIS_PASSWORD"),),
                          check=f"sh {MOUNT}/check", check_timeout=60),
     mount=MOUNT,
+    read_only_mount=True,  # it only reads its folder
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),
     stop_timeout=30,  # redis-server saves its dump on SIGTERM: a remove or re-create stops it first

@@ -38,6 +38,7 @@ SERVICE = Zookeeper(
     traits=ServiceTraits("zookeeper", check=f'test "$(bash {MOUNT}/ask ruok)" = imok', check_timeout=120,
                          quorum=MAJORITY),  # an ensemble serves while a majority of it runs
     mount=MOUNT,
+    read_only_mount=True,  # it only reads its folder
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),
 )

@@ -316,3 +316,23 @@ def test_mariadb_root_answers_on_a_nodes_local_socket_only(stack, inventory):
     assert got.returncode != 0 and "command denied" in got.stderr, got
     local = ssh(inventory, node.host, f"docker exec {node.name} mariadb -N -B -e 'SELECT CURRENT_USER()'").stdout
     assert local.strip() == "root@localhost"
+
+
+def test_a_service_that_only_reads_its_folder_cannot_write_it(stack, inventory):
+    """A definition whose service only reads its folder (supervisor, scripts, rendered config) gets it read-only:
+    root in the container cannot change what its supervisor runs next; its data folders stay writable."""
+    from dockstack.services.registry import definition
+
+    checked = []
+    for c in stack.containers:
+        d = definition(c)
+        if d is None or not d.read_only_mount:
+            continue
+        got = ssh(inventory, c.host, f"docker exec {c.name} touch {d.mount}/.dockstack-probe", check=False)
+        assert got.returncode != 0 and "Read-only file system" in got.stderr, (c.name, got)
+        for _, path in d.data:
+            wrote = ssh(inventory, c.host, f"docker exec {c.name} sh -c 'touch {path}/.dockstack-probe && "
+                                           f"rm {path}/.dockstack-probe'", check=False)
+            assert wrote.returncode == 0, (c.name, path, wrote.stderr)
+        checked.append(c.service)
+    assert {"haproxy", "openstack", "redis", "zookeeper"} <= set(checked), checked

@@ -196,7 +196,7 @@ def test_the_floors_haproxy_runs_dockstacks_supervisor_and_dnsmasq_its_own_comma
     by_name = {c.name: c for c in stack.containers}
     haproxy = floor.floor_docker_run(by_name["haproxy"], inv.network, dns(stack))
     assert haproxy[-3:] == ["dockstack/haproxy:bookworm", "bash", "/etc/haproxy/supervise.sh"]
-    assert "--volume" in haproxy and "/var/lib/dockstack/haproxy/haproxy:/etc/haproxy" in haproxy
+    assert "--volume" in haproxy and "/var/lib/dockstack/haproxy/haproxy:/etc/haproxy:ro" in haproxy
     dnsmasq = floor.floor_docker_run(by_name["dnsmasq"], inv.network, dns(stack))
     assert dnsmasq[dnsmasq.index("--cap-add") + 1] == "NET_ADMIN"
     assert dnsmasq[-3:] == ["dnsmasq", "--keep-in-foreground", "--conf-file=/var/lib/dockstack/dnsmasq.conf"]

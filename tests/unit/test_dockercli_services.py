@@ -120,7 +120,7 @@ def test_run_argv_puppet_with_own_command(container, net):
 def test_run_argv_haproxy_mounts_etc_haproxy_and_runs_its_supervisor(container, net):
     c = container("haproxy", role="haproxy", host="h3", image="dockstack/haproxy:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/haproxy:/etc/haproxy"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/haproxy:/etc/haproxy:ro"]
     i = argv.index("dockstack/haproxy:bookworm")
     assert argv[i + 1:] == ["bash", "/etc/haproxy/supervise.sh"]  # haproxy (and keepalived with a vip)
     assert flag_values(argv, "--dns") == ["10.100.0.2"]
@@ -130,7 +130,7 @@ def test_run_argv_haproxy_mounts_etc_haproxy_and_runs_its_supervisor(container, 
 def test_run_argv_haproxy_extra_volumes_after_service_folder(container, net):
     c = container("lb", role="haproxy", image="dockstack/haproxy:bookworm", volumes=("/srv/certs:/certs:ro",))
     argv = dockercli.run_argv(c, net, [])
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb:/etc/haproxy", "/srv/certs:/certs:ro"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb:/etc/haproxy:ro", "/srv/certs:/certs:ro"]
 
 
 def test_run_argv_other_roles_get_no_service_folder(container, net):
@@ -142,7 +142,7 @@ def test_run_argv_other_roles_get_no_service_folder(container, net):
 def test_run_argv_openstack_runs_the_supervisor(container, net):
     argv = dockercli.run_argv(container("os1", role="cloud", service="openstack"), net, [])
     assert argv[-2:] == ["bash", "/var/lib/dockstack/openstack/entrypoint"]
-    assert "/var/lib/dockstack/openstack/os1:/var/lib/dockstack/openstack" in argv
+    assert "/var/lib/dockstack/openstack/os1:/var/lib/dockstack/openstack:ro" in argv
     assert "/var/lib/dockstack/openstack/os1/images:/var/lib/glance/images" in argv
     assert "--health-cmd" not in argv  # `inv status` runs the role's check itself (dockstack.health)
     assert "--cap-add" not in argv  # no privilege: dhclient runs from the host
@@ -160,7 +160,7 @@ def test_service_dir_follows_the_service_not_the_role(container):
 def test_run_argv_service_declared_by_a_differently_named_role(container, net):
     lb = container("lb1", role="balancer", image="dockstack/haproxy:bookworm", service="haproxy")
     argv = dockercli.run_argv(lb, net, ["10.100.0.2"])
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb1:/etc/haproxy"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/haproxy/lb1:/etc/haproxy:ro"]
     assert argv[argv.index("dockstack/haproxy:bookworm") + 1:] == ["bash", "/etc/haproxy/supervise.sh"]
     assert "org.dockstack.role=balancer" in flag_values(argv, "--label")
 

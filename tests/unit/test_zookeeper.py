@@ -16,7 +16,7 @@ def test_run_argv_mounts_the_folder_and_the_data_and_runs_the_supervisor(contain
     zk = container("cassandra", role="cassandra", service="zookeeper", image="dockstack/zookeeper:bookworm")
     argv = run_argv(zk, net, ["10.100.0.2"])
     assert service_dir(zk) == "/var/lib/dockstack/zookeeper/cassandra"
-    i = argv.index("/var/lib/dockstack/zookeeper/cassandra:/var/lib/dockstack/zookeeper")
+    i = argv.index("/var/lib/dockstack/zookeeper/cassandra:/var/lib/dockstack/zookeeper:ro")
     assert argv[i - 1] == "--volume"
     j = argv.index("/var/lib/dockstack/zookeeper/cassandra/data:/var/lib/zookeeper")
     assert argv[j - 1] == "--volume"
@@ -55,7 +55,7 @@ def test_the_definition_writes_the_supervisor_the_client_and_the_data_folder(con
                      "ask": zookeeper_service.render_file("ask")}
     assert d.folders(zk) == ("data",)
     assert "--volume" not in d.volumes(zk) and d.volumes(zk) == [
-        "/var/lib/dockstack/zookeeper/cassandra:/var/lib/dockstack/zookeeper",
+        "/var/lib/dockstack/zookeeper/cassandra:/var/lib/dockstack/zookeeper:ro",
         "/var/lib/dockstack/zookeeper/cassandra/data:/var/lib/zookeeper"]
 
 
