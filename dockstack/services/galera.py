@@ -34,6 +34,9 @@ START_FILES = ("entrypoint", "clustercheck")
 # every right on the databases the registered services declare (ServiceTraits.databases), on nothing else
 PROVISIONER = "provisioner"
 DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# who answers haproxy's clustercheck on the segment (socat's su=): an OS user with nothing, and MariaDB's account of
+# the same name over unix_socket with no privilege (SHOW STATUS needs none)
+CHECK_USER = "nobody"
 
 
 def declared_databases() -> list[str]:
@@ -51,7 +54,7 @@ def declared_databases() -> list[str]:
 def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
-                  provisioner=PROVISIONER, databases=declared_databases(),
+                  provisioner=PROVISIONER, databases=declared_databases(), check_user=CHECK_USER,
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
 

@@ -352,3 +352,30 @@ def test_rabbitmq_and_its_erlang_node_listen_on_loopback_only(stack, inventory):
     for port in ("5672", "25672", "4369"):
         assert port in ports, (port, listening)
         assert ports[port] <= {"127.0.0.1", "[::1]"}, (port, ports[port])
+
+
+# In a galera container: a connection to the clustercheck port that sends nothing yet (the check then waits for the
+# request line), and the user of the `clustercheck http` process answering it, looked for until it shows.
+CHECK_OWNER = r"""
+(sleep 5 | socat - TCP:127.0.0.1:9200 >/dev/null) &
+for _ in $(seq 50); do
+  owner=$(ps -eo user=,args= | awk '/[c]lustercheck http/ { print $1; exit }')
+  [ -n "$owner" ] && break
+  sleep 0.1
+done
+echo "owner=$owner"
+"""
+
+
+def test_the_clustercheck_on_the_segment_answers_as_nobody(stack, inventory):
+    """haproxy's clustercheck (port 9200, reachable from the segment) runs as nobody, MariaDB's nobody@localhost
+    with no privilege, and still answers 200 for a Synced node."""
+    node = stack.of_role("galera")[0]
+    got = ssh(inventory, node.host, f"docker exec {node.name} sh -c {shlex.quote(CHECK_OWNER)}").stdout
+    assert "owner=nobody" in got, got
+    answer = ssh(inventory, node.host, f"docker exec {node.name} sh -c "
+                 + shlex.quote("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | socat - TCP:127.0.0.1:9200")).stdout
+    assert answer.startswith("HTTP/1.1 200 OK") and "Synced" in answer, answer
+    grants = ssh(inventory, node.host, f"docker exec {node.name} mariadb -N -B -e "
+                 + shlex.quote("SHOW GRANTS FOR 'nobody'@'localhost'")).stdout
+    assert grants.startswith("GRANT USAGE ON *.* TO `nobody`@`localhost`"), grants

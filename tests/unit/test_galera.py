@@ -201,7 +201,7 @@ def test_rendered_supervisor_and_check():
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
     assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
-    assert "TCP-LISTEN:9200" in entry
+    assert "TCP-LISTEN:9200,reuseaddr,fork EXEC:\"sh $dir/clustercheck http\",su=nobody &" in entry  # never as root
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
     # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
     assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
@@ -439,7 +439,7 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
-                   databases=["d"])
+                   databases=["d"], check_user="nobody")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):
