@@ -379,3 +379,11 @@ def test_the_clustercheck_on_the_segment_answers_as_nobody(stack, inventory):
     grants = ssh(inventory, node.host, f"docker exec {node.name} mariadb -N -B -e "
                  + shlex.quote("SHOW GRANTS FOR 'nobody'@'localhost'")).stdout
     assert grants.startswith("GRANT USAGE ON *.* TO `nobody`@`localhost`"), grants
+
+
+def test_haproxys_worker_runs_unprivileged(stack, inventory):
+    """The haproxy process that handles the connections runs as the haproxy user; only its master stays root."""
+    for c in stack.of_role("haproxy"):
+        procs = ssh(inventory, c.host, f"docker exec {c.name} ps -eo user=,comm=").stdout.split("\n")
+        users = [line.split()[0] for line in procs if line.split()[1:] == ["haproxy"]]
+        assert "haproxy" in users and users.count("root") <= 1, (c.name, procs)
