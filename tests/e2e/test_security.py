@@ -355,11 +355,12 @@ def test_rabbitmq_and_its_erlang_node_listen_on_loopback_only(stack, inventory):
 
 
 # In a galera container: a connection to the clustercheck port that sends nothing yet (the check then waits for the
-# request line), and the user of the `clustercheck http` process answering it, looked for until it shows.
+# request line), and the user of the `sh .../clustercheck http` process answering it (not socat's listener, which
+# binds the port as root), looked for until it shows.
 CHECK_OWNER = r"""
 (sleep 5 | socat - TCP:127.0.0.1:9200 >/dev/null) &
 for _ in $(seq 50); do
-  owner=$(ps -eo user=,args= | awk '/[c]lustercheck http/ { print $1; exit }')
+  owner=$(ps -eo user=,args= | awk '$2 == "sh" && $3 ~ /clustercheck$/ && $4 == "http" { print $1; exit }')
   [ -n "$owner" ] && break
   sleep 0.1
 done
