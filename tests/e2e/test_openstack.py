@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import time
+import uuid
 
 import pytest
 import yaml
@@ -114,6 +115,27 @@ def test_the_cli_through_the_vip(cloud, inventory):
     for s in catalog:  # every endpoint of every service at the VIP's name
         assert s["Endpoints"] and f"http://vip.{DOMAIN}:" in str(s["Endpoints"]), s
     assert all(isinstance(x, list) for x in lists), lists  # image, network, volume and server lists (empty)
+
+
+def test_a_tenant_network_and_its_subnet_are_made_through_the_vip(cloud, inventory):
+    """`network create` and `subnet create` as the admin: ML2 gives the network a VXLAN segment (tenant networks
+    of type VXLAN need no agent on the control plane), the subnet gets its range; both are deleted again."""
+    _, c, _ = cloud
+    name = f"dockstack-net-{uuid.uuid4().hex[:8]}"
+    try:
+        outputs, errors = os_cli_session(inventory, c, [
+            f"network create {name}",
+            f"subnet create --network {name} --subnet-range 192.168.77.0/24 {name}-sub",
+            f"network show {name}"])
+        assert len(outputs) == 3 and not errors.strip(), (outputs, errors)
+        net, sub, shown = outputs
+        assert net["status"] == "ACTIVE" and net["provider:network_type"] == "vxlan", net
+        assert 1 <= int(net["provider:segmentation_id"]) <= 1000, net
+        assert sub["cidr"] == "192.168.77.0/24" and sub["network_id"] == net["id"], sub
+        assert sub["id"] in str(shown["subnets"]), shown
+    finally:
+        os_cli(inventory, c, f"subnet delete {name}-sub", check=False)
+        os_cli(inventory, c, f"network delete {name}", check=False)
 
 
 def test_haproxy_balances_each_api_over_the_openstack_containers(cloud, inventory):
