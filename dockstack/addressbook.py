@@ -92,7 +92,7 @@ def merge(copies: list[BookCopy]) -> tuple[Book, list[str]]:
     leases = tuple(lease for c in copies for lease in c.leases)
     notes = [_damage_note(c, name, what, newest, records, restored)
              for c in copies for name, what in sorted(c.damaged.items())]
-    notes += [f"{_where(c)}: {_path(c, 'leases')} has {len(c.bad_leases)} garbled line(s), the first: "
+    notes += [f"{_where(c)}: {_path(c, 'lease', 'leases')} has {len(c.bad_leases)} garbled line(s), the first: "
               f"{c.bad_leases[0][:80]!r}: ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq "
               "writes the file anew at its next lease change)" for c in copies if c.bad_leases]
     notes += [f"{_where(c)}: {len(c.unbacked)} record(s) without a last good copy, or with an older one "

@@ -64,7 +64,11 @@ book() {  # NAME FOLDER: one copy of the address book, each line after NAME
       printf '%s last-good %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$g" 2>/dev/null | tr -c '[:print:]' '?')"
   done
   sed "s/^/$n released /" "$d/released" 2>/dev/null
-  [ -f "$d/leases" ] && tr -c '[:print:]\n' '?' < "$d/leases" | cut -c 1-1000 | sed "s/^/$n lease /"
+  # dnsmasq's lease file (lease/: the one folder its container may write), and where one made before kept it; a
+  # symlink is no lease file (the container may have planted it): never followed
+  for lf in "$d/lease/leases" "$d/leases"; do
+    if [ -f "$lf" ] && [ ! -L "$lf" ]; then tr -c '[:print:]\n' '?' < "$lf" | cut -c 1-1000 | sed "s/^/$n lease /"; fi
+  done
   return 0
 }
 for d in "$root/${books:-.none}"/*/; do

@@ -80,8 +80,9 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
       forget "$n"
       if [ "$running" = true ]; then
         docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
-      elif [ -e "$d/leases" ]; then
-        awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/leases" > "$t/leases" && mv -f "$t/leases" "$d/leases"
+      elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then  # lease/ is the container's: no symlink
+        awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/lease/leases" > "$t/leases" &&
+          mv -f "$t/leases" "$d/lease/leases"
       fi
       { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
       mv -f "$t/released" "$d/released"

@@ -25,7 +25,7 @@ def container_addr(inventory, host: str, name: str) -> tuple[str, str]:
 
 
 def leases(inventory) -> str:
-    return ssh(inventory, "host1", f"cat {DNSMASQ_DIR}/dnsmasq/leases").stdout
+    return ssh(inventory, "host1", f"cat {DNSMASQ_DIR}/dnsmasq/lease/leases").stdout
 
 
 @pytest.fixture(scope="module")

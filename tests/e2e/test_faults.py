@@ -549,7 +549,7 @@ def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, ship
             write_bytes(inventory, host, f"{folder}/registry/collector", garbage + b"\n\x00more\n")
             write_bytes(inventory, host, f"{folder}/last-good/collector", garbage[:40])
         ssh(inventory, "host1", "docker stop dnsmasq >/dev/null")  # dnsmasq rewrites its lease file when it runs
-        write_bytes(inventory, "host1", f"{BOOK}/leases", leases)
+        write_bytes(inventory, "host1", f"{BOOK}/lease/leases", leases)
         proc = inv("deploy-all", env=FAST)
         out = proc.stdout
         no_traceback(out, proc.stderr)
@@ -562,7 +562,7 @@ def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, ship
         assert f"  address book of dnsmasq on host1: {BOOK}/registry/collector is damaged (holds '" in out, out
         assert "): no intact copy: left until the container is recorded again (from its running eth0 or the leases); " \
                "its DHCP and DNS entries are kept" in out, out
-        assert f"  address book of dnsmasq on host1: {BOOK}/leases has {len(bad)} garbled line(s), the first: " \
+        assert f"  address book of dnsmasq on host1: {BOOK}/lease/leases has {len(bad)} garbled line(s), the first: " \
                f"{bad[0][:80]!r}: ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq writes the " \
                "file anew at its next lease change)" in out, out
         assert "not a lease" in bad and len(bad) >= 3
@@ -580,7 +580,7 @@ def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, ship
     assert_book_keeps(inventory, shipped, shipped)  # nothing else was dropped
     assert_dhcp_answers(inventory, shipped, ["galera", "collector", "webui"])
     # the renewals made dnsmasq write its lease file anew: the garbled lines are gone
-    assert "not a lease" not in ssh(inventory, "host1", f"cat {BOOK}/leases").stdout
+    assert "not a lease" not in ssh(inventory, "host1", f"cat {BOOK}/lease/leases").stdout
     converged_with_the_same_addresses(before)
 
 

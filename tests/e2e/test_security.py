@@ -11,6 +11,7 @@ import json
 import shlex
 import subprocess
 import time
+import uuid
 
 import pytest
 import yaml
@@ -388,3 +389,29 @@ def test_haproxys_worker_runs_unprivileged(stack, inventory):
         procs = ssh(inventory, c.host, f"docker exec {c.name} ps -eo user=,comm=").stdout.split("\n")
         users = [line.split()[0] for line in procs if line.split()[1:] == ["haproxy"]]
         assert "haproxy" in users and users.count("root") <= 1, (c.name, procs)
+
+
+def test_a_symlink_the_dnsmasq_container_plants_never_redirects_a_root_write_on_the_host(stack, inventory):
+    """The host's transaction script writes the address book in dnsmasq's folder as root (lock.holder, generation,
+    registry/...): the container gets that folder read-only, so it cannot plant a symlink there; in lease/, the one
+    folder it writes, a symlinked lease file is never followed. A canary file on the host stays as it was through
+    `inv remove` and `inv create`, which both commit to the address book."""
+    dns = stack.container("dnsmasq")
+    canary_path, canary = f"/root/dockstack-canary-{uuid.uuid4().hex[:8]}", f"canary {uuid.uuid4().hex}\n"
+    ssh(inventory, dns.host, f"printf %s {shlex.quote(canary)} > {canary_path}")
+    lease = "/var/lib/dockstack/lease"
+    try:
+        for target in ("lock.holder", "lock", "generation", "released", "registry/webui", "hosts.d/webui"):
+            planted = ssh(inventory, dns.host, f"docker exec {dns.name} ln -sfn {canary_path} "
+                                               f"/var/lib/dockstack/{target}", check=False)
+            assert planted.returncode != 0 and "Read-only file system" in planted.stderr, (target, planted)
+        ssh(inventory, dns.host, f"docker exec {dns.name} sh -c 'mv {lease}/leases {lease}/leases.kept && "
+                                 f"ln -s {canary_path} {lease}/leases'")
+        out = run_inv("remove", "--name=webui", SHIPPED_FILE).stdout + run_inv("create", "--name=webui",
+                                                                                SHIPPED_FILE).stdout
+        assert "webui" in out, out
+    finally:
+        ssh(inventory, dns.host, f"docker exec {dns.name} sh -c 'if [ -f {lease}/leases.kept ]; then "
+                                 f"rm -f {lease}/leases && mv {lease}/leases.kept {lease}/leases; fi'", check=False)
+        left = ssh(inventory, dns.host, f"cat {canary_path}; rm -f {canary_path}").stdout
+    assert left == canary, left

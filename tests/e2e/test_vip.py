@@ -145,7 +145,7 @@ def test_vip_is_reserved_named_and_listed(inventory, vip_stack):
     book = book_files(inventory)
     assert f",{name},{ip}\n" in book["dhcp-hosts.d"]  # pinned to the VRRP MAC: dnsmasq never leases it
     assert f"{ip} {name}.{domain} {name}\n" in book["hosts.d"]
-    leases = ssh(inventory, "host1", f"cat {SERVICE_ROOT}/dnsmasq/dnsmasq/leases").stdout
+    leases = ssh(inventory, "host1", f"cat {SERVICE_ROOT}/dnsmasq/dnsmasq/lease/leases").stdout
     assert f" {ip} " not in leases and leases.strip()  # the containers' leases are there, the VIP's is not
     for host, container in (("host2", "client"), ("host1", "dnsmasq")):
         assert docker_exec(inventory, host, container, f"getent hosts {name}.{domain}").split()[0] == ip

@@ -249,7 +249,7 @@ class Lab:
             if good != host.files[path]:
                 out.append(f"{n} last-good {fname} {printable((good or '')[:300])}")
         out += [f"{n} released {ip}" for ip in host.files.get(f"{folder}/released", "").splitlines()]
-        out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/leases", "").splitlines()]
+        out += [f"{n} lease {printable(x)[:1000]}" for x in host.files.get(f"{folder}/lease/leases", "").splitlines()]
         return out
 
     def wipe(self, host: str, folder: str) -> None:
@@ -311,12 +311,12 @@ class Lab:
             folder = f"{SERVICE_ROOT}/dnsmasq/{d.name}"
             pinned = {h.mac: h.ip for p, t in host.files.items() if p.startswith(f"{folder}/dhcp-hosts.d/")
                       for h in facts.parse_dhcp_hosts(t)}
-            leases = [x.split() for x in host.files.get(f"{folder}/leases", "").splitlines()]
+            leases = [x.split() for x in host.files.get(f"{folder}/lease/leases", "").splitlines()]
             taken = set(pinned.values()) | {x[2] for x in leases if x[1] != mac}
             net = self.inv.network
             free = (str(ipaddress.IPv4Address(i)) for i in range(int(net.dhcp_start), int(net.dhcp_end) + 1))
             ip = pinned.get(mac) or next(i for i in free if i not in taken)
-            host.files[f"{folder}/leases"] = "".join(
+            host.files[f"{folder}/lease/leases"] = "".join(
                 f"{' '.join(x)}\n" for x in leases if x[1] != mac) + f"1900000000 {mac} {ip} {name} *\n"
             return ip
         return ""

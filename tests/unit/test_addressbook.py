@@ -505,9 +505,9 @@ def test_merge_names_a_garbled_lease_file_and_keeps_its_good_leases():
     book, notes = addressbook.merge([c])
     assert book.leases == (good,) and book.records == {"dns": DNS}
     first = repr(("\x01??garbage" + "x" * 200)[:80])
-    assert notes == [f"address book of dns on host1: {FOLDER}/dns/leases has 2 garbled line(s), the first: {first}: "
-                     "ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq writes the file anew at "
-                     "its next lease change)"]
+    assert notes == [f"address book of dns on host1: {FOLDER}/dns/lease/leases has 2 garbled line(s), the first: "
+                     f"{first}: ignored (the recorded addresses stay pinned in dhcp-hosts.d; dnsmasq writes the file "
+                     "anew at its next lease change)"]
 
 
 def test_repairs_write_a_missing_or_older_last_good_copy():

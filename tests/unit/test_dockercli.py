@@ -32,7 +32,9 @@ def test_run_argv_dnsmasq(dns, net):
     assert flag_values(argv, "--security-opt") == ["no-new-privileges"]
     assert flag_values(argv, "--dns") == ["127.0.0.1"]  # itself, not the list
     assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack"]
+    # its folder read-only (the host writes the address book there as root), its lease folder writable
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack:ro",
+                                             "/var/lib/dockstack/dnsmasq/dnsmasq/lease:/var/lib/dockstack/lease"]
     labels = flag_values(argv, "--label")
     assert labels[:2] == ["org.dockstack.managed=true", "org.dockstack.role=dnsmasq"]
     assert labels[2] == f"org.dockstack.spec={dockercli.spec_label(dns)}"
@@ -44,7 +46,9 @@ def test_run_argv_dnsmasq_with_own_command_and_volumes(container, net):
     d = container("dnsmasq", mac="02:00:0a:64:00:02", ip="10.100.0.2", volumes=("/srv/x:/x",),
                   command=("dnsmasq", "-d"))
     argv = dockercli.run_argv(d, net, [])
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack", "/srv/x:/x"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/dnsmasq:/var/lib/dockstack:ro",
+                                             "/var/lib/dockstack/dnsmasq/dnsmasq/lease:/var/lib/dockstack/lease",
+                                             "/srv/x:/x"]
     assert argv[-3:] == ["test/base:bookworm", "dnsmasq", "-d"]
 
 

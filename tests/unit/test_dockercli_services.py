@@ -177,7 +177,8 @@ def test_run_argv_dnsmasq_service_resolves_through_itself(container, net):
     assert d.is_dnsmasq
     argv = dockercli.run_argv(d, net, ["10.100.0.2", "10.100.0.3"])
     assert flag_values(argv, "--dns") == ["127.0.0.1"]
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/resolver1:/var/lib/dockstack"]
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/resolver1:/var/lib/dockstack:ro",
+                                             "/var/lib/dockstack/dnsmasq/resolver1/lease:/var/lib/dockstack/lease"]
 
 
 def test_spec_records_the_service(container):

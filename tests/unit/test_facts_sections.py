@@ -391,6 +391,30 @@ def test_books_section_run_on_a_folder(tmp_path):
     assert "last-good web" not in out.stdout  # the same as its record: not reported
 
 
+def test_the_lease_file_is_read_from_the_containers_folder_and_never_through_a_symlink(tmp_path):
+    """dnsmasq writes its leases in lease/ (the one folder its container may write); a symlink there (planted by
+    the container, to a file of the host) is never followed; a folder made before keeps its leases at the top."""
+    d = tmp_path / "dnsmasq" / "dns"
+    (d / "registry").mkdir(parents=True)
+    (d / "lease").mkdir()
+
+    def leases() -> list[str]:
+        out = subprocess.run(["sh", "-c", books_section(), "sh", str(tmp_path)], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0 and out.stderr == "", out
+        return [x.ip for x in facts.parse_books(out.stdout.split("\n", 1)[1])["dns"].leases]
+
+    (d / "lease/leases").write_text("1732500000 02:42:0a:64:00:96 10.100.0.150 web *\n")
+    assert leases() == ["10.100.0.150"]
+    secret = tmp_path / "host-file"
+    secret.write_text("1732500000 02:42:0a:64:00:97 10.100.0.151 db *\n")
+    (d / "lease/leases").unlink()
+    (d / "lease/leases").symlink_to(secret)
+    assert leases() == []
+    (d / "leases").write_text("1732500000 02:42:0a:64:00:98 10.100.0.152 old *\n")  # where a folder kept them
+    assert leases() == ["10.100.0.152"]
+
+
 def test_a_registry_file_name_that_forges_a_line_reaches_no_record(tmp_path):
     """The dnsmasq container can write its registry folder: a file whose name holds a newline and a record line,
     or a record with a field that is no config value, must not become a record (nor a damaged entry, whose name

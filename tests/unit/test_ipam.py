@@ -290,7 +290,7 @@ def test_dnsmasq_conf_no_upstream(net, dns):
     assert "hostsdir=/var/lib/dockstack/hosts.d" in lines
     assert "dhcp-hostsdir=/var/lib/dockstack/dhcp-hosts.d" in lines
     assert not any(line.startswith(("dhcp-hostsfile=", "addn-hosts=")) for line in lines)
-    assert "dhcp-leasefile=/var/lib/dockstack/leases" in lines
+    assert "dhcp-leasefile=/var/lib/dockstack/lease/leases" in lines
     assert "dnsmasq" in lines[0]
 
 

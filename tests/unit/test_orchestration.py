@@ -640,7 +640,7 @@ def test_a_replica_that_missed_a_change_is_repaired_from_the_newest(scene):
     for host, folder in (("h1", BOOK), ("h1", REPLICA_DIR), ("h2", REPLICA_DIR)):
         for part in ("registry", "last-good", "dhcp-hosts.d", "hosts.d"):
             del lab.hosts[host].files[f"{folder}/{part}/app2"]
-    lab.hosts["h1"].files[f"{BOOK}/leases"] = ""
+    lab.hosts["h1"].files[f"{BOOK}/lease/leases"] = ""
     lab.hosts["h3"].down = DOWN
     scene.deploy()  # app2 created with a fresh MAC; h3's replica misses the commit
     new = lab.container("app2").mac
