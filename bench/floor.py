@@ -102,7 +102,8 @@ def floor_payload(ctx: Context, c: Container) -> bytes | None:
 def floor_docker_run(c: Container, net: Network, dns: list[str]) -> list[str]:
     """`docker run` arguments (after `docker`): dockstack's run_argv, its bookkeeping labels (managed, role,
     spec digests) replaced by the floor's one, and c's env as `--env` before the image: dockstack writes an env
-    file on the host for `--env-file`, which the floor has no step for (the engine stack has no env)."""
+    file on the host for `--env-file`, which the floor has no step for (its puppet's one value: the floor's puppet
+    runs no server)."""
     argv = dockercli.run_argv(c, net, dns)
     d = definition(c)
     command = list(c.command) or (list(d.command) if d else [])

@@ -29,16 +29,28 @@ CHECK_POLL = 0.2  # seconds between readiness probes
 ACTION_SCRIPT = script("action.sh")
 
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
-# One Puppet agent run inside a container (`docker exec NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
-# FRESH=1, DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept), from a
-# fresh ssldir: a container re-created with its old name, or a Puppet server re-created with a new CA, still
-# gets a working certificate (the server's allow_duplicate_certs replaces the old one). A 2048-bit key: Puppet's
-# default 4096 bits take seconds to generate on a busy 2-core machine. No kept-alive connections: the one that
-# submitted the certificate request stalled the next request for 30 s (Jetty's idle timeout), measured in the
-# lab: 34 s for a first run with them, 6 s without. Prints `agent exit N`,
-# the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`). The text:
-# dockstack/scripts/agent.sh.
+# One Puppet agent run inside a container (`docker exec -i NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
+# DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept). Standard input: the
+# stack's CSR challenge, then the CA to pin (AgentPin): the agent never learns a CA from whoever answers as the
+# server. Its ssldir is kept while that CA stays; a re-created server (a new CA) starts it over, and a container
+# re-created with its old name sends a new request that the server's allow_duplicate_certs lets replace the old
+# certificate. A 2048-bit key: Puppet's default 4096 bits take seconds to generate on a busy 2-core machine. No
+# kept-alive connections: the one that submitted the certificate request stalled the next request for 30 s
+# (Jetty's idle timeout), measured in the lab: 34 s for a first run with them, 6 s without. Prints
+# `agent exit N`, the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
+# The text: dockstack/scripts/agent.sh.
 AGENT_SCRIPT = script("agent.sh")
+
+
+@dataclass(frozen=True)
+class AgentPin:
+    """What an agent run is given: the Puppet server's DNS name, the CA certificate(s) it may trust (read from
+    the server's container over SSH: services.puppet.parse_ca) and the stack's CSR challenge (a secret: the
+    server signs only requests that carry it)."""
+
+    server: str
+    ca: str
+    challenge: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,10 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: fr
 
 
 def action_argv(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
-                with_files: bool, agent_server: str = "") -> list[str]:
-    """The one command of a create, recreate or start; every value is a quoted argument, except env values:
-    those go on standard input (action_input), so the host's process list never shows them. With an
-    agent_server (the Puppet server's DNS name), the Puppet agent runs after addressing, before the check."""
+                with_files: bool, agent: AgentPin | None = None) -> list[str]:
+    """The one command of a create, recreate or start; every value is a quoted argument, except env values and
+    the agent's challenge: those go on standard input (action_input), so the host's process list never shows
+    them. With an agent (AgentPin), the Puppet agent runs after addressing, before the check."""
     hv, tmp = network.veth_names(c.name)
     cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
     creates = mode in (CREATE, RECREATE)
@@ -130,16 +142,19 @@ def action_argv(mode: str, c: Container, role: Role, net: Network, plan: Address
     return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
             str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
             str(dhcp_timeout()), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
-            "1" if with_files else "0", str(len(c.env) if creates else 0), agent_server,
-            f"{c.name}.{net.domain}" if agent_server else "", AGENT_SCRIPT if agent_server else "", *run]
+            "1" if with_files else "0", str(len(c.env) if creates else 0), agent.server if agent else "",
+            f"{c.name}.{net.domain}" if agent else "", AGENT_SCRIPT if agent else "", agent.ca if agent else "",
+            *run]
 
 
 def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = (),
-                 private: frozenset[str] = frozenset()) -> bytes:
-    """The action script's standard input: the env file's lines (create and recreate), then the service files
-    as tar.gz when there are any (action_argv says how many lines and whether files follow)."""
+                 private: frozenset[str] = frozenset(), agent: AgentPin | None = None) -> bytes:
+    """The action script's standard input: the agent's challenge line when an agent runs, the env file's lines
+    (create and recreate), then the service files as tar.gz when there are any (action_argv says whether an
+    agent runs, how many lines and whether files follow)."""
+    challenge = f"{agent.challenge}\n".encode() if agent else b""
     env = dockercli.env_file(c).encode() if mode in (CREATE, RECREATE) else b""
-    return env + (files_payload(files, dirs, private) if files else b"")
+    return challenge + env + (files_payload(files, dirs, private) if files else b"")
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ class Executor:
         # container -> the files its service's prepare hook gave it for its next start (e.g. galera's start file)
         self.prepared: dict[str, dict[str, str]] = {}
         self.memos: dict[str, dict[str, object]] = {}  # service -> what its hooks keep during this command
+        self._pin: actions.AgentPin | None = None  # what agents get, read once per command (agent_for)
 
     # --- what the world needs before anything else ---------------------------------------
 
@@ -172,6 +173,7 @@ class Executor:
                     REPAIR: actions.START}[a.kind]
             if mode == actions.RECREATE and c.name not in self.present.get(c.host, set()):
                 mode = actions.CREATE  # moved: nothing to replace on the new host
+            self.agent_for(c, mode)  # the CA to pin and the challenge, before anything is taken down
             with self.lock:
                 serving = a.kind in (RECREATE, REPAIR) and c.name in self.running and c.name in self.present.get(
                     c.host, set())
@@ -238,13 +240,11 @@ class Executor:
         if mode != actions.RESTART:
             with self.lock:
                 files |= {f"{service_dir(c)}/{name}": text for name, text in self.prepared.get(c.name, {}).items()}
-        server = self.stack.puppet_server()
-        agent = f"{server.name}.{self.inv.network.domain}" if (
-            server and self.stack.runs_agent(c) and mode != actions.RESTART) else ""
+        agent = self.agent_for(c, mode)
         argv = actions.action_argv(mode, c, self.stack.role(c.role), self.inv.network, plan, self.dns_servers(),
                                    bool(files), agent)
         d = definition(c)
-        data = actions.action_input(mode, c, files, dirs, d.private_files if d else frozenset())
+        data = actions.action_input(mode, c, files, dirs, d.private_files if d else frozenset(), agent)
         r = self.remotes[c.host].run_with_input(argv, data, f"{c.name}: {mode}", check=False,
                                                 timeout=actions.time_bound(self.stack.role(c.role)))
         res = actions.parse_action(r.stdout)
@@ -279,6 +279,30 @@ class Executor:
             self.say(f"  {c.name}: done")
         error = f"step '{step}': {detail}" if step else None
         return Done(c.name, c.host, record, error, True)
+
+    def agent_for(self, c: Container, mode: str) -> actions.AgentPin | None:
+        """What c's Puppet agent is given when this action runs it (None when it runs none: no classes, a
+        restart): the server's name, the CA read from the server's container on its host (one round trip, once
+        per command: agents never learn a CA from the network) and the stack's challenge."""
+        server = self.stack.puppet_server()
+        if server is None or not self.stack.runs_agent(c) or mode == actions.RESTART:
+            return None
+        with self.lock:
+            if self._pin is None:
+                d = definition(server)
+                if d is None or server.host in self.world.unreachable:
+                    raise DockstackError(f"{c.name}: its Puppet agent needs the CA of {server.name} on "
+                                         f"{server.host}, which cannot be read: "
+                                         f"{self.world.unreachable.get(server.host, 'no service definition')}")
+                r = self.remotes[server.host].run(d.agent_ca_argv(server), f"{server.name}: read the Puppet CA",
+                                                  check=False)
+                if not r.ok:
+                    raise DockstackError(f"{c.name}: its Puppet agent needs the CA of {server.name} on "
+                                         f"{server.host}: {(r.stderr or r.stdout).strip()[-300:]} (is it running? "
+                                         f"`inv create --name={server.name}`)")
+                self._pin = actions.AgentPin(f"{server.name}.{self.inv.network.domain}",
+                                             d.parse_agent_ca(server, r.stdout), d.agent_challenge(self.stack))
+            return self._pin
 
     def _failure(self, c: Container, res: actions.ActionResult, stderr: str, code: int,
                  plan: ipam.AddressPlan) -> tuple[str | None, str]:

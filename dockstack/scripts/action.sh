@@ -5,8 +5,10 @@
 # polls the readiness check. A create that fails before the container has an address removes it again.
 # Called as (actions.action_argv):
 #   sh -c "$ACTION_SCRIPT" sh MODE NAME MAC CIDR GATEWAY MTU BRIDGE HOST_VETH TMP_VETH \
-#     DHCP_TIMEOUT CHECK CHECK_TIMEOUT POLL FILES ENVS AGENT_SERVER CERTNAME AGENT_SCRIPT [DOCKER_RUN_ARG...]
-# Standard input: ENVS lines KEY=VALUE (create, recreate), then the service files as tar.gz when FILES is 1.
+#     DHCP_TIMEOUT CHECK CHECK_TIMEOUT POLL FILES ENVS AGENT_SERVER CERTNAME AGENT_SCRIPT AGENT_CA \
+#     [DOCKER_RUN_ARG...]
+# Standard input: the CSR challenge (one line) when AGENT_SERVER is set, then ENVS lines KEY=VALUE (create,
+# recreate), then the service files as tar.gz when FILES is 1.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
@@ -14,6 +16,8 @@ mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
 shift 9
 dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
 shift 9
+agent_ca=$1
+shift 1
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
 t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
 took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
@@ -29,6 +33,11 @@ docker_run() {
     undo; fail "docker run" "$out"; }
   if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
 }
+challenge=
+if [ -n "$agent_server" ]; then
+  # the CSR challenge for the agent's certificate request: one line, before the env (agent.sh checks it)
+  IFS= read -r challenge || fail "agent challenge" "standard input ended before the challenge line"
+fi
 if [ "$envs" -gt 0 ]; then
   # the env: $envs KEY=VALUE lines on standard input (before the files), into a file only root can read, for
   # `docker run --env-file`; a value on a command line would show in the host's process list. `read` takes one
@@ -98,9 +107,11 @@ took addressing "$t0"  # docker run or start, eth0, the address
 if [ -n "$agent_server" ]; then
   # the Puppet agent applies the role's classes: the container has its address and DNS name now
   ta=$(date +%s%N)
-  # fresh ssldir, its usual folder, the server's port, and up to 180 s for the server to accept connections: a
-  # server container that runs but still starts (a deploy-all after a host restart) is waited for, not failed
-  out=$(docker exec "$name" sh -c "$agent" sh "$agent_server" "$certname" 1 /var/lib/dockstack-agent 8140 180 2>&1)
+  # its usual folder, the server's port, and up to 180 s for the server to accept connections: a server
+  # container that runs but still starts (a deploy-all after a host restart) is waited for, not failed. The
+  # challenge and the pinned CA go on the agent's standard input.
+  out=$(printf '%s\n%s\n' "$challenge" "$agent_ca" |
+        docker exec -i "$name" sh -c "$agent" sh "$agent_server" "$certname" /var/lib/dockstack-agent 8140 180 2>&1)
   printf '%s\n' "$out" | grep '^agent '
   echo "agent ms $(( ($(date +%s%N) - ta) / 1000000 ))"
   code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')

@@ -1,26 +1,45 @@
 #!/bin/sh
-# One Puppet agent run inside a container, from a fresh ssldir unless FRESH is 0 (actions.py says why).
-# Called as: docker exec NAME sh -c "$AGENT_SCRIPT" sh SERVER CERTNAME [FRESH [DIR [PORT [WAIT]]]]
-#   (defaults: FRESH 1, DIR /var/lib/dockstack-agent, PORT 8140, WAIT 0 seconds for the server's port to accept)
+# One Puppet agent run inside a container, against the CA dockstack pins (actions.py says why).
+# Called as: docker exec -i NAME sh -c "$AGENT_SCRIPT" sh SERVER CERTNAME [DIR [PORT [WAIT]]]
+#   (defaults: DIR /var/lib/dockstack-agent, PORT 8140, WAIT 0 seconds for the server's port to accept)
+# Standard input: the stack's CSR challenge (one line), then the Puppet CA's certificate(s) (PEM), read from the
+#   server's container by dockstack over SSH: the agent trusts that CA only, never one a server on the network
+#   offers. The ssldir is kept while that CA stays the same, and started over when it changes (a new server).
 # Prints `agent exit N`, the agent's Error lines (`agent error ...`) and its last run summary
 # (`agent summary ...`), for actions.parse_agent; exits 0 even when the agent failed.
-server=$1 certname=$2 fresh=${3:-1} dir=${4:-/var/lib/dockstack-agent} port=${5:-8140} wait=${6:-0}
+server=$1 certname=$2 dir=${3:-/var/lib/dockstack-agent} port=${4:-8140} wait=${5:-0}
+refuse() { echo "agent exit 1"; echo "agent error $1"; exit 0; }
+IFS= read -r challenge || challenge=
+ca=$(cat)
+case $challenge in
+  '' | *[!A-Za-z0-9]*) refuse "no CSR challenge was given (a line of letters and digits on standard input)" ;;
+esac
+case $ca in
+  "-----BEGIN CERTIFICATE-----"*"-----END CERTIFICATE-----") ;;
+  *) refuse "no CA certificate was given to pin (PEM on standard input, after the challenge)" ;;
+esac
 start=$(date +%s)
 # shellcheck disable=SC2016  # $1 and $2 are bash's own arguments, expanded by bash -c
 until [ "$wait" -le 0 ] || timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' sh "$server" "$port" 2>/dev/null; do
   if [ $(( $(date +%s) - start )) -ge "$wait" ]; then
-    echo "agent exit 1"
-    echo "agent error the Puppet server $server does not accept connections on port $port after ${wait}s"
-    exit 0
+    refuse "the Puppet server $server does not accept connections on port $port after ${wait}s"
   fi
   sleep 0.5  # between probes of the server's port, bounded by $wait
 done
-if [ "$fresh" = 1 ]; then rm -rf "$dir/ssl"; fi
-mkdir -p "$dir" && rm -f "$dir/last_run_summary.yaml"
+ssl=$dir/ssl
+# another CA (a re-created server) or none yet: the key and certificate of the old one go with it
+if [ "$(cat "$ssl/certs/ca.pem" 2>/dev/null)" != "$ca" ]; then rm -rf "$ssl"; fi
+if ! { mkdir -p "$ssl/certs" && printf '%s\n' "$ca" > "$ssl/certs/ca.pem"; }; then refuse "cannot write $ssl/certs/ca.pem"; fi
+rm -f "$dir/last_run_summary.yaml"
+# the challenge goes into a certificate request only (challengePassword), from a file only root reads, gone after
+(umask 077 && printf 'custom_attributes:\n  1.2.840.113549.1.9.7: "%s"\n' "$challenge" > "$dir/csr_attributes.yaml") ||
+  refuse "cannot write $dir/csr_attributes.yaml"
 puppet agent --onetime --no-daemonize --no-splay --detailed-exitcodes --waitforcert 0 --no-usecacheonfailure \
   --logdest console --color false --keylength 2048 --http_keepalive_timeout 0 \
-  --server "$server" --certname "$certname" --ssldir "$dir/ssl" \
-  --lastrunfile "$dir/last_run_summary.yaml" > "$dir/run.log" 2>&1
-echo "agent exit $?"
+  --server "$server" --certname "$certname" --ssldir "$ssl" --csr_attributes "$dir/csr_attributes.yaml" \
+  --lastrunfile "$dir/last_run_summary.yaml" < /dev/null > "$dir/run.log" 2>&1
+code=$?
+rm -f "$dir/csr_attributes.yaml"
+echo "agent exit $code"
 grep '^Error: ' "$dir/run.log" | tail -n 4 | sed 's/^/agent error /'
 if [ -f "$dir/last_run_summary.yaml" ]; then sed 's/^/agent summary /' "$dir/last_run_summary.yaml"; fi

@@ -131,6 +131,19 @@ class Service:
         nothing of member's."""
         return None
 
+    def agent_ca_argv(self, c: Container) -> list[str]:
+        """The service agents ask (traits.agents_ask): the one command, on c's Docker host, that prints the CA
+        its agents pin (parse_agent_ca reads it)."""
+        raise NotImplementedError(f"{self.name} is no service that agents ask")
+
+    def parse_agent_ca(self, c: Container, text: str) -> str:
+        """What agent_ca_argv printed, checked: the CA certificate(s) agents pin."""
+        raise NotImplementedError(f"{self.name} is no service that agents ask")
+
+    def agent_challenge(self, stack: Stack) -> str:
+        """The secret its agents put into their certificate requests, from the secrets file."""
+        raise NotImplementedError(f"{self.name} is no service that agents ask")
+
     def volumes(self, c: Container) -> list[str]:
         """`docker run --volume` values: its folder (read-only when the service only reads it), and each data
         subfolder at its place."""

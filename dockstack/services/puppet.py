@@ -4,9 +4,11 @@ change only when containers.yaml does, and the server has every node's block bef
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from dockstack.config import ROOT, Container, ServiceTraits, Stack
+from dockstack.errors import DockstackError
 from dockstack.render import render
 from dockstack.scripts import script
 from dockstack.services.base import Context, Service
@@ -20,6 +22,15 @@ JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
              "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
              "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
 SERVER_SCRIPT = script("puppetserver.sh")  # the container's command: the server in the foreground
+AUTOSIGN_SCRIPT = script("autosign.sh")  # the autosign policy: a listed name with the stack's challenge
+RUN = "/run/puppetserver"  # in the container: the challenge (root only) and the autosign wrapper
+AUTOSIGN = f"{RUN}/autosign"  # puppet.conf's `autosign`: the wrapper puppetserver.sh writes
+# the stack's CSR challenge (secrets file key, env key of the server): agents put it in each certificate request
+CHALLENGE = ("puppet_challenge_password", "PUPPET_CHALLENGE_PASSWORD")
+CA_FILE = "/etc/puppet/puppetserver/ca/ca_crt.pem"  # Debian's CA certificate(s), inside the server's container
+# one PEM certificate (base64 lines of at most 76 characters), one to four of them (a root and intermediates)
+_CERT = r"-----BEGIN CERTIFICATE-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END CERTIFICATE-----\n"
+CA_RE = re.compile(rf"(?:{_CERT}){{1,4}}")
 
 
 def fqdn(c: Container, domain: str) -> str:
@@ -64,7 +75,32 @@ def render_autosign(stack: Stack, domain: str) -> str:
 
 
 def render_puppet_conf(server: Container, domain: str) -> str:
-    return render("puppet/puppet.conf.j2", certname=fqdn(server, domain), mount=MOUNT, environment=ENVIRONMENT)
+    return render("puppet/puppet.conf.j2", certname=fqdn(server, domain), mount=MOUNT, environment=ENVIRONMENT,
+                  autosign=AUTOSIGN)
+
+
+def ca_argv(server: Container) -> list[str]:
+    """The one command that reads the Puppet CA from its server's container, on its Docker host (over SSH:
+    the agents pin what it prints, never a CA offered on the container network)."""
+    return ["docker", "exec", server.name, "cat", CA_FILE]
+
+
+def parse_ca(server: Container, text: str) -> str:
+    """The CA certificate(s) ca_argv printed, as agent.sh pins them; a clear error for anything else."""
+    pem = text.replace("\r\n", "\n").strip() + "\n"
+    if not CA_RE.fullmatch(pem):
+        raise DockstackError(f"{server.name} on {server.host}: {CA_FILE} holds no PEM CA certificate, so no agent "
+                             "can pin it: is the Puppet server running and done with its first start? "
+                             f"(`inv status`, `inv create --name={server.name}`)")
+    return pem.rstrip("\n")
+
+
+def challenge(stack: Stack) -> str:
+    """The stack's CSR challenge from the secrets file (made with the other generated passwords)."""
+    if stack.generated is None or CHALLENGE[0] not in stack.generated.values:
+        raise DockstackError(f"{stack.path}: the secrets file has no {CHALLENGE[0]} for the Puppet agents' "
+                             "certificate requests")
+    return stack.generated.values[CHALLENGE[0]]
 
 
 def module_files(root: Path = MODULES) -> dict[str, str]:
@@ -78,22 +114,32 @@ def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]
            f"{ENVIRONMENT}/data/common.yaml": render_hieradata(stack, domain),
            f"{ENVIRONMENT}/hiera.yaml": render_hiera_config()}
     env.update({f"{ENVIRONMENT}/modules/{p}": t for p, t in module_files().items()})
-    return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain), **env}
+    return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain),
+            "autosign.sh": AUTOSIGN_SCRIPT, **env}
 
 
 class Puppet(Service):
     def files(self, ctx: Context, c: Container) -> dict[str, str]:
         return puppet_files(ctx.stack, c, ctx.network.domain)
 
+    def agent_ca_argv(self, c: Container) -> list[str]:
+        return ca_argv(c)
+
+    def parse_agent_ca(self, c: Container, text: str) -> str:
+        return parse_ca(c, text)
+
+    def agent_challenge(self, stack: Stack) -> str:
+        return challenge(stack)
+
 
 SERVICE = Puppet(
-    traits=ServiceTraits("puppet", agents_ask=True,
+    traits=ServiceTraits("puppet", agents_ask=True, generated_env=(CHALLENGE,),
                          # ready when the server answers its status API (the JVM and JRuby take about half a minute
                          # on an idle machine; over 3 minutes were seen with 2 cores shared by three busy labs)
                          check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running',
                          check_timeout=300),
     mount=MOUNT,
-    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, *JAVA_ARGS),
+    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
     digested=("*",),
 )

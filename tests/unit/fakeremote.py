@@ -26,7 +26,9 @@ from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import RemoteError
 from dockstack.remote import Result
-from dockstack.services import SERVICE_ROOT
+from dockstack.services import SERVICE_ROOT, puppet
+
+FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA==\n-----END CERTIFICATE-----\n"  # what the fake Puppet server holds
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Lab:
         self.before_txn: list[Callable[[Lab, FakeHost, str, list[str]], None]] = []  # another run, meanwhile
         self.locked_by = ""  # another run holds the address book's lock
         self.slow_once: set[str] = set()  # containers whose failing check passes the next time it runs
+        self.ca = FAKE_CA  # what the Puppet server's CA file holds ("": no such file)
         self._lock = threading.RLock()
         self._pid = 100
 
@@ -167,6 +170,14 @@ class Lab:
                 elif name in host.containers:
                     host.containers[name].running = False
                 return Result(True, 0, name + "\n", "")
+            if argv[:2] == ["docker", "exec"] and argv[3:] == ["cat", puppet.CA_FILE]:  # the CA agents pin
+                self.calls.append(Call(host_name, "read ca", argv[2]))
+                c = host.containers.get(argv[2])
+                if c is None or not c.running:
+                    return Result(False, 1, "", f"Error response from daemon: container {argv[2]} is not running")
+                if not self.ca:
+                    return Result(False, 1, "", f"cat: {puppet.CA_FILE}: No such file or directory")
+                return Result(True, 0, self.ca, "")
             if argv[:2] == ["docker", "exec"]:  # a balancer's member command (drain, ready)
                 self.calls.append(Call(host_name, "exec", argv[2], tuple(argv[3:])))
                 return Result(True, 0, "done\n", "")
@@ -261,7 +272,10 @@ class Lab:
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
         """ACTION_SCRIPT: its positional arguments, the env lines and tar.gz on standard input, its report."""
         mode, name, mac, cidr = argv[4:8]
-        check, with_files, envs, run = argv[14], argv[17] == "1", int(argv[18]), argv[22:]
+        check, with_files, envs, agent, run = argv[14], argv[17] == "1", int(argv[18]), argv[19], argv[23:]
+        if agent:  # the challenge line first (then the agent runs: it changes nothing here)
+            challenge, _, data = data.partition(b"\n")
+            assert challenge and argv[22].startswith("-----BEGIN CERTIFICATE-----"), "an agent without its pin"
         for _ in range(envs):
             _, _, data = data.partition(b"\n")
         if with_files:

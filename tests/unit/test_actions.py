@@ -39,11 +39,13 @@ def script_groups(script: str) -> list[list[str]]:
 def split_action(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     """(script variable -> value, the docker run argv after them), checking the `sh -c SCRIPT sh` prefix."""
     assert argv[:4] == ["sh", "-c", actions.ACTION_SCRIPT, "sh"]
-    first, second = script_groups(actions.ACTION_SCRIPT)
+    values: dict[str, str] = {}
     rest = argv[4:]
-    n = len(first) + len(second)
-    assert len(rest) >= n
-    return dict(zip(first, rest)) | dict(zip(second, rest[len(first):n])), rest[n:]
+    for group in script_groups(actions.ACTION_SCRIPT):
+        assert len(rest) >= len(group)
+        values |= dict(zip(group, rest))
+        rest = rest[len(group):]
+    return values, rest
 
 
 @pytest.fixture
@@ -66,7 +68,8 @@ STATIC_PLAN = AddressPlan("02:00:0a:64:00:05", "10.100.0.5", ipam.STATIC, None, 
 def test_script_interface():
     assert script_groups(actions.ACTION_SCRIPT) == [
         ["mode", "name", "mac", "cidr", "gw", "mtu", "br", "hv", "tmp"],
-        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs", "agent_server", "certname", "agent"]]
+        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs", "agent_server", "certname", "agent"],
+        ["agent_ca"]]
 
 
 def test_create_with_a_new_address(web, role, net):
@@ -76,7 +79,7 @@ def test_create_with_a_new_address(web, role, net):
     assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
                       "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
                       "check_timeout": "60", "poll": "0.2", "files": "0", "envs": "0", "agent_server": "",
-                      "certname": "", "agent": ""}
+                      "certname": "", "agent": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -120,15 +123,27 @@ def test_start_and_restart_have_no_run_argv(web, role, net, mode):
     assert values["mode"] == mode
     assert values["files"] == "1"
     assert run == []
-    assert len(argv) == 4 + 9 + 9
+    assert len(argv) == 4 + 9 + 9 + 1
 
 
-def test_agent_run_passes_the_server_the_certname_and_the_agent_script(web, role, net):
-    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False, "puppet.dockstack.lab")
+PIN = actions.AgentPin("puppet.dockstack.lab", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                       "Challenge0123456789abcdef")
+
+
+def test_agent_run_passes_the_server_the_certname_the_agent_script_and_the_ca(web, role, net):
+    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False, PIN)
     values, run = split_action(argv)
     assert (values["agent_server"], values["certname"]) == ("puppet.dockstack.lab", "web.dockstack.lab")
-    assert values["agent"] == actions.AGENT_SCRIPT
+    assert values["agent"] == actions.AGENT_SCRIPT and values["agent_ca"] == PIN.ca
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]
+    assert PIN.challenge not in argv and PIN.challenge not in repr(PIN)  # a secret: standard input only
+
+
+def test_the_challenge_is_the_first_line_of_standard_input_before_the_env(container):
+    c = container("web", env=(("A", "1"),))
+    data = actions.action_input(actions.CREATE, c, {}, agent=PIN)
+    assert data == f"{PIN.challenge}\nA=1\n".encode()
+    assert actions.action_input(actions.CREATE, c, {}) == b"A=1\n"
 
 
 def test_agent_time_counts_in_the_time_bound(role):

@@ -115,11 +115,12 @@ def fake_docker(tmp_path: Path) -> Path:
 def agent_step(tmp_path: Path, fake_docker: Path, lines: list[str]) -> subprocess.CompletedProcess[str]:
     """The agent part of ACTION_SCRIPT, cut out between its markers and run with sh and the fake docker."""
     script = actions.ACTION_SCRIPT
-    part = script[script.index('if [ -n "$agent_server" ]'):script.index('if [ -n "$check" ]')]
+    part = script[script.rindex('if [ -n "$agent_server" ]'):script.index('if [ -n "$check" ]')]  # the last: the run
     fail = next(x for x in script.splitlines() if x.startswith("fail()"))
     (tmp_path / "agent.out").write_text("\n".join(lines) + "\n")
     cid = tmp_path / "cid"
-    prelude = f'{fail}\nundo() {{ echo "undo $(cat {cid})"; }}\ncid={cid}\nname=web agent_server=p certname=w agent=x\n'
+    prelude = (f'{fail}\nundo() {{ echo "undo $(cat {cid})"; }}\ncid={cid}\n'
+               'name=web agent_server=p certname=w agent=x challenge=c agent_ca=ca\n')
     env = {"PATH": f"{fake_docker}:/usr/bin:/bin", "AGENT_OUT": str(tmp_path / "agent.out"),
            "DOCKER_LOG": str(tmp_path / "docker.log")}
     return subprocess.run(["sh", "-c", prelude + part + "echo ready\n"], capture_output=True, text=True, env=env)
@@ -160,18 +161,25 @@ def fake_puppet(tmp_path: Path) -> Path:
     (bin_dir / "puppet").write_text(
         '#!/bin/sh\necho "$@" > "$ARGS_LOG"\nprintf "%s\\n" "$SAY"\n'
         'while [ $# -gt 0 ]; do\n'
-        '  if [ "$1" = --lastrunfile ] && [ -n "$SUMMARY" ]; then printf "%s" "$SUMMARY" > "$2"; fi; shift\n'
+        '  if [ "$1" = --lastrunfile ] && [ -n "$SUMMARY" ]; then printf "%s" "$SUMMARY" > "$2"; fi\n'
+        '  if [ "$1" = --csr_attributes ] && [ -n "$CSR_LOG" ]; then cat "$2" > "$CSR_LOG"; '
+        'stat -c %a "$2" >> "$CSR_LOG"; fi; shift\n'
         'done\nexit "$CODE"\n')
     (bin_dir / "puppet").chmod(0o755)
     return bin_dir
 
 
-def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say: str,
-                 fresh: str = "1") -> list[str]:
+CA = "-----BEGIN CERTIFICATE-----\nMIIBpinned==\n-----END CERTIFICATE-----"
+CHALLENGE = "Challenge0123456789abcdef"
+
+
+def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say: str, ca: str = CA,
+                 challenge: str = CHALLENGE) -> list[str]:
+    """AGENT_SCRIPT as action.sh runs it: the challenge line and the CA on standard input."""
     env = {"PATH": f"{fake_puppet}:/usr/bin:/bin", "ARGS_LOG": str(tmp_path / "args"), "CODE": str(code),
-           "SUMMARY": summary, "SAY": say}
-    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", fresh,
-                          str(tmp_path / "agent")], capture_output=True, text=True, env=env, check=True)
+           "SUMMARY": summary, "SAY": say, "CSR_LOG": str(tmp_path / "csr")}
+    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", str(tmp_path / "agent")],
+                         input=f"{challenge}\n{ca}\n", capture_output=True, text=True, env=env, check=True)
     return out.stdout.splitlines()
 
 
@@ -186,19 +194,42 @@ def test_agent_script_reports_exit_code_errors_and_summary(tmp_path, fake_puppet
     assert "--http_keepalive_timeout" in args and "--waitforcert" in args
 
 
-def test_agent_script_starts_from_a_fresh_ssldir_and_no_old_summary(tmp_path, fake_puppet):
-    (tmp_path / "agent" / "ssl").mkdir(parents=True)
-    (tmp_path / "agent" / "ssl" / "old.pem").write_text("old key")
+def test_agent_script_pins_the_given_ca_and_keeps_the_ssldir_while_it_stays(tmp_path, fake_puppet):
+    ssl = tmp_path / "agent" / "ssl"
+    (tmp_path / "agent").mkdir()
     (tmp_path / "agent" / "last_run_summary.yaml").write_text(SUMMARY)  # from an earlier run
     run = actions.parse_agent(agent_script(tmp_path, fake_puppet, 1, "", "Error: no catalog"))
-    assert not (tmp_path / "agent" / "ssl").exists()
     assert (run.exit_code, run.total, run.errors) == (1, None, ("Error: no catalog",))  # no old summary
+    assert (ssl / "certs" / "ca.pem").read_text() == CA + "\n"  # the CA it was given: never one from the network
+    (ssl / "private_keys").mkdir()
+    (ssl / "private_keys" / "web.lab.pem").write_text("its key")
+    agent_script(tmp_path, fake_puppet, 0, SUMMARY, "")  # the same CA: its key and certificate stay
+    assert (ssl / "private_keys" / "web.lab.pem").read_text() == "its key"
+    other = CA.replace("pinned", "another")  # a re-created server: the old key and certificate go
+    agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", ca=other)
+    assert not (ssl / "private_keys").exists() and (ssl / "certs" / "ca.pem").read_text() == other + "\n"
+    args = (tmp_path / "args").read_text().split()
+    assert args[args.index("--ssldir") + 1] == str(ssl)
 
 
-def test_agent_script_keeps_the_certificate_when_not_fresh(tmp_path, fake_puppet):
-    (tmp_path / "agent" / "ssl").mkdir(parents=True)
-    agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", fresh="0")
-    assert (tmp_path / "agent" / "ssl").is_dir()
+def test_agent_script_puts_the_challenge_in_the_request_only_while_the_agent_runs(tmp_path, fake_puppet):
+    agent_script(tmp_path, fake_puppet, 2, SUMMARY, "")
+    given, mode = (tmp_path / "csr").read_text().rsplit("\n", 2)[:2]
+    assert given == f'custom_attributes:\n  1.2.840.113549.1.9.7: "{CHALLENGE}"' and mode == "600"
+    assert not (tmp_path / "agent" / "csr_attributes.yaml").exists()  # gone after the run
+
+
+@pytest.mark.parametrize(("ca", "challenge", "said"), [
+    ("", CHALLENGE, "no CA certificate was given to pin"),
+    ("not a certificate", CHALLENGE, "no CA certificate was given to pin"),
+    (CA, "", "no CSR challenge was given"),
+    (CA, "has space", "no CSR challenge was given"),
+    (CA, 'q"uote', "no CSR challenge was given"),
+])
+def test_agent_script_refuses_to_run_without_a_ca_and_a_clean_challenge(tmp_path, fake_puppet, ca, challenge, said):
+    run = actions.parse_agent(agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", ca=ca, challenge=challenge))
+    assert not run.ok and said in run.errors[0]
+    assert not (tmp_path / "args").exists()  # the agent never ran
 
 
 def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_puppet):
@@ -212,17 +243,21 @@ def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]  # bound, not listening: connections are refused
     try:
-        proc = subprocess.Popen(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab", "1",
-                                 str(tmp_path / "agent"), str(port), "60"], stdout=subprocess.PIPE, text=True,
-                                env=env)
+        proc = subprocess.Popen(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
+                                 str(tmp_path / "agent"), str(port), "60"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=env)
+        proc.stdin.write(f"{CHALLENGE}\n{CA}\n")
+        proc.stdin.close()
         assert not (tmp_path / "args").exists()  # still waiting: no agent yet
         probe.listen()
-        out, _ = proc.communicate(timeout=60)
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
         assert actions.parse_agent(out.splitlines()).ok and (tmp_path / "args").exists()
     finally:
         probe.close()
-    refused = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab", "1",
-                              str(tmp_path / "agent2"), str(port), "1"], capture_output=True, text=True, env=env)
+    refused = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
+                              str(tmp_path / "agent2"), str(port), "1"], input=f"{CHALLENGE}\n{CA}\n",
+                             capture_output=True, text=True, env=env)
     run = actions.parse_agent(refused.stdout.splitlines())
     assert not run.ok and "does not accept connections on port" in run.errors[0]
     assert not (tmp_path / "agent2").exists()  # the agent never ran

@@ -184,7 +184,10 @@ def test_the_floors_docker_run_is_dockstacks_with_the_floors_label_for_its_own(e
     c = next(x for x in stack.containers if x.name == name)
     theirs = dockercli.run_argv(c, inv.network, dns(stack))
     ours = floor.floor_docker_run(c, inv.network, dns(stack))
-    assert ["docker", *without_labels(ours)] == without_labels(theirs)
+    env = [x for k, v in c.env for x in ("--env", f"{k}={v}")]  # dockstack's come from its env file
+    image_at = ours.index(c.image)
+    assert ours[image_at - len(env):image_at] == env
+    assert ["docker", *without_labels(ours[:image_at - len(env)] + ours[image_at:])] == without_labels(theirs)
     labels = [ours[i + 1] for i, x in enumerate(ours) if x == "--label"]
     assert labels == [floor.FLOOR_LABEL]
     assert ours.index("--label") < ours.index("--dns-search")  # where dockstack's labels were

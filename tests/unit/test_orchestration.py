@@ -16,7 +16,7 @@ import pytest
 
 from dockstack import addressbook, facts, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
-from dockstack.config import Inventory, Stack
+from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.deploy import Outcome, deploy_all
 from dockstack.errors import DockstackError
 from dockstack.facts import Record
@@ -676,3 +676,43 @@ def test_a_replica_that_cannot_be_written_is_named_and_left_for_the_next_run(sce
     assert outcome == Outcome(ok=5, changed=0)
     assert "  address book: no copy yet (the replica on h3): written from the newest" in said
     assert scene.registry("h3", REPLICA_DIR) == scene.registry()
+
+
+@pytest.fixture
+def classed(cfg) -> Scene:
+    """dns (h1) | puppet (h1) | app1 (h1), app2 (h2): the apps' role has classes, so their agents run."""
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "puppet", "service": "puppet"},
+                               {"name": "app", "check": CHECK, "classes": ["profile::app"]}]
+    dns, *_ = cfg.containers["containers"]
+    image = dns["image"]
+    cfg.containers["containers"] = [dns, {"name": "puppet", "role": "puppet", "host": "h1", "image": image},
+                                    *({"name": f"app{i}", "role": "app", "host": f"h{i}", "image": image}
+                                      for i in (1, 2))]
+    keep_generated_secrets(cfg.load()[1])  # as the commands that start containers do: the next load reads them
+    inv, stack = cfg.load()
+    return Scene(inv, stack, Lab(inv, stack))
+
+
+def test_agents_get_the_ca_read_once_from_the_servers_container_and_the_challenge(classed):
+    outcome, said = classed.deploy()
+    assert outcome == Outcome(ok=4, changed=4), said
+    reads = classed.lab.asked("read ca")
+    assert [(c.host, c.name) for c in reads] == [("h1", "puppet")]  # once per command, on the server's host
+    acted = [c for c in classed.lab.calls if c.what in ("action", "read ca")]
+    assert [c.what for c in acted] == ["action", "action", "read ca", "action", "action"]  # after the server's tier
+
+
+@pytest.mark.parametrize(("ca", "said"), [
+    ("", "cat: /etc/puppet/puppetserver/ca/ca_crt.pem: No such file or directory"),
+    ("-----BEGIN CERTIFICATE-----\n$(forged)\n-----END CERTIFICATE-----\n", "holds no PEM CA certificate"),
+])
+def test_an_agent_whose_ca_cannot_be_read_is_not_started_and_says_why(classed, ca, said):
+    classed.deploy()
+    classed.lab.hosts["h2"].containers.pop("app2")  # to be created again: its agent needs the CA
+    classed.lab.ca = ca
+    classed.lab.calls.clear()
+    outcome, lines = classed.deploy()
+    assert len(outcome.failed) == 1 and "app2" not in classed.lab.hosts["h2"].containers
+    assert not [c for c in classed.lab.asked("action") if c.name == "app2"]  # nothing was sent to its host
+    assert any(line.startswith("  app2: FAILED: ") and "puppet on h1" in line and said in line for line in lines), lines

@@ -155,11 +155,13 @@ def test_autosign_lists_exactly_the_containers_that_run_the_agent(full):
                      "w1.dockstack.lab"]  # not dns, pp, lb: their roles have no classes
 
 
-def test_autosign_has_no_glob_and_no_executable_policy(full):
+def test_autosign_is_dockstacks_policy_with_a_list_without_globs(full):
     text = puppet_service.render_autosign(full, DOMAIN)
     assert "*" not in text and "true" not in text
     conf = puppet_service.render_puppet_conf(full.container("pp"), DOMAIN)
-    assert "autosign = /etc/puppet/dockstack/autosign.conf" in conf.splitlines()
+    assert "autosign = /run/puppetserver/autosign" in conf.splitlines()
+    files = puppet_service.puppet_files(full, full.container("pp"), DOMAIN)
+    assert files["autosign.sh"] == puppet_service.AUTOSIGN_SCRIPT and files["autosign.conf"] == text
     assert "autosign = true" not in [line for line in conf.splitlines() if not line.startswith("#")]
 
 

@@ -48,6 +48,7 @@ CONSTANTS = {
     "service_files.sh": (actions.SERVICE_FILES_SCRIPT, "sh"),
     "stop.sh": (executor.STOP_SCRIPT, "sh"),
     "puppetserver.sh": (puppet_service.SERVER_SCRIPT, "sh"),
+    "autosign.sh": (puppet_service.AUTOSIGN_SCRIPT, "sh"),
 }
 
 
