@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from dockstack import lab
+from dockstack import actions, lab
 from dockstack.config import (
     DEFAULT_HOSTS_FILE,
     ROOT,
@@ -28,6 +28,7 @@ from dockstack.config import (
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 from dockstack.services import SERVICE_ROOT
+from dockstack.services import puppet as puppet_service
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 INV = ROOT / ".venv" / "bin" / "inv"
@@ -54,15 +55,17 @@ def run_inv(*args: str, check: bool = True, timeout: float = 300,
     return proc
 
 
-def ssh(inventory: Inventory, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Plain OpenSSH to a lab host with the lab key, as the README tells a user to do."""
+def ssh(inventory: Inventory, host: str, command: str, check: bool = True,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Plain OpenSSH to a lab host with the lab key, as the README tells a user to do (stdin: sent to command)."""
     h = inventory.host(host)
     spec = inventory.lab
     assert spec is not None
     proc = subprocess.run(
         ["ssh", "-i", str(lab.key_file(spec)), "-o", f"UserKnownHostsFile={lab.known_hosts_file(spec)}",
          "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", f"root@{h.address}", command],
-        capture_output=True, text=True, timeout=120)
+        input=stdin, stdin=subprocess.DEVNULL if stdin is None else None, capture_output=True, text=True,
+        timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"ssh {host} {command!r} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -217,3 +220,28 @@ def insert(inventory, c: Container, value: str) -> None:
 
 def has_row(inventory, c: Container, value: str) -> bool:
     return sql(inventory, c, f"SELECT COUNT(*) FROM {TABLE} WHERE v = '{value}'") == "1"
+
+
+def puppet_server(stack: Stack) -> Container:
+    found = stack.puppet_server()
+    assert found is not None
+    return found
+
+
+def pinned_ca(inventory: Inventory, stack: Stack) -> str:
+    """The CA dockstack gives every agent: read from the server's container on its host, as the executor does."""
+    s = puppet_server(stack)
+    return puppet_service.parse_ca(s, ssh(inventory, s.host, shlex.join(puppet_service.ca_argv(s))).stdout)
+
+
+def agent_run(inventory: Inventory, stack: Stack, c: Container, server_name: str | None = None, ca: str | None = None,
+              folder: str = actions.AGENT_DIR, challenge: str | None = None) -> actions.AgentRun:
+    """The agent as dockstack runs it (AGENT_SCRIPT, the challenge and the pinned CA on its standard input), again,
+    by hand: by default against the stack's server, with the certificate it has."""
+    domain = inventory.network.domain
+    cmd = ["docker", "exec", "-i", c.name, "sh", "-c", actions.AGENT_SCRIPT, "sh",
+           server_name or f"{puppet_server(stack).name}.{domain}", f"{c.name}.{domain}", folder]
+    given = f"{challenge or puppet_service.challenge(stack)}\n{ca or pinned_ca(inventory, stack)}\n"
+    run = actions.parse_agent(ssh(inventory, c.host, shlex.join(cmd), stdin=given).stdout.splitlines())
+    assert run is not None
+    return run

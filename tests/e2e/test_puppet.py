@@ -19,7 +19,7 @@ from dockstack.remote import parallel
 from dockstack.services import service_dir
 from dockstack.services.puppet import ENVIRONMENT
 
-from .helpers import Deployed, run_inv, ssh
+from .helpers import Deployed, agent_run, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
@@ -44,16 +44,6 @@ def server(stack: Stack) -> Container:
 
 def agents(stack: Stack) -> list[Container]:
     return [c for c in stack.containers if stack.runs_agent(c)]
-
-
-def agent_run(inventory, stack: Stack, c: Container, certname: str | None = None,
-              fresh: bool = False) -> actions.AgentRun:
-    """The agent as dockstack runs it (AGENT_SCRIPT), again, by hand: by default with the certificate it has."""
-    cmd = ["docker", "exec", c.name, "sh", "-c", actions.AGENT_SCRIPT, "sh", f"{server(stack).name}.{DOMAIN}",
-           certname or f"{c.name}.{DOMAIN}", "1" if fresh else "0"]
-    run = actions.parse_agent(ssh(inventory, c.host, shlex.join(cmd)).stdout.splitlines())
-    assert run is not None
-    return run
 
 
 def on_server(inventory, stack: Stack, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -151,11 +141,12 @@ def test_remove_and_create_gets_a_new_working_certificate(real, inventory, tmp_p
     assert serial(inventory, stack, "control") != before  # the new key's certificate replaced the old one
     run = agent_run(inventory, stack, stack.container("control"))
     assert (run.exit_code, run.failed) == (0, 0)
-    # the agent runs inside the action: facts once per host, the action, the transaction (one round trip per host:
-    # each keeps a copy of the address book); nothing more
+    # the agent runs inside the action: facts once per host, the CA it pins (from the server's host), the action, the
+    # transaction (one round trip per host: each keeps a copy of the address book); nothing more
     steps = [json.loads(x)["step"] for x in trace.read_text().splitlines() if '"step"' in x]
     assert sorted(s for s in steps if s != "read host facts") == sorted(
-        [*(f"address book transaction on {h.name}" for h in inventory.hosts), "control: create"]), steps
+        [*(f"address book transaction on {h.name}" for h in inventory.hosts), "control: create",
+         "puppet: read the Puppet CA"]), steps
     assert steps.count("read host facts") == len(inventory.hosts)
 
 

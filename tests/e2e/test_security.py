@@ -18,8 +18,9 @@ import yaml
 
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack, secrets_file_for
 from dockstack.services import SERVICE_ROOT
+from dockstack.services import puppet as puppet_service
 
-from .helpers import Deployed, holders, run_inv, shipped_variant, ssh
+from .helpers import Deployed, agent_run, holders, puppet_server, run_inv, shipped_variant, ssh
 
 # the suite's default containers file is the engine stack's (conftest): every inv here names the shipped one
 SHIPPED_FILE = f"--containers-file={DEFAULT_CONTAINERS_FILE}"
@@ -415,3 +416,83 @@ def test_a_symlink_the_dnsmasq_container_plants_never_redirects_a_root_write_on_
                                  f"rm -f {lease}/leases && mv {lease}/leases.kept {lease}/leases; fi'", check=False)
         left = ssh(inventory, dns.host, f"cat {canary_path}; rm -f {canary_path}").stdout
     assert left == canary, left
+
+
+# A rogue Puppet server: Debian's puppetserver with a CA of its own, answering for the stack's server name (and
+# localhost), signing every request and handing every node a catalog that leaves a mark.
+# Called as: sh -c ROGUE_SERVER sh CERTNAME SITE_PP JAVA_ARG...
+ROGUE_SERVER = r"""
+name=$1 site=$2
+shift 2
+envs=/tmp/rogue/environments
+mkdir -p "$envs/production/manifests" /run/puppetserver
+rm -f /etc/puppet/puppet.conf
+printf '[main]\ncertname = %s\ndns_alt_names = localhost,%s\nenvironmentpath = %s\n[server]\nautosign = true\n' \
+  "$name" "$name" "$envs" > /etc/puppet/puppet.conf
+printf '%s\n' "$site" > "$envs/production/manifests/site.pp"
+exec java "$@" -jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d \
+  --bootstrap-config /etc/puppet/puppetserver/services.d
+"""
+ROGUE = "dockstack-test-rogue-puppet"
+MARK = "/tmp/rogue-catalog-was-applied"
+
+
+def test_a_rogue_puppet_server_gets_no_catalog_applied(stack, inventory):
+    """A rogue server in an agent container's own network namespace (so `localhost` reaches it; as a server that
+    took the name puppet.DOMAIN would be reached), with a CA of its own that signs everything: the agent as dockstack
+    runs it, with the CA dockstack pins, refuses its certificate and applies nothing. The same rogue wins over an
+    agent that trusts the CA a server offers (what agents did before the pin), so the probe is real."""
+    victim = next(c for c in stack.containers if stack.runs_agent(c) and c.host == puppet_server(stack).host)
+    image = puppet_server(stack).image
+    site = f"node default {{ file {{ '{MARK}': content => 'rogue' }} }}"
+    run = ["docker", "run", "-d", "--name", ROGUE, f"--network=container:{victim.name}", image,
+           "sh", "-c", ROGUE_SERVER, "sh", f"puppet.{inventory.network.domain}", site, *puppet_service.JAVA_ARGS]
+    ssh(inventory, victim.host, f"docker rm --force {ROGUE} >/dev/null 2>&1; {shlex.join(run)}")
+    try:
+        deadline = time.monotonic() + 300
+        status = ["docker", "exec", ROGUE, "curl", "-sfk", "https://127.0.0.1:8140/status/v1/simple"]
+        while ssh(inventory, victim.host, shlex.join(status), check=False).stdout != "running":
+            logs = ssh(inventory, victim.host, f"docker logs --tail 20 {ROGUE} 2>&1", check=False).stdout
+            state = ssh(inventory, victim.host, f"docker inspect --format '{{{{.State.Running}}}}' {ROGUE}").stdout
+            assert state.strip() == "true" and time.monotonic() < deadline, f"the rogue server did not start: {logs}"
+            time.sleep(1)  # between probes of the rogue's status, bounded by the deadline above
+        pinned = agent_run(inventory, stack, victim, server_name="localhost")  # as dockstack runs it
+        assert not pinned.ok and any("certificate verify failed" in e for e in pinned.errors), pinned
+        marked = ["docker", "exec", victim.name, "test", "-e", MARK]
+        assert ssh(inventory, victim.host, shlex.join(marked), check=False).returncode != 0
+        # the same rogue, trusted on first use as the agents did before: it signs the request, the catalog applies
+        rogue_ca = ssh(inventory, victim.host, f"docker exec {ROGUE} cat {puppet_service.CA_FILE}").stdout
+        trusting = agent_run(inventory, stack, victim, server_name="localhost",
+                             ca=puppet_service.parse_ca(victim, rogue_ca), folder="/tmp/rogue-agent",
+                             challenge="NotTheStacksChallenge0123")  # the stack's never goes to a rogue
+        assert trusting.ok, trusting
+        assert ssh(inventory, victim.host, shlex.join(marked), check=False).returncode == 0
+    finally:
+        ssh(inventory, victim.host, f"docker rm --force {ROGUE}; docker exec {victim.name} rm -rf {MARK} "
+                                    "/tmp/rogue-agent", check=False)
+
+
+def test_a_listed_name_without_the_stacks_challenge_is_not_signed(stack, inventory):
+    """A request for a name on the autosign list (a real container's) that lacks the challenge waits for an
+    operator: knowing a name is not enough to be handed that container's catalog and secrets."""
+    s = puppet_server(stack)
+    galera = stack.container("galera1")
+    name = f"control.{inventory.network.domain}"
+    ca_dir = "/etc/puppet/puppetserver/ca"
+
+    def on_server(command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return ssh(inventory, s.host, f"docker exec {s.name} sh -c {shlex.quote(command)}", check=check)
+
+    serial = f"openssl x509 -noout -serial -in {ca_dir}/signed/{name}.pem"
+    before = on_server(serial).stdout
+    cmd = ["docker", "exec", galera.name, "puppet", "agent", "--onetime", "--no-daemonize", "--waitforcert", "0",
+           "--keylength", "2048", "--server", f"{s.name}.{inventory.network.domain}", "--certname", name,
+           "--ssldir", "/tmp/nochallenge-ssl", "--http_keepalive_timeout", "0"]
+    try:
+        proc = ssh(inventory, galera.host, shlex.join(cmd), check=False)
+        assert proc.returncode == 1 and "Couldn't fetch certificate from CA server" in proc.stdout + proc.stderr
+        assert on_server(f"test -f {ca_dir}/requests/{name}.pem", check=False).returncode == 0  # it waits
+        assert on_server(serial).stdout == before  # control's own certificate stands
+    finally:
+        ssh(inventory, galera.host, f"docker exec {galera.name} rm -rf /tmp/nochallenge-ssl", check=False)
+        on_server(f"rm -f {ca_dir}/requests/{name}.pem", check=False)
