@@ -15,6 +15,7 @@ from dockstack.errors import ConfigError
 
 if TYPE_CHECKING:
     from dockstack.config.secrets import GeneratedSecrets
+    from dockstack.config.tls import StackTls
 
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: dockstack/config/model.py is two folders down
@@ -231,6 +232,7 @@ class Stack:
     containers: tuple[Container, ...] = field(default_factory=tuple)
     secrets: tuple[str, ...] = ()  # env keys listed as secret besides those SECRET_KEY_RE matches
     generated: GeneratedSecrets | None = field(default=None, compare=False, repr=False)  # the secrets file's
+    tls: StackTls | None = field(default=None, compare=False, repr=False)  # CA and VIP certificate (haproxy's TLS)
 
     def is_secret(self, key: str) -> bool:
         return is_secret(key, self.secrets)

@@ -59,9 +59,12 @@ class GeneratedSecrets:
 def keep_generated_secrets(stack: Stack) -> str | None:
     """Before a command starts containers with generated passwords: write those this load made to the secrets
     file, so the next command reads the same ones. Returns the file's path when it wrote it."""
+    saved = None
     if stack.generated is not None and stack.generated.save():
-        return stack.generated.path
-    return None
+        saved = stack.generated.path
+    if stack.tls is not None and stack.tls.save():  # the CA and the VIP's certificate, kept the same way
+        saved = saved or stack.tls.path
+    return saved
 
 
 def secrets_file_for(containers_file: Path) -> Path:

@@ -48,6 +48,7 @@ from dockstack.config.model import (
 )
 from dockstack.config.reader import _Reader
 from dockstack.config.secrets import GeneratedSecrets, generated_keys, generated_secrets, secrets_file_for
+from dockstack.config.tls import StackTls, stack_tls
 from dockstack.errors import ConfigError
 
 
@@ -157,9 +158,27 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
         raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     stack = Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
-                  secrets=tuple(listed), generated=generated)
+                  secrets=tuple(listed), generated=generated, tls=_tls(path, roles, containers, net.domain))
     _check_puppet(stack)
     return stack
+
+
+def tls_names(roles: list[Role], containers: list[Container], domain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names and addresses clients reach haproxy's HTTPS frontends on: each VIP (name and address), else each
+    container of the service that balances (its name, and its static address)."""
+    vips = [r.vip for r in roles if r.vip is not None]
+    if vips:
+        return tuple(f"{v.name}.{domain}" for v in vips), tuple(str(v.ip) for v in vips)
+    balancers = [c for c in containers if c.traits and c.traits.holds_vip]
+    return tuple(f"{c.name}.{domain}" for c in balancers), tuple(str(c.ip) for c in balancers if c.ip is not None)
+
+
+def _tls(path: Path, roles: list[Role], containers: list[Container], domain: str) -> StackTls | None:
+    """The stack's TLS material when haproxy balances an HTTP service (it terminates TLS for each), else None."""
+    if not any(b.mode == "http" for r in roles for b in r.balance):
+        return None
+    names, ips = tls_names(roles, containers, domain)
+    return stack_tls(path, names, ips) if names else None
 
 
 def _check_puppet(stack: Stack) -> None:

@@ -9,6 +9,11 @@ from dockstack.render import render
 from dockstack.services.base import DRAIN_BOUND, BalanceCheck, Context, FileCheck, Service
 
 MOUNT = "/etc/haproxy"
+TLS_PEM = f"{MOUNT}/tls.pem"  # the VIP's certificate, the CA's and its key (a secret), for the HTTPS frontends
+# `haproxy -c` of a new haproxy.cfg, against the tls.pem pushed with it when there is one (the mount is read-only:
+# the copy that names it goes to /tmp)
+CFG_CHECK = (f'd=${{1%/*}}; pem={TLS_PEM}; if [ -f "$d/tls.pem" ]; then pem=$d/tls.pem; fi; '
+             f'sed "s#{TLS_PEM}#$pem#" "$1" > /tmp/haproxy-check.cfg && haproxy -c -f /tmp/haproxy-check.cfg')
 # keepalived adds and removes the VIP on eth0 (NET_ADMIN) and sends VRRP adverts on a raw socket (NET_RAW, in
 # Docker's default set, named so a daemon with a narrower default still gives it)
 VIP_CAPS = ["NET_ADMIN", "NET_RAW"]
@@ -28,7 +33,8 @@ def render_haproxy(ctx: Context) -> str:
         if d and d.balance_check:
             checked.update({b.name: d.balance_check for b in role.balance})
     return render("haproxy/haproxy.cfg.j2", services=services, domain=ctx.network.domain,
-                  dns_servers=list(ctx.dns_servers), stats_port=HAPROXY_STATS_PORT, checked=checked)
+                  dns_servers=list(ctx.dns_servers), stats_port=HAPROXY_STATS_PORT, checked=checked,
+                  tls=TLS_PEM if ctx.stack.tls else None)
 
 
 def render_member() -> str:
@@ -85,6 +91,8 @@ class Haproxy(Service):
                  "member": render_member(), **self.start_files(c)}
         if c.vip is not None:
             files["keepalived.conf"] = render_keepalived(ctx.stack, c, ctx.network)
+        if ctx.stack.tls is not None:
+            files["tls.pem"] = ctx.stack.tls.served
         return files
 
 
@@ -95,11 +103,11 @@ SERVICE = Haproxy(
     read_only_mount=True,  # it only reads its folder
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     command=("bash", f"{MOUNT}/supervise.sh"),
-    private_files=frozenset({"keepalived.conf"}),  # the VRRP password
+    private_files=frozenset({"keepalived.conf", "tls.pem"}),  # the VRRP password, the certificate's key
     follows_stack=True,  # backends, frontends and the VRRP peers follow containers.yaml
     # checked in the running container before they replace the old ones; SIGUSR2 to its supervisor then makes
     # haproxy reload (master-worker mode) and keepalived re-read its file
-    file_checks=(FileCheck("haproxy.cfg", 'haproxy -c -f "$1"', "haproxy -c"),
+    file_checks=(FileCheck("haproxy.cfg", CFG_CHECK, "haproxy -c"),
                  FileCheck("keepalived.conf", 'keepalived -t -f "$1"', "keepalived -t")),
     reload_signal="USR2",
     stop_timeout=10,  # a clean stop (its supervisor ends both; keepalived says priority 0 so the peer takes the VIP)

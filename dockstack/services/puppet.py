@@ -62,7 +62,7 @@ def render_hieradata(stack: Stack, domain: str) -> str:
     server = stack.puppet_server()
     return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
                   by_service=by_service, balanced=balanced, frontends=frontends(stack, domain),
-                  server=fqdn(server, domain) if server else "")
+                  server=fqdn(server, domain) if server else "", ca_cert=stack.tls.ca_cert if stack.tls else "")
 
 
 def render_hiera_config() -> str:

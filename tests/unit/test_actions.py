@@ -17,6 +17,7 @@ from dockstack.actions import ActionResult
 from dockstack.config import Role
 from dockstack.ipam import AddressPlan
 from dockstack.services import base, registry
+from dockstack.services import haproxy as haproxy_service
 from dockstack.services import puppet as puppet_service
 
 DNS_SERVERS = ["10.100.0.2", "10.100.0.3"]
@@ -357,7 +358,7 @@ def test_service_files_argv_haproxy(container):
     lb = container("lb", role="haproxy")
     argv = actions.service_files_argv(lb, registry.definition(lb), ["haproxy.cfg"])
     assert argv == ["sh", "-c", actions.SERVICE_FILES_SCRIPT, "sh", "lb", "/var/lib/dockstack/haproxy/lb",
-                    "/etc/haproxy", "USR2", "2", "haproxy.cfg", "haproxy -c", 'haproxy -c -f "$1"',
+                    "/etc/haproxy", "USR2", "2", "haproxy.cfg", "haproxy -c", haproxy_service.CFG_CHECK,
                     "keepalived.conf", "keepalived -t", 'keepalived -t -f "$1"', "haproxy.cfg"]
 
 

@@ -250,7 +250,7 @@ def test_what_the_floor_ships_for_haproxy_and_dnsmasq(engine):
     by_name = {c.name: c for c in stack.containers}
     files, dirs, _ = untar(floor.floor_payload(ctx, by_name["haproxy"]))
     assert sorted(files) == [f"/var/lib/dockstack/haproxy/haproxy/{x}" for x in ("haproxy.cfg", "member", "ready",
-                                                                                  "supervise.sh")]
+                                                                                  "supervise.sh", "tls.pem")]
     assert "backend mysql" in files["/var/lib/dockstack/haproxy/haproxy/haproxy.cfg"]
     files, dirs, _ = untar(floor.floor_payload(ctx, by_name["dnsmasq"]))
     assert sorted(files) == ["/var/lib/dockstack/dnsmasq/dnsmasq/dnsmasq.conf"]

@@ -80,7 +80,7 @@ def test_shipped_role_fields(shipped_stack):
     assert galera.balance == (Balanced("mysql", 3306, "tcp"),)
     assert st.role("config").depends_on == ("cassandra", "openstack")
     openstack = st.role("openstack")
-    assert [(b.name, b.port, b.mode) for b in openstack.balance][:2] == [("horizon", 80, "http"),
+    assert [(b.name, b.port, b.mode) for b in openstack.balance][:2] == [("horizon", 443, "http"),
                                                                          ("keystone", 5000, "http")]
     assert all(b.mode == "http" for b in openstack.balance)
     assert "profile::nova::api" in openstack.classes

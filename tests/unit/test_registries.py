@@ -106,7 +106,8 @@ def test_hieradata_frontend_is_the_virtual_ip_when_haproxy_has_one(full):
 def test_hieradata_no_containers_is_empty_mappings(stack):
     data = yaml.safe_load(puppet_service.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
     assert data == {"dockstack::domain": DOMAIN, "dockstack::puppet_server": "", "dockstack::services": {},
-                    "dockstack::members_by_service": {}, "dockstack::balanced": {}, "dockstack::frontends": []}
+                    "dockstack::members_by_service": {}, "dockstack::balanced": {}, "dockstack::frontends": [],
+                    "dockstack::ca_cert": ""}
 
 
 def test_hieradata_lists_members_by_service_whatever_their_role_is_called(shipped_stack):

@@ -4,7 +4,7 @@ class profile::cinder {
   profile::settings { 'cinder':
     settings => {
       'connection' => "mysql+pymysql://cinder@${profile::endpoint('mysql')}/cinder",
-      'auth_url'   => "http://${profile::endpoint('keystone')}/v3",
+      'auth_url'   => "${profile::url('keystone')}/v3",
       'bind_port'  => '8776',
     },
   }

@@ -4,7 +4,7 @@ class profile::glance {
   profile::settings { 'glance':
     settings => {
       'connection' => "mysql+pymysql://glance@${profile::endpoint('mysql')}/glance",
-      'auth_url'   => "http://${profile::endpoint('keystone')}/v3",
+      'auth_url'   => "${profile::url('keystone')}/v3",
       'bind_port'  => '9292',
     },
   }

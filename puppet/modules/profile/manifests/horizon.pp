@@ -6,11 +6,12 @@
 class profile::horizon {
   profile::settings { 'horizon':
     settings => {
-      'keystone_url' => "http://${profile::endpoint('keystone')}/v3",
-      'bind_port'    => '80',
+      'keystone_url' => "${profile::url('keystone')}/v3",
+      'bind_port'    => profile::endpoint('horizon').split(':')[-1],
     },
   }
   include profile::base
+  include profile::trust
   file { ['/etc/openstack-dashboard', '/etc/openstack-dashboard/local_settings.d']:
     ensure => directory,
   }
@@ -20,7 +21,7 @@ class profile::horizon {
     group   => 'root',
     mode    => '0644',
     content => epp('profile/horizon.py.epp', {
-      'keystone_url' => "http://${profile::endpoint('keystone')}/v3",
+      'keystone_url' => "${profile::url('keystone')}/v3",
       'region'       => lookup('profile::openstack::region', String, 'first', 'RegionOne'),
     }),
   }

@@ -1,7 +1,7 @@
 # keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP.
 # The password is not here (the supervisor writes it from the container's environment).
 function profile::openstack::authtoken(String $user) >> Hash[String, String] {
-  $keystone = "http://${profile::endpoint('keystone')}"
+  $keystone = profile::url('keystone')
   $settings = {
     'www_authenticate_uri' => "${keystone}/v3",
     'auth_url'             => "${keystone}/v3",

@@ -6,7 +6,7 @@ class profile::contrail::config {
     settings => {
       'cassandra_servers' => $cassandra.join(' '),
       'zk_server_ip'      => $zookeeper.join(','),
-      'auth_url'          => "http://${profile::endpoint('keystone')}/v3",
+      'auth_url'          => "${profile::url('keystone')}/v3",
       'listen_port'       => '8082',
     },
   }

@@ -7,7 +7,7 @@ class profile::neutron::server {
   profile::settings { 'neutron-server':
     settings => {
       'connection' => "mysql+pymysql://neutron@${profile::endpoint('mysql')}/neutron",
-      'auth_url'   => "http://${profile::endpoint('keystone')}/v3",
+      'auth_url'   => "${profile::url('keystone')}/v3",
       'bind_port'  => '9696',
     },
   }

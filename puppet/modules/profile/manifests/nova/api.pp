@@ -4,7 +4,7 @@ class profile::nova::api {
   profile::settings { 'nova-api':
     settings => {
       'connection'   => "mysql+pymysql://nova@${profile::endpoint('mysql')}/nova",
-      'auth_url'     => "http://${profile::endpoint('keystone')}/v3",
+      'auth_url'     => "${profile::url('keystone')}/v3",
       'bind_port'    => '8774',
     },
   }

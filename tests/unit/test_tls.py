@@ -1,0 +1,129 @@
+"""The stack's TLS material (config.tls): a CA of its own, the VIP's certificate it signs, kept beside the secrets
+file and made again only when it no longer fits; and haproxy's HTTPS frontends that serve it."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from dockstack.config import tls
+from dockstack.errors import ConfigError
+from dockstack.services import haproxy as haproxy_service
+from dockstack.services.base import Context
+from dockstack.services.registry import DEFINITIONS
+
+NAMES, IPS = ("vip.dockstack.lab",), ("10.100.0.10",)
+NOW = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+
+
+def made(tmp_path: Path, names=NAMES, ips=IPS, now=NOW) -> tls.StackTls:
+    return tls.stack_tls(tmp_path / "containers.yaml", names, ips, now)
+
+
+def test_a_new_stack_gets_a_ca_and_a_vip_certificate_that_it_signed(tmp_path):
+    t = made(tmp_path)
+    assert t.made == (tls.CA_FILE, tls.CA_KEY, tls.CERT_FILE, tls.CERT_KEY)
+    cert = x509.load_pem_x509_certificate(t.cert.encode())
+    ca = x509.load_pem_x509_certificate(t.ca_cert.encode())
+    cert.verify_directly_issued_by(ca)
+    alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert alt.get_values_for_type(x509.DNSName) == list(NAMES)
+    assert [str(i) for i in alt.get_values_for_type(x509.IPAddress)] == list(IPS)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert t.served == t.cert + t.ca_cert + t.key and "PRIVATE KEY" not in repr(t)
+
+
+def test_saved_once_it_is_read_back_the_same_with_its_keys_private(tmp_path):
+    t = made(tmp_path)
+    assert t.save() and not made(tmp_path).save()  # nothing made the second time
+    again = made(tmp_path)
+    assert (again.ca_cert, again.cert, again.key) == (t.ca_cert, t.cert, t.key) and again.made == ()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    assert folder == tmp_path / "containers.tls"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / tls.CA_KEY).stat().st_mode) == 0o600
+    assert stat.S_IMODE((folder / tls.CERT_KEY).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("names", "ips", "now"), [
+    (("api.dockstack.lab",), IPS, NOW),  # the VIP was renamed
+    (NAMES, ("10.100.0.20",), NOW),  # or moved
+    (NAMES, IPS, NOW + datetime.timedelta(days=tls.CERT_DAYS - 20)),  # it ends within 30 days
+])
+def test_the_vip_certificate_is_made_again_by_the_same_ca_when_it_no_longer_fits(tmp_path, names, ips, now):
+    first = made(tmp_path)
+    first.save()
+    second = made(tmp_path, names, ips, now)
+    assert second.made == (tls.CERT_FILE, tls.CERT_KEY) and second.ca_cert == first.ca_cert
+    x509.load_pem_x509_certificate(second.cert.encode()).verify_directly_issued_by(
+        x509.load_pem_x509_certificate(first.ca_cert.encode()))
+
+
+def test_a_certificate_of_another_ca_is_replaced(tmp_path):
+    made(tmp_path).save()
+    (tmp_path / "other").mkdir()
+    other = made(tmp_path / "other")
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    (folder / tls.CERT_FILE).write_text(other.cert)
+    (folder / tls.CERT_KEY).write_text(other.key)
+    assert made(tmp_path).made == (tls.CERT_FILE, tls.CERT_KEY)
+
+
+@pytest.mark.parametrize(("edit", "file", "said"), [
+    (lambda f: (f / tls.CA_KEY).unlink(), tls.CA_KEY, "missing, while the other half of the stack's CA is there"),
+    (lambda f: (f / tls.CA_FILE).write_text("not a certificate"), tls.CA_FILE, "are no PEM certificate and key"),
+])
+def test_a_broken_ca_is_refused_naming_the_file_never_made_again(tmp_path, edit, file, said):
+    made(tmp_path).save()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    edit(folder)
+    with pytest.raises(ConfigError) as err:
+        made(tmp_path)
+    assert str(folder / file) in str(err.value) and said in str(err.value) and "docs/security.md" in str(err.value)
+
+
+def test_a_ca_key_of_another_ca_is_refused(tmp_path):
+    made(tmp_path).save()
+    (tmp_path / "b").mkdir()
+    other = made(tmp_path / "b")
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    (folder / tls.CA_KEY).write_text(other.ca_key)
+    with pytest.raises(ConfigError, match=r"is not the key of ca\.crt"):
+        made(tmp_path)
+
+
+def test_the_served_chain_verifies_against_the_ca_alone_for_the_vips_name(tmp_path):
+    """What haproxy serves, checked by openssl as a client that trusts only the stack's CA would check it."""
+    t = made(tmp_path)
+    (tmp_path / "cert.pem").write_text(t.cert)
+    (tmp_path / "ca.pem").write_text(t.ca_cert)
+    at = str(int(NOW.timestamp()) + 60)
+    ok = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), "-verify_hostname", NAMES[0],
+                         "-purpose", "sslserver", "-attime", at, str(tmp_path / "cert.pem")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip().endswith(": OK"), ok.stdout + ok.stderr
+    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), "-verify_hostname", "evil.lab",
+                            "-attime", str(int(NOW.timestamp()) + 60), str(tmp_path / "cert.pem")],
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    assert ctx.get_ca_certs()[0]["subject"][-1][0][1] == "dockstack CA containers"
+
+
+def test_haproxy_terminates_tls_on_http_frontends_only(shipped_stack, shipped_inventory):
+    ctx = Context(shipped_stack, shipped_inventory.network, ("10.100.0.2",), DEFINITIONS)
+    cfg = haproxy_service.render_haproxy(ctx)
+    for name, port in (("keystone", 5000), ("horizon", 443), ("nova-api", 8774)):
+        front = cfg[cfg.index(f"frontend {name}\n"):]
+        assert front.split("\n    mode")[0].splitlines()[-2].strip() == (
+            f"bind *:{port} ssl crt {haproxy_service.TLS_PEM}"), front[:400]
+    mysql = cfg[cfg.index("frontend mysql\n"):].splitlines()
+    assert mysql[1].strip() == "bind *:3306"  # MySQL through the VIP stays TCP
+    files = haproxy_service.SERVICE.files(ctx, shipped_stack.container("haproxy"))
+    assert files["tls.pem"] == shipped_stack.tls.served and "tls.pem" in haproxy_service.SERVICE.private_files
