@@ -13,7 +13,6 @@ The prober's text is here (PROBER) and tests/e2e/test_day2.py runs the same one.
 from __future__ import annotations
 
 import itertools
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +23,7 @@ from bench.common import WORK, BenchError, say
 from bench.results import Results
 from bench.runner import Runner
 from dockstack.config import Container, load_inventory, load_stack, secrets_file_for
+from dockstack.config.tls import copy_kept
 from dockstack.remote import Remotes, parallel
 from dockstack.services.galera import PROVISIONER
 
@@ -113,7 +113,7 @@ def variant(containers: Path, role: str, value: str | None) -> Path:
     path = WORK / "day2" / f"containers-{role}-{value or 'back'}.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(containers), secrets_file_for(path))
+    copy_kept(containers, path)
     return path
 
 

@@ -17,10 +17,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dockstack.config import Container, GeneratedSecrets, Stack
+from dockstack.config import Container, GeneratedSecrets, Stack, tls
 from dockstack.errors import DockstackError
 from dockstack.facts import HostFacts
-from dockstack.services import SERVICE_ROOT
+from dockstack.services import SERVICE_ROOT, service_dir
 
 LABEL_SECRETS = "org.dockstack.secrets"  # {secrets file key: fingerprint} of the passwords it was created with
 # The same for every stack: a container's fingerprints do not change when containers.yaml is renamed or moved.
@@ -157,8 +157,25 @@ def refusal(secrets: GeneratedSecrets, mismatch: Mismatch) -> str | None:
 def check_deployed(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
     """Before a command starts containers with the secrets file's passwords (and before it writes that file):
     raise when the file is missing or differs from what the stack's existing containers were made with."""
+    _check_ca(stack, hosts)
     if stack.generated is None:  # no container of the config gets a password from the file
         return
     problem = refusal(stack.generated, compare(stack.generated, deployed_fingerprints(stack, hosts)))
     if problem:
         raise DockstackError(problem)
+
+
+def _check_ca(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
+    """A CA this load made (its folder was missing) while balancers of the stack serve another certificate (their
+    tls.pem, as the facts' digests show): refused, as every client trusts the old CA."""
+    if stack.tls is None or tls.CA_FILE not in stack.tls.made:
+        return
+    ours = hashlib.sha256(stack.tls.served.encode()).hexdigest()  # as the facts digest a file
+    serving = [c.name for c in stack.containers if c.traits and c.traits.holds_vip and c.host in hosts
+               and hosts[c.host].files.get(f"{service_dir(c)}/{tls.SERVED_FILE}", ours) != ours]
+    if serving:
+        raise DockstackError(
+            f"{stack.tls.path}: missing, but the deployed stack serves a certificate of its CA ({_listed(serving)}: "
+            f"{tls.SERVED_FILE}): restore the folder from your backup to {stack.tls.path}; a new CA would break "
+            "every client that trusts the old one (the openstack containers, admin-openrc's OS_CACERT). To replace "
+            "the CA on purpose, see docs/security.md (rotating the CA). Nothing was changed")

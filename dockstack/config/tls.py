@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from dockstack.config import secrets
 from dockstack.errors import ConfigError
 
 CA_FILE, CA_KEY, CERT_FILE, CERT_KEY = "ca.crt", "ca.key", "vip.crt", "vip.key"
+SERVED_FILE = "tls.pem"  # in a balancer's (haproxy's) folder on its host: what it serves (StackTls.served)
 CA_DAYS = 3650  # the CA: ten years (rotation is an operator's decision, see docs/security.md)
 CERT_DAYS = 825  # the VIP's certificate: what browsers accept at most; made again 30 days before it ends
 RENEW_BEFORE = datetime.timedelta(days=30)
@@ -31,6 +33,15 @@ def tls_dir_for(containers_file: Path) -> Path:
     """containers.yaml -> containers.tls/ beside its secrets file (git-ignored: `*.tls/`)."""
     secrets_file = secrets.secrets_file_for(containers_file)  # looked up at call time: tests move it
     return secrets_file.with_name(secrets_file.name.removesuffix(".secrets.yaml") + ".tls")
+
+
+def copy_kept(src: Path, dst: Path) -> None:
+    """What dockstack keeps for the stack of containers file src (its secrets file and its TLS folder), copied to
+    where a containers file dst finds them: a variant of the same deployed stack (the tests' and the benchmark's)
+    keeps its passwords and its CA."""
+    shutil.copy(secrets.secrets_file_for(src), secrets.secrets_file_for(dst))
+    if tls_dir_for(src).is_dir():
+        shutil.copytree(tls_dir_for(src), tls_dir_for(dst), dirs_exist_ok=True)
 
 
 @dataclass(frozen=True)

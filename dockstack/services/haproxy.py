@@ -5,11 +5,12 @@ containers by DNS name (resolved through dnsmasq), so no create, remove or new a
 from __future__ import annotations
 
 from dockstack.config import HAPROXY_STATS_PORT, ONE, Container, Network, ServiceTraits, Stack
+from dockstack.config.tls import SERVED_FILE as TLS_FILE
 from dockstack.render import render
 from dockstack.services.base import DRAIN_BOUND, BalanceCheck, Context, FileCheck, Service
 
 MOUNT = "/etc/haproxy"
-TLS_PEM = f"{MOUNT}/tls.pem"  # the VIP's certificate, the CA's and its key (a secret), for the HTTPS frontends
+TLS_PEM = f"{MOUNT}/{TLS_FILE}"  # the VIP's certificate, the CA's and its key (a secret), for the HTTPS frontends
 # `haproxy -c` of a new haproxy.cfg, against the tls.pem pushed with it when there is one (the mount is read-only:
 # the copy that names it goes to /tmp)
 CFG_CHECK = (f'd=${{1%/*}}; pem={TLS_PEM}; if [ -f "$d/tls.pem" ]; then pem=$d/tls.pem; fi; '
@@ -92,7 +93,7 @@ class Haproxy(Service):
         if c.vip is not None:
             files["keepalived.conf"] = render_keepalived(ctx.stack, c, ctx.network)
         if ctx.stack.tls is not None:
-            files["tls.pem"] = ctx.stack.tls.served
+            files[TLS_FILE] = ctx.stack.tls.served
         return files
 
 
@@ -103,7 +104,7 @@ SERVICE = Haproxy(
     read_only_mount=True,  # it only reads its folder
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)
     command=("bash", f"{MOUNT}/supervise.sh"),
-    private_files=frozenset({"keepalived.conf", "tls.pem"}),  # the VRRP password, the certificate's key
+    private_files=frozenset({"keepalived.conf", TLS_FILE}),  # the VRRP password, the certificate's key
     follows_stack=True,  # backends, frontends and the VRRP peers follow containers.yaml
     # checked in the running container before they replace the old ones; SIGUSR2 to its supervisor then makes
     # haproxy reload (master-worker mode) and keepalived re-read its file

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,8 @@ from dockstack.config import (
     Stack,
     load_inventory,
     load_stack,
-    secrets_file_for,
 )
+from dockstack.config.tls import copy_kept
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 from dockstack.services import SERVICE_ROOT
@@ -144,7 +143,7 @@ def shipped_variant(tmp_path: Path, edit) -> Path:
     edit(data)
     path = tmp_path / "containers.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(shipped), secrets_file_for(path))
+    copy_kept(shipped, path)
     return path
 
 

@@ -28,7 +28,7 @@ from .helpers import Deployed, haproxy_servers, ipam_json, run_inv, ssh
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 CATALOG = {"identity", "image", "compute", "network", "volumev3", "block-storage"}
-APIS = {"keystone": 5000, "glance": 9292, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776, "horizon": 80}
+APIS = {"keystone": 5000, "glance": 9292, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776, "horizon": 443}
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -84,7 +84,7 @@ def test_deploy_all_brings_up_every_service_and_a_rerun_changes_nothing(cloud, i
     assert health_of(c.name) == "pass"
     # Puppet wrote the non-secret settings; the secret ones are the supervisor's, readable by the service only
     conf = ssh(inventory, c.host, f"docker exec {c.name} cat /etc/nova/nova.conf.d/50-dockstack.conf").stdout
-    assert f"auth_url = http://vip.{DOMAIN}:5000/v3\n" in conf and "password =" not in conf
+    assert f"auth_url = https://vip.{DOMAIN}:5000/v3\n" in conf and "password =" not in conf
     mode = ssh(inventory, c.host, f"docker exec {c.name} stat -c '%a %U %G' "
                "/etc/nova/nova.conf.d/90-dockstack-secrets.conf").stdout.split()
     assert mode == ["640", "root", "nova"]
@@ -112,8 +112,9 @@ def test_the_cli_through_the_vip(cloud, inventory):
     token, catalog, *lists = outputs
     assert re.fullmatch(r"gAAAAA[A-Za-z0-9_=-]+", token["id"]), token  # a fernet token
     assert {s["Type"] for s in catalog} >= CATALOG
-    for s in catalog:  # every endpoint of every service at the VIP's name
-        assert s["Endpoints"] and f"http://vip.{DOMAIN}:" in str(s["Endpoints"]), s
+    for s in catalog:  # every endpoint of every service at the VIP's name, over HTTPS
+        assert s["Endpoints"] and f"https://vip.{DOMAIN}:" in str(s["Endpoints"]), s
+        assert "http://" not in str(s["Endpoints"]), s
     assert all(isinstance(x, list) for x in lists), lists  # image, network, volume and server lists (empty)
 
 
@@ -144,8 +145,8 @@ def test_haproxy_balances_each_api_over_the_openstack_containers(cloud, inventor
     for name in APIS:
         servers = haproxy_servers(inventory, f"{name}_servers")
         assert servers == {c.name: (ip, True)}, (name, servers)
-    # horizon's login page through the VIP
-    fetch = (f"import urllib.request; r = urllib.request.urlopen('http://vip.{DOMAIN}/auth/login/', "
+    # horizon's login page through the VIP, over HTTPS (the container trusts the stack's CA)
+    fetch = (f"import urllib.request; r = urllib.request.urlopen('https://vip.{DOMAIN}/auth/login/', "
              "timeout=30); print(r.status); print(r.read().decode())")
     page = ssh(inventory, c.host, f"docker exec {c.name} python3 -c {shlex.quote(fetch)}").stdout
     assert page.startswith("200\n") and "Log in" in page, page[:300]

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from dockstack import actions
-from dockstack.config import ROOT, Container, Stack, secrets_file_for
+from dockstack.config import ROOT, Container, Stack
+from dockstack.config.tls import copy_kept
 from dockstack.remote import parallel
 from dockstack.services import service_dir
 from dockstack.services.puppet import ENVIRONMENT
@@ -173,7 +173,7 @@ def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inven
     add_broken(data)
     bad = tmp_path / "broken.yaml"
     bad.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(bad))  # the deployed stack's passwords (else refused)
+    copy_kept(SHIPPED, bad)  # the deployed stack's passwords (else refused)
     try:
         proc = run_inv("create", "--name=broken", f"--containers-file={bad}", check=False)
         out = proc.stdout + proc.stderr

@@ -16,7 +16,8 @@ import uuid
 import pytest
 import yaml
 
-from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack, secrets_file_for
+from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack, secrets_file_for, tls
+from dockstack.config.tls import tls_dir_for
 from dockstack.services import SERVICE_ROOT
 from dockstack.services import puppet as puppet_service
 
@@ -496,3 +497,39 @@ def test_a_listed_name_without_the_stacks_challenge_is_not_signed(stack, invento
     finally:
         ssh(inventory, galera.host, f"docker exec {galera.name} rm -rf /tmp/nochallenge-ssl", check=False)
         on_server(f"rm -f {ca_dir}/requests/{name}.pem", check=False)
+
+
+# In the openstack container: a client that trusts the stack's CA alone (standard input: its PEM) asks keystone through
+# the VIP over HTTPS, then the same port over plain HTTP. Prints `https STATUS` and `http STATUS` or `http refused ...`.
+TLS_PROBE = r"""
+import ssl, sys, urllib.request
+vip = sys.argv[1]
+ctx = ssl.create_default_context(cadata=sys.stdin.read())
+with urllib.request.urlopen(f"https://{vip}:5000/v3", context=ctx, timeout=20) as r:
+    print("https", r.status, r.read().decode()[:200].replace("\n", " "))
+try:
+    with urllib.request.urlopen(f"http://{vip}:5000/v3", timeout=20) as r:
+        print("http", r.status)
+except Exception as exc:
+    print("http refused", type(exc).__name__)
+"""
+
+
+def test_keystone_answers_verified_https_on_the_vip_and_plain_http_never_reaches_it(stack, inventory):
+    """Probe 8: the CLI's `token issue` over HTTPS, verified (admin-openrc's OS_CACERT); a client that trusts only
+    the operator's copy of the stack's CA verifies the VIP's certificate for its name; plain HTTP gets no answer."""
+    c = stack.container("openstack")
+    vip = stack.role("haproxy").vip
+    assert vip is not None and stack.tls is not None
+    vip_name = f"{vip.name}.{inventory.network.domain}"
+    token = ssh(inventory, c.host, f"docker exec {c.name} bash -c "
+                                   "'. /root/admin-openrc && openstack token issue -f value -c id'", check=False)
+    assert token.returncode == 0 and token.stdout.startswith("gAAAAA"), token.stdout + token.stderr
+    rc = ssh(inventory, c.host, f"docker exec {c.name} bash -c '. /root/admin-openrc && echo $OS_AUTH_URL'").stdout
+    assert rc.strip() == f"https://{vip_name}:5000/v3"
+    ca = (tls_dir_for(DEFAULT_CONTAINERS_FILE) / tls.CA_FILE).read_text()  # what the operator hands clients
+    out = ssh(inventory, c.host, f"docker exec -i {c.name} python3 -c {shlex.quote(TLS_PROBE)} {vip_name}",
+              stdin=ca, check=False)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[0].startswith("https 200 ") and '"v3' in lines[0], out.stdout + out.stderr
+    assert lines[1].startswith("http refused"), lines

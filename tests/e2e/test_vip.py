@@ -62,7 +62,8 @@ def vip_stack_file(tmp_path: Path) -> tuple[Path, dict]:
     answers = f"timeout 1 bash -c 'exec 3<>/dev/tcp/{vip['ip']}/{PORT}'"
     haproxy["check"] = f"pgrep -x haproxy && pgrep -x keepalived && {answers}"
     roles += [{"name": "echo", "check": f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{PORT}'", "check_timeout": 20,
-               "balance": [{"name": "echo", "port": PORT, "mode": "http"}]},
+               # TCP: haproxy's HTTP frontends speak HTTPS only, and the client sends plain HTTP by bash /dev/tcp
+               "balance": [{"name": "echo", "port": PORT, "mode": "tcp"}]},
               {"name": "client", "depends_on": ["dnsmasq"]}]
     containers = [c for c in shipped["containers"] if c["role"] in ("dnsmasq", "haproxy")]
     containers += [

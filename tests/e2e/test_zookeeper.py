@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime
 import re
 import shlex
-import shutil
 import subprocess
 import time
 
 import pytest
 import yaml
 
-from dockstack.config import ROOT, Container, Stack, secrets_file_for
+from dockstack.config import ROOT, Container, Stack
+from dockstack.config.tls import copy_kept
 from dockstack.services import service_dir
 from dockstack.services.zookeeper import CFG as ZOOKEEPER_CFG
 
@@ -125,7 +125,7 @@ def test_renaming_the_role_keeps_the_ensemble(zk, inventory, tmp_path):
         c["role"] = "zk" if c["role"] == "cassandra" else c["role"]
     renamed = tmp_path / "renamed.yaml"
     renamed.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(secrets_file_for(SHIPPED), secrets_file_for(renamed))  # the same generated passwords
+    copy_kept(SHIPPED, renamed)  # the same generated passwords
     try:
         out = run_inv("deploy-all", f"--containers-file={renamed}", timeout=900).stdout
         assert "0 failed" in out, out

@@ -716,3 +716,53 @@ def test_an_agent_whose_ca_cannot_be_read_is_not_started_and_says_why(classed, c
     assert len(outcome.failed) == 1 and "app2" not in classed.lab.hosts["h2"].containers
     assert not [c for c in classed.lab.asked("action") if c.name == "app2"]  # nothing was sent to its host
     assert any(line.startswith("  app2: FAILED: ") and "puppet on h1" in line and said in line for line in lines), lines
+
+
+@pytest.fixture
+def with_tls(cfg):
+    """dns (h1) | lb1 (h2), lb2 (h3): haproxy | api1 (h1): an HTTP service they balance, so the stack has a CA and
+    each haproxy serves the certificate it signed; deployed once."""
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    dns, *_ = cfg.containers["containers"]
+    image = dns["image"]
+    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "lb", "service": "haproxy"},
+                               {"name": "api", "check": CHECK, "balance": [{"name": "api", "port": 5000,
+                                                                             "mode": "http"}]}]
+    cfg.containers["containers"] = [dns, *({"name": f"lb{i}", "role": "lb", "host": f"h{i + 1}", "image": image}
+                                           for i in (1, 2)),
+                                    {"name": "api1", "role": "api", "host": "h1", "image": image}]
+    inv, stack = cfg.load()
+    scene = Scene(inv, stack, Lab(inv, stack))
+    assert scene.deploy()[0] == Outcome(ok=4, changed=4)
+    keep_generated_secrets(stack)  # as the commands that start containers do
+    return cfg, scene, Path(stack.tls.path)
+
+
+def test_each_balancer_serves_the_stacks_certificate_and_a_reload_keeps_it(with_tls):
+    cfg, scene, _ = with_tls
+    _, stack = cfg.load()
+    assert stack.tls.made == ()  # read back as saved
+    for name, host in (("lb1", "h2"), ("lb2", "h3")):
+        files = scene.lab.hosts[host].files
+        assert files[f"{SERVICE_ROOT}/haproxy/{name}/tls.pem"] == stack.tls.served
+        assert "bind *:5000 ssl crt /etc/haproxy/tls.pem" in files[f"{SERVICE_ROOT}/haproxy/{name}/haproxy.cfg"]
+    assert scene.deploy()[0] == Outcome(ok=4, changed=0)
+
+
+def test_a_lost_tls_folder_is_refused_while_the_balancers_serve_the_old_ca(with_tls, tmp_path):
+    cfg, scene, folder = with_tls
+    kept = folder.rename(tmp_path / "backup.tls")
+    inv, stack = cfg.load()
+    assert "ca.crt" in stack.tls.made  # a new CA, in memory only
+    before = host_state(scene.lab)
+    for dry_run in (True, False):
+        with pytest.raises(DockstackError) as err:
+            deploy_all(inv, stack, scene.lab.remotes(), lambda m: None, dry_run=dry_run)
+        said = str(err.value)
+        assert said.startswith(f"{folder}: missing, but the deployed stack serves a certificate of its CA (lb1, lb2: "
+                               "tls.pem)"), said
+        assert "restore the folder from your backup" in said and "docs/security.md" in said and "PRIVATE" not in said
+    assert host_state(scene.lab) == before and not folder.exists()
+    kept.rename(folder)
+    inv, stack = cfg.load()
+    assert deploy_all(inv, stack, scene.lab.remotes(), lambda m: None) == Outcome(ok=4, changed=0)
