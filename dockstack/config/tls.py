@@ -38,8 +38,9 @@ def tls_dir_for(containers_file: Path) -> Path:
 def copy_kept(src: Path, dst: Path) -> None:
     """What dockstack keeps for the stack of containers file src (its secrets file and its TLS folder), copied to
     where a containers file dst finds them: a variant of the same deployed stack (the tests' and the benchmark's)
-    keeps its passwords and its CA."""
-    shutil.copy(secrets.secrets_file_for(src), secrets.secrets_file_for(dst))
+    keeps its passwords and its CA. What src's stack does not have yet (no deploy made it) is not copied."""
+    if secrets.secrets_file_for(src).exists():
+        shutil.copy(secrets.secrets_file_for(src), secrets.secrets_file_for(dst))
     if tls_dir_for(src).is_dir():
         shutil.copytree(tls_dir_for(src), tls_dir_for(dst), dirs_exist_ok=True)
 

@@ -51,7 +51,11 @@ def inventory() -> Inventory:
         # a run starts from empty hosts: `lab.down` keeps the hosts' docker data, so what an earlier run on this
         # machine left (stopped by the daemons' restart) would be in the way of the first create
         wipe_stack(remotes)
-        images.sync(engine_stack(inv), remotes, say=lambda m: None)
+        engine = engine_stack(inv)
+        # its puppet's challenge and its CA, kept before any test deploys it: the variants the tests write
+        # (helpers.write_containers) get copies, so they are the same deployed stack
+        keep_generated_secrets(engine)
+        images.sync(engine, remotes, say=lambda m: None)
     return inv
 
 

@@ -128,11 +128,13 @@ def ipam_json() -> dict[str, dict]:
 
 
 def write_containers(tmp_path: Path, name: str, edit) -> Path:
-    """A copy of the engine tests' stack, changed by `edit(data)`."""
+    """A copy of the engine tests' stack, changed by `edit(data)`, beside copies of its secrets file and CA (the
+    deployed engine stack's puppet carries its challenge, its haproxy the CA's certificate)."""
     data = yaml.safe_load(ENGINE_STACK.read_text())
     edit(data)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    copy_kept(ENGINE_STACK, path)
     return path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dockstack.config.tls import copy_kept
 from dockstack.remote import parallel
 
 from .helpers import ENGINE_STACK, ssh, traced
@@ -65,6 +66,7 @@ def archive_stack(inventory, remotes, tmp_path) -> tuple[Path, str, int]:
     data["containers"].append({"name": "tiny", "role": "tiny", "host": "host1", "image": TAG})
     path = tmp_path / "containers.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    copy_kept(ENGINE_STACK, path)  # the deployed engine stack's secrets and CA
     parallel(remotes.all(), lambda r: r.run(["sh", "-c", 'docker rmi --force "$@" >/dev/null 2>&1; true', "sh",
                                              TAG, ARCHIVE_TAG, image_id], "remove the test image"))
     return path, image_id, (tmp_path / "tiny.tar").stat().st_size
