@@ -134,15 +134,19 @@ def test_a_galera_password_with_a_quote_is_refused_before_any_host_is_touched(st
 
 
 def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, inventory):
-    """The dnsmasq container writes its own folder: a registry file whose name holds a newline and a record line
-    (the facts printed it as a line of its own), and a file holding another name's line, forge no address in
-    any copy of the address book, nor in what dnsmasq serves."""
+    """The dnsmasq container can no longer write its registry (its folder is read-only to it); planted there all the
+    same (on the host: whatever else might write it), a registry file whose name holds a newline and a record line
+    (the facts printed it as a line of its own), and a file holding another name's line, forge no address in any
+    copy of the address book, nor in what dnsmasq serves."""
     dns = stack.container("dnsmasq")
     forged = "10.100.0.66"
     name = f"x\ndnsmasq file evil evil galera host1 02:42:0a:64:00:66 {forged} static"
-    plant = ('printf "%s\\n" "$2" > "/var/lib/dockstack/registry/$1" && '
-             'printf "evil2 galera host1 02:42:0a:64:00:67 10.100.0.67 static\\n" > /var/lib/dockstack/registry/zz')
-    ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(plant)} sh {shlex.quote(name)} "
+    inside = ssh(inventory, dns.host, f"docker exec {dns.name} touch /var/lib/dockstack/registry/x", check=False)
+    assert inside.returncode != 0 and "Read-only file system" in inside.stderr, inside.stderr
+    registry = f"{SERVICE_ROOT}/dnsmasq/{dns.name}/registry"
+    plant = ('printf "%s\\n" "$3" > "$1/$2" && '
+             'printf "evil2 galera host1 02:42:0a:64:00:67 10.100.0.67 static\\n" > "$1/zz"')
+    ssh(inventory, dns.host, f"sh -c {shlex.quote(plant)} sh {registry} {shlex.quote(name)} "
                              f"'evil galera host1 02:42:0a:64:00:66 {forged} static'")
     try:
         out = run_inv("deploy-all", SHIPPED_FILE).stdout
@@ -160,8 +164,7 @@ def test_a_forged_registry_file_name_does_not_reach_dnsmasqs_files(stack, invent
                          check=False)
             assert answer.returncode != 0 and forged not in answer.stdout, answer.stdout
     finally:
-        clean = 'rm -f /var/lib/dockstack/registry/zz /var/lib/dockstack/registry/x*'
-        ssh(inventory, dns.host, f"docker exec {dns.name} sh -c {shlex.quote(clean)}")
+        ssh(inventory, dns.host, f"rm -f {registry}/zz {registry}/x*")
 
 
 ROGUE = "dsr-rogue"  # a namespace of this test's own on the lab's underlay bridge: no stack host
