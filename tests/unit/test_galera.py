@@ -202,6 +202,8 @@ def test_rendered_supervisor_and_check():
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
     assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
     assert "TCP-LISTEN:9200,reuseaddr,fork EXEC:\"sh $dir/clustercheck http\",su=nobody &" in entry  # never as root
+    # and with nothing of the supervisor's environment (the passwords): socat's children inherit socat's
+    assert '\nenv -i PATH="$PATH" socat TCP-LISTEN:9200,' in entry
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
     # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
     assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
