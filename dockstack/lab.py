@@ -315,7 +315,9 @@ def _ensure_host(lh: LabHost, changes: list[str], say) -> None:
     if sshd_pid is None:
         _start_sshd(lh)
         changes.append(f"{lh.name}: started sshd")
-    wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address))
+    # listening and its pid file written (sshd writes it after it binds): what observe() and lab.status call up
+    wait_until(f"{lh.name}: sshd on {lh.address}:22", lambda: _port_open(lh.address) and _pid_alive(
+        lh.pid_file("sshd"), "sshd", lh.netns_file) is not None)
 
 
 def _ensure_veth(lh: LabHost, changes: list[str]) -> None:
