@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import getpass
-import hashlib
 import os
 import re
 import socket
@@ -24,7 +23,7 @@ from dockstack import actions, addressbook, ipam, network
 from dockstack.config import Container, Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
-from dockstack.facts import Record
+from dockstack.facts import Record, file_digest
 from dockstack.plan import ADOPT, CREATE, NOTHING, RECREATE, REFUSE, REPAIR, START, Action
 from dockstack.remote import Remotes, parallel, trace
 from dockstack.scripts import script
@@ -57,10 +56,6 @@ def holder() -> str:
     since = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} running `{command}` since {since}"
     return re.sub(r"[^\x20-\x7e]", "?", text)[:300]
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Executor:
@@ -259,7 +254,7 @@ class Executor:
             elif res.started:
                 self.present.setdefault(c.host, set()).add(c.name)
                 self.running.add(c.name)
-                self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
+                self.digests.update({(c.host, p): file_digest(t) for p, t in files.items()})
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
         step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
         if step and (not res.started or record is None or res.failed_step == "puppet agent"):
@@ -520,7 +515,7 @@ class Executor:
             files, _ = self.service_files(c)
             with self.lock:
                 stale = c.name in self.running and c.name in self.present.get(c.host, set()) and any(
-                    self.digests.get((c.host, p)) != digest(t) for p, t in files.items())
+                    self.digests.get((c.host, p)) != file_digest(t) for p, t in files.items())
             if stale:
                 self.say(f"  {c.name}: {', '.join(sorted(p.rpartition('/')[2] for p in files))} changed: restart")
                 done = self._run_action(c, actions.RESTART)
@@ -546,7 +541,7 @@ class Executor:
                     continue
             files, _ = self.service_files(c)
             with self.lock:
-                changed = {p: t for p, t in files.items() if self.digests.get((c.host, p)) != digest(t)}
+                changed = {p: t for p, t in files.items() if self.digests.get((c.host, p)) != file_digest(t)}
             if changed:
                 todo.append((c, d, changed))
 
@@ -563,7 +558,7 @@ class Executor:
                 raise RemoteError(c.host, f"{c.name}: {c.service} files", said or r.stderr.strip()
                                   or f"exit code {r.exit_code}")
             with self.lock:
-                self.digests.update({(c.host, p): digest(t) for p, t in files.items()})
+                self.digests.update({(c.host, p): file_digest(t) for p, t in files.items()})
             checked = {x.file for x in d.file_checks} & set(rel)
             what = (f"{', '.join(sorted(rel))} updated" + (", validated" if checked else "") if len(rel) <= 3
                     else f"{len(rel)} {c.service} file(s) updated")

@@ -7,6 +7,7 @@ containers it holds (registry records, quarantine, leases, generation) and diges
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -403,3 +404,9 @@ def parse_ipv4(text: str) -> str | None:
     """The first IPv4 address in `ip -o -4 addr show dev X` output."""
     m = IPV4_IN_ADDR.search(text)
     return m.group(1) if m else None
+
+
+def file_digest(text: str) -> str:
+    """A service file's digest as the host facts print it (sha256sum of the file dockstack wrote): what the
+    executor compares before a push, and secretcheck compares with what a balancer serves."""
+    return hashlib.sha256(text.encode()).hexdigest()

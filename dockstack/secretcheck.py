@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from dockstack.config import Container, GeneratedSecrets, Stack, tls
 from dockstack.errors import DockstackError
-from dockstack.facts import HostFacts
+from dockstack.facts import HostFacts, file_digest
 from dockstack.services import SERVICE_ROOT, service_dir
 
 LABEL_SECRETS = "org.dockstack.secrets"  # {secrets file key: fingerprint} of the passwords it was created with
@@ -170,7 +170,7 @@ def _check_ca(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
     tls.pem, as the facts' digests show): refused, as every client trusts the old CA."""
     if stack.tls is None or tls.CA_FILE not in stack.tls.made:
         return
-    ours = hashlib.sha256(stack.tls.served.encode()).hexdigest()  # as the facts digest a file
+    ours = file_digest(stack.tls.served)
     serving = [c.name for c in stack.containers if c.traits and c.traits.holds_vip and c.host in hosts
                and hosts[c.host].files.get(f"{service_dir(c)}/{tls.SERVED_FILE}", ours) != ours]
     if serving:

@@ -65,11 +65,15 @@ def test_the_vip_certificate_is_made_again_by_the_same_ca_when_it_no_longer_fits
         x509.load_pem_x509_certificate(first.ca_cert.encode()))
 
 
-def test_a_certificate_of_another_ca_is_replaced(tmp_path):
+def saved_beside_another(tmp_path: Path) -> tuple[Path, tls.StackTls]:
+    """The stack's material saved, its folder, and another stack's (another CA) to mix into it."""
     made(tmp_path).save()
     (tmp_path / "other").mkdir()
-    other = made(tmp_path / "other")
-    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    return tls.tls_dir_for(tmp_path / "containers.yaml"), made(tmp_path / "other")
+
+
+def test_a_certificate_of_another_ca_is_replaced(tmp_path):
+    folder, other = saved_beside_another(tmp_path)
     (folder / tls.CERT_FILE).write_text(other.cert)
     (folder / tls.CERT_KEY).write_text(other.key)
     assert made(tmp_path).made == (tls.CERT_FILE, tls.CERT_KEY)
@@ -89,10 +93,7 @@ def test_a_broken_ca_is_refused_naming_the_file_never_made_again(tmp_path, edit,
 
 
 def test_a_ca_key_of_another_ca_is_refused(tmp_path):
-    made(tmp_path).save()
-    (tmp_path / "b").mkdir()
-    other = made(tmp_path / "b")
-    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    folder, other = saved_beside_another(tmp_path)
     (folder / tls.CA_KEY).write_text(other.ca_key)
     with pytest.raises(ConfigError, match=r"is not the key of ca\.crt"):
         made(tmp_path)
