@@ -56,10 +56,14 @@ class Prepared:
 @dataclass(frozen=True)
 class BalanceCheck:
     """How haproxy checks a member of this service it balances: an HTTP check on a port of the member that
-    answers 200 while it may serve; one_active: only the first member takes traffic, the others are backups."""
+    answers 200 while it may serve; one_active: only the first member takes traffic, the others are backups;
+    long_sessions: its clients hold pooled connections and run statements that can take minutes (a migration's DDL
+    waiting its turn in the cluster), so haproxy keeps an idle session an hour, with TCP keepalives, as Kolla-Ansible
+    does for MariaDB, not the one minute that cut them."""
 
     port: int
     one_active: bool = False
+    long_sessions: bool = False
 
 
 @dataclass(frozen=True)

@@ -139,5 +139,5 @@ SERVICE = Galera(
     data=(("data", DATA),),
     stop_timeout=STOP_TIMEOUT,
     state_file="data/grastate.dat",  # which node may start the cluster
-    balance_check=BalanceCheck(CHECK_PORT, one_active=True),  # one node takes the writes
+    balance_check=BalanceCheck(CHECK_PORT, one_active=True, long_sessions=True),  # one node takes the writes
 )

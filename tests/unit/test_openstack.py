@@ -113,3 +113,42 @@ def test_supervisor_keeps_secrets_out_of_command_lines_and_puppet():
     assert 'export OS_PASSWORD="\\$OS_ADMIN_PASSWORD"' in entry  # the openrc refers to the env, holds no password
     for line in entry.splitlines():  # no password given as an argument to mariadb, rabbitmqctl or the like
         assert not ("PASSWORD" in line and ("-p" in line.split() or "rabbitmqctl" in line)), line
+
+
+def _migrate_harness(tmp_path, fails: int) -> subprocess.CompletedProcess[str]:
+    """The entrypoint's own recorded/record/migrate functions, run by bash against stand-ins for the programs they
+    call: mariadb keeps the recorded versions in a file, the migration fails its first `fails` runs."""
+    entry = openstack_service.render_file("entrypoint")
+    functions = entry[entry.index("recorded() {"):entry.index("as() {  # as USER")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mariadb").write_text(
+        '#!/bin/sh\ncase "$*" in *REPLACE*) echo "$*" >> "$T/recorded";; esac\nexit 0\n')
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\necho 2:25.1.0\n")
+    (bin_dir / "migration").write_text(
+        '#!/bin/sh\nn=$(cat "$T/runs" 2>/dev/null || echo 0); echo $((n + 1)) > "$T/runs"\n'
+        'if [ "$n" -lt "$FAILS" ]; then echo "Lost connection to MySQL server during query"; exit 1; fi\n'
+        'echo "Database is synced successfully."\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    script = ('log() { echo "log: $*"; }; nap() { :; }; stopping=; logs=$T\n' + functions
+              + 'migrate glance glance-api migration; echo "rc=$?"\n')
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "T": str(tmp_path), "FAILS": str(fails)})
+
+
+def test_a_migration_the_database_dropped_is_run_again_and_recorded(tmp_path):
+    proc = _migrate_harness(tmp_path, fails=2)
+    assert proc.stdout.splitlines()[-1] == "rc=0", proc.stdout + proc.stderr
+    assert (tmp_path / "runs").read_text().strip() == "3"
+    assert "attempt 1 failed (exit 1): Lost connection" in proc.stdout
+    assert "REPLACE INTO dockstack.migrations VALUES ('glance', '2:25.1.0')" in (tmp_path / "recorded").read_text()
+    log = (tmp_path / "glance-migrate.log").read_text()  # every attempt's output is kept
+    assert log.count("Lost connection") == 2 and "--- attempt 3" in log
+
+
+def test_a_migration_that_keeps_failing_gives_up_after_three_runs_unrecorded(tmp_path):
+    proc = _migrate_harness(tmp_path, fails=5)
+    assert proc.stdout.splitlines()[-1] == "rc=1", proc.stdout + proc.stderr
+    assert (tmp_path / "runs").read_text().strip() == "3"
+    assert not (tmp_path / "recorded").exists()

@@ -313,3 +313,15 @@ def test_haproxy_for_the_shipped_stack(shipped_stack):
     assert "    option http-server-close\n" in keystone
     assert "    option httpchk GET /\n    http-check expect rstatus ^[234]\n" in keystone
     assert "http-server-close" not in mysql and "GET /" not in mysql
+
+
+def test_haproxy_keeps_galeras_long_sessions_and_no_others(shipped_stack):
+    """A migration's DDL can wait minutes for its turn in the cluster: haproxy's one-minute default cut it (a
+    glance migration failed that way in CI), so galera's definition asks for hour-long, kept-alive sessions."""
+    text = haproxy(shipped_stack)
+    mysql_front = text[text.index("frontend mysql"):text.index("backend mysql_servers")]
+    mysql_back = text[text.index("backend mysql_servers"):text.index("frontend horizon")]
+    assert "    timeout client 1h\n    option clitcpka\n" in mysql_front
+    assert "    timeout server 1h\n    option srvtcpka\n" in mysql_back
+    rest = text[text.index("frontend horizon"):]
+    assert "timeout client" not in rest and "timeout server" not in rest and "tcpka" not in rest
