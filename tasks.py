@@ -10,7 +10,7 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import console, deploy, galera_backup, lifecycle, status
+from dockstack import console, deploy, galera_backup, lifecycle, progress, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
@@ -176,15 +176,20 @@ hosts.add_task(hosts_trust)
 def images_build(c, hosts_file=None, containers_file=None):
     """Build the stack's images from Debian packages (cached)."""
     _, stack = _configs(c, hosts_file, containers_file)
-    for image in images_mod.stack_images(stack):
-        images_mod.build(image, say)
+    with progress.meter(sys.stdout, say) as meter:
+        for image in images_mod.stack_images(stack):
+            images_mod.build(image, meter.say, meter)
 
 
 @task(name="sync", help=HELP)
 @user_errors
 def images_sync(c, hosts_file=None, containers_file=None):
     """Ship images to every host that lacks them (over SSH, no registry)."""
-    _on_hosts(c, hosts_file, containers_file, lambda inv, stack, remotes, out: images_mod.sync(stack, remotes, out))
+    def sync(inv, stack, remotes, out) -> None:
+        with progress.meter(sys.stdout, out) as meter:  # bars on a terminal, lines in a log
+            images_mod.sync(stack, remotes, out, meter)
+
+    _on_hosts(c, hosts_file, containers_file, sync)
 
 
 images = Collection("images")

@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +27,13 @@ from dockstack import local, settings
 from dockstack.config import Image, Stack
 from dockstack.errors import DockstackError
 from dockstack.prereq import IMAGE_PROGRAMS, require
+from dockstack.progress import Item, LineMeter, Meter, amount
 from dockstack.remote import Remote, Remotes, parallel, quote
 from dockstack.scripts import script
 
 RECIPE_VERSION = 1
 CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
-CHATTY = tuple(f"I: {w}" for w in ("Retrieving", "Validating", "Extracting", "Unpacking", "Installing",
-                                   "Configuring"))
-PROGRESS_EVERY = 5.0
 BUILD_LOCK = ".build.lock"  # in CACHE_DIR: held while an image is built
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -112,8 +109,9 @@ def load_built(image: Image) -> BuiltImage | None:
     return BuiltImage(image.tag, data["id"], archive, archive.stat().st_size)
 
 
-def build(image: Image, say=print) -> BuiltImage:
-    """Build (or take from the cache) the archive of one image; an image brought as an archive is that file."""
+def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
+    """Build (or take from the cache) the archive of one image; an image brought as an archive is that file.
+    A build reports its steps to meter (default: lines through say)."""
     if image.archive is not None and image.archive_id is not None:  # config.py read its ID from the archive
         archive = Path(image.archive)
         size = archive.stat().st_size
@@ -129,7 +127,9 @@ def build(image: Image, say=print) -> BuiltImage:
         if cached:
             say(f"{image.tag}: built meanwhile by another run: {cached.id[:19]} ({cached.size // 2**20} MiB)")
             return cached
-        return _build(image, say)
+        item = (meter or LineMeter(say)).item(f"{image.tag}: build",
+                                              note=f"debootstrap {image.suite} with {', '.join(image.packages)}")
+        return _build(image, item)
 
 
 @contextlib.contextmanager
@@ -150,8 +150,8 @@ def build_lock(image: Image, say) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build(image: Image, say) -> BuiltImage:
-    """debootstrap, pack, write the archive; the caller holds build_lock."""
+def _build(image: Image, item: Item) -> BuiltImage:
+    """debootstrap, pack, write the archive, reporting each step to item; the caller holds build_lock."""
     mirror = local_mirror(image.suite)
     key = recipe_key(image, mirror)
     out = cache_path(image, key)
@@ -160,7 +160,6 @@ def _build(image: Image, say) -> BuiltImage:
         shutil.rmtree(work)
     rootfs = work / "rootfs"
     rootfs.mkdir(parents=True)
-    say(f"{image.tag}: debootstrap {image.suite} with {', '.join(image.packages)} (about a minute)")
     debs = CACHE_DIR / "debs"  # shared by all builds: the second image downloads little
     debs.mkdir(parents=True, exist_ok=True)
     # with placeholders, debootstrap makes the base system only and apt-get installs the packages after the
@@ -169,14 +168,14 @@ def _build(image: Image, say) -> BuiltImage:
     argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}", *include, image.suite, str(rootfs)]
     if mirror:
         argv.append(mirror)
-    _run_streaming(argv, f"debootstrap of {image.tag}", say)
+    _run_streaming(argv, f"debootstrap of {image.tag}", item)
     if image.placeholders:
-        _apt_install(image, rootfs, debs, work, say)
+        _apt_install(image, rootfs, debs, work, item)
     for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
         for p in (rootfs / junk).glob("*"):
             if p.is_file():
                 p.unlink()
-    say(f"{image.tag}: packing layer")
+    item.update(note="packing the layer")
     layer = work / "layer.tar"
     local.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(layer),
                "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*", "."],
@@ -195,7 +194,7 @@ def _build(image: Image, say) -> BuiltImage:
     work.rename(out)
     built = load_built(image)
     assert built is not None
-    say(f"{image.tag}: built {image_id[:19]} ({built.size // 2**20} MiB compressed)")
+    item.finish(f"built {image_id[:19]} ({amount(built.size)} compressed)")
     return built
 
 
@@ -212,11 +211,11 @@ def placeholder_control(name: str) -> str:
             "installs without it\n")
 
 
-def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, say) -> None:
+def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item) -> None:
     """The image's packages into a debootstrapped root with apt-get, after its placeholder packages; services are
     not started (policy-rc.d), the shared package cache is reused (hard links both ways)."""
     require({"dpkg-deb": "dpkg"}, f"building image {image.tag}")
-    say(f"{image.tag}: apt-get install with placeholders for {', '.join(image.placeholders)}")
+    item.update(note=f"apt-get install with placeholders for {', '.join(image.placeholders)}")
     pdir = rootfs / "tmp" / "dockstack-placeholders"
     pdir.mkdir(parents=True)
     for name in image.placeholders:
@@ -237,7 +236,7 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, say) -> Non
     local.run(["mount", "-t", "proc", "proc", str(proc)], f"mount proc for {image.tag}")
     try:
         _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", *image.packages],
-                       f"apt-get install of {image.tag}", say)
+                       f"apt-get install of {image.tag}", item)
     finally:
         local.run(["umount", str(proc)], f"unmount proc of {image.tag}", check=False)
         policy.unlink(missing_ok=True)
@@ -279,22 +278,19 @@ def _write_archive(archive: Path, tag: str, config: bytes, image_id: str, layer:
         tar.add(str(layer), arcname=layer_name)
 
 
-def _run_streaming(argv: list[str], step: str, say) -> None:
-    """Run a long local command, passing its progress lines on so the user sees it move."""
+def _run_streaming(argv: list[str], step: str, item: Item) -> None:
+    """Run a long local command, passing its progress lines on to item so the user sees it move."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
     words: list[str] = []  # the last lines that are not progress: where dpkg and apt-get say what failed (their
     # stderr can come before the progress lines still buffered in a pipe, so the tail alone may not show them)
-    last_said = time.monotonic()
     assert proc.stdout is not None
     for line in proc.stdout:
         tail = [*tail, line.rstrip()][-10:]
         if not line.startswith("I: ") and line.strip():
             words = [*words, line.strip()][-6:]
-        now = time.monotonic()
-        if line.startswith("I: ") and (not line.startswith(CHATTY) or now - last_said > PROGRESS_EVERY):
-            say(f"    {line.strip()}")  # phases, and one package line every few seconds
-            last_said = now
+        if line.startswith("I: "):
+            item.update(note=line[3:].strip())  # the meter decides how often a line is shown
     if proc.wait() != 0:
         raise DockstackError(f"{step} failed (exit {proc.returncode}): " + " | ".join(words or tail[-4:]))
 
@@ -310,20 +306,21 @@ def remote_image_id(remote: Remote, tag: str) -> str | None:
     return r.stdout.strip() if r.ok else None
 
 
-def sync(stack: Stack, remotes: Remotes, say=print) -> int:
-    """Ship every built stack image to the hosts that lack its ID; returns the number of transfers."""
-    built = [build(i, say) for i in stack_images(stack)]
+def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) -> int:
+    """Ship every built stack image to the hosts that lack its ID; returns the number of transfers. Builds and
+    transfers report to meter (default: lines through say)."""
+    meter = meter or LineMeter(say)
+    built = [build(i, meter.say, meter) for i in stack_images(stack)]
 
     def sync_host(remote: Remote) -> int:
         sent = 0
         for b in built:
             if remote_image_id(remote, b.tag) == b.id:
-                say(f"{remote.name}: {b.tag} up to date")
+                meter.say(f"{remote.name}: {b.tag} up to date")
                 continue
-            say(f"{remote.name}: sending {b.tag} ({b.size // 2**20} MiB)")
+            item = meter.item(f"{remote.name}: {b.tag}", total=b.size, note="sending")
             with open(b.archive, "rb") as f:
-                remote.send(quote(["docker", "load", "--quiet"]), f, f"docker load {b.tag}",
-                            progress=lambda n, r=remote: say(f"{r.name}: {n // 2**20} MiB sent"))
+                remote.send(quote(["docker", "load", "--quiet"]), f, f"docker load {b.tag}", progress=item.update)
             got = remote_image_id(remote, b.tag)
             if got != b.id and remote.ok(["docker", "image", "inspect", b.id]):
                 # an archive's only image, tagged otherwise (or not at all) in it: it gets the stack's tag
@@ -331,12 +328,13 @@ def sync(stack: Stack, remotes: Remotes, say=print) -> int:
                 got = remote_image_id(remote, b.tag)
             if got != b.id:
                 raise DockstackError(f"{remote.name}: after docker load, {b.tag} has ID {got}, expected {b.id}")
+            item.finish(f"sent {amount(b.size)} and loaded")
             sent += 1
         return sent
 
     total = sum(parallel(remotes.all(), sync_host))
     if total == 0:
-        say("images.sync: nothing to transfer, every host has every image")
+        meter.say("images.sync: nothing to transfer, every host has every image")
     else:
-        say(f"images.sync: {total} transfer(s)")
+        meter.say(f"images.sync: {total} transfer(s)")
     return total

@@ -351,6 +351,14 @@ def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_afte
     script = "echo 'E: Sub-process /usr/bin/dpkg returned an error code (1)' >&2; " \
              "for p in a b c d e; do echo \"I: Setting up $p ...\"; done; exit 100"
     said: list[str] = []
+
+    class Notes:
+        def update(self, done: int | None = None, note: str | None = None) -> None:
+            said.append(note or "")
+
+        def finish(self, note: str) -> None:
+            said.append(note)
+
     with pytest.raises(DockstackError, match=r"exit 100\): E: Sub-process /usr/bin/dpkg returned an error code"):
-        images._run_streaming(["sh", "-c", script], "apt-get install of x", said.append)
-    assert said  # the progress went on meanwhile
+        images._run_streaming(["sh", "-c", script], "apt-get install of x", Notes())
+    assert said == [f"Setting up {p} ..." for p in "abcde"]  # the progress went on meanwhile
