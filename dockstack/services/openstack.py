@@ -1,4 +1,5 @@
-"""openstack: keystone, glance, nova (api, conductor), neutron-server, cinder, horizon and rabbitmq in one
+"""openstack: keystone, glance, placement, nova (api, conductor, scheduler), neutron-server, cinder, horizon and
+rabbitmq in one
 container under dockstack's supervisor, their databases on Galera through the VIP, their passwords generated
 into the secrets file; glance's images live in its host folder's images/."""
 
@@ -21,9 +22,9 @@ HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
 # MariaDB's root answers on its nodes' local socket only), bootstraps keystone's admin, gives each service its own
 # database user and keystone user, rabbitmq its user, horizon its Django key and keystone the seed of its fernet
 # keys (the same keys in every openstack container, so tokens outlive them)
-SERVICES = ("keystone", "glance", "nova", "neutron", "cinder")
+SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder")
 # every database the entrypoint creates: dockstack's migration record, then each service's (nova has three)
-DATABASES = ("dockstack", "keystone", "glance", "nova_api", "nova", "nova_cell0", "neutron", "cinder")
+DATABASES = ("dockstack", "keystone", "glance", "placement", "nova_api", "nova", "nova_cell0", "neutron", "cinder")
 GENERATED_ENV = (
     ("galera_provision_password", "MYSQL_PROVISION_PASSWORD"),
     ("openstack_admin_password", "OS_ADMIN_PASSWORD"),

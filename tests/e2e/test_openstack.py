@@ -27,8 +27,9 @@ from .helpers import Deployed, haproxy_servers, ipam_json, run_inv, ssh
 
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
-CATALOG = {"identity", "image", "compute", "network", "volumev3", "block-storage"}
-APIS = {"keystone": 5000, "glance": 9292, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776, "horizon": 443}
+CATALOG = {"identity", "image", "placement", "compute", "network", "volumev3", "block-storage"}
+APIS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776,
+        "horizon": 443}
 
 
 def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -137,6 +138,37 @@ def test_a_tenant_network_and_its_subnet_are_made_through_the_vip(cloud, invento
     finally:
         os_cli(inventory, c, f"subnet delete {name}-sub", check=False)
         os_cli(inventory, c, f"network delete {name}", check=False)
+
+
+def test_a_server_create_is_answered_by_the_scheduler_with_no_valid_host(cloud, inventory):
+    """nova-api takes the request, nova-conductor asks nova-scheduler, which asks placement (through the VIP) for a
+    host with room: a control plane has no compute node, so the server ends in ERROR with the scheduler's
+    `No valid host was found`, not a missing service's error. Flavor, image and server are deleted again."""
+    _, c, _ = cloud
+    name = f"dockstack-vm-{uuid.uuid4().hex[:8]}"
+    try:
+        outputs, errors = os_cli_session(inventory, c, [
+            "resource provider list",  # placement answers (an empty list: no compute node)
+            f"flavor create --ram 64 --disk 1 --vcpus 1 {name}",
+            f"image create --disk-format raw --container-format bare --file /etc/os-release {name}",
+            f"server create --flavor {name} --image {name} --nic none {name}"])
+        assert len(outputs) == 4 and not errors.strip(), (outputs, errors)
+        providers, flavor, image, server = outputs
+        assert providers == [] and flavor["name"] == name and image["status"] == "active", (providers, image)
+        deadline, shown = time.monotonic() + 180, {}
+        while time.monotonic() < deadline:  # BUILD until the scheduler has answered
+            shown = json.loads(os_cli(inventory, c, f"server show {server['id']} -f json").stdout)
+            if shown["status"] != "BUILD":
+                break
+            time.sleep(2)
+        assert shown.get("status") == "ERROR", shown
+        assert "No valid host was found" in str(shown.get("fault")), shown
+    finally:
+        for kind in ("server", "image", "flavor"):
+            os_cli(inventory, c, f"{kind} delete {name}", check=False)
+    # the scheduler runs under the supervisor and is listed by nova as up
+    services = json.loads(os_cli(inventory, c, "compute service list -f json").stdout)
+    assert {(x["Binary"], x["State"]) for x in services} >= {("nova-scheduler", "up"), ("nova-conductor", "up")}
 
 
 def test_haproxy_balances_each_api_over_the_openstack_containers(cloud, inventory):

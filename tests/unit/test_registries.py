@@ -298,7 +298,7 @@ def test_haproxy_no_balanced_roles_has_no_proxies():
 def test_haproxy_for_the_shipped_stack(shipped_stack):
     text = haproxy(shipped_stack)
     frontends = re.findall(r"^frontend (\S+)$", text, flags=re.M)
-    assert frontends == ["mysql", "horizon", "keystone", "nova-api", "neutron-server", "glance", "cinder"]
+    assert frontends == ["mysql", "horizon", "keystone", "nova-api", "neutron-server", "glance", "cinder", "placement"]
     assert re.findall(r"^backend (\S+)$", text, flags=re.M) == [f"{f}_servers" for f in frontends]
     mysql = text[text.index("backend mysql_servers"):text.index("frontend horizon")]
     assert "    option httpchk\n    http-check expect status 200\n" in mysql

@@ -8,15 +8,16 @@ class profile::openstack (
   include profile::base
   include profile::trust  # before the settings: the supervisor starts the services once they are there
   $settings = {
-    'region'   => $region,
-    'scheme'   => profile::url('keystone').split(':')[0],  # https when haproxy terminates TLS (the stack's CA)
-    'mysql'    => profile::endpoint('mysql'),
-    'keystone' => profile::endpoint('keystone'),
-    'glance'   => profile::endpoint('glance'),
-    'nova'     => profile::endpoint('nova-api'),
-    'neutron'  => profile::endpoint('neutron-server'),
-    'cinder'   => profile::endpoint('cinder'),
-    'horizon'  => profile::endpoint('horizon'),
+    'region'    => $region,
+    'scheme'    => profile::url('keystone').split(':')[0],  # https when haproxy terminates TLS (the stack's CA)
+    'mysql'     => profile::endpoint('mysql'),
+    'keystone'  => profile::endpoint('keystone'),
+    'glance'    => profile::endpoint('glance'),
+    'placement' => profile::endpoint('placement'),
+    'nova'      => profile::endpoint('nova-api'),
+    'neutron'   => profile::endpoint('neutron-server'),
+    'cinder'    => profile::endpoint('cinder'),
+    'horizon'   => profile::endpoint('horizon'),
   }
   file { '/etc/dockstack/openstack.env':
     ensure  => file,
