@@ -11,6 +11,11 @@ fi
 
 packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps sudo
           shellcheck)
+# --tests: what the test suite needs besides: a real headless browser for Horizon's e2e test (chromium, its driver,
+# and certutil to trust the stack's CA in the browser's own certificate store)
+if [ "${1:-}" = --tests ]; then
+  packages+=(chromium chromium-driver libnss3-tools)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

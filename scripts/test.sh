@@ -66,7 +66,7 @@ if [ "${1:-}" = --fast ]; then
   exit
 fi
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 inv=.venv/bin/inv
 lab_b=tests/e2e/stacks/hosts-lab-b.yaml
