@@ -1,16 +1,16 @@
 """Images without a registry: built from Debian packages (or brought as a `docker save` archive, see
 imagearchive.py), shipped to hosts over SSH.
 
-The build writes a `docker save`-format archive itself (layer tar + config + manifest), so the
-image ID (the config's sha256) is known here and identical on every host after `docker load`:
-sync compares IDs and sends an image only to hosts that lack it.
+An image is two layers (layers.py): the root layer, a debootstrapped tree every image of its suite shares, and the
+image's own packages installed on top of it. The build writes the layers and the image config itself, so the image
+ID (the config's sha256) is known here and identical on every host after `docker load`. Sync compares IDs, and sends
+a host only the layers it lacks: `docker load` skips a layer whose chain the host has, so an archive may leave it out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import hashlib
 import io
 import json
@@ -19,31 +19,60 @@ import re
 import shutil
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from dockstack import local, settings
+from dockstack import layers, local, settings
 from dockstack.config import Image, Stack
 from dockstack.errors import DockstackError
+from dockstack.layers import Layer
 from dockstack.prereq import IMAGE_PROGRAMS, require
 from dockstack.progress import Item, LineMeter, Meter, amount
 from dockstack.remote import Remote, Remotes, parallel, quote
 from dockstack.scripts import script
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: a root layer per suite and mirror, each image's packages in a layer on top
 CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 BUILD_LOCK = ".build.lock"  # in CACHE_DIR: held while an image is built
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DIFF_ID = re.compile(r"sha256:[0-9a-f]{64}")
+# what a build leaves in a tree that no image needs: apt's package lists and caches, the fetched packages
+JUNK = ("var/lib/apt/lists", "var/cache/apt/archives", "var/cache/apt")
 
 
 @dataclass(frozen=True)
 class BuiltImage:
+    """An image ready to ship: its layers (root first) and config, or an operator's whole archive."""
+
     tag: str
     id: str
-    archive: Path
-    size: int
+    config: bytes = b""  # the image config (its sha256 is id); empty for an operator's archive
+    layers: tuple[Layer, ...] = ()
+    archive: Path | None = None  # an operator's `docker save` archive: shipped whole
+
+    @property
+    def size(self) -> int:
+        return self.archive.stat().st_size if self.archive else sum(layer.size for layer in self.layers)
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        return tuple(layer.diff_id for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class Root:
+    """The root layer of a suite: the debootstrapped tree (the lower folder of every image build) and its layer."""
+
+    tree: Path
+    layer: Layer
+
+
+def root_key(suite: str, mirror: str | None) -> str:
+    return hashlib.sha256(json.dumps([RECIPE_VERSION, "root", suite, mirror]).encode()).hexdigest()[:16]
 
 
 def recipe_key(image: Image, mirror: str | None) -> str:
@@ -83,30 +112,53 @@ def local_mirror(suite: str) -> str | None:
     return None
 
 
-def image_config(diff_id: str, key: str, image: Image, arch: str) -> bytes:
+def image_config(diff_ids: list[str], key: str, image: Image, arch: str) -> bytes:
     """The image config JSON; its sha256 is the image ID. Fixed timestamps keep it reproducible."""
     config = {
         "architecture": arch, "os": "linux", "created": "1970-01-01T00:00:00Z",
         "config": {"Env": [PATH_ENV], "Cmd": DEFAULT_CMD,
                    "Labels": {"org.dockstack.recipe": key, "org.dockstack.packages": " ".join(image.packages)}},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by":
-                     f"dockstack: debootstrap --variant=minbase {image.suite} + {' '.join(image.packages)}"}],
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": f"dockstack: debootstrap --variant=minbase "
+                     f"{image.suite}"},
+                    {"created": "1970-01-01T00:00:00Z", "created_by": f"dockstack: apt-get install "
+                     f"{' '.join(image.packages)}"}],
     }
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _cached_layer(folder: Path) -> Layer | None:
+    """The layer a finished build left in folder (layer.json beside layer.tar.gz), if it is whole."""
+    meta, blob = folder / "layer.json", folder / "layer.tar.gz"
+    if not (meta.exists() and blob.exists()):
+        return None
+    diff_id = json.loads(meta.read_text()).get("diff_id", "")
+    return Layer(blob, diff_id, blob.stat().st_size) if DIFF_ID.fullmatch(diff_id) else None
+
+
+def root_folder(suite: str, mirror: str | None) -> Path:
+    return CACHE_DIR / f"root-{suite}-{root_key(suite, mirror)}"
+
+
+def load_root(suite: str, mirror: str | None) -> Root | None:
+    folder = root_folder(suite, mirror)
+    layer = _cached_layer(folder)
+    return Root(folder / "tree", layer) if layer and (folder / "tree").is_dir() else None
+
+
 def load_built(image: Image) -> BuiltImage | None:
-    """The cached build of this image's current recipe, if there is one."""
-    key = recipe_key(image, local_mirror(image.suite))
-    meta = cache_path(image, key) / "image.json"
-    if not meta.exists():
+    """The cached build of this image's current recipe on the current root layer, if there is one."""
+    mirror = local_mirror(image.suite)
+    folder = cache_path(image, recipe_key(image, mirror))
+    root, top = load_root(image.suite, mirror), _cached_layer(folder)
+    meta = folder / "image.json"
+    if root is None or top is None or not meta.exists():
         return None
     data = json.loads(meta.read_text())
-    archive = meta.parent / "image.tar.gz"
-    if not archive.exists():
+    if data.get("root") != root.layer.diff_id:  # built on a root layer since rebuilt
         return None
-    return BuiltImage(image.tag, data["id"], archive, archive.stat().st_size)
+    config = data["config"].encode()
+    return BuiltImage(image.tag, data["id"], config, (root.layer, top))
 
 
 def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
@@ -116,7 +168,7 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
         archive = Path(image.archive)
         size = archive.stat().st_size
         say(f"{image.tag}: archive {archive} {image.archive_id[:19]} ({size // 2**20} MiB)")
-        return BuiltImage(image.tag, image.archive_id, archive, size)
+        return BuiltImage(image.tag, image.archive_id, archive=archive)
     cached = load_built(image)
     if cached:
         say(f"{image.tag}: cached build {cached.id[:19]} ({cached.size // 2**20} MiB)")
@@ -127,8 +179,8 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
         if cached:
             say(f"{image.tag}: built meanwhile by another run: {cached.id[:19]} ({cached.size // 2**20} MiB)")
             return cached
-        item = (meter or LineMeter(say)).item(f"{image.tag}: build",
-                                              note=f"debootstrap {image.suite} with {', '.join(image.packages)}")
+        item = (meter or LineMeter(say)).item(f"{image.tag}: build", note=f"{image.suite} with "
+                                              f"{', '.join(image.packages)}")
         return _build(image, item)
 
 
@@ -150,51 +202,80 @@ def build_lock(image: Image, say) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _root(suite: str, mirror: str | None, item: Item) -> Root:
+    """The suite's root layer: debootstrap once (its packages cached for every build), kept as a tree for the image
+    builds on top and as a layer to ship; the caller holds build_lock."""
+    cached = load_root(suite, mirror)
+    if cached:
+        return cached
+    out = root_folder(suite, mirror)
+    work = out.with_name(out.name + ".work")
+    if work.exists():
+        shutil.rmtree(work)
+    tree = work / "tree"
+    tree.mkdir(parents=True)
+    item.update(note=f"debootstrap {suite}: the root layer every image of {suite} shares")
+    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={_debs()}", suite, str(tree)]
+    if mirror:
+        argv.append(mirror)
+    _run_streaming(argv, f"debootstrap of {suite}", item)
+    _drop_junk(tree)
+    (tree / "etc" / "resolv.conf").unlink(missing_ok=True)  # Docker gives each container its own
+    item.update(note="packing the root layer")
+    layer = layers.write_layer(tree, work / "layer.tar.gz", upper=False)
+    (work / "layer.json").write_text(json.dumps({"diff_id": layer.diff_id}) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    root = load_root(suite, mirror)
+    assert root is not None
+    return root
+
+
+def _debs() -> Path:
+    """The package cache every build shares: each package is downloaded once."""
+    debs = CACHE_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    return debs
+
+
+def _drop_junk(tree: Path) -> None:
+    for junk in JUNK:
+        for p in (tree / junk).glob("*"):
+            if p.is_file():
+                p.unlink()
+
+
 def _build(image: Image, item: Item) -> BuiltImage:
-    """debootstrap, pack, write the archive, reporting each step to item; the caller holds build_lock."""
+    """The root layer (when not cached), then the image's packages installed on it through an overlay whose upper
+    folder becomes the image's layer, and the config; the caller holds build_lock."""
     mirror = local_mirror(image.suite)
     key = recipe_key(image, mirror)
+    root = _root(image.suite, mirror, item)
     out = cache_path(image, key)
     work = out.with_name(out.name + ".work")
     if work.exists():
         shutil.rmtree(work)
-    rootfs = work / "rootfs"
-    rootfs.mkdir(parents=True)
-    debs = CACHE_DIR / "debs"  # shared by all builds: the second image downloads little
-    debs.mkdir(parents=True, exist_ok=True)
-    # with placeholders, debootstrap makes the base system only and apt-get installs the packages after the
-    # placeholder packages (debootstrap cannot take a package from outside the suite)
-    include = [] if image.placeholders else [f"--include={','.join(image.packages)}"]
-    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={debs}", *include, image.suite, str(rootfs)]
-    if mirror:
-        argv.append(mirror)
-    _run_streaming(argv, f"debootstrap of {image.tag}", item)
-    if image.placeholders:
-        _apt_install(image, rootfs, debs, work, item)
-    for junk in ("var/lib/apt/lists", "var/cache/apt/archives"):
-        for p in (rootfs / junk).glob("*"):
-            if p.is_file():
-                p.unlink()
+    work.mkdir(parents=True)
+    with layers.overlay(root.tree, work) as merged:
+        _apt_install(image, merged, _debs(), work, item)
+        _drop_junk(merged)
     item.update(note="packing the layer")
-    layer = work / "layer.tar"
-    local.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(layer),
-               "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*", "."],
-              f"pack {image.tag}", timeout=600)
-    diff_id = "sha256:" + _sha256_file(layer)
+    top = layers.write_layer(work / "upper", work / "layer.tar.gz", upper=True)
+    (work / "layer.json").write_text(json.dumps({"diff_id": top.diff_id}) + "\n")
     arch = local.run(["dpkg", "--print-architecture"], "read architecture").stdout.strip()
-    config = image_config(diff_id, key, image, arch)
+    config = image_config([root.layer.diff_id, top.diff_id], key, image, arch)
     image_id = "sha256:" + hashlib.sha256(config).hexdigest()
-    archive = work / "image.tar.gz"
-    _write_archive(archive, image.tag, config, image_id, layer, diff_id)
-    (work / "image.json").write_text(json.dumps({"tag": image.tag, "id": image_id, "diff_id": diff_id}) + "\n")
-    layer.unlink()
-    shutil.rmtree(rootfs)
+    (work / "image.json").write_text(json.dumps({"tag": image.tag, "id": image_id, "root": root.layer.diff_id,
+                                                 "config": config.decode()}) + "\n")
+    for d in ("upper", "overlay-work", "merged"):
+        shutil.rmtree(work / d, ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     work.rename(out)
     built = load_built(image)
     assert built is not None
-    item.finish(f"built {image_id[:19]} ({amount(built.size)} compressed)")
+    item.finish(f"built {image_id[:19]} ({amount(top.size)} on the {amount(root.layer.size)} root layer)")
     return built
 
 
@@ -212,10 +293,11 @@ def placeholder_control(name: str) -> str:
 
 
 def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item) -> None:
-    """The image's packages into a debootstrapped root with apt-get, after its placeholder packages; services are
-    not started (policy-rc.d), the shared package cache is reused (hard links both ways)."""
+    """The image's packages into the root tree (through the build's overlay) with apt-get, after its placeholder
+    packages; services are not started (policy-rc.d); apt's package folder is the shared cache, bind-mounted, so a
+    package is downloaded once for every build and never lands in a layer."""
     require({"dpkg-deb": "dpkg"}, f"building image {image.tag}")
-    item.update(note=f"apt-get install with placeholders for {', '.join(image.placeholders)}")
+    item.update(note=f"apt-get install {' '.join(image.packages)}")
     pdir = rootfs / "tmp" / "dockstack-placeholders"
     pdir.mkdir(parents=True)
     for name in image.placeholders:
@@ -225,36 +307,28 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item)
         local.run(["dpkg-deb", "--root-owner-group", "--build", str(src), str(pdir / f"{name}.deb")],
                   f"placeholder package {name}")
     archives = rootfs / "var" / "cache" / "apt" / "archives"
-    _link_debs(debs, archives)
+    archives.mkdir(parents=True, exist_ok=True)
     policy = rootfs / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\n# dockstack's image build: no service starts in the build root\nexit 101\n")
     policy.chmod(0o755)
     resolv = rootfs / "etc" / "resolv.conf"
     resolv.unlink(missing_ok=True)
     shutil.copyfile("/etc/resolv.conf", resolv)  # apt-get fetches from the mirror debootstrap used
-    proc = rootfs / "proc"
-    local.run(["mount", "-t", "proc", "proc", str(proc)], f"mount proc for {image.tag}")
+    mounts: list[Path] = []
     try:
-        _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", *image.packages],
+        for what, where, argv in ((debs, archives, ["mount", "--bind", str(debs), str(archives)]),
+                                  (None, rootfs / "proc", ["mount", "-t", "proc", "proc", str(rootfs / "proc")])):
+            local.run(argv, f"mount {what or 'proc'} for {image.tag}")
+            mounts.append(where)
+        _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
+                        *image.packages],
                        f"apt-get install of {image.tag}", item)
     finally:
-        local.run(["umount", str(proc)], f"unmount proc of {image.tag}", check=False)
+        for where in reversed(mounts):
+            local.run(["umount", str(where)], f"unmount {where}", check=False)
         policy.unlink(missing_ok=True)
         resolv.unlink(missing_ok=True)
         shutil.rmtree(pdir, ignore_errors=True)
-    _link_debs(archives, debs)  # what apt-get fetched, for the next build
-
-
-def _link_debs(src: Path, dst: Path) -> None:
-    """Hard-link the .deb files of src that dst lacks (the same file system: no copy)."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in src.glob("*.deb"):
-        target = dst / f.name
-        if not target.exists():
-            try:
-                os.link(f, target)
-            except OSError:
-                shutil.copyfile(f, target)
 
 
 def _sha256_file(path: Path) -> str:
@@ -265,17 +339,30 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_archive(archive: Path, tag: str, config: bytes, image_id: str, layer: Path, diff_id: str) -> None:
-    """A `docker save` archive: manifest.json, <id>.json, <layer>/layer.tar (gzip, which docker load reads)."""
-    cfg_name = f"{image_id.split(':')[1]}.json"
-    layer_name = f"{diff_id.split(':')[1]}/layer.tar"
-    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [tag], "Layers": [layer_name]}]).encode()
-    with gzip.open(archive, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for name, data in ((cfg_name, config), ("manifest.json", manifest)):
+def missing_layers(diff_ids: tuple[str, ...], present: set[tuple[str, ...]]) -> list[int]:
+    """Which of an image's layers a host lacks (pure): a layer counts as there only with every layer below it, as
+    `docker load` finds it (by its chain), so a top layer alone on another base does not."""
+    return [i for i in range(len(diff_ids)) if diff_ids[:i + 1] not in present]
+
+
+def chains(diff_ids: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """Every layer chain an image with these layers brings: each of its prefixes."""
+    return {diff_ids[:i + 1] for i in range(len(diff_ids))}
+
+
+def write_archive(b: BuiltImage, out: BinaryIO, present: set[tuple[str, ...]] | None = None) -> None:
+    """b as a `docker save` archive into out (a stream: no file is written): manifest.json, <id>.json, and each
+    layer the host lacks as <diff>/layer.tar (gzip, which docker load reads); the manifest names every layer."""
+    cfg_name = f"{b.id.split(':')[1]}.json"
+    names = [f"{layer.diff_id.split(':')[1]}/layer.tar" for layer in b.layers]
+    manifest = json.dumps([{"Config": cfg_name, "RepoTags": [b.tag], "Layers": names}]).encode()
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        for name, data in ((cfg_name, b.config), ("manifest.json", manifest)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        tar.add(str(layer), arcname=layer_name)
+        for i in missing_layers(b.diff_ids, present or set()):
+            tar.add(str(b.layers[i].blob), arcname=names[i])
 
 
 def _run_streaming(argv: list[str], step: str, item: Item) -> None:
@@ -301,26 +388,80 @@ def stack_images(stack: Stack) -> list[Image]:
     return [i for i in stack.images if i.tag in used]
 
 
+# Every image's layer chain on a host, one line per image: its ID, then its layers' diff IDs, bottom first
+HOST_LAYERS_SCRIPT = ('ids=$(docker image ls --quiet --no-trunc | sort -u); [ -z "$ids" ] && exit 0; '
+                      '# shellcheck disable=SC2086\n'
+                      "docker image inspect --format '{{.Id}}{{range .RootFS.Layers}} {{.}}{{end}}' $ids")
+
+
+def parse_host_layers(text: str, host: str) -> set[tuple[str, ...]]:
+    """The layer chains a host has (pure): every prefix of every image's layers; each value checked whole."""
+    present: set[tuple[str, ...]] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if not all(DIFF_ID.fullmatch(f) for f in fields):
+            raise DockstackError(f"{host}: unexpected line in its image list: {line[:200]!r}")
+        present |= chains(tuple(fields[1:]))
+    return present
+
+
 def remote_image_id(remote: Remote, tag: str) -> str | None:
     r = remote.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag], f"inspect image {tag}", check=False)
     return r.stdout.strip() if r.ok else None
 
 
+def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: Item) -> int:
+    """docker load on the host, fed b's archive with only the layers it lacks (or an operator's whole archive);
+    returns the bytes sent. The archive is written into a pipe by a thread while the SSH channel reads it."""
+    cmd = quote(["docker", "load", "--quiet"])
+    if b.archive:
+        with open(b.archive, "rb") as f:
+            remote.send(cmd, f, f"docker load {b.tag}", progress=item.update)
+        return b.size
+    read_fd, write_fd = os.pipe()
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as w:
+                write_archive(b, w, present)
+        except OSError as exc:  # the reader went away: the send reports why
+            failed.append(exc)
+
+    writer = threading.Thread(target=produce, name=f"archive {b.tag}", daemon=True)
+    writer.start()
+    with os.fdopen(read_fd, "rb") as r:
+        remote.send(cmd, r, f"docker load {b.tag}", progress=item.update)
+    writer.join()
+    if failed:
+        raise DockstackError(f"{remote.name}: writing the archive of {b.tag} failed: {failed[0]}")
+    return sum(b.layers[i].size for i in missing_layers(b.diff_ids, present))
+
+
 def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) -> int:
-    """Ship every built stack image to the hosts that lack its ID; returns the number of transfers. Builds and
-    transfers report to meter (default: lines through say)."""
+    """Ship every built stack image to the hosts that lack its ID, each with only the layers the host lacks;
+    returns the number of transfers. Builds and transfers report to meter (default: lines through say)."""
     meter = meter or LineMeter(say)
     built = [build(i, meter.say, meter) for i in stack_images(stack)]
 
     def sync_host(remote: Remote) -> int:
-        sent = 0
+        sent, sent_bytes = 0, 0
+        present: set[tuple[str, ...]] | None = None
         for b in built:
             if remote_image_id(remote, b.tag) == b.id:
                 meter.say(f"{remote.name}: {b.tag} up to date")
                 continue
-            item = meter.item(f"{remote.name}: {b.tag}", total=b.size, note="sending")
-            with open(b.archive, "rb") as f:
-                remote.send(quote(["docker", "load", "--quiet"]), f, f"docker load {b.tag}", progress=item.update)
+            if present is None:  # read once, then kept up to date with what this sync loads
+                present = parse_host_layers(remote.shell(HOST_LAYERS_SCRIPT, "list image layers").stdout,
+                                            remote.name)
+            missing = missing_layers(b.diff_ids, present)
+            size = b.size if b.archive else sum(b.layers[i].size for i in missing)
+            kept = len(b.layers) - len(missing)
+            item = meter.item(f"{remote.name}: {b.tag}", total=size,
+                              note=f"sending {len(missing)} layer(s), {kept} there already" if b.layers else "sending")
+            sent_bytes += _send(remote, b, present, item)
             got = remote_image_id(remote, b.tag)
             if got != b.id and remote.ok(["docker", "image", "inspect", b.id]):
                 # an archive's only image, tagged otherwise (or not at all) in it: it gets the stack's tag
@@ -328,8 +469,11 @@ def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) 
                 got = remote_image_id(remote, b.tag)
             if got != b.id:
                 raise DockstackError(f"{remote.name}: after docker load, {b.tag} has ID {got}, expected {b.id}")
-            item.finish(f"sent {amount(b.size)} and loaded")
+            present |= chains(b.diff_ids)
+            item.finish(f"sent {amount(size)} and loaded")
             sent += 1
+        if sent:
+            meter.say(f"{remote.name}: {sent} image(s) loaded, {amount(sent_bytes)} sent")
         return sent
 
     total = sum(parallel(remotes.all(), sync_host))

@@ -162,8 +162,13 @@ def test_lab_down_leaves_nothing_behind(mini_lab):
     # a container running on a host must go too
     lh = hosts[0]
     built = images.load_built(load_stack(load_inventory(HOSTS_FILE)).images[0])
-    with open(built.archive, "rb") as archive:  # over stdin: a lab host has its own /tmp
-        subprocess.run([*lh.enter(), "docker", "load", "-q"], stdin=archive, check=True, capture_output=True)
+    assert built is not None
+    load = subprocess.Popen([*lh.enter(), "docker", "load", "-q"], stdin=subprocess.PIPE,  # a lab host has its own /tmp
+                            stdout=subprocess.DEVNULL)
+    assert load.stdin is not None
+    with load.stdin:
+        images.write_archive(built, load.stdin)
+    assert load.wait(timeout=300) == 0
     local.run([*lh.enter(), "docker", "run", "-d", "--network", "none", "--name", "c1", built.tag], "run")
     assert any("sleep infinity" in x for x in leftovers(mini_lab))
     lab.down(mini_lab, say=lambda m: None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -14,6 +15,7 @@ import yaml
 from dockstack import images
 from dockstack.config import DEFAULT_CONTAINERS_FILE, ROOT, Container, Image, Role, Stack
 from dockstack.errors import DockstackError
+from dockstack.layers import Layer
 from tests.unit.conftest import FakeBin
 
 DEB822 = """\
@@ -158,95 +160,135 @@ def test_stack_images_only_those_in_use():
 # --- image_config -------------------------------------------------------------------------------------
 
 DIFF_ID = "sha256:" + "ab" * 32
+ROOT_ID = "sha256:" + "0f" * 32
+LAYERS = [ROOT_ID, DIFF_ID]
 
 
 def test_image_config_is_deterministic():
-    a = images.image_config(DIFF_ID, "k1", IMG, "amd64")
-    b = images.image_config(DIFF_ID, "k1", Image(IMG.tag, IMG.suite, tuple(IMG.packages)), "amd64")
+    a = images.image_config(LAYERS, "k1", IMG, "amd64")
+    b = images.image_config(LAYERS, "k1", Image(IMG.tag, IMG.suite, tuple(IMG.packages)), "amd64")
     assert isinstance(a, bytes)
     assert a == b
 
 
 def test_image_config_differs_for_different_packages():
     other = Image(IMG.tag, IMG.suite, (*IMG.packages, "procps"))
-    assert images.image_config(DIFF_ID, "k1", other, "amd64") != images.image_config(DIFF_ID, "k1", IMG, "amd64")
+    assert images.image_config(LAYERS, "k1", other, "amd64") != images.image_config(LAYERS, "k1", IMG, "amd64")
 
 
-def test_image_config_differs_for_layer_key_and_arch():
-    base = images.image_config(DIFF_ID, "k1", IMG, "amd64")
-    assert images.image_config("sha256:" + "cd" * 32, "k1", IMG, "amd64") != base
-    assert images.image_config(DIFF_ID, "k2", IMG, "amd64") != base
-    assert images.image_config(DIFF_ID, "k1", IMG, "arm64") != base
+def test_image_config_differs_for_layers_key_and_arch():
+    base = images.image_config(LAYERS, "k1", IMG, "amd64")
+    assert images.image_config([ROOT_ID, "sha256:" + "cd" * 32], "k1", IMG, "amd64") != base
+    assert images.image_config(["sha256:" + "cd" * 32, DIFF_ID], "k1", IMG, "amd64") != base  # another root layer
+    assert images.image_config(LAYERS, "k2", IMG, "amd64") != base
+    assert images.image_config(LAYERS, "k1", IMG, "arm64") != base
 
 
 def test_image_config_contents():
-    cfg = json.loads(images.image_config(DIFF_ID, "k1", IMG, "amd64"))
+    cfg = json.loads(images.image_config(LAYERS, "k1", IMG, "amd64"))
     assert cfg["architecture"] == "amd64"
     assert cfg["os"] == "linux"
     assert cfg["created"] == "1970-01-01T00:00:00Z"
-    assert cfg["rootfs"] == {"type": "layers", "diff_ids": [DIFF_ID]}
+    assert cfg["rootfs"] == {"type": "layers", "diff_ids": LAYERS}  # the shared root layer first
     assert cfg["config"]["Cmd"] == images.DEFAULT_CMD
     assert cfg["config"]["Env"] == [images.PATH_ENV]
     assert cfg["config"]["Labels"] == {"org.dockstack.recipe": "k1", "org.dockstack.packages": "iproute2 dnsmasq"}
-    assert len(cfg["history"]) == 1
+    assert len(cfg["history"]) == 2
 
 
-# --- _write_archive -------------------------------------------------------------------------------------
+def test_root_key_is_per_suite_and_mirror_and_not_per_image():
+    a = images.root_key("bookworm", "http://deb.debian.org/debian")
+    assert a == images.root_key("bookworm", "http://deb.debian.org/debian")
+    assert a != images.root_key("trixie", "http://deb.debian.org/debian")
+    assert a != images.root_key("bookworm", None)
+
+
+# --- layers the host lacks, and the archive of only those ------------------------------------------------------
+
+OTHER = "sha256:" + "cd" * 32
+
+
+def test_a_host_without_images_lacks_every_layer():
+    assert images.missing_layers((ROOT_ID, DIFF_ID), set()) == [0, 1]
+
+
+def test_a_host_with_another_image_on_the_same_root_lacks_only_the_top_layer():
+    present = images.chains((ROOT_ID, OTHER))
+    assert images.missing_layers((ROOT_ID, DIFF_ID), present) == [1]
+    assert images.missing_layers((ROOT_ID, OTHER), present) == []
+
+
+def test_a_layer_counts_as_there_only_on_the_same_layers_below():
+    # the same top layer over another root is another chain: docker load would not find it
+    present = images.chains((OTHER, DIFF_ID))
+    assert images.missing_layers((ROOT_ID, DIFF_ID), present) == [0, 1]
+
+
+def test_host_layers_are_parsed_into_chains():
+    image_id = "sha256:" + "11" * 32
+    text = f"{image_id} {ROOT_ID} {DIFF_ID}\n{'sha256:' + '22' * 32} {OTHER}\n\n"
+    assert images.parse_host_layers(text, "host1") == {(ROOT_ID,), (ROOT_ID, DIFF_ID), (OTHER,)}
+    assert images.parse_host_layers("", "host1") == set()
+
+
+@pytest.mark.parametrize("line", ["sha256:xyz sha256:abc", f"{ROOT_ID} ../../etc/passwd", f"{ROOT_ID} {DIFF_ID};rm"])
+def test_a_host_layer_line_that_is_not_ids_is_refused(line):
+    with pytest.raises(DockstackError, match="host1: unexpected line in its image list"):
+        images.parse_host_layers(line, "host1")
 
 
 @pytest.fixture
-def layer(tmp_path):
-    """A tiny layer.tar with one file, and its diff_id."""
-    path = tmp_path / "layer.tar"
-    data = b"hello from the layer\n"
-    with tarfile.open(path, "w") as tar:
-        info = tarfile.TarInfo("etc/dockstack-test")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return path, "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+def built(tmp_path) -> images.BuiltImage:
+    """An image of two gzip layers with a file each."""
+    found = []
+    for n, text in enumerate((b"root layer\n", b"top layer\n")):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            info = tarfile.TarInfo(f"etc/layer{n}")
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+        blob = tmp_path / f"layer{n}.tar.gz"
+        blob.write_bytes(gzip.compress(raw.getvalue()))
+        found.append(Layer(blob, "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest(), blob.stat().st_size))
+    config = images.image_config([x.diff_id for x in found], "k1", IMG, "amd64")
+    return images.BuiltImage(IMG.tag, "sha256:" + hashlib.sha256(config).hexdigest(), config, tuple(found))
 
 
-@pytest.fixture
-def archive(tmp_path, layer):
-    layer_path, diff_id = layer
-    config = images.image_config(diff_id, "k1", IMG, "amd64")
-    image_id = "sha256:" + hashlib.sha256(config).hexdigest()
-    out = tmp_path / "image.tar.gz"
-    images._write_archive(out, IMG.tag, config, image_id, layer_path, diff_id)
-    return out, config, image_id, diff_id
-
-
-def members(path) -> dict[str, bytes]:
-    with tarfile.open(path, "r:gz") as tar:
+def members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
-def test_archive_manifest(archive):
-    path, _, image_id, diff_id = archive
-    manifest = json.loads(members(path)["manifest.json"])
-    assert manifest == [{"Config": f"{image_id.removeprefix('sha256:')}.json",
-                         "RepoTags": ["dockstack/base:bookworm"],
-                         "Layers": [f"{diff_id.removeprefix('sha256:')}/layer.tar"]}]
+def archive_of(b: images.BuiltImage, present=None) -> dict[str, bytes]:
+    out = io.BytesIO()
+    images.write_archive(b, out, present)
+    return members(out.getvalue())
 
 
-def test_archive_config_is_named_by_its_sha256(archive):
-    path, config, image_id, _ = archive
-    files = members(path)
-    name = f"{hashlib.sha256(config).hexdigest()}.json"
-    assert image_id == "sha256:" + name.removesuffix(".json")
-    assert files[name] == config
+def test_archive_manifest_names_every_layer(built):
+    manifest = json.loads(archive_of(built)["manifest.json"])
+    assert manifest == [{"Config": f"{built.id.removeprefix('sha256:')}.json", "RepoTags": ["dockstack/base:bookworm"],
+                         "Layers": [f"{d.removeprefix('sha256:')}/layer.tar" for d in built.diff_ids]}]
 
 
-def test_archive_layer_matches_diff_id(archive, layer):
-    path, _, _, diff_id = archive
-    files = members(path)
-    layer_bytes = files[f"{diff_id.removeprefix('sha256:')}/layer.tar"]
-    assert "sha256:" + hashlib.sha256(layer_bytes).hexdigest() == diff_id
-    assert layer_bytes == layer[0].read_bytes()
+def test_archive_config_is_named_by_its_sha256(built):
+    files = archive_of(built)
+    assert files[f"{hashlib.sha256(built.config).hexdigest()}.json"] == built.config
 
 
-def test_archive_has_exactly_three_files(archive):
-    assert len(members(archive[0])) == 3
+def test_archive_layers_are_the_gzip_blobs_whose_content_matches_the_diff_ids(built):
+    files = archive_of(built)
+    assert len(files) == 4
+    for layer in built.layers:
+        blob = files[f"{layer.diff_id.removeprefix('sha256:')}/layer.tar"]
+        assert blob == layer.blob.read_bytes()
+        assert "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest() == layer.diff_id
+
+
+def test_archive_for_a_host_with_the_root_layer_carries_only_the_top_one(built):
+    files = archive_of(built, images.chains(built.diff_ids[:1]))
+    assert set(files) == {"manifest.json", f"{built.id.removeprefix('sha256:')}.json",
+                          f"{built.diff_ids[1].removeprefix('sha256:')}/layer.tar"}
 
 
 def test_sha256_file(tmp_path):
@@ -310,18 +352,28 @@ esac
 """
 
 
-def run_apt_script(fakebin: FakeBin, *packages: str) -> subprocess.CompletedProcess[str]:
-    """APT_SCRIPT as _apt_install runs it in the chroot (`bash -c APT_SCRIPT bash PACKAGE...`), here."""
+def placeholder_dir(fakebin: FakeBin, *names: str) -> str:
+    folder = fakebin.state / "placeholders"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / f"{name}.deb").write_text("")
+    return str(folder)
+
+
+def run_apt_script(fakebin: FakeBin, *packages: str, placeholders: tuple[str, ...] = ("libfoo",)
+                   ) -> subprocess.CompletedProcess[str]:
+    """APT_SCRIPT as _apt_install runs it in the chroot (`bash -c APT_SCRIPT bash DIR PACKAGE...`), here."""
     fakebin.add("dpkg", FAKE_DPKG)
     fakebin.add("apt-get", FAKE_APT_GET)
-    return fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", *packages])
+    return fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", placeholder_dir(fakebin, *placeholders),
+                        *packages])
 
 
 def test_apt_script_installs_the_placeholders_then_the_packages(fakebin):
     proc = run_apt_script(fakebin, "iproute2", "dnsmasq")
     assert proc.returncode == 0, proc.stderr
     calls = fakebin.calls()
-    assert calls[0].startswith("dpkg -i /tmp/dockstack-placeholders/")
+    assert calls[0] == f"dpkg -i {fakebin.state}/placeholders/libfoo.deb"
     assert calls[1:] == ["apt-get update -q", "apt-get install -y -q --no-install-recommends iproute2 dnsmasq"]
     assert proc.stdout.splitlines() == [
         "I: Unpacking libfoo (0~dockstack1) ...", "I: Setting up libfoo (0~dockstack1) ...",  # dpkg: every line
@@ -341,9 +393,15 @@ def test_apt_script_fails_when_apt_get_fails_behind_its_filter(fakebin):
 def test_apt_script_stops_when_dpkg_fails(fakebin):
     fakebin.add("dpkg", 'echo "dpkg: error processing archive" >&2\nexit 1\n')
     fakebin.add("apt-get", FAKE_APT_GET)
-    proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", "iproute2"])
+    proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", placeholder_dir(fakebin, "libfoo"), "iproute2"])
     assert proc.returncode == 1
     assert fakebin.calls("apt-get") == []
+
+
+def test_apt_script_without_placeholders_runs_no_dpkg(fakebin):
+    proc = run_apt_script(fakebin, "iproute2", placeholders=())
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls() == ["apt-get update -q", "apt-get install -y -q --no-install-recommends iproute2"]
 
 
 def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_after_them():

@@ -1,0 +1,72 @@
+"""layers: an overlayfs upper folder becomes a layer tar with OCI whiteouts (`.wh.NAME` for a removed file or
+folder, `.wh..wh..opq` in a folder that replaced the one below); overlayfs's own attributes never reach the tar."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+
+import pytest
+
+from dockstack import layers
+
+
+def _member(name: str, kind: bytes, **fields) -> tarfile.TarInfo:
+    m = tarfile.TarInfo(name)
+    m.type = kind
+    for k, v in fields.items():
+        setattr(m, k, v)
+    return m
+
+
+def test_a_removed_files_device_becomes_its_whiteout():
+    out = layers.whiteouts(_member("./etc/cron.daily/apt", tarfile.CHRTYPE, devmajor=0, devminor=0))
+    assert [(m.name, m.type, m.size) for m in out] == [("etc/cron.daily/.wh.apt", tarfile.REGTYPE, 0)]
+    top = layers.whiteouts(_member("./gone", tarfile.CHRTYPE, devmajor=0, devminor=0))
+    assert [m.name for m in top] == [".wh.gone"]
+
+
+def test_a_real_character_device_is_kept():
+    tty = _member("./dev-like/tty", tarfile.CHRTYPE, devmajor=5, devminor=0)
+    assert layers.whiteouts(tty) == [tty]
+
+
+def test_an_opaque_folder_gets_its_marker_and_loses_overlayfs_attributes():
+    d = _member("./var/lib/x", tarfile.DIRTYPE)
+    d.pax_headers = {layers.OPAQUE: "y", "SCHILY.xattr.trusted.overlay.origin": "\x00", "SCHILY.xattr.user.keep": "1"}
+    out = layers.whiteouts(d)
+    assert [m.name for m in out] == ["./var/lib/x", "var/lib/x/.wh..wh..opq"]
+    assert out[0].pax_headers == {"SCHILY.xattr.user.keep": "1"}
+
+
+@pytest.mark.root
+def test_an_overlay_upper_folder_packs_into_a_layer_docker_reads(tmp_path):
+    lower = tmp_path / "lower"
+    for d in ("etc/old", "usr/bin", "var/lib/app"):
+        (lower / d).mkdir(parents=True)
+    (lower / "etc/old/conf").write_text("old\n")
+    (lower / "usr/bin/tool").write_text("#!/bin/sh\n")
+    (lower / "var/lib/app/state").write_text("1\n")
+    with layers.overlay(lower, tmp_path / "work") as merged:
+        os.remove(merged / "usr/bin/tool")  # a removed file
+        (merged / "etc/old/conf").unlink()
+        (merged / "etc/old").rmdir()  # a removed folder
+        (merged / "etc/new").write_text("new\n")  # an added file
+        for f in (merged / "var/lib/app").iterdir():
+            f.unlink()
+        (merged / "var/lib/app").rmdir()
+        (merged / "var/lib/app").mkdir()  # a folder made anew over the old one: opaque
+        (merged / "var/lib/app/fresh").write_text("2\n")
+    layer = layers.write_layer(tmp_path / "work" / "upper", tmp_path / "layer.tar.gz", upper=True)
+    raw = gzip.decompress(layer.blob.read_bytes())
+    assert layer.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
+    with tarfile.open(layer.blob) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
+    assert {"usr/bin/.wh.tool", "etc/.wh.old", "etc/new", "var/lib/app/.wh..wh..opq", "var/lib/app/fresh"} <= set(
+        members)
+    assert all(m.isreg() for n, m in members.items() if ".wh." in n)
+    assert not any(m.ischr() for m in members.values())
+    assert not any(k.startswith(layers.OVERLAY_XATTR) for m in members.values() for k in m.pax_headers)
+    assert "etc/old/conf" not in members and "var/lib/app/state" not in members
