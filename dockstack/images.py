@@ -356,7 +356,7 @@ def write_archive(b: BuiltImage, out: BinaryIO, present: set[tuple[str, ...]] | 
     cfg_name = f"{b.id.split(':')[1]}.json"
     names = [f"{layer.diff_id.split(':')[1]}/layer.tar" for layer in b.layers]
     manifest = json.dumps([{"Config": cfg_name, "RepoTags": [b.tag], "Layers": names}]).encode()
-    with tarfile.open(fileobj=out, mode="w|") as tar:
+    with tarfile.open(fileobj=out, mode="w|", copybufsize=layers.COPY_BUFFER) as tar:
         for name, data in ((cfg_name, b.config), ("manifest.json", manifest)):
             info = tarfile.TarInfo(name)
             info.size = len(data)

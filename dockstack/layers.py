@@ -26,6 +26,7 @@ from dockstack.errors import DockstackError
 OPAQUE = "SCHILY.xattr.trusted.overlay.opaque"  # how GNU tar --xattrs records overlayfs's folder attribute
 OVERLAY_XATTR = "SCHILY.xattr.trusted.overlay."  # overlayfs's own attributes: never part of an image
 WHITEOUT, OPAQUE_MARK = ".wh.", ".wh..wh..opq"
+COPY_BUFFER = 1 << 20  # a file's data passes in 1 MiB pieces (tarfile's default, 16 KiB, costs a layer seconds)
 # what a tree holds that is never part of an image (the kernel's and the build's mount points)
 EXCLUDES = ("--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*")
 
@@ -88,8 +89,9 @@ def write_layer(tree: Path, blob: Path, upper: bool) -> Layer:
     tmp = blob.with_name(blob.name + ".part")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
         hashing = _Hashing(gz)
-        with tarfile.open(fileobj=tar.stdout, mode="r|") as src, \
-                tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as dst:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=tar.stdout, mode="r|", copybufsize=COPY_BUFFER) as src, \
+                tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
+                             copybufsize=COPY_BUFFER) as dst:
             for member in src:
                 data = src.extractfile(member) if member.isreg() else None
                 for out in (whiteouts(member) if upper else [member]):
