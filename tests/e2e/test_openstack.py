@@ -154,10 +154,11 @@ def test_a_server_create_is_answered_by_the_scheduler_with_no_valid_host(cloud, 
             f"flavor create --ram 64 --disk 1 --vcpus 1 {name}",
             f"image create --disk-format raw --container-format bare --file /etc/os-release {name}",
             f"network create {name}",
-            # a network of its own (bookworm's client fails `--nic none` before it sends anything)
+            f"subnet create --network {name} --subnet-range 192.168.78.0/24 {name}",
+            # a network of its own (bookworm's client fails `--nic none` before it sends anything; nova wants a subnet)
             f"server create --flavor {name} --image {name} --network {name} {name}"])
-        assert len(outputs) == 5 and not errors.strip(), (outputs, errors)
-        providers, flavor, image, _, server = outputs
+        assert len(outputs) == 6 and not errors.strip(), (outputs, errors)
+        providers, flavor, image, _, _, server = outputs
         assert providers == [] and flavor["name"] == name and image["status"] == "active", (providers, image)
         deadline, shown = time.monotonic() + 180, {}
         while time.monotonic() < deadline:  # BUILD until the scheduler has answered
@@ -168,7 +169,7 @@ def test_a_server_create_is_answered_by_the_scheduler_with_no_valid_host(cloud, 
         assert shown.get("status") == "ERROR", shown
         assert "No valid host was found" in str(shown.get("fault")), shown
     finally:
-        for kind in ("server", "image", "flavor", "network"):
+        for kind in ("server", "image", "flavor", "subnet", "network"):
             os_cli(inventory, c, f"{kind} delete {name}", check=False)
     # the scheduler runs under the supervisor and is listed by nova as up
     services = json.loads(os_cli(inventory, c, "compute service list -f json").stdout)
