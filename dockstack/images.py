@@ -331,14 +331,6 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item)
         shutil.rmtree(pdir, ignore_errors=True)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def missing_layers(diff_ids: tuple[str, ...], present: set[tuple[str, ...]]) -> list[int]:
     """Which of an image's layers a host lacks (pure): a layer counts as there only with every layer below it, as
     `docker load` finds it (by its chain), so a top layer alone on another base does not."""
@@ -412,14 +404,14 @@ def remote_image_id(remote: Remote, tag: str) -> str | None:
     return r.stdout.strip() if r.ok else None
 
 
-def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: Item) -> int:
-    """docker load on the host, fed b's archive with only the layers it lacks (or an operator's whole archive);
-    returns the bytes sent. The archive is written into a pipe by a thread while the SSH channel reads it."""
+def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: Item) -> None:
+    """docker load on the host, fed b's archive with only the layers it lacks (or an operator's whole archive).
+    The archive is written into a pipe by a thread while the SSH channel reads it."""
     cmd = quote(["docker", "load", "--quiet"])
     if b.archive:
         with open(b.archive, "rb") as f:
             remote.send(cmd, f, f"docker load {b.tag}", progress=item.update)
-        return b.size
+        return
     read_fd, write_fd = os.pipe()
     failed: list[BaseException] = []
 
@@ -437,7 +429,6 @@ def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: It
     writer.join()
     if failed:
         raise DockstackError(f"{remote.name}: writing the archive of {b.tag} failed: {failed[0]}")
-    return sum(b.layers[i].size for i in missing_layers(b.diff_ids, present))
 
 
 def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) -> int:
@@ -461,7 +452,8 @@ def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) 
             kept = len(b.layers) - len(missing)
             item = meter.item(f"{remote.name}: {b.tag}", total=size,
                               note=f"sending {len(missing)} layer(s), {kept} there already" if b.layers else "sending")
-            sent_bytes += _send(remote, b, present, item)
+            _send(remote, b, present, item)
+            sent_bytes += size
             got = remote_image_id(remote, b.tag)
             if got != b.id and remote.ok(["docker", "image", "inspect", b.id]):
                 # an archive's only image, tagged otherwise (or not at all) in it: it gets the stack's tag

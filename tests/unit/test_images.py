@@ -291,12 +291,6 @@ def test_archive_for_a_host_with_the_root_layer_carries_only_the_top_one(built):
                           f"{built.diff_ids[1].removeprefix('sha256:')}/layer.tar"}
 
 
-def test_sha256_file(tmp_path):
-    p = tmp_path / "blob"
-    p.write_bytes(b"x" * (3 << 20))
-    assert images._sha256_file(p) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
-
-
 def test_a_tag_has_one_recipe_in_the_shipped_and_the_engine_stack():
     """The e2e session syncs both files' images: a tag built from two package lists would flip between them."""
     shipped = yaml.safe_load(DEFAULT_CONTAINERS_FILE.read_text())["images"]
