@@ -177,8 +177,7 @@ def images_build(c, hosts_file=None, containers_file=None):
     """Build the stack's images from Debian packages (cached)."""
     _, stack = _configs(c, hosts_file, containers_file)
     with progress.meter(sys.stdout, say) as meter:
-        for image in images_mod.stack_images(stack):
-            images_mod.build(image, meter.say, meter)
+        images_mod.build_all(images_mod.stack_images(stack), meter.say, meter)
 
 
 @task(name="sync", help=HELP)

@@ -21,6 +21,7 @@ import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -37,7 +38,9 @@ from dockstack.scripts import script
 RECIPE_VERSION = 2  # 2: a root layer per suite and mirror, each image's packages in a layer on top
 CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
-BUILD_LOCK = ".build.lock"  # in CACHE_DIR: held while an image is built
+LOCK_SUFFIX = ".lock"  # beside a root's or an image's cache folder: held while it is built
+DOWNLOAD_LOCK = ".download.lock"  # in the package cache: held while a build downloads into it
+MAX_BUILD_JOBS = 4  # images built at once, at most one per core: a build is dpkg and gzip, each one core's work
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DIFF_ID = re.compile(r"sha256:[0-9a-f]{64}")
 # what a build leaves in a tree that no image needs: apt's package lists and caches, the fetched packages
@@ -174,8 +177,9 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
         say(f"{image.tag}: cached build {cached.id[:19]} ({cached.size // 2**20} MiB)")
         return cached
     require(IMAGE_PROGRAMS, f"building image {image.tag}")
-    with build_lock(image, say):
-        cached = load_built(image)  # built by another clone while this one waited
+    mirror = local_mirror(image.suite)
+    with build_lock(cache_path(image, recipe_key(image, mirror)), f"{image.tag}: build", say):
+        cached = load_built(image)  # built by another clone (or thread) while this one waited
         if cached:
             say(f"{image.tag}: built meanwhile by another run: {cached.id[:19]} ({cached.size // 2**20} MiB)")
             return cached
@@ -184,18 +188,67 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
         return _build(image, item)
 
 
+def build_all(wanted: list[Image], say=print, meter: Meter | None = None, jobs: int | None = None
+              ) -> list[BuiltImage]:
+    """Every image built (or taken from the cache), in wanted's order: each suite's root layer first (every image
+    of the suite needs it), then the images, jobs at a time (default: one per core, at most MAX_BUILD_JOBS), the
+    longest package list first. The first failure is raised once the builds already running end; the ones not
+    started yet do not start."""
+    meter = meter or LineMeter(say)
+    todo = [i for i in wanted if not (i.archive and i.archive_id) and load_built(i) is None]
+    for suite, mirror in dict.fromkeys((i.suite, local_mirror(i.suite)) for i in todo):
+        require(IMAGE_PROGRAMS, f"building the {suite} root layer")
+        with build_lock(root_folder(suite, mirror), f"{suite}: root layer", meter.say):
+            if load_root(suite, mirror) is None:
+                item = meter.item(f"{suite}: root layer", note="debootstrap")
+                item.finish(f"built ({amount(_root(suite, mirror, item).layer.size)})")
+    failed = threading.Event()
+
+    def one(image: Image) -> BuiltImage | None:
+        if failed.is_set():
+            return None  # a build failed: what had not started yet does not start
+        try:
+            return build(image, meter.say, meter)
+        except BaseException:
+            failed.set()
+            raise
+
+    # the longest package list first: the build that takes longest does not start last, behind the quick ones
+    order = sorted(range(len(wanted)), key=lambda n: -len(wanted[n].packages))
+    workers = max(1, min(jobs or min(MAX_BUILD_JOBS, os.cpu_count() or 1), len(todo) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+        futures: dict[int, Future[BuiltImage | None]] = {n: pool.submit(one, wanted[n]) for n in order}
+    for n in order:  # in the order they started: one that never started comes after the build that failed
+        futures[n].result()
+    return [b for n in range(len(wanted)) if (b := futures[n].result()) is not None]
+
+
 @contextlib.contextmanager
-def build_lock(image: Image, say) -> Iterator[None]:
-    """One build at a time in the cache, which every clone on the machine shares: a second build of the same
-    image would remove the first one's work folder under it, and debootstraps share the package cache. The
-    lock is the kernel's (flock): it goes with the process, so a killed build never leaves it held."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_DIR / BUILD_LOCK, "a") as f:
+def build_lock(folder: Path, what: str, say) -> Iterator[None]:
+    """One build of a cache folder (a root layer, an image) at a time, among the threads of this run and every
+    clone on the machine (they share the cache): a second build would remove the first one's work folder under it.
+    The lock is the kernel's (flock, on a file beside the folder): it goes with the process, so a killed build
+    never leaves it held."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + LOCK_SUFFIX), "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"{image.tag}: waiting for another image build on this machine (the cache {CACHE_DIR} is shared)")
+            say(f"{what}: waiting for another build of it on this machine (the cache {CACHE_DIR} is shared)")
             fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def download_lock() -> Iterator[None]:
+    """Downloads into the shared package cache one at a time (apt locks the folder it downloads to and gives up at
+    once when another apt holds it; debootstrap does not lock it at all). apt.sh takes the same lock from inside
+    a build's chroot, where the cache is bind-mounted."""
+    with open(_debs() / DOWNLOAD_LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -204,7 +257,7 @@ def build_lock(image: Image, say) -> Iterator[None]:
 
 def _root(suite: str, mirror: str | None, item: Item) -> Root:
     """The suite's root layer: debootstrap once (its packages cached for every build), kept as a tree for the image
-    builds on top and as a layer to ship; the caller holds build_lock."""
+    builds on top and as a layer to ship; the caller holds the root's build_lock."""
     cached = load_root(suite, mirror)
     if cached:
         return cached
@@ -218,7 +271,8 @@ def _root(suite: str, mirror: str | None, item: Item) -> Root:
     argv = ["debootstrap", "--variant=minbase", f"--cache-dir={_debs()}", suite, str(tree)]
     if mirror:
         argv.append(mirror)
-    _run_streaming(argv, f"debootstrap of {suite}", item)
+    with download_lock():
+        _run_streaming(argv, f"debootstrap of {suite}", item)
     _drop_junk(tree)
     (tree / "etc" / "resolv.conf").unlink(missing_ok=True)  # Docker gives each container its own
     item.update(note="packing the root layer")
@@ -248,10 +302,12 @@ def _drop_junk(tree: Path) -> None:
 
 def _build(image: Image, item: Item) -> BuiltImage:
     """The root layer (when not cached), then the image's packages installed on it through an overlay whose upper
-    folder becomes the image's layer, and the config; the caller holds build_lock."""
+    folder becomes the image's layer, and the config; the caller holds the image's build_lock."""
     mirror = local_mirror(image.suite)
     key = recipe_key(image, mirror)
-    root = _root(image.suite, mirror, item)
+    with build_lock(root_folder(image.suite, mirror), f"{image.suite}: root layer",
+                    lambda msg: item.update(note=msg)):
+        root = _root(image.suite, mirror, item)
     out = cache_path(image, key)
     work = out.with_name(out.name + ".work")
     if work.exists():
@@ -321,7 +377,7 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item)
             local.run(argv, f"mount {what or 'proc'} for {image.tag}")
             mounts.append(where)
         _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
-                        *image.packages],
+                        f"/var/cache/apt/archives/{DOWNLOAD_LOCK}", *image.packages],
                        f"apt-get install of {image.tag}", item)
     finally:
         for where in reversed(mounts):
@@ -435,7 +491,7 @@ def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) 
     """Ship every built stack image to the hosts that lack its ID, each with only the layers the host lacks;
     returns the number of transfers. Builds and transfers report to meter (default: lines through say)."""
     meter = meter or LineMeter(say)
-    built = [build(i, meter.say, meter) for i in stack_images(stack)]
+    built = build_all(stack_images(stack), meter.say, meter)
 
     def sync_host(remote: Remote) -> int:
         sent, sent_bytes = 0, 0

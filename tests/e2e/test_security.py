@@ -291,7 +291,11 @@ def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inven
                 assert time.monotonic() < deadline, ssh(inventory, host, f"docker logs {name} 2>&1").stdout
         watched_until = time.monotonic() + 6
         while time.monotonic() < watched_until:
-            assert holders(inventory, by_name, str(vip.ip)) == holder, "a rogue VRRP speaker took the VIP"
+            now = holders(inventory, by_name, str(vip.ip))
+            if now != holder:  # what each keepalived said, so a lost VIP names its cause
+                said = {n: ssh(inventory, h, f"docker logs --since 60s {n} 2>&1", check=False).stdout[-3000:]
+                        for n, h in {**by_name, **{r: host for r in rogues}}.items()}
+                raise AssertionError(f"the VIP moved from {holder} to {now} while the rogues spoke: {said}")
         logs = ssh(inventory, by_name[holder[0]], f"docker logs --since 30s {holder[0]} 2>&1").stdout
         assert "Entering BACKUP STATE" not in logs, logs[-2000:]
     finally:

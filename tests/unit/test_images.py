@@ -300,16 +300,19 @@ def test_a_tag_has_one_recipe_in_the_shipped_and_the_engine_stack():
 
 
 def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
-    """Clones share the cache: while another process holds the build lock, a build waits (and says why), then
-    goes on once that process ends."""
+    """Clones share the cache: while another process holds an image's build lock, a build of it waits (and says
+    why), then goes on once that process ends; another image's build does not wait."""
     import subprocess
     import threading
 
     monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
-    holder = subprocess.Popen(["flock", str(tmp_path / images.BUILD_LOCK), "sh", "-c", "echo held; read x"],
+    folder = tmp_path / "t_x_1-abc"
+    holder = subprocess.Popen(["flock", str(tmp_path / "t_x_1-abc.lock"), "sh", "-c", "echo held; read x"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        with images.build_lock(tmp_path / "t_y_1-abc", "t/y:1: build", pytest.fail):
+            pass  # another folder's lock is free
         said, spoke, entered = [], threading.Event(), threading.Event()
 
         def say(line: str) -> None:
@@ -317,12 +320,12 @@ def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
             spoke.set()
 
         def build() -> None:
-            with images.build_lock(Image("t/x:1", "bookworm", ()), say):
+            with images.build_lock(folder, "t/x:1: build", say):
                 entered.set()
 
         t = threading.Thread(target=build)
         t.start()
-        assert spoke.wait(10) and "waiting for another image build" in said[0]
+        assert spoke.wait(10) and said[0].startswith("t/x:1: build: waiting for another build of it")
         assert not entered.is_set()
         holder.stdin.close()  # the other build ends: its lock goes with its process
         assert entered.wait(10)
@@ -332,13 +335,84 @@ def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
         holder.wait()
 
 
+def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, monkeypatch):
+    """Two builds run at once (each waits until the other has started), the third after one ends; the results
+    come back in the order asked for, whichever ends first."""
+    import threading
+
+    wanted = [Image(f"t/{n}:1", "bookworm", ("p",)) for n in "abc"]
+    running, most, lock = set(), [0], threading.Lock()
+    both = threading.Barrier(2, timeout=10)
+
+    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+        with lock:
+            running.add(image.tag)
+            most[0] = max(most[0], len(running))
+        if image.tag != "t/c:1":
+            both.wait()  # a and b: each returns only once the other runs too
+        with lock:
+            running.discard(image.tag)
+        return images.BuiltImage(image.tag, f"sha256:{image.tag}")
+
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())  # the root layer is there
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)  # the root layer's lock file goes there
+    built = images.build_all(wanted, print, jobs=2)
+    assert [b.tag for b in built] == ["t/a:1", "t/b:1", "t/c:1"] and most[0] == 2
+
+
+def test_build_all_starts_the_longest_package_list_first(tmp_path, monkeypatch):
+    """The build that takes longest (most packages: openstack's) does not start last, behind the quick ones."""
+    wanted = [Image("t/a:1", "bookworm", ("p",)), Image("t/big:1", "bookworm", ("p", "q", "r")),
+              Image("t/b:1", "bookworm", ("p", "q"))]
+    started: list[str] = []
+
+    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+        started.append(image.tag)
+        return images.BuiltImage(image.tag, f"sha256:{image.tag}")
+
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    built = images.build_all(wanted, print, jobs=1)
+    assert started == ["t/big:1", "t/b:1", "t/a:1"] and [b.tag for b in built] == ["t/a:1", "t/big:1", "t/b:1"]
+
+
+def test_build_all_raises_the_first_failure_and_starts_no_other_build(tmp_path, monkeypatch):
+    started: list[str] = []
+
+    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+        started.append(image.tag)
+        raise DockstackError(f"apt-get install of {image.tag} failed")
+
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)  # the root layer's lock file goes there
+    with pytest.raises(DockstackError, match="t/b:1 failed"):
+        images.build_all([Image(f"t/{n}:1", "bookworm", ("p",) * (2 if n == "b" else 1)) for n in "abc"], print,
+                         jobs=1)
+    assert started == ["t/b:1"]  # the first to start (the most packages) failed: no other started
+
+
 # --- APT_SCRIPT, run here by bash with fake dpkg and apt-get ---------------------------------------------------
 
 FAKE_DPKG = 'echo "Unpacking libfoo (0~dockstack1) ..."\necho "Setting up libfoo (0~dockstack1) ..."\n'
 # update says which frontend it got; install prints apt-get's kinds of lines, then fails when the test says so
 FAKE_APT_GET = """case "$1" in
   update) echo "Get:1 http://mirror.example/debian bookworm InRelease"; echo "frontend $DEBIAN_FRONTEND $LC_ALL" ;;
-  install) printf '%s\\n' "Reading package lists..." "Unpacking iproute2 (6.1.0-3) ..." \\
+  install) if [ "$5" = --download-only ]; then  # says whether apt.sh holds the download lock meanwhile
+             if flock -n "$FAKEBIN_STATE/download.lock" true; then l=free; else l=held; fi
+             echo "$l" > "$FAKEBIN_STATE/lock-during-download"
+             echo "Get:1 http://mirror.example/debian bookworm/main amd64 iproute2 amd64 6.1.0-3 [1039 kB]"
+             exit 0
+           fi
+           printf '%s\\n' "Reading package lists..." "Unpacking iproute2 (6.1.0-3) ..." \\
              "Selecting previously unselected package dnsmasq." "Setting up iproute2 (6.1.0-3) ..." \\
              "Processing triggers for libc-bin (2.36-9) ..."
            if [ -f "$FAKEBIN_STATE/install-fails" ]; then echo "E: Unable to locate package nosuch" >&2; exit 100; fi ;;
@@ -360,7 +434,7 @@ def run_apt_script(fakebin: FakeBin, *packages: str, placeholders: tuple[str, ..
     fakebin.add("dpkg", FAKE_DPKG)
     fakebin.add("apt-get", FAKE_APT_GET)
     return fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", placeholder_dir(fakebin, *placeholders),
-                        *packages])
+                        str(fakebin.state / "download.lock"), *packages])
 
 
 def test_apt_script_installs_the_placeholders_then_the_packages(fakebin):
@@ -368,12 +442,16 @@ def test_apt_script_installs_the_placeholders_then_the_packages(fakebin):
     assert proc.returncode == 0, proc.stderr
     calls = fakebin.calls()
     assert calls[0] == f"dpkg -i {fakebin.state}/placeholders/libfoo.deb"
-    assert calls[1:] == ["apt-get update -q", "apt-get install -y -q --no-install-recommends iproute2 dnsmasq"]
+    assert calls[1:] == ["apt-get update -q",
+                         "apt-get install -y -q --no-install-recommends --download-only iproute2 dnsmasq",
+                         "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true iproute2 dnsmasq"]
     assert proc.stdout.splitlines() == [
         "I: Unpacking libfoo (0~dockstack1) ...", "I: Setting up libfoo (0~dockstack1) ...",  # dpkg: every line
         "I: Get:1 http://mirror.example/debian bookworm InRelease", "I: frontend noninteractive C",
+        "I: Get:1 http://mirror.example/debian bookworm/main amd64 iproute2 amd64 6.1.0-3 [1039 kB]",  # downloads
         "I: Unpacking iproute2 (6.1.0-3) ...", "I: Setting up iproute2 (6.1.0-3) ...",  # install: these only
     ]
+    assert (fakebin.state / "lock-during-download").read_text() == "held\n"  # another build's apt waits
 
 
 def test_apt_script_fails_when_apt_get_fails_behind_its_filter(fakebin):
@@ -387,7 +465,8 @@ def test_apt_script_fails_when_apt_get_fails_behind_its_filter(fakebin):
 def test_apt_script_stops_when_dpkg_fails(fakebin):
     fakebin.add("dpkg", 'echo "dpkg: error processing archive" >&2\nexit 1\n')
     fakebin.add("apt-get", FAKE_APT_GET)
-    proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", placeholder_dir(fakebin, "libfoo"), "iproute2"])
+    proc = fakebin.run(["bash", "-c", images.APT_SCRIPT, "bash", placeholder_dir(fakebin, "libfoo"),
+                        str(fakebin.state / "download.lock"), "iproute2"])
     assert proc.returncode == 1
     assert fakebin.calls("apt-get") == []
 
@@ -395,7 +474,9 @@ def test_apt_script_stops_when_dpkg_fails(fakebin):
 def test_apt_script_without_placeholders_runs_no_dpkg(fakebin):
     proc = run_apt_script(fakebin, "iproute2", placeholders=())
     assert proc.returncode == 0, proc.stderr
-    assert fakebin.calls() == ["apt-get update -q", "apt-get install -y -q --no-install-recommends iproute2"]
+    assert fakebin.calls() == ["apt-get update -q",
+                               "apt-get install -y -q --no-install-recommends --download-only iproute2",
+                               "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true iproute2"]
 
 
 def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_after_them():
