@@ -142,6 +142,40 @@ def test_a_tenant_network_and_its_subnet_are_made_through_the_vip(cloud, invento
         os_cli(inventory, c, f"network delete {name}", check=False)
 
 
+def test_a_server_create_is_answered_by_the_scheduler_with_no_valid_host(cloud, inventory):
+    """nova-api takes the request, nova-conductor asks nova-scheduler, which asks placement (through the VIP) for a
+    host with room: a control plane has no compute node, so the server ends in ERROR with the scheduler's
+    `No valid host was found`, not a missing service's error. Flavor, image and server are deleted again."""
+    _, c, _ = cloud
+    name = f"dockstack-vm-{uuid.uuid4().hex[:8]}"
+    try:
+        outputs, errors = os_cli_session(inventory, c, [
+            "resource provider list",  # placement answers (an empty list: no compute node)
+            f"flavor create --ram 64 --disk 1 --vcpus 1 {name}",
+            f"image create --disk-format raw --container-format bare --file /etc/os-release {name}",
+            f"network create {name}",
+            f"subnet create --network {name} --subnet-range 192.168.78.0/24 {name}",
+            # a network of its own (bookworm's client fails `--nic none` before it sends anything; nova wants a subnet)
+            f"server create --flavor {name} --image {name} --network {name} {name}"])
+        assert len(outputs) == 6 and not errors.strip(), (outputs, errors)
+        providers, flavor, image, _, _, server = outputs
+        assert providers == [] and flavor["name"] == name and image["status"] == "active", (providers, image)
+        deadline, shown = time.monotonic() + 180, {}
+        while time.monotonic() < deadline:  # BUILD until the scheduler has answered
+            shown = json.loads(os_cli(inventory, c, f"server show {server['id']} -f json").stdout)
+            if shown["status"] != "BUILD":
+                break
+            time.sleep(2)
+        assert shown.get("status") == "ERROR", shown
+        assert "No valid host was found" in str(shown.get("fault")), shown
+    finally:
+        for kind in ("server", "image", "flavor", "subnet", "network"):
+            os_cli(inventory, c, f"{kind} delete {name}", check=False)
+    # the scheduler runs under the supervisor and is listed by nova as up
+    services = json.loads(os_cli(inventory, c, "compute service list -f json").stdout)
+    assert {(x["Binary"], x["State"]) for x in services} >= {("nova-scheduler", "up"), ("nova-conductor", "up")}
+
+
 def test_haproxy_balances_each_api_over_the_openstack_containers(cloud, inventory):
     _, c, _ = cloud
     ip = ipam_json()[c.name]["ip"]

@@ -50,3 +50,15 @@ def test_redis_runs_as_redis_with_only_its_own_environment(redis, inventory):
     # read as redis: root in a container may read another user's /proc/PID/environ only as that user
     environ = ssh(inventory, redis.host, f"docker exec --user redis {redis.name} cat /proc/{pid}/environ").stdout
     assert environ == "", environ.replace("\0", " ")  # env -i: nothing, the password least of all
+
+
+def test_a_stopped_redis_started_again_waits_for_its_address_and_passes(redis, inventory):
+    """A stopped container started again already has its settings: redis-server must not bind before dockstack has
+    given eth0 the container's address (it would fail `Cannot assign requested address` and end the container)."""
+    ssh(inventory, redis.host, f"docker stop --time 30 {redis.name}")
+    out = run_inv("start", f"--name={redis.name}", f"--containers-file={SHIPPED}").stdout
+    assert "failed" not in out.lower(), out
+    rows = {r["name"]: r for r in json.loads(run_inv("status", "--json", f"--containers-file={SHIPPED}").stdout)}
+    assert rows[redis.name]["health"] == "pass", rows[redis.name]
+    logs = ssh(inventory, redis.host, f"docker logs --since 60s {redis.name} 2>&1").stdout
+    assert "Cannot assign requested address" not in logs, logs[-2000:]

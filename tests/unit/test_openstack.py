@@ -10,6 +10,7 @@ import subprocess
 import yaml
 
 from dockstack import config
+from dockstack.config import ROOT
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
 
@@ -153,3 +154,24 @@ def test_a_migration_that_keeps_failing_gives_up_after_three_runs_unrecorded(tmp
     assert proc.stdout.splitlines()[-1] == "rc=1", proc.stdout + proc.stderr
     assert (tmp_path / "runs").read_text().strip() == "3"
     assert not (tmp_path / "recorded").exists()
+
+
+def test_nova_logs_in_as_itself_to_placement_and_neutron():
+    """nova asks neutron some things as itself (its extensions, before a server create): its password is in the
+    [neutron] section of nova's secrets file, beside [placement]'s; Puppet's profile writes the rest of both."""
+    entry = openstack_service.render_file("entrypoint")
+    nova = entry[entry.index("secret_file /etc/nova/"):]
+    nova = nova[:nova.index("\nEOF\n")]
+    for section in ("[keystone_authtoken]", "[placement]", "[neutron]"):
+        assert f"{section}\npassword = $NOVA_SERVICE_PASSWORD" in nova, section
+    profile = (ROOT / "puppet" / "modules" / "profile" / "manifests" / "nova" / "api.pp").read_text()
+    assert "'neutron'            => $service_auth," in profile and "'placement'          => $service_auth," in profile
+
+
+def test_every_uwsgi_application_runs_one_thread_per_worker_each_loading_the_application():
+    """The OpenStack applications import eventlet: two threads in one worker, the application loaded before the
+    fork, hung keystone (`cannot switch to a different thread`). Debian's and Kolla's settings: threads 1."""
+    entry = openstack_service.render_file("entrypoint")
+    body = entry[entry.index("uwsgi_app() {"):]
+    body = body[:body.index("\n}\n")]
+    assert "--processes 2 --threads 1 --lazy-apps" in body

@@ -9,6 +9,7 @@ class profile::nova::api {
     },
   }
   $authtoken = profile::openstack::authtoken('nova')
+  $service_auth = $authtoken.filter |$k, $v| { $k != 'www_authenticate_uri' }  # nova's own login to another API
   profile::openstack::conf { 'nova':
     sections => {
       'DEFAULT'            => { 'enabled_apis' => 'osapi_compute', 'osapi_compute_workers' => '1',
@@ -17,7 +18,10 @@ class profile::nova::api {
       'conductor'          => { 'workers' => '1' },
       'scheduler'          => { 'workers' => '1' },
       'keystone_authtoken' => $authtoken,
-      'placement'          => $authtoken.filter |$k, $v| { $k != 'www_authenticate_uri' },
+      'placement'          => $service_auth,
+      # nova asks neutron some things as itself, not as the user (which extensions neutron has, before a server
+      # create): without these, keystone refuses its empty login and the create fails with a 500
+      'neutron'            => $service_auth,
       'oslo_concurrency'   => { 'lock_path' => '/var/lib/nova/tmp' },
     },
   }
