@@ -263,8 +263,10 @@ ROGUE_VRRP_CONF = """vrrp_instance rogue {{
 def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inventory):
     """Two VRRP speakers on the segment with the right router id and password and a higher priority than any of
     the stack's: one multicasting its adverts, one sending them straight to the haproxy pair's addresses. Each of
-    them runs as MASTER, sending adverts, for 6 s; the VIP stays on the container that held it, which stays MASTER:
-    keepalived hears its peers' static addresses only."""
+    them runs as MASTER, sending adverts, for 6 s; the VIP stays on the container that held it, which stays MASTER,
+    and its peer never takes over: keepalived hears its peers' static addresses only, and a filter in the container
+    drops the others' VRRP before keepalived reads it (keepalived 2.2.7 restarts its advert timer for every advert it
+    reads, even one it then drops: a rogue's adverts silenced the holder, and the peer took the VIP)."""
     role = stack.role("haproxy")
     vip, net = role.vip, inventory.network
     assert vip is not None
@@ -298,6 +300,9 @@ def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inven
                 raise AssertionError(f"the VIP moved from {holder} to {now} while the rogues spoke: {said}")
         logs = ssh(inventory, by_name[holder[0]], f"docker logs --since 30s {holder[0]} 2>&1").stdout
         assert "Entering BACKUP STATE" not in logs, logs[-2000:]
+        (peer,) = set(by_name) - set(holder)
+        logs = ssh(inventory, by_name[peer], f"docker logs --since 30s {peer} 2>&1").stdout
+        assert "Entering MASTER STATE" not in logs, logs[-2000:]  # it kept hearing the holder's adverts
     finally:
         for name in rogues:
             ssh(inventory, host, f"docker rm -f {name}", check=False)

@@ -291,15 +291,22 @@ def test_supervisor_script(cfg, tmp_path, keepalived):
 FAKE_DAEMON = """#!/bin/bash
 # a fake daemon: says it started, and on SIGTERM says so and ends
 trap 'echo "$(basename "$0") TERM" >> "$LOG"; kill "$nap"; exit 0' TERM
+trap 'echo "$(basename "$0") HUP" >> "$LOG"' HUP
+trap 'echo "$(basename "$0") USR2" >> "$LOG"' USR2
 echo "$(basename "$0") started" >> "$LOG"
 sleep 60 & nap=$!
-wait "$nap"
+until wait "$nap"; do :; done  # a reload's signal interrupts wait
 """
 
 
-def run_supervisor(tmp_path, text: str, addresses: str) -> list[str]:
-    """The rendered supervisor under fake haproxy, keepalived, ip (eth0 holding `addresses`) and nft, stopped by
-    SIGTERM once both daemons run: what each fake was told, in order."""
+def run_supervisor(tmp_path, text: str, addresses: str, keepalived_conf: str = "", reload: bool = False
+                   ) -> list[str]:
+    """The rendered supervisor under fake haproxy, keepalived, ip (eth0 holding `addresses`) and nft, its files in
+    tmp_path (keepalived.conf: keepalived_conf), sent SIGUSR2 once both daemons run when reload, then stopped by
+    SIGTERM: what each fake was told, in order, less what nft was told before the daemons started (the VRRP
+    filter, see test_only_the_peers_may_speak_vrrp_to_a_container)."""
+    text = text.replace(f"conf={haproxy_service.MOUNT}\n", f"conf={tmp_path}\n")
+    (tmp_path / "keepalived.conf").write_text(keepalived_conf)
     fakes, log = tmp_path / "bin", tmp_path / "log"
     fakes.mkdir()
     for name, body in {"haproxy": FAKE_DAEMON, "keepalived": FAKE_DAEMON,
@@ -314,10 +321,51 @@ def run_supervisor(tmp_path, text: str, addresses: str) -> list[str]:
     while not (log.exists() and log.read_text().count(" started") == 2):
         assert time.monotonic() - started < 10, "the fake daemons did not start"
         time.sleep(0.02)
+    if reload:
+        proc.send_signal(signal.SIGUSR2)
+        while "keepalived HUP" not in log.read_text():
+            assert time.monotonic() - started < 10, "keepalived was not told to reload"
+            time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    return [x for x in log.read_text().splitlines() if "started" not in x]
+    lines = log.read_text().splitlines()
+    first = lines.index("keepalived started") if "keepalived started" in lines else 0
+    return [x for x in lines[first:] if "started" not in x]
+
+
+def test_only_the_peers_may_speak_vrrp_to_a_container(cfg, tmp_path):
+    """keepalived restarts its advert timer for every VRRP packet it reads, a stranger's too (which it then drops):
+    a stranger sending one a second would silence the VIP holder. An nft rule in the container drops VRRP from
+    any address but the peers' (keepalived.conf's unicast_peer list) before keepalived starts, and again on a
+    reload, before keepalived re-reads its file."""
+    with_vip(cfg)
+    inv, stack = cfg.load()
+    c = stack.container("lb1")
+    conf = haproxy_service.render_keepalived(stack, c, inv.network)
+    said = run_supervisor(tmp_path, haproxy_service.render_supervisor(c), "2: eth0 inet 10.100.0.11/24", conf,
+                          reload=True)
+    log = (tmp_path / "log").read_text()
+    rule = "ip protocol 112 ip saddr != { 10.100.0.12 } drop  # 112: VRRP"
+    before = log[:log.index("keepalived started")]  # the filter is in place before keepalived starts
+    assert before.count(rule) == 1 and "delete table ip dockstack_vrrp" in before, before
+    reloaded = log[log.index("keepalived started"):log.index("keepalived HUP")]
+    assert reloaded.count(rule) == 1, reloaded  # set again before keepalived re-reads its file
+    assert said[0] == "haproxy USR2" and sorted(said[-2:]) == ["haproxy TERM", "keepalived TERM"], said
+
+
+def test_a_container_without_peers_filters_no_vrrp(cfg, tmp_path):
+    """One container of a VIP role sends its adverts by multicast and has no peer: no filter (one left from an
+    earlier start is deleted)."""
+    with_vip(cfg)
+    cfg.containers["containers"] = [c for c in cfg.containers["containers"] if c["name"] != "lb2"]
+    inv, stack = cfg.load()
+    c = stack.container("lb1")
+    conf = haproxy_service.render_keepalived(stack, c, inv.network)
+    run_supervisor(tmp_path, haproxy_service.render_supervisor(c), "2: eth0 inet 10.100.0.11/24", conf)
+    log = (tmp_path / "log").read_text()
+    before = log[:log.index("keepalived started")]
+    assert "ip protocol 112" not in log and "delete table ip dockstack_vrrp" in before, log
 
 
 def test_a_stopping_vip_holder_holds_new_connections_back_then_stops_keepalived_before_haproxy(cfg, tmp_path):
