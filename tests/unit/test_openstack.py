@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 
@@ -174,4 +175,7 @@ def test_every_uwsgi_application_runs_one_thread_per_worker_each_loading_the_app
     entry = openstack_service.render_file("entrypoint")
     body = entry[entry.index("uwsgi_app() {"):]
     body = body[:body.index("\n}\n")]
-    assert "--processes 2 --threads 1 --lazy-apps" in body
+    assert '--processes "$processes" --threads 1 --lazy-apps' in body
+    # horizon keeps its sessions in its process's memory: one process, or a login is lost on the next page
+    assert re.search(r"^uwsgi_app horizon www-data \S+ \S+ 1 ", entry, re.M)
+    assert re.search(r"^uwsgi_app keystone keystone \S+ \S+ 2$", entry, re.M)
