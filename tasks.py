@@ -180,13 +180,14 @@ def images_build(c, hosts_file=None, containers_file=None):
         images_mod.build_all(images_mod.stack_images(stack), meter.say, meter)
 
 
-@task(name="sync", help=HELP)
+@task(name="sync", help={**HELP, "everywhere": "ship every stack image to every host (a host that may take over "
+                                                "others' containers), not only the images its containers run"})
 @user_errors
-def images_sync(c, hosts_file=None, containers_file=None):
-    """Ship images to every host that lacks them (over SSH, no registry)."""
+def images_sync(c, hosts_file=None, containers_file=None, everywhere=False):
+    """Ship each host the images its containers run, as they are built (over SSH, no registry)."""
     def sync(inv, stack, remotes, out) -> None:
         with progress.meter(sys.stdout, out) as meter:  # bars on a terminal, lines in a log
-            images_mod.sync(stack, remotes, out, meter)
+            images_mod.sync(stack, remotes, out, meter, everywhere=everywhere)
 
     _on_hosts(c, hosts_file, containers_file, sync)
 

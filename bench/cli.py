@@ -13,6 +13,10 @@ floor and dockstack from round to round so that drift of the machine weighs on b
 2. a scale stack of 30, 60 and 120 light containers on 4 hosts: wall time, time per container,
    peak RSS of `inv`, bytes sent to the dnsmasq host per container.
 
+`--from-empty` measures something else, alone: the README's main command as a newcomer runs it, in a fresh clone
+with an empty image cache, on the default lab (bench/fresh.py), per phase; its section of BENCHMARKS.md is replaced
+and kept by later full runs.
+
 It writes BENCHMARKS.md and exits 0 even when a goal is missed (it prints MISSED lines): it is a
 measurement, not a test. A command that fails is an error (exit code 2). The lab is torn down at the
 end, also on failure. `--report-only` rewrites BENCHMARKS.md from the last run's bench/.work/results.json.
@@ -32,9 +36,10 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, WORK, BenchError, say
+from bench.fresh import measure_fresh
 from bench.machine import engine_fingerprint, machine, started_busy
 from bench.measure import measure_real, measure_scale, measure_stack, up_for_real_only
-from bench.report import write_real_only, write_report
+from bench.report import write_fresh_only, write_real_only, write_report
 from bench.results import Results
 from bench.runner import Runner, tear_down
 from dockstack.errors import DockstackError
@@ -55,13 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-real", action="store_true",
                    help="measure only the real shipped stack and replace its section of the report, keeping the "
                         "others")
+    p.add_argument("--from-empty", action="store_true",
+                   help="measure only the README's main command in a fresh clone with an empty image cache, on the "
+                        "default lab (which must be down: `inv lab.down --purge`), and replace its section of the "
+                        "report, keeping the others")
     p.add_argument("--report-only", action="store_true",
                    help="rewrite the report from the last run's bench/.work/results.json, measure nothing")
     args = p.parse_args(argv)
     raw = WORK / "results.json"
-    if args.report_only:  # with --only-real: the real-stack section again, from that run's own results
+    if args.only_real and args.from_empty:
+        p.error("--only-real and --from-empty measure different things: give one")
+    if args.report_only:  # with --only-real or --from-empty: that section again, from that run's own results
         if args.only_real:
             return write_real_only(Results.load(WORK / "results-real.json"), args.output)
+        if args.from_empty:
+            return write_fresh_only(Results.load(WORK / "results-fresh.json"), args.output)
         return write_report(Results.load(raw), args.output)
     if os.geteuid() != 0:
         print("bench/run.py: run as root (the lab needs namespaces)", file=sys.stderr)
@@ -79,6 +92,18 @@ def main(argv: list[str] | None = None) -> int:
                        f"--full-stops={args.full_stops}")
     started = time.monotonic()
     res.engine.append(engine_fingerprint())
+    if args.from_empty:  # the default lab, not the bench lab: nothing of the bench lab to tear down
+        res.command = ".venv/bin/python bench/run.py --from-empty"
+        try:
+            measure_fresh(runner, res)
+        except (BenchError, DockstackError) as exc:
+            print(f"bench/run.py: {exc}", file=sys.stderr)
+            return 2
+        res.minutes = (time.monotonic() - started) / 60
+        res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        res.busy = started_busy(res.machine)
+        res.save(WORK / "results-fresh.json")
+        return write_fresh_only(res, args.output)
     try:
         if args.only_real:
             up_for_real_only(runner)

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from bench.common import BenchError
 from bench.results import Run
 
 
@@ -120,3 +121,52 @@ def real_phases(run: Run) -> RealPhases:
     return RealPhases(before, addressing, puppet, readiness, server,
                       run.seconds - before - addressing - puppet - readiness)
 
+
+# the README's main command from empty (bench/fresh.py), split at the lines that end each phase
+FRESH_PHASES = ("setup", "lab.up", "build", "ship", "deploy-all", "ipam.show")
+
+
+@dataclass
+class FreshPhases:
+    """Seconds of each phase of the main command, in FRESH_PHASES order, and the bytes each host was sent."""
+
+    seconds: dict[str, float]
+    sent: dict[str, str]  # host -> what images.sync said it sent ("1.1 GiB")
+    setup_installed: str  # the Debian packages setup.sh installed, "" when none were missing
+
+
+def fresh_phases(lines: list[tuple[float, str]], total: float) -> FreshPhases:
+    """Split the command's timestamped lines at the lines that end each phase: setup's `setup: ready`, `lab.up:`,
+    the last image built (`...: built ...`; a host is sent each image as soon as it is built, so shipping overlaps
+    the builds: ship is what is left after the last build), `images.sync:`, `deploy-all:`; ipam.show is the rest.
+    A phase whose end is missing raises: the output is not the command's."""
+    ends: dict[str, float] = {}
+    sent: dict[str, str] = {}
+    installed = ""
+    for t, line in lines:
+        if line.startswith("setup: installing ") and "setup" not in ends:
+            installed = line.removeprefix("setup: installing ")
+        if "setup" not in ends:
+            if line.startswith("setup: ready"):
+                ends["setup"] = t
+        elif "lab.up" not in ends:
+            if line.startswith("lab.up: "):
+                ends["lab.up"] = ends["build"] = t
+        elif "ship" not in ends:
+            if re.match(r"^\S+: (root layer|build): built ", line):
+                ends["build"] = t
+            loaded = re.match(r"^([a-z0-9][a-z0-9-]*): \d+ image\(s\) loaded, (.+) sent$", line)
+            if loaded:
+                sent[loaded.group(1)] = loaded.group(2)
+            if line.startswith("images.sync: "):
+                ends["ship"] = t
+        elif "deploy-all" not in ends and line.startswith("deploy-all: "):
+            ends["deploy-all"] = t
+    missing = [p for p in FRESH_PHASES[:-1] if p not in ends]
+    if missing:
+        raise BenchError(f"the main command's output has no end of {', '.join(missing)}: is it the README's?")
+    ends["ipam.show"] = total
+    seconds, start = {}, 0.0
+    for p in FRESH_PHASES:
+        seconds[p], start = ends[p] - start, ends[p]
+    return FreshPhases(seconds, sent, installed)

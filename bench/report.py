@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import LEASE_PATH_CONTAINER, LIGHT_IMAGE, STACK_HOSTS, say
-from bench.parse import TraceCounts, phases, preamble, real_phases, tier_times
+from bench.parse import FRESH_PHASES, TraceCounts, fresh_phases, phases, preamble, real_phases, tier_times
 from bench.results import Results, Run
 from tests.memory import GIB
 
@@ -246,45 +246,121 @@ def day2_report(res: Results, goals: list[Goal]) -> list[str]:
 
 
 REAL_HEADING = "## The real stack"
+FRESH_HEADING = "## The README's main command"
 GOALS_HEADING = "## Goals"
 REAL_GOAL_ROW = "| real stack:"
+FRESH_GOAL_ROW = "| README's main command"
+FRESH_GOAL_MINUTES = 10.0  # the issue: a fresh clone, an empty image cache, no lab, to a token through the VIP
+
+
+def splice_section(report_text: str, heading: str, section: list[str], goal_rows: list[str], note: str,
+                   goal_prefix: str) -> str:
+    """The report with the section whose heading starts with `heading` (up to the next `## ` heading) and its goal
+    rows (those starting with goal_prefix, and any the new rows judge again) replaced by a newer measurement, the
+    other sections kept as their own runs measured them; a section not there yet goes before the goals. `note`
+    says when and how the new one was made."""
+    lines = report_text.rstrip("\n").split("\n")
+    goals_at = lines.index(GOALS_HEADING) if GOALS_HEADING in lines else len(lines)
+    at = next((i for i, x in enumerate(lines) if x.startswith(heading)), goals_at)
+    end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("## ")), len(lines)) \
+        if at < goals_at else goals_at
+    first, *body = section[next(i for i, x in enumerate(section) if x):]  # its blank lines end its tables
+    head, tail = lines[:at], lines[end:goals_at]
+    while head and not head[-1].strip():
+        head.pop()
+    while tail and not tail[-1].strip():
+        tail.pop()
+    replaced = {row.split(" | ")[0] for row in goal_rows}  # the goals this measurement judges again
+    goals = [x for x in lines[goals_at:] if not x.startswith(goal_prefix) and x.split(" | ")[0] not in replaced]
+    if not goals:
+        goals = [f"{GOALS_HEADING}\n", "| goal | measured | |", "| --- | ---: | --- |"]
+    middle = ["", *tail] if tail else []
+    return "\n".join([*head, "", first, *([note] if note else []), *body, *middle, "", *goals, *goal_rows]) + "\n"
+
+
+def keep_section(old_text: str, new_text: str, heading: str, goal_prefix: str) -> str:
+    """new_text with old_text's section under `heading` and its goal rows, when new_text has none (a full run does
+    not measure the README's main command: its last measurement stays)."""
+    old, new = old_text.rstrip("\n").split("\n"), new_text.rstrip("\n").split("\n")
+    at = next((i for i, x in enumerate(old) if x.startswith(heading)), None)
+    if at is None or any(x.startswith(heading) for x in new):
+        return new_text
+    end = next((i for i in range(at + 1, len(old)) if old[i].startswith("## ")), len(old))
+    rows = [x for x in old if x.startswith(goal_prefix)]
+    return splice_section(new_text, heading, old[at:end], rows, "", goal_prefix)
 
 
 def splice_real(report_text: str, section: list[str], goal_rows: list[str], note: str) -> str:
-    """The report with its real-stack section and goal row replaced by a newer measurement (`--only-real`),
-    the other sections kept as their own run measured them; `note` says when and how the new one was made."""
-    lines = report_text.rstrip("\n").split("\n")
-    goals_at = lines.index(GOALS_HEADING) if GOALS_HEADING in lines else len(lines)
-    real_at = next((i for i, x in enumerate(lines) if x.startswith(REAL_HEADING)), goals_at)
-    heading, *body = section[next(i for i, x in enumerate(section) if x):]  # its blank lines end its tables
-    head = lines[:real_at]
-    while head and not head[-1].strip():
-        head.pop()
-    replaced = {row.split(" | ")[0] for row in goal_rows}  # the goals this measurement judges again
-    goals = [x for x in lines[goals_at:] if not x.startswith(REAL_GOAL_ROW) and x.split(" | ")[0] not in replaced]
-    if not goals:
-        goals = [f"{GOALS_HEADING}\n", "| goal | measured | |", "| --- | ---: | --- |"]
-    return "\n".join([*head, "", heading, note, *body, "", *goals, *goal_rows]) + "\n"
+    """splice_section for the real stack's section (`--only-real`)."""
+    return splice_section(report_text, REAL_HEADING, section, goal_rows, note, REAL_GOAL_ROW)
+
+
+def _write_section(res: Results, output: Path, section: list[str], goals: list[Goal], heading: str,
+                   goal_prefix: str) -> int:
+    """One section of the existing report replaced by res's, the rest kept; its goals on stdout."""
+    note = (f"Measured by `{res.command}` on {res.started}, in {res.minutes:.1f} minutes ({'; '.join(res.machine)})"
+            f"{': the machine was busy with other work' if res.busy else ''}; the other sections come from the "
+            "runs their own notes describe.\n")
+    rows = [f"| {g.text} | {g.measured} | {'met' if g.met else '**missed**'} |" for g in goals]
+    text = output.read_text() if output.exists() else "# Benchmarks\n"
+    output.write_text(splice_section(text, heading, section, rows, note, goal_prefix))
+    say(f"wrote the section {heading[3:]!r} of {output}")
+    for g in goals:
+        say(f"{'met' if g.met else 'MISSED'}: {g.text}: {g.measured}")
+    return 0
 
 
 def write_real_only(res: Results, output: Path) -> int:
     """`--only-real`: the real-stack section of the existing report replaced, the rest kept."""
     goals: list[Goal] = []
     section = real_report(res, goals)
-    note = (f"Measured by `{res.command}` on {res.started}, in {res.minutes:.1f} minutes ({'; '.join(res.machine)})"
-            f"{': the machine was busy with other work' if res.busy else ''}; the sections above come from the "
-            "run described at the top.\n")
-    rows = [f"| {g.text} | {g.measured} | {'met' if g.met else '**missed**'} |" for g in goals]
-    output.write_text(splice_real(output.read_text() if output.exists() else "# Benchmarks\n", section, rows, note))
-    say(f"wrote the real stack's section of {output}")
-    for g in goals:
-        say(f"{'met' if g.met else 'MISSED'}: {g.text}: {g.measured}")
-    return 0
+    return _write_section(res, output, section, goals, REAL_HEADING, REAL_GOAL_ROW)
+
+
+def fresh_report(res: Results, goals: list[Goal]) -> list[str]:
+    """The README's main command from an empty image cache: its phases, the bytes each host was sent, the token."""
+    f = res.fresh
+    if f is None:
+        return []
+    ph = fresh_phases(f.run.lines, f.run.seconds)
+    hosts = sorted({m.group(1) for _, line in f.run.lines if (m := re.match(r"^(host\d+): ", line))})
+    minutes = f.run.seconds / 60
+    installed = (f"setup installed the Debian packages {ph.setup_installed}" if ph.setup_installed else
+                 "the Debian packages setup.sh installs were already installed (setup installed none), as the "
+                 "issue asks; the virtualenv was made new, from PyPI")
+    out = ["", f"{FRESH_HEADING} from an empty image cache\n",
+           f"`{f.command}`, in a fresh clone of {f.commit}, with an empty image cache (`DOCKSTACK_CACHE` an empty "
+           f"folder: every Debian package downloaded, every image built) and no lab (its state purged). "
+           f"{installed[0].upper()}{installed[1:]}. The phases are split at the lines that end them.\n",
+           "| phase | seconds |", "| --- | ---: |"]
+    labels = {"setup": "setup (`scripts/setup.sh`)", "lab.up": "`lab.up` (3 hosts)",
+              "build": "build: the images, from Debian packages (a host is sent each image once built)",
+              "ship": "ship: what is left to send after the last build (the layers each host lacks, over SSH)",
+              "deploy-all": "`deploy-all` from empty hosts", "ipam.show": "`ipam.show`"}
+    out += [f"| {labels[p]} | {ph.seconds[p]:.1f} |" for p in FRESH_PHASES]
+    out += [f"| **the whole command** | **{f.run.seconds:.1f}** ({minutes:.1f} min) |", "",
+            "| host | sent by images.sync (compressed layers) |", "| --- | ---: |"]
+    out += [f"| {h} | {ph.sent.get(h, 'nothing')} |" for h in hosts]
+    out += ["", f"Then `openstack token issue` in the openstack container, through the VIP ({f.token_said}): "
+            f"{'a token' if f.token_ok else '**failed**'}."]
+    goals.append(Goal(f"README's main command from an empty image cache, no lab: ≤ {FRESH_GOAL_MINUTES:g} min, "
+                      "then a token through the VIP", f"{minutes:.1f} min, token {'ok' if f.token_ok else 'failed'}",
+                      minutes <= FRESH_GOAL_MINUTES and f.token_ok))
+    return out
+
+
+def write_fresh_only(res: Results, output: Path) -> int:
+    """`--from-empty`: the README's main command's section of the existing report replaced, the rest kept."""
+    goals: list[Goal] = []
+    section = fresh_report(res, goals)
+    return _write_section(res, output, section, goals, FRESH_HEADING, FRESH_GOAL_ROW)
 
 
 def write_report(res: Results, output: Path) -> int:
     """BENCHMARKS.md, and one line per goal on stdout (MISSED when missed); always 0: not a test."""
     text, goals = report(res)
+    if output.exists():
+        text = keep_section(output.read_text(), text, FRESH_HEADING, FRESH_GOAL_ROW)
     output.write_text(text)
     say(f"wrote {output}")
     if len(set(res.engine)) > 1:

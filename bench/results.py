@@ -63,6 +63,17 @@ class RealRound:
 
 
 @dataclass
+class FreshRun:
+    """The README's main command in a fresh clone with an empty image cache (bench/fresh.py), and the token after."""
+
+    command: str
+    commit: str
+    run: Run
+    token_ok: bool  # `openstack token issue` through the VIP answered a token
+    token_said: str  # the OS_AUTH_URL it used, or what failed
+
+
+@dataclass
 class Results:
     """Everything one run measured and what it ran on: what the report is written from."""
 
@@ -84,6 +95,7 @@ class Results:
     minutes: float = 0.0
     # bench/day2.py: "rolls" (role, seconds, probes, failed, gap_mysql, gap_keystone), "recoveries" (seconds, ok)
     day2: dict[str, list[dict]] = field(default_factory=dict)
+    fresh: FreshRun | None = None  # `--from-empty`: the README's main command (bench/fresh.py)
 
     def save(self, path: Path) -> None:
         """Everything measured (outputs and traces too), so the report can be rewritten without a new run."""
@@ -102,5 +114,7 @@ class Results:
         data["real_rounds"] = [RealRound(**{k: run(v) if isinstance(v, dict) else v for k, v in r.items()})
                                for r in data.get("real_rounds", [])]
         data["scale_rounds"] = [ScaleRound(r["n"], run(r["floor"]), run(r["deploy"])) for r in data["scale_rounds"]]
+        if data.get("fresh"):
+            data["fresh"] = FreshRun(**{**data["fresh"], "run": run(data["fresh"]["run"])})
         return cls(**data)
 

@@ -42,13 +42,15 @@ class Runner:
         self.log = log.open("w")
         self.count = 0
 
-    def run(self, argv: Sequence[str], check: bool = True, trace: bool = False) -> Run:
-        """Run to completion; the wall time ends when the command exits (os.wait4 gives its own rusage).
+    def run(self, argv: Sequence[str], check: bool = True, trace: bool = False, cwd: Path = ROOT,
+            env_extra: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT) -> Run:
+        """Run to completion in cwd, with env_extra on top of this process's environment; the wall time ends when
+        the command exits (os.wait4 gives its own rusage).
 
-        A command still running after COMMAND_TIMEOUT is killed with its process group: a hung docker
+        A command still running after `timeout` seconds is killed with its process group: a hung docker
         must end the benchmark with an error, not keep it waiting forever."""
         self.count += 1
-        env = {k: v for k, v in os.environ.items() if k != TRACE_ENV}
+        env = {k: v for k, v in os.environ.items() if k != TRACE_ENV} | (env_extra or {})
         trace_file = WORK / "traces" / f"{self.count:03d}.jsonl"
         if trace:
             trace_file.parent.mkdir(parents=True, exist_ok=True)
@@ -56,9 +58,9 @@ class Runner:
             env[TRACE_ENV] = str(trace_file)
         self.log.write(f"\n$ {' '.join(argv)}\n")
         started = time.monotonic()
-        proc = subprocess.Popen(list(argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True)
-        watchdog = threading.Timer(COMMAND_TIMEOUT, _kill_group, (proc.pid,))
+        watchdog = threading.Timer(timeout, _kill_group, (proc.pid,))
         watchdog.start()
         lines = []
         assert proc.stdout is not None

@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -190,10 +190,20 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
 
 def build_all(wanted: list[Image], say=print, meter: Meter | None = None, jobs: int | None = None
               ) -> list[BuiltImage]:
-    """Every image built (or taken from the cache), in wanted's order: each suite's root layer first (every image
-    of the suite needs it), then the images, jobs at a time (default: one per core, at most MAX_BUILD_JOBS), the
-    longest package list first. The first failure is raised once the builds already running end; the ones not
-    started yet do not start."""
+    """Every image built (or taken from the cache), in wanted's order (see building)."""
+    with building(wanted, say, meter, jobs) as futures:
+        pass
+    return [b for f in futures if (b := f.result()) is not None]
+
+
+@contextlib.contextmanager
+def building(wanted: list[Image], say=print, meter: Meter | None = None, jobs: int | None = None
+             ) -> Iterator[list[Future[BuiltImage | None]]]:
+    """The builds started, each image's future in wanted's order, for the caller to use while they run (sync ships
+    an image as soon as it is built). Each suite's root layer comes first (every image of the suite needs it), then
+    the images, jobs at a time (default: one per core, at most MAX_BUILD_JOBS), the longest package list first.
+    Leaving waits for the builds and raises the first failure; after a failure (or an error of the caller) the
+    builds not started yet do not start, and their futures hold None."""
     meter = meter or LineMeter(say)
     todo = [i for i in wanted if not (i.archive and i.archive_id) and load_built(i) is None]
     for suite, mirror in dict.fromkeys((i.suite, local_mirror(i.suite)) for i in todo):
@@ -218,9 +228,13 @@ def build_all(wanted: list[Image], say=print, meter: Meter | None = None, jobs: 
     workers = max(1, min(jobs or min(MAX_BUILD_JOBS, os.cpu_count() or 1), len(todo) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
         futures: dict[int, Future[BuiltImage | None]] = {n: pool.submit(one, wanted[n]) for n in order}
+        try:
+            yield [futures[n] for n in range(len(wanted))]
+        except BaseException:
+            failed.set()
+            raise
     for n in order:  # in the order they started: one that never started comes after the build that failed
         futures[n].result()
-    return [b for n in range(len(wanted)) if (b := futures[n].result()) is not None]
 
 
 @contextlib.contextmanager
@@ -487,16 +501,27 @@ def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: It
         raise DockstackError(f"{remote.name}: writing the archive of {b.tag} failed: {failed[0]}")
 
 
-def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) -> int:
-    """Ship every built stack image to the hosts that lack its ID, each with only the layers the host lacks;
-    returns the number of transfers. Builds and transfers report to meter (default: lines through say)."""
-    meter = meter or LineMeter(say)
-    built = build_all(stack_images(stack), meter.say, meter)
+def images_on(stack: Stack, host: str) -> set[str]:
+    """The images the stack's containers on host run: what images.sync ships there."""
+    return {c.image for c in stack.containers if c.host == host}
 
-    def sync_host(remote: Remote) -> int:
+
+def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None, everywhere: bool = False) -> int:
+    """Ship the built stack images to the hosts that lack their IDs, each with only the layers the host lacks;
+    returns the number of transfers. A host gets the images its containers run (everywhere: every stack image, for
+    a host that may take over others' containers), each as soon as it is built, while the other images still build.
+    Builds and transfers report to meter (default: lines through say)."""
+    meter = meter or LineMeter(say)
+    wanted = stack_images(stack)
+
+    def sync_host(remote: Remote, futures: list[Future[BuiltImage | None]]) -> int:
         sent, sent_bytes = 0, 0
         present: set[tuple[str, ...]] | None = None
-        for b in built:
+        mine = images_on(stack, remote.name)
+        for done in as_completed([f for i, f in zip(wanted, futures) if everywhere or i.tag in mine]):
+            b = done.result()
+            if b is None:
+                continue  # not built: a build failed, which `building` raises
             if remote_image_id(remote, b.tag) == b.id:
                 meter.say(f"{remote.name}: {b.tag} up to date")
                 continue
@@ -524,9 +549,10 @@ def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None) 
             meter.say(f"{remote.name}: {sent} image(s) loaded, {amount(sent_bytes)} sent")
         return sent
 
-    total = sum(parallel(remotes.all(), sync_host))
+    with building(wanted, meter.say, meter) as futures:
+        total = sum(parallel(remotes.all(), lambda r: sync_host(r, futures)))
     if total == 0:
-        meter.say("images.sync: nothing to transfer, every host has every image")
+        meter.say("images.sync: nothing to transfer, every host has the images it runs")
     else:
         meter.say(f"images.sync: {total} transfer(s)")
     return total

@@ -55,7 +55,8 @@ def inventory() -> Inventory:
         # its puppet's challenge and its CA, kept before any test deploys it: the variants the tests write
         # (helpers.write_containers) get copies, so they are the same deployed stack
         keep_generated_secrets(engine)
-        images.sync(engine, remotes, say=lambda m: None)
+        # everywhere: the tests' variants of the stacks move containers between hosts
+        images.sync(engine, remotes, say=lambda m: None, everywhere=True)
     return inv
 
 
@@ -71,7 +72,7 @@ def shipped_from_empty(inventory: Inventory, remotes: Remotes, tmp_path_factory)
     (REAL_STACK_MODULES): each looks at what this run did for its role, then changes things of its own."""
     stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)
     keep_generated_secrets(stack)  # the passwords this process holds are the ones every `inv` reads from now on
-    images.sync(stack, remotes, say=lambda m: None)
+    images.sync(stack, remotes, say=lambda m: None, everywhere=True)  # as above: variants move containers
     wipe_stack(remotes)
     t0 = time.monotonic()
     proc, events = traced(tmp_path_factory.mktemp("shipped"), "deploy-all",

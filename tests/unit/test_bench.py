@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import bench.cli
-from bench import floor, machine, parse, report
-from bench.common import STACK_HOSTS
+from bench import floor, fresh, machine, parse, report
+from bench.common import STACK_HOSTS, BenchError
 from bench.measure import ENGINE_STACK, STACK_NETWORK
-from bench.results import RealRound, Results, Run, ScaleRound, StackRound
+from bench.results import FreshRun, RealRound, Results, Run, ScaleRound, StackRound
 from bench.runner import write_hosts
 from dockstack import dockercli
 from dockstack.config import ROOT, load_inventory, load_stack
@@ -330,3 +330,66 @@ def test_floor_sh_unpacks_each_service_containers_files_then_runs_dockstacks_doc
         argv = floor.floor_docker_run(c, inv.network, dns(stack))
         assert (fakebin.state / f"run-{c.name}").read_text().splitlines() == argv, c.name
     assert (dnsmasq_dir / "hosts.d" / "floor").read_text().count("10.100.0.150 ") == 9  # all but dnsmasq: DHCP
+
+
+def test_the_main_command_measured_is_the_readmes_first_command():
+    text = (ROOT / "README.md").read_text()
+    cmd = fresh.readme_main_command(text)
+    assert cmd.startswith("bash scripts/setup.sh && ") and "images.sync" in cmd and "deploy-all" in cmd
+    assert cmd in text.split("```sh\n")[1].split("```")[0]
+    with pytest.raises(BenchError, match="no ```sh block"):
+        fresh.readme_main_command("# no commands here\n")
+
+
+FRESH_LINES = [(3.0, "setup: creating .venv"), (40.0, "setup: ready (.venv/bin/inv)"),
+               (50.0, "  changed: host1: started dockerd"), (55.0, "lab.up: 3 host(s) up, 28 change(s)"),
+               (56.0, "bookworm: root layer: debootstrap"), (80.0, "bookworm: root layer: built (51 MiB) in 24s"),
+               (100.0, "dockstack/base:bookworm: build: built sha256:e84443ecb492 (11 MiB on the 51 MiB root layer)"),
+               (120.0, "host1: dockstack/base:bookworm: sent 62 MiB and loaded in 9s"),
+               (300.0, "dockstack/openstack:bookworm: build: built sha256:cac92914ea0b (510 MiB on the 51 MiB ...)"),
+               (301.0, "host1: dockstack/base:bookworm: sending 2 layer(s)"),
+               (302.0, "host2: dockstack/base:bookworm up to date"),
+               (380.0, "host1: 7 image(s) loaded, 512.5 MiB sent"), (390.0, "host3: 2 image(s) loaded, 1.1 GiB sent"),
+               (391.0, "images.sync: 9 transfer(s)"), (392.0, "[1/6] dnsmasq"),
+               (520.0, "deploy-all: 14 ok, 14 changed, 0 failed"), (521.0, "NAME ROLE IP")]
+
+
+def test_the_main_commands_phases_end_at_the_lines_that_end_them():
+    """Shipping overlaps the builds (a host gets each image once built): ship is what is left after the last."""
+    ph = parse.fresh_phases(FRESH_LINES, 522.0)
+    assert ph.seconds == {"setup": 40.0, "lab.up": 15.0, "build": 245.0, "ship": 91.0, "deploy-all": 129.0,
+                          "ipam.show": 2.0}
+    assert sum(ph.seconds.values()) == 522.0
+    assert ph.sent == {"host1": "512.5 MiB", "host3": "1.1 GiB"} and ph.setup_installed == ""
+    installed = parse.fresh_phases([(1.0, "setup: installing docker.io sudo"), *FRESH_LINES], 522.0)
+    assert installed.setup_installed == "docker.io sudo"
+    with pytest.raises(BenchError, match="no end of ship, deploy-all"):
+        parse.fresh_phases(FRESH_LINES[:11], 400.0)
+
+
+def test_the_from_empty_section_goes_before_the_goals_is_replaced_later_and_survives_a_full_report(tmp_path):
+    fresh_run = FreshRun("bash scripts/setup.sh && x", "abc1234", Run(["bash"], 522.0, 0, FRESH_LINES, [], 0), True,
+                         "https://vip.dockstack.lab:5000/v3")
+    res = Results("2026-12-03 06:00 UTC", fresh=fresh_run, command="bench/run.py --from-empty")
+    res.save(tmp_path / "r.json")
+    assert Results.load(tmp_path / "r.json").fresh == fresh_run
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# Benchmarks\n\n## The real stack (x)\n\n| a | 1 |\n\n## Goals\n\n| goal | measured | |\n"
+                   "| --- | ---: | --- |\n| real stack: y | 1 s | met |\n")
+    report.write_fresh_only(res, out)
+    text = out.read_text()
+    assert text.index("## The real stack") < text.index("## The README's main command") < text.index("## Goals")
+    assert "| **the whole command** | **522.0** (8.7 min) |" in text and "| host3 | 1.1 GiB |" in text
+    assert "| host2 | nothing |" in text and "(setup installed none)" in text
+    assert text.rstrip().endswith("8.7 min, token ok | met |") and "| real stack: y | 1 s | met |" in text
+    res.fresh = FreshRun(**{**fresh_run.__dict__, "token_ok": False})
+    report.write_fresh_only(res, out)
+    again = out.read_text()
+    assert again.count("## The README's main command") == 1 and again.rstrip().endswith("token failed | **missed** |")
+    assert again.count("| README's main command") == 1
+    kept = report.keep_section(again, "# Benchmarks\n\n## Engine\n\n## Goals\n\n| goal | measured | |\n"
+                               "| --- | ---: | --- |\n| engine | 1 | met |\n", report.FRESH_HEADING,
+                               report.FRESH_GOAL_ROW)
+    assert kept.index("## Engine") < kept.index("## The README's main command") < kept.index("## Goals")
+    assert "| host3 | 1.1 GiB |" in kept and kept.rstrip().endswith("token failed | **missed** |")
+    assert "| engine | 1 | met |" in kept

@@ -157,6 +157,16 @@ def test_stack_images_only_those_in_use():
     assert images.stack_images(stack) == [IMG]
 
 
+def test_a_host_is_shipped_the_images_its_containers_run():
+    other = Image("other:1", "bookworm", ("curl",))
+    stack = Stack(path="c.yaml", images=(IMG, other), roles=(Role("app"),),
+                  containers=(Container("a", "app", "h1", IMG.tag), Container("b", "app", "h2", "other:1"),
+                              Container("c", "app", "h2", IMG.tag)))
+    assert images.images_on(stack, "h1") == {IMG.tag}
+    assert images.images_on(stack, "h2") == {IMG.tag, "other:1"}
+    assert images.images_on(stack, "h3") == set()
+
+
 # --- image_config -------------------------------------------------------------------------------------
 
 DIFF_ID = "sha256:" + "ab" * 32
@@ -363,6 +373,54 @@ def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, mo
     assert [b.tag for b in built] == ["t/a:1", "t/b:1", "t/c:1"] and most[0] == 2
 
 
+def test_building_hands_out_each_image_once_built_while_the_others_still_build(tmp_path, monkeypatch):
+    """images.sync ships an image while the longer builds go on: the quick image's future is done while the long
+    build waits; leaving the block waits for it."""
+    import threading
+
+    release = threading.Event()
+
+    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+        if image.tag == "t/long:1":
+            assert release.wait(10)
+        return images.BuiltImage(image.tag, f"sha256:{image.tag}")
+
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    wanted = [Image("t/quick:1", "bookworm", ("p",)), Image("t/long:1", "bookworm", ("p", "q"))]
+    with images.building(wanted, print, jobs=2) as futures:
+        assert futures[0].result(timeout=10).tag == "t/quick:1"
+        assert not futures[1].done()
+        release.set()
+    assert futures[1].done() and futures[1].result().tag == "t/long:1"
+
+
+def test_an_error_while_building_stops_the_builds_not_started(tmp_path, monkeypatch):
+    """A failed transfer (the caller's error) ends the sync: the build running ends, the others never start."""
+    import threading
+
+    started: list[str] = []
+    never = threading.Event()
+
+    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+        started.append(image.tag)
+        never.wait(0.5)  # still building when the caller fails
+        return images.BuiltImage(image.tag, "sha256:x")
+
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    wanted = [Image(f"t/{n}:1", "bookworm", ("p",) * (3 - i)) for i, n in enumerate("abc")]
+    with pytest.raises(DockstackError, match="docker load"), images.building(wanted, print, jobs=1) as futures:
+        raise DockstackError("host1: docker load failed")
+    assert started == ["t/a:1"] and futures[1].result() is None and futures[2].result() is None
+
+
 def test_build_all_starts_the_longest_package_list_first(tmp_path, monkeypatch):
     """The build that takes longest (most packages: openstack's) does not start last, behind the quick ones."""
     wanted = [Image("t/a:1", "bookworm", ("p",)), Image("t/big:1", "bookworm", ("p", "q", "r")),
@@ -441,10 +499,11 @@ def test_apt_script_installs_the_placeholders_then_the_packages(fakebin):
     proc = run_apt_script(fakebin, "iproute2", "dnsmasq")
     assert proc.returncode == 0, proc.stderr
     calls = fakebin.calls()
-    assert calls[0] == f"dpkg -i {fakebin.state}/placeholders/libfoo.deb"
+    assert calls[0] == f"dpkg --force-unsafe-io -i {fakebin.state}/placeholders/libfoo.deb"
     assert calls[1:] == ["apt-get update -q",
                          "apt-get install -y -q --no-install-recommends --download-only iproute2 dnsmasq",
-                         "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true iproute2 dnsmasq"]
+                         "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true "
+                         "-o Dpkg::Options::=--force-unsafe-io iproute2 dnsmasq"]
     assert proc.stdout.splitlines() == [
         "I: Unpacking libfoo (0~dockstack1) ...", "I: Setting up libfoo (0~dockstack1) ...",  # dpkg: every line
         "I: Get:1 http://mirror.example/debian bookworm InRelease", "I: frontend noninteractive C",
@@ -476,7 +535,8 @@ def test_apt_script_without_placeholders_runs_no_dpkg(fakebin):
     assert proc.returncode == 0, proc.stderr
     assert fakebin.calls() == ["apt-get update -q",
                                "apt-get install -y -q --no-install-recommends --download-only iproute2",
-                               "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true iproute2"]
+                               "apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true "
+                               "-o Dpkg::Options::=--force-unsafe-io iproute2"]
 
 
 def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_after_them():
