@@ -144,8 +144,8 @@ def fresh_phases(lines: list[tuple[float, str]], total: float) -> FreshPhases:
     sent: dict[str, str] = {}
     installed = ""
     for t, line in lines:
-        if line.startswith("setup: installing ") and "setup" not in ends:
-            installed = line.removeprefix("setup: installing ")
+        if line.startswith("setup: installing Debian packages: ") and "setup" not in ends:
+            installed = line.removeprefix("setup: installing Debian packages: ")
         if "setup" not in ends:
             if line.startswith("setup: ready"):
                 ends["setup"] = t

@@ -36,6 +36,17 @@ from dockstack.remote import Remote, Remotes, parallel, quote
 from dockstack.scripts import script
 
 RECIPE_VERSION = 2  # 2: a root layer per suite and mirror, each image's packages in a layer on top
+# what dpkg leaves out of an image's packages (the file stays in the image, as in Debian's slim images): documentation,
+# manuals and translations, which Debian policy (12.3) says no package needs to work; part of each image's key
+DPKG_EXCLUDES = """# dockstack's images: no documentation, manuals or translations (Debian policy 12.3)
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+"""
 CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 LOCK_SUFFIX = ".lock"  # beside a root's or an image's cache folder: held while it is built
@@ -79,7 +90,7 @@ def root_key(suite: str, mirror: str | None) -> str:
 
 
 def recipe_key(image: Image, mirror: str | None) -> str:
-    parts: list[object] = [RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD]
+    parts: list[object] = [RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD, DPKG_EXCLUDES]
     if image.placeholders:  # only then: the other images' keys (and caches) stay what they were
         parts.append({"placeholders": sorted(image.placeholders), "installer": "apt-get"})
     text = json.dumps(parts)
@@ -381,6 +392,9 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item)
     policy = rootfs / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\n# dockstack's image build: no service starts in the build root\nexit 101\n")
     policy.chmod(0o755)
+    excludes = rootfs / "etc" / "dpkg" / "dpkg.cfg.d" / "dockstack-excludes"
+    excludes.parent.mkdir(parents=True, exist_ok=True)
+    excludes.write_text(DPKG_EXCLUDES)
     resolv = rootfs / "etc" / "resolv.conf"
     resolv.unlink(missing_ok=True)
     shutil.copyfile("/etc/resolv.conf", resolv)  # apt-get fetches from the mirror debootstrap used

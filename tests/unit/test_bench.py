@@ -361,7 +361,8 @@ def test_the_main_commands_phases_end_at_the_lines_that_end_them():
                           "ipam.show": 2.0}
     assert sum(ph.seconds.values()) == 522.0
     assert ph.sent == {"host1": "512.5 MiB", "host3": "1.1 GiB"} and ph.setup_installed == ""
-    installed = parse.fresh_phases([(1.0, "setup: installing docker.io sudo"), *FRESH_LINES], 522.0)
+    installed = parse.fresh_phases([(1.0, "setup: installing Debian packages: docker.io sudo"),
+                                    (2.0, "setup: installing Python packages"), *FRESH_LINES], 522.0)
     assert installed.setup_installed == "docker.io sudo"
     with pytest.raises(BenchError, match="no end of ship, deploy-all"):
         parse.fresh_phases(FRESH_LINES[:11], 400.0)

@@ -66,7 +66,7 @@ def test_tier_follows_the_latest_dependency(cfg):
 
 
 def test_shipped_tiers(shipped_stack):
-    assert names(tiers(shipped_stack)) == [["dnsmasq"], ["puppet"], ["haproxy"], ["galera", "cassandra"],
+    assert names(tiers(shipped_stack)) == [["dnsmasq"], ["puppet", "haproxy"], ["galera", "cassandra"],
                                            ["openstack"], ["config", "redis"], ["collector", "control", "webui"]]
 
 

@@ -178,4 +178,42 @@ def test_every_uwsgi_application_runs_one_thread_per_worker_each_loading_the_app
     assert '--processes "$processes" --threads 1 --lazy-apps' in body
     # horizon keeps its sessions in its process's memory: one process, or a login is lost on the next page
     assert re.search(r"^uwsgi_app horizon www-data \S+ \S+ 1 ", entry, re.M)
-    assert re.search(r"^uwsgi_app keystone keystone \S+ \S+ 2$", entry, re.M)
+    assert re.search(r"^\s*uwsgi_app keystone keystone \S+ \S+ 2$", entry, re.M)
+
+
+def _start_harness(tmp_path, slow: dict[str, float], failing: str = "") -> list[str]:
+    """The entrypoint's loop that starts each service once its migrations end, run by bash with stand-ins: a
+    migration takes `slow[service]` seconds (and `failing` fails), starting a service or the catalog is a line."""
+    entry = openstack_service.render_file("entrypoint")
+    end = entry.index("\n", entry.index('if [ -n "$failed" ]; then phase'))
+    loop = entry[entry.index("declare -A job=()"):end + 1]
+    ev = tmp_path / "events"
+    stand_ins = (f'ev={ev}; logs={tmp_path}; stopping=; '
+                 'declare -A ep=([keystone]=v:5000 [placement]=v:8778 [nova]=v:8774 [cinder]=v:8776)\n'
+                 'migrate() { sleep "${SLOW[$1]:-0}"; echo "migrated $1" >> "$ev"; [ "$1" != "$FAILING" ]; }\n'
+                 'uwsgi_app() { echo "start $1" >> "$ev"; }; supervise() { echo "start $1" >> "$ev"; }\n'
+                 'catalog() { sleep 0.2; echo "catalog done" >> "$ev"; }\n'
+                 'phase() { echo "phase $*" >> "$ev"; }; nap() { [ "$1" != infinity ] && sleep "$1"; }\n')
+    slow_decl = "declare -A SLOW=(" + " ".join(f"[{k}]={v}" for k, v in slow.items()) + ")\n"
+    subprocess.run(["bash", "-c", slow_decl + stand_ins + loop + "echo end >> \"$ev\""], timeout=30,
+                   env={"PATH": "/usr/bin:/bin", "FAILING": failing}, capture_output=True)
+    return ev.read_text().splitlines()
+
+
+def test_each_service_starts_once_its_own_migrations_end_and_the_catalog_runs_beside_the_others(tmp_path):
+    """nova migrates longest: keystone, its catalog and the other services start before nova's migrations end."""
+    events = _start_harness(tmp_path, {"nova": 1.0, "keystone": 0.1})
+    at = {e: i for i, e in enumerate(events)}
+    for service, started in [("keystone", "keystone"), ("glance", "glance-api"), ("placement", "placement-api"),
+                             ("neutron", "neutron-server"), ("cinder", "cinder-api"), ("cinder", "cinder-scheduler"),
+                             ("nova", "nova-api"), ("nova", "nova-conductor"), ("nova", "nova-scheduler")]:
+        assert at[f"migrated {service}"] < at[f"start {started}"], events
+    assert at["start keystone"] < at["catalog done"] < at["migrated nova"], events
+    assert at["start cinder-api"] < at["migrated nova"] and events[-1] == "end", events
+    assert not any(e.startswith("phase failed") for e in events)
+
+
+def test_a_failed_migration_starts_not_its_service_and_the_supervisor_says_which(tmp_path):
+    events = _start_harness(tmp_path, {}, failing="neutron")
+    assert "start neutron-server" not in events and "start glance-api" in events and "catalog done" in events
+    assert events[-1].startswith("phase failed: neutron (logs in"), events
