@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import tarfile
 
@@ -70,3 +71,28 @@ def test_an_overlay_upper_folder_packs_into_a_layer_docker_reads(tmp_path):
     assert not any(m.ischr() for m in members.values())
     assert not any(k.startswith(layers.OVERLAY_XATTR) for m in members.values() for k in m.pax_headers)
     assert "etc/old/conf" not in members and "var/lib/app/state" not in members
+
+
+def test_the_packer_hands_on_every_byte_in_order_and_hashes_them():
+    """Written in pieces of every size across several chunks, read back whole, hashed as written."""
+    out = io.BytesIO()
+    packer = layers._Packer(out)
+    data = os.urandom(3 * layers.PACK_CHUNK + 12345)
+    at, step = 0, 1
+    while at < len(data):
+        packer.write(data[at:at + step])
+        at, step = at + step, step * 3 % 70001 + 1
+    packer.close()
+    assert out.getvalue() == data and packer.sha.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_the_packer_raises_what_the_compressing_thread_met():
+    class Full(io.BytesIO):
+        def write(self, b) -> int:
+            raise OSError(28, "No space left on device")
+
+    packer = layers._Packer(Full())
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(20):
+            packer.write(b"x" * layers.PACK_CHUNK)
+        packer.close()
