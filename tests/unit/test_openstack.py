@@ -209,6 +209,7 @@ def test_each_service_starts_once_its_own_migrations_end_and_the_catalog_runs_be
                              ("nova", "nova-api"), ("nova", "nova-conductor"), ("nova", "nova-scheduler")]:
         assert at[f"migrated {service}"] < at[f"start {started}"], events
     assert at["start keystone"] < at["catalog done"] < at["migrated nova"], events
+    assert at["migrated nova"] < at["start nova-scheduler"], events
     assert at["start cinder-api"] < at["migrated nova"] and events[-1] == "end", events
     assert not any(e.startswith("phase failed") for e in events)
 
@@ -217,3 +218,12 @@ def test_a_failed_migration_starts_not_its_service_and_the_supervisor_says_which
     events = _start_harness(tmp_path, {}, failing="neutron")
     assert "start neutron-server" not in events and "start glance-api" in events and "catalog done" in events
     assert events[-1].startswith("phase failed: neutron (logs in"), events
+
+
+def test_nova_scheduler_waits_for_the_catalog_it_reads_placement_from(tmp_path):
+    """nova-scheduler reads placement's endpoint from the catalog as it starts (EndpointNotFound, exit 1, without
+    it): nova's migrations done first, it starts only once the catalog is."""
+    events = _start_harness(tmp_path, {"keystone": 0.6})
+    at = {e: i for i, e in enumerate(events)}
+    assert at["start nova-api"] < at["catalog done"] < at["start nova-scheduler"], events
+    assert events.count("start nova-scheduler") == 1
