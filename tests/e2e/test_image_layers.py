@@ -88,8 +88,8 @@ def test_a_changed_image_resends_only_its_own_layer(one_host_lab, tmp_path):
                                     "'dpkg -s file less iproute2 | grep -c \"^Status: install ok installed\"'")
     assert out.strip() == "3"
     # dpkg left the packages' manuals and documentation out (images.DPKG_EXCLUDES), their copyright kept
-    out = run_on_host(one_host_lab, f"docker run --rm --network none {TEST_TAG} sh -c "
-                                    "'test -e /usr/share/man/man1/less.1.gz || echo no manual; ls /usr/share/doc/less/'")
+    probe = "test -e /usr/share/man/man1/less.1.gz || echo no manual; ls /usr/share/doc/less/"
+    out = run_on_host(one_host_lab, f"docker run --rm --network none {TEST_TAG} sh -c '{probe}'")
     assert out.split() == ["no", "manual", "copyright"], out
     third, _ = traced(tmp_path, "images.sync", hosts, f"--containers-file={changed}", timeout=600)
     assert "nothing to transfer" in third.stdout
