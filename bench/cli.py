@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         res.minutes = (time.monotonic() - started) / 60
         res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         res.busy = started_busy(res.machine)
+        res.engine.append(engine_fingerprint())
         res.save(WORK / "results-fresh.json")
         return write_fresh_only(res, args.output)
     try:

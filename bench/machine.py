@@ -16,7 +16,9 @@ from bench.common import ROOT
 def engine_fingerprint() -> str:
     """A digest of the code that `inv` runs: a run whose engine changed half-way measured two versions."""
     h = hashlib.sha256()
-    files = [ROOT / "tasks.py", *sorted((ROOT / "dockstack").glob("*.py")), *sorted((ROOT / "templates").rglob("*"))]
+    engine = ROOT / "dockstack"  # the service definitions and the remote scripts too
+    files = [ROOT / "tasks.py", *sorted(engine.rglob("*.py")), *sorted(engine.rglob("*.sh")),
+             *sorted((ROOT / "templates").rglob("*"))]
     for f in files:
         if f.is_file():
             h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")

@@ -305,6 +305,8 @@ def _write_section(res: Results, output: Path, section: list[str], goals: list[G
     text = output.read_text() if output.exists() else "# Benchmarks\n"
     output.write_text(splice_section(text, heading, section, rows, note, goal_prefix))
     say(f"wrote the section {heading[3:]!r} of {output}")
+    if len(set(res.engine)) > 1:
+        say(f"WARNING: the engine's code changed during the run ({' -> '.join(res.engine)}): measure again")
     for g in goals:
         say(f"{'met' if g.met else 'MISSED'}: {g.text}: {g.measured}")
     return 0

@@ -394,3 +394,25 @@ def test_the_from_empty_section_goes_before_the_goals_is_replaced_later_and_surv
     assert kept.index("## Engine") < kept.index("## The README's main command") < kept.index("## Goals")
     assert "| host3 | 1.1 GiB |" in kept and kept.rstrip().endswith("token failed | **missed** |")
     assert "| engine | 1 | met |" in kept
+
+
+def test_a_section_measured_while_the_engine_changed_says_so(tmp_path, capsys):
+    """--only-real and --from-empty warn like a full run when the code `inv` runs changed half-way (a supervisor
+    committed during a run re-created a container in a full stop's deploy-all)."""
+    fresh_run = FreshRun("bash scripts/setup.sh && x", "abc1234", Run(["bash"], 522.0, 0, FRESH_LINES, [], 0), True,
+                         "https://vip.dockstack.lab:5000/v3")
+    res = Results("2026-12-03 06:00 UTC", fresh=fresh_run, engine=["aaa", "bbb"])
+    report.write_fresh_only(res, tmp_path / "BENCHMARKS.md")
+    assert "WARNING: the engine's code changed during the run (aaa -> bbb)" in capsys.readouterr().out
+
+
+def test_the_engine_fingerprint_covers_the_service_definitions(tmp_path, monkeypatch):
+    (tmp_path / "dockstack" / "services").mkdir(parents=True)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "tasks.py").write_text("")
+    definition = tmp_path / "dockstack" / "services" / "openstack.py"
+    definition.write_text("A = 1\n")
+    monkeypatch.setattr(machine, "ROOT", tmp_path)
+    before = machine.engine_fingerprint()
+    definition.write_text("A = 2\n")
+    assert machine.engine_fingerprint() != before
