@@ -515,6 +515,14 @@ def _send(remote: Remote, b: BuiltImage, present: set[tuple[str, ...]], item: It
         raise DockstackError(f"{remote.name}: writing the archive of {b.tag} failed: {failed[0]}")
 
 
+def finish_order(futures: list[Future[BuiltImage | None]]) -> Iterator[Future[BuiltImage | None]]:
+    """The futures that are done already, in the order given (cached images: the same order every run), then the
+    others as they finish."""
+    done = [f for f in futures if f.done()]
+    yield from done
+    yield from as_completed([f for f in futures if f not in done])
+
+
 def images_on(stack: Stack, host: str) -> set[str]:
     """The images the stack's containers on host run: what images.sync ships there."""
     return {c.image for c in stack.containers if c.host == host}
@@ -532,7 +540,7 @@ def sync(stack: Stack, remotes: Remotes, say=print, meter: Meter | None = None, 
         sent, sent_bytes = 0, 0
         present: set[tuple[str, ...]] | None = None
         mine = images_on(stack, remote.name)
-        for done in as_completed([f for i, f in zip(wanted, futures) if everywhere or i.tag in mine]):
+        for done in finish_order([f for i, f in zip(wanted, futures) if everywhere or i.tag in mine]):
             b = done.result()
             if b is None:
                 continue  # not built: a build failed, which `building` raises

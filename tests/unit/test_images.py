@@ -405,6 +405,20 @@ def test_building_hands_out_each_image_once_built_while_the_others_still_build(t
     assert futures[1].done() and futures[1].result().tag == "t/long:1"
 
 
+def test_images_built_already_ship_in_the_stacks_order_the_others_as_they_finish():
+    from concurrent.futures import Future
+
+    futures = [Future() for _ in range(4)]
+    futures[3].set_result("cached d")
+    futures[1].set_result("cached b")
+    order = images.finish_order(futures)
+    assert [next(order).result(), next(order).result()] == ["cached b", "cached d"]  # as listed, not as finished
+    futures[2].set_result("built c")
+    assert next(order).result() == "built c"
+    futures[0].set_result("built a")
+    assert next(order).result() == "built a"
+
+
 def test_an_error_while_building_stops_the_builds_not_started(tmp_path, monkeypatch):
     """A failed transfer (the caller's error) ends the sync: the build running ends, the others never start."""
     import threading
