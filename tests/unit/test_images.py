@@ -352,6 +352,16 @@ def test_a_build_waits_while_another_process_builds(tmp_path, monkeypatch):
         holder.wait()
 
 
+def fake_builds(monkeypatch, tmp_path, fake_build) -> None:
+    """build_all/building with fake_build for each image: nothing cached, the root layer there (its lock file in
+    tmp_path), no local mirror."""
+    monkeypatch.setattr(images, "build", fake_build)
+    monkeypatch.setattr(images, "load_built", lambda image: None)
+    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
+    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
+    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+
+
 def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, monkeypatch):
     """Two builds run at once (each waits until the other has started), the third after one ends; the results
     come back in the order asked for, whichever ends first."""
@@ -371,11 +381,7 @@ def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, mo
             running.discard(image.tag)
         return images.BuiltImage(image.tag, f"sha256:{image.tag}")
 
-    monkeypatch.setattr(images, "build", fake_build)
-    monkeypatch.setattr(images, "load_built", lambda image: None)
-    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())  # the root layer is there
-    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)  # the root layer's lock file goes there
+    fake_builds(monkeypatch, tmp_path, fake_build)
     built = images.build_all(wanted, print, jobs=2)
     assert [b.tag for b in built] == ["t/a:1", "t/b:1", "t/c:1"] and most[0] == 2
 
@@ -392,11 +398,7 @@ def test_building_hands_out_each_image_once_built_while_the_others_still_build(t
             assert release.wait(10)
         return images.BuiltImage(image.tag, f"sha256:{image.tag}")
 
-    monkeypatch.setattr(images, "build", fake_build)
-    monkeypatch.setattr(images, "load_built", lambda image: None)
-    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
-    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    fake_builds(monkeypatch, tmp_path, fake_build)
     wanted = [Image("t/quick:1", "bookworm", ("p",)), Image("t/long:1", "bookworm", ("p", "q"))]
     with images.building(wanted, print, jobs=2) as futures:
         assert futures[0].result(timeout=10).tag == "t/quick:1"
@@ -431,11 +433,7 @@ def test_an_error_while_building_stops_the_builds_not_started(tmp_path, monkeypa
         never.wait(0.5)  # still building when the caller fails
         return images.BuiltImage(image.tag, "sha256:x")
 
-    monkeypatch.setattr(images, "build", fake_build)
-    monkeypatch.setattr(images, "load_built", lambda image: None)
-    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
-    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    fake_builds(monkeypatch, tmp_path, fake_build)
     wanted = [Image(f"t/{n}:1", "bookworm", ("p",) * (3 - i)) for i, n in enumerate("abc")]
     with pytest.raises(DockstackError, match="docker load"), images.building(wanted, print, jobs=1) as futures:
         raise DockstackError("host1: docker load failed")
@@ -452,11 +450,7 @@ def test_build_all_starts_the_longest_package_list_first(tmp_path, monkeypatch):
         started.append(image.tag)
         return images.BuiltImage(image.tag, f"sha256:{image.tag}")
 
-    monkeypatch.setattr(images, "build", fake_build)
-    monkeypatch.setattr(images, "load_built", lambda image: None)
-    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
-    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)
+    fake_builds(monkeypatch, tmp_path, fake_build)
     built = images.build_all(wanted, print, jobs=1)
     assert started == ["t/big:1", "t/b:1", "t/a:1"] and [b.tag for b in built] == ["t/a:1", "t/big:1", "t/b:1"]
 
@@ -468,11 +462,7 @@ def test_build_all_raises_the_first_failure_and_starts_no_other_build(tmp_path, 
         started.append(image.tag)
         raise DockstackError(f"apt-get install of {image.tag} failed")
 
-    monkeypatch.setattr(images, "build", fake_build)
-    monkeypatch.setattr(images, "load_built", lambda image: None)
-    monkeypatch.setattr(images, "load_root", lambda suite, mirror: object())
-    monkeypatch.setattr(images, "local_mirror", lambda suite: None)
-    monkeypatch.setattr(images, "CACHE_DIR", tmp_path)  # the root layer's lock file goes there
+    fake_builds(monkeypatch, tmp_path, fake_build)
     with pytest.raises(DockstackError, match="t/b:1 failed"):
         images.build_all([Image(f"t/{n}:1", "bookworm", ("p",) * (2 if n == "b" else 1)) for n in "abc"], print,
                          jobs=1)
