@@ -45,6 +45,15 @@ from bench.runner import Runner, tear_down
 from dockstack.errors import DockstackError
 
 
+def _close(res: Results, started: float) -> None:
+    """What every run records when it ends: its minutes, the load then, whether it started busy, the engine's
+    fingerprint (compared with the one taken at the start)."""
+    res.minutes = (time.monotonic() - started) / 60
+    res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    res.busy = started_busy(res.machine)
+    res.engine.append(engine_fingerprint())
+
+
 def main(argv: list[str] | None = None) -> int:
     """The options, then the measurements and the report; 0 even when a goal is missed, 2 when a command failed."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         except (BenchError, DockstackError) as exc:
             print(f"bench/run.py: {exc}", file=sys.stderr)
             return 2
-        res.minutes = (time.monotonic() - started) / 60
-        res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        res.busy = started_busy(res.machine)
-        res.engine.append(engine_fingerprint())
+        _close(res, started)
         res.save(WORK / "results-fresh.json")
         return write_fresh_only(res, args.output)
     try:
@@ -125,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         down = tear_down(runner)
         if down is not None and down.code != 0:
             print(f"bench/run.py: lab.down failed:\n{down.output}", file=sys.stderr)
-    res.minutes = (time.monotonic() - started) / 60
-    res.machine.append(f"load average when the run ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    res.busy = started_busy(res.machine)
-    res.engine.append(engine_fingerprint())
+    _close(res, started)
     if args.only_real:
         res.save(WORK / "results-real.json")
         return write_real_only(res, args.output)

@@ -253,6 +253,15 @@ FRESH_GOAL_ROW = "| README's main command"
 FRESH_GOAL_MINUTES = 10.0  # the issue: a fresh clone, an empty image cache, no lab, to a token through the VIP
 
 
+def section_at(lines: list[str], heading: str) -> tuple[int, int] | None:
+    """Where the section whose heading starts with `heading` is in a report's lines: from its heading up to the next
+    `## ` heading (or the end); None when there is none."""
+    at = next((i for i, x in enumerate(lines) if x.startswith(heading)), None)
+    if at is None:
+        return None
+    return at, next((i for i in range(at + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+
+
 def splice_section(report_text: str, heading: str, section: list[str], goal_rows: list[str], note: str,
                    goal_prefix: str) -> str:
     """The report with the section whose heading starts with `heading` (up to the next `## ` heading) and its goal
@@ -261,9 +270,7 @@ def splice_section(report_text: str, heading: str, section: list[str], goal_rows
     says when and how the new one was made."""
     lines = report_text.rstrip("\n").split("\n")
     goals_at = lines.index(GOALS_HEADING) if GOALS_HEADING in lines else len(lines)
-    at = next((i for i, x in enumerate(lines) if x.startswith(heading)), goals_at)
-    end = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("## ")), len(lines)) \
-        if at < goals_at else goals_at
+    at, end = section_at(lines, heading) or (goals_at, goals_at)
     first, *body = section[next(i for i, x in enumerate(section) if x):]  # its blank lines end its tables
     head, tail = lines[:at], lines[end:goals_at]
     while head and not head[-1].strip():
@@ -282,10 +289,10 @@ def keep_section(old_text: str, new_text: str, heading: str, goal_prefix: str) -
     """new_text with old_text's section under `heading` and its goal rows, when new_text has none (a full run does
     not measure the README's main command: its last measurement stays)."""
     old, new = old_text.rstrip("\n").split("\n"), new_text.rstrip("\n").split("\n")
-    at = next((i for i, x in enumerate(old) if x.startswith(heading)), None)
-    if at is None or any(x.startswith(heading) for x in new):
+    where = section_at(old, heading)
+    if where is None or section_at(new, heading) is not None:
         return new_text
-    end = next((i for i in range(at + 1, len(old)) if old[i].startswith("## ")), len(old))
+    at, end = where
     rows = [x for x in old if x.startswith(goal_prefix)]
     return splice_section(new_text, heading, old[at:end], rows, "", goal_prefix)
 
