@@ -90,7 +90,9 @@ def root_key(suite: str, mirror: str | None) -> str:
 
 
 def recipe_key(image: Image, mirror: str | None) -> str:
-    parts: list[object] = [RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD, DPKG_EXCLUDES]
+    """What the image's layer is made from: a change to any of it (the install script included) is a new build."""
+    parts: list[object] = [RECIPE_VERSION, image.suite, sorted(image.packages), mirror, DEFAULT_CMD, DPKG_EXCLUDES,
+                           APT_SCRIPT]
     if image.placeholders:  # only then: the other images' keys (and caches) stay what they were
         parts.append({"placeholders": sorted(image.placeholders), "installer": "apt-get"})
     text = json.dumps(parts)

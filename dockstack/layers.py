@@ -4,14 +4,14 @@ A layer is the changes of one build step: the root layer is a whole debootstrapp
 what its package install changed on top of that tree, caught in an overlayfs upper folder. Overlayfs marks a
 removed file with a 0/0 character device and a replaced folder with the `trusted.overlay.opaque` attribute; a layer
 tar says the same with `.wh.NAME` and `.wh..wh..opq` entries (the OCI image spec's whiteouts), so `to_layer`
-rewrites them. A layer is stored gzip-compressed; its diff ID is the sha256 of the uncompressed tar, as Docker
-computes it on load.
+rewrites them. A layer is stored gzip-compressed (by ISA-L's igzip: five times zlib's speed at level 1's size, and
+plain gzip, which any `docker load` reads); its diff ID is the sha256 of the uncompressed tar, as Docker computes it
+on load.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import queue
 import subprocess
@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from isal import igzip
+
 from dockstack import local
 from dockstack.errors import DockstackError
 
 OPAQUE = "SCHILY.xattr.trusted.overlay.opaque"  # how GNU tar --xattrs records overlayfs's folder attribute
 OVERLAY_XATTR = "SCHILY.xattr.trusted.overlay."  # overlayfs's own attributes: never part of an image
 WHITEOUT, OPAQUE_MARK = ".wh.", ".wh..wh..opq"
+# igzip's level 2: the openstack image's 1.6 GiB tar in 4.4 s at 522 MiB, where zlib's level 1 took 22 s for 519 MiB
+GZIP_LEVEL = 2
 PACK_CHUNK = 1 << 20  # bytes handed to the compressing thread at a time
 COPY_BUFFER = 1 << 20  # a file's data passes in 1 MiB pieces (tarfile's default, 16 KiB, costs a layer seconds)
 # what a tree holds that is never part of an image (the kernel's and the build's mount points)
@@ -121,7 +125,7 @@ def write_layer(tree: Path, blob: Path, upper: bool) -> Layer:
     tar = _tar_of(tree)
     assert tar.stdout is not None
     tmp = blob.with_name(blob.name + ".part")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
+    with open(tmp, "wb") as raw, igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
         packer = _Packer(gz)
         try:
             with tarfile.open(fileobj=tar.stdout, mode="r|", copybufsize=COPY_BUFFER) as src, \

@@ -128,6 +128,12 @@ def test_recipe_key_changes_with_what_dpkg_leaves_out(monkeypatch):
     assert images.recipe_key(IMG, None) != before
 
 
+def test_recipe_key_changes_with_the_install_script(monkeypatch):
+    before = images.recipe_key(IMG, None)
+    monkeypatch.setattr(images, "APT_SCRIPT", images.APT_SCRIPT + "\n# changed\n")
+    assert images.recipe_key(IMG, None) != before
+
+
 def test_recipe_key_changes_with_suite_and_mirror():
     base = images.recipe_key(IMG, None)
     assert images.recipe_key(Image(IMG.tag, "trixie", IMG.packages), None) != base
@@ -137,7 +143,7 @@ def test_recipe_key_changes_with_suite_and_mirror():
 def test_recipe_key_of_an_image_without_placeholders_is_unchanged():
     # the key without placeholders: only an image that has some gets the installer in its key
     text = json.dumps([images.RECIPE_VERSION, IMG.suite, sorted(IMG.packages), None, images.DEFAULT_CMD,
-                       images.DPKG_EXCLUDES])
+                       images.DPKG_EXCLUDES, images.APT_SCRIPT])
     assert images.recipe_key(IMG, None) == hashlib.sha256(text.encode()).hexdigest()[:16]
     with_placeholder = Image(IMG.tag, IMG.suite, IMG.packages, placeholders=("q-text-as-data",))
     assert images.recipe_key(with_placeholder, None) != images.recipe_key(IMG, None)
