@@ -51,6 +51,7 @@ CACHE_DIR = settings.cache_dir() / "images"
 DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 LOCK_SUFFIX = ".lock"  # beside a root's or an image's cache folder: held while it is built
 DOWNLOAD_LOCK = ".download.lock"  # in the package cache: held while a build downloads into it
+ARCHIVE_BUFFER = 1 << 20  # a layer passes into an archive in 1 MiB pieces (tarfile's default, 16 KiB, costs seconds)
 MAX_BUILD_JOBS = 4  # images built at once, at most one per core: a build is dpkg and gzip, each one core's work
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DIFF_ID = re.compile(r"sha256:[0-9a-f]{64}")
@@ -434,7 +435,7 @@ def write_archive(b: BuiltImage, out: BinaryIO, present: set[tuple[str, ...]] | 
     cfg_name = f"{b.id.split(':')[1]}.json"
     names = [f"{layer.diff_id.split(':')[1]}/layer.tar" for layer in b.layers]
     manifest = json.dumps([{"Config": cfg_name, "RepoTags": [b.tag], "Layers": names}]).encode()
-    with tarfile.open(fileobj=out, mode="w|", copybufsize=layers.COPY_BUFFER) as tar:
+    with tarfile.open(fileobj=out, mode="w|", copybufsize=ARCHIVE_BUFFER) as tar:
         for name, data in ((cfg_name, b.config), ("manifest.json", manifest)):
             info = tarfile.TarInfo(name)
             info.size = len(data)

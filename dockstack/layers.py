@@ -3,8 +3,9 @@
 A layer is the changes of one build step: the root layer is a whole debootstrapped tree; an image's own layer is
 what its package install changed on top of that tree, caught in an overlayfs upper folder. Overlayfs marks a
 removed file with a 0/0 character device and a replaced folder with the `trusted.overlay.opaque` attribute; a layer
-tar says the same with `.wh.NAME` and `.wh..wh..opq` entries (the OCI image spec's whiteouts), so `to_layer`
-rewrites them. A layer is stored gzip-compressed (by ISA-L's igzip: five times zlib's speed at level 1's size, and
+tar says the same with `.wh.NAME` and `.wh..wh..opq` entries (the OCI image spec's whiteouts), so `mark_whiteouts`
+rewrites the upper folder that way once the overlay is gone, and GNU tar packs it as it is, leaving overlayfs's own
+attributes out. A layer is stored gzip-compressed (by ISA-L's igzip: five times zlib's speed at level 1's size, and
 plain gzip, which any `docker load` reads); its diff ID is the sha256 of the uncompressed tar, as Docker computes it
 on load.
 """
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import queue
+import stat
 import subprocess
-import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +30,12 @@ from isal import igzip
 from dockstack import local
 from dockstack.errors import DockstackError
 
-OPAQUE = "SCHILY.xattr.trusted.overlay.opaque"  # how GNU tar --xattrs records overlayfs's folder attribute
-OVERLAY_XATTR = "SCHILY.xattr.trusted.overlay."  # overlayfs's own attributes: never part of an image
+OPAQUE = "trusted.overlay.opaque"  # overlayfs's attribute of a folder that hides the one below ("y")
+OVERLAY_XATTRS = "trusted.overlay.*"  # overlayfs's own attributes: never part of an image
 WHITEOUT, OPAQUE_MARK = ".wh.", ".wh..wh..opq"
 # igzip's level 2: the openstack image's 1.6 GiB tar in 4.4 s at 522 MiB, where zlib's level 1 took 22 s for 519 MiB
 GZIP_LEVEL = 2
 PACK_CHUNK = 1 << 20  # bytes handed to the compressing thread at a time
-COPY_BUFFER = 1 << 20  # a file's data passes in 1 MiB pieces (tarfile's default, 16 KiB, costs a layer seconds)
 # what a tree holds that is never part of an image (the kernel's and the build's mount points)
 EXCLUDES = ("--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./run/*")
 
@@ -49,9 +51,8 @@ class Layer:
 
 class _Packer:
     """A writable stream that hashes what passes (the uncompressed tar: the diff ID) and hands it to gzip, both in a
-    thread of its own, a PACK_CHUNK at a time, while the caller reads the tree's tar and rewrites its members: on a big
-    layer (the openstack image's, the last build to end) compressing was a third of the work and the other core idle.
-    close() waits for the thread and raises what it met."""
+    thread of its own, a PACK_CHUNK at a time, while the caller reads GNU tar's output. close() waits for the thread
+    and raises what it met."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
@@ -93,54 +94,79 @@ class _Packer:
             raise self._error
 
 
-def _tar_of(tree: Path) -> subprocess.Popen[bytes]:
-    """GNU tar of a tree, numeric owners and extended attributes (file capabilities) kept, in PAX format."""
-    return subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--format=posix",
-                             "-C", str(tree), "-cf", "-", *EXCLUDES, "."], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+def _tar_of(tree: Path, errors: BinaryIO) -> subprocess.Popen[bytes]:
+    """GNU tar of a tree, numeric owners and extended attributes (file capabilities) kept but overlayfs's, in PAX
+    format; what it says on stderr goes to errors (a file: a pipe nobody reads while the tar is read could fill)."""
+    return subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
+                             f"--xattrs-exclude={OVERLAY_XATTRS}", "--format=posix", "-C", str(tree), "-cf", "-",
+                             *EXCLUDES, "."], stdout=subprocess.PIPE, stderr=errors)
 
 
-def whiteouts(member: tarfile.TarInfo) -> list[tarfile.TarInfo]:
-    """One member of an overlayfs upper folder's tar as the layer tar's members (pure): a removed file's 0/0 device
-    becomes its `.wh.` entry; a replaced folder keeps its entry and gets `.wh..wh..opq`; overlayfs's attributes go."""
-    name = member.name.removeprefix("./")
-    if member.ischr() and member.devmajor == 0 and member.devminor == 0:
-        folder, _, base = name.rpartition("/")
-        wh = tarfile.TarInfo(f"{folder}/{WHITEOUT}{base}" if folder else f"{WHITEOUT}{base}")
-        wh.mtime, wh.mode = member.mtime, 0o644
-        return [wh]
-    opaque = member.isdir() and member.pax_headers.get(OPAQUE) == "y"
-    member.pax_headers = {k: v for k, v in member.pax_headers.items() if not k.startswith(OVERLAY_XATTR)}
-    out = [member]
-    if opaque:
-        mark = tarfile.TarInfo(f"{name}/{OPAQUE_MARK}" if name not in ("", ".") else OPAQUE_MARK)
-        mark.mtime, mark.mode = member.mtime, 0o644
-        out.append(mark)
-    return out
+def _empty_file(path: Path, mtime_ns: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask
+    finally:
+        os.close(fd)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def mark_whiteouts(upper: Path) -> int:
+    """An overlayfs upper folder, no longer mounted, rewritten in place as a layer says the same: a removed file's
+    0/0 device becomes the empty file `.wh.NAME`, a folder with the opaque attribute gets `.wh..wh..opq` (its mtime
+    kept). Returns how many marks it made."""
+    marks = 0
+    for folder, dirs, files in os.walk(upper):
+        here = Path(folder)
+        before = os.lstat(here)
+        made = 0
+        for name in [*dirs, *files]:
+            st = os.lstat(here / name)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                os.unlink(here / name)
+                _empty_file(here / f"{WHITEOUT}{name}", st.st_mtime_ns)
+                made += 1
+        try:
+            opaque = os.getxattr(here, OPAQUE, follow_symlinks=False) == b"y"
+        except OSError:  # no such attribute (ENODATA), or none on this file system
+            opaque = False
+        if opaque:
+            _empty_file(here / OPAQUE_MARK, before.st_mtime_ns)
+            made += 1
+        if made:  # the folder's own entry says what it said before
+            os.utime(here, ns=(before.st_atime_ns, before.st_mtime_ns))
+        marks += made
+    return marks
 
 
 def write_layer(tree: Path, blob: Path, upper: bool) -> Layer:
     """The layer of a tree into blob (gzip): a whole root tree as it is, an overlayfs upper folder (upper=True)
-    with its whiteouts rewritten."""
-    tar = _tar_of(tree)
-    assert tar.stdout is not None
+    with its whiteouts marked first (mark_whiteouts: the folder is changed)."""
+    if upper:
+        mark_whiteouts(tree)
     tmp = blob.with_name(blob.name + ".part")
-    with open(tmp, "wb") as raw, igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-        packer = _Packer(gz)
+    with tempfile.TemporaryFile() as errors:
+        tar = _tar_of(tree, errors)
+        assert tar.stdout is not None
         try:
-            with tarfile.open(fileobj=tar.stdout, mode="r|", copybufsize=COPY_BUFFER) as src, \
-                    tarfile.open(fileobj=packer, mode="w|", format=tarfile.PAX_FORMAT,  # type: ignore[arg-type]
-                                 copybufsize=COPY_BUFFER) as dst:
-                for member in src:
-                    data = src.extractfile(member) if member.isreg() else None
-                    for out in (whiteouts(member) if upper else [member]):
-                        dst.addfile(out, data if out is member else None)
-        finally:
-            packer.close()
-    err = tar.stderr.read().decode(errors="replace") if tar.stderr else ""
-    if tar.wait() != 0:
-        tmp.unlink(missing_ok=True)
-        raise DockstackError(f"packing the layer of {tree} failed: {err.strip()[-500:]}")
+            with open(tmp, "wb") as raw, igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL,
+                                                         mtime=0) as gz:
+                packer = _Packer(gz)
+                try:
+                    while chunk := tar.stdout.read(PACK_CHUNK):
+                        packer.write(chunk)
+                finally:
+                    packer.close()
+        except BaseException:  # nothing half-written stays, and tar does not wait on a pipe nobody reads
+            tar.kill()
+            tar.wait()
+            tmp.unlink(missing_ok=True)
+            raise
+        if tar.wait() != 0:
+            tmp.unlink(missing_ok=True)
+            errors.seek(0)
+            err = errors.read().decode(errors="replace")
+            raise DockstackError(f"packing the layer of {tree} failed: {err.strip()[-500:]}")
     tmp.rename(blob)
     return Layer(blob, "sha256:" + packer.sha.hexdigest(), blob.stat().st_size)
 

@@ -93,6 +93,23 @@ def test_deploy_all_brings_up_every_service_and_a_rerun_changes_nothing(cloud, i
     assert mode == ["640", "root", "nova"]
 
 
+def test_the_image_holds_the_byte_code_its_packages_asked_for(cloud, inventory):
+    """The build compiled what each package's py3compile call asked for, once after the install (apt.sh): every
+    module of a package (not only those something imported since), and the files under a folder a call named
+    (openstack-dashboard's, python3-minimal's); py3compile itself is back, undiverted."""
+    _, c, _ = cloud
+    check = ("import importlib.util as u, os, subprocess\n"
+             "files = [f for f in subprocess.run(['dpkg', '-L', 'python3-keystone'], capture_output=True, text=True,"
+             " check=True).stdout.split() if f.endswith('.py')]\n"
+             "named = ['/usr/share/openstack-dashboard/manage.py', '/usr/share/python3/debpython/files.py']\n"
+             "print(len(files), [f for f in files + named if not os.path.exists(u.cache_from_source(f))])\n")
+    out = ssh(inventory, c.host, f"docker exec {c.name} python3 -B -c {shlex.quote(check)}").stdout
+    assert int(out.split()[0]) > 100 and out.split(maxsplit=1)[1].strip() == "[]", out
+    probe = "dpkg-divert --list | grep -c py3compile; head -n 1 /usr/bin/py3compile"
+    out = ssh(inventory, c.host, f"docker exec {c.name} sh -c {shlex.quote(probe)}", check=False).stdout
+    assert out.splitlines()[0] == "0" and "python3" in out.splitlines()[1], out
+
+
 def os_cli_session(inventory, c: Container, commands: list[str]) -> tuple[list, str]:
     """The openstack CLI's own shell fed the commands on standard input, as the admin through the VIP's name: one
     start of the CLI (seconds of Python imports) instead of one per command. Each command's JSON output, in order,

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import os
+import stat
 import tarfile
 
 import pytest
@@ -14,32 +15,28 @@ import pytest
 from dockstack import layers
 
 
-def _member(name: str, kind: bytes, **fields) -> tarfile.TarInfo:
-    m = tarfile.TarInfo(name)
-    m.type = kind
-    for k, v in fields.items():
-        setattr(m, k, v)
-    return m
-
-
-def test_a_removed_files_device_becomes_its_whiteout():
-    out = layers.whiteouts(_member("./etc/cron.daily/apt", tarfile.CHRTYPE, devmajor=0, devminor=0))
-    assert [(m.name, m.type, m.size) for m in out] == [("etc/cron.daily/.wh.apt", tarfile.REGTYPE, 0)]
-    top = layers.whiteouts(_member("./gone", tarfile.CHRTYPE, devmajor=0, devminor=0))
-    assert [m.name for m in top] == [".wh.gone"]
-
-
-def test_a_real_character_device_is_kept():
-    tty = _member("./dev-like/tty", tarfile.CHRTYPE, devmajor=5, devminor=0)
-    assert layers.whiteouts(tty) == [tty]
-
-
-def test_an_opaque_folder_gets_its_marker_and_loses_overlayfs_attributes():
-    d = _member("./var/lib/x", tarfile.DIRTYPE)
-    d.pax_headers = {layers.OPAQUE: "y", "SCHILY.xattr.trusted.overlay.origin": "\x00", "SCHILY.xattr.user.keep": "1"}
-    out = layers.whiteouts(d)
-    assert [m.name for m in out] == ["./var/lib/x", "var/lib/x/.wh..wh..opq"]
-    assert out[0].pax_headers == {"SCHILY.xattr.user.keep": "1"}
+@pytest.mark.root
+def test_an_upper_folder_is_marked_as_a_layer_says_it(tmp_path):
+    """A removed file's 0/0 device becomes its `.wh.` file, an opaque folder gets its marker; the folders' mtimes
+    and a real device stay."""
+    upper = tmp_path / "upper"
+    (upper / "etc/cron.daily").mkdir(parents=True)
+    (upper / "var/lib/x").mkdir(parents=True)
+    (upper / "dev").mkdir()
+    os.mknod(upper / "etc/cron.daily/apt", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    os.utime(upper / "etc/cron.daily/apt", (1000, 1000), follow_symlinks=False)
+    os.mknod(upper / "gone", 0o600 | stat.S_IFCHR, os.makedev(0, 0))
+    os.mknod(upper / "dev/tty", 0o600 | stat.S_IFCHR, os.makedev(5, 0))
+    os.setxattr(upper / "var/lib/x", layers.OPAQUE, b"y")
+    for d in ("etc/cron.daily", "var/lib/x", "."):
+        os.utime(upper / d, (2000, 2000))
+    assert layers.mark_whiteouts(upper) == 3
+    apt = upper / "etc/cron.daily/.wh.apt"
+    assert apt.is_file() and apt.stat().st_size == 0 and stat.S_IMODE(apt.stat().st_mode) == 0o644
+    assert apt.stat().st_mtime == 1000 and not os.path.lexists(upper / "etc/cron.daily/apt")
+    assert (upper / ".wh.gone").is_file() and (upper / "var/lib/x/.wh..wh..opq").is_file()
+    assert stat.S_ISCHR(os.lstat(upper / "dev/tty").st_mode)
+    assert [os.stat(upper / d).st_mtime for d in ("etc/cron.daily", "var/lib/x", ".")] == [2000, 2000, 2000]
 
 
 @pytest.mark.root
@@ -69,7 +66,7 @@ def test_an_overlay_upper_folder_packs_into_a_layer_docker_reads(tmp_path):
         members)
     assert all(m.isreg() for n, m in members.items() if ".wh." in n)
     assert not any(m.ischr() for m in members.values())
-    assert not any(k.startswith(layers.OVERLAY_XATTR) for m in members.values() for k in m.pax_headers)
+    assert not any("trusted.overlay." in k for m in members.values() for k in m.pax_headers)
     assert "etc/old/conf" not in members and "var/lib/app/state" not in members
 
 
