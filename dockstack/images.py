@@ -52,6 +52,9 @@ DEFAULT_CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep infinity & wait"]
 LOCK_SUFFIX = ".lock"  # beside a root's or an image's cache folder: held while it is built
 DOWNLOAD_LOCK = ".download.lock"  # in the package cache: held while a build downloads into it
 ARCHIVE_BUFFER = 1 << 20  # a layer passes into an archive in 1 MiB pieces (tarfile's default, 16 KiB, costs seconds)
+# the package installs of the builds behind the longest one run this much nicer: on 2 cores the openstack image's
+# build ended with the others', and its 475 MiB then shipped alone for 40 s
+BEHIND_NICE = 10
 MAX_BUILD_JOBS = 4  # images built at once, at most one per core: a build is dpkg and gzip, each one core's work
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DIFF_ID = re.compile(r"sha256:[0-9a-f]{64}")
@@ -178,9 +181,10 @@ def load_built(image: Image) -> BuiltImage | None:
     return BuiltImage(image.tag, data["id"], config, (root.layer, top))
 
 
-def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
+def build(image: Image, say=print, meter: Meter | None = None, behind: bool = False) -> BuiltImage:
     """Build (or take from the cache) the archive of one image; an image brought as an archive is that file.
-    A build reports its steps to meter (default: lines through say)."""
+    A build reports its steps to meter (default: lines through say). A build `behind` another runs its package
+    install at a lower CPU priority (BEHIND_NICE)."""
     if image.archive is not None and image.archive_id is not None:  # config.py read its ID from the archive
         archive = Path(image.archive)
         size = archive.stat().st_size
@@ -199,7 +203,7 @@ def build(image: Image, say=print, meter: Meter | None = None) -> BuiltImage:
             return cached
         item = (meter or LineMeter(say)).item(f"{image.tag}: build", note=f"{image.suite} with "
                                               f"{', '.join(image.packages)}")
-        return _build(image, item)
+        return _build(image, item, behind)
 
 
 def build_all(wanted: list[Image], say=print, meter: Meter | None = None, jobs: int | None = None
@@ -228,11 +232,14 @@ def building(wanted: list[Image], say=print, meter: Meter | None = None, jobs: i
                 item.finish(f"built ({amount(_root(suite, mirror, item).layer.size)})")
     failed = threading.Event()
 
+    # the longest build gets the CPU first: the others go behind it (BEHIND_NICE), so it ends (and ships) earlier
+    first = max(todo, key=lambda i: len(i.packages), default=None)
+
     def one(image: Image) -> BuiltImage | None:
         if failed.is_set():
             return None  # a build failed: what had not started yet does not start
         try:
-            return build(image, meter.say, meter)
+            return build(image, meter.say, meter, behind=image is not first)
         except BaseException:
             failed.set()
             raise
@@ -328,7 +335,7 @@ def _drop_junk(tree: Path) -> None:
                 p.unlink()
 
 
-def _build(image: Image, item: Item) -> BuiltImage:
+def _build(image: Image, item: Item, behind: bool = False) -> BuiltImage:
     """The root layer (when not cached), then the image's packages installed on it through an overlay whose upper
     folder becomes the image's layer, and the config; the caller holds the image's build_lock."""
     mirror = local_mirror(image.suite)
@@ -342,7 +349,7 @@ def _build(image: Image, item: Item) -> BuiltImage:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     with layers.overlay(root.tree, work) as merged:
-        _apt_install(image, merged, _debs(), work, item)
+        _apt_install(image, merged, _debs(), work, item, behind)
         _drop_junk(merged)
     item.update(note="packing the layer")
     top = layers.write_layer(work / "upper", work / "layer.tar.gz", upper=True)
@@ -376,7 +383,7 @@ def placeholder_control(name: str) -> str:
             "installs without it\n")
 
 
-def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item) -> None:
+def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item, behind: bool = False) -> None:
     """The image's packages into the root tree (through the build's overlay) with apt-get, after its placeholder
     packages; services are not started (policy-rc.d); apt's package folder is the shared cache, bind-mounted, so a
     package is downloaded once for every build and never lands in a layer."""
@@ -407,7 +414,8 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item)
                                   (None, rootfs / "proc", ["mount", "-t", "proc", "proc", str(rootfs / "proc")])):
             local.run(argv, f"mount {what or 'proc'} for {image.tag}")
             mounts.append(where)
-        _run_streaming(["chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
+        nice = ["nice", "-n", str(BEHIND_NICE)] if behind else []
+        _run_streaming([*nice, "chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
                         f"/var/cache/apt/archives/{DOWNLOAD_LOCK}", *image.packages],
                        f"apt-get install of {image.tag}", item)
     finally:

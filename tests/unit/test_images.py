@@ -377,7 +377,7 @@ def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, mo
     running, most, lock = set(), [0], threading.Lock()
     both = threading.Barrier(2, timeout=10)
 
-    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
         with lock:
             running.add(image.tag)
             most[0] = max(most[0], len(running))
@@ -392,6 +392,22 @@ def test_build_all_builds_jobs_images_at_once_and_keeps_their_order(tmp_path, mo
     assert [b.tag for b in built] == ["t/a:1", "t/b:1", "t/c:1"] and most[0] == 2
 
 
+def test_the_builds_behind_the_longest_one_give_it_the_cpu(tmp_path, monkeypatch):
+    """The longest package list builds at the normal priority, the others behind it (niced): it ends, and ships,
+    before them on a machine every build keeps busy."""
+    seen: dict[str, bool] = {}
+
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
+        seen[image.tag] = behind
+        return images.BuiltImage(image.tag, f"sha256:{image.tag}")
+
+    fake_builds(monkeypatch, tmp_path, fake_build)
+    wanted = [Image("t/a:1", "bookworm", ("p",)), Image("t/long:1", "bookworm", ("p", "q", "r")),
+              Image("t/b:1", "bookworm", ("p", "q"))]
+    images.build_all(wanted, print, jobs=2)
+    assert seen == {"t/a:1": True, "t/long:1": False, "t/b:1": True}
+
+
 def test_building_hands_out_each_image_once_built_while_the_others_still_build(tmp_path, monkeypatch):
     """images.sync ships an image while the longer builds go on: the quick image's future is done while the long
     build waits; leaving the block waits for it."""
@@ -399,7 +415,7 @@ def test_building_hands_out_each_image_once_built_while_the_others_still_build(t
 
     release = threading.Event()
 
-    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
         if image.tag == "t/long:1":
             assert release.wait(10)
         return images.BuiltImage(image.tag, f"sha256:{image.tag}")
@@ -434,7 +450,7 @@ def test_an_error_while_building_stops_the_builds_not_started(tmp_path, monkeypa
     started: list[str] = []
     never = threading.Event()
 
-    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
         started.append(image.tag)
         never.wait(0.5)  # still building when the caller fails
         return images.BuiltImage(image.tag, "sha256:x")
@@ -452,7 +468,7 @@ def test_build_all_starts_the_longest_package_list_first(tmp_path, monkeypatch):
               Image("t/b:1", "bookworm", ("p", "q"))]
     started: list[str] = []
 
-    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
         started.append(image.tag)
         return images.BuiltImage(image.tag, f"sha256:{image.tag}")
 
@@ -464,7 +480,7 @@ def test_build_all_starts_the_longest_package_list_first(tmp_path, monkeypatch):
 def test_build_all_raises_the_first_failure_and_starts_no_other_build(tmp_path, monkeypatch):
     started: list[str] = []
 
-    def fake_build(image: Image, say, meter) -> images.BuiltImage:
+    def fake_build(image: Image, say, meter, behind=False) -> images.BuiltImage:
         started.append(image.tag)
         raise DockstackError(f"apt-get install of {image.tag} failed")
 
