@@ -15,6 +15,8 @@ IMAGES = "/var/lib/glance/images"  # the host folder's images/
 SETTINGS = "/etc/dockstack/openstack.env"  # written by profile::openstack (Puppet): endpoints, no secret
 STATE = "/run/dockstack-openstack"  # inside the container: the supervisor's phase and each service's state
 FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": "bootstrap.py.j2"}
+# keystone's cache: memcached's unix socket, opened by keystone's user only (profile::keystone names the same path)
+KEYSTONE_CACHE = "/run/dockstack-keystone-cache/memcached.sock"
 SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
 HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
 HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
@@ -40,7 +42,8 @@ def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`): constant for the
     stack (where clients reach the services comes from Puppet's settings file)."""
     return render(f"openstack/{FILES[name]}", mount=MOUNT, settings=SETTINGS, state=STATE, settle=SETTLE,
-                  horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC, db_user=PROVISIONER)
+                  horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC, db_user=PROVISIONER,
+                  keystone_cache=KEYSTONE_CACHE)
 
 
 class Openstack(Service):

@@ -16,6 +16,8 @@ from dockstack.services.base import Context, Service
 MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
 MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
 ENVIRONMENT = "environments/production"  # inside the puppet service folder
+# the RSA key length of the CA and the server key the server makes at its first start (puppet.conf.j2 says why)
+KEYLENGTH = 2048
 # the JVM: a 512 MiB heap (Debian's default is 1 GiB) and the client compiler only, which starts JRuby faster on a
 # small machine (measured: docs/services/puppet.md); the rest is Debian's unit file
 JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
@@ -76,7 +78,7 @@ def render_autosign(stack: Stack, domain: str) -> str:
 
 def render_puppet_conf(server: Container, domain: str) -> str:
     return render("puppet/puppet.conf.j2", certname=fqdn(server, domain), mount=MOUNT, environment=ENVIRONMENT,
-                  autosign=AUTOSIGN)
+                  autosign=AUTOSIGN, keylength=KEYLENGTH)
 
 
 def ca_argv(server: Container) -> list[str]:

@@ -256,9 +256,43 @@ def test_rabbitmq_runs_and_the_services_are_connected(cloud, inventory):
         assert consumers.get(queue, 0) >= 1, (queue, consumers)
 
 
+def test_keystone_caches_in_a_memcached_only_its_user_reaches(cloud, inventory):
+    """keystone's cache (memcached on a unix socket, keystone's user only): tokens and roles are looked up once,
+    not in the database on every request, and no other service's user can read or write what it caches."""
+    _, c, _ = cloud
+    os_cli(inventory, c, "catalog list -f value")
+    os_cli(inventory, c, "project list -f value")
+    stats = ("import socket, sys\n"
+             "s = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit('refused')\n"
+             "s.sendall(b'stats\\r\\n')\ndata = b''\n"
+             "while not data.endswith(b'END\\r\\n'):\n    data += s.recv(65536)\n"
+             "print(data.decode())\n")
+    socket_path = "/run/dockstack-keystone-cache/memcached.sock"
+
+    def as_user(user: str) -> subprocess.CompletedProcess[str]:
+        argv = ["docker", "exec", c.name, "setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups",
+                "python3", "-c", stats, socket_path]
+        return ssh(inventory, c.host, shlex.join(argv), check=False)
+
+    got = as_user("keystone")
+    assert got.returncode == 0, got.stdout + got.stderr
+    numbers = dict(re.findall(r"^STAT (\w+) (\d+)", got.stdout, re.M))
+    assert int(numbers["get_hits"]) > 0 and int(numbers["curr_items"]) > 0, numbers
+    for user in ("nova", "glance"):
+        other = as_user(user)
+        assert other.returncode != 0 and "refused" in other.stderr + other.stdout, (user, other.stdout, other.stderr)
+
+
 def test_a_service_that_dies_shows_in_status_and_comes_back(cloud, inventory):
     _, c, _ = cloud
-    kill = "kill -9 $(cut -d ' ' -f2 /run/dockstack-openstack/nova-conductor)"  # the service, not its supervisor
+    state = ssh(inventory, c.host, f"docker exec {c.name} cat /run/dockstack-openstack/nova-conductor").stdout.split()
+    pid = state[1]
+    cmdline = ssh(inventory, c.host, f"docker exec {c.name} cat /proc/{pid}/cmdline").stdout
+    assert "nova-conductor" in cmdline and not cmdline.startswith("bash"), cmdline  # the service's own PID
+    count = f"docker exec {c.name} pgrep -c -f /usr/bin/nova-conductor"
+    before = ssh(inventory, c.host, count).stdout.strip()
+    kill = f"kill -9 {pid}"  # the service, not its supervisor
     ssh(inventory, c.host, f"docker exec {c.name} sh -c {shlex.quote(kill)}")
     health = health_of(c.name)  # the supervisor restarts it; for 30 s the check says it died
     assert health.startswith("fail: nova-conductor: "), health
@@ -266,6 +300,8 @@ def test_a_service_that_dies_shows_in_status_and_comes_back(cloud, inventory):
     while (health := health_of(c.name)) != "pass" and time.monotonic() < deadline:
         time.sleep(2)  # between status runs: the check counts the restarted service ready 30 s after its restart
     assert health == "pass", health
+    # as many nova-conductor processes as before: the killed one is gone, and none was left running beside the new one
+    assert ssh(inventory, c.host, count).stdout.strip() == before
 
 
 def test_remove_and_create_keep_the_address_and_the_catalog(cloud, inventory):

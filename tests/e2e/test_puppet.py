@@ -17,7 +17,7 @@ from dockstack.config import ROOT, Container, Stack
 from dockstack.config.tls import copy_kept
 from dockstack.remote import parallel
 from dockstack.services import service_dir
-from dockstack.services.puppet import ENVIRONMENT
+from dockstack.services.puppet import ENVIRONMENT, KEYLENGTH
 
 from .helpers import Deployed, agent_run, run_inv, ssh
 
@@ -73,6 +73,9 @@ def test_server_answers_with_the_ca_it_made(real, inventory):
     assert on_server(inventory, stack, "curl -sfk https://127.0.0.1:8140/status/v1/simple").stdout == "running"
     subject = on_server(inventory, stack, f"openssl x509 -noout -subject -in {CA_DIR}/signed/puppet.{DOMAIN}.pem")
     assert f"CN = puppet.{DOMAIN}" in subject.stdout
+    for pem in ("ca_crt.pem", f"signed/puppet.{DOMAIN}.pem"):  # the keys the server made at its first start
+        text = on_server(inventory, stack, f"openssl x509 -noout -text -in {CA_DIR}/{pem}").stdout
+        assert f"Public-Key: ({KEYLENGTH} bit)" in text, (pem, text[:600])
 
 
 def test_profiles_wrote_each_roles_settings_from_hieradata(real, inventory):

@@ -220,10 +220,67 @@ def test_a_failed_migration_starts_not_its_service_and_the_supervisor_says_which
     assert events[-1].startswith("phase failed: neutron (logs in"), events
 
 
-def test_nova_scheduler_waits_for_the_catalog_it_reads_placement_from(tmp_path):
-    """nova-scheduler reads placement's endpoint from the catalog as it starts (EndpointNotFound, exit 1, without
-    it): nova's migrations done first, it starts only once the catalog is."""
+def test_nova_scheduler_and_conductor_wait_for_the_catalog_they_read_placement_from(tmp_path):
+    """nova-scheduler and nova-conductor make their placement client as they start (through keystone at the VIP,
+    EndpointNotFound or a 503 without it: exit 1, and a restart counts as not ready): nova's migrations done
+    first, they start only once the catalog is."""
     events = _start_harness(tmp_path, {"keystone": 0.6})
     at = {e: i for i, e in enumerate(events)}
     assert at["start nova-api"] < at["catalog done"] < at["start nova-scheduler"], events
-    assert events.count("start nova-scheduler") == 1
+    assert at["catalog done"] < at["start nova-conductor"], events
+    assert events.count("start nova-scheduler") == 1 and events.count("start nova-conductor") == 1
+
+
+def test_supervise_records_the_service_s_own_pid_and_sigterm_reaches_the_service(tmp_path):
+    """The PID in a service's state file is the service itself, not a shell around it: the readiness check's
+    `kill -0`, a test's kill and the supervisor's SIGTERM on `docker stop` all reach the service. (clean_env's body
+    in parentheses forked once more: the PID was a bash whose service outlived its SIGTERM.)"""
+    entry = openstack_service.render_file("entrypoint")
+    functions = entry[entry.index("clean_env() {"):entry.index("chown rabbitmq:rabbitmq")]
+    functions = functions[:functions.index("\n}\n", functions.index("supervise() {")) + 3]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # setpriv's stand-in drops its options and runs the rest, as setpriv does once it has changed the user
+    (bin_dir / "setpriv").write_text('#!/bin/sh\nwhile [ "${1#--}" != "$1" ]; do shift; done\nexec "$@"\n')
+    (bin_dir / "setpriv").chmod(0o755)
+    out = tmp_path / "out"
+    script = (f'state={tmp_path}; logs={tmp_path}; declare -A sup=()\n{functions}\n'
+              'supervise sleeper root sleep 300\n'
+              'for _ in $(seq 100); do [ -s "$state/sleeper" ] && break; sleep 0.05; done\n'
+              'read -r how pid rest < "$state/sleeper"\n'
+              # the PID is recorded as the job starts, before it has become the service (exec): give it the time
+              'for _ in $(seq 100); do [[ $(tr "\\0" " " < /proc/$pid/cmdline) == sleep* ]] && break\n'
+              'sleep 0.05; done\n'
+              f'echo "$how $(tr "\\0" " " < /proc/$pid/cmdline)" > {out}\n'
+              'kill -TERM "${sup[sleeper]}"; wait "${sup[sleeper]}"\n'
+              f'if kill -0 "$pid" 2>/dev/null; then echo alive >> {out}; else echo ended >> {out}; fi\n')
+    subprocess.run(["bash", "-c", script], timeout=30, capture_output=True,
+                   env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SECRET": "x"})
+    assert out.read_text().splitlines() == ["up sleep 300 ", "ended"]
+
+
+def test_keystone_s_cache_is_the_socket_the_supervisor_runs_memcached_on():
+    entry = openstack_service.render_file("entrypoint")
+    assert f"supervise memcached keystone memcached -s {openstack_service.KEYSTONE_CACHE} -a 0600" in entry
+    pp = (ROOT / "puppet/modules/profile/manifests/keystone.pp").read_text()
+    assert f"'memcache_servers' => 'unix:{openstack_service.KEYSTONE_CACHE}'" in pp
+    assert "'enabled'          => 'true'" in pp
+
+
+def test_nova_creates_cell1_only_when_its_mapping_is_missing(tmp_path):
+    """nova's migrations read cell1's mapping with one query (no nova-manage start for it) and create it only when
+    it is missing, so a second container's first start does not make a second cell1."""
+    entry = openstack_service.render_file("entrypoint")
+    function = entry[entry.index("nova_migrate() {"):]
+    function = function[:function.index("\n}\n") + 3]
+    for cells, created in (("0", True), ("1", False)):
+        calls = tmp_path / f"calls-{cells}"
+        stand_ins = (f'as() {{ shift; echo "$*" >> {calls}; }}\n'
+                     f'mariadb() {{ echo "$*" >> {calls}; echo {cells}; }}\n')
+        subprocess.run(["bash", "-c", stand_ins + function + "nova_migrate"], timeout=30, check=True,
+                       env={"PATH": "/usr/bin:/bin"})
+        lines = calls.read_text().splitlines()
+        assert lines[:2] == ["nova-manage api_db sync", "nova-manage cell_v2 map_cell0"], lines
+        assert "nova_api.cell_mappings" in lines[2] and lines[-1] == "nova-manage db sync", lines
+        assert ("nova-manage cell_v2 create_cell --name=cell1" in lines) == created, lines
+        assert not any("list_cells" in line for line in lines)

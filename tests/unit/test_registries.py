@@ -171,6 +171,7 @@ def test_puppet_conf_names_the_server_and_the_environments(full):
     assert "certname = pp.dockstack.lab" in lines
     assert "environmentpath = /etc/puppet/dockstack/environments" in lines
     assert "allow_duplicate_certs = true" in lines
+    assert "keylength = 2048" in lines  # the CA's and the server's keys, made by Java at its first start
 
 
 def test_puppet_files_ship_the_profiles_into_the_environment(full):

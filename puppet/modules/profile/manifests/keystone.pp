@@ -15,7 +15,13 @@ class profile::keystone {
       'token'          => { 'provider' => 'fernet' },
       'fernet_tokens'  => { 'key_repository' => '/etc/keystone/fernet-keys/', 'max_active_keys' => '3' },
       'credential'     => { 'key_repository' => '/etc/keystone/credential-keys/' },
-      'cache'          => { 'enabled' => 'false' },
+      # memcached on a unix socket only keystone's user opens, run by the container's supervisor (the openstack
+      # definition's KEYSTONE_CACHE); shared by keystone's workers, so what one changes the others see
+      'cache'          => {
+        'enabled'          => 'true',
+        'backend'          => 'oslo_cache.memcache_pool',
+        'memcache_servers' => 'unix:/run/dockstack-keystone-cache/memcached.sock',
+      },
     },
   }
 }
