@@ -104,6 +104,9 @@ def test_a_second_agent_run_changes_nothing(real, inventory):
     for c, run in zip(agents(stack), runs, strict=True):
         assert (run.exit_code, run.changed, run.failed) == (0, 0, 0), (c.name, run)
         assert run.total and run.total > 0
+    c = agents(stack)[0]  # the agent's facter leaves out the augeas facts (agent.sh): facter itself says so
+    facts = ssh(inventory, c.host, f"docker exec {c.name} facter --json augeas os.family").stdout
+    assert json.loads(facts) == {"augeas": None, "os.family": "Debian"}, facts
 
 
 def test_an_unlisted_certname_is_not_signed(real, inventory):

@@ -178,7 +178,8 @@ def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say
     """AGENT_SCRIPT as action.sh runs it: the challenge line and the CA on standard input."""
     env = {"PATH": f"{fake_puppet}:/usr/bin:/bin", "ARGS_LOG": str(tmp_path / "args"), "CODE": str(code),
            "SUMMARY": summary, "SAY": say, "CSR_LOG": str(tmp_path / "csr")}
-    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", str(tmp_path / "agent")],
+    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", str(tmp_path / "agent"),
+                          "8140", "0", str(tmp_path / "facter.conf")],
                          input=f"{challenge}\n{ca}\n", capture_output=True, text=True, env=env, check=True)
     return out.stdout.splitlines()
 
@@ -192,6 +193,8 @@ def test_agent_script_reports_exit_code_errors_and_summary(tmp_path, fake_puppet
     assert args[args.index("--server") + 1] == "puppet.lab" and args[args.index("--certname") + 1] == "web.lab"
     assert args[args.index("--ssldir") + 1] == f"{tmp_path}/agent/ssl"
     assert "--http_keepalive_timeout" in args and "--waitforcert" in args
+    # facter without the augeas facts (their lenses: 2 s of every run), in the file the container's facter reads
+    assert '  blocklist : [ "augeas" ],' in (tmp_path / "facter.conf").read_text().splitlines()
 
 
 def test_agent_script_pins_the_given_ca_and_keeps_the_ssldir_while_it_stays(tmp_path, fake_puppet):
@@ -244,7 +247,8 @@ def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_
     port = probe.getsockname()[1]  # bound, not listening: connections are refused
     try:
         proc = subprocess.Popen(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
-                                 str(tmp_path / "agent"), str(port), "60"], stdin=subprocess.PIPE,
+                                 str(tmp_path / "agent"), str(port), "60",
+                                 str(tmp_path / "facter.conf")], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, env=env)
         proc.stdin.write(f"{CHALLENGE}\n{CA}\n")
         proc.stdin.close()
@@ -256,7 +260,8 @@ def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_
     finally:
         probe.close()
     refused = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
-                              str(tmp_path / "agent2"), str(port), "1"], input=f"{CHALLENGE}\n{CA}\n",
+                              str(tmp_path / "agent2"), str(port), "1",
+                              str(tmp_path / "facter.conf")], input=f"{CHALLENGE}\n{CA}\n",
                              capture_output=True, text=True, env=env)
     run = actions.parse_agent(refused.stdout.splitlines())
     assert not run.ok and "does not accept connections on port" in run.errors[0]

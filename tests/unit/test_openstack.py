@@ -284,3 +284,18 @@ def test_nova_creates_cell1_only_when_its_mapping_is_missing(tmp_path):
         assert "nova_api.cell_mappings" in lines[2] and lines[-1] == "nova-manage db sync", lines
         assert ("nova-manage cell_v2 create_cell --name=cell1" in lines) == created, lines
         assert not any("list_cells" in line for line in lines)
+
+
+def test_the_supervisor_waits_for_every_file_the_puppet_agent_writes():
+    """Each service's conf.d folder comes with its Puppet file: the supervisor writes the secrets beside them only
+    once every one is there (glance's secrets were once written before its folder existed, and lost)."""
+    manifests = "\n".join(p.read_text() for p in (ROOT / "puppet/modules/profile/manifests").rglob("*.pp"))
+    services = re.findall(r"profile::openstack::conf \{ '(\w+)'", manifests)
+    assert len(services) >= 6
+    entry = openstack_service.render_file("entrypoint")
+    loop = re.search(r"^for s in ([a-z ]+); do puppet_files\+=\(\"/etc/\$s/\$s.conf.d/50-dockstack.conf\"\)",
+                     entry, re.M)
+    assert loop and set(loop.group(1).split()) == set(services), services
+    for written in re.findall(r"file \{ '(/etc/(?:rabbitmq|openstack-dashboard)/[^']+)'", manifests):
+        assert written in entry[entry.index("puppet_files=("):entry.index("written() {")], written
+    assert entry.index("until written ||") < entry.index("secret_file /etc/keystone")
