@@ -36,11 +36,15 @@ defer_py3compile() {
   chmod 755 /usr/bin/py3compile
 }
 
-# What py3compile was asked (`-p PACKAGE [DIR...]`): each package's files in Python's public folders, and every
-# .py file under the folders named, compiled as py3compile does (timestamp-checked .pyc next to the source).
-compile_python() {
+restore_py3compile() {
   rm -f /usr/bin/py3compile
   dpkg-divert --quiet --local --rename --divert /usr/bin/py3compile.dockstack --remove /usr/bin/py3compile
+}
+
+# What py3compile was asked (`-p PACKAGE [DIR...]`): each package's files in Python's public folders, and every
+# .py file under the folders named, compiled as py3compile does (timestamp-checked .pyc next to the source).
+# A failing `dpkg -L` fails the build.
+compile_python() {
   [ -s "$asked" ] || return 0
   local -a packages=() folders=() words
   local word previous
@@ -52,8 +56,12 @@ compile_python() {
     done
   done < "$asked"
   rm -f "$asked"
+  local listed  # read whole first: a failing dpkg -L fails the build (grep's `|| true` is for finding no file)
+  if [ ${#packages[@]} -gt 0 ]; then
+    listed=$(dpkg -L "${packages[@]}") || { echo "E: dpkg -L ${packages[*]} failed" >&2; return 1; }
+  fi
   {
-    dpkg -L "${packages[@]}" | grep -E '^/usr/lib/python3(\.[0-9]+)?/dist-packages/.*\.py$' || true
+    grep -E '^/usr/lib/python3(\.[0-9]+)?/dist-packages/.*\.py$' <<< "${listed:-}" || true
     [ ${#folders[@]} -eq 0 ] || find "${folders[@]}" -name '*.py' -type f
   } | sort -u | while IFS= read -r file; do if [ -f "$file" ]; then printf '%s\0' "$file"; fi; done \
     | xargs -0 -r -P "$(nproc)" -n 2000 python3 -m compileall -q --invalidation-mode timestamp
@@ -63,4 +71,5 @@ compile_python() {
 defer_py3compile
 apt-get install -y -q --no-install-recommends -o Debug::NoLocking=true -o Dpkg::Options::=--force-unsafe-io "$@" \
   | sed -n 's/^\(Unpacking\|Setting up\) /I: &/p'
+restore_py3compile
 compile_python

@@ -588,3 +588,44 @@ def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_afte
     with pytest.raises(DockstackError, match=r"exit 100\): E: Sub-process /usr/bin/dpkg returned an error code"):
         images._run_streaming(["sh", "-c", script], "apt-get install of x", Notes())
     assert said == [f"Setting up {p} ..." for p in "abcde"]  # the progress went on meanwhile
+
+
+def _compile_python(tmp_path, asked: str, dpkg_fails: bool = False
+                    ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """apt.sh's compile_python run by bash with stand-ins: dpkg -L lists a package's files (or fails), python3 notes
+    the files it is given to compile."""
+    script = images.APT_SCRIPT
+    function = script[script.index("compile_python() {"):]
+    function = function[:function.index("\n}\n") + 3]
+    site = tmp_path / "usr/lib/python3/dist-packages/pkg"
+    site.mkdir(parents=True)
+    (site / "mod.py").write_text("")
+    folder = tmp_path / "share/app"
+    folder.mkdir(parents=True)
+    (folder / "manage.py").write_text("")
+    (tmp_path / "asked").write_text(asked.replace("FOLDER", str(folder)))
+    compiled = tmp_path / "compiled"
+    bin_dir = tmp_path / "bin"  # xargs runs python3 as a program: a script stands in
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nshift 5\nprintf "%s\\n" "$@" >> {compiled}\n')
+    (bin_dir / "python3").chmod(0o755)
+    stand_ins = (f"asked={tmp_path}/asked\n"
+                 f"dpkg() {{ {'return 2' if dpkg_fails else 'echo /usr/lib/python3/dist-packages/pkg/mod.py'}; }}\n"
+                 "nproc() { echo 2; }\n")
+    # the listed path is the build root's: here, below tmp_path (the -f test runs from /)
+    function = function.replace('if [ -f "$file" ]', f'if [ -f "{tmp_path}$file" ] || [ -f "$file" ]')
+    proc = subprocess.run(["bash", "-c", "set -eo pipefail\n" + stand_ins + function + "compile_python\necho end"],
+                          capture_output=True, text=True, timeout=30, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    return proc, compiled.read_text().splitlines() if compiled.exists() else []
+
+
+def test_compile_python_compiles_the_files_of_the_packages_and_folders_py3compile_was_asked_about(tmp_path):
+    proc, compiled = _compile_python(tmp_path, "-p python3-pkg\n-p app FOLDER\n")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "end", proc.stderr
+    assert sorted(compiled) == sorted(["/usr/lib/python3/dist-packages/pkg/mod.py", f"{tmp_path}/share/app/manage.py"])
+
+
+def test_compile_python_fails_the_build_when_dpkg_cannot_list_a_package(tmp_path):
+    proc, compiled = _compile_python(tmp_path, "-p python3-pkg\n", dpkg_fails=True)
+    assert proc.returncode != 0 and "end" not in proc.stdout and compiled == [], proc.stdout
+    assert "dpkg -L python3-pkg failed" in proc.stderr
