@@ -235,9 +235,10 @@ def building(wanted: list[Image], say=print, meter: Meter | None = None, jobs: i
                 item = meter.item(f"{suite}: root layer", note="debootstrap")
                 item.finish(f"built ({amount(_root(suite, mirror, item).layer.size)})")
     failed = threading.Event()
-
-    # the longest build gets the CPU first: the others go behind it (BEHIND_NICE), so it ends (and ships) earlier
-    first = max(todo, key=lambda i: len(i.packages), default=None)
+    # the longest package list first: the build that takes longest does not start last, behind the quick ones; and
+    # the longest of those to build gets the CPU: the others go behind it (BEHIND_NICE), so it ends (and ships) earlier
+    order = sorted(range(len(wanted)), key=lambda n: -len(wanted[n].packages))
+    first = next((wanted[n] for n in order if wanted[n] in todo), None)
 
     def one(image: Image) -> BuiltImage | None:
         if failed.is_set():
@@ -248,8 +249,6 @@ def building(wanted: list[Image], say=print, meter: Meter | None = None, jobs: i
             failed.set()
             raise
 
-    # the longest package list first: the build that takes longest does not start last, behind the quick ones
-    order = sorted(range(len(wanted)), key=lambda n: -len(wanted[n].packages))
     workers = max(1, min(jobs or min(MAX_BUILD_JOBS, os.cpu_count() or 1), len(todo) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
         futures: dict[int, Future[BuiltImage | None]] = {n: pool.submit(one, wanted[n]) for n in order}
