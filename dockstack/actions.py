@@ -1,9 +1,11 @@
-"""Container actions as constant remote scripts: one SSH round trip per action, parsed by a pure function.
+"""Container actions as values: each remote call the converge makes is a frozen spec (ActionSpec, StopSpec,
+ExecSpec) that turns itself into one constant script's argv, values passed as arguments, never pasted; an
+action's report is parsed by a pure function.
 
-create/recreate/start/restart: write the env file and the service files (standard input), `docker run` (or start), give
-the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it, print the
-MAC and IP it ended with, then poll the role's readiness check. A create that fails before the
-container has an address removes the container again, so nothing is left half-made.
+create/recreate/start/restart (ACTION_SCRIPT): write the env file and the service files (standard input), `docker
+run` (or start), give the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it,
+print the MAC and IP it ended with, then poll the role's readiness check. A create that fails before the container
+has an address removes the container again, so nothing is left half-made.
 """
 
 from __future__ import annotations
@@ -14,98 +16,23 @@ import tarfile
 from dataclasses import dataclass, field
 
 from dockstack import dockercli, network
+from dockstack.agent import AGENT_SCRIPT, AgentPin, AgentRun, parse_agent
 from dockstack.config import Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
+from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_START
 from dockstack.scripts import script
 from dockstack.services import service_dir
 from dockstack.services.base import Service
 from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
-CREATE, RECREATE, START, RESTART = "create", "recreate", "start", "restart"
+CREATE, RECREATE, START, RESTART = RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART
 CHECK_POLL = 0.2  # seconds between readiness probes
 
-# The one script of an action (see above): dockstack/scripts/action.sh, arguments from action_argv.
+# The one script of an action (see above): dockstack/scripts/action.sh, its named values from ActionSpec.argv.
 ACTION_SCRIPT = script("action.sh")
-
-AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
-# One Puppet agent run inside a container (`docker exec -i NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
-# DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept). Standard input: the
-# stack's CSR challenge, then the CA to pin (AgentPin): the agent never learns a CA from whoever answers as the
-# server. Its ssldir is kept while that CA stays; a re-created server (a new CA) starts it over, and a container
-# re-created with its old name sends a new request that the server's allow_duplicate_certs lets replace the old
-# certificate. A 2048-bit key: Puppet's default 4096 bits take seconds to generate on a busy 2-core machine. No
-# kept-alive connections: the one that submitted the certificate request stalled the next request for 30 s
-# (Jetty's idle timeout), measured in the lab: 34 s for a first run with them, 6 s without. Prints
-# `agent exit N`, the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
-# The text: dockstack/scripts/agent.sh.
-AGENT_SCRIPT = script("agent.sh")
-
-
-@dataclass(frozen=True)
-class AgentPin:
-    """What an agent run is given: the Puppet server's DNS name, the CA certificate(s) it may trust (read from
-    the server's container over SSH: services.puppet.parse_ca) and the stack's CSR challenge (a secret: the
-    server signs only requests that carry it)."""
-
-    server: str
-    ca: str
-    challenge: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class AgentRun:
-    """What one Puppet agent run reported: its exit code (--detailed-exitcodes), the resources its last run
-    summary counts, its Error lines and how long it took."""
-
-    exit_code: int | None
-    changed: int | None
-    failed: int | None
-    total: int | None
-    errors: tuple[str, ...] = ()
-    seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Exit 0 (nothing to change) or 2 (changed), and a summary that counts no failed resource."""
-        return self.exit_code in (0, 2) and self.failed == 0
-
-
-def parse_agent(lines: list[str]) -> AgentRun | None:
-    """The `agent ...` lines of an action or of AGENT_SCRIPT (prefix included); None when no agent ran."""
-    code, errors, summary, ms, seen = None, [], [], None, False
-    for line in lines:
-        kind, _, rest = line.removeprefix("agent ").partition(" ")
-        if not line.startswith("agent "):
-            continue
-        seen = True
-        if kind == "exit" and rest.strip().lstrip("-").isdigit():
-            code = int(rest)
-        elif kind == "error":
-            errors.append(rest.strip())
-        elif kind == "summary":
-            summary.append(rest)
-        elif kind == "ms" and rest.strip().isdigit():
-            ms = int(rest) / 1000
-    if not seen:
-        return None
-    resources = summary_section(summary, "resources")
-    return AgentRun(code, resources.get("changed"), resources.get("failed"), resources.get("total"), tuple(errors), ms)
-
-
-def summary_section(lines: list[str], section: str) -> dict[str, int]:
-    """`key: number` pairs of one top-level section of last_run_summary.yaml (flat YAML, 2-space indents)."""
-    out: dict[str, int] = {}
-    inside = False
-    for line in lines:
-        if line and not line.startswith(" "):
-            inside = line.rstrip() == f"{section}:"
-            continue
-        key, _, value = line.strip().partition(":")
-        if inside and value.strip().isdigit():
-            out[key] = int(value)
-    return out
-
+# A clean stop (and remove): dockstack/scripts/stop.sh, called by StopSpec.
+STOP_SCRIPT = script("stop.sh")
 
 def time_bound(role: Role) -> float:
     """How long one action may take in all: docker run or start, DHCP, the Puppet agent (roles with classes),
@@ -130,31 +57,117 @@ def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: fr
     return buf.getvalue()
 
 
-def action_argv(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
-                with_files: bool, agent: AgentPin | None = None) -> list[str]:
-    """The one command of a create, recreate or start; every value is a quoted argument, except env values and
-    the agent's challenge: those go on standard input (action_input), so the host's process list never shows
-    them. With an agent (AgentPin), the Puppet agent runs after addressing, before the check."""
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action script run, every value named: what ACTION_SCRIPT reads (`KEY=VALUE` words, then `--` and docker
+    run's arguments) and its standard input (secrets: the agent's challenge, the env file's lines, the service
+    files), which the host's process list never shows."""
+
+    mode: str  # create | recreate | start | restart
+    name: str
+    host: str
+    mac: str  # "" : whatever the veth gets (a lease's MAC comes from dnsmasq's data otherwise)
+    cidr: str  # a static address with its prefix; "": a DHCP lease
+    gateway: str
+    mtu: int
+    bridge: str
+    host_veth: str
+    tmp_veth: str
+    dhcp_timeout: int
+    check: str  # the readiness check ("": none)
+    check_timeout: int
+    poll: float
+    env_lines: int  # KEY=VALUE lines on standard input (create and recreate)
+    files: bool  # a tar.gz of service files follows on standard input
+    agent_server: str  # "": no Puppet agent runs
+    certname: str
+    agent_ca: str
+    run: tuple[str, ...]  # docker run's arguments after `docker run` (create and recreate)
+    timeout: float  # how long the whole round trip may take
+    stdin: bytes = field(default=b"", repr=False)
+
+    def named(self) -> list[tuple[str, str]]:
+        """The script's values, by the names it reads them under."""
+        return [("mode", self.mode), ("name", self.name), ("mac", self.mac), ("cidr", self.cidr),
+                ("gateway", self.gateway), ("mtu", str(self.mtu)), ("bridge", self.bridge),
+                ("host_veth", self.host_veth), ("tmp_veth", self.tmp_veth),
+                ("dhcp_timeout", str(self.dhcp_timeout)), ("check", self.check),
+                ("check_timeout", str(self.check_timeout)), ("poll", f"{self.poll:g}"),
+                ("files", "1" if self.files else "0"), ("env_lines", str(self.env_lines)),
+                ("agent_server", self.agent_server), ("certname", self.certname),
+                ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca)]
+
+    def argv(self) -> list[str]:
+        return ["sh", "-c", ACTION_SCRIPT, "sh", *(f"{k}={v}" for k, v in self.named()), "--", *self.run]
+
+    @property
+    def step(self) -> str:
+        return f"{self.name}: {self.mode}"
+
+
+def action_spec(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
+                files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
+                agent: AgentPin | None = None) -> ActionSpec:
+    """The one remote call of a create, recreate, start or restart. With an agent (AgentPin), the Puppet agent
+    runs after addressing, before the check; its challenge, the env values and the files go on standard input."""
     hv, tmp = network.veth_names(c.name)
-    cidr = f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else ""
     creates = mode in (CREATE, RECREATE)
-    run = dockercli.run_argv(c, net, dns_servers)[2:] if creates else []  # after `docker run`
-    return ["sh", "-c", ACTION_SCRIPT, "sh", mode, c.name, plan.mac or "", cidr,
-            str(net.gateway) if net.gateway else "", str(net.mtu), net.bridge, hv, tmp,
-            str(dhcp_timeout()), role.check or "", str(math.ceil(role.check_timeout)), f"{CHECK_POLL:g}",
-            "1" if with_files else "0", str(len(c.env) if creates else 0), agent.server if agent else "",
-            f"{c.name}.{net.domain}" if agent else "", AGENT_SCRIPT if agent else "", agent.ca if agent else "",
-            *run]
-
-
-def action_input(mode: str, c: Container, files: dict[str, str], dirs: tuple[str, ...] = (),
-                 private: frozenset[str] = frozenset(), agent: AgentPin | None = None) -> bytes:
-    """The action script's standard input: the agent's challenge line when an agent runs, the env file's lines
-    (create and recreate), then the service files as tar.gz when there are any (action_argv says whether an
-    agent runs, how many lines and whether files follow)."""
     challenge = f"{agent.challenge}\n".encode() if agent else b""
-    env = dockercli.env_file(c).encode() if mode in (CREATE, RECREATE) else b""
-    return challenge + env + (files_payload(files, dirs, private) if files else b"")
+    env = dockercli.env_file(c).encode() if creates else b""
+    return ActionSpec(
+        mode=mode, name=c.name, host=c.host, mac=plan.mac or "",
+        cidr=f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else "",
+        gateway=str(net.gateway) if net.gateway else "", mtu=net.mtu, bridge=net.bridge, host_veth=hv, tmp_veth=tmp,
+        dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
+        poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files),
+        agent_server=agent.server if agent else "", certname=f"{c.name}.{net.domain}" if agent else "",
+        agent_ca=agent.ca if agent else "",
+        run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
+        timeout=time_bound(role),
+        stdin=challenge + env + (files_payload(files, dirs, private) if files else b""))
+
+
+@dataclass(frozen=True)
+class StopSpec:
+    """A container stopped (or removed) on a host. clean: its service stops cleanly within stop_timeout (galera
+    writes its seqno), so every process is continued and `docker stop` runs first (STOP_SCRIPT), even before a
+    remove; otherwise a remove is a plain `docker rm --force`."""
+
+    name: str
+    host: str
+    remove: bool
+    clean: bool
+    timeout: float
+
+    def argv(self) -> list[str]:
+        if self.remove and not self.clean:
+            return ["docker", "rm", "--force", self.name]
+        return ["sh", "-c", STOP_SCRIPT, "sh", self.name, *(["remove"] if self.remove else [])]
+
+    @property
+    def step(self) -> str:
+        return f"{self.name}: docker {'rm' if self.remove else 'stop'}"
+
+
+def stop_spec(name: str, host: str, stop_timeout: int | None, remove: bool) -> StopSpec:
+    """How a stop or remove of a container whose service stops within stop_timeout (None: Docker's own 10 s, no
+    clean stop needed before a remove) is run, and how long it may take."""
+    wait = stop_timeout if stop_timeout is not None else (0 if remove else 10)
+    return StopSpec(name, host, remove, stop_timeout is not None or not remove, step_timeout() + wait)
+
+
+@dataclass(frozen=True)
+class ExecSpec:
+    """A command run inside a running container (`docker exec`), e.g. a balancer told to drain a member."""
+
+    container: str
+    host: str
+    command: tuple[str, ...]
+    step: str
+    timeout: float
+
+    def argv(self) -> list[str]:
+        return ["docker", "exec", self.container, *self.command]
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,9 @@ from pathlib import Path
 
 from dockstack import lifecycle
 from dockstack import plan as planner
-from dockstack.addressbook import Change
 from dockstack.config import NAME_RE, Container, Inventory, Stack
+from dockstack.converge import converge, open_session
 from dockstack.errors import DockstackError, RemoteError
-from dockstack.executor import Executor
 from dockstack.galera import UUID_RE
 from dockstack.remote import Remotes, parallel, quote
 from dockstack.scripts import script
@@ -381,17 +380,11 @@ def start_role(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, nodes: 
     the cluster, the others join it, and each node's check waits for the whole cluster."""
     world = read_world(inv, stack, remotes)
     check_deployed(stack, world.hosts)
-    ex = Executor(inv, stack, remotes, world, say)
-    todo = [planner.plan_container(c, world.hosts, ex.records.get(c.name)) for c in nodes]
-    ex.ensure_network({c.host for c in nodes})
-    ex.push_agent_server(todo)
-    ex.prepare([a.container for a in todo if a.kind in (planner.CREATE, planner.RECREATE, planner.START)], whole=True)
-    done = parallel(todo, ex.apply)
-    failed = {d.name: d.error for d in done if d.error}
-    failed |= ex.commit(Change(puts=tuple(d.record for d in done if d.record)))
-    ex.publish_services()
-    if failed:
-        raise DockstackError("; ".join(f"{name}: {why}" for name, why in failed.items()))
+    session = open_session(inv, stack, remotes, world, say)
+    todo = [planner.plan_container(c, world.hosts, session.book.record(c.name)) for c in nodes]
+    outcome = converge(session, todo, whole=True, network_hosts={c.host for c in nodes}, announce=False)
+    if outcome.errors:
+        raise DockstackError("; ".join(f"{name}: {why}" for name, why in outcome.errors.items()))
 
 
 # --- the commands ----------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Container commands: inv create / start / stop / remove / ipam.release, for one container or a role's.
 
-Each is one pass: facts (one read per host) -> plan (pure) -> one action script on the container's
-host -> one address-book transaction -> puppet/haproxy files pushed where they changed.
+Each is one pass: facts (one read per host) -> plan (pure: plan.plan_create / plan_start) -> the one converge
+(dockstack.converge) for each container in turn: its action script on its host, one address-book transaction, the
+services' files pushed where they changed.
 """
 
 from __future__ import annotations
@@ -11,37 +12,36 @@ from collections.abc import Callable
 from dockstack import plan as planner
 from dockstack.addressbook import Change
 from dockstack.config import CONTAINER_NAME_RE, Container, Inventory, Stack, keep_generated_secrets
+from dockstack.converge import Session, converge, open_session, publish
 from dockstack.errors import DockstackError
-from dockstack.executor import Executor
 from dockstack.facts import Record
 from dockstack.remote import Remotes
 from dockstack.secretcheck import check_deployed
 from dockstack.world import read_world
 
 Say = Callable[[str], None]
+Planner = Callable[[Container, dict, Record | None], planner.Action]
 
 
-def _prepare(inv: Inventory, stack: Stack, remotes: Remotes, say: Say) -> Executor:
-    return Executor(inv, stack, remotes, read_world(inv, stack, remotes), say)
+def _session(inv: Inventory, stack: Stack, remotes: Remotes, say: Say) -> Session:
+    return open_session(inv, stack, remotes, read_world(inv, stack, remotes), say)
 
 
-def _converge_one(ex: Executor, action: planner.Action) -> Record:
-    """Run one action, commit the address it ended with (also when a later step failed), push the services' files."""
-    c = action.container
-    ex.ensure_network([c.host])
-    ex.push_agent_server([action])
-    ex.prepare([c])  # its service's hook: e.g. a galera node joins the running cluster, or starts it if it must
-    done = ex.apply(action)
-    conflicts = ex.commit(Change(puts=(done.record,) if done.record else ()))
-    ex.publish_services()
-    if done.error:
-        raise DockstackError(f"{c.name} on {c.host}: {done.error}")
-    if c.name in conflicts:
-        raise DockstackError(f"{c.name} on {c.host}: address refused by the address book: {conflicts[c.name]}")
-    record = done.record or ex.records.get(c.name)
+def _converge_one(s: Session, c: Container, plan: Planner) -> Record:
+    """Plan one container against what this command knows now, converge it, and say the address it holds; a
+    refusal or a failure is raised with its reason."""
+    action = plan(c, s.world.hosts, s.book.record(c.name))
+    if action.kind == planner.REFUSE:
+        raise DockstackError(action.why)
+    if action.kind == planner.NOTHING:
+        s.say(f"{c.name}: {action.why}")
+    outcome = converge(s, [action], whole=False, network_hosts=[c.host], announce=False)
+    if c.name in outcome.errors:
+        raise DockstackError(f"{c.name} on {c.host}: {outcome.errors[c.name]}")
+    record = s.book.record(c.name)
     if record is None:
         raise DockstackError(f"{c.name} on {c.host}: no address recorded")
-    ex.say(f"{c.name}: {record.ip} ({record.mac}, {record.source}) on {c.host}")
+    s.say(f"{c.name}: {record.ip} ({record.mac}, {record.source}) on {c.host}")
     return record
 
 
@@ -57,12 +57,20 @@ def _targets(stack: Stack, name: str, say: Say, reverse: bool = False) -> tuple[
 
 
 def create(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
+    _bring_up(inv, stack, remotes, name, say, planner.plan_create)
+
+
+def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
+    _bring_up(inv, stack, remotes, name, say, planner.plan_start)
+
+
+def _bring_up(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say, plan: Planner) -> None:
     targets = _targets(stack, name, say)
-    ex = _prepare(inv, stack, remotes, say)
-    check_deployed(stack, ex.world.hosts)  # before the secrets file is written or a container starts
+    s = _session(inv, stack, remotes, say)
+    check_deployed(stack, s.world.hosts)  # before the secrets file is written or a container starts
     keep_secrets(stack, say)
-    for c in ex.in_order(targets):
-        _create(ex, c)
+    for c in s.hooks.in_order(targets):
+        _converge_one(s, c, plan)
 
 
 def keep_secrets(stack: Stack, say: Say) -> None:
@@ -72,82 +80,38 @@ def keep_secrets(stack: Stack, say: Say) -> None:
         say(f"generated passwords written to {written} (keep it, never commit it)")
 
 
-def _create(ex: Executor, c: Container) -> Record:
-    name = c.name
-    where = ex.world.where(name)
-    if c.host in where:
-        action = planner.plan_container(c, ex.world.hosts, ex.records.get(name))
-        if action.kind == planner.NOTHING:
-            ex.say(f"{name}: already running on {c.host} with {ex.records[name].ip}, nothing to do")
-            ex.commit(Change())  # still repairs the address book if its copies differ
-            return ex.records[name]
-        if action.kind == planner.ADOPT:
-            return _converge_one(ex, action)
-        raise DockstackError(f"{name} already exists on {c.host} ({where[c.host].status}): "
-                             f"`inv start --name={name}`, or `inv remove --name={name}` first")
-    if where:
-        raise DockstackError(f"{name} exists on {next(iter(where))}, but {ex.stack.path} puts it on {c.host}: "
-                             f"`inv remove --name={name}` first")
-    return _converge_one(ex, planner.Action(c, planner.CREATE, "missing"))
-
-
-def start(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
-    targets = _targets(stack, name, say)
-    ex = _prepare(inv, stack, remotes, say)
-    check_deployed(stack, ex.world.hosts)  # before the secrets file is written or a container starts
-    keep_secrets(stack, say)
-    for c in ex.in_order(targets):
-        _start(ex, c)
-
-
-def _start(ex: Executor, c: Container) -> Record:
-    name = c.name
-    where = ex.world.where(name)
-    if c.host not in where:
-        hint = f"it is on {next(iter(where))}: `inv remove --name={name}`, then create" if where else \
-            f"`inv create --name={name}`"
-        raise DockstackError(f"{name} does not exist on {c.host}: {hint}")
-    action = planner.plan_container(c, ex.world.hosts, ex.records.get(name))
-    if action.kind == planner.NOTHING:
-        ex.say(f"{name}: already running with {ex.records[name].ip}, nothing to do")
-        return ex.records[name]
-    if action.kind != planner.ADOPT:
-        action = planner.Action(c, planner.START, action.why)
-    return _converge_one(ex, action)
-
-
 def stop(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say, reverse=True)
-    ex = _prepare(inv, stack, remotes, say)
+    s = _session(inv, stack, remotes, say)
     for c in targets:
-        where = ex.world.where(c.name)
+        where = s.world.where(c.name)
         if not where and len(targets) == 1:
             raise DockstackError(f"{c.name} does not exist on any host: nothing to stop")
         for host, state in where.items():
             if state.running:
-                ex.take_down(c, host)  # out of haproxy first: a planned stop cuts no connection
+                s.runner.take_down(c, host)  # out of haproxy first: a planned stop cuts no connection
             else:
                 say(f"{c.name}: already stopped on {host}")
         if not where:
             say(f"{c.name}: not on any host, nothing to stop")
-    ex.publish_services()
+    publish(s)
 
 
 def remove(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
     targets = _targets(stack, name, say, reverse=True)
-    ex = _prepare(inv, stack, remotes, say)
+    s = _session(inv, stack, remotes, say)
     for c in targets:
-        where = ex.world.where(c.name)
+        where = s.world.where(c.name)
         if not where:
             say(f"{c.name}: not on any host, nothing to remove")
             continue
         for host, state in where.items():
             if state.running:
-                ex.take_down(c, host, remove=True)
+                s.runner.take_down(c, host, remove=True)
             else:
-                ex.remove(host, c.name)
+                s.runner.remove(host, c.name)
         say(f"{c.name}: removed (`inv ipam.release --name={c.name}` forgets its address)")
-    ex.publish_services()
+    publish(s)
 
 
 def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) -> None:
@@ -167,24 +131,24 @@ def release(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say)
     for n in static:
         say(f"{n}: static mac/ip in the config, not released")
     names = [c.name for c in targets if c.name not in static] if targets else [name]
-    ex = _prepare(inv, stack, remotes, say)
+    s = _session(inv, stack, remotes, say)
     for n in names:
-        running = [h for h, s in ex.world.where(n).items() if s.running]
+        running = [h for h, st in s.world.where(n).items() if st.running]
         if running:
             raise DockstackError(f"{n} is running on {running[0]} with that address: `inv remove --name={name}` first")
-    release_addresses(ex, names)
+    release_addresses(s, names)
 
 
-def release_addresses(ex: Executor, names: list[str]) -> None:
+def release_addresses(s: Session, names: list[str]) -> None:
     """One transaction that forgets these names' addresses and holds their IPs back for a while."""
-    known = ex.world.book.known()
-    client_ids = {(lease.mac, lease.ip): lease.client_id for lease in ex.world.book.leases if lease.client_id}
+    known = s.world.book.known()
+    client_ids = {(lease.mac, lease.ip): lease.client_id for lease in s.world.book.leases if lease.client_id}
     releases = tuple((n, known[n][1], known[n][0], *filter(None, [client_ids.get(known[n])]))
                      for n in names if n in known)
     for n in names:
         if n not in known:
-            ex.say(f"{n}: no address known, nothing to release")
+            s.say(f"{n}: no address known, nothing to release")
     if releases:
-        ex.commit(Change(releases=releases))
+        s.book.commit(Change(releases=releases))
         for n, ip, mac, *_ in releases:
-            ex.say(f"{n}: released {ip} ({mac})")
+            s.say(f"{n}: released {ip} ({mac})")

@@ -18,26 +18,58 @@ from dockstack.ipam import Record
 CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
 REPAIR = "repair"  # running, but its readiness check fails: stop it cleanly and start it again (else re-create)
 REFUSE = "refuse"  # a change that is not safe to make now (said why): the container fails, nothing is touched
+STARTS = (CREATE, RECREATE, START, REPAIR)  # the kinds that start a container (its service's hooks come first)
+
+# What the action script does on the container's host (actions.ActionSpec.mode): each kind that changes a
+# container maps to one of these in the plan, never later.
+RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART = "create", "recreate", "start", "restart"
 
 
 @dataclass(frozen=True)
 class Action:
+    """One container's decision, with every choice made: what runs (mode), what is tried if that fails
+    (fallback), whether it serves now and must leave its balancers first (drain), and why."""
+
     container: Container
     kind: str  # create | start | recreate | repair | adopt | refuse | nothing
     why: str
-    remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (recreate)
+    remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (a move, a duplicate)
     observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
+    mode: str | None = None  # what the action script does (RUN_*); None: no script runs (adopt, refuse, nothing)
+    fallback: str | None = None  # the mode run once more when `mode` fails (a repair: re-create, address kept)
+    drain: bool = False  # running on its host now: drained from every balancer and stopped cleanly first
+    rolls: bool = False  # takes a copy of it that serves now down (here or where it moves from): a rolling change
 
     @property
     def changes(self) -> bool:
         return self.kind != NOTHING
 
-    def takes_down(self, running: bool) -> bool:
-        """Whether it stops a container that serves now (a rolling change takes such ones a few at a time)."""
-        return running and self.kind in (RECREATE, REPAIR, START)
-
     def describe(self) -> str:
         return f"{self.container.name} ({self.container.host}): {self.kind} ({self.why})"
+
+
+def create(c: Container, why: str, remove_from: tuple[str, ...] = (), serving_elsewhere: bool = False) -> Action:
+    """A new container on its host (one left elsewhere is removed first: nothing to replace where it goes)."""
+    return Action(c, RECREATE if remove_from else CREATE, why, remove_from, mode=RUN_CREATE,
+                  rolls=serving_elsewhere)
+
+
+def recreate(c: Container, why: str, running: bool, remove_from: tuple[str, ...] = (),
+             serving_elsewhere: bool = False) -> Action:
+    """The container on its host replaced by a new one with its address (drained first when it runs)."""
+    return Action(c, RECREATE, why, remove_from, mode=RUN_RECREATE, drain=running,
+                  rolls=running or serving_elsewhere)
+
+
+def start(c: Container, why: str, remove_from: tuple[str, ...] = ()) -> Action:
+    """Started (or given its address again): its container and its files stay."""
+    return Action(c, START, why, remove_from, mode=RUN_START)
+
+
+def repair(c: Container, why: str) -> Action:
+    """A running container whose check fails: drained, stopped cleanly and started; re-created (address kept)
+    when the start does not bring it back."""
+    return Action(c, REPAIR, why, mode=RUN_START, fallback=RUN_RECREATE, drain=True, rolls=True)
 
 
 def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
@@ -59,14 +91,15 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
     may still run there: the same MAC and IP twice on the segment)."""
     where = [h for h, f in hosts.items() if c.name in f.containers]
     elsewhere = tuple(h for h in where if h != c.host)
+    serving_elsewhere = any(hosts[h].containers[c.name].running for h in elsewhere)
     if record is not None and record.host != c.host and record.host in unreachable:
         return Action(c, REFUSE, f"recorded on {record.host}, which does not answer: a move off a host that cannot "
                                  "be asked could run it twice with the same MAC and IP; bring the host back (or "
                                  f"`inv ipam.release --name={c.name}` once it is gone for good)")
     if c.host not in where:
         if elsewhere:
-            return Action(c, RECREATE, f"moved from {', '.join(elsewhere)} to {c.host}", elsewhere)
-        return Action(c, CREATE, "missing")
+            return create(c, f"moved from {', '.join(elsewhere)} to {c.host}", elsewhere, serving_elsewhere)
+        return create(c, "missing")
     facts = hosts[c.host]
     state = facts.containers[c.name]
     reasons = _spec_drift(c, state.labels)
@@ -80,20 +113,20 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
     if static_mac and record is not None and record.mac != static_mac and "mac changed" not in reasons:
         reasons.append(f"static mac {static_mac} differs from its MAC {record.mac}")
     if reasons:
-        return Action(c, RECREATE, "; ".join(reasons), elsewhere)
+        return recreate(c, "; ".join(reasons), state.running, elsewhere, serving_elsewhere)
     if not state.running:
-        return Action(c, START, "stopped", elsewhere)
+        return start(c, "stopped", elsewhere)
     fits_config = (c.ip is None or ip == str(c.ip)) and (static_mac is None or mac == static_mac)
     if record is None and mac and ip and fits_config and not elsewhere:  # a run killed before it recorded it
         return Action(c, ADOPT, f"running with {ip} ({mac}) but not in the registry: record it",
                       observed=(mac, ip))
     if record is None or (mac, ip) != (record.mac, record.ip):
         have = f"{ip or 'no address'}" + (f", registry says {record.ip}" if record else ", not in the registry")
-        return Action(c, START, f"running without its address ({have})", elsewhere)
+        return start(c, f"running without its address ({have})", elsewhere)
     if elsewhere:
-        return Action(c, RECREATE, f"also present on {', '.join(elsewhere)}", elsewhere)
+        return recreate(c, f"also present on {', '.join(elsewhere)}", True, elsewhere, serving_elsewhere)
     if health is not None and health.state == FAIL:
-        return Action(c, REPAIR, f"unhealthy: {health.detail}")
+        return repair(c, f"unhealthy: {health.detail}")
     passing = health is not None and health.state == PASS
     return Action(c, NOTHING, f"running with {ip}, image and options unchanged"
                   + ((f", its check {health.detail}" if health.detail else ", healthy") if passing else ""))
@@ -109,3 +142,37 @@ def plan_prune(stack: Stack, hosts: dict[str, HostFacts]) -> list[tuple[str, str
     """(host, name) of dockstack containers that the config does not list."""
     names = {c.name for c in stack.containers}
     return sorted((h, n) for h, f in hosts.items() for n in f.containers if n not in names)
+
+
+def plan_create(c: Container, hosts: dict[str, HostFacts], record: Record | None) -> Action:
+    """`inv create`: a missing container is created; one that runs as the config wants is left (or adopted);
+    any other state of it is refused with the command that fits (create never replaces or moves one)."""
+    where = {h: f.containers[c.name] for h, f in hosts.items() if c.name in f.containers}
+    if c.host in where:
+        action = plan_container(c, hosts, record)
+        if action.kind == NOTHING and record is not None:
+            return Action(c, NOTHING, f"already running on {c.host} with {record.ip}, nothing to do")
+        if action.kind == ADOPT:
+            return action
+        return Action(c, REFUSE, f"{c.name} already exists on {c.host} ({where[c.host].status}): "
+                                 f"`inv start --name={c.name}`, or `inv remove --name={c.name}` first")
+    if where:
+        return Action(c, REFUSE, f"{c.name} exists on {next(iter(where))}, but the config puts it on {c.host}: "
+                                 f"`inv remove --name={c.name}` first")
+    return create(c, "missing")
+
+
+def plan_start(c: Container, hosts: dict[str, HostFacts], record: Record | None) -> Action:
+    """`inv start`: an existing container is started (or given its address again), never replaced: a change of
+    its spec waits for deploy-all; one already running with its address is left."""
+    where = [h for h, f in hosts.items() if c.name in f.containers]
+    if c.host not in where:
+        hint = (f"it is on {where[0]}: `inv remove --name={c.name}`, then create" if where else
+                f"`inv create --name={c.name}`")
+        return Action(c, REFUSE, f"{c.name} does not exist on {c.host}: {hint}")
+    action = plan_container(c, hosts, record)
+    if action.kind == NOTHING and record is not None:
+        return Action(c, NOTHING, f"already running with {record.ip}, nothing to do")
+    if action.kind in (ADOPT, NOTHING):
+        return action
+    return start(c, action.why)

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 
 from dockstack.config import Container, Role, Stack
 from dockstack.facts import HostFacts
-from dockstack.plan import RECREATE, REPAIR, Action
+from dockstack.plan import Action
 from dockstack.services.registry import definition
 
 
@@ -28,10 +28,11 @@ def takes_writes(stack: Stack, c: Container) -> bool:
     return bool(d and d.balance_check and d.balance_check.one_active and stack.of_role(c.role)[0] == c)
 
 
-def roll(stack: Stack, role: Role, actions: list[Action], running: Collection[str], healthy: Collection[str],
+def roll(stack: Stack, role: Role, actions: list[Action], healthy: Collection[str],
          hosts: Mapping[str, HostFacts]) -> tuple[list[list[Action]], list[Action]]:
-    """(batches of the role's rolling change in order, the actions that can all run at once)."""
-    down = [a for a in actions if a.kind in (RECREATE, REPAIR) and a.container.name in running]
+    """(batches of the role's rolling change in order, the actions that can all run at once): the plan says which
+    take a serving container down (Action.rolls)."""
+    down = [a for a in actions if a.rolls]
     rest = [a for a in actions if a not in down]
     order = {c.name: i for i, c in enumerate(stack.of_role(role.name))}
     down.sort(key=lambda a: (a.container.name in healthy, holds_vip(a.container, hosts),

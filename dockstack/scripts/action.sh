@@ -3,21 +3,44 @@
 # file and the service files (standard input), runs docker run/start/restart, gives the container its eth0 on the
 # bridge with the planned MAC, a static address or a DHCP lease, runs the Puppet agent (agent.sh) when asked, then
 # polls the readiness check. A create that fails before the container has an address removes it again.
-# Called as (actions.action_argv):
-#   sh -c "$ACTION_SCRIPT" sh MODE NAME MAC CIDR GATEWAY MTU BRIDGE HOST_VETH TMP_VETH \
-#     DHCP_TIMEOUT CHECK CHECK_TIMEOUT POLL FILES ENVS AGENT_SERVER CERTNAME AGENT_SCRIPT AGENT_CA \
-#     [DOCKER_RUN_ARG...]
-# Standard input: the CSR challenge (one line) when AGENT_SERVER is set, then ENVS lines KEY=VALUE (create,
-# recreate), then the service files as tar.gz when FILES is 1.
+# Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
+# mode name mac cidr gateway mtu bridge host_veth tmp_veth dhcp_timeout check check_timeout poll files env_lines
+# agent_server certname agent_script agent_ca (each once; an unknown key fails the action).
+# Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
+# recreate), then the service files as tar.gz when files is 1.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
-mode=$1 name=$2 mac=$3 cidr=$4 gw=$5 mtu=$6 br=$7 hv=$8 tmp=$9
-shift 9
-dhcp_timeout=$1 check=$2 check_timeout=$3 poll=$4 files=$5 envs=$6 agent_server=$7 certname=$8 agent=$9
-shift 9
-agent_ca=$1
-shift 1
+mode='' name='' mac='' cidr='' gw='' mtu='' br='' hv='' tmp='' dhcp_timeout='' check='' check_timeout='' poll=''
+files=0 envs=0 agent_server='' certname='' agent='' agent_ca=''
+while [ $# -gt 0 ]; do
+  value=${1#*=}
+  case $1 in
+    --) shift; break ;;
+    mode=*) mode=$value ;;
+    name=*) name=$value ;;
+    mac=*) mac=$value ;;
+    cidr=*) cidr=$value ;;
+    gateway=*) gw=$value ;;
+    mtu=*) mtu=$value ;;
+    bridge=*) br=$value ;;
+    host_veth=*) hv=$value ;;
+    tmp_veth=*) tmp=$value ;;
+    dhcp_timeout=*) dhcp_timeout=$value ;;
+    check=*) check=$value ;;
+    check_timeout=*) check_timeout=$value ;;
+    poll=*) poll=$value ;;
+    files=*) files=$value ;;
+    env_lines=*) envs=$value ;;
+    agent_server=*) agent_server=$value ;;
+    certname=*) certname=$value ;;
+    agent_script=*) agent=$value ;;
+    agent_ca=*) agent_ca=$value ;;
+    *) echo "failed spec"; echo "said unknown value ${1%%=*} (the action script and dockstack differ)"; exit 1 ;;
+  esac
+  shift
+done
+if [ -z "$mode" ] || [ -z "$name" ]; then echo "failed spec"; echo "said no mode or name"; exit 1; fi
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
 t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
 took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }

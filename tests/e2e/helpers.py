@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from dockstack import actions, lab
+from dockstack import agent, lab
 from dockstack.config import (
     DEFAULT_HOSTS_FILE,
     ROOT,
@@ -236,13 +236,13 @@ def pinned_ca(inventory: Inventory, stack: Stack) -> str:
 
 
 def agent_run(inventory: Inventory, stack: Stack, c: Container, server_name: str | None = None, ca: str | None = None,
-              folder: str = actions.AGENT_DIR, challenge: str | None = None) -> actions.AgentRun:
+              folder: str = agent.AGENT_DIR, challenge: str | None = None) -> agent.AgentRun:
     """The agent as dockstack runs it (AGENT_SCRIPT, the challenge and the pinned CA on its standard input), again,
     by hand: by default against the stack's server, with the certificate it has."""
     domain = inventory.network.domain
-    cmd = ["docker", "exec", "-i", c.name, "sh", "-c", actions.AGENT_SCRIPT, "sh",
+    cmd = ["docker", "exec", "-i", c.name, "sh", "-c", agent.AGENT_SCRIPT, "sh",
            server_name or f"{puppet_server(stack).name}.{domain}", f"{c.name}.{domain}", folder]
     given = f"{challenge or puppet_service.challenge(stack)}\n{ca or pinned_ca(inventory, stack)}\n"
-    run = actions.parse_agent(ssh(inventory, c.host, shlex.join(cmd), stdin=given).stdout.splitlines())
+    run = agent.parse_agent(ssh(inventory, c.host, shlex.join(cmd), stdin=given).stdout.splitlines())
     assert run is not None
     return run

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 
-from dockstack import actions
+from dockstack import agent
 from dockstack.config import ROOT, Container, Stack
 from dockstack.config.tls import copy_kept
 from dockstack.remote import parallel
@@ -94,8 +94,8 @@ def test_profiles_wrote_each_roles_settings_from_hieradata(real, inventory):
     assert f"zk_server_ip = cassandra.{DOMAIN}:2181\n" in read("config", "/etc/dockstack/contrail-config.conf")
     assert f"api_servers = config.{DOMAIN}:8082\n" in read("control", "/etc/dockstack/contrail-control.conf")
     for c in agents(stack):  # each with its last run summary: nothing failed
-        summary = read(c.name, f"{actions.AGENT_DIR}/last_run_summary.yaml").splitlines()
-        assert actions.summary_section(summary, "resources")["failed"] == 0, c.name
+        summary = read(c.name, f"{agent.AGENT_DIR}/last_run_summary.yaml").splitlines()
+        assert agent.summary_section(summary, "resources")["failed"] == 0, c.name
 
 
 def test_a_second_agent_run_changes_nothing(real, inventory):

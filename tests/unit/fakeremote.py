@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dockstack import actions, addressbook, executor, facts, health, network
+from dockstack import actions, addressbook, facts, health, network
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import RemoteError
@@ -29,6 +29,14 @@ from dockstack.remote import Result
 from dockstack.services import SERVICE_ROOT, puppet
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA==\n-----END CERTIFICATE-----\n"  # what the fake Puppet server holds
+
+
+def action_values(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """ACTION_SCRIPT's named values (KEY=VALUE words up to `--`, each once) and docker run's arguments after them."""
+    end = argv.index("--")
+    pairs = [a.split("=", 1) for a in argv[4:end]]
+    assert all(len(p) == 2 for p in pairs) and len({k for k, _ in pairs}) == len(pairs), argv[4:end]
+    return dict(pairs), argv[end + 1:]
 
 
 @dataclass
@@ -145,7 +153,8 @@ class Lab:
                 host.network = (br, join, vx, frozenset(argv[12:]), port)
                 return Result(True, 0, "", "")
             if script == actions.ACTION_SCRIPT:
-                self.calls.append(Call(host_name, "action", argv[5], (argv[4],)))
+                spec, _ = action_values(argv)
+                self.calls.append(Call(host_name, "action", spec["name"], (spec["mode"],)))
                 return self.action(host, argv, data)
             if script == addressbook.TXN_SCRIPT:
                 files, _ = untar(data)
@@ -162,7 +171,7 @@ class Lab:
             if script == health.HEALTH_SCRIPT:
                 self.calls.append(Call(host_name, "health"))
                 return Result(True, 0, self.health(host, argv[4], argv[9:]), "")
-            if script == executor.STOP_SCRIPT:
+            if script == actions.STOP_SCRIPT:
                 name, remove = argv[4], argv[5:] == ["remove"]
                 self.calls.append(Call(host_name, "rm" if remove else "stop", name))
                 if remove:
@@ -270,12 +279,13 @@ class Lab:
         h.dirs = {d for d in h.dirs if d != folder and not d.startswith(f"{folder}/")}
 
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
-        """ACTION_SCRIPT: its positional arguments, the env lines and tar.gz on standard input, its report."""
-        mode, name, mac, cidr = argv[4:8]
-        check, with_files, envs, agent, run = argv[14], argv[17] == "1", int(argv[18]), argv[19], argv[23:]
-        if agent:  # the challenge line first (then the agent runs: it changes nothing here)
+        """ACTION_SCRIPT: its named values, the env lines and tar.gz on standard input, its report."""
+        spec, run = action_values(argv)
+        mode, name, mac, cidr = spec["mode"], spec["name"], spec["mac"], spec["cidr"]
+        check, with_files, envs = spec["check"], spec["files"] == "1", int(spec["env_lines"])
+        if spec["agent_server"]:  # the challenge line first (then the agent runs: it changes nothing here)
             challenge, _, data = data.partition(b"\n")
-            assert challenge and argv[22].startswith("-----BEGIN CERTIFICATE-----"), "an agent without its pin"
+            assert challenge and spec["agent_ca"].startswith("-----BEGIN CERTIFICATE-----"), "an agent without its pin"
         for _ in range(envs):
             _, _, data = data.partition(b"\n")
         if with_files:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, dockercli, ipam, network, settings
+from dockstack import actions, agent, dockercli, ipam, network, settings
 from dockstack.actions import ActionResult
 from dockstack.config import Role
 from dockstack.ipam import AddressPlan
@@ -37,16 +37,29 @@ def script_groups(script: str) -> list[list[str]]:
     return groups
 
 
+def script_keys(script: str) -> list[str]:
+    """The names the script's `case` reads its values under (`name=*) var=$value ;;`)."""
+    return re.findall(r"^\s+(\w+)=\*\) \w+=\$value ;;$", script, re.M)
+
+
 def split_action(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """(script variable -> value, the docker run argv after them), checking the `sh -c SCRIPT sh` prefix."""
+    """(value name -> value, the docker run argv after `--`), checking the `sh -c SCRIPT sh` prefix and that every
+    name is one the script reads, once."""
     assert argv[:4] == ["sh", "-c", actions.ACTION_SCRIPT, "sh"]
-    values: dict[str, str] = {}
-    rest = argv[4:]
-    for group in script_groups(actions.ACTION_SCRIPT):
-        assert len(rest) >= len(group)
-        values |= dict(zip(group, rest))
-        rest = rest[len(group):]
-    return values, rest
+    end = argv.index("--")
+    pairs = [a.split("=", 1) for a in argv[4:end]]
+    assert [k for k, _ in pairs] == script_keys(actions.ACTION_SCRIPT)
+    return dict(pairs), argv[end + 1:]
+
+
+def spec(mode: str, c, role, net, plan, dns, with_files: bool, agent=None, files=None) -> actions.ActionSpec:
+    """action_spec with a service file when with_files (its content does not matter to the argv)."""
+    return actions.action_spec(mode, c, role, net, plan, dns, files if files is not None else
+                               ({"/x/f": "text\n"} if with_files else {}), agent=agent)
+
+
+def argv_of(*args, **kw) -> list[str]:
+    return spec(*args, **kw).argv()
 
 
 @pytest.fixture
@@ -63,24 +76,32 @@ NEW_PLAN = AddressPlan(None, None, ipam.NEW, None, "new lease")
 STATIC_PLAN = AddressPlan("02:00:0a:64:00:05", "10.100.0.5", ipam.STATIC, None, "static")
 
 
-# --- action_argv --------------------------------------------------------------------------------------
+# --- ActionSpec -----------------------------------------------------------------------------------------
 
 
-def test_script_interface():
-    assert script_groups(actions.ACTION_SCRIPT) == [
-        ["mode", "name", "mac", "cidr", "gw", "mtu", "br", "hv", "tmp"],
-        ["dhcp_timeout", "check", "check_timeout", "poll", "files", "envs", "agent_server", "certname", "agent"],
-        ["agent_ca"]]
+def test_script_interface(web, net):
+    """The script reads named values, the spec names the same ones in the same order, and no positional
+    parameter is read before `--` (the docker run arguments)."""
+    assert script_keys(actions.ACTION_SCRIPT) == [k for k, _ in spec(
+        actions.CREATE, web, Role("webui"), net, NEW_PLAN, [], False).named()]
+    assert script_groups(actions.ACTION_SCRIPT) == []  # no `x=$1 y=$2 ...`: nothing read by its position
+
+
+def test_an_unknown_value_fails_the_action_before_anything_runs(tmp_path):
+    proc = subprocess.run(["/bin/sh", "-c", actions.ACTION_SCRIPT, "sh", "mode=create", "name=web", "bogus=1", "--"],
+                          capture_output=True, text=True, env={"PATH": str(tmp_path)}, timeout=10)
+    assert proc.returncode == 1
+    assert actions.parse_action(proc.stdout).failed_step == "spec" and "bogus" in proc.stdout
 
 
 def test_create_with_a_new_address(web, role, net):
-    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False)
+    argv = argv_of(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False)
     values, run = split_action(argv)
     hv, tmp = network.veth_names("web")
-    assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gw": "", "mtu": "1450",
-                      "br": "dsbr0", "hv": hv, "tmp": tmp, "dhcp_timeout": "30", "check": "curl -sf http://localhost/",
-                      "check_timeout": "60", "poll": "0.2", "files": "0", "envs": "0", "agent_server": "",
-                      "certname": "", "agent": "", "agent_ca": ""}
+    assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gateway": "", "mtu": "1450",
+                      "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp, "dhcp_timeout": "30",
+                      "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
+                      "env_lines": "0", "agent_server": "", "certname": "", "agent_script": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -88,63 +109,63 @@ def test_create_with_a_new_address(web, role, net):
 def test_static_ip_is_passed_as_cidr_with_its_mac(container, role, net):
     c = container("db", ip="10.100.0.10")
     plan = ipam.plan_address(c, {})
-    values, _ = split_action(actions.action_argv(actions.CREATE, c, role, net, plan, DNS_SERVERS, False))
-    assert (values["mac"], values["cidr"], values["gw"]) == ("02:00:0a:64:00:0a", "10.100.0.10/24", "")
+    values, _ = split_action(argv_of(actions.CREATE, c, role, net, plan, DNS_SERVERS, False))
+    assert (values["mac"], values["cidr"], values["gateway"]) == ("02:00:0a:64:00:0a", "10.100.0.10/24", "")
 
 
 def test_static_ip_cidr_uses_the_subnet_prefix(container, role, net):
     n = dataclasses.replace(net, subnet=ipaddress.IPv4Network("10.8.0.0/16"))
     plan = AddressPlan("02:00:0a:08:01:02", "10.8.1.2", ipam.STATIC, "10.8.1.2", "static")
-    values, _ = split_action(actions.action_argv(actions.START, container("db"), role, n, plan, [], False))
+    values, _ = split_action(argv_of(actions.START, container("db"), role, n, plan, [], False))
     assert values["cidr"] == "10.8.1.2/16"
 
 
 def test_gateway_is_passed(web, role, net):
     n = dataclasses.replace(net, gateway=ipaddress.IPv4Address("10.100.0.1"))
-    values, _ = split_action(actions.action_argv(actions.CREATE, web, role, n, NEW_PLAN, DNS_SERVERS, False))
-    assert values["gw"] == "10.100.0.1"
+    values, _ = split_action(argv_of(actions.CREATE, web, role, n, NEW_PLAN, DNS_SERVERS, False))
+    assert values["gateway"] == "10.100.0.1"
 
 
 def test_lease_plan_passes_the_mac_and_no_cidr(web, role, net):
     plan = ipam.plan_address(web, {"web": ("02:42:0a:64:00:96", "10.100.0.150")})
-    values, _ = split_action(actions.action_argv(actions.RECREATE, web, role, net, plan, DNS_SERVERS, True))
+    values, _ = split_action(argv_of(actions.RECREATE, web, role, net, plan, DNS_SERVERS, True))
     assert (values["mode"], values["mac"], values["cidr"], values["files"]) == ("recreate", "02:42:0a:64:00:96", "",
                                                                                 "1")
 
 
 def test_recreate_appends_the_run_argv(web, role, net):
-    _, run = split_action(actions.action_argv(actions.RECREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False))
+    _, run = split_action(argv_of(actions.RECREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False))
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]
 
 
 @pytest.mark.parametrize("mode", [actions.START, actions.RESTART])
 def test_start_and_restart_have_no_run_argv(web, role, net, mode):
-    argv = actions.action_argv(mode, web, role, net, NEW_PLAN, DNS_SERVERS, True)
+    argv = argv_of(mode, web, role, net, NEW_PLAN, DNS_SERVERS, True)
     values, run = split_action(argv)
     assert values["mode"] == mode
     assert values["files"] == "1"
     assert run == []
-    assert len(argv) == 4 + 9 + 9 + 1
+    assert len(argv) == 4 + len(script_keys(actions.ACTION_SCRIPT)) + 1
 
 
-PIN = actions.AgentPin("puppet.dockstack.lab", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+PIN = agent.AgentPin("puppet.dockstack.lab", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
                        "Challenge0123456789abcdef")
 
 
 def test_agent_run_passes_the_server_the_certname_the_agent_script_and_the_ca(web, role, net):
-    argv = actions.action_argv(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False, PIN)
+    argv = argv_of(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False, PIN)
     values, run = split_action(argv)
     assert (values["agent_server"], values["certname"]) == ("puppet.dockstack.lab", "web.dockstack.lab")
-    assert values["agent"] == actions.AGENT_SCRIPT and values["agent_ca"] == PIN.ca
+    assert values["agent_script"] == agent.AGENT_SCRIPT and values["agent_ca"] == PIN.ca
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]
     assert PIN.challenge not in argv and PIN.challenge not in repr(PIN)  # a secret: standard input only
 
 
-def test_the_challenge_is_the_first_line_of_standard_input_before_the_env(container):
+def test_the_challenge_is_the_first_line_of_standard_input_before_the_env(container, net):
     c = container("web", env=(("A", "1"),))
-    data = actions.action_input(actions.CREATE, c, {}, agent=PIN)
+    data = spec(actions.CREATE, c, Role("webui"), net, NEW_PLAN, [], False, agent=PIN).stdin
     assert data == f"{PIN.challenge}\nA=1\n".encode()
-    assert actions.action_input(actions.CREATE, c, {}) == b"A=1\n"
+    assert spec(actions.CREATE, c, Role("webui"), net, NEW_PLAN, [], False).stdin == b"A=1\n"
 
 
 def test_agent_time_counts_in_the_time_bound(role):
@@ -155,12 +176,12 @@ def test_agent_time_counts_in_the_time_bound(role):
 @pytest.mark.parametrize(("timeout", "text"), [(60.0, "60"), (20, "20"), (2.1, "3"), (0.5, "1"), (59.999, "60")])
 def test_check_timeout_is_rounded_up_to_whole_seconds(web, net, timeout, text):
     role = Role("webui", check="true", check_timeout=timeout)
-    values, _ = split_action(actions.action_argv(actions.START, web, role, net, NEW_PLAN, [], False))
+    values, _ = split_action(argv_of(actions.START, web, role, net, NEW_PLAN, [], False))
     assert values["check_timeout"] == text
 
 
 def test_role_without_check_passes_an_empty_check(web, net):
-    values, _ = split_action(actions.action_argv(actions.START, web, Role("webui"), net, NEW_PLAN, [], False))
+    values, _ = split_action(argv_of(actions.START, web, Role("webui"), net, NEW_PLAN, [], False))
     assert values["check"] == ""
 
 
@@ -170,11 +191,11 @@ def test_script_is_constant_text(container, net):
     role = Role("webui", check=NASTY)
     n = dataclasses.replace(net, bridge="br 0; reboot")
     plan = AddressPlan("02:00:00:00:00:01; reboot", "10.100.0.5 dev lo", ipam.STATIC, None, "x")
-    argv = actions.action_argv(actions.CREATE, c, role, n, plan, DNS_SERVERS, True)
+    argv = argv_of(actions.CREATE, c, role, n, plan, DNS_SERVERS, True)
     assert argv[2] is actions.ACTION_SCRIPT
     values, run = split_action(argv)
     assert values["check"] == NASTY
-    assert values["br"] == "br 0; reboot"
+    assert values["bridge"] == "br 0; reboot"
     assert values["mac"] == "02:00:00:00:00:01; reboot"
     assert values["cidr"] == "10.100.0.5 dev lo/24"
     assert run[-3:] == ["sh", "-c", NASTY]
@@ -188,11 +209,11 @@ SECRET = "s3cr3t pass'word $(id)"
 @pytest.mark.parametrize("mode", [actions.CREATE, actions.RECREATE])
 def test_env_values_go_on_standard_input_never_in_the_argv(container, role, net, mode):
     c = container("web", env=(("DB_PASSWORD", SECRET), ("MODE", "production")))
-    argv = actions.action_argv(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True)
+    argv = argv_of(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True)
     values, _ = split_action(argv)
-    assert values["envs"] == "2"
+    assert values["env_lines"] == "2"
     assert not any(SECRET in a or "production" in a for a in argv)
-    data = actions.action_input(mode, c, {"/x/f": "text\n"})
+    data = spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True).stdin
     env = f"DB_PASSWORD={SECRET}\nMODE=production\n".encode()
     assert data.startswith(env)
     assert members(data[len(env):]) == [("x/f", False, 0o644, "text\n")]
@@ -201,9 +222,9 @@ def test_env_values_go_on_standard_input_never_in_the_argv(container, role, net,
 @pytest.mark.parametrize("mode", [actions.START, actions.RESTART])
 def test_start_and_restart_send_no_env(container, role, net, mode):
     c = container("web", env=(("DB_PASSWORD", SECRET),))
-    values, _ = split_action(actions.action_argv(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False))
-    assert values["envs"] == "0"
-    assert actions.action_input(mode, c, {}) == b""
+    values, _ = split_action(argv_of(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False))
+    assert values["env_lines"] == "0"
+    assert spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False).stdin == b""
 
 
 FAKE_DOCKER = """#!/bin/sh
@@ -230,9 +251,9 @@ def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(conta
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
     c = container("web", env=(("DB_PASSWORD", SECRET), ("PADDED", "  x\ty  "), ("EMPTY", "")))
-    argv = actions.action_argv(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, True)
     service_file = f"{tmp_path}/svc/site.pp"
-    data = actions.action_input(actions.CREATE, c, {service_file: "node default {}\n"})
+    made = spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, True, files={service_file: "node default {}\n"})
+    argv, data = made.argv(), made.stdin
     proc = subprocess.run(argv, input=data, capture_output=True, timeout=30,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
     result = actions.parse_action(proc.stdout.decode())
@@ -448,7 +469,7 @@ def test_script_reports_how_long_addressing_and_the_check_took(container, role, 
         (bin_dir / tool).chmod(0o755)
     c = container("web")
     checked = dataclasses.replace(role, check="true")
-    argv = actions.action_argv(actions.START, c, checked, net, STATIC_PLAN, DNS_SERVERS, False)
+    argv = argv_of(actions.START, c, checked, net, STATIC_PLAN, DNS_SERVERS, False)
     proc = subprocess.run(argv, capture_output=True, timeout=30, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     res = actions.parse_action(proc.stdout.decode())
     assert res.ready, proc.stdout
@@ -486,7 +507,7 @@ def action_fakes(fakebin):
 
 def test_script_plumbs_eth0_and_sets_the_static_address(container, net, action_fakes):
     c = container("web")
-    argv = actions.action_argv(actions.CREATE, c, Role("webui", check="true"), net, STATIC_PLAN, DNS_SERVERS, False)
+    argv = argv_of(actions.CREATE, c, Role("webui", check="true"), net, STATIC_PLAN, DNS_SERVERS, False)
     proc = action_fakes.run(argv)
     res = actions.parse_action(proc.stdout)
     assert (res.ready, res.mac, res.ip, res.failed_step) == (True, "02:00:0a:64:00:05", "10.100.0.5", None), proc
@@ -509,7 +530,7 @@ def test_script_plumbs_eth0_and_sets_the_static_address(container, net, action_f
 
 def test_script_asks_for_a_lease_in_the_containers_namespaces_and_undoes_a_create_without_one(container, role, net,
                                                                                              action_fakes):
-    argv = actions.action_argv(actions.CREATE, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False)
+    argv = argv_of(actions.CREATE, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False)
     proc = action_fakes.run(argv)
     assert proc.returncode == 1
     res = actions.parse_action(proc.stdout)

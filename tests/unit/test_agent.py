@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions
+from dockstack import actions, agent
 
 # last_run_summary.yaml as Debian's puppet-agent 7.23 writes it (from a lab run), with the script's prefix
 SUMMARY = """---
@@ -48,25 +48,25 @@ def agent_lines(code: int, summary: str = SUMMARY, errors: tuple[str, ...] = (),
 
 
 def test_a_run_that_changed_things():
-    run = actions.parse_agent(agent_lines(2, ms=9213))
-    assert run == actions.AgentRun(2, 2, 0, 9, (), 9.213)
+    run = agent.parse_agent(agent_lines(2, ms=9213))
+    assert run == agent.AgentRun(2, 2, 0, 9, (), 9.213)
     assert run.ok
 
 
 def test_a_second_run_with_nothing_to_do():
-    run = actions.parse_agent(agent_lines(0, SUMMARY.replace("changed: 2", "changed: 0")))
+    run = agent.parse_agent(agent_lines(0, SUMMARY.replace("changed: 2", "changed: 0")))
     assert (run.exit_code, run.changed, run.failed, run.ok) == (0, 0, 0, True)
 
 
 def test_failed_resources_fail_even_with_a_good_exit_code():
-    run = actions.parse_agent(agent_lines(2, SUMMARY.replace("  failed: 0", "  failed: 1")))
+    run = agent.parse_agent(agent_lines(2, SUMMARY.replace("  failed: 0", "  failed: 1")))
     assert run.failed == 1 and not run.ok
 
 
 def test_catalog_failure_has_no_summary_and_keeps_the_error_lines():
     err = ("Could not retrieve catalog from remote server: Error 500 on SERVER: Server Error: Evaluation Error: "
            "boom (file: /x/boom.pp, line: 2, column: 3) on node galera.dockstack.lab")
-    run = actions.parse_agent(agent_lines(1, "", (err, "Could not retrieve catalog; skipping run")))
+    run = agent.parse_agent(agent_lines(1, "", (err, "Could not retrieve catalog; skipping run")))
     assert (run.exit_code, run.failed, run.total) == (1, None, None)
     assert run.errors == (err, "Could not retrieve catalog; skipping run")
     assert not run.ok
@@ -74,12 +74,12 @@ def test_catalog_failure_has_no_summary_and_keeps_the_error_lines():
 
 def test_the_events_failure_count_is_not_the_resources_one():
     text = SUMMARY.replace("  failure: 0", "  failure: 3")
-    assert actions.summary_section(text.splitlines(), "resources")["failed"] == 0
-    assert actions.summary_section(text.splitlines(), "events") == {"failure": 3, "success": 2, "total": 2}
+    assert agent.summary_section(text.splitlines(), "resources")["failed"] == 0
+    assert agent.summary_section(text.splitlines(), "events") == {"failure": 3, "success": 2, "total": 2}
 
 
 def test_no_agent_lines_means_no_agent_ran():
-    assert actions.parse_agent(["started", "link 2: eth0", "ready"]) is None
+    assert agent.parse_agent(["started", "link 2: eth0", "ready"]) is None
 
 
 def test_parse_action_carries_the_agent_run():
@@ -129,7 +129,7 @@ def agent_step(tmp_path: Path, fake_docker: Path, lines: list[str]) -> subproces
 def test_script_passes_a_good_run_on(tmp_path, fake_docker):
     out = agent_step(tmp_path, fake_docker, agent_lines(2))
     assert out.returncode == 0 and out.stdout.splitlines()[-1] == "ready"
-    assert actions.parse_agent(out.stdout.splitlines()).ok
+    assert agent.parse_agent(out.stdout.splitlines()).ok
 
 
 @pytest.mark.parametrize(("code", "summary"), [(1, ""), (4, SUMMARY.replace("  failed: 0", "  failed: 1")),
@@ -178,7 +178,7 @@ def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say
     """AGENT_SCRIPT as action.sh runs it: the challenge line and the CA on standard input."""
     env = {"PATH": f"{fake_puppet}:/usr/bin:/bin", "ARGS_LOG": str(tmp_path / "args"), "CODE": str(code),
            "SUMMARY": summary, "SAY": say, "CSR_LOG": str(tmp_path / "csr")}
-    out = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", str(tmp_path / "agent"),
+    out = subprocess.run(["sh", "-c", agent.AGENT_SCRIPT, "sh", "puppet.lab", "web.lab", str(tmp_path / "agent"),
                           "8140", "0", str(tmp_path / "facter.conf")],
                          input=f"{challenge}\n{ca}\n", capture_output=True, text=True, env=env, check=True)
     return out.stdout.splitlines()
@@ -186,8 +186,8 @@ def agent_script(tmp_path: Path, fake_puppet: Path, code: int, summary: str, say
 
 def test_agent_script_reports_exit_code_errors_and_summary(tmp_path, fake_puppet):
     lines = agent_script(tmp_path, fake_puppet, 2, SUMMARY, "Notice: Applied catalog\nError: one\nError: two")
-    run = actions.parse_agent(lines)
-    assert run == actions.AgentRun(2, 2, 0, 9, ("Error: one", "Error: two"), None)  # its own lines
+    run = agent.parse_agent(lines)
+    assert run == agent.AgentRun(2, 2, 0, 9, ("Error: one", "Error: two"), None)  # its own lines
     args = (tmp_path / "args").read_text().split()
     assert args[:2] == ["agent", "--onetime"] and "--detailed-exitcodes" in args
     assert args[args.index("--server") + 1] == "puppet.lab" and args[args.index("--certname") + 1] == "web.lab"
@@ -201,7 +201,7 @@ def test_agent_script_pins_the_given_ca_and_keeps_the_ssldir_while_it_stays(tmp_
     ssl = tmp_path / "agent" / "ssl"
     (tmp_path / "agent").mkdir()
     (tmp_path / "agent" / "last_run_summary.yaml").write_text(SUMMARY)  # from an earlier run
-    run = actions.parse_agent(agent_script(tmp_path, fake_puppet, 1, "", "Error: no catalog"))
+    run = agent.parse_agent(agent_script(tmp_path, fake_puppet, 1, "", "Error: no catalog"))
     assert (run.exit_code, run.total, run.errors) == (1, None, ("Error: no catalog",))  # no old summary
     assert (ssl / "certs" / "ca.pem").read_text() == CA + "\n"  # the CA it was given: never one from the network
     (ssl / "private_keys").mkdir()
@@ -230,7 +230,7 @@ def test_agent_script_puts_the_challenge_in_the_request_only_while_the_agent_run
     (CA, 'q"uote', "no CSR challenge was given"),
 ])
 def test_agent_script_refuses_to_run_without_a_ca_and_a_clean_challenge(tmp_path, fake_puppet, ca, challenge, said):
-    run = actions.parse_agent(agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", ca=ca, challenge=challenge))
+    run = agent.parse_agent(agent_script(tmp_path, fake_puppet, 0, SUMMARY, "", ca=ca, challenge=challenge))
     assert not run.ok and said in run.errors[0]
     assert not (tmp_path / "args").exists()  # the agent never ran
 
@@ -246,7 +246,7 @@ def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]  # bound, not listening: connections are refused
     try:
-        proc = subprocess.Popen(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
+        proc = subprocess.Popen(["sh", "-c", agent.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
                                  str(tmp_path / "agent"), str(port), "60",
                                  str(tmp_path / "facter.conf")], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, env=env)
@@ -256,13 +256,13 @@ def test_agent_script_waits_for_the_server_to_accept_connections(tmp_path, fake_
         probe.listen()
         out = proc.stdout.read()
         proc.wait(timeout=60)
-        assert actions.parse_agent(out.splitlines()).ok and (tmp_path / "args").exists()
+        assert agent.parse_agent(out.splitlines()).ok and (tmp_path / "args").exists()
     finally:
         probe.close()
-    refused = subprocess.run(["sh", "-c", actions.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
+    refused = subprocess.run(["sh", "-c", agent.AGENT_SCRIPT, "sh", "127.0.0.1", "web.lab",
                               str(tmp_path / "agent2"), str(port), "1",
                               str(tmp_path / "facter.conf")], input=f"{CHALLENGE}\n{CA}\n",
                              capture_output=True, text=True, env=env)
-    run = actions.parse_agent(refused.stdout.splitlines())
+    run = agent.parse_agent(refused.stdout.splitlines())
     assert not run.ok and "does not accept connections on port" in run.errors[0]
     assert not (tmp_path / "agent2").exists()  # the agent never ran

@@ -16,7 +16,8 @@ from dockstack.services import registry
 # the modules that run any service alike: they may reach definitions only through the registry and base
 ENGINE = ["tasks.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dockstack" / "config").glob("*.py")),
           *(f"dockstack/{m}.py" for m in (
-    "facts", "plan", "actions", "executor", "deploy", "lifecycle", "dockercli", "world", "status",
+    "facts", "plan", "actions", "agent", "converge/__init__", "converge/runner", "converge/book", "converge/ledger",
+    "converge/members", "converge/publish", "converge/hooks", "deploy", "lifecycle", "dockercli", "world", "status",
     "health", "addressbook", "ipam", "network", "remote", "images", "lab", "secretcheck"))]
 ALLOWED_SERVICE_IMPORTS = {"dockstack.services", "dockstack.services.base", "dockstack.services.registry"}
 NAMES = frozenset(registry.DEFINITIONS)

@@ -284,7 +284,7 @@ def test_a_galera_password_override_of_letters_and_digits_is_used(cfg):
     assert dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"] == "A" * 24
 
 
-# --- the executor's part: one recover round trip per unknown seqno, the start lines, the refusal --------------
+# --- the services' hooks in the converge: one recover round trip per unknown seqno, the start lines, the refusal
 
 
 class FakeResult:
@@ -314,7 +314,7 @@ def grastate_text(state: GraState | None) -> str | None:
 def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None):
     from dockstack.addressbook import Book
     from dockstack.config import Role, Stack
-    from dockstack.executor import Executor
+    from dockstack.converge import open_session
     from dockstack.facts import ContainerState, HostFacts
     from dockstack.world import World
 
@@ -328,8 +328,8 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
     calls: list[str] = []
     remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
     said: list[str] = []
-    ex = Executor(None, stack, remotes, World(hosts, Book(), {}, ()), said.append)  # type: ignore[arg-type]
-    return ex, nodes, calls, said
+    session = open_session(None, stack, remotes, World(hosts, Book(), {}, ()), said.append)  # type: ignore[arg-type]
+    return session.hooks, nodes, calls, said
 
 
 def test_prepare_recovers_unknown_seqnos_then_starts_the_most_advanced(container):
@@ -365,7 +365,8 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
 
 def start_files(ex) -> dict[str, tuple[str, str]]:
     """node -> (its start file's line, the cluster size its check waits for), as the hook prepared them."""
-    return {n: (f["start"].rstrip("\n"), f["expected-size"].rstrip("\n")) for n, f in ex.prepared.items()}
+    prepared = {c.name: ex.prepared(c.name) for c in ex.stack.containers}
+    return {n: (f["start"].rstrip("\n"), f["expected-size"].rstrip("\n")) for n, f in prepared.items() if f}
 
 
 def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):
@@ -395,7 +396,7 @@ def test_remove_stops_a_cleanly_stopping_service_first(fakebin):
     """STOP_SCRIPT with `remove` (a definition with a stop timeout: galera): every process of the container is
     continued (a SIGSTOPped one would never see the signal), docker stop, then docker rm --force, even when the stop
     fails (a container that is not running)."""
-    from dockstack.executor import STOP_SCRIPT
+    from dockstack.actions import STOP_SCRIPT
 
     fakebin.add("docker", '[ "$1" = top ] && printf "PID\\n" && exit 0\n[ "$1" = stop ] && exit 1\necho "$2 $3"\n')
     proc = fakebin.run(["sh", "-c", STOP_SCRIPT, "sh", "galera1", "remove"])
@@ -408,7 +409,7 @@ def test_stop_continues_every_process_of_the_container_first(fakebin):
     a real stopped process, which the fake `docker top` lists as the container's."""
     import signal
 
-    from dockstack.executor import STOP_SCRIPT
+    from dockstack.actions import STOP_SCRIPT
 
     hung = subprocess.Popen(["sleep", "60"])
     try:

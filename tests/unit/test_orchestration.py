@@ -267,21 +267,22 @@ def test_a_second_dnsmasq_on_an_unreachable_host_fails_only_itself(cfg):
 
 
 def test_a_commit_with_no_copy_of_the_book_to_write_is_an_error_not_a_silent_loss(scene):
-    """Executor.commit skips copies on hosts that could not be read; when that leaves none (every host of the stack
+    """The address book's commit skips copies on hosts that could not be read; when that leaves none (every host of
+    the stack
     keeps one), the addresses it was given would be lost: it says so, naming the copies, instead of returning as if
     they were recorded."""
-    from dockstack.executor import Executor
+    from dockstack.converge import open_session
     from dockstack.world import read_world
 
     scene.deploy()
     world = read_world(scene.inv, scene.stack, scene.lab.remotes())
     world.unreachable.update({"h1": DOWN, "h2": DOWN, "h3": DOWN})
-    ex = Executor(scene.inv, scene.stack, scene.lab.remotes(), world, lambda m: None)
+    book = open_session(scene.inv, scene.stack, scene.lab.remotes(), world, lambda m: None).book
     before = len(scene.lab.calls)
     record = Record("app1", "app", "h1", "02:42:0a:64:00:70", "10.100.0.170", "new")
     with pytest.raises(DockstackError, match=r"no copy of the address book can be written: dns on h1, the replica on "
                                              r"h1, the replica on h2, the replica on h3 not answering"):
-        ex.commit(Change(puts=(record,)))
+        book.commit(Change(puts=(record,)))
     assert scene.lab.calls[before:] == []  # nothing was sent
 
 

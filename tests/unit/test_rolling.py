@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dockstack import rolling
 from dockstack.facts import HostFacts
-from dockstack.plan import CREATE, RECREATE, REPAIR, Action
+from dockstack import plan
+from dockstack.plan import RECREATE, Action
 
 
-def acts(stack, role: str, kind: str = RECREATE) -> list[Action]:
-    return [Action(c, kind, "env changed") for c in stack.of_role(role)]
+def acts(stack, role: str) -> list[Action]:
+    """Every container of the role re-created while it runs (the plan's decision: it rolls)."""
+    return [plan.recreate(c, "env changed", running=True) for c in stack.of_role(role)]
 
 
 def names(batches: list[list[Action]]) -> list[list[str]]:
@@ -17,14 +19,13 @@ def names(batches: list[list[Action]]) -> list[list[str]]:
 
 def test_galera_rolls_one_at_a_time_with_the_write_target_last(shipped_stack):
     running = {c.name for c in shipped_stack.containers}
-    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"), running,
-                                 running, {})
+    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"), running, {})
     assert names(batches) == [["galera2"], ["galera3"], ["galera1"]] and rest == []
 
 
 def test_the_unhealthy_go_first(shipped_stack):
     running = {c.name for c in shipped_stack.containers}
-    batches, _ = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"), running,
+    batches, _ = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"),
                               running - {"galera3"}, {})
     assert names(batches) == [["galera3"], ["galera2"], ["galera1"]]
 
@@ -35,16 +36,15 @@ def test_the_vip_holder_goes_last(shipped_stack):
     first = shipped_stack.of_role("haproxy")[0]
     hosts = {first.host: HostFacts({}, {}, {}, secondary={first.name: (vip,)})}
     batches, _ = rolling.roll(shipped_stack, shipped_stack.role("haproxy"), acts(shipped_stack, "haproxy"), running,
-                              running, hosts)
+                              hosts)
     assert names(batches)[-1] == [first.name] and len(batches) == 2
 
 
 def test_what_does_not_run_is_not_rolled(shipped_stack):
-    running = {"galera1"}
-    a = [Action(shipped_stack.container("galera1"), REPAIR, "unhealthy"),
-         Action(shipped_stack.container("galera2"), CREATE, "missing"),
-         Action(shipped_stack.container("galera3"), RECREATE, "image changed")]
-    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), a, running, set(), {})
+    a = [plan.repair(shipped_stack.container("galera1"), "unhealthy"),
+         plan.create(shipped_stack.container("galera2"), "missing"),
+         plan.recreate(shipped_stack.container("galera3"), "image changed", running=False)]
+    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), a, set(), {})
     assert names(batches) == [["galera1"]] and [x.container.name for x in rest] == ["galera2", "galera3"]
 
 

@@ -14,7 +14,7 @@ import dockstack.scripts
 from dockstack import (
     actions,
     addressbook,
-    executor,
+    agent,
     facts,
     galera,
     galera_backup,
@@ -33,7 +33,7 @@ SHIPPED = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
 # file -> (the constant sent, the shell that runs it)
 CONSTANTS = {
     "action.sh": (actions.ACTION_SCRIPT, "sh"),
-    "agent.sh": (actions.AGENT_SCRIPT, "sh"),
+    "agent.sh": (agent.AGENT_SCRIPT, "sh"),
     "txn.sh": (addressbook.TXN_SCRIPT, "sh"),
     "host_facts.sh": (facts.HOST_FACTS_SCRIPT, "sh"),
     "galera_recover.sh": (galera.RECOVER_SCRIPT, "sh"),
@@ -46,7 +46,7 @@ CONSTANTS = {
     "read_files.sh": (remote.READ_FILES_SCRIPT, "sh"),
     "put_files.sh": (remote.PUT_FILES_SCRIPT, "sh"),
     "service_files.sh": (actions.SERVICE_FILES_SCRIPT, "sh"),
-    "stop.sh": (executor.STOP_SCRIPT, "sh"),
+    "stop.sh": (actions.STOP_SCRIPT, "sh"),
     "puppetserver.sh": (puppet_service.SERVER_SCRIPT, "sh"),
     "autosign.sh": (puppet_service.AUTOSIGN_SCRIPT, "sh"),
 }

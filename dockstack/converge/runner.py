@@ -1,0 +1,214 @@
+"""Running planned actions over the command's SSH connections: one container's action as one remote call (its
+spec from dockstack.actions), its report turned into a Done; stops and removes, drained from the balancers first
+when the container serves. Every decision was made by the plan (dockstack.plan.Action): this only carries it out
+and says what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dockstack import actions, ipam
+from dockstack.config import Container, Inventory, Stack
+from dockstack.converge.book import AddressBook
+from dockstack.converge.hooks import ServiceHooks
+from dockstack.converge.ledger import Ledger
+from dockstack.converge.members import DOWN, DRAIN, READY, UP, Balancers
+from dockstack.converge.publish import Publisher
+from dockstack.dockercli import LABEL_MANAGED
+from dockstack.errors import DockstackError, RemoteError
+from dockstack.facts import Record
+from dockstack.plan import ADOPT, NOTHING, REFUSE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
+from dockstack.remote import Remotes, trace
+from dockstack.services import service_dir
+from dockstack.services.registry import definition
+from dockstack.world import World
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Done:
+    """One container's outcome: the address it holds now (to commit), and the error if it failed."""
+
+    name: str
+    host: str
+    record: Record | None
+    error: str | None
+    changed: bool
+    unreachable: bool = False  # failed only because a host it needs does not answer (nothing was tried)
+    untouched: bool = False  # not changed because its role's roll stopped: it keeps running as it was
+
+
+class Runner:
+    """Carries out actions, stops and removes for one command."""
+
+    def __init__(self, inv: Inventory, stack: Stack, remotes: Remotes, world: World, ledger: Ledger,
+                 book: AddressBook, hooks: ServiceHooks, publisher: Publisher, balancers: Balancers,
+                 say: Say) -> None:
+        self.inv, self.stack, self.remotes, self.world, self.say = inv, stack, remotes, world, say
+        self.ledger, self.book, self.hooks, self.publisher, self.balancers = ledger, book, hooks, publisher, balancers
+
+    def apply(self, a: Action) -> Done:
+        """Run one container's action; failures come back as Done.error, never raised."""
+        c = a.container
+        down = [h for h in (c.host, *a.remove_from) if h in self.world.unreachable]
+        if down:
+            self.say(f"  {c.name}: FAILED: {self.world.unreachable[down[0]]}")
+            return Done(c.name, c.host, None, self.world.unreachable[down[0]], True, unreachable=True)
+        if a.kind == REFUSE:
+            self.say(f"  {c.name}: FAILED: refused: {a.why}")
+            return Done(c.name, c.host, None, f"refused: {a.why}", True, unreachable=True)
+        try:
+            if a.kind == NOTHING:
+                self.say(f"  {c.name}: ok, {a.why}")
+                return Done(c.name, c.host, None, None, False)
+            if a.kind == ADOPT and a.observed:
+                mac, ip = a.observed
+                self.say(f"  {c.name}: adopt ({a.why})")
+                return Done(c.name, c.host, Record(c.name, c.role, c.host, mac, ip, ipam.ADOPTED), None, True)
+            return self._change(a)
+        except RemoteError as exc:
+            self.say(f"  {c.name}: FAILED at {exc.step}: {exc.detail.strip()}")
+            return Done(c.name, c.host, None, f"step '{exc.step}': {exc.detail.strip()}", True)
+        except DockstackError as exc:
+            self.say(f"  {c.name}: FAILED: {exc}")
+            return Done(c.name, c.host, None, str(exc), True)
+
+    def _change(self, a: Action) -> Done:
+        """An action that runs the action script: the old copies removed, drained first when it serves, its mode
+        run, its fallback when that fails, and its balancers told it is back."""
+        c = a.container
+        self.say(f"  {c.name}: {a.kind} ({a.why})")
+        for host in a.remove_from:
+            self.remove(host, c.name)
+        self.hooks.agent_pin(c)  # the CA to pin and the challenge, before anything is taken down
+        serving = a.drain and self.ledger.serving(c.host, c.name)
+        if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
+            self.take_down(c)
+        done = None
+        try:
+            done = self.run(c, a.mode or RUN_CREATE)
+            if done.error and a.fallback:
+                self.say(f"  {c.name}: a restart did not help ({done.error}): re-create it, keeping its address")
+                self.stop(c.host, c.name)
+                done = self.run(c, a.fallback)
+            return done
+        finally:
+            # also after `inv stop` drained it, or a run that ended in between; one a roll took down and brought
+            # back is waited for until the balancers count it up (the roll's next member goes down only then)
+            self.balancers.set_member(c, UP if serving and done is not None and not done.error else READY)
+
+    def require(self, c: Container, mode: str, plan: ipam.AddressPlan) -> None:
+        """Preconditions, from the facts: the image is on the host, a dnsmasq answers DHCP."""
+        creates = mode in (RUN_CREATE, RUN_RECREATE)
+        if creates and c.name in self.world.hosts[c.host].foreign:
+            raise DockstackError(f"{c.host}: a container named {c.name} exists that dockstack did not make (no "
+                                 f"{LABEL_MANAGED} label); dockstack never removes it: remove or rename it yourself, "
+                                 f"or give {c.name} another name in {self.stack.path}")
+        if creates and not self.world.hosts[c.host].images.get(c.image):
+            raise DockstackError(f"{c.host}: image {c.image} (for {c.name}) is not on the host: "
+                                 "run `inv images.sync`")
+        if plan.static_ip:
+            return
+        ds = self.stack.dnsmasq_containers()
+        if not ds:
+            raise DockstackError(f"{self.stack.path}: no role has service: dnsmasq: addresses come from it, add one")
+        if not self.ledger.running_of(d.name for d in ds):
+            raise DockstackError(f"no dnsmasq container is running ({', '.join(d.name for d in ds)}): "
+                                 f"`inv create --name={ds[0].name}` (or start) first")
+
+    def run(self, c: Container, mode: str) -> Done:
+        """One run of the action script in `mode`, its report said and turned into a Done."""
+        plan = self.book.address_for(c)
+        self.require(c, mode, plan)
+        d = definition(c)
+        if d and d.traits.serves_addresses:
+            self.book.seed(c)
+        self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
+        files, dirs = self.publisher.service_files(c)
+        if mode != RUN_RESTART:
+            files |= {f"{service_dir(c)}/{name}": text for name, text in self.hooks.prepared(c.name).items()}
+        spec = actions.action_spec(mode, c, self.stack.role(c.role), self.inv.network, plan,
+                                   self.publisher.dns_servers(), files, dirs, d.private_files if d else frozenset(),
+                                   self.hooks.agent_pin(c) if mode != RUN_RESTART else None)
+        r = self.remotes[c.host].run_with_input(spec.argv(), spec.stdin, spec.step, check=False, timeout=spec.timeout)
+        res = actions.parse_action(r.stdout)
+        took = dict(res.took) | ({"agent": res.agent.seconds} if res.agent and res.agent.seconds is not None else {})
+        trace({"host": c.host, "container": c.name, "mode": mode, "took": took})  # the benchmark's split
+        if mode in (RUN_CREATE, RUN_RECREATE) and (not res.started or (res.failed_step is not None
+                                                                        and not res.unready)):
+            self.ledger.gone(c.host, c.name)  # the script's undo
+        elif res.started:
+            self.ledger.started(c.host, c.name, files)
+        record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
+        step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
+        if step and (not res.started or record is None or res.failed_step == "puppet agent"):
+            self.ledger.stopped(c.name)  # a failed agent run removed (create) or stopped (start) it
+        self._said(c, plan, record, res, step, detail)
+        return Done(c.name, c.host, record, f"step '{step}': {detail}" if step else None, True)
+
+    def _said(self, c: Container, plan: ipam.AddressPlan, record: Record | None, res: actions.ActionResult,
+              step: str | None, detail: str) -> None:
+        if record:
+            self.say(f"  {c.name}: {record.ip} on {record.mac} ({plan.source})")
+        if res.agent:
+            a = res.agent
+            took = f" in {a.seconds:.1f}s" if a.seconds is not None else ""
+            counts = (f"{a.changed} changed, {a.failed} failed of {a.total} resources" if a.total is not None
+                      else "no run summary")
+            self.say(f"  {c.name}: puppet agent exit {a.exit_code}: {counts}{took}")
+        if step:
+            self.say(f"  {c.name}: FAILED at {step}: {detail}")
+        elif record:
+            self.say(f"  {c.name}: done")
+
+    def _failure(self, c: Container, res: actions.ActionResult, stderr: str, code: int,
+                 plan: ipam.AddressPlan) -> tuple[str | None, str]:
+        """(step, what went wrong) of an action, or (None, "") when it succeeded."""
+        if res.unready:
+            said = f" (last said: {res.said})" if res.said else ""
+            return f"{c.name}: readiness check `{self.stack.role(c.role).check}`", res.unready + said
+        if res.failed_step:
+            said = res.said or (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
+            return f"{c.name}: {res.failed_step}", said
+        if plan.expected_ip and res.ip != plan.expected_ip:
+            return f"{c.name}: address", f"got {res.ip}, expected {plan.expected_ip} from dnsmasq's lease data"
+        return None, ""
+
+    def restart(self, c: Container) -> None:
+        """A running container restarted with its files (a service that never re-reads a changed one)."""
+        done = self.run(c, RUN_RESTART)
+        if done.error:
+            raise DockstackError(f"{c.name} on {c.host}: {done.error}")
+
+    def _stop_timeout(self, name: str) -> int | None:
+        """How long its service's clean stop may take (None: Docker's default, a plain remove is fine)."""
+        d = next((definition(c) for c in self.stack.containers if c.name == name), None)
+        return d.stop_timeout if d else None
+
+    def remove(self, host: str, name: str) -> None:
+        """Removed from host; a container whose service stops cleanly is stopped first, in the same round trip."""
+        spec = actions.stop_spec(name, host, self._stop_timeout(name), remove=True)
+        self.remotes[host].run(spec.argv(), spec.step, timeout=spec.timeout)
+        self.ledger.removed(host, name)
+        self.say(f"  {name}: removed from {host} (address kept)")
+
+    def stop(self, host: str, name: str) -> None:
+        """A clean stop: its service's signal and stop timeout, every process continued first."""
+        spec = actions.stop_spec(name, host, self._stop_timeout(name), remove=False)
+        self.remotes[host].run(spec.argv(), spec.step, timeout=spec.timeout)
+        self.ledger.stopped(name)
+        self.say(f"  {name}: stopped on {host} (address kept)")
+
+    def take_down(self, c: Container, host: str | None = None, remove: bool = False) -> None:
+        """A running container out of service without cutting a connection: drained from every balancer, stopped
+        cleanly (or removed), then left to the balancers' health checks (`down`), which take it back as soon as a
+        new container answers: one whose start needs itself through the VIP (OpenStack's catalog) must not wait
+        for a `ready` that comes only once its start is done."""
+        self.balancers.set_member(c, DRAIN)
+        if remove:
+            self.remove(host or c.host, c.name)
+        else:
+            self.stop(host or c.host, c.name)
+        self.balancers.set_member(c, DOWN)
