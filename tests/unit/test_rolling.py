@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dockstack import rolling
+from dockstack import plan, rolling
 from dockstack.facts import HostFacts
-from dockstack import plan
 from dockstack.plan import RECREATE, Action
 
 
@@ -19,7 +18,8 @@ def names(batches: list[list[Action]]) -> list[list[str]]:
 
 def test_galera_rolls_one_at_a_time_with_the_write_target_last(shipped_stack):
     running = {c.name for c in shipped_stack.containers}
-    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"), running, {})
+    batches, rest = rolling.roll(shipped_stack, shipped_stack.role("galera"), acts(shipped_stack, "galera"), running,
+                                 {})
     assert names(batches) == [["galera2"], ["galera3"], ["galera1"]] and rest == []
 
 
