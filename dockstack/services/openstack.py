@@ -24,14 +24,27 @@ HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
 # MariaDB's root answers on its nodes' local socket only), bootstraps keystone's admin, gives each service its own
 # database user and keystone user, rabbitmq its user, horizon its Django key and keystone the seed of its fernet
 # keys (the same keys in every openstack container, so tokens outlive them)
-SERVICES = ("keystone", "glance", "placement", "nova", "neutron", "cinder")
-# every database the entrypoint creates: dockstack's migration record, then each service's (nova has three)
-DATABASES = ("dockstack", "keystone", "glance", "placement", "nova_api", "nova", "nova_cell0", "neutron", "cinder")
+# each OpenStack service it runs -> its databases, which the entrypoint creates and gives to the service's own
+# database user (nova has three); Puppet writes each service's conf.d file (profile::openstack::conf)
+SERVICE_DATABASES = {"keystone": ("keystone",), "glance": ("glance",), "placement": ("placement",),
+                     "nova": ("nova_api", "nova", "nova_cell0"), "neutron": ("neutron",), "cinder": ("cinder",)}
+SERVICES = tuple(SERVICE_DATABASES)
+MIGRATIONS_DB = "dockstack"  # the entrypoint's record of the version each service's database is migrated to
+# every database the entrypoint creates: dockstack's migration record, then each service's
+DATABASES = (MIGRATIONS_DB, *(db for dbs in SERVICE_DATABASES.values() for db in dbs))
+# the variable holding each service's database password, and each keystone user's: one per service but keystone
+# (its admin comes from keystone-manage bootstrap), made by the catalog script
+DB_PASSWORDS = {s: f"{s.upper()}_DB_PASSWORD" for s in SERVICES}
+SERVICE_PASSWORDS = {s: f"{s.upper()}_SERVICE_PASSWORD" for s in SERVICES if s != "keystone"}
+# the keys of Puppet's settings file (profile::openstack) the supervisor does not start without
+SETTINGS_KEYS = ("region", "scheme", "mysql", *SERVICES, "horizon")
+# the services whose Puppet profile puts oslo.concurrency's lock_path in /var/lib/SERVICE/tmp: the supervisor makes it
+LOCK_PATHS = ("glance", "nova", "neutron", "cinder")
 GENERATED_ENV = (
     ("galera_provision_password", "MYSQL_PROVISION_PASSWORD"),
     ("openstack_admin_password", "OS_ADMIN_PASSWORD"),
-    *((f"{s}_db_password", f"{s.upper()}_DB_PASSWORD") for s in SERVICES),
-    *((f"{s}_service_password", f"{s.upper()}_SERVICE_PASSWORD") for s in SERVICES if s != "keystone"),
+    *((f"{s}_db_password", env) for s, env in DB_PASSWORDS.items()),
+    *((f"{s}_service_password", env) for s, env in SERVICE_PASSWORDS.items()),
     ("rabbitmq_password", "RABBITMQ_PASSWORD"),
     ("horizon_secret_key", "HORIZON_SECRET_KEY"),
     ("keystone_fernet_secret", "KEYSTONE_FERNET_SECRET"),
@@ -40,10 +53,14 @@ GENERATED_ENV = (
 
 def render_file(name: str) -> str:
     """Its supervisor (`entrypoint`), readiness check (`check`) or catalog script (`bootstrap`): constant for the
-    stack (where clients reach the services comes from Puppet's settings file)."""
+    stack (where clients reach the services comes from Puppet's settings file). The lists of services, databases
+    and secrets they go through are this module's, so that each is written once."""
     return render(f"openstack/{FILES[name]}", mount=MOUNT, settings=SETTINGS, state=STATE, settle=SETTLE,
                   horizon_wsgi=HORIZON_WSGI, horizon_static=HORIZON_STATIC, db_user=PROVISIONER,
-                  keystone_cache=KEYSTONE_CACHE)
+                  keystone_cache=KEYSTONE_CACHE, images=IMAGES, services=SERVICES,
+                  service_databases=SERVICE_DATABASES, migrations_db=MIGRATIONS_DB, db_passwords=DB_PASSWORDS,
+                  service_passwords=SERVICE_PASSWORDS, settings_keys=SETTINGS_KEYS, lock_paths=LOCK_PATHS,
+                  secret_env=[env for _, env in GENERATED_ENV])
 
 
 class Openstack(Service):

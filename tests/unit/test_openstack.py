@@ -49,26 +49,103 @@ def test_openstack_containers_get_their_generated_secrets_masked(cfg):
     assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD", "MYSQL_PROVISION_PASSWORD"}
 
 
+def _database_sql() -> tuple[str, dict[str, str]]:
+    """The SQL the entrypoint pipes into mariadb to create the databases and users, as bash prints it (each
+    service's database password a value of its own), and those passwords by service."""
+    entry = openstack_service.render_file("entrypoint")
+    block = entry[entry.index("grants() {"):entry.index("} | mariadb ||")] + "}\n"
+    passwords = {s: f"{s}pw" * 4 for s in openstack_service.SERVICES}
+    env = {openstack_service.DB_PASSWORDS[s]: pw for s, pw in passwords.items()}
+    proc = subprocess.run(["bash", "-c", block], capture_output=True, text=True, timeout=30, check=True,
+                          env={"PATH": "/usr/bin:/bin", **env})
+    return proc.stdout, passwords
+
+
 def test_the_provisioner_gets_rights_on_exactly_the_databases_the_entrypoint_creates():
     """galera grants its network account every right on the databases the definitions declare, and on no other:
     the openstack entrypoint must create no database its definition does not declare."""
-    import re
-
     from dockstack.services import galera as galera_service
 
-    entry = openstack_service.render_file("entrypoint")
-    loop = entry[entry.index('phase "creating databases and users"'):entry.index("} | mariadb ||")]
-    created = set(re.findall(r"CREATE DATABASE IF NOT EXISTS (\w+);", loop))
-    for dbs in re.findall(r'dbs="([a-z0-9_ ]+)"', loop):
-        created |= set(dbs.split())
-    created |= set(re.search(r"for s in ([a-z ]+); do", loop).group(1).split())
-    created -= {"$d"}
-    assert created == set(openstack_service.DATABASES)
+    sql, _ = _database_sql()
+    created = re.findall(r"^CREATE DATABASE IF NOT EXISTS (\w+);$", sql, re.M)
+    assert created == list(openstack_service.DATABASES)
     assert set(openstack_service.DATABASES) <= set(galera_service.declared_databases())
     grants = galera_service.render_file("entrypoint")
     assert "for d in " + " ".join(galera_service.declared_databases()) + "; do" in grants
     assert "GRANT ALL PRIVILEGES ON *.*" not in grants and "'root'@'%'" in grants  # only its DROP USER
     assert "DROP USER IF EXISTS 'root'@'%';" in grants
+
+
+def test_each_service_gets_its_own_database_user_with_its_own_password_and_only_its_databases():
+    sql, passwords = _database_sql()
+    granted: dict[str, list[str]] = {}
+    for db, user in re.findall(r"^GRANT ALL PRIVILEGES ON (\w+)\.\* TO '(\w+)'@'%';$", sql, re.M):
+        granted.setdefault(user, []).append(db)
+    assert granted == {s: list(dbs) for s, dbs in openstack_service.SERVICE_DATABASES.items()}
+    for s, pw in passwords.items():
+        assert f"CREATE USER IF NOT EXISTS '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
+        assert f"ALTER USER '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
+    migrations = f"CREATE TABLE IF NOT EXISTS {openstack_service.MIGRATIONS_DB}.migrations "
+    assert sql.index(migrations) < sql.index("CREATE USER")
+
+
+def _settings_harness(tmp_path, settings: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The entrypoint's reading of Puppet's settings file and its check of the secrets in its environment, run by
+    bash on these settings and this environment; it prints `accepted` when it goes on."""
+    entry = openstack_service.render_file("entrypoint")
+    part = entry[entry.index("declare -A ep=()"):entry.index("db_host=")]
+    path = tmp_path / "openstack.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    script = f'log() {{ echo "$*"; }}\nsettings={path}\n{part}echo accepted\n'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_the_supervisor_needs_every_setting_puppet_writes_and_every_secret_the_definition_gives(tmp_path):
+    pp = (ROOT / "puppet/modules/profile/manifests/openstack.pp").read_text()
+    block = pp[pp.index("$settings = {"):pp.index("\n  }\n", pp.index("$settings = {"))]
+    assert sorted(re.findall(r"^\s+'(\w+)'\s+=>", block, re.M)) == sorted(openstack_service.SETTINGS_KEYS)
+    settings = {k: "vip.dockstack.lab:5000" for k in openstack_service.SETTINGS_KEYS}
+    env = {name: "A0" * 12 for _, name in openstack_service.GENERATED_ENV}  # 24 letters and digits
+    assert set(env) == OPENSTACK_ENV  # what the container is given (test_openstack_containers_get_...)
+    proc = _settings_harness(tmp_path, settings, env)
+    assert proc.stdout == "accepted\n", proc.stdout + proc.stderr
+    for key in openstack_service.SETTINGS_KEYS:
+        proc = _settings_harness(tmp_path, {k: v for k, v in settings.items() if k != key}, env)
+        assert proc.returncode == 1 and proc.stdout.endswith(f"openstack.env lacks {key}\n"), proc.stdout
+    for name in env:
+        proc = _settings_harness(tmp_path, settings, {k: v for k, v in env.items() if k != name})
+        assert proc.returncode == 1 and proc.stdout.startswith(f"the environment lacks {name} "), proc.stdout
+
+
+def test_the_supervisor_makes_glance_s_images_folder_and_each_lock_path_puppet_configures():
+    manifests = "\n".join(p.read_text() for p in (ROOT / "puppet/modules/profile/manifests").rglob("*.pp"))
+    locks = re.findall(r"'lock_path' => '/var/lib/(\w+)/tmp'", manifests)
+    assert sorted(locks) == sorted(openstack_service.LOCK_PATHS)
+    entry = openstack_service.render_file("entrypoint")
+    start = entry.index("mkdir -p " + openstack_service.IMAGES)
+    lines = entry[start:entry.index("\n", entry.index("\n", start) + 1) + 1]
+    stand_ins = 'mkdir() { echo "mkdir $*"; }; chown() { echo "chown $*"; }\n'
+    proc = subprocess.run(["bash", "-c", stand_ins + lines], capture_output=True, text=True, timeout=30, check=True)
+    images = openstack_service.IMAGES
+    assert proc.stdout.splitlines() == [f"mkdir -p {images}", f"chown glance:glance {images}", *(
+        f"{cmd} /var/lib/{s}/tmp" for s in openstack_service.LOCK_PATHS for cmd in ("mkdir -p", f"chown {s}:{s}"))]
+    assert images in dict(openstack_service.SERVICE.data).values()  # the host folder's images/
+
+
+def test_the_catalog_script_makes_a_keystone_user_per_service_with_its_generated_password():
+    import ast
+
+    tree = ast.parse(openstack_service.render_file("bootstrap"))
+    users = next(n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "USERS")
+    assert ast.literal_eval(users) == openstack_service.SERVICE_PASSWORDS
+    assert set(openstack_service.SERVICE_PASSWORDS) == set(openstack_service.SERVICES) - {"keystone"}
+    assert set(openstack_service.SERVICE_PASSWORDS.values()) <= {n for _, n in openstack_service.GENERATED_ENV}
+
+
+def test_every_service_of_the_definition_is_migrated_once_in_its_order():
+    entry = openstack_service.render_file("entrypoint")
+    assert re.findall(r"^migrate (\w+) ", entry, re.M) == list(openstack_service.SERVICES)
 
 
 def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
@@ -291,11 +368,11 @@ def test_the_supervisor_waits_for_every_file_the_puppet_agent_writes():
     once every one is there (glance's secrets were once written before its folder existed, and lost)."""
     manifests = "\n".join(p.read_text() for p in (ROOT / "puppet/modules/profile/manifests").rglob("*.pp"))
     services = re.findall(r"profile::openstack::conf \{ '(\w+)'", manifests)
-    assert len(services) >= 6
+    assert sorted(services) == sorted(openstack_service.SERVICES)
     entry = openstack_service.render_file("entrypoint")
     loop = re.search(r"^for s in ([a-z ]+); do puppet_files\+=\(\"/etc/\$s/\$s.conf.d/50-dockstack.conf\"\)",
                      entry, re.M)
-    assert loop and set(loop.group(1).split()) == set(services), services
+    assert loop and loop.group(1).split() == list(openstack_service.SERVICES), entry
     for written in re.findall(r"file \{ '(/etc/(?:rabbitmq|openstack-dashboard)/[^']+)'", manifests):
         assert written in entry[entry.index("puppet_files=("):entry.index("written() {")], written
     assert entry.index("until written ||") < entry.index("secret_file /etc/keystone")
