@@ -26,6 +26,7 @@ from dockstack.remote import parallel
 
 from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, shipped_variant, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 

@@ -50,6 +50,7 @@ from .helpers import (
     write_containers,
 )
 
+LAB = "b"
 # Small enough that a fault resolves in seconds, large enough for a loaded 2-core machine (a facts read can
 # take several seconds there).
 STEP, DHCP = 8, 6

@@ -23,6 +23,7 @@ from dockstack.services import service_dir
 
 from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 

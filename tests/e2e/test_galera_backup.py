@@ -25,6 +25,7 @@ from dockstack.services import service_dir
 
 from .helpers import Deployed, ipam_json, run_inv, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DB = "dockstack_backup"
 TABLE = f"{DB}.rows"

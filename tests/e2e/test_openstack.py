@@ -27,6 +27,7 @@ from dockstack.services.registry import GENERATED_KEYS
 
 from .helpers import Deployed, haproxy_servers, ipam_json, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 CATALOG = {"identity", "image", "placement", "compute", "network", "volumev3", "block-storage"}

@@ -21,6 +21,7 @@ from dockstack.services.puppet import ENVIRONMENT, KEYLENGTH
 
 from .helpers import Deployed, agent_run, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the puppet container

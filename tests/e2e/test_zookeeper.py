@@ -22,6 +22,7 @@ from dockstack.services.zookeeper import CFG as ZOOKEEPER_CFG
 
 from .helpers import Deployed, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 
