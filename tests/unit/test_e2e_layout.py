@@ -1,6 +1,6 @@
 """The end-to-end modules' layout, checked without a lab: no module imports another test module or conftest.py;
-what several share lives in tests/e2e/helpers.py; each module says the lab scripts/test.sh runs it on (LAB), and
-that is the only place the split between the two labs is written."""
+what several share lives in tests/e2e/helpers.py (the one `inv` runner among it); each module says the lab
+scripts/test.sh runs it on (LAB), and that is the only place the split between the two labs is written."""
 
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ def test_e2e_modules_import_shared_helpers_only_from_helpers(path):
             assert node.module in ("helpers", "tests.e2e.helpers"), f"{path.name}:{node.lineno}: from {node.module}"
         elif isinstance(node, ast.Import):
             assert not any(a.name.startswith(("tests.e2e", "test_", "conftest")) for a in node.names), path.name
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_e2e_modules_run_inv_through_helpers_run_inv_not_a_wrapper_of_their_own(path):
+    """helpers.run_inv's keywords (containers, hosts, check, timeout, env) say how a module's runs differ; seven
+    modules had each grown an inv() of their own, with bounds and defaults of their own."""
+    defined = [node.name for node in ast.parse(path.read_text()).body
+               if isinstance(node, ast.FunctionDef) and node.name in ("inv", "run_inv")]
+    assert not defined, f"{path.name} defines {defined}: call helpers.run_inv with keywords instead"
 
 
 def test_the_labs_are_the_main_one_and_the_second():
