@@ -29,10 +29,28 @@ REAL_STACK_MODULES = ("test_puppet.py", "test_security.py", "test_redis.py", "te
                       "test_galera.py", "test_day2.py", "test_galera_backup.py", "test_vip.py")
 
 
+# The lab scripts/test.sh runs each module on, said by the module itself and nowhere else: LAB = "main" (hosts.yaml,
+# the only lab that gets the shipped stack's images: every module of REAL_STACK_MODULES, and light ones that even
+# out the two halves' times) or LAB = "b" (the second lab, stacks/hosts-lab-b.yaml). Its tests are marked lab_main
+# or lab_b, and the two halves select `-m lab_b` and `-m "not lab_b"`: each test in exactly one.
+LABS = ("main", "b")
+
+
+def lab_marker(item: pytest.Item) -> pytest.MarkDecorator:
+    """The item's module's lab as a marker; a module that names none (or another) stops the collection, since
+    `-m "not lab_b"` would quietly put it on the main lab."""
+    lab = getattr(getattr(item, "module", None), "LAB", None)
+    if lab not in LABS:
+        raise pytest.UsageError(f"{item.fspath}: LAB = {lab!r}; an e2e module says its lab as LAB = \"main\" or "
+                                f"LAB = \"b\" (tests/e2e/conftest.py)")
+    return getattr(pytest.mark, f"lab_{lab}")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(lab_marker(item))
 
     def rank(item) -> int:
         name = Path(str(item.fspath)).name

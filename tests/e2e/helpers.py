@@ -44,13 +44,18 @@ def engine_stack(inv: Inventory | None = None) -> Stack:
     return load_stack(inv or load_inventory(HOSTS_FILE), ENGINE_STACK)
 
 
-def run_inv(*args: str, check: bool = True, timeout: float = 300,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI, as a user would (env: variables added to this process's environment)."""
-    proc = subprocess.run([str(INV), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+def run_inv(*args: str, hosts: Path | str | None = None, containers: Path | str | None = None, check: bool = True,
+            timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI, as a user would: the one `inv` runner of the e2e modules, so that a module says how its
+    runs differ (its stack, its lab's file, its bound, whether it checks the exit code itself) and no more.
+    hosts, containers: --hosts-file and --containers-file, after args (else Invoke's configuration: the lab's and
+    the engine stack's); env: variables added to this process's environment."""
+    argv = [*args, *([f"--hosts-file={hosts}"] if hosts is not None else []),
+            *([f"--containers-file={containers}"] if containers is not None else [])]
+    proc = subprocess.run([str(INV), *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **env} if env is not None else None)
     if check and proc.returncode != 0:
-        raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(f"inv {' '.join(argv)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 

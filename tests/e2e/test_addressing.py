@@ -11,6 +11,7 @@ from dockstack.services.dnsmasq import DNSMASQ_DIR
 
 from .helpers import book_files, docker_exec, entry, ipam_json, managed_containers, run_inv, ssh, write_containers
 
+LAB = "b"
 DOMAIN = "dockstack.lab"
 SUBNET = ipaddress.IPv4Network("10.100.0.0/24")
 

@@ -12,6 +12,7 @@ from dockstack.services import SERVICE_ROOT
 
 from .helpers import book_files, docker_exec, engine_stack, renew_lease, run_inv, ssh, wipe_stack
 
+LAB = "b"
 EVERY = "10 ok, 10 changed, 0 failed"
 # each managed container's name, eth0 MAC and first IPv4, as the container itself has them
 ETH0 = (f"for c in $(docker ps --filter label={LABEL_MANAGED}=true --format '{{{{.Names}}}}'); do "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -26,12 +25,10 @@ from dockstack.remote import parallel
 
 from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, shipped_variant, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 1500  # the bound on each inv here, a deploy-all of the shipped stack included
 DOMAIN = "dockstack.lab"
-
-
-def inv(*args: str, containers: Path = SHIPPED, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={containers}", check=check, timeout=1500)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,7 @@ def probed(remotes, stack: Stack, containers: Path = SHIPPED) -> tuple[str, list
     p = prober(remotes, stack)
     p.start()
     try:
-        out = inv("deploy-all", containers=containers).stdout
+        out = run_inv("deploy-all", containers=containers, timeout=INV_TIMEOUT).stdout
     finally:
         lines = p.stop()
     return out, lines
@@ -138,7 +135,7 @@ def test_a_broken_galera_image_stops_the_roll_at_the_first_node(stack, inventory
                 c["image"] = "dockstack/galera:broken"
 
     try:
-        proc = inv("deploy-all", containers=shipped_variant(tmp_path, broken), check=False)
+        proc = run_inv("deploy-all", containers=shipped_variant(tmp_path, broken), check=False, timeout=INV_TIMEOUT)
         out = proc.stdout
         assert proc.returncode == 1, out
         first = re.search(r"galera: rolling change 1/3: (galera\d)", out).group(1)
@@ -153,7 +150,7 @@ def test_a_broken_galera_image_stops_the_roll_at_the_first_node(stack, inventory
             assert has_row(inventory, c, value)
     finally:
         parallel(nodes, lambda c: ssh(inventory, c.host, "docker rmi dockstack/galera:broken", check=False))
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert "0 failed" in out, out
     for c in nodes:
         assert has_row(inventory, c, value), c.name
@@ -170,16 +167,17 @@ def test_a_hung_node_is_found_and_healed_by_deploy_all(stack, inventory):
     ssh(inventory, hung.host, f"docker exec {hung.name} pkill -STOP -x mariadbd")
     try:
         insert(inventory, nodes[0], value)  # the others go on without it
-        rows = {r["name"]: r for r in json.loads(inv("status", "--json").stdout)}
+        rows = {r["name"]: r for r in json.loads(run_inv("status", "--json", containers=SHIPPED,
+                                                         timeout=INV_TIMEOUT).stdout)}
         assert rows[hung.name]["health"] == "fail", rows[hung.name]
         assert all(rows[c.name]["health"] == "pass" for c in nodes[:2]), rows
-        out = inv("deploy-all").stdout
+        out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     finally:
         ssh(inventory, hung.host, f"docker exec {hung.name} pkill -CONT -x mariadbd", check=False)
     assert re.search(rf"^  {hung.name}: repair \(unhealthy: ", out, re.M), out
     assert re.search(r"deploy-all: \d+ ok, 1 changed, 0 failed", out), out
     assert has_row(inventory, hung, value)
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert re.search(r"deploy-all: \d+ ok, 0 changed, 0 failed", out), out
 
 
@@ -191,7 +189,7 @@ def test_kill_9_of_every_node_is_healed_by_one_deploy_all(stack, inventory):
     insert(inventory, nodes[1], value)
     parallel(nodes, lambda c: ssh(inventory, c.host, f"docker kill {c.name}"))
     started = time.monotonic()
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     took = time.monotonic() - started
     print(f"\ngalera: kill -9 of all three nodes healed by one deploy-all in {took:.1f}s")
     assert "0 failed" in out, out
@@ -204,7 +202,7 @@ def test_kill_9_of_every_node_is_healed_by_one_deploy_all(stack, inventory):
     for c in nodes:
         logs = ssh(inventory, c.host, f"docker logs --since {int(took) + 5}s {c.name} 2>&1").stdout
         assert "requested state transfer from '*any*'" not in logs, (c.name, logs[-3000:])
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert re.search(r"deploy-all: \d+ ok, 0 changed, 0 failed", out), out
 
 
@@ -217,7 +215,7 @@ def test_a_killed_node_rejoins_by_ist_while_writes_go_on(stack, inventory):
     values = [f"ist-{uuid.uuid4().hex[:12]}" for _ in range(5)]
     for v in values:
         insert(inventory, nodes[0], v)
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert "0 failed" in out, out
     logs = ssh(inventory, victim.host, f"docker logs --since 5m {victim.name} 2>&1").stdout
     assert re.search(r"IST received|Receiving IST", logs), logs[-3000:]

@@ -22,6 +22,7 @@ from .helpers import (
     write_containers,
 )
 
+LAB = "b"
 DOMAIN = "dockstack.lab"
 PUPPET_ENVS = "/etc/puppet/dockstack/environments"  # inside the puppet container
 PUPPET_ENV = f"{PUPPET_ENVS}/production"

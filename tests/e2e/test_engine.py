@@ -35,6 +35,7 @@ from .helpers import (
     write_containers,
 )
 
+LAB = "b"
 HOSTS = 3
 CAP_NET_ADMIN = 1 << 12
 

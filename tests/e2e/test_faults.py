@@ -50,6 +50,7 @@ from .helpers import (
     write_containers,
 )
 
+LAB = "b"
 # Small enough that a fault resolves in seconds, large enough for a loaded 2-core machine (a facts read can
 # take several seconds there).
 STEP, DHCP = 8, 6
@@ -66,11 +67,6 @@ def every_copy(inventory) -> list[tuple[str, str]]:
 
 
 # --- running inv ------------------------------------------------------------------------------
-
-
-def inv(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`inv` with extra environment; the exit code is the caller's to check."""
-    return run_inv(*args, check=False, timeout=timeout, env=env or {})
 
 
 class Background:
@@ -156,7 +152,7 @@ def converge() -> str:
     (it must not fail), the next one must change nothing."""
     out = ""
     for _ in range(2):
-        proc = inv("deploy-all")
+        proc = run_inv("deploy-all", check=False)
         out += proc.stdout + proc.stderr
         assert proc.returncode == 0 and "Traceback" not in out, out
         if CONVERGED in proc.stdout:
@@ -302,7 +298,7 @@ def test_host_whose_sshd_is_down_fails_only_its_containers(inventory, shipped, t
     try:
         kill_daemon(inventory, "host2", "sshd", signal.SIGTERM)
         lab.wait_until("host2's sshd gone", lambda: not port_open(host2), timeout=15)
-        proc = inv("deploy-all", f"--containers-file={early}", env=FAST)
+        proc = run_inv("deploy-all", containers=early, env=FAST, check=False)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 1, out + proc.stderr
@@ -343,7 +339,7 @@ def test_a_role_with_quorum_goes_on_past_a_host_that_does_not_answer(inventory, 
     try:
         kill_daemon(inventory, "host3", "sshd", signal.SIGTERM)
         lab.wait_until("host3's sshd gone", lambda: not port_open(host3), timeout=15)
-        proc = inv("deploy-all", f"--containers-file={variant}", env=FAST)
+        proc = run_inv("deploy-all", containers=variant, env=FAST, check=False)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 1, out + proc.stderr
@@ -419,7 +415,7 @@ def test_unreachable_host_keeps_its_containers_in_haproxy(inventory, shipped):
     try:
         kill_daemon(inventory, "host2", "sshd", signal.SIGTERM)
         lab.wait_until("host2's sshd gone", lambda: not port_open(host2), timeout=15)
-        assert inv("deploy-all", env=FAST).returncode == 1
+        assert run_inv("deploy-all", env=FAST, check=False).returncode == 1
         # galera still runs on host2; only its host's sshd is down: its name resolves, haproxy keeps it
         assert f"galera.{inventory.network.domain}" in book_files(inventory)["hosts.d"]
         assert galera_in_haproxy() == galera
@@ -441,7 +437,7 @@ def test_host_whose_dockerd_is_down_fails_only_its_containers(inventory, shipped
         kill_daemon(inventory, "host2", "dockerd", signal.SIGKILL)  # a crash
         lab.wait_until("host2's dockerd gone", lambda: ssh(inventory, "host2", "docker version", check=False)
                        .returncode != 0, timeout=15)
-        proc = inv("deploy-all", f"--containers-file={early}", env=FAST)
+        proc = run_inv("deploy-all", containers=early, env=FAST, check=False)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 1, out + proc.stderr
@@ -452,7 +448,7 @@ def test_host_whose_dockerd_is_down_fails_only_its_containers(inventory, shipped
         assert "  webui: done" in out
         assert SUMMARY.search(out).group(0) == "deploy-all: 2 ok, 1 changed, 2 failed", out
         # commands other than deploy-all refuse to start
-        status = inv("status", env=FAST)
+        status = run_inv("status", env=FAST, check=False)
         assert status.returncode == 1 and "dockerd on host2 is not answering" in status.stderr, status
         no_traceback(status.stderr)
         assert_book_keeps(inventory, shipped, shipped)
@@ -483,7 +479,7 @@ def test_create_without_a_running_dnsmasq_is_refused(inventory, shipped):
     try:
         for fault in ("docker stop dnsmasq", "docker rm dnsmasq"):
             ssh(inventory, "host1", f"{fault} >/dev/null")
-            proc = inv("create", "--name=webui", env=FAST)
+            proc = run_inv("create", "--name=webui", env=FAST, check=False)
             no_traceback(proc.stdout, proc.stderr)
             assert proc.returncode == 1, (fault, proc)
             assert "error: webui on host1: no dnsmasq container is running (dnsmasq): `inv create --name=dnsmasq` " \
@@ -505,7 +501,7 @@ def test_dnsmasq_that_does_not_answer_fails_the_create_and_leaves_nothing(invent
     try:
         assert container_iptables(inventory, "host1", "dnsmasq", "-I", drop) == 0
         started = time.monotonic()
-        proc = inv("create", "--name=webui", env=FAST)
+        proc = run_inv("create", "--name=webui", env=FAST, check=False)
         took = time.monotonic() - started
         no_traceback(proc.stdout, proc.stderr)
         assert proc.returncode == 1, proc
@@ -550,7 +546,7 @@ def test_damaged_registry_and_lease_files_are_named_and_repaired(inventory, ship
             write_bytes(inventory, host, f"{folder}/last-good/collector", garbage[:40])
         ssh(inventory, "host1", "docker stop dnsmasq >/dev/null")  # dnsmasq rewrites its lease file when it runs
         write_bytes(inventory, "host1", f"{BOOK}/lease/leases", leases)
-        proc = inv("deploy-all", env=FAST)
+        proc = run_inv("deploy-all", env=FAST, check=False)
         out = proc.stdout
         no_traceback(out, proc.stderr)
         assert proc.returncode == 0, out + proc.stderr
@@ -681,7 +677,7 @@ def test_operator_killed_at_random_points_loses_no_address(inventory, shipped):
         orphans += wait_for_orphans(inventory)
         # no address lost or changed, none held twice: right after the kill, and after the re-run
         assert recorded_ips(inventory) == before, point
-        rerun = inv("deploy-all")
+        rerun = run_inv("deploy-all", check=False)
         no_traceback(rerun.stdout, rerun.stderr)
         assert rerun.returncode == 0 and re.search(r"^deploy-all: 10 ok, \d+ changed, 0 failed", rerun.stdout,
                                                    re.M), (point, rerun.stdout, rerun.stderr)
@@ -787,12 +783,12 @@ def test_foreign_container_with_a_stack_name_is_refused_and_kept(inventory, ship
     refusal = (f"host1: a container named webui exists that dockstack did not make (no {LABEL_MANAGED} label); "
                "dockstack never removes it")
     try:
-        deploy = inv("deploy-all", env=FAST)
+        deploy = run_inv("deploy-all", env=FAST, check=False)
         no_traceback(deploy.stdout, deploy.stderr)
         assert deploy.returncode == 1, deploy
         assert f"  webui: FAILED: {refusal}" in deploy.stdout
         assert SUMMARY.search(deploy.stdout).group(0) == "deploy-all: 9 ok, 0 changed, 1 failed", deploy.stdout
-        create = inv("create", "--name=webui", env=FAST)
+        create = run_inv("create", "--name=webui", env=FAST, check=False)
         no_traceback(create.stdout, create.stderr)
         assert create.returncode == 1 and f"error: webui on host1: {refusal}" in create.stderr, create
         # the foreign container is still there, untouched and running
@@ -848,7 +844,7 @@ def test_rejected_config_value_runs_nothing_on_any_host(inventory, tmp_path, edi
     paths = {**{k: str(v) for k, v in files.items()}, which: str(bad)}
     logins = sshd_logins(inventory)
     for args in (["deploy-all"], ["create", "--name=galera"], ["ipam.show"]):
-        proc = inv(*args, f"--hosts-file={paths['hosts']}", f"--containers-file={paths['containers']}")
+        proc = run_inv(*args, hosts=paths["hosts"], containers=paths["containers"], check=False)
         assert proc.returncode == 1, (args, proc)
         assert f"error: {bad}: {key}: " in proc.stderr and problem in proc.stderr, (args, proc.stderr)
         no_traceback(proc.stdout, proc.stderr)

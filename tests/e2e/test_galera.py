@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shlex
 import stat
-import subprocess
 import time
 import uuid
 
@@ -23,13 +22,10 @@ from dockstack.services import service_dir
 
 from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 900  # the bound on each inv here, a deploy-all of the shipped stack included
 DOMAIN = "dockstack.lab"
-
-
-def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
-
 
 # a network account of the tests' own, made over a node's local socket: MariaDB's root answers there only
 READER, READER_PASSWORD = "tester", "TesterOnlyReads0123456789"
@@ -99,7 +95,8 @@ def test_wsrep_settings_from_puppet_and_a_second_run_changes_nothing(cluster, in
                  "wsrep_sst_method = mariabackup", "binlog_format = ROW", "innodb_autoinc_lock_mode = 2",
                  "bind-address = 0.0.0.0", "wsrep_cluster_name = dockstack"):
         assert f"\n{line}\n" in cnf, line
-    out = inv("deploy-all").stdout  # nothing changed: no agent, no restart, the cluster untouched
+    # nothing changed: no agent, no restart, the cluster untouched
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
 
 
@@ -124,11 +121,11 @@ def test_remove_then_create_rejoins_with_its_address(cluster, inventory):
     _, nodes, _ = cluster
     g2 = nodes[1]
     ip_before = ssh(inventory, g2.host, f"docker exec {g2.name} hostname -i").stdout.split()
-    inv("remove", f"--name={g2.name}")
+    run_inv("remove", f"--name={g2.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
     missed = f"missed-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[0], missed)  # written while galera2 is gone: it must get it by IST/SST
     started = time.monotonic()
-    out = inv("create", f"--name={g2.name}").stdout
+    out = run_inv("create", f"--name={g2.name}", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     took = time.monotonic() - started
     print(f"\ngalera: galera2 removed, created again and Synced (inv create): {took:.1f}s")
     assert "galera: galera2 join: galera1, galera3 running: the others join its cluster" in out, out
@@ -167,9 +164,9 @@ def test_role_remove_then_create_keeps_a_safe_order(cluster, inventory):
     _, nodes, _ = cluster
     value = f"role-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[1], value)
-    inv("remove", "--name=galera")
+    run_inv("remove", "--name=galera", containers=SHIPPED, timeout=INV_TIMEOUT)
     started = time.monotonic()
-    out = inv("create", "--name=galera").stdout
+    out = run_inv("create", "--name=galera", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     print(f"\ngalera: inv create --name=galera (three nodes one after another, from kept data): "
           f"{time.monotonic() - started:.1f}s")
     assert "role galera: galera1, galera2, galera3, one after another" in out
@@ -193,7 +190,7 @@ def test_full_stop_recovers_from_the_most_advanced_node(cluster, inventory):
     last = f"last-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[2], last)
     ssh(inventory, nodes[2].host, f"docker stop {nodes[2].name}")
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     print(f"\ngalera: full stop (docker stop) recovered by deploy-all's galera tier: {tier_seconds(out):.1f}s")
     chosen = [x for x in out.splitlines() if "starts the cluster" in x]
     assert len(chosen) == 1 and chosen[0].startswith(
@@ -209,7 +206,7 @@ def test_killed_nodes_recover_their_seqno_first(cluster, inventory):
     value = f"killed-{uuid.uuid4().hex[:12]}"
     insert(inventory, nodes[1], value)
     parallel(nodes, lambda c: ssh(inventory, c.host, f"docker kill {c.name}"))
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     print(f"\ngalera: all killed, recovered by deploy-all's galera tier (--wsrep-recover included): "
           f"{tier_seconds(out):.1f}s")
     for c in nodes:
@@ -245,7 +242,7 @@ def test_vip_failover_keeps_mysql_through_the_vip(cluster, inventory):
     # a new client connection through the VIP reaches haproxy on the new holder, and the same data
     assert through_haproxy(inventory, nodes[2], f"SELECT v FROM {TABLE} WHERE v = '{value}'", vip.name) == value
 
-    out = inv("start", f"--name={holder}").stdout
+    out = run_inv("start", f"--name={holder}", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert f"{holder}: start on" in out, out
     watched = time.monotonic()
     while time.monotonic() - watched < 6:  # longer than keepalived's master-down interval: no second holder

@@ -25,13 +25,11 @@ from dockstack.services import service_dir
 
 from .helpers import Deployed, ipam_json, run_inv, sql, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 1200  # the bound on each inv here, a deploy-all of the shipped stack included
 DB = "dockstack_backup"
 TABLE = f"{DB}.rows"
-
-
-def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=1200)
 
 
 def wsrep(inventory, c: Container) -> dict[str, str]:
@@ -70,7 +68,7 @@ def backup(galera, inventory, tmp_path_factory) -> tuple[Path, list[str], subpro
         + " ".join(f"INSERT INTO {TABLE} (v) VALUES ('{v}');" for v in values))
     path = tmp_path_factory.mktemp("galera-backup") / "shipped.xb.gz"
     t0 = time.monotonic()
-    proc = inv("galera.backup", f"--file={path}")
+    proc = run_inv("galera.backup", f"--file={path}", containers=SHIPPED, timeout=INV_TIMEOUT)
     print(f"\ngalera.backup: {time.monotonic() - t0:.1f}s, {path.stat().st_size} bytes")
     return path, values, proc
 
@@ -88,7 +86,7 @@ def test_backup_streams_one_synced_node_with_its_position_and_checksum(galera, b
     assert said in proc.stdout and f"position {manifest['position']['uuid']}:{manifest['position']['seqno']}" in \
         proc.stdout, proc.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # every database, password hashes included
-    again = inv("galera.backup", f"--file={path}", check=False)
+    again = run_inv("galera.backup", f"--file={path}", containers=SHIPPED, check=False, timeout=INV_TIMEOUT)
     assert again.returncode == 1 and again.stderr.startswith(f"error: {path}: already exists"), again.stderr
     assert path.read_bytes() == data
 
@@ -102,7 +100,7 @@ def test_a_damaged_backup_is_refused_before_anything_stops(galera, backup, inven
     damaged.write_bytes(bytes(data))
     Path(f"{damaged}.json").write_text(Path(f"{path}.json").read_text())
     before = {c.name: (started_at(inventory, c), folders(inventory, c)) for c in nodes}
-    proc = inv("galera.restore", f"--file={damaged}", check=False)
+    proc = run_inv("galera.restore", f"--file={damaged}", containers=SHIPPED, check=False, timeout=INV_TIMEOUT)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.startswith(f"error: {damaged}: does not match its manifest "), proc.stderr
     assert "nothing was changed" in proc.stderr and "Traceback" not in proc.stderr
@@ -119,7 +117,7 @@ def test_restore_after_a_drop_brings_the_rows_back_on_every_node(galera, backup,
     names = {c.name for c in nodes}
     addresses = {name: (row["mac"], row["ip"]) for name, row in ipam_json().items() if name in names}
     t0 = time.monotonic()
-    proc = inv("galera.restore", f"--file={path}")
+    proc = run_inv("galera.restore", f"--file={path}", containers=SHIPPED, timeout=INV_TIMEOUT)
     print(f"\ngalera.restore: {time.monotonic() - t0:.1f}s")
     out = proc.stdout
     assert "sha256 matches its manifest" in out
@@ -136,5 +134,6 @@ def test_restore_after_a_drop_brings_the_rows_back_on_every_node(galera, backup,
     assert len(addresses) == 3
     assert {name: (row["mac"], row["ip"]) for name, row in ipam_json().items() if name in names} == \
         addresses  # each node back with its MAC and IP
-    status = {r["name"]: r for r in json.loads(inv("status", "--json").stdout)}
+    status = {r["name"]: r for r in json.loads(run_inv("status", "--json", containers=SHIPPED,
+                                                       timeout=INV_TIMEOUT).stdout)}
     assert all(status[c.name]["health"] == "pass" for c in nodes), [status[c.name] for c in nodes]

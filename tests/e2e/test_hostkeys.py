@@ -10,6 +10,8 @@ import yaml
 
 from .helpers import HOSTS_FILE, run_inv
 
+LAB = "b"
+
 
 def inv_as_newcomer(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`inv` for an operator whose ~/.ssh/known_hosts does not know the lab."""

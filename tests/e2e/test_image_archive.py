@@ -22,6 +22,7 @@ from dockstack.remote import parallel
 
 from .helpers import ENGINE_STACK, ssh, traced
 
+LAB = "b"
 TAG = "dockstack-test/tiny:archive"
 ARCHIVE_TAG = "vendor/tiny:upstream"  # the tag inside the archive: the hosts get TAG too
 PROGRAM = Path("/sbin/ldconfig")  # statically linked (Debian's glibc): runs in an otherwise empty image

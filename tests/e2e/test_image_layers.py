@@ -18,6 +18,7 @@ from dockstack.config import load_inventory
 
 from .helpers import HOSTS_FILE, traced
 
+LAB = "b"
 BASE = "dockstack/base:bookworm"  # the shipped recipe: usually cached already
 TEST_TAG = "dockstack-test/layers:bookworm"
 PACKAGES = ["isc-dhcp-client", "iproute2", "procps", "less"]

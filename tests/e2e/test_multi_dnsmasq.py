@@ -6,6 +6,8 @@ import json
 
 from .helpers import book_files, docker_exec, ipam_json, run_inv, wipe_stack, write_containers
 
+LAB = "b"
+
 
 def test_every_dnsmasq_gets_the_same_files_and_answers(inventory, remotes, tmp_path):
     wipe_stack(remotes)

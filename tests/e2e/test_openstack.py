@@ -27,15 +27,13 @@ from dockstack.services.registry import GENERATED_KEYS
 
 from .helpers import Deployed, haproxy_servers, ipam_json, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 1500  # the bound on each inv here, a deploy-all of the shipped stack included
 DOMAIN = "dockstack.lab"
 CATALOG = {"identity", "image", "placement", "compute", "network", "volumev3", "block-storage"}
 APIS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova-api": 8774, "neutron-server": 9696, "cinder": 8776,
         "horizon": 443}
-
-
-def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=1500)
 
 
 def os_cli(inventory, c: Container, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,7 +54,7 @@ def ssh_input(inventory, host: str, command: str, data: str) -> subprocess.Compl
 def health_of(name: str) -> str:
     """The container's HEALTH in `inv status --json` (its readiness check, run once): `pass` or `fail: LINE`."""
     env = {"DOCKSTACK_HEALTH_TIMEOUT": "30"}  # its check probes eight services: room on a busy host
-    proc = run_inv("status", "--json", f"--containers-file={SHIPPED}", timeout=300, env=env)
+    proc = run_inv("status", "--json", containers=SHIPPED, timeout=300, env=env)
     row = next(r for r in json.loads(proc.stdout) if r["name"] == name)
     return f"{row['health']}: {row['health_detail']}" if row["health_detail"] else row["health"]
 
@@ -68,7 +66,7 @@ def cloud(shipped_from_empty: Deployed) -> tuple[Stack, Container, list[str]]:
     stack = shipped_from_empty.stack
     c = stack.container("openstack")
     t0 = time.monotonic()
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     print(f"\nopenstack: deploy-all {time.monotonic() - t0:.1f}s")
     return stack, c, [out]
 
@@ -80,7 +78,7 @@ def test_deploy_all_brings_up_every_service_and_a_rerun_changes_nothing(cloud, i
     # the supervisor reached MariaDB through the VIP (never a node), made or found the databases, runs everything
     assert "waiting for MariaDB at vip.dockstack.lab:3306" in logs and "dockstack-openstack: running" in logs, logs
     t0 = time.monotonic()
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     outputs.append(out)
     print(f"\nopenstack: no-change deploy-all {time.monotonic() - t0:.2f}s")
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
@@ -312,9 +310,9 @@ def test_a_service_that_dies_shows_in_status_and_comes_back(cloud, inventory):
 def test_remove_and_create_keep_the_address_and_the_catalog(cloud, inventory):
     _, c, outputs = cloud
     before = ipam_json()[c.name]
-    inv("remove", f"--name={c.name}")
+    run_inv("remove", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
     t0 = time.monotonic()
-    outputs.append(inv("create", f"--name={c.name}").stdout)
+    outputs.append(run_inv("create", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT).stdout)
     assert re.search(r"openstack: puppet agent exit [02]: \d+ changed, 0 failed", outputs[-1]), outputs[-1]
     print(f"\nopenstack: create of a removed container (databases kept on Galera) {time.monotonic() - t0:.1f}s")
     after = ipam_json()[c.name]
@@ -329,7 +327,8 @@ def test_no_password_in_any_output_label_log_or_puppet_report(cloud, inventory, 
     stack, c, outputs = cloud
     secrets = yaml.safe_load(secrets_file_for(SHIPPED).read_text())
     values = [secrets[k] for k in GENERATED_KEYS]
-    seen = "\n".join(outputs) + inv("status").stdout + inv("ipam.show").stdout + inv("status", "--json").stdout
+    seen = "\n".join(outputs) + "".join(run_inv(*args, containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+                                        for args in (["status"], ["ipam.show"], ["status", "--json"]))
     for h in {x.host for x in stack.containers}:
         seen += ssh(inventory, h, f"docker ps -aq --filter label={LABEL_MANAGED}=true | xargs -r docker inspect "
                     "--format '{{json .Config.Labels}} {{json .State.Health}}'").stdout

@@ -21,13 +21,11 @@ from dockstack.services.puppet import ENVIRONMENT, KEYLENGTH
 
 from .helpers import Deployed, agent_run, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 600  # the bound on each inv here, a deploy-all of the shipped stack included
 DOMAIN = "dockstack.lab"
 CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the puppet container
-
-
-def inv(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +61,7 @@ def test_deploy_all_runs_each_agent_once_without_failures(real):
 
 def test_no_change_deploy_runs_no_agent(real):
     stack, _ = real
-    out = inv("deploy-all").stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out
     assert "puppet agent" not in out and "puppet file(s) updated" not in out
 
@@ -138,9 +136,9 @@ def serial(inventory, stack: Stack, name: str) -> str:
 def test_remove_and_create_gets_a_new_working_certificate(real, inventory, tmp_path):
     stack, _ = real
     before = serial(inventory, stack, "control")
-    inv("remove", "--name=control")
+    run_inv("remove", "--name=control", containers=SHIPPED, timeout=INV_TIMEOUT)
     trace = tmp_path / "trace.jsonl"
-    proc = run_inv("create", "--name=control", f"--containers-file={SHIPPED}", check=False, timeout=600,
+    proc = run_inv("create", "--name=control", containers=SHIPPED, check=False, timeout=INV_TIMEOUT,
                    env={"DOCKSTACK_TRACE": str(trace)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "control: puppet agent exit 2: " in proc.stdout and ", 0 failed of " in proc.stdout
@@ -191,6 +189,6 @@ def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inven
     finally:
         ssh(inventory, s.host, f"rm -rf {module}")
         run_inv("ipam.release", "--name=broken", f"--containers-file={bad}", check=False)
-    inv("deploy-all")  # the shipped site.pp and autosign list are back
+    run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT)  # the shipped site.pp and autosign list are back
     site = on_server(inventory, stack, f"cat /etc/puppet/dockstack/{ENVIRONMENT}/manifests/site.pp").stdout
     assert "broken" not in site

@@ -13,6 +13,7 @@ from dockstack.config import ROOT, Container
 
 from .helpers import Deployed, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
 DOMAIN = "dockstack.lab"
 

@@ -9,6 +9,7 @@ import pytest
 
 from .helpers import ipam_json, run_inv, ssh, write_containers
 
+LAB = "b"
 APP = [("app1", "host2"), ("app2", "host3"), ("app3", "host1")]
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from .helpers import run_inv, ssh, write_containers
 
+LAB = "b"
 HOST = "host2"
 
 

@@ -23,6 +23,7 @@ from dockstack.services import puppet as puppet_service
 
 from .helpers import Deployed, agent_run, holders, puppet_server, run_inv, shipped_variant, ssh
 
+LAB = "main"
 # the suite's default containers file is the engine stack's (conftest): every inv here names the shipped one
 SHIPPED_FILE = f"--containers-file={DEFAULT_CONTAINERS_FILE}"
 CAP_NET_RAW = 13  # linux/capability.h

@@ -16,6 +16,7 @@ from dockstack.health import DETAIL_CHARS
 
 from .helpers import INV, docker_exec, engine_stack, entry, run_inv, ssh, write_containers
 
+LAB = "b"
 CHECKED = {"dnsmasq", "puppet", "haproxy"}  # the engine stack's roles with a check; the others run no service
 # Each check's bound in these tests. The default 5 s is too short for a lab machine shared by several labs: the
 # engine stack's puppet check (`puppet --version`, Ruby) took 6.3 s at a load of 14 on 2 cores, and would fail.

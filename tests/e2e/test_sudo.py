@@ -13,6 +13,7 @@ import yaml
 
 from .helpers import HOSTS_FILE, docker_exec, run_inv, ssh
 
+LAB = "b"
 OPERATOR = "dockstack-op"
 SUDOERS = Path("/etc/sudoers.d/dockstack-lab-operator")
 

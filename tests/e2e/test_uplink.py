@@ -11,6 +11,8 @@ from dockstack import network
 
 from .helpers import HOSTS_FILE, docker_exec, run_inv, ssh, wipe_stack
 
+LAB = "b"
+
 
 def bridge_ports(inventory, host: str, bridge: str) -> set[str]:
     out = ssh(inventory, host, f"ip -o link show master {bridge}", check=False).stdout

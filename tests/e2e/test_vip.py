@@ -23,6 +23,7 @@ from dockstack.services import SERVICE_ROOT
 
 from .helpers import book_files, docker_exec, holders, run_inv, ssh, wipe_stack
 
+LAB = "main"
 FAILOVER_BOUND = 5.0  # seconds: the bound for the VIP to move
 PORT = 8080
 # A real listener for the balanced test service: haproxy answering every HTTP request itself.

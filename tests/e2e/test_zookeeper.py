@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import re
 import shlex
-import subprocess
 import time
 
 import pytest
@@ -22,12 +21,10 @@ from dockstack.services.zookeeper import CFG as ZOOKEEPER_CFG
 
 from .helpers import Deployed, run_inv, ssh
 
+LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
+INV_TIMEOUT = 900  # the bound on each inv here, a deploy-all of the shipped stack included
 DOMAIN = "dockstack.lab"
-
-
-def inv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run_inv(*args, f"--containers-file={SHIPPED}", check=check, timeout=900)
 
 
 def ask(inventory, c: Container, word: str) -> str:
@@ -87,7 +84,8 @@ def test_zoo_cfg_from_puppet_and_a_second_run_changes_nothing(zk, inventory):
     data = f"{service_dir(c)}/data"
     assert ssh(inventory, c.host, f"cat {data}/myid").stdout == "1\n"
     assert "version-2" in ssh(inventory, c.host, f"ls {data}").stdout.split()
-    out = inv("deploy-all").stdout  # nothing changed: no agent run, ZooKeeper untouched
+    # nothing changed: no agent run, ZooKeeper untouched
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out
 
 
@@ -104,8 +102,9 @@ def test_stop_is_clean_and_a_recreated_container_keeps_the_data(zk, inventory):
     code = ssh(inventory, c.host, f"docker inspect --format '{{{{.State.ExitCode}}}}' {c.name}").stdout.strip()
     assert code == "0"
     print(f"\nzookeeper: docker stop took {took:.1f}s")
-    inv("remove", f"--name={c.name}")
-    inv("create", f"--name={c.name}")  # the agent runs again, the readiness check waits for imok
+    run_inv("remove", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
+    # the agent runs again, the readiness check waits for imok
+    run_inv("create", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
     assert ask(inventory, c, "ruok") == "imok"
     after = set(ssh(inventory, c.host, f"ls {data}").stdout.split())
     assert before <= after, (before, after)  # the new container found the old data on the host
@@ -127,7 +126,7 @@ def test_renaming_the_role_keeps_the_ensemble(zk, inventory, tmp_path):
     renamed.write_text(yaml.safe_dump(data, sort_keys=False))
     copy_kept(SHIPPED, renamed)  # the same generated passwords
     try:
-        out = run_inv("deploy-all", f"--containers-file={renamed}", timeout=900).stdout
+        out = run_inv("deploy-all", containers=renamed, timeout=INV_TIMEOUT).stdout
         assert "0 failed" in out, out
         for c in nodes:
             assert ask(inventory, c, "ruok") == "imok"
@@ -138,7 +137,8 @@ def test_renaming_the_role_keeps_the_ensemble(zk, inventory, tmp_path):
                        f"\"org.dockstack.role\"}}}}' {c.name}").stdout.strip()
             assert role == "zk"
     finally:
-        out = inv("deploy-all").stdout  # the shipped names again, for the modules after this one
+        # the shipped names again, for the modules after this one
+        out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
     assert "0 failed" in out, out
     assert all(ask(inventory, c, "ruok") == "imok" for c in nodes)
     assert len(stack.of_role("cassandra")) == len(nodes)
