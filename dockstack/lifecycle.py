@@ -84,16 +84,12 @@ def stop(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) ->
     targets = _targets(stack, name, say, reverse=True)
     s = _session(inv, stack, remotes, say)
     for c in targets:
-        where = s.world.where(c.name)
-        if not where and len(targets) == 1:
+        action = planner.plan_stop(c, s.world.hosts)
+        if not s.world.where(c.name) and len(targets) == 1:
             raise DockstackError(f"{c.name} does not exist on any host: nothing to stop")
-        for host, state in where.items():
-            if state.running:
-                s.runner.take_down(c, host)  # out of haproxy first: a planned stop cuts no connection
-            else:
-                say(f"{c.name}: already stopped on {host}")
-        if not where:
-            say(f"{c.name}: not on any host, nothing to stop")
+        if action.kind == planner.NOTHING:
+            say(f"{c.name}: {action.why}")
+        s.runner.retire(action)  # out of haproxy first: a planned stop cuts no connection
     publish(s)
 
 
@@ -101,15 +97,11 @@ def remove(inv: Inventory, stack: Stack, remotes: Remotes, name: str, say: Say) 
     targets = _targets(stack, name, say, reverse=True)
     s = _session(inv, stack, remotes, say)
     for c in targets:
-        where = s.world.where(c.name)
-        if not where:
-            say(f"{c.name}: not on any host, nothing to remove")
+        action = planner.plan_remove(c, s.world.hosts)
+        if action.kind == planner.NOTHING:
+            say(f"{c.name}: {action.why}")
             continue
-        for host, state in where.items():
-            if state.running:
-                s.runner.take_down(c, host, remove=True)
-            else:
-                s.runner.remove(host, c.name)
+        s.runner.retire(action)
         say(f"{c.name}: removed (`inv ipam.release --name={c.name}` forgets its address)")
     publish(s)
 

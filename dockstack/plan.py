@@ -18,6 +18,7 @@ from dockstack.ipam import Record
 CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
 REPAIR = "repair"  # running, but its readiness check fails: stop it cleanly and start it again (else re-create)
 REFUSE = "refuse"  # a change that is not safe to make now (said why): the container fails, nothing is touched
+STOP, REMOVE = "stop", "remove"  # `inv stop` / `inv remove`: its running copies drained and stopped (or removed)
 STARTS = (CREATE, RECREATE, START, REPAIR)  # the kinds that start a container (its service's hooks come first)
 
 # What the action script does on the container's host (actions.ActionSpec.mode): each kind that changes a
@@ -39,6 +40,7 @@ class Action:
     fallback: str | None = None  # the mode run once more when `mode` fails (a repair: re-create, address kept)
     drain: bool = False  # running on its host now: drained from every balancer and stopped cleanly first
     rolls: bool = False  # takes a copy of it that serves now down (here or where it moves from): a rolling change
+    stop_on: tuple[str, ...] = ()  # stop, remove: the hosts where a copy runs (drained from the balancers first)
 
     @property
     def changes(self) -> bool:
@@ -176,3 +178,24 @@ def plan_start(c: Container, hosts: dict[str, HostFacts], record: Record | None)
     if action.kind in (ADOPT, NOTHING):
         return action
     return start(c, action.why)
+
+
+def plan_stop(c: Container, hosts: dict[str, HostFacts]) -> Action:
+    """`inv stop`: every running copy of it drained and stopped cleanly; nothing when none runs."""
+    where = {h: f.containers[c.name] for h, f in hosts.items() if c.name in f.containers}
+    running = tuple(h for h, state in where.items() if state.running)
+    if not where:
+        return Action(c, NOTHING, "not on any host, nothing to stop")
+    if not running:
+        return Action(c, NOTHING, f"already stopped on {', '.join(where)}")
+    return Action(c, STOP, f"running on {', '.join(running)}", stop_on=running)
+
+
+def plan_remove(c: Container, hosts: dict[str, HostFacts]) -> Action:
+    """`inv remove`: every copy of it removed, a running one drained and stopped cleanly first; its address stays
+    in the book (`inv ipam.release` forgets it)."""
+    where = {h: f.containers[c.name] for h, f in hosts.items() if c.name in f.containers}
+    if not where:
+        return Action(c, NOTHING, "not on any host, nothing to remove")
+    running = tuple(h for h, state in where.items() if state.running)
+    return Action(c, REMOVE, f"on {', '.join(where)}", remove_from=tuple(where), stop_on=running)

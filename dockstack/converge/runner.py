@@ -18,7 +18,7 @@ from dockstack.converge.publish import Publisher
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
-from dockstack.plan import ADOPT, NOTHING, REFUSE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
+from dockstack.plan import ADOPT, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
 from dockstack.remote import Remotes, trace
 from dockstack.services import service_dir
 from dockstack.services.registry import definition
@@ -200,6 +200,15 @@ class Runner:
         self.remotes[host].run(spec.argv(), spec.step, timeout=spec.timeout)
         self.ledger.stopped(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
+
+    def retire(self, a: Action) -> None:
+        """A stop or remove the plan decided: each running copy drained and stopped (or removed), each stopped
+        copy of a remove removed."""
+        for host in a.stop_on:
+            self.take_down(a.container, host, remove=a.kind == REMOVE)
+        for host in a.remove_from if a.kind == REMOVE else ():
+            if host not in a.stop_on:
+                self.remove(host, a.container.name)
 
     def take_down(self, c: Container, host: str | None = None, remove: bool = False) -> None:
         """A running container out of service without cutting a connection: drained from every balancer, stopped

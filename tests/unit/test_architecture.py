@@ -164,3 +164,22 @@ def test_every_dockstack_exception_is_under_the_one_root():
     assert issubclass(ArchiveError, dockstack.errors.DockstackError)
     assert issubclass(ConflictError, dockstack.errors.DockstackError)
     assert not issubclass(Interrupted, dockstack.errors.DockstackError)
+
+
+# --- the converge recipe is written once (dockstack.converge): its callers plan and hand over, never run its steps --
+
+RECIPE_STEPS = re.compile(r"\b(ensure_network|push_agent_server|_apply_tier|_commit_tier)\(|"
+                          r"\.(hooks\.prepare|runner\.apply|runner\.run|publisher\.push)\(")
+RECIPE_CALLERS = ["dockstack/lifecycle.py", "dockstack/deploy.py",
+                  *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dockstack").rglob("*backup*.py"))]
+
+
+@pytest.mark.parametrize("module", RECIPE_CALLERS)
+def test_callers_hand_their_plan_to_the_one_converge(module):
+    source = (ROOT / module).read_text()
+    assert "converge(" in source, f"{module} should apply its plan through dockstack.converge.converge"
+    assert RECIPE_STEPS.findall(source) == [], f"{module} runs a step of the converge recipe itself"
+
+
+def test_the_recipe_check_sees_a_step_run_by_hand():
+    assert RECIPE_STEPS.findall("ensure_network(s, hosts)\ns.hooks.prepare([c])\ns.runner.apply(a)")
