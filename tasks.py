@@ -10,12 +10,13 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import console, deploy, galera_backup, lifecycle, progress, status
+from dockstack import console, deploy, lifecycle, progress, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
+from dockstack.services.galera import backup as galera_backup
 from dockstack.stopping import Interrupted, finish_then_stop
 
 _say_lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""dockstack.galera: which node starts the cluster (one fixture per branch of decide), grastate.dat and
+"""dockstack.services.galera: which node starts the cluster (one fixture per branch of decide), grastate.dat and
 --wsrep-recover parsing, the #galera facts section, the start file an action writes, and the generated secrets."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import time
 import pytest
 import yaml
 
-from dockstack import config, facts, galera
+from dockstack import config, facts
 from dockstack.errors import ConfigError
-from dockstack.galera import Decision, GraState, Node
 from dockstack.services import galera as galera_service
 from dockstack.services import registry
+from dockstack.services.galera import bootstrap
+from dockstack.services.galera.bootstrap import Decision, GraState, Node
 from dockstack.services.registry import facts_wanted
 
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
@@ -78,13 +79,13 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_decide(case):
     nodes, expected = CASES[case]
-    assert galera.decide(nodes) == expected
+    assert bootstrap.decide(nodes) == expected
 
 
 def test_empty_uuid_counts_as_no_data():
     """A node that never joined a cluster has grastate.dat with the all-zero uuid: it does not start one."""
-    nodes = [node("galera1", -1, uuid=galera.EMPTY_UUID), node("galera2", 3)]
-    assert galera.decide(nodes).bootstrap == "galera2"
+    nodes = [node("galera1", -1, uuid=bootstrap.EMPTY_UUID), node("galera2", 3)]
+    assert bootstrap.decide(nodes).bootstrap == "galera2"
 
 
 def test_start_line_only_the_chosen_node_starts_a_cluster():
@@ -105,28 +106,28 @@ safe_to_bootstrap: 1
 
 
 def test_parse_grastate():
-    assert galera.parse_grastate(GRASTATE) == GraState(UUID, 11, True)
-    assert galera.parse_grastate(GRASTATE.replace("seqno:   11", "seqno:   -1").replace(": 1\n", ": 0\n")) == \
+    assert bootstrap.parse_grastate(GRASTATE) == GraState(UUID, 11, True)
+    assert bootstrap.parse_grastate(GRASTATE.replace("seqno:   11", "seqno:   -1").replace(": 1\n", ": 0\n")) == \
         GraState(UUID, -1, False)
 
 
 @pytest.mark.parametrize("text", ["", "uuid: nope\nseqno: 3\n", f"uuid: {UUID}\nseqno: x\n", f"uuid: {UUID}\n"])
 def test_parse_grastate_refuses_what_is_not_one(text):
-    assert galera.parse_grastate(text) is None
+    assert bootstrap.parse_grastate(text) is None
 
 
 def test_parse_recovered_takes_the_last_position():
     log = (f"2026-11-25 17:12:33 0 [Note] WSREP: Recovered position: {UUID}:14\n"
            f"2026-11-25 17:12:34 0 [Note] WSREP: Recovered position: {UUID}:15\n")
-    assert galera.parse_recovered(log) == (UUID, 15)
-    assert galera.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
+    assert bootstrap.parse_recovered(log) == (UUID, 15)
+    assert bootstrap.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
 
 
 def test_facts_state_section_brings_each_nodes_grastate():
     text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
                       "galera2 dir", "#files", "#end"])
     found = facts.parse_host_facts(text).state
-    assert {n: galera.parse_grastate(t) if t else None for n, t in found.items()} == {
+    assert {n: bootstrap.parse_grastate(t) if t else None for n, t in found.items()} == {
         "galera1": GraState(UUID, 11, True), "galera2": None}
 
 
@@ -137,10 +138,11 @@ def test_the_facts_read_grastate_of_every_galera_folder_because_the_definition_s
 
 
 def test_recover_argv_passes_values_as_arguments():
-    argv = galera.recover_argv("dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql")
-    assert argv[:3] == ["sh", "-c", galera.RECOVER_SCRIPT]
+    argv = bootstrap.recover_argv("dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data",
+                                  "/var/lib/mysql")
+    assert argv[:3] == ["sh", "-c", bootstrap.RECOVER_SCRIPT]
     assert argv[3:] == ["sh", "dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql"]
-    assert "--wsrep-recover" in galera.RECOVER_SCRIPT and "--network none" in galera.RECOVER_SCRIPT
+    assert "--wsrep-recover" in bootstrap.RECOVER_SCRIPT and "--network none" in bootstrap.RECOVER_SCRIPT
 
 
 # The recovery container, played here: `docker run ... IMAGE -c SCRIPT` runs SCRIPT with sh, where mkdir, chown and
@@ -162,7 +164,7 @@ def recover(fakebin):
     def run(log: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         (fakebin.state / "mariadbd.log").write_text(log)
         (fakebin.state / "mariadbd.exit").write_text(f"{code}\n")
-        return fakebin.run(galera.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
+        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
 
     return run
 
@@ -174,7 +176,7 @@ def test_recover_script_runs_wsrep_recover_offline_and_prints_the_positions(reco
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"2026-11-25 17:12:3{i} 0 [Note] WSREP: Recovered position: {UUID}:{i}"
                                         for i in (12, 13, 14)]  # the last three, no noise
-    assert galera.parse_recovered(proc.stdout) == (UUID, 14)
+    assert bootstrap.parse_recovered(proc.stdout) == (UUID, 14)
     docker = fakebin.calls("docker")[0]
     assert docker.startswith("docker run --rm --network none --entrypoint sh --volume /srv/galera1/data:/var/lib/mysql "
                              "dockstack/galera:bookworm -c "), docker
@@ -189,7 +191,7 @@ def test_recover_script_passes_errors_on(recover):
                    "2026-11-25 0 [ERROR] Aborting\n", code=1)
     assert proc.stdout.splitlines() == ["2026-11-25 0 [ERROR] Can't open the data folder",
                                         "2026-11-25 0 [ERROR] Aborting"]
-    assert galera.parse_recovered(proc.stdout) is None
+    assert bootstrap.parse_recovered(proc.stdout) is None
 
 
 # --- the supervisor and the check, as rendered -------------------------------------------------------------
@@ -388,7 +390,7 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
     host = facts.parse_host_facts(out)
     conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
     assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
-    assert galera.parse_grastate(host.state["galera1"] or "").seqno == -1, out
+    assert bootstrap.parse_grastate(host.state["galera1"] or "").seqno == -1, out
 
 
 def test_remove_stops_a_cleanly_stopping_service_first(fakebin):

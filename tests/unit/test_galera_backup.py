@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import galera_backup as gb
 from dockstack.config import load_inventory, load_stack
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remote
+from dockstack.services.galera import backup as gb
 
 UUID = "6b9ad9c0-cf58-11ee-8f3a-1e4ce2f1d8a1"
 INFO = f"{UUID}:1234 0-1-1230\n".encode()

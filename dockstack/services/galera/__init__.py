@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-from dockstack import galera as cluster_state
 from dockstack.config import MAJORITY, Container, ServiceTraits
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import parallel
 from dockstack.render import render
 from dockstack.services import service_dir
 from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
+from dockstack.services.galera import bootstrap as cluster_state
 
 MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision
 DATA = "/var/lib/mysql"  # MariaDB's datadir: the host folder's data/
