@@ -17,6 +17,7 @@ from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_i
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
 from dockstack.services.galera import backup as galera_backup
+from dockstack.services.registry import DEFINITIONS
 from dockstack.stopping import Interrupted, finish_then_stop
 
 _say_lock = threading.Lock()
@@ -71,7 +72,7 @@ def _hosts_file(c, flag: str | None) -> str:
 
 def _configs(c, hosts_file: str | None, containers_file: str | None):
     inv = load_inventory(_hosts_file(c, hosts_file))
-    return inv, load_stack(inv, _setting(c, containers_file, "containers_file", C))
+    return inv, load_stack(inv, _setting(c, containers_file, "containers_file", C), definitions=DEFINITIONS)
 
 
 def _on_hosts(c, hosts_file: str | None, containers_file: str | None, action):

@@ -108,7 +108,7 @@ class Executor:
         copy of the book gets every record the book has that it lacks, so it never answers DHCP without the
         addresses the book pins. Only then, so a deploy whose copies are whole gains no round trip."""
         d = definition(c)
-        if not (d and d.traits.serves_addresses):
+        if not (d and d.provides_addresses):
             return
         copy = next((x for x in self.book_copies if x.dnsmasq == c.name), None)
         with self._seeding:  # two of them at once: the second waits for the first's commit, then has nothing to do
@@ -527,7 +527,7 @@ class Executor:
         """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and
         profiles where they differ from its host's (only after containers.yaml changed; else no round trip)."""
         if any(a.kind in (CREATE, RECREATE, START) and self.stack.runs_agent(a.container) for a in acts):
-            self.push_service_files(lambda d: d.traits.agents_ask)
+            self.push_service_files(lambda d: d.provides_catalog)
 
     def push_service_files(self, which: Callable[[Service], bool]) -> None:
         """Push the files of the services `which` picks where their content differs from what the host has."""

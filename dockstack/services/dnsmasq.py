@@ -6,7 +6,7 @@ plant a symlink where the host writes (a root write on the host would follow it)
 from __future__ import annotations
 
 from dockstack import ipam
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import Container
 from dockstack.services import SERVICE_ROOT
 from dockstack.services.base import Context, Service
 
@@ -30,7 +30,7 @@ class Dnsmasq(Service):
 
 
 SERVICE = Dnsmasq(
-    traits=ServiceTraits("dnsmasq", serves_addresses=True, check="pgrep -x dnsmasq", check_timeout=20),
+    name="dnsmasq", provides_addresses=True, check="pgrep -x dnsmasq", check_timeout=20,
     mount=MOUNT,
     read_only_mount=True,  # the host's transaction script writes there as root
     data=((LEASE, f"{MOUNT}/{LEASE}"),),

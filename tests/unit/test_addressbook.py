@@ -321,7 +321,7 @@ def test_the_replica_folder_is_no_service_folder():
     from dockstack.services import SERVICE_ROOT
     from dockstack.services.registry import DEFINITIONS
     assert addressbook.REPLICA_DIR.rpartition("/") == (SERVICE_ROOT, "/", "addressbook")
-    assert "addressbook" not in DEFINITIONS and all(d.traits.name != "addressbook" for d in DEFINITIONS.values())
+    assert "addressbook" not in DEFINITIONS and all(d.name != "addressbook" for d in DEFINITIONS.values())
 
 
 def test_txn_script_keeps_the_quarantine_size():

@@ -142,7 +142,7 @@ def engine(tmp_path):
     hosts = tmp_path / "hosts-stack.yaml"
     write_hosts(hosts, STACK_HOSTS, STACK_NETWORK)
     inv = load_inventory(hosts)
-    return inv, load_stack(inv, ENGINE_STACK)
+    return inv, load_stack(inv, ENGINE_STACK, definitions=DEFINITIONS)
 
 
 def context(inv, stack) -> Context:

@@ -11,6 +11,7 @@ import pytest
 
 from dockstack.config import DEFAULT_MAX_SESSIONS, Host, dhcp_slice, load_inventory, load_stack
 from dockstack.errors import ConfigError, DockstackError
+from dockstack.services.registry import DEFINITIONS
 
 # --- the shipped files ---------------------------------------------------------------
 
@@ -552,7 +553,7 @@ def test_bad_yaml_in_containers_file(cfg):
     inv = cfg.load_inventory()
     cfg.containers_path.write_text("roles: [dnsmasq\ncontainers: []\n")
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, cfg.containers_path)
+        load_stack(inv, cfg.containers_path, definitions=DEFINITIONS)
     assert e.value.path == str(cfg.containers_path)
     assert e.value.key.startswith("line ")
     assert "not valid YAML" in str(e.value)
@@ -569,7 +570,7 @@ def test_missing_containers_file(cfg, tmp_path, config_error):
     inv = cfg.load_inventory()
     p = tmp_path / "missing-containers.yaml"
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, p)
+        load_stack(inv, p, definitions=DEFINITIONS)
     config_error(e, p, "(file)", "file not found")
 
 
@@ -669,7 +670,7 @@ def test_dhcp_range_smaller_than_the_dnsmasq_count(cfg, config_error):
     add_dnsmasq(cfg, "dns3", "h2", 4)
     inv = cfg.load_inventory()  # the inventory alone is fine: the stack decides how many dnsmasq there are
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, cfg.containers_path)
+        load_stack(inv, cfg.containers_path, definitions=DEFINITIONS)
     config_error(e, cfg.hosts_path, "network.dhcp_range", "too small", "3 dnsmasq containers")
 
 

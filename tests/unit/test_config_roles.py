@@ -6,7 +6,7 @@ import pytest
 
 from dockstack.config import Balanced, Role, Stack, tiers
 from dockstack.errors import ConfigError
-from dockstack.services.registry import TRAITS
+from dockstack.services.registry import DEFINITIONS
 
 
 def names(stack_tiers: list[list[Role]]) -> list[list[str]]:
@@ -25,7 +25,8 @@ def test_role_defaults(cfg):
     dns, app = st.roles
     # a service role without check: gets its service's own readiness check and its bound
     assert dns == Role(name="dnsmasq", depends_on=(), check="pgrep -x dnsmasq", check_timeout=20.0, classes=(),
-                       balance=(), service="dnsmasq", traits=TRAITS["dnsmasq"])
+                       balance=(), service="dnsmasq", definition=DEFINITIONS["dnsmasq"])
+    assert dns.definition is DEFINITIONS["dnsmasq"]
     assert app.service is None
     assert app.depends_on == ("dnsmasq",)  # default: the role listed before it
     assert isinstance(app.check_timeout, float)

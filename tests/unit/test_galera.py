@@ -20,6 +20,8 @@ from dockstack.services.galera import bootstrap
 from dockstack.services.galera.bootstrap import Decision, GraState, Node
 from dockstack.services.registry import facts_wanted
 
+DATABASES = galera_service.declared_databases(registry.DEFINITIONS.values())  # what the registered galera grants
+KEYS = registry.GENERATED_KEYS  # the secrets file's keys: every registered service's generated passwords
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
 
@@ -198,7 +200,8 @@ def test_recover_script_passes_errors_on(recover):
 
 
 def test_rendered_supervisor_and_check():
-    entry, check = galera_service.render_file("entrypoint"), galera_service.render_file("clustercheck")
+    entry = galera_service.render_file("entrypoint", DATABASES)
+    check = galera_service.render_file("clustercheck", DATABASES)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
@@ -217,35 +220,36 @@ def test_rendered_supervisor_and_check():
 
 def test_generated_secrets_made_once_0600(tmp_path):
     containers = tmp_path / "stack.yaml"
-    first = config.generated_secrets(containers)
+    first = config.generated_secrets(containers, KEYS)
     path = tmp_path / "stack.secrets.yaml"
     assert first.path == str(path)
     assert not path.exists()  # loading never writes: the commands that start containers save them
     assert first.save() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
-    assert config.generated_secrets(containers).values == first.values  # read again, not made again
+    assert config.generated_secrets(containers, KEYS).values == first.values  # read again, not made again
     prov = first.values["galera_provision_password"]
-    assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst,
-                                                              "MYSQL_PROVISION_PASSWORD": prov}
+    assert dict(first.env_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
+                                                                   "MYSQL_SST_PASSWORD": sst,
+                                                                   "MYSQL_PROVISION_PASSWORD": prov}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
     keep = "K" * 32
     (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": keep}))
-    got = config.generated_secrets(tmp_path / "stack.yaml")
+    got = config.generated_secrets(tmp_path / "stack.yaml", KEYS)
     assert got.values["galera_root_password"] == keep
     assert config.GENERATED_RE.fullmatch(got.values["galera_sst_password"])
     assert "galera_sst_password" in got.made and "galera_root_password" not in got.made
     assert got.save()
     assert yaml.safe_load((tmp_path / "stack.secrets.yaml").read_text()) == got.values
-    assert not config.generated_secrets(tmp_path / "stack.yaml").save()  # all there: nothing to write
+    assert not config.generated_secrets(tmp_path / "stack.yaml", KEYS).save()  # all there: nothing to write
 
 
 def test_generated_secrets_bad_value_names_file_and_key(tmp_path):
     (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": "short'"}))
     with pytest.raises(ConfigError) as e:
-        config.generated_secrets(tmp_path / "stack.yaml")
+        config.generated_secrets(tmp_path / "stack.yaml", KEYS)
     assert "stack.secrets.yaml" in str(e.value) and "galera_root_password" in str(e.value)
     assert "short'" not in str(e.value)
 
@@ -483,6 +487,6 @@ def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakeb
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
-    entry = galera_service.render_file("entrypoint")
+    entry = galera_service.render_file("entrypoint", DATABASES)
     join = entry[entry.index('log "joining through $peer"'):]
     assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')
