@@ -64,7 +64,7 @@ def measure_stack(runner: Runner, rounds: int, res: Results) -> None:
     stack = load_stack(inv, containers, definitions=DEFINITIONS)
     res.stack_containers = write_floor_plan(inv, stack, plan)
     res.stack_tiers = [", ".join(r.name for r in t) for t in tiers(stack)]
-    res.dnsmasq_host["stack"] = stack.dnsmasq_containers()[0].host
+    res.dnsmasq_host["stack"] = stack.address_providers()[0].host
     say("warm-up: deploy-all once (sets up the container network, warms caches), then empty hosts")
     empty_hosts(runner, hosts, containers, res.restarts)
     runner.inv("deploy-all", hosts=hosts, containers=containers)

@@ -121,7 +121,7 @@ class Executor:
                 self.commit(addressbook.Change())
 
     def dns_servers(self) -> list[str]:
-        return [str(d.ip) for d in self.stack.dnsmasq_containers()]
+        return [str(d.ip) for d in self.stack.address_providers()]
 
     def ensure_network(self, host_names: Iterable[str]) -> None:
         """Bridge, VXLAN mesh and FORWARD rule, on the hosts whose facts show them missing or different."""
@@ -218,7 +218,7 @@ class Executor:
                                  "run `inv images.sync`")
         if plan.static_ip:
             return
-        ds = self.stack.dnsmasq_containers()
+        ds = self.stack.address_providers()
         if not ds:
             raise DockstackError(f"{self.stack.path}: no role has service: dnsmasq: addresses come from it, add one")
         with self.lock:
@@ -279,8 +279,8 @@ class Executor:
         """What c's Puppet agent is given when this action runs it (None when it runs none: no classes, a
         restart): the server's name, the CA read from the server's container on its host (one round trip, once
         per command: agents never learn a CA from the network) and the stack's challenge."""
-        server = self.stack.puppet_server()
-        if server is None or not self.stack.runs_agent(c) or mode == actions.RESTART:
+        server = self.stack.catalog_provider()
+        if server is None or not self.stack.asks_catalog(c) or mode == actions.RESTART:
             return None
         with self.lock:
             if self._pin is None:
@@ -526,7 +526,7 @@ class Executor:
     def push_agent_server(self, acts: Iterable[Action]) -> None:
         """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and
         profiles where they differ from its host's (only after containers.yaml changed; else no round trip)."""
-        if any(a.kind in (CREATE, RECREATE, START) and self.stack.runs_agent(a.container) for a in acts):
+        if any(a.kind in (CREATE, RECREATE, START) and self.stack.asks_catalog(a.container) for a in acts):
             self.push_service_files(lambda d: d.provides_catalog)
 
     def push_service_files(self, which: Callable[[Service], bool]) -> None:

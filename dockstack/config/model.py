@@ -186,7 +186,7 @@ class Container:
     generated: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
-    def is_dnsmasq(self) -> bool:
+    def provides_addresses(self) -> bool:
         """Whether it serves DHCP and DNS to the others (and keeps a copy of the address book)."""
         return self.definition is not None and self.definition.provides_addresses
 
@@ -249,15 +249,18 @@ class Stack:
         """The virtual IPs of the stack, with the role whose containers hold each."""
         return tuple((r, r.vip) for r in self.roles if r.vip)
 
-    def dnsmasq_containers(self) -> tuple[Container, ...]:
-        return tuple(c for c in self.containers if c.is_dnsmasq)
+    def address_providers(self) -> tuple[Container, ...]:
+        """The containers that serve DHCP and DNS to the others (dnsmasq's), in config order."""
+        return tuple(c for c in self.containers if c.provides_addresses)
 
-    def puppet_server(self) -> Container | None:
-        """The Puppet server the agents ask: the first container of a role with service: puppet."""
+    def catalog_provider(self) -> Container | None:
+        """The server the agents ask for their catalog (the Puppet server): the first container of the one role
+        whose service provides it."""
         return next((c for c in self.containers if c.definition and c.definition.provides_catalog), None)
 
-    def runs_agent(self, c: Container) -> bool:
-        """Whether c's role has Puppet classes, so the agent applies them when c comes up."""
+    def asks_catalog(self, c: Container) -> bool:
+        """Whether c's role has Puppet classes, so its agent asks the catalog provider and applies them when c comes
+        up."""
         return bool(self.role(c.role).classes)
 
     def image(self, tag: str) -> Image | None:

@@ -151,9 +151,9 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
             raise top.fail(f"secrets[{j}]", f"{k!r} is not an env key of any container",
                            "list keys of containers[].env (a misspelt name would leave the real key's value "
                            "unmasked), or remove it")
-    dnsmasqs = [c for c in containers if c.is_dnsmasq]
-    if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
-        raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
+    providers = [c for c in containers if c.provides_addresses]
+    if len(providers) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
+        raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(providers)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     stack = Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
                   secrets=tuple(listed), generated=generated, tls=_tls(path, roles, containers, net.domain))
@@ -193,7 +193,7 @@ def _tls(path: Path, roles: list[Role], containers: list[Container], domain: str
 def _check_puppet(stack: Stack) -> None:
     """A role with classes runs the Puppet agent: a Puppet server must exist and be up in an earlier tier."""
     level = {r.name: i for i, tier in enumerate(tiers(stack)) for r in tier}
-    server = stack.puppet_server()
+    server = stack.catalog_provider()
     for i, role in enumerate(stack.roles):
         if not role.classes or not stack.of_role(role.name):
             continue

@@ -22,7 +22,7 @@ class Dnsmasq(Service):
 
     def files(self, ctx: Context, c: Container) -> dict[str, str]:
         """dnsmasq.conf: its own slice of dhcp_range among the stack's dnsmasq containers."""
-        ds = ctx.stack.dnsmasq_containers()
+        ds = ctx.stack.address_providers()
         return {"dnsmasq.conf": ipam.render_dnsmasq_conf(ctx.network, c, list(ctx.dns_servers), ds.index(c), len(ds))}
 
     def folders(self, c: Container) -> tuple[str, ...]:

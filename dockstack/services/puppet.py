@@ -61,7 +61,7 @@ def render_hieradata(stack: Stack, domain: str) -> str:
         if c.service:
             by_service.setdefault(c.service, []).append(fqdn(c, domain))
     balanced = [(b, r.name) for r in stack.roles for b in r.balance]
-    server = stack.puppet_server()
+    server = stack.catalog_provider()
     return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
                   by_service=by_service, balanced=balanced, frontends=frontends(stack, domain),
                   server=fqdn(server, domain) if server else "", ca_cert=stack.tls.ca_cert if stack.tls else "")
@@ -73,7 +73,7 @@ def render_hiera_config() -> str:
 
 def render_autosign(stack: Stack, domain: str) -> str:
     """The certnames the Puppet server signs: the containers that run the agent, nothing else (no globs)."""
-    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.runs_agent(c)])
+    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.asks_catalog(c)])
 
 
 def render_puppet_conf(server: Container, domain: str) -> str:

@@ -225,7 +225,7 @@ def has_row(inventory, c: Container, value: str) -> bool:
 
 
 def puppet_server(stack: Stack) -> Container:
-    found = stack.puppet_server()
+    found = stack.catalog_provider()
     assert found is not None
     return found
 

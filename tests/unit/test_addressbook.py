@@ -311,7 +311,7 @@ def test_txn_script_arguments_match_txn_argv():
 
 def test_copies_of_a_stack_are_each_dnsmasqs_then_one_replica_per_host(cfg):
     inv, stack = cfg.load()
-    dns = stack.dnsmasq_containers()[0]
+    dns = stack.address_providers()[0]
     assert addressbook.copies_of(inv, stack) == [addressbook.Copy(dns.host, service_dir(dns), dns.name)] + [
         addressbook.Copy(h.name, addressbook.REPLICA_DIR) for h in inv.hosts]
 

@@ -150,7 +150,7 @@ def context(inv, stack) -> Context:
 
 
 def dns(stack) -> list[str]:
-    return [str(d.ip) for d in stack.dnsmasq_containers()]
+    return [str(d.ip) for d in stack.address_providers()]
 
 
 def without_labels(argv: list[str]) -> list[str]:
