@@ -9,6 +9,7 @@ from dockstack.config import Container, generated_keys
 from dockstack.services import dnsmasq, galera, haproxy, openstack, puppet, redis, zookeeper
 from dockstack.services.base import Service
 
+# each service's module's definition; registered() completes one that serves the others (galera's grants)
 _DECLARED = (dnsmasq.SERVICE, puppet.SERVICE, haproxy.SERVICE, galera.SERVICE, zookeeper.SERVICE, openstack.SERVICE,
              redis.SERVICE)
 # what loading a stack is handed (config.load_stack's definitions), and what the engine asks
