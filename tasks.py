@@ -10,12 +10,14 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import console, deploy, galera_backup, lifecycle, progress, status
+from dockstack import console, deploy, lifecycle, progress, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
 from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
+from dockstack.services.galera import backup as galera_backup
+from dockstack.services.registry import DEFINITIONS
 from dockstack.stopping import Interrupted, finish_then_stop
 
 _say_lock = threading.Lock()
@@ -70,7 +72,7 @@ def _hosts_file(c, flag: str | None) -> str:
 
 def _configs(c, hosts_file: str | None, containers_file: str | None):
     inv = load_inventory(_hosts_file(c, hosts_file))
-    return inv, load_stack(inv, _setting(c, containers_file, "containers_file", C))
+    return inv, load_stack(inv, _setting(c, containers_file, "containers_file", C), definitions=DEFINITIONS)
 
 
 def _on_hosts(c, hosts_file: str | None, containers_file: str | None, action):

@@ -26,6 +26,7 @@ from dockstack.config import Container, load_inventory, load_stack, secrets_file
 from dockstack.config.tls import copy_kept
 from dockstack.remote import Remotes, parallel
 from dockstack.services.galera import PROVISIONER
+from dockstack.services.registry import DEFINITIONS
 
 PROBE_LOG = "/tmp/dockstack-probe.log"
 PROBE_STOP = "/tmp/dockstack-probe.stop"
@@ -120,7 +121,7 @@ def variant(containers: Path, role: str, value: str | None) -> Path:
 def measure_day2(runner: Runner, hosts: Path, containers: Path, recoveries: int, res: Results) -> None:
     """The stack runs (deployed by measure_real): rolling changes under probes, then the full stops."""
     inv = load_inventory(hosts)
-    stack = load_stack(inv, containers)
+    stack = load_stack(inv, containers, definitions=DEFINITIONS)
     vip = stack.role("haproxy").vip
     if vip is None:
         raise BenchError("the real stack's haproxy role has no vip: nothing to probe through")

@@ -33,7 +33,7 @@ def write_floor_plan(inv: Inventory, stack: Stack, path: Path) -> int:
     """bench/floor.sh's input: the same containers, images, commands and service files as dockstack's; each
     service container's files go beside the plan (PLAN.files/NAME.tar.gz). Returns the number of containers."""
     net = inv.network
-    ds = stack.dnsmasq_containers()
+    ds = stack.address_providers()
     dns = [str(d.ip) for d in ds]
     ctx = Context(stack, net, tuple(dns), DEFINITIONS)
     d0 = ds[0]

@@ -15,6 +15,7 @@ from bench.results import FreshRun, Results
 from bench.runner import Runner
 from dockstack.config import load_inventory, load_stack
 from dockstack.remote import Remotes
+from dockstack.services.registry import DEFINITIONS
 from dockstack.settings import CACHE_ENV
 
 CLONE, CACHE = WORK / "fresh-clone", WORK / "fresh-cache"
@@ -43,7 +44,7 @@ def _default_lab_problem() -> str | None:
 def _token(clone: Path) -> tuple[bool, str]:
     """`openstack token issue` in the openstack container, through the VIP its admin-openrc names."""
     inv = load_inventory(clone / "hosts.yaml")
-    stack = load_stack(inv, clone / "containers.yaml")
+    stack = load_stack(inv, clone / "containers.yaml", definitions=DEFINITIONS)
     c = next(c for c in stack.containers if c.role == "openstack")
     with Remotes(inv) as remotes:
         r = remotes[c.host].run(["docker", "exec", c.name, "bash", "-c", TOKEN_SCRIPT], "openstack token issue",

@@ -16,6 +16,7 @@ from bench.parse import floor_calls, real_phases
 from bench.results import RealRound, Results, Run, ScaleRound, StackRound
 from bench.runner import Runner, empty_hosts, write_hosts
 from dockstack.config import load_inventory, load_stack, tiers
+from dockstack.services.registry import DEFINITIONS
 from tests.memory import MemorySampler
 
 SCALE_ROLES = ("tier1", "tier2", "tier3")  # the scale stack's roles after dnsmasq, one tier each
@@ -60,10 +61,10 @@ def measure_stack(runner: Runner, rounds: int, res: Results) -> None:
     runner.inv("lab.up", f"--hosts={STACK_HOSTS}", hosts=hosts)
     runner.inv("images.sync", hosts=hosts, containers=containers)
     inv = load_inventory(hosts)
-    stack = load_stack(inv, containers)
+    stack = load_stack(inv, containers, definitions=DEFINITIONS)
     res.stack_containers = write_floor_plan(inv, stack, plan)
     res.stack_tiers = [", ".join(r.name for r in t) for t in tiers(stack)]
-    res.dnsmasq_host["stack"] = stack.dnsmasq_containers()[0].host
+    res.dnsmasq_host["stack"] = stack.address_providers()[0].host
     say("warm-up: deploy-all once (sets up the container network, warms caches), then empty hosts")
     empty_hosts(runner, hosts, containers, res.restarts)
     runner.inv("deploy-all", hosts=hosts, containers=containers)
@@ -145,7 +146,7 @@ def measure_scale(runner: Runner, sizes: list[int], rounds: int, res: Results) -
     for n in [SCALE_HOSTS, *sizes]:
         containers, plan = WORK / f"containers-scale-{n}.yaml", WORK / f"floor-scale-{n}.tsv"
         write_scale_containers(containers, n, len(inv.hosts))
-        write_floor_plan(inv, load_stack(inv, containers), plan)
+        write_floor_plan(inv, load_stack(inv, containers, definitions=DEFINITIONS), plan)
         files[n] = (containers, plan)
     res.dnsmasq_host["scale"] = SCALE_DNSMASQ["host"]
     res.scale_tiers = ["dnsmasq", *SCALE_ROLES]

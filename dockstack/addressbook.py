@@ -53,7 +53,7 @@ class Copy:
 
 def copies_of(inv: Inventory, stack: Stack) -> list[Copy]:
     """Every copy the stack keeps: each dnsmasq container's, then one replica per host of the inventory."""
-    return [Copy(d.host, service_dir(d), d.name) for d in stack.dnsmasq_containers()] + [
+    return [Copy(d.host, service_dir(d), d.name) for d in stack.address_providers()] + [
         Copy(h.name, REPLICA_DIR) for h in inv.hosts]
 
 

@@ -79,7 +79,7 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     if secrets:
         argv += ["--label", f"{LABEL_SECRETS}={secrets}"]
     argv += ["--dns-search", net.domain]
-    for server in (["127.0.0.1"] if c.is_dnsmasq else dns_servers):
+    for server in (["127.0.0.1"] if c.provides_addresses else dns_servers):
         argv += ["--dns", server]
     d = definition(c)
     if d:

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from dockstack import local
-from dockstack.config import Inventory, LabSpec
+from dockstack.config import Inventory, LabSpec, load_inventory
 from dockstack.errors import ConfigError, DockstackError
 from dockstack.prereq import LAB_PROGRAMS, require, which
 from dockstack.render import render
@@ -545,10 +547,6 @@ def _teardown_host(lh: LabHost, removed: list[str]) -> None:
 
 def resize(inv: Inventory, count: int, say=print) -> Inventory:
     """Rewrite the lab's hosts.yaml for `count` hosts: keep the first ones, add hostN at gateway+9+N."""
-    import yaml
-
-    from dockstack.config import load_inventory
-
     spec = require_lab(inv)
     if not 1 <= count <= 50:
         raise ConfigError(inv.path, "--hosts", f"{count} lab hosts is out of range", "use 1-50")

@@ -171,7 +171,7 @@ def _check_ca(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
     if stack.tls is None or tls.CA_FILE not in stack.tls.made:
         return
     ours = file_digest(stack.tls.served)
-    serving = [c.name for c in stack.containers if c.traits and c.traits.holds_vip and c.host in hosts
+    serving = [c.name for c in stack.containers if c.definition and c.definition.provides_vip and c.host in hosts
                and hosts[c.host].files.get(f"{service_dir(c)}/{tls.SERVED_FILE}", ours) != ours]
     if serving:
         raise DockstackError(

@@ -114,12 +114,12 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
     if errors and not tolerate:
         raise next(iter(errors.values()))
     found = {h: (facts.HostFacts({}, {}, {}) if h in errors else r) for h, r in results.items()}
-    ds = stack.dnsmasq_containers()
+    ds = stack.address_providers()
     if ds and all(d.host in errors for d in ds):
         raise DockstackError(f"the address book cannot be read: {next(errors[d.host] for d in ds)}; nothing was "
                              "changed (every address lives on the dnsmasq hosts)")
     copies = {d.name: replace(found[d.host].books[d.name], host=d.host, folder=service_dir(d))
-              for d in stack.dnsmasq_containers() if d.name in found[d.host].books}
+              for d in stack.address_providers() if d.name in found[d.host].books}
     replicas = {h: replace(r, host=h, folder=addressbook.REPLICA_DIR)
                 for h, f in found.items() if (r := f.replica) is not None}
     book, notes = addressbook.merge([*copies.values(), *replicas.values()])

@@ -2,11 +2,15 @@
 
 Every problem is reported as a ConfigError naming the file, the key, what is wrong and how to fix it, before
 anything touches a host. grammar: the patterns every value is checked against; model: the dataclasses; reader:
-typed lookups with such errors; hosts and stack: the two files; secrets: the passwords dockstack makes.
+typed lookups with such errors; hosts and stack: the two files; secrets: the passwords dockstack makes;
+definition: what loading asks of a service's definition (the caller hands the definitions in).
 """
 
 from __future__ import annotations
 
+from dockstack.config.definition import (
+    ServiceDefinition,
+)
 from dockstack.config.grammar import (
     CHECK_TIMEOUT_MAX,
     CONTAINER_NAME_RE,
@@ -59,7 +63,6 @@ from dockstack.config.model import (
     DEFAULT_CONTAINERS_FILE,
     DEFAULT_HOSTS_FILE,
     DEFAULT_MAX_SESSIONS,
-    HAPROXY_STATS_PORT,
     MAJORITY,
     ONE,
     ROOT,
@@ -72,7 +75,6 @@ from dockstack.config.model import (
     LabSpec,
     Network,
     Role,
-    ServiceTraits,
     Stack,
     Vip,
     dhcp_slice,
@@ -85,10 +87,10 @@ from dockstack.config.secrets import (
     GeneratedSecrets,
     generated_keys,
     generated_secrets,
-    keep_generated_secrets,
     secrets_file_for,
 )
 from dockstack.config.stack import (
+    keep_generated_secrets,
     load_stack,
 )
 
@@ -104,7 +106,6 @@ __all__ = [
     "DOMAIN_LABEL_RE",
     "ENV_KEY_RE",
     "GENERATED_RE",
-    "HAPROXY_STATS_PORT",
     "HOST_LABEL_RE",
     "IFNAME_RE",
     "IMAGE_NAME_MAX",
@@ -144,7 +145,7 @@ __all__ = [
     "LabSpec",
     "Network",
     "Role",
-    "ServiceTraits",
+    "ServiceDefinition",
     "Stack",
     "Vip",
     "address_problem",

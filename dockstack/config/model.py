@@ -7,16 +7,13 @@ import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dockstack import masking
+from dockstack.config.definition import ServiceDefinition
 from dockstack.config.grammar import SECRET_KEY_RE
+from dockstack.config.secrets import GeneratedSecrets
+from dockstack.config.tls import StackTls
 from dockstack.errors import ConfigError
-
-if TYPE_CHECKING:
-    from dockstack.config.secrets import GeneratedSecrets
-    from dockstack.config.tls import StackTls
-
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: dockstack/config/model.py is two folders down
 
@@ -25,9 +22,6 @@ DEFAULT_HOSTS_FILE = ROOT / "hosts.yaml"
 
 
 DEFAULT_CONTAINERS_FILE = ROOT / "containers.yaml"
-
-
-HAPROXY_STATS_PORT = 8404  # haproxy's runtime API inside haproxy containers (127.0.0.1): no balanced service on it
 
 
 DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's default MaxSessions (10)
@@ -145,25 +139,6 @@ ALL, MAJORITY, ONE = "all", "majority", "one"  # a role's quorum, in words
 
 
 @dataclass(frozen=True)
-class ServiceTraits:
-    """What reading the config must know of a service (`service:` of a role). Its definition under
-    dockstack/services/ declares them; load_stack gets them from services.registry."""
-
-    name: str
-    serves_addresses: bool = False  # DHCP and DNS for the others: needs a static mac and ip, keeps the address book
-    agents_ask: bool = False  # the Puppet server: one role of the stack at most
-    holds_vip: bool = False  # its role may have a vip (its containers hold the virtual IP)
-    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
-    check: str | None = None  # the readiness check of a role that gives none
-    check_timeout: float = 60.0  # its bound, when the role gives none
-    serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
-    quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
-    # the MariaDB databases its containers create through the network (with their users): the one network account
-    # of galera (its provisioner) gets every right on these and on nothing else
-    databases: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Role:
     """A role: its place in the deploy order, its readiness check, puppet classes, balanced ports."""
 
@@ -175,7 +150,7 @@ class Role:
     balance: tuple[Balanced, ...] = ()
     service: str | None = None  # a service dockstack runs and renders files for (services.registry)
     vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers
-    traits: ServiceTraits | None = None  # its service's, when it has one
+    definition: ServiceDefinition | None = field(default=None, compare=False, repr=False)  # its service's
     serial: int = 1  # running containers a planned change takes down at once (a rolling change)
     quorum: str = "all"  # all | majority | one | N: how many passing containers make the role available
 
@@ -205,15 +180,15 @@ class Container:
     command: tuple[str, ...] = ()
     service: str | None = None  # its role's service (copied here so actions need no lookup)
     vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
-    traits: ServiceTraits | None = field(default=None, compare=False, repr=False)  # its role's service's
+    definition: ServiceDefinition | None = field(default=None, compare=False, repr=False)  # its role's service's
     # (secrets file key, value) of each password it gets from the secrets file (its env holds them too): what its
     # label fingerprints (secretcheck), so a later command sees when the file no longer holds them
     generated: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
-    def is_dnsmasq(self) -> bool:
+    def provides_addresses(self) -> bool:
         """Whether it serves DHCP and DNS to the others (and keeps a copy of the address book)."""
-        return self.traits is not None and self.traits.serves_addresses
+        return self.definition is not None and self.definition.provides_addresses
 
 
 def is_secret(key: str, listed: Collection[str] = ()) -> bool:
@@ -274,15 +249,18 @@ class Stack:
         """The virtual IPs of the stack, with the role whose containers hold each."""
         return tuple((r, r.vip) for r in self.roles if r.vip)
 
-    def dnsmasq_containers(self) -> tuple[Container, ...]:
-        return tuple(c for c in self.containers if c.is_dnsmasq)
+    def address_providers(self) -> tuple[Container, ...]:
+        """The containers that serve DHCP and DNS to the others (dnsmasq's), in config order."""
+        return tuple(c for c in self.containers if c.provides_addresses)
 
-    def puppet_server(self) -> Container | None:
-        """The Puppet server the agents ask: the first container of a role with service: puppet."""
-        return next((c for c in self.containers if c.traits and c.traits.agents_ask), None)
+    def catalog_provider(self) -> Container | None:
+        """The server the agents ask for their catalog (the Puppet server): the first container of the one role
+        whose service provides it."""
+        return next((c for c in self.containers if c.definition and c.definition.provides_catalog), None)
 
-    def runs_agent(self, c: Container) -> bool:
-        """Whether c's role has Puppet classes, so the agent applies them when c comes up."""
+    def asks_catalog(self, c: Container) -> bool:
+        """Whether c's role has Puppet classes, so its agent asks the catalog provider and applies them when c comes
+        up."""
         return bool(self.role(c.role).classes)
 
     def image(self, tag: str) -> Image | None:

@@ -1,4 +1,4 @@
-"""The secrets file: passwords dockstack makes itself for the services that need them (ServiceTraits.generated_env),
+"""The secrets file: passwords dockstack makes itself for the services that need them (their generated_env),
 kept beside containers.yaml and never in it. Loading only reads it; the commands that start containers write the
 passwords a load made (keep_generated_secrets)."""
 
@@ -14,14 +14,14 @@ from typing import Any
 import yaml
 
 from dockstack import yamlfile
+from dockstack.config.definition import ServiceDefinition
 from dockstack.config.grammar import GENERATED_RE
-from dockstack.config.model import ServiceTraits, Stack
 from dockstack.errors import ConfigError
 
 
-def generated_keys(services: Iterable[ServiceTraits]) -> tuple[str, ...]:
-    """The secrets file's keys: every password some service's containers get from it (ServiceTraits.generated_env)."""
-    return tuple(sorted({k for t in services for k, _ in t.generated_env}))
+def generated_keys(definitions: Iterable[ServiceDefinition]) -> tuple[str, ...]:
+    """The secrets file's keys: every password some service's containers get from it (its generated_env)."""
+    return tuple(sorted({k for d in definitions for k, _ in d.generated_env}))
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class GeneratedSecrets:
     made: tuple[str, ...] = ()  # keys made by this load, not yet in the file: save() writes them
     found: bool = True  # whether the file was there when loaded (secretcheck: "missing" rather than "lacks keys")
 
-    def env_for(self, service: ServiceTraits | None) -> tuple[tuple[str, str], ...]:
+    def env_for(self, service: ServiceDefinition | None) -> tuple[tuple[str, str], ...]:
         """The env a container of this service gets from the secrets file (none for a role without a service)."""
         return tuple((env, self.values[k]) for k, env in (service.generated_env if service else ()))
 
@@ -56,29 +56,16 @@ class GeneratedSecrets:
         return True
 
 
-def keep_generated_secrets(stack: Stack) -> str | None:
-    """Before a command starts containers with generated passwords: write those this load made to the secrets
-    file, so the next command reads the same ones. Returns the file's path when it wrote it."""
-    saved = None
-    if stack.generated is not None and stack.generated.save():
-        saved = stack.generated.path
-    if stack.tls is not None and stack.tls.save():  # the CA and the VIP's certificate, kept the same way
-        saved = saved or stack.tls.path
-    return saved
-
-
 def secrets_file_for(containers_file: Path) -> Path:
     """containers.yaml -> containers.secrets.yaml beside it (git-ignored: `*.secrets.yaml`)."""
     return containers_file.with_name(containers_file.stem + ".secrets.yaml")
 
 
-def generated_secrets(containers_file: Path, keys: tuple[str, ...] | None = None) -> GeneratedSecrets:
-    """The stack's generated passwords: read from the secrets file, the missing ones made (random, 32
-    characters) in memory: loading never writes; the commands that start containers with them save() them
-    (keep_generated_secrets). They reach a container as env values that config.is_secret masks (their keys say
-    PASSWORD), so no output, label or log shows them."""
-    if keys is None:  # every service's (the definitions import this module: looked up at call time)
-        from dockstack.services.registry import GENERATED_KEYS as keys
+def generated_secrets(containers_file: Path, keys: tuple[str, ...]) -> GeneratedSecrets:
+    """The stack's generated passwords (`keys`: generated_keys of the services dockstack runs): read from the
+    secrets file, the missing ones made (random, 32 characters) in memory: loading never writes; the commands that
+    start containers with them save() them (keep_generated_secrets). They reach a container as env values that
+    config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
     path = secrets_file_for(containers_file)
     data: dict[str, Any] = {}
     found = path.exists() or path.is_symlink()

@@ -1,5 +1,6 @@
 """containers.yaml: images, roles and containers, read strictly into a Stack and checked against the hosts and
-the services dockstack runs (their ServiceTraits, from dockstack/services/)."""
+the services dockstack runs (their definitions, handed in by whoever loads: config imports none); and what a load
+made (passwords, TLS material), written once a command starts containers (keep_generated_secrets)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from dockstack import imagearchive, masking, yamlfile
+from dockstack.config.definition import ServiceDefinition
 from dockstack.config.grammar import (
     CHECK_TIMEOUT_MAX,
     DNS_NAME_MAX,
@@ -31,7 +33,6 @@ from dockstack.config.grammar import (
 from dockstack.config.model import (
     ALL,
     DEFAULT_CONTAINERS_FILE,
-    HAPROXY_STATS_PORT,
     MAJORITY,
     ONE,
     Balanced,
@@ -39,7 +40,6 @@ from dockstack.config.model import (
     Image,
     Inventory,
     Role,
-    ServiceTraits,
     Stack,
     Vip,
     effective_mac,
@@ -52,12 +52,10 @@ from dockstack.config.tls import StackTls, stack_tls
 from dockstack.errors import ConfigError
 
 
-def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
-               services: Mapping[str, ServiceTraits] | None = None) -> Stack:
-    """containers.yaml, checked against the hosts and the services dockstack runs (default: every definition in
-    dockstack/services/, looked up here because those definitions import this module)."""
-    if services is None:
-        from dockstack.services.registry import TRAITS as services
+def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE, *,
+               definitions: Mapping[str, ServiceDefinition]) -> Stack:
+    """containers.yaml, checked against the hosts and the services dockstack runs: `definitions`, by name (the
+    caller hands in services.registry.DEFINITIONS; they sit above config, which never imports them)."""
     path = Path(path)
     p = str(path)
     top = _Reader(p, "", yamlfile.load(path))
@@ -73,7 +71,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
     roles: list[Role] = []
     for i, raw in enumerate(top.get("roles", list, required=True)):
         roles.append(_role(_Reader(p, f"roles[{i}]", raw if isinstance(raw, dict) else {"name": raw}), roles,
-                           inventory, services))
+                           inventory, definitions))
     ports: dict[int, str] = {}
     balanced: dict[str, str] = {}
     for i, role in enumerate(roles):
@@ -124,27 +122,27 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
             if net.gateway is not None and ip == net.gateway:
                 raise r.fail("ip", f"{ip} is the network gateway", "pick another address")
         of_role = next(x for x in roles if x.name == role)
-        traits = of_role.traits
-        if traits and traits.serves_addresses and (mac is None or ip is None):
-            raise r.fail("ip" if ip is None else "mac", f"a {traits.name} container needs a static mac and ip",
+        definition = of_role.definition
+        if definition and definition.provides_addresses and (mac is None or ip is None):
+            raise r.fail("ip" if ip is None else "mac", f"a {definition.name} container needs a static mac and ip",
                          "set both: every other container gets its address from it")
         env = _env(r, listed)
         given: tuple[tuple[str, str], ...] = ()  # (secrets file key, value): those its own env does not set
-        if traits and traits.generated_env:
+        if definition and definition.generated_env:
             if generated is None:
-                generated = generated_secrets(path, generated_keys(services.values()))
+                generated = generated_secrets(path, generated_keys(definitions.values()))
             own = dict(env)
-            for _, e in traits.generated_env:  # an override goes where the generated value would: SQL, config files
+            for _, e in definition.generated_env:  # an override goes where the generated value would: SQL, files
                 if e in own and not GENERATED_RE.fullmatch(own[e]):
-                    raise r.fail(f"env.{e}", f"the secret value is not 24-128 letters and digits (a {traits.name} "
+                    raise r.fail(f"env.{e}", f"the secret value is not 24-128 letters and digits (a {definition.name} "
                                  "setting: it reaches SQL statements and config files, where a quote would break "
                                  "out)", "use 24-128 letters and digits, or drop the key to use the generated one "
                                  f"in {secrets_file_for(path)}")
-            given = tuple((k, generated.values[k]) for k, e in traits.generated_env if e not in own)
-            env += tuple((e, v) for e, v in generated.env_for(traits) if e not in own)
+            given = tuple((k, generated.values[k]) for k, e in definition.generated_env if e not in own)
+            env += tuple((e, v) for e, v in generated.env_for(definition) if e not in own)
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
-                                    volumes=_volumes(r), env=env, command=_command(r),
-                                    service=of_role.service, vip=of_role.vip, traits=traits, generated=given))
+                                    volumes=_volumes(r), env=env, command=_command(r), service=of_role.service,
+                                    vip=of_role.vip, definition=definition, generated=given))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
     env_keys = {k for c in containers for k, _ in c.env}
@@ -153,14 +151,25 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
             raise top.fail(f"secrets[{j}]", f"{k!r} is not an env key of any container",
                            "list keys of containers[].env (a misspelt name would leave the real key's value "
                            "unmasked), or remove it")
-    dnsmasqs = [c for c in containers if c.is_dnsmasq]
-    if len(dnsmasqs) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
-        raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(dnsmasqs)} "
+    providers = [c for c in containers if c.provides_addresses]
+    if len(providers) > int(net.dhcp_end) - int(net.dhcp_start) + 1:
+        raise ConfigError(inventory.path, "network.dhcp_range", f"too small to give each of the {len(providers)} "
                           "dnsmasq containers its own slice", "widen the range or use fewer dnsmasq containers")
     stack = Stack(path=p, images=tuple(images), roles=tuple(roles), containers=tuple(containers),
                   secrets=tuple(listed), generated=generated, tls=_tls(path, roles, containers, net.domain))
     _check_puppet(stack)
     return stack
+
+
+def keep_generated_secrets(stack: Stack) -> str | None:
+    """Before a command starts containers with generated passwords: write those this load made to the secrets
+    file, so the next command reads the same ones. Returns the file's path when it wrote it."""
+    saved = None
+    if stack.generated is not None and stack.generated.save():
+        saved = stack.generated.path
+    if stack.tls is not None and stack.tls.save():  # the CA and the VIP's certificate, kept the same way
+        saved = saved or stack.tls.path
+    return saved
 
 
 def tls_names(roles: list[Role], containers: list[Container], domain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -169,7 +178,7 @@ def tls_names(roles: list[Role], containers: list[Container], domain: str) -> tu
     vips = [r.vip for r in roles if r.vip is not None]
     if vips:
         return tuple(f"{v.name}.{domain}" for v in vips), tuple(str(v.ip) for v in vips)
-    balancers = [c for c in containers if c.traits and c.traits.holds_vip]
+    balancers = [c for c in containers if c.definition and c.definition.provides_vip]
     return tuple(f"{c.name}.{domain}" for c in balancers), tuple(str(c.ip) for c in balancers if c.ip is not None)
 
 
@@ -184,7 +193,7 @@ def _tls(path: Path, roles: list[Role], containers: list[Container], domain: str
 def _check_puppet(stack: Stack) -> None:
     """A role with classes runs the Puppet agent: a Puppet server must exist and be up in an earlier tier."""
     level = {r.name: i for i, tier in enumerate(tiers(stack)) for r in tier}
-    server = stack.puppet_server()
+    server = stack.catalog_provider()
     for i, role in enumerate(stack.roles):
         if not role.classes or not stack.of_role(role.name):
             continue
@@ -310,7 +319,8 @@ def _command(r: _Reader) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mapping[str, ServiceTraits]) -> Role:
+def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
+          definitions: Mapping[str, ServiceDefinition]) -> Role:
     r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip", "serial",
                "quorum"})
     name = r.name("name")
@@ -324,11 +334,11 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mappi
             raise r.fail(f"depends_on[{j}]", f"{d!r} is not a role listed before {name!r}",
                          "roles are listed in deploy order; a role can only depend on earlier ones")
     service = r.get("service", str, None)
-    if service is not None and service not in services:
+    if service is not None and service not in definitions:
         raise r.fail("service", f"{service!r} is not a service dockstack runs",
-                     f"use one of {', '.join(services)}, or leave it out for your own image's command")
-    traits = services[service] if service is not None else None
-    timeout = r.get("check_timeout", (int, float), traits.check_timeout if traits else 60)
+                     f"use one of {', '.join(definitions)}, or leave it out for your own image's command")
+    definition = definitions[service] if service is not None else None
+    timeout = r.get("check_timeout", (int, float), definition.check_timeout if definition else 60)
     if not (math.isfinite(timeout) and 0 < timeout <= CHECK_TIMEOUT_MAX):
         raise r.fail("check_timeout", f"{short(str(timeout))} is not a number of seconds from 0 to {CHECK_TIMEOUT_MAX}",
                      "e.g. 60")
@@ -337,6 +347,7 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mappi
         if not (isinstance(c, str) and PUPPET_CLASS_RE.fullmatch(c)):
             raise r.fail(f"classes[{j}]", f"{c!r} is not a puppet class name",
                          "must be a list of puppet class names: [a-z][a-z0-9_]* joined by '::', e.g. profile::galera")
+    reserved = {port: (d.name, what) for d in definitions.values() for port, what in d.reserved_ports}
     balance = []
     for j, raw in enumerate(r.get("balance", list, [])):
         b = _Reader(r.path, f"{r.where}.balance[{j}]", raw)
@@ -344,8 +355,9 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mappi
         port = b.get("port", int, required=True)
         if not 0 < port < 65536:
             raise b.fail("port", f"{port} is not a TCP port", "use 1-65535")
-        if port == HAPROXY_STATS_PORT:
-            raise b.fail("port", f"{port} is haproxy's runtime API port in dockstack's haproxy containers",
+        if port in reserved:
+            owner, what = reserved[port]
+            raise b.fail("port", f"{port} is {what} in dockstack's {owner} containers",
                          "balance the service on another port")
         mode = b.get("mode", str, "tcp")
         if mode not in ("tcp", "http"):
@@ -358,30 +370,31 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory, services: Mappi
     if check is not None and not check.strip():
         raise r.fail("check", "is empty (it would pass at once, whatever runs)",
                      "write the readiness command, or leave the key out for a role without one")
-    if check is None and traits is not None:
-        check = traits.check  # the service's own readiness check
-    if traits and traits.agents_ask and any(x.traits and x.traits.agents_ask for x in earlier):
-        first = next(x.name for x in earlier if x.traits and x.traits.agents_ask)
+    if check is None and definition is not None:
+        check = definition.check  # the service's own readiness check
+    if definition and definition.provides_catalog and any(x.definition and x.definition.provides_catalog
+                                                          for x in earlier):
+        first = next(x.name for x in earlier if x.definition and x.definition.provides_catalog)
         raise r.fail("service", f"role {first!r} already runs the Puppet server (the agents ask only one)",
                      f"put the Puppet server's containers in role {first!r}")
     vip = None
     if r.data.get("vip") is not None:
-        if not (traits and traits.holds_vip):
-            holders = ", ".join(t.name for t in services.values() if t.holds_vip)
+        if not (definition and definition.provides_vip):
+            holders = ", ".join(d.name for d in definitions.values() if d.provides_vip)
             raise r.fail("vip", "a virtual IP needs the role's containers to run haproxy and keepalived",
                          f"set service: {holders} on this role, or move vip: to that role")
         vip = _vip(_Reader(r.path, f"{r.where}.vip", r.data["vip"]), inventory)
-    serial = r.get("serial", int, traits.serial if traits else 1)
+    serial = r.get("serial", int, definition.serial if definition else 1)
     if not 1 <= serial <= 100:
         raise r.fail("serial", f"{serial} is not a number of containers from 1 to 100",
                      "how many running containers of the role a change may take down at once, e.g. 1")
-    quorum = r.get("quorum", (str, int), traits.quorum if traits else ALL)
+    quorum = r.get("quorum", (str, int), definition.quorum if definition else ALL)
     if not (quorum in (ALL, MAJORITY, ONE) or (isinstance(quorum, int) and 1 <= quorum <= 100)):
         raise r.fail("quorum", f"{short(str(quorum))} is not all, majority, one or a number from 1 to 100",
                      "how many of the role's containers must pass for it to serve, e.g. majority")
-    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout), traits=traits,
-                classes=tuple(classes), balance=tuple(balance), service=service, vip=vip, serial=serial,
-                quorum=str(quorum))
+    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
+                definition=definition, classes=tuple(classes), balance=tuple(balance), service=service, vip=vip,
+                serial=serial, quorum=str(quorum))
 
 
 def _vip(r: _Reader, inventory: Inventory) -> Vip:

@@ -108,8 +108,8 @@ def publish(s: Session, ahead: Collection[str] = ()) -> None:
 def push_agent_server(s: Session, acts: Iterable[Action], ahead: Collection[str] = ()) -> None:
     """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and profiles where
     they differ from its host's (only after containers.yaml changed; else no round trip)."""
-    if any(a.kind in STARTS and s.stack.runs_agent(a.container) for a in acts):
-        s.publisher.push(lambda d: d.traits.agents_ask, skip=ahead)
+    if any(a.kind in STARTS and s.stack.asks_catalog(a.container) for a in acts):
+        s.publisher.push(lambda d: d.provides_catalog, skip=ahead)
 
 
 def converge(s: Session, actions: list[Action], *, whole: bool, network_hosts: Iterable[str],

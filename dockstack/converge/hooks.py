@@ -69,8 +69,8 @@ class ServiceHooks:
         """What c's Puppet agent is given when it runs (None when c's role has no classes): the server's name, the
         CA read from the server's container on its host (one round trip, once per command: agents never learn a CA
         from the network) and the stack's challenge."""
-        server = self.stack.puppet_server()
-        if server is None or not self.stack.runs_agent(c):
+        server = self.stack.catalog_provider()
+        if server is None or not self.stack.asks_catalog(c):
             return None
         with self._lock:
             if self._pin is None:

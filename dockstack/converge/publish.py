@@ -26,7 +26,7 @@ class Publisher:
         self.inv, self.stack, self.remotes, self.ledger, self.say = inv, stack, remotes, ledger, say
 
     def dns_servers(self) -> list[str]:
-        return [str(d.ip) for d in self.stack.dnsmasq_containers()]
+        return [str(d.ip) for d in self.stack.address_providers()]
 
     def context(self) -> Context:
         return Context(self.stack, self.inv.network, tuple(self.dns_servers()), DEFINITIONS)

@@ -111,7 +111,7 @@ class Runner:
                                  "run `inv images.sync`")
         if plan.static_ip:
             return
-        ds = self.stack.dnsmasq_containers()
+        ds = self.stack.address_providers()
         if not ds:
             raise DockstackError(f"{self.stack.path}: no role has service: dnsmasq: addresses come from it, add one")
         if not self.ledger.running_of(d.name for d in ds):
@@ -123,7 +123,7 @@ class Runner:
         plan = self.book.address_for(c)
         self.require(c, mode, plan)
         d = definition(c)
-        if d and d.traits.serves_addresses:
+        if d and d.provides_addresses:
             self.book.seed(c)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.publisher.service_files(c)

@@ -3,7 +3,7 @@
 # --stream=xbstream` inside the node's container (as MariaDB's root over the local socket), compressed by gzip there,
 # so the bytes leave the host as they are made and never sit in a file on it. The stream carries
 # mariadb_backup_galera_info (the node's wsrep position: UUID:SEQNO) among the data files.
-# Called as: sh -c "$BACKUP_SCRIPT" sh CONTAINER (galera_backup.backup_argv)
+# Called as: sh -c "$BACKUP_SCRIPT" sh CONTAINER (galera's backup.backup_argv)
 # Prints the gzip stream on standard output, nothing else; when mariadb-backup fails, its last lines on standard
 # error and exit code 1 (the stream is incomplete and must not be kept).
 name=$1

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One stopped Galera node's last committed seqno, from its data (no cluster, no network): `mariadbd --wsrep-recover`
 # in a throw-away container of the node's image on the node's data folder.
-# Called as: sh -c "$RECOVER_SCRIPT" sh IMAGE DATA_FOLDER DATADIR (galera.recover_argv)
+# Called as: sh -c "$RECOVER_SCRIPT" sh IMAGE DATA_FOLDER DATADIR (galera's bootstrap.recover_argv)
 # Prints the last 3 of MariaDB's `WSREP: Recovered position` and ERROR lines.
 image=$1 data=$2 datadir=$3
 docker run --rm --network none --entrypoint sh --volume "$data:$datadir" "$image" -c '

@@ -4,7 +4,7 @@
 # `mariadb-backup --prepare` makes it a consistent datadir, in a throw-away container of the node's image (no network).
 # Its grastate.dat is then written from the position the backup recorded, which must be UUID:SEQNO as given, with
 # safe_to_bootstrap: 1 (dockstack's galera hook starts the cluster from it), and every file is made mysql's.
-# Called as: sh -c "$RESTORE_SCRIPT" sh IMAGE STAGED DATADIR UUID SEQNO (galera_backup.restore_argv)
+# Called as: sh -c "$RESTORE_SCRIPT" sh IMAGE STAGED DATADIR UUID SEQNO (galera's backup.restore_argv)
 # Prints `restored UUID:SEQNO` when done; on failure the tool's last lines on standard error, exit 1, STAGED removed.
 image=$1 staged=$2 datadir=$3 uuid=$4 seqno=$5
 if [ -e "$staged" ]; then echo "$staged already exists: a restore is under way or was left half done" >&2; exit 1; fi

@@ -4,7 +4,7 @@
 # `docker stop` (its service's signal and stop timeout, given to `docker run --stop-timeout`: Galera writes its
 # seqno, keepalived says priority 0 so its peer takes the VIP at once). With `remove`: then `docker rm --force`,
 # also when the stop failed (a container that was not running).
-# Called as: sh -c "$STOP_SCRIPT" sh NAME [remove] (executor.Executor.stop and .remove). Prints what docker prints.
+# Called as: sh -c "$STOP_SCRIPT" sh NAME [remove] (actions.StopSpec: the converge's runner). Prints what docker prints.
 name=$1
 for pid in $(docker top "$name" -eo pid 2>/dev/null | tail -n +2); do
   kill -CONT "$pid" 2>/dev/null

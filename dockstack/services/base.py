@@ -1,16 +1,18 @@
 """What a service definition is: the one place that says how dockstack runs a service (`Service`), and what a
 definition's hooks are handed (`Context` to render files, `Cluster` to decide before its containers start).
 
-A definition is a value with a few methods; the engine (dockercli, executor, deploy, lifecycle) calls them for any
-service alike. A new service is one module under dockstack/services/ and a line in registry.py.
+A definition is a value with a few methods; the engine (config, dockercli, executor, deploy, lifecycle) asks it for
+any service alike, and knows a platform service only by its capabilities (provides_addresses, provides_catalog,
+provides_vip). Loading the config sees it as a config.ServiceDefinition. A new service is one module under
+dockstack/services/ and a line in registry.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dockstack.config import Container, Network, ServiceTraits, Stack
+from dockstack.config import ALL, Container, Network, Stack
 from dockstack.facts import HostFacts
 from dockstack.services import service_dir
 
@@ -76,13 +78,26 @@ class FileCheck:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Service:
     """How dockstack runs one service. Subclasses override the methods; the fields are plain data."""
 
-    traits: ServiceTraits
+    name: str  # what a role's `service:` says
     mount: str  # where the container sees its host folder (service_dir)
     command: tuple[str, ...]  # what the container runs when containers.yaml gives no command
+    # what loading the config asks too (config.ServiceDefinition): its capabilities, its roles' defaults
+    provides_addresses: bool = False  # DHCP and DNS for the others, and the address book
+    provides_catalog: bool = False  # the server the agents of the roles with classes ask (one role at most)
+    provides_vip: bool = False  # it balances the `balance:` services and holds a role's virtual IP
+    reserved_ports: tuple[tuple[int, str], ...] = ()  # (port, what uses it) in its containers: never balanced
+    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
+    check: str | None = None  # the readiness check of a role that gives none
+    check_timeout: float = 60.0  # its bound, when the role gives none
+    serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
+    quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
+    # the MariaDB databases its containers create through the network (with their users): the one network account
+    # of galera (its provisioner) gets every right on these and on nothing else
+    databases: tuple[str, ...] = ()
     data: tuple[tuple[str, str], ...] = ()  # (subfolder of its host folder, path in the container): outlives it
     # the service only reads its folder (supervisor, scripts, config dockstack renders): mounted read-only, so a
     # process in the container cannot change what its own supervisor runs next (its data subfolders stay writable)
@@ -97,9 +112,10 @@ class Service:
     state_file: str | None = None  # a file of its folder the facts bring for its hooks (galera's grastate.dat)
     digested: tuple[str, ...] = ()  # globs in its folder of the files the facts digest, to push only what differs
 
-    @property
-    def name(self) -> str:
-        return self.traits.name
+    def registered(self, definitions: Iterable[Service]) -> Service:
+        """This definition as the registry holds it, given every definition the registry holds: a service that
+        serves the others reads what they declare here (galera: their databases); most are that already."""
+        return self
 
     def cap_add(self, c: Container) -> list[str]:
         """Capabilities beyond Docker's default set."""
@@ -136,7 +152,7 @@ class Service:
         return None
 
     def agent_ca_argv(self, c: Container) -> list[str]:
-        """The service agents ask (traits.agents_ask): the one command, on c's Docker host, that prints the CA
+        """The service agents ask (provides_catalog): the one command, on c's Docker host, that prints the CA
         its agents pin (parse_agent_ca reads it)."""
         raise NotImplementedError(f"{self.name} is no service that agents ask")
 

@@ -6,7 +6,7 @@ plant a symlink where the host writes (a root write on the host would follow it)
 from __future__ import annotations
 
 from dockstack import ipam
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import Container
 from dockstack.services import SERVICE_ROOT
 from dockstack.services.base import Context, Service
 
@@ -22,7 +22,7 @@ class Dnsmasq(Service):
 
     def files(self, ctx: Context, c: Container) -> dict[str, str]:
         """dnsmasq.conf: its own slice of dhcp_range among the stack's dnsmasq containers."""
-        ds = ctx.stack.dnsmasq_containers()
+        ds = ctx.stack.address_providers()
         return {"dnsmasq.conf": ipam.render_dnsmasq_conf(ctx.network, c, list(ctx.dns_servers), ds.index(c), len(ds))}
 
     def folders(self, c: Container) -> tuple[str, ...]:
@@ -30,7 +30,7 @@ class Dnsmasq(Service):
 
 
 SERVICE = Dnsmasq(
-    traits=ServiceTraits("dnsmasq", serves_addresses=True, check="pgrep -x dnsmasq", check_timeout=20),
+    name="dnsmasq", provides_addresses=True, check="pgrep -x dnsmasq", check_timeout=20,
     mount=MOUNT,
     read_only_mount=True,  # the host's transaction script writes there as root
     data=((LEASE, f"{MOUNT}/{LEASE}"),),

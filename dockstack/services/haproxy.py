@@ -4,12 +4,13 @@ containers by DNS name (resolved through dnsmasq), so no create, remove or new a
 
 from __future__ import annotations
 
-from dockstack.config import HAPROXY_STATS_PORT, ONE, Container, Network, ServiceTraits, Stack
+from dockstack.config import ONE, Container, Network, Stack
 from dockstack.config.tls import SERVED_FILE as TLS_FILE
 from dockstack.render import render
 from dockstack.services.base import DRAIN_BOUND, BalanceCheck, Context, FileCheck, Service
 
 MOUNT = "/etc/haproxy"
+STATS_PORT = 8404  # haproxy's runtime API inside its containers (127.0.0.1): reserved, no balanced service on it
 TLS_PEM = f"{MOUNT}/{TLS_FILE}"  # the VIP's certificate, the CA's and its key (a secret), for the HTTPS frontends
 # `haproxy -c` of a new haproxy.cfg, against the tls.pem pushed with it when there is one (the mount is read-only:
 # the copy that names it goes to /tmp)
@@ -34,26 +35,26 @@ def render_haproxy(ctx: Context) -> str:
         if d and d.balance_check:
             checked.update({b.name: d.balance_check for b in role.balance})
     return render("haproxy/haproxy.cfg.j2", services=services, domain=ctx.network.domain,
-                  dns_servers=list(ctx.dns_servers), stats_port=HAPROXY_STATS_PORT, checked=checked,
+                  dns_servers=list(ctx.dns_servers), stats_port=STATS_PORT, checked=checked,
                   tls=TLS_PEM if ctx.stack.tls else None)
 
 
 def render_member() -> str:
     """The script dockstack runs in it to drain a balanced container before that stops, and take it back after."""
-    return render("haproxy/member.sh.j2", mount=MOUNT, stats_port=HAPROXY_STATS_PORT, drain_bound=DRAIN_BOUND)
+    return render("haproxy/member.sh.j2", mount=MOUNT, stats_port=STATS_PORT, drain_bound=DRAIN_BOUND)
 
 
 def render_supervisor(c: Container) -> str:
     """The container's PID 1: haproxy, and keepalived when its role has a vip (a clean stop hands the VIP over)."""
     return render("haproxy/supervise.sh.j2", mount=MOUNT, keepalived=c.vip is not None,
-                  vip_ip=c.vip.ip if c.vip else None, handover_ms=HANDOVER_MS, stats_port=HAPROXY_STATS_PORT)
+                  vip_ip=c.vip.ip if c.vip else None, handover_ms=HANDOVER_MS, stats_port=STATS_PORT)
 
 
 def render_ready(stack: Stack, c: Container, domain: str) -> str:
     """Its readiness check: haproxy runs; with a vip, keepalived runs and the VIP answers on the first balanced
     port (on this container or the other), so a deploy ends with the VIP held."""
     port = next((b.port for r in stack.roles for b in r.balance), None)
-    return render("haproxy/ready.sh.j2", vip=c.vip, port=port, stats_port=HAPROXY_STATS_PORT, domain=domain)
+    return render("haproxy/ready.sh.j2", vip=c.vip, port=port, stats_port=STATS_PORT, domain=domain)
 
 
 def vrrp_priority(stack: Stack, c: Container) -> int:
@@ -98,8 +99,9 @@ class Haproxy(Service):
 
 
 SERVICE = Haproxy(
-    traits=ServiceTraits("haproxy", holds_vip=True, check=f"bash {MOUNT}/ready", check_timeout=20,
-                         quorum=ONE),  # one haproxy serves every balanced port (and holds the VIP)
+    name="haproxy", provides_vip=True, reserved_ports=((STATS_PORT, "haproxy's runtime API port"),),
+    check=f"bash {MOUNT}/ready", check_timeout=20,
+    quorum=ONE,  # one haproxy serves every balanced port (and holds the VIP)
     mount=MOUNT,
     read_only_mount=True,  # it only reads its folder
     # haproxy and, with a vip, keepalived, under a small supervisor (templates/haproxy/supervise.sh.j2)

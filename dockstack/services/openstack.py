@@ -5,7 +5,7 @@ into the secrets file; glance's images live in its host folder's images/."""
 
 from __future__ import annotations
 
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import Container
 from dockstack.render import render
 from dockstack.services.base import Service
 from dockstack.services.galera import PROVISIONER  # the MariaDB account it creates its databases with
@@ -69,9 +69,9 @@ class Openstack(Service):
 
 
 SERVICE = Openstack(
+    name="openstack", generated_env=GENERATED_ENV, databases=DATABASES,
     # ready when every service runs and answers (a first start migrates every database: minutes on a small machine)
-    traits=ServiceTraits("openstack", generated_env=GENERATED_ENV, check=f"bash {MOUNT}/check", check_timeout=900,
-                         databases=DATABASES),
+    check=f"bash {MOUNT}/check", check_timeout=900,
     mount=MOUNT,
     read_only_mount=True,  # it only reads its folder
     command=("bash", f"{MOUNT}/entrypoint"),

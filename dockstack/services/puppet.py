@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dockstack.config import ROOT, Container, ServiceTraits, Stack
+from dockstack.config import ROOT, Container, Stack
 from dockstack.errors import DockstackError
 from dockstack.render import render
 from dockstack.scripts import script
@@ -49,7 +49,7 @@ def frontends(stack: Stack, domain: str) -> list[str]:
     """Where clients reach the balanced services: the virtual IP's name when the stack has one, else each
     container of a role that balances (haproxy's)."""
     vips = [f"{vip.name}.{domain}" for _, vip in stack.vips()]
-    return vips or [fqdn(c, domain) for c in stack.containers if c.traits and c.traits.holds_vip]
+    return vips or [fqdn(c, domain) for c in stack.containers if c.definition and c.definition.provides_vip]
 
 
 def render_hieradata(stack: Stack, domain: str) -> str:
@@ -61,7 +61,7 @@ def render_hieradata(stack: Stack, domain: str) -> str:
         if c.service:
             by_service.setdefault(c.service, []).append(fqdn(c, domain))
     balanced = [(b, r.name) for r in stack.roles for b in r.balance]
-    server = stack.puppet_server()
+    server = stack.catalog_provider()
     return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
                   by_service=by_service, balanced=balanced, frontends=frontends(stack, domain),
                   server=fqdn(server, domain) if server else "", ca_cert=stack.tls.ca_cert if stack.tls else "")
@@ -73,7 +73,7 @@ def render_hiera_config() -> str:
 
 def render_autosign(stack: Stack, domain: str) -> str:
     """The certnames the Puppet server signs: the containers that run the agent, nothing else (no globs)."""
-    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.runs_agent(c)])
+    return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.asks_catalog(c)])
 
 
 def render_puppet_conf(server: Container, domain: str) -> str:
@@ -135,11 +135,10 @@ class Puppet(Service):
 
 
 SERVICE = Puppet(
-    traits=ServiceTraits("puppet", agents_ask=True, generated_env=(CHALLENGE,),
-                         # ready when the server answers its status API (the JVM and JRuby take about half a minute
-                         # on an idle machine; over 3 minutes were seen with 2 cores shared by three busy labs)
-                         check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running',
-                         check_timeout=300),
+    name="puppet", provides_catalog=True, generated_env=(CHALLENGE,),
+    # ready when the server answers its status API (the JVM and JRuby take about half a minute on an idle machine;
+    # over 3 minutes were seen with 2 cores shared by three busy labs)
+    check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
     mount=MOUNT,
     command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks

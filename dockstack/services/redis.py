@@ -5,7 +5,7 @@ in its environment. Ready when it answers PING with the password; a client witho
 
 from __future__ import annotations
 
-from dockstack.config import Container, ServiceTraits
+from dockstack.config import Container
 from dockstack.render import render
 from dockstack.services.base import Service
 
@@ -28,8 +28,8 @@ class Redis(Service):
 
 
 SERVICE = Redis(
-    traits=ServiceTraits("redis", generated_env=(("redis_password", "REDIS_PASSWORD"),),
-                         check=f"sh {MOUNT}/check", check_timeout=60),
+    name="redis", generated_env=(("redis_password", "REDIS_PASSWORD"),), check=f"sh {MOUNT}/check",
+    check_timeout=60,
     mount=MOUNT,
     read_only_mount=True,  # it only reads its folder
     command=("sh", f"{MOUNT}/entrypoint"),

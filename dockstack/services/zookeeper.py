@@ -3,7 +3,7 @@ finds the ensemble by service, so the role's name is free); its data lives in it
 
 from __future__ import annotations
 
-from dockstack.config import MAJORITY, Container, ServiceTraits
+from dockstack.config import MAJORITY, Container
 from dockstack.render import render
 from dockstack.services.base import Service
 
@@ -34,9 +34,10 @@ class Zookeeper(Service):
 
 
 SERVICE = Zookeeper(
+    name="zookeeper",
     # ready when it answers ruok with imok (the JVM takes a few seconds)
-    traits=ServiceTraits("zookeeper", check=f'test "$(bash {MOUNT}/ask ruok)" = imok', check_timeout=120,
-                         quorum=MAJORITY),  # an ensemble serves while a majority of it runs
+    check=f'test "$(bash {MOUNT}/ask ruok)" = imok', check_timeout=120,
+    quorum=MAJORITY,  # an ensemble serves while a majority of it runs
     mount=MOUNT,
     read_only_mount=True,  # it only reads its folder
     command=("sh", f"{MOUNT}/entrypoint"),

@@ -13,6 +13,7 @@ import pytest
 from dockstack import images, lab
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Inventory, keep_generated_secrets, load_inventory, load_stack
 from dockstack.remote import Remotes
+from dockstack.services.registry import DEFINITIONS
 
 from .helpers import ENGINE_STACK, HOSTS_FILE, Deployed, engine_stack, traced, wipe_stack
 
@@ -88,7 +89,7 @@ def remotes(inventory: Inventory) -> Iterator[Remotes]:
 def shipped_from_empty(inventory: Inventory, remotes: Remotes, tmp_path_factory) -> Deployed:
     """The shipped stack deployed once from empty hosts (no container, no data), for the real-service modules
     (REAL_STACK_MODULES): each looks at what this run did for its role, then changes things of its own."""
-    stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE)
+    stack = load_stack(inventory, DEFAULT_CONTAINERS_FILE, definitions=DEFINITIONS)
     keep_generated_secrets(stack)  # the passwords this process holds are the ones every `inv` reads from now on
     images.sync(stack, remotes, say=lambda m: None, everywhere=True)  # as above: variants move containers
     wipe_stack(remotes)

@@ -27,8 +27,10 @@ from dockstack.config.tls import copy_kept
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.remote import Remotes, parallel
 from dockstack.services import SERVICE_ROOT
+from dockstack.services import haproxy as haproxy_service
 from dockstack.services import puppet as puppet_service
 from dockstack.services.dnsmasq import DNSMASQ_DIR
+from dockstack.services.registry import DEFINITIONS
 
 INV = ROOT / ".venv" / "bin" / "inv"
 # The stack the engine and fault tests deploy (light images, no puppet classes): conftest.py makes it the one every
@@ -41,7 +43,7 @@ HOSTS_FILE = Path(os.environ.get("INVOKE_DOCKSTACK_HOSTS_FILE") or DEFAULT_HOSTS
 
 
 def engine_stack(inv: Inventory | None = None) -> Stack:
-    return load_stack(inv or load_inventory(HOSTS_FILE), ENGINE_STACK)
+    return load_stack(inv or load_inventory(HOSTS_FILE), ENGINE_STACK, definitions=DEFINITIONS)
 
 
 def run_inv(*args: str, hosts: Path | str | None = None, containers: Path | str | None = None, check: bool = True,
@@ -164,8 +166,7 @@ SRV_ADMF_RMAINT = 0x20  # haproxy's server admin state: in maintenance because i
 def haproxy_servers(inventory: Inventory, backend: str, host: str = "host3", name: str = "haproxy") -> dict:
     """What the running haproxy makes of a backend's servers, from its runtime API ('show servers state'):
     server name -> (address it resolved, True unless its name stopped resolving)."""
-    from dockstack.config import HAPROXY_STATS_PORT
-    ask = f"exec 3<>/dev/tcp/127.0.0.1/{HAPROXY_STATS_PORT}; echo 'show servers state {backend}' >&3; cat <&3"
+    ask = f"exec 3<>/dev/tcp/127.0.0.1/{haproxy_service.STATS_PORT}; echo 'show servers state {backend}' >&3; cat <&3"
     text = ssh(inventory, host, f"docker exec {name} bash -c {shlex.quote(ask)}").stdout
     header = next(line for line in text.splitlines() if line.startswith("# be_id"))
     fields = header[2:].split()
@@ -229,7 +230,7 @@ def has_row(inventory, c: Container, value: str) -> bool:
 
 
 def puppet_server(stack: Stack) -> Container:
-    found = stack.puppet_server()
+    found = stack.catalog_provider()
     assert found is not None
     return found
 

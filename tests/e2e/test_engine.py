@@ -18,6 +18,7 @@ import yaml
 from dockstack import lab
 from dockstack.config import ROOT, load_inventory, load_stack, tiers
 from dockstack.services.dnsmasq import DNSMASQ_DIR
+from dockstack.services.registry import DEFINITIONS
 
 from .helpers import (
     HOSTS_FILE,
@@ -295,7 +296,7 @@ def test_two_dnsmasq_split_the_range_and_each_keeps_every_address(inventory, rem
     assert book_files(inventory, "host1", "dnsmasq") == book_files(inventory, "host3", "dnsmasq2")
     assert "differs" not in run_inv("deploy-all", cf).stdout
     dhcp = [n for n, r in rows.items() if r["source"] != "static"]
-    hosts = {c.name: c.host for c in load_stack(load_inventory(HOSTS_FILE), path).containers}
+    hosts = {c.name: c.host for c in load_stack(load_inventory(HOSTS_FILE), path, definitions=DEFINITIONS).containers}
     for stopped, other in (("dnsmasq", "dnsmasq2"), ("dnsmasq2", "dnsmasq")):
         # restart one dnsmasq, then stop the other: the restarted one alone hands every container its address
         ssh(inventory, hosts[stopped], f"docker restart {stopped}")

@@ -12,6 +12,7 @@ import yaml
 
 from dockstack import images, lab, local
 from dockstack.config import ROOT, load_inventory, load_stack
+from dockstack.services.registry import DEFINITIONS
 
 from .helpers import HOSTS_FILE, INV, run_inv, ssh
 
@@ -163,7 +164,7 @@ def test_lab_down_leaves_nothing_behind(mini_lab):
     assert all(lab.observe(h).dockerd and lab.observe(h).sshd for h in hosts)
     # a container running on a host must go too
     lh = hosts[0]
-    built = images.load_built(load_stack(load_inventory(HOSTS_FILE)).images[0])
+    built = images.load_built(load_stack(load_inventory(HOSTS_FILE), definitions=DEFINITIONS).images[0])
     assert built is not None
     load = subprocess.Popen([*lh.enter(), "docker", "load", "-q"], stdin=subprocess.PIPE,  # a lab host has its own /tmp
                             stdout=subprocess.DEVNULL)

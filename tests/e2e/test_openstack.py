@@ -340,7 +340,7 @@ def test_no_password_in_any_output_label_log_or_puppet_report(cloud, inventory, 
     found = ssh_input(inventory, c.host, f"docker exec -i {c.name} grep -rlF -f - /var/log /run/dockstack-openstack",
                       patterns)
     assert found.returncode == 1 and not found.stdout, found.stdout  # 1: no match
-    server = stack.puppet_server()
+    server = stack.catalog_provider()
     assert server is not None
     search = ('set --; for d in /var/lib/puppet /var/lib/puppetserver /var/log/puppetserver /etc/puppet; do '
               '[ -d "$d" ] && set -- "$@" "$d"; done; grep -rlF -f - "$@"')

@@ -35,13 +35,13 @@ def real(shipped_from_empty: Deployed) -> tuple[Stack, str]:
 
 
 def server(stack: Stack) -> Container:
-    found = stack.puppet_server()
+    found = stack.catalog_provider()
     assert found is not None
     return found
 
 
 def agents(stack: Stack) -> list[Container]:
-    return [c for c in stack.containers if stack.runs_agent(c)]
+    return [c for c in stack.containers if stack.asks_catalog(c)]
 
 
 def on_server(inventory, stack: Stack, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,7 +56,7 @@ def test_deploy_all_runs_each_agent_once_without_failures(real):
         lines = [x for x in out.splitlines() if x.startswith(f"  {c.name}: puppet agent exit ")]
         assert len(lines) == 1, (c.name, out)
         assert lines[0].startswith(f"  {c.name}: puppet agent exit 2: ") and ", 0 failed of " in lines[0], lines
-    assert not any(f"  {c.name}: puppet agent" in out for c in stack.containers if not stack.runs_agent(c))
+    assert not any(f"  {c.name}: puppet agent" in out for c in stack.containers if not stack.asks_catalog(c))
 
 
 def test_no_change_deploy_runs_no_agent(real):

@@ -456,7 +456,7 @@ def test_a_rogue_puppet_server_gets_no_catalog_applied(stack, inventory):
     took the name puppet.DOMAIN would be reached), with a CA of its own that signs everything: the agent as dockstack
     runs it, with the CA dockstack pins, refuses its certificate and applies nothing. The same rogue wins over an
     agent that trusts the CA a server offers (what agents did before the pin), so the probe is real."""
-    victim = next(c for c in stack.containers if stack.runs_agent(c) and c.host == puppet_server(stack).host)
+    victim = next(c for c in stack.containers if stack.asks_catalog(c) and c.host == puppet_server(stack).host)
     image = puppet_server(stack).image
     site = f"node default {{ file {{ '{MARK}': content => 'rogue' }} }}"
     run = ["docker", "run", "-d", "--name", ROGUE_PUPPET, f"--network=container:{victim.name}", image,

@@ -21,7 +21,7 @@ from dockstack.config import (
     load_stack,
 )
 from dockstack.errors import ConfigError
-from dockstack.services.registry import TRAITS
+from dockstack.services.registry import DEFINITIONS
 
 MINIMAL_HOSTS = {
     "hosts": [
@@ -67,7 +67,7 @@ class ConfigFiles:
 
     def load(self):
         inv = self.load_inventory()
-        return inv, load_stack(inv, self.containers_path)
+        return inv, load_stack(inv, self.containers_path, definitions=DEFINITIONS)
 
     def container(self, i: int) -> dict:
         return self.containers["containers"][i]
@@ -165,7 +165,7 @@ def shipped_inventory():
 
 @pytest.fixture
 def shipped_stack(shipped_inventory):
-    return load_stack(shipped_inventory, DEFAULT_CONTAINERS_FILE)
+    return load_stack(shipped_inventory, DEFAULT_CONTAINERS_FILE, definitions=DEFINITIONS)
 
 
 @pytest.fixture
@@ -181,8 +181,8 @@ def make_container(name: str, role: str | None = None, host: str = "host1", imag
                    mac: str | None = None, ip: str | None = None, **kw) -> Container:
     """A config Container; a role named like a service (dnsmasq, haproxy, puppet) declares that service."""
     role = role or name
-    kw.setdefault("service", role if role in TRAITS else None)
-    kw.setdefault("traits", TRAITS.get(kw["service"] or ""))
+    kw.setdefault("service", role if role in DEFINITIONS else None)
+    kw.setdefault("definition", DEFINITIONS.get(kw["service"] or ""))
     return Container(name=name, role=role, host=host, image=image, mac=mac,
                      ip=ipaddress.IPv4Address(ip) if ip else None, **kw)
 

@@ -328,7 +328,7 @@ class Lab:
     def dhcp(self, mac: str, name: str) -> str:
         """What a running dnsmasq leases: the IP its dhcp-hosts.d pins to the MAC, else the first free one of the
         range; the lease goes to its lease file. "": no dnsmasq answers."""
-        for d in self.stack.dnsmasq_containers():
+        for d in self.stack.address_providers():
             host = self.hosts[d.host]
             if not (d.name in host.containers and host.containers[d.name].running and not host.down):
                 continue

@@ -311,7 +311,7 @@ def test_txn_script_arguments_match_txn_argv():
 
 def test_copies_of_a_stack_are_each_dnsmasqs_then_one_replica_per_host(cfg):
     inv, stack = cfg.load()
-    dns = stack.dnsmasq_containers()[0]
+    dns = stack.address_providers()[0]
     assert addressbook.copies_of(inv, stack) == [addressbook.Copy(dns.host, service_dir(dns), dns.name)] + [
         addressbook.Copy(h.name, addressbook.REPLICA_DIR) for h in inv.hosts]
 
@@ -321,7 +321,7 @@ def test_the_replica_folder_is_no_service_folder():
     from dockstack.services import SERVICE_ROOT
     from dockstack.services.registry import DEFINITIONS
     assert addressbook.REPLICA_DIR.rpartition("/") == (SERVICE_ROOT, "/", "addressbook")
-    assert "addressbook" not in DEFINITIONS and all(d.traits.name != "addressbook" for d in DEFINITIONS.values())
+    assert "addressbook" not in DEFINITIONS and all(d.name != "addressbook" for d in DEFINITIONS.values())
 
 
 def test_txn_script_keeps_the_quarantine_size():

@@ -142,7 +142,7 @@ def engine(tmp_path):
     hosts = tmp_path / "hosts-stack.yaml"
     write_hosts(hosts, STACK_HOSTS, STACK_NETWORK)
     inv = load_inventory(hosts)
-    return inv, load_stack(inv, ENGINE_STACK)
+    return inv, load_stack(inv, ENGINE_STACK, definitions=DEFINITIONS)
 
 
 def context(inv, stack) -> Context:
@@ -150,7 +150,7 @@ def context(inv, stack) -> Context:
 
 
 def dns(stack) -> list[str]:
-    return [str(d.ip) for d in stack.dnsmasq_containers()]
+    return [str(d.ip) for d in stack.address_providers()]
 
 
 def without_labels(argv: list[str]) -> list[str]:

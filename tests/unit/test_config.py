@@ -11,6 +11,7 @@ import pytest
 
 from dockstack.config import DEFAULT_MAX_SESSIONS, Host, dhcp_slice, load_inventory, load_stack
 from dockstack.errors import ConfigError, DockstackError
+from dockstack.services.registry import DEFINITIONS
 
 # --- the shipped files ---------------------------------------------------------------
 
@@ -56,10 +57,10 @@ def test_shipped_stack(shipped_stack):
     assert st.role("galera").service == "galera" and st.role("galera").classes == ("profile::galera",)
     assert [c.name for c in st.containers][:3] == ["dnsmasq", "puppet", "haproxy"]
     dns = st.container("dnsmasq")
-    assert dns.is_dnsmasq
+    assert dns.provides_addresses
     assert dns.mac == "02:00:0a:64:00:02"
     assert dns.ip == ipaddress.IPv4Address("10.100.0.2")
-    assert st.dnsmasq_containers() == (dns,)
+    assert st.address_providers() == (dns,)
     # keepalived's unicast peers: a vip role's containers have static addresses; every other one leases its own
     assert [str(c.ip) for c in st.of_role("haproxy")] == ["10.100.0.11", "10.100.0.12"]
     assert all(c.mac is None and c.ip is None for c in st.containers if c.role not in ("dnsmasq", "haproxy"))
@@ -552,7 +553,7 @@ def test_bad_yaml_in_containers_file(cfg):
     inv = cfg.load_inventory()
     cfg.containers_path.write_text("roles: [dnsmasq\ncontainers: []\n")
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, cfg.containers_path)
+        load_stack(inv, cfg.containers_path, definitions=DEFINITIONS)
     assert e.value.path == str(cfg.containers_path)
     assert e.value.key.startswith("line ")
     assert "not valid YAML" in str(e.value)
@@ -569,7 +570,7 @@ def test_missing_containers_file(cfg, tmp_path, config_error):
     inv = cfg.load_inventory()
     p = tmp_path / "missing-containers.yaml"
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, p)
+        load_stack(inv, p, definitions=DEFINITIONS)
     config_error(e, p, "(file)", "file not found")
 
 
@@ -669,7 +670,7 @@ def test_dhcp_range_smaller_than_the_dnsmasq_count(cfg, config_error):
     add_dnsmasq(cfg, "dns3", "h2", 4)
     inv = cfg.load_inventory()  # the inventory alone is fine: the stack decides how many dnsmasq there are
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, cfg.containers_path)
+        load_stack(inv, cfg.containers_path, definitions=DEFINITIONS)
     config_error(e, cfg.hosts_path, "network.dhcp_range", "too small", "3 dnsmasq containers")
 
 
@@ -677,7 +678,7 @@ def test_dhcp_range_as_large_as_the_dnsmasq_count(cfg):
     cfg.hosts["network"]["dhcp_range"] = "10.100.0.100-10.100.0.101"
     add_dnsmasq(cfg, "dns2", "h2", 3)
     inv, st = cfg.load()
-    assert [c.name for c in st.dnsmasq_containers()] == ["dns", "dns2"]
+    assert [c.name for c in st.address_providers()] == ["dns", "dns2"]
     assert [dhcp_slice(inv.network, i, 2)[0] for i in range(2)] == [ipaddress.IPv4Address("10.100.0.100"),
                                                                      ipaddress.IPv4Address("10.100.0.101")]
 
@@ -686,7 +687,7 @@ def test_dhcp_range_size_ignores_containers_of_other_services(cfg):
     cfg.hosts["network"]["dhcp_range"] = "10.100.0.100-10.100.0.100"
     cfg.containers["containers"].append({"name": "app2", "role": "app", "host": "h1", "image": "test/base:bookworm"})
     _, st = cfg.load()
-    assert len(st.containers) == 3 and len(st.dnsmasq_containers()) == 1
+    assert len(st.containers) == 3 and len(st.address_providers()) == 1
 
 
 def test_a_huge_value_is_cut_in_the_error_not_printed_whole(cfg):

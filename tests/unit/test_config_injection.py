@@ -23,6 +23,7 @@ from dockstack.config import (
 )
 from dockstack.errors import ConfigError
 from dockstack.services import puppet as puppet_service
+from dockstack.services.registry import DEFINITIONS
 from tests.unit.conftest import render_haproxy_cfg
 
 Edit = Callable[[object], None]  # changes a ConfigFiles (tests/unit/conftest.py) before it is written
@@ -358,7 +359,7 @@ def test_fqdn_longer_than_253_is_refused(cfg, config_error):
 
 def test_shipped_files_load():
     inv = load_inventory(DEFAULT_HOSTS_FILE)
-    st = load_stack(inv, DEFAULT_CONTAINERS_FILE)
+    st = load_stack(inv, DEFAULT_CONTAINERS_FILE, definitions=DEFINITIONS)
     assert inv.lab is not None and inv.lab.state_dir == "/var/lib/dockstack-lab" and inv.lab.prefix == "dsl"
     assert all(NAME_RE.fullmatch(x) for x in [*(h.name for h in inv.hosts), *(c.name for c in st.containers),
                                               *(r.name for r in st.roles)])

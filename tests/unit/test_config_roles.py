@@ -6,7 +6,7 @@ import pytest
 
 from dockstack.config import Balanced, Role, Stack, tiers
 from dockstack.errors import ConfigError
-from dockstack.services.registry import TRAITS
+from dockstack.services.registry import DEFINITIONS
 
 
 def names(stack_tiers: list[list[Role]]) -> list[list[str]]:
@@ -25,7 +25,8 @@ def test_role_defaults(cfg):
     dns, app = st.roles
     # a service role without check: gets its service's own readiness check and its bound
     assert dns == Role(name="dnsmasq", depends_on=(), check="pgrep -x dnsmasq", check_timeout=20.0, classes=(),
-                       balance=(), service="dnsmasq", traits=TRAITS["dnsmasq"])
+                       balance=(), service="dnsmasq", definition=DEFINITIONS["dnsmasq"])
+    assert dns.definition is DEFINITIONS["dnsmasq"]
     assert app.service is None
     assert app.depends_on == ("dnsmasq",)  # default: the role listed before it
     assert isinstance(app.check_timeout, float)
@@ -165,7 +166,7 @@ def test_classes_need_the_puppet_server_in_an_earlier_tier(cfg, config_error):
 def test_classes_without_containers_need_no_server(cfg):
     set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app"}, {"name": "idle", "classes": ["x"]})
     _, st = cfg.load()
-    assert st.puppet_server() is None and st.role("idle").classes == ("x",)
+    assert st.catalog_provider() is None and st.role("idle").classes == ("x",)
 
 
 def test_different_ports_in_two_roles_are_fine(cfg):
@@ -342,7 +343,7 @@ def test_no_service_is_none(cfg):
     _, st = cfg.load()
     assert st.role("app").service is None
     assert st.container("app1").service is None
-    assert not st.container("app1").is_dnsmasq
+    assert not st.container("app1").provides_addresses
 
 
 @pytest.mark.parametrize("service", ["nginx", "DNSMASQ", "dnsmasq "])
@@ -366,16 +367,16 @@ def test_dnsmasq_is_the_declared_service_not_the_role_name(cfg):
     cfg.container(0)["role"] = "resolver"
     _, st = cfg.load()
     dns = st.container("dns")
-    assert dns.is_dnsmasq
-    assert st.dnsmasq_containers() == (dns,)
+    assert dns.provides_addresses
+    assert st.address_providers() == (dns,)
 
 
 def test_role_named_dnsmasq_without_the_service_is_an_ordinary_role(cfg):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app"})
     del cfg.container(0)["ip"], cfg.container(0)["mac"]  # no static address needed: it serves nothing
     _, st = cfg.load()
-    assert not st.container("dns").is_dnsmasq
-    assert st.dnsmasq_containers() == ()
+    assert not st.container("dns").provides_addresses
+    assert st.address_providers() == ()
 
 
 @pytest.mark.parametrize("drop", ["ip", "mac"])

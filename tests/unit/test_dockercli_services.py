@@ -174,7 +174,7 @@ def test_run_argv_role_named_like_a_service_without_declaring_it(container, net)
 
 def test_run_argv_dnsmasq_service_resolves_through_itself(container, net):
     d = container("resolver1", role="resolver", mac="02:00:0a:64:00:03", ip="10.100.0.3", service="dnsmasq")
-    assert d.is_dnsmasq
+    assert d.provides_addresses
     argv = dockercli.run_argv(d, net, ["10.100.0.2", "10.100.0.3"])
     assert flag_values(argv, "--dns") == ["127.0.0.1"]
     assert flag_values(argv, "--volume") == ["/var/lib/dockstack/dnsmasq/resolver1:/var/lib/dockstack:ro",

@@ -1,4 +1,4 @@
-"""dockstack.galera: which node starts the cluster (one fixture per branch of decide), grastate.dat and
+"""dockstack.services.galera: which node starts the cluster (one fixture per branch of decide), grastate.dat and
 --wsrep-recover parsing, the #galera facts section, the start file an action writes, and the generated secrets."""
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ import time
 import pytest
 import yaml
 
-from dockstack import config, facts, galera
+from dockstack import config, facts
 from dockstack.errors import ConfigError
-from dockstack.galera import Decision, GraState, Node
 from dockstack.services import galera as galera_service
 from dockstack.services import registry
+from dockstack.services.galera import bootstrap
+from dockstack.services.galera.bootstrap import Decision, GraState, Node
 from dockstack.services.registry import facts_wanted
 
+DATABASES = galera_service.declared_databases(registry.DEFINITIONS.values())  # what the registered galera grants
+KEYS = registry.GENERATED_KEYS  # the secrets file's keys: every registered service's generated passwords
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
 
@@ -78,13 +81,13 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_decide(case):
     nodes, expected = CASES[case]
-    assert galera.decide(nodes) == expected
+    assert bootstrap.decide(nodes) == expected
 
 
 def test_empty_uuid_counts_as_no_data():
     """A node that never joined a cluster has grastate.dat with the all-zero uuid: it does not start one."""
-    nodes = [node("galera1", -1, uuid=galera.EMPTY_UUID), node("galera2", 3)]
-    assert galera.decide(nodes).bootstrap == "galera2"
+    nodes = [node("galera1", -1, uuid=bootstrap.EMPTY_UUID), node("galera2", 3)]
+    assert bootstrap.decide(nodes).bootstrap == "galera2"
 
 
 def test_start_line_only_the_chosen_node_starts_a_cluster():
@@ -105,28 +108,28 @@ safe_to_bootstrap: 1
 
 
 def test_parse_grastate():
-    assert galera.parse_grastate(GRASTATE) == GraState(UUID, 11, True)
-    assert galera.parse_grastate(GRASTATE.replace("seqno:   11", "seqno:   -1").replace(": 1\n", ": 0\n")) == \
+    assert bootstrap.parse_grastate(GRASTATE) == GraState(UUID, 11, True)
+    assert bootstrap.parse_grastate(GRASTATE.replace("seqno:   11", "seqno:   -1").replace(": 1\n", ": 0\n")) == \
         GraState(UUID, -1, False)
 
 
 @pytest.mark.parametrize("text", ["", "uuid: nope\nseqno: 3\n", f"uuid: {UUID}\nseqno: x\n", f"uuid: {UUID}\n"])
 def test_parse_grastate_refuses_what_is_not_one(text):
-    assert galera.parse_grastate(text) is None
+    assert bootstrap.parse_grastate(text) is None
 
 
 def test_parse_recovered_takes_the_last_position():
     log = (f"2026-11-25 17:12:33 0 [Note] WSREP: Recovered position: {UUID}:14\n"
            f"2026-11-25 17:12:34 0 [Note] WSREP: Recovered position: {UUID}:15\n")
-    assert galera.parse_recovered(log) == (UUID, 15)
-    assert galera.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
+    assert bootstrap.parse_recovered(log) == (UUID, 15)
+    assert bootstrap.parse_recovered("2026-11-25 0 [ERROR] Aborting\n") is None
 
 
 def test_facts_state_section_brings_each_nodes_grastate():
     text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
                       "galera2 dir", "#files", "#end"])
     found = facts.parse_host_facts(text).state
-    assert {n: galera.parse_grastate(t) if t else None for n, t in found.items()} == {
+    assert {n: bootstrap.parse_grastate(t) if t else None for n, t in found.items()} == {
         "galera1": GraState(UUID, 11, True), "galera2": None}
 
 
@@ -137,10 +140,11 @@ def test_the_facts_read_grastate_of_every_galera_folder_because_the_definition_s
 
 
 def test_recover_argv_passes_values_as_arguments():
-    argv = galera.recover_argv("dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql")
-    assert argv[:3] == ["sh", "-c", galera.RECOVER_SCRIPT]
+    argv = bootstrap.recover_argv("dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data",
+                                  "/var/lib/mysql")
+    assert argv[:3] == ["sh", "-c", bootstrap.RECOVER_SCRIPT]
     assert argv[3:] == ["sh", "dockstack/galera:bookworm", "/var/lib/dockstack/galera/galera1/data", "/var/lib/mysql"]
-    assert "--wsrep-recover" in galera.RECOVER_SCRIPT and "--network none" in galera.RECOVER_SCRIPT
+    assert "--wsrep-recover" in bootstrap.RECOVER_SCRIPT and "--network none" in bootstrap.RECOVER_SCRIPT
 
 
 # The recovery container, played here: `docker run ... IMAGE -c SCRIPT` runs SCRIPT with sh, where mkdir, chown and
@@ -162,7 +166,7 @@ def recover(fakebin):
     def run(log: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         (fakebin.state / "mariadbd.log").write_text(log)
         (fakebin.state / "mariadbd.exit").write_text(f"{code}\n")
-        return fakebin.run(galera.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
+        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
 
     return run
 
@@ -174,7 +178,7 @@ def test_recover_script_runs_wsrep_recover_offline_and_prints_the_positions(reco
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"2026-11-25 17:12:3{i} 0 [Note] WSREP: Recovered position: {UUID}:{i}"
                                         for i in (12, 13, 14)]  # the last three, no noise
-    assert galera.parse_recovered(proc.stdout) == (UUID, 14)
+    assert bootstrap.parse_recovered(proc.stdout) == (UUID, 14)
     docker = fakebin.calls("docker")[0]
     assert docker.startswith("docker run --rm --network none --entrypoint sh --volume /srv/galera1/data:/var/lib/mysql "
                              "dockstack/galera:bookworm -c "), docker
@@ -189,14 +193,15 @@ def test_recover_script_passes_errors_on(recover):
                    "2026-11-25 0 [ERROR] Aborting\n", code=1)
     assert proc.stdout.splitlines() == ["2026-11-25 0 [ERROR] Can't open the data folder",
                                         "2026-11-25 0 [ERROR] Aborting"]
-    assert galera.parse_recovered(proc.stdout) is None
+    assert bootstrap.parse_recovered(proc.stdout) is None
 
 
 # --- the supervisor and the check, as rendered -------------------------------------------------------------
 
 
 def test_rendered_supervisor_and_check():
-    entry, check = galera_service.render_file("entrypoint"), galera_service.render_file("clustercheck")
+    entry = galera_service.render_file("entrypoint", DATABASES)
+    check = galera_service.render_file("clustercheck", DATABASES)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
@@ -215,35 +220,36 @@ def test_rendered_supervisor_and_check():
 
 def test_generated_secrets_made_once_0600(tmp_path):
     containers = tmp_path / "stack.yaml"
-    first = config.generated_secrets(containers)
+    first = config.generated_secrets(containers, KEYS)
     path = tmp_path / "stack.secrets.yaml"
     assert first.path == str(path)
     assert not path.exists()  # loading never writes: the commands that start containers save them
     assert first.save() and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
-    assert config.generated_secrets(containers).values == first.values  # read again, not made again
+    assert config.generated_secrets(containers, KEYS).values == first.values  # read again, not made again
     prov = first.values["galera_provision_password"]
-    assert dict(first.env_for(registry.TRAITS["galera"])) == {"MYSQL_ROOT_PASSWORD": root, "MYSQL_SST_PASSWORD": sst,
-                                                              "MYSQL_PROVISION_PASSWORD": prov}
+    assert dict(first.env_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
+                                                                   "MYSQL_SST_PASSWORD": sst,
+                                                                   "MYSQL_PROVISION_PASSWORD": prov}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
     keep = "K" * 32
     (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": keep}))
-    got = config.generated_secrets(tmp_path / "stack.yaml")
+    got = config.generated_secrets(tmp_path / "stack.yaml", KEYS)
     assert got.values["galera_root_password"] == keep
     assert config.GENERATED_RE.fullmatch(got.values["galera_sst_password"])
     assert "galera_sst_password" in got.made and "galera_root_password" not in got.made
     assert got.save()
     assert yaml.safe_load((tmp_path / "stack.secrets.yaml").read_text()) == got.values
-    assert not config.generated_secrets(tmp_path / "stack.yaml").save()  # all there: nothing to write
+    assert not config.generated_secrets(tmp_path / "stack.yaml", KEYS).save()  # all there: nothing to write
 
 
 def test_generated_secrets_bad_value_names_file_and_key(tmp_path):
     (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": "short'"}))
     with pytest.raises(ConfigError) as e:
-        config.generated_secrets(tmp_path / "stack.yaml")
+        config.generated_secrets(tmp_path / "stack.yaml", KEYS)
     assert "stack.secrets.yaml" in str(e.value) and "galera_root_password" in str(e.value)
     assert "short'" not in str(e.value)
 
@@ -389,7 +395,7 @@ def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tm
     host = facts.parse_host_facts(out)
     conf = f"{root}/dnsmasq/dnsmasq/dnsmasq.conf"
     assert host.files == {conf: hashlib.sha256(b"no-ping\n").hexdigest()}, out
-    assert galera.parse_grastate(host.state["galera1"] or "").seqno == -1, out
+    assert bootstrap.parse_grastate(host.state["galera1"] or "").seqno == -1, out
 
 
 def test_remove_stops_a_cleanly_stopping_service_first(fakebin):
@@ -482,6 +488,6 @@ def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakeb
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
-    entry = galera_service.render_file("entrypoint")
+    entry = galera_service.render_file("entrypoint", DATABASES)
     join = entry[entry.index('log "joining through $peer"'):]
     assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import galera_backup as gb
 from dockstack.config import load_inventory, load_stack
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remote
+from dockstack.services.galera import backup as gb
+from dockstack.services.registry import DEFINITIONS
 
 UUID = "6b9ad9c0-cf58-11ee-8f3a-1e4ce2f1d8a1"
 INFO = f"{UUID}:1234 0-1-1230\n".encode()
@@ -217,7 +218,7 @@ def test_a_backup_never_overwrites(tmp_path):
 @pytest.fixture
 def stack():
     from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE
-    return load_stack(load_inventory(DEFAULT_HOSTS_FILE), DEFAULT_CONTAINERS_FILE)
+    return load_stack(load_inventory(DEFAULT_HOSTS_FILE), DEFAULT_CONTAINERS_FILE, definitions=DEFINITIONS)
 
 
 def test_the_galera_role_is_found_by_its_service(stack):

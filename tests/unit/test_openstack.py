@@ -14,6 +14,7 @@ from dockstack import config
 from dockstack.config import ROOT
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
+from tests.unit.conftest import make_container
 
 OPENSTACK_ENV = {"MYSQL_PROVISION_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "PLACEMENT_DB_PASSWORD",
@@ -69,9 +70,12 @@ def test_the_provisioner_gets_rights_on_exactly_the_databases_the_entrypoint_cre
     sql, _ = _database_sql()
     created = re.findall(r"^CREATE DATABASE IF NOT EXISTS (\w+);$", sql, re.M)
     assert created == list(openstack_service.DATABASES)
-    assert set(openstack_service.DATABASES) <= set(galera_service.declared_databases())
-    grants = galera_service.render_file("entrypoint")
-    assert "for d in " + " ".join(galera_service.declared_databases()) + "; do" in grants
+    declared = galera_service.declared_databases(registry.DEFINITIONS.values())
+    assert set(openstack_service.DATABASES) <= set(declared)
+    grants = galera_service.render_file("entrypoint", declared)
+    registered = registry.DEFINITIONS["galera"]
+    assert grants == registered.start_files(make_container("galera1"))["entrypoint"]  # what the registry's sends
+    assert "for d in " + " ".join(declared) + "; do" in grants
     assert "GRANT ALL PRIVILEGES ON *.*" not in grants and "'root'@'%'" in grants  # only its DROP USER
     assert "DROP USER IF EXISTS 'root'@'%';" in grants
 
@@ -164,12 +168,12 @@ def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
     keep = "R" * 32
     (tmp_path / "stack.secrets.yaml").write_text(yaml.safe_dump({"galera_root_password": keep,
                                                                  "galera_sst_password": "S" * 32}))
-    got = config.generated_secrets(tmp_path / "stack.yaml")
+    got = config.generated_secrets(tmp_path / "stack.yaml", registry.GENERATED_KEYS)
     assert got.values["galera_root_password"] == keep
-    assert keep not in dict(got.env_for(registry.TRAITS["openstack"])).values()  # root's: never openstack's
-    assert dict(got.env_for(registry.TRAITS["galera"]))["MYSQL_ROOT_PASSWORD"] == keep
-    assert config.GENERATED_RE.fullmatch(dict(got.env_for(registry.TRAITS["openstack"]))["OS_ADMIN_PASSWORD"])
-    assert got.env_for(None) == () and got.env_for(registry.TRAITS["haproxy"]) == ()
+    assert keep not in dict(got.env_for(registry.DEFINITIONS["openstack"])).values()  # root's: never openstack's
+    assert dict(got.env_for(registry.DEFINITIONS["galera"]))["MYSQL_ROOT_PASSWORD"] == keep
+    assert config.GENERATED_RE.fullmatch(dict(got.env_for(registry.DEFINITIONS["openstack"]))["OS_ADMIN_PASSWORD"])
+    assert got.env_for(None) == () and got.env_for(registry.DEFINITIONS["haproxy"]) == ()
 
 
 def test_rendered_files_are_valid_bash_and_python(tmp_path):

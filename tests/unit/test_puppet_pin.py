@@ -72,7 +72,7 @@ def test_no_challenge_file_signs_nothing(tmp_path, policy):
 
 
 def test_the_challenge_is_a_generated_secret_of_the_puppet_service():
-    assert puppet_service.SERVICE.traits.generated_env == (puppet_service.CHALLENGE,)
+    assert puppet_service.SERVICE.generated_env == (puppet_service.CHALLENGE,)
     assert "PASSWORD" in puppet_service.CHALLENGE[1]  # masked like every secret env value
 
 

@@ -9,7 +9,8 @@ import re
 import pytest
 import yaml
 
-from dockstack.config import HAPROXY_STATS_PORT, Balanced, Role, Stack, Vip
+from dockstack.config import Balanced, Role, Stack, Vip
+from dockstack.services import haproxy as haproxy_service
 from dockstack.services import puppet as puppet_service
 from tests.unit.conftest import make_container, render_haproxy_cfg
 
@@ -268,7 +269,7 @@ def test_haproxy_servers_resolve_through_every_dnsmasq_and_start_unresolved(conf
 
 def test_haproxy_runtime_api_on_loopback(configured):
     s = sections(haproxy(configured))
-    assert f"stats socket ipv4@127.0.0.1:{HAPROXY_STATS_PORT} level admin" in s["global"]
+    assert f"stats socket ipv4@127.0.0.1:{haproxy_service.STATS_PORT} level admin" in s["global"]
 
 
 def test_haproxy_mode_per_service(configured):

@@ -77,7 +77,7 @@ def render_files(stack: Stack, inv: Inventory, name: str) -> Rendered:
     c = stack.container(name)
     d = definition(c)
     assert d is not None, f"{name} has no service"
-    ctx = Context(stack, inv.network, tuple(str(x.ip) for x in stack.dnsmasq_containers()), DEFINITIONS)
+    ctx = Context(stack, inv.network, tuple(str(x.ip) for x in stack.address_providers()), DEFINITIONS)
     recording = RecordingEnv(render_module._env)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(render_module, "_env", recording)
@@ -133,7 +133,7 @@ def invocations(stack: Stack, name: str, files: dict[str, str]) -> str:
     d = definition(c)
     assert d is not None
     members = [d.member_state(stack, c, m, "drain") for m in stack.containers]
-    return "\n".join([" ".join(d.command), c.traits.check if c.traits and c.traits.check else "",
+    return "\n".join([" ".join(d.command), c.definition.check if c.definition and c.definition.check else "",
                       *(" ".join(argv) for argv in members if argv), *files.values()])
 
 

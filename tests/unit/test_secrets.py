@@ -12,6 +12,7 @@ import tasks
 from dockstack import masking
 from dockstack.config import SECRET_KEY_RE, is_secret, load_stack
 from dockstack.errors import ConfigError, RemoteError
+from dockstack.services.registry import DEFINITIONS
 
 TOKEN = "Zq8-s3cr3t-Kx2"  # a value that appears nowhere else
 
@@ -119,7 +120,7 @@ def test_yaml_syntax_error_quotes_no_line_of_the_file(cfg):
     text = cfg.containers_path.read_text() + f'secrets: [DB_PASSWORD\nbroken: "{TOKEN}\n'
     cfg.containers_path.write_text(text)
     with pytest.raises(ConfigError) as e:
-        load_stack(inv, cfg.containers_path)
+        load_stack(inv, cfg.containers_path, definitions=DEFINITIONS)
     assert "not valid YAML" in str(e.value) and TOKEN not in str(e.value)
 
 

@@ -16,8 +16,6 @@ from dockstack import (
     addressbook,
     agent,
     facts,
-    galera,
-    galera_backup,
     health,
     images,
     ipam,
@@ -26,6 +24,8 @@ from dockstack import (
 )
 from dockstack.scripts import script
 from dockstack.services import puppet as puppet_service
+from dockstack.services.galera import backup as galera_backup
+from dockstack.services.galera import bootstrap as galera_bootstrap
 
 SCRIPTS_DIR = Path(dockstack.scripts.__file__).parent
 SHIPPED = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
@@ -36,7 +36,7 @@ CONSTANTS = {
     "agent.sh": (agent.AGENT_SCRIPT, "sh"),
     "txn.sh": (addressbook.TXN_SCRIPT, "sh"),
     "host_facts.sh": (facts.HOST_FACTS_SCRIPT, "sh"),
-    "galera_recover.sh": (galera.RECOVER_SCRIPT, "sh"),
+    "galera_recover.sh": (galera_bootstrap.RECOVER_SCRIPT, "sh"),
     "galera_backup.sh": (galera_backup.BACKUP_SCRIPT, "sh"),
     "galera_restore.sh": (galera_backup.RESTORE_SCRIPT, "sh"),
     "galera_swap.sh": (galera_backup.SWAP_SCRIPT, "sh"),

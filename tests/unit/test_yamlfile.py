@@ -11,6 +11,7 @@ import pytest
 from dockstack import yamlfile
 from dockstack.config import generated_secrets, load_inventory, secrets_file_for
 from dockstack.errors import ConfigError
+from dockstack.services.registry import GENERATED_KEYS
 from tests.unit.conftest import assert_config_error
 
 
@@ -100,7 +101,7 @@ def test_the_secrets_file_is_read_as_strictly(tmp_path):
     secrets = secrets_file_for(containers)
     secrets.write_bytes(b"galera_root_password: \xff\xfe\n")
     with pytest.raises(ConfigError) as e:
-        generated_secrets(containers)
+        generated_secrets(containers, GENERATED_KEYS)
     assert_config_error(e, secrets, "line 1", "not UTF-8 text")
 
 
@@ -109,6 +110,6 @@ def test_a_misspelt_key_in_the_secrets_file_is_refused_not_joined_by_a_new_passw
     secrets = secrets_file_for(containers)
     secrets.write_text("galera_root_pasword: " + "A" * 32 + "\n")
     with pytest.raises(ConfigError) as e:
-        generated_secrets(containers)
+        generated_secrets(containers, GENERATED_KEYS)
     assert_config_error(e, secrets, "galera_root_pasword", "unknown key", "allowed keys:")
     assert secrets.read_text() == "galera_root_pasword: " + "A" * 32 + "\n"  # left as it was

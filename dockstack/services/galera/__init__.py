@@ -7,14 +7,16 @@ re-created one at a time."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
-from dockstack import galera as cluster_state
-from dockstack.config import MAJORITY, Container, ServiceTraits
+from dockstack.config import MAJORITY, Container
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import parallel
 from dockstack.render import render
 from dockstack.services import service_dir
 from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
+from dockstack.services.galera import bootstrap as cluster_state
 
 MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision
 DATA = "/var/lib/mysql"  # MariaDB's datadir: the host folder's data/
@@ -31,7 +33,7 @@ REJOIN_POLL = 5  # seconds between the watchdog's looks
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
 START_FILES = ("entrypoint", "clustercheck")
 # MariaDB's one account over the network (root answers on a node's local socket only): it may create users and has
-# every right on the databases the registered services declare (ServiceTraits.databases), on nothing else
+# every right on the databases the registered services declare (their `databases`), on nothing else
 PROVISIONER = "provisioner"
 DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # who answers haproxy's clustercheck on the segment (socat's su=): an OS user with nothing, and MariaDB's account of
@@ -39,22 +41,21 @@ DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 CHECK_USER = "nobody"
 
 
-def declared_databases() -> list[str]:
+def declared_databases(definitions: Iterable[Service]) -> list[str]:
     """Every database a registered service declares: a constant of this dockstack (the rights on one that a stack
     does not use are harmless), so the supervisor that grants them is one text for every stack."""
-    from dockstack.services.registry import TRAITS  # the registry imports this module
-
-    names = sorted({d for t in TRAITS.values() for d in t.databases})
+    names = sorted({d for s in definitions for d in s.databases})
     bad = [d for d in names if not DATABASE_RE.fullmatch(d)]
     if bad:
         raise ValueError(f"database names {bad} are not [a-z][a-z0-9_]*: fix the service definitions")
     return names
 
 
-def render_file(name: str) -> str:
-    """Its supervisor (`entrypoint`) or health check (`clustercheck`): constant for the stack."""
+def render_file(name: str, databases: Sequence[str]) -> str:
+    """Its supervisor (`entrypoint`, which grants the provisioner `databases`) or health check (`clustercheck`):
+    constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
-                  provisioner=PROVISIONER, databases=declared_databases(), check_user=CHECK_USER,
+                  provisioner=PROVISIONER, databases=list(databases), check_user=CHECK_USER,
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
 
@@ -96,9 +97,16 @@ def decision(cluster: Cluster) -> cluster_state.Decision:
     return cluster_state.decide(nodes(cluster))
 
 
+@dataclass(frozen=True, kw_only=True)
 class Galera(Service):
+    granted: tuple[str, ...] = ()  # the databases its provisioner gets every right on (set as it is registered)
+
+    def registered(self, definitions: Iterable[Service]) -> Galera:
+        """Galera serves the other services' databases: it learns which here, from the registry."""
+        return replace(self, granted=tuple(declared_databases(definitions)))
+
     def start_files(self, c: Container) -> dict[str, str]:
-        return {name: render_file(name) for name in START_FILES}
+        return {name: render_file(name, self.granted) for name in START_FILES}
 
     def prepare(self, cluster: Cluster, acting: tuple[Container, ...], whole: bool) -> Prepared | None:
         """Which node starts a new cluster (said, with why), and the cluster size their readiness check waits for
@@ -127,13 +135,12 @@ class Galera(Service):
 
 
 SERVICE = Galera(
-    traits=ServiceTraits(
-        "galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
-                                 ("galera_sst_password", "MYSQL_SST_PASSWORD"),
-                                 ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")),
-        # ready when the node is Synced and the cluster has as many nodes as should run
-        check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
-        quorum=MAJORITY),  # a primary component needs a majority of the nodes
+    name="galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
+                                  ("galera_sst_password", "MYSQL_SST_PASSWORD"),
+                                  ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")),
+    # ready when the node is Synced and the cluster has as many nodes as should run
+    check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
+    quorum=MAJORITY,  # a primary component needs a majority of the nodes
     mount=MOUNT,
     command=("sh", f"{MOUNT}/entrypoint"),
     data=(("data", DATA),),

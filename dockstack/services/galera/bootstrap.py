@@ -1,7 +1,7 @@
 """Galera: which node starts the cluster, as a pure decision over facts, and the one remote script that asks a
 stopped node's data how far it got (`mariadbd --wsrep-recover`) when its grastate.dat does not say.
 
-Each galera container's data lives on its host (services/galera.py DATA, mounted from its service folder); the facts
+Each galera container's data lives on its host (the definition's DATA, mounted from its service folder); the facts
 round trip reads every node's grastate.dat (uuid, seqno, safe_to_bootstrap). A new cluster is started by exactly one
 node, the one with the most advanced state, and only when no node runs and every node's host could be read: a
 second cluster beside a running one would split the data for good.

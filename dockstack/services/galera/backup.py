@@ -26,12 +26,12 @@ from dockstack import plan as planner
 from dockstack.config import NAME_RE, Container, Inventory, Stack
 from dockstack.converge import converge, open_session
 from dockstack.errors import DockstackError, RemoteError
-from dockstack.galera import UUID_RE
 from dockstack.remote import Remotes, parallel, quote
 from dockstack.scripts import script
 from dockstack.secretcheck import check_deployed
 from dockstack.services import service_dir
 from dockstack.services.galera import DATA, MOUNT, SERVICE
+from dockstack.services.galera.bootstrap import UUID_RE
 from dockstack.settings import backup_timeout, step_timeout
 from dockstack.world import read_world
 
