@@ -304,7 +304,7 @@ def galera_backup_task(c, file=None, node=None, role=None, hosts_file=None, cont
     """Stream a hot mariabackup of one Synced galera node here, compressed, with its position and sha256."""
     finish_then_stop("galera.backup", lambda: _on_hosts(
         c, hosts_file, containers_file, lambda inv, stack, remotes, out: galera_backup.backup(
-            inv, stack, remotes, out, file=file, node=node, role=role)))
+            lifecycle.RoleEngine(inv, stack, remotes, out), stack, remotes, out, file=file, node=node, role=role)))
 
 
 @task(name="restore", help={**HELP, "file": "the backup galera.backup wrote (its FILE.json beside it)",
@@ -316,7 +316,7 @@ def galera_restore_task(c, file, node=None, role=None, hosts_file=None, containe
     kept aside)."""
     finish_then_stop("galera.restore", lambda: _on_hosts(
         c, hosts_file, containers_file, lambda inv, stack, remotes, out: galera_backup.restore(
-            inv, stack, remotes, out, file=file, node=node, role=role)))
+            lifecycle.RoleEngine(inv, stack, remotes, out), stack, remotes, out, file=file, node=node, role=role)))
 
 
 galera = Collection("galera")

@@ -7,14 +7,15 @@ services' files pushed where they changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
 from dockstack.config import CONTAINER_NAME_RE, Container, Inventory, Stack, keep_generated_secrets
 from dockstack.converge import Session, converge, open_session, publish
 from dockstack.errors import DockstackError
-from dockstack.facts import Record
+from dockstack.facts import HostFacts, Record
 from dockstack.remote import Remotes
 from dockstack.secretcheck import check_deployed
 from dockstack.world import read_world
@@ -144,3 +145,34 @@ def release_addresses(s: Session, names: list[str]) -> None:
         s.book.commit(Change(releases=releases))
         for n, ip, mac, *_ in releases:
             s.say(f"{n}: released {ip} ({mac})")
+
+
+@dataclass(frozen=True)
+class RoleEngine:
+    """The engine as a service's own commands see it (services.base.Engine: galera's backup and restore): the facts,
+    the secrets check, a role's clean stop, and a role's start through the one converge."""
+
+    inv: Inventory
+    stack: Stack
+    remotes: Remotes
+    say: Say
+
+    def facts(self, tolerate: bool = False) -> tuple[Mapping[str, HostFacts], Mapping[str, str]]:
+        world = read_world(self.inv, self.stack, self.remotes, tolerate=tolerate)
+        return world.hosts, world.unreachable
+
+    def check_secrets(self, hosts: Mapping[str, HostFacts]) -> None:
+        check_deployed(self.stack, hosts)
+
+    def stop(self, role: str) -> None:
+        stop(self.inv, self.stack, self.remotes, role, self.say)
+
+    def start(self, members: tuple[Container, ...]) -> None:
+        """As deploy-all starts a tier: the facts read again, the service's hook told the whole role starts, then
+        every member at once, each waiting for its readiness check."""
+        s = _session(self.inv, self.stack, self.remotes, self.say)
+        check_deployed(self.stack, s.world.hosts)
+        todo = [planner.plan_container(c, s.world.hosts, s.book.record(c.name)) for c in members]
+        outcome = converge(s, todo, whole=True, network_hosts={c.host for c in members}, announce=False)
+        if outcome.errors:
+            raise DockstackError("; ".join(f"{name}: {why}" for name, why in outcome.errors.items()))

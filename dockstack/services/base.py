@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dockstack.config import ALL, Container, Network, Stack
 from dockstack.facts import HostFacts
@@ -46,6 +47,28 @@ class Cluster:
     ask: Callable[[Container, list[str], str], str]
     say: Say
     memo: dict[str, object] = field(default_factory=dict)  # kept across the hook's calls in one command
+
+
+class Engine(Protocol):
+    """What a service's own commands (galera's backup and restore) ask of the engine. tasks.py hands them one
+    (lifecycle.RoleEngine): the engine sits above the services, so a service's code never imports it."""
+
+    def facts(self, tolerate: bool = False) -> tuple[Mapping[str, HostFacts], Mapping[str, str]]:
+        """Every host's facts, and the hosts that did not answer (tolerate: listed instead of raised)."""
+        ...
+
+    def check_secrets(self, hosts: Mapping[str, HostFacts]) -> None:
+        """Raise when the secrets file is missing or differs from what the containers were made with."""
+        ...
+
+    def stop(self, role: str) -> None:
+        """`inv stop` of a role: each container drained and stopped cleanly, the last started first."""
+        ...
+
+    def start(self, members: tuple[Container, ...]) -> None:
+        """Start these containers of one role as deploy-all starts a tier (the facts read again, the service's hook
+        told the whole role starts), through the one converge; raise naming each that failed."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -205,8 +205,7 @@ def test_every_dockstack_exception_is_under_the_one_root():
 
 RECIPE_STEPS = re.compile(r"\b(ensure_network|push_agent_server|_apply_tier|_commit_tier)\(|"
                           r"\.(hooks\.prepare|runner\.apply|runner\.run|publisher\.push)\(")
-RECIPE_CALLERS = ["dockstack/lifecycle.py", "dockstack/deploy.py",
-                  *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "dockstack").rglob("*backup*.py"))]
+RECIPE_CALLERS = ["dockstack/lifecycle.py", "dockstack/deploy.py"]  # create/start and a role's start; deploy-all
 
 
 @pytest.mark.parametrize("module", RECIPE_CALLERS)
@@ -214,6 +213,17 @@ def test_callers_hand_their_plan_to_the_one_converge(module):
     source = (ROOT / module).read_text()
     assert "converge(" in source, f"{module} should apply its plan through dockstack.converge.converge"
     assert RECIPE_STEPS.findall(source) == [], f"{module} runs a step of the converge recipe itself"
+
+
+@pytest.mark.parametrize("module", [m for _, m in OWN_MODULES])
+def test_a_services_own_commands_drive_the_engine_only_through_what_tasks_hands_them(module):
+    """Galera's backup and restore stop and start the role through services.base.Engine (lifecycle.RoleEngine,
+    handed in by tasks.py): a service's code never imports the engine that sits above it."""
+    imported = [n.module or "" for n in ast.walk(ast.parse((ROOT / module).read_text()))
+                if isinstance(n, ast.ImportFrom)]
+    above = ("dockstack.converge", "dockstack.lifecycle", "dockstack.deploy", "dockstack.world",
+             "dockstack.secretcheck", "dockstack.plan", "dockstack.status")
+    assert [m for m in imported if m.startswith(above)] == [], module
 
 
 def test_the_recipe_check_sees_a_step_run_by_hand():

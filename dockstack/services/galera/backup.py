@@ -2,7 +2,8 @@
 streamed compressed to the operator's machine with its wsrep position and a sha256 in a manifest beside it; and the
 way back: the file checked first, prepared beside the node's data while the cluster still runs, then the role
 stopped cleanly, the old data of every node put aside (never deleted), the restored node started as a new cluster
-and the others joining it by state transfer (SST), through the same lifecycle commands as `inv start`.
+and the others joining it by state transfer (SST), through the engine tasks.py hands it (services.base.Engine: the
+same stop as `inv stop`, the same converge as deploy-all).
 
 Galera-specific by design (tasks.py calls it for the `galera` collection); the pure parts (the stream's position,
 the manifest, the argv) are unit tests, the rest is the e2e test tests/e2e/test_galera_backup.py.
@@ -21,19 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockstack import lifecycle
-from dockstack import plan as planner
-from dockstack.config import NAME_RE, Container, Inventory, Stack
-from dockstack.converge import converge, open_session
+from dockstack.config import NAME_RE, Container, Stack
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import Remotes, parallel, quote
 from dockstack.scripts import script
-from dockstack.secretcheck import check_deployed
 from dockstack.services import service_dir
+from dockstack.services.base import Engine
 from dockstack.services.galera import DATA, MOUNT, SERVICE
 from dockstack.services.galera.bootstrap import UUID_RE
 from dockstack.settings import backup_timeout, step_timeout
-from dockstack.world import read_world
 
 Say = Callable[[str], None]
 
@@ -374,19 +371,6 @@ def synced_nodes(stack: Stack, remotes: Remotes, nodes: tuple[Container, ...], r
     return dict(parallel([c for c in nodes if c.name in running], ask))
 
 
-def start_role(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, nodes: tuple[Container, ...]) -> None:
-    """Start the role's nodes as deploy-all starts a tier (the facts read again, the galera hook told the whole
-    role starts, then every node at once, each waiting for its readiness check): the node the hook chose starts
-    the cluster, the others join it, and each node's check waits for the whole cluster."""
-    world = read_world(inv, stack, remotes)
-    check_deployed(stack, world.hosts)
-    session = open_session(inv, stack, remotes, world, say)
-    todo = [planner.plan_container(c, world.hosts, session.book.record(c.name)) for c in nodes]
-    outcome = converge(session, todo, whole=True, network_hosts={c.host for c in nodes}, announce=False)
-    if outcome.errors:
-        raise DockstackError("; ".join(f"{name}: {why}" for name, why in outcome.errors.items()))
-
-
 # --- the commands ----------------------------------------------------------------------------------------------
 
 
@@ -402,15 +386,15 @@ def _writable(target: Path) -> None:
         raise DockstackError(f"--file {target}: a backup's name ends with {SUFFIX} (gzip-compressed xbstream)")
 
 
-def backup(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str | None = None,
+def backup(engine: Engine, stack: Stack, remotes: Remotes, say: Say, file: str | None = None,
            node: str | None = None, role: str | None = None) -> Manifest:
     """Stream one Synced node's hot backup into a new local file, then write its manifest beside it."""
     role, nodes = members(stack, role)
     when = stamp()
     target = Path(file) if file else default_file(stack, role, when)
     _writable(target)
-    world = read_world(inv, stack, remotes, tolerate=True)  # one host down: back up a node on another
-    running = {c.name for c in nodes if any(s.running for s in world.where(c.name).values())}
+    hosts, _ = engine.facts(tolerate=True)  # one host down: back up a node on another
+    running = {c.name for c in nodes for f in hosts.values() if c.name in f.containers and f.containers[c.name].running}
     chosen = pick(nodes, synced_nodes(stack, remotes, nodes, running), node)
     say(f"galera.backup: {chosen.name} on {chosen.host} (Synced) -> {target}")
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
@@ -454,7 +438,7 @@ def backup(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str |
     return manifest
 
 
-def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str, node: str | None = None,
+def restore(engine: Engine, stack: Stack, remotes: Remotes, say: Say, file: str, node: str | None = None,
             role: str | None = None) -> None:
     """Check the file, prepare it beside the chosen node's data, stop the role cleanly, put every node's data aside
     (the chosen one's replaced by the backup, the others' by an empty folder) and start the role: the restored
@@ -468,14 +452,14 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
     if target is None:
         raise DockstackError(f"--node {str(node)[:80]!r} is not a node of role {role} "
                              f"({', '.join(c.name for c in nodes)})")
-    world = read_world(inv, stack, remotes, tolerate=True)
-    down = sorted({c.host for c in nodes if c.host in world.unreachable})
+    hosts, unreachable = engine.facts(tolerate=True)
+    down = sorted({c.host for c in nodes if c.host in unreachable})
     if down:
-        raise DockstackError(f"{', '.join(down)} could not be read ({world.unreachable[down[0]]}): every galera node "
+        raise DockstackError(f"{', '.join(down)} could not be read ({unreachable[down[0]]}): every galera node "
                              "must be stopped for a restore, so every host must answer; nothing was changed")
-    if not world.hosts[target.host].images.get(target.image):
+    if not hosts[target.host].images.get(target.image):
         raise DockstackError(f"{target.host}: image {target.image} is not there: `inv images.sync` first")
-    check_deployed(stack, world.hosts)  # the nodes restart with the secrets file's passwords: refused before a stop
+    engine.check_secrets(hosts)  # the nodes restart with the secrets file's passwords: refused before a stop
     when = stamp()
     staged = staged_dir(target, when)
     say(f"galera.restore: unpacking and preparing the backup in {target.host}:{staged} (the cluster still runs)")
@@ -488,7 +472,7 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
                           (r.stderr or r.stdout).strip() or f"exit code {r.exit_code}")
     say(f"  prepared: {target.host}:{staged}")
     try:
-        _replace(inv, stack, remotes, say, role, nodes, target, when)
+        _replace(engine, remotes, say, role, nodes, target, when)
     except DockstackError as exc:
         raise DockstackError(f"{exc}\n  the restore stopped half-way: the prepared backup is {target.host}:{staged} "
                              f"(or already {target.name}'s data/), each node's data before the restore "
@@ -498,12 +482,12 @@ def restore(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, file: str,
         f"{manifest.position}")
 
 
-def _replace(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, role: str, nodes: tuple[Container, ...],
-             target: Container, when: str) -> None:
+def _replace(engine: Engine, remotes: Remotes, say: Say, role: str, nodes: tuple[Container, ...], target: Container,
+             when: str) -> None:
     """Stop the role cleanly, swap every node's data (the target's for the prepared backup), start the role."""
     staged = staged_dir(target, when)
     say(f"galera.restore: stopping role {role} cleanly")
-    lifecycle.stop(inv, stack, remotes, role, say)
+    engine.stop(role)
     asides: list[str] = []
 
     def swap(c: Container) -> None:
@@ -521,4 +505,4 @@ def _replace(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, role: str
                 "proven):\n  " + "\n  ".join(sorted(asides)))
     say(f"galera.restore: {target.name} holds the backup; {', '.join(c.name for c in nodes if c.name != target.name)} "
         "start empty and join it by state transfer")
-    start_role(inv, stack, remotes, say, nodes)
+    engine.start(nodes)
