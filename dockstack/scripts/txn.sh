@@ -41,6 +41,12 @@ records() {  # the registry's records: each file's line for its own name only (t
   [ $# -gt 0 ] || return 0
   awk 'FNR == 1 { n = FILENAME; sub(/.*\//, "", n) } $1 == n' "$@"
 }
+is_running() {  # sets running (true, or empty) once per copy: its dnsmasq container runs
+  if [ "$running" = unknown ]; then
+    running=
+    if [ -n "$name" ]; then running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null); fi
+  fi
+}
 txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its lock, trap and exit are its own)
   d="$1" name="$2" k="$3"
   mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
@@ -54,8 +60,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
   trap 'rm -rf "$t"; : > "$d/lock.holder"' EXIT
   tar -xzf "$in" -C "$t" || { echo "failed: cannot unpack the change"; exit 1; }
   [ -f "$t/ops/$k" ] || { echo "failed: no operations for copy $k"; exit 1; }
-  running=
-  if [ -n "$name" ]; then running=$(docker container inspect --format '{{.State.Running}}' "$name" 2>/dev/null); fi
+  running=unknown  # asked of docker only when a release or a reload needs it (a docker call is tens of ms)
   hup=0 changed=0
   while read -r op n ip mac cid; do
     case $op in
@@ -82,6 +87,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
       changed=1 ;;
     release)
       forget "$n"
+      is_running
       if [ "$running" = true ]; then
         docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
       elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then  # lease/ is the container's: no symlink
@@ -104,6 +110,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
     if [ "$known" -gt "$gen" ]; then gen=$known; fi
     gen=$((gen + 1)); echo "$gen" > "$t/generation"; mv -f "$t/generation" "$d/generation"
   fi
+  if [ "$hup" = 1 ]; then is_running; fi
   if [ "$hup" = 1 ] && [ "$running" = true ]; then
     docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
   fi

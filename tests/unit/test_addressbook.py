@@ -676,8 +676,12 @@ def test_txn_on_a_replica_and_a_dnsmasq_copy_in_one_round_trip(tmp_path):
     assert (first.generation, set(first.records), second.generation, set(second.records)) == (31, {"dns", "web"},
                                                                                                31, {"dns"})
     assert (b / "dhcp-hosts.d/dns").read_text() == ipam.render_dhcp_host(DNS)
-    assert (tmp_path / "log").read_text().splitlines() == [  # a replica has no container to ask
-        "docker container inspect --format {{.State.Running}} dns"]
+    assert not (tmp_path / "log").exists()  # new files need no reload: docker is not asked (a replica never is)
+    (a / "hosts.d/web").write_text("stale\n")  # a replaced file dnsmasq reads: a reload, so docker is asked once
+    moved = addressbook.payload([Change(puts=(WEB,)), Change()], DOMAIN)
+    assert subprocess.run(argv, input=moved, capture_output=True, timeout=30, env=env).returncode == 0
+    assert (tmp_path / "log").read_text().splitlines() == ["docker container inspect --format {{.State.Running}} dns"]
+    (tmp_path / "log").unlink()
     assert list((a / "tmp").iterdir()) == [] and list((b / "tmp").iterdir()) == []  # the change's copy removed too
     again = subprocess.run(argv, input=data, capture_output=True, timeout=30, env=env)
-    assert [r.generation for r in addressbook.parse_txns(again.stdout.decode(), 2)] == [31, 31]  # nothing changed
+    assert [r.generation for r in addressbook.parse_txns(again.stdout.decode(), 2)] == [32, 31]  # nothing changed
