@@ -408,5 +408,5 @@ def parse_ipv4(text: str) -> str | None:
 
 def file_digest(text: str) -> str:
     """A service file's digest as the host facts print it (sha256sum of the file dockstack wrote): what the
-    executor compares before a push, and secretcheck compares with what a balancer serves."""
+    converge compares before a push, and secretcheck compares with what a balancer serves."""
     return hashlib.sha256(text.encode()).hexdigest()

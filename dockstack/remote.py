@@ -83,7 +83,7 @@ class Remote:
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(host.max_sessions)
         # what a step that got no answer in time said: a host gone silent is not waited for again where it may be
-        # left out (the executor's address-book replica; its next run repairs it)
+        # left out (an address-book replica: the next run repairs it)
         self.unanswered = ""
 
     @property

@@ -2,7 +2,7 @@
 
 One round trip per host (facts.HOST_FACTS_SCRIPT, in parallel); the address book comes with the
 facts: the copies in dnsmasq's folders and every host's replica, merged (the newest generation wins).
-Nothing re-lists containers afterwards: the executor keeps this picture current from what its own
+Nothing re-lists containers afterwards: the converge's ledger keeps this picture current from what its own
 actions report.
 """
 

@@ -1,7 +1,7 @@
 """What a service definition is: the one place that says how dockstack runs a service (`Service`), and what a
 definition's hooks are handed (`Context` to render files, `Cluster` to decide before its containers start).
 
-A definition is a value with a few methods; the engine (config, dockercli, executor, deploy, lifecycle) asks it for
+A definition is a value with a few methods; the engine (config, dockercli, converge, deploy, lifecycle) asks it for
 any service alike, and knows a platform service only by its capabilities (provides_addresses, provides_catalog,
 provides_vip). Loading the config sees it as a config.ServiceDefinition. A new service is one module under
 dockstack/services/ and a line in registry.py.
