@@ -117,6 +117,14 @@ def converge(s: Session, actions: list[Action], *, whole: bool, network_hosts: I
     """Apply the plan tier by tier (see the module); whole: the actions are whole roles (deploy-all, a restore), so
     the services' hooks decide for every member at once; announce: say each tier (a command of one container does
     not). Failures are counted in the outcome, never raised."""
+    try:
+        return _converge(s, actions, whole, network_hosts, stop, announce)
+    finally:
+        s.book.settle()  # the replicas the last tier's commit still writes
+
+
+def _converge(s: Session, actions: list[Action], whole: bool, network_hosts: Iterable[str],
+              stop: StopRequest | None, announce: bool) -> Outcome:
     ensure_network(s, network_hosts)
     outcome = Outcome()
     healthy = _healthy(s)
@@ -247,7 +255,7 @@ def _commit_tier(s: Session, done: list[Done], ahead: Collection[str]) -> dict[s
     """The tier's addresses in one address-book transaction, then the services' files; name -> error."""
     failed = {d.name: d.error for d in done if d.error}
     try:
-        conflicts = s.book.commit(Change(puts=tuple(d.record for d in done if d.record)))
+        conflicts = s.book.commit(Change(puts=tuple(d.record for d in done if d.record)), lag_replicas=True)
         failed.update({n: f"address refused by the address book: {why}" for n, why in conflicts.items()})
         publish(s, ahead)
     except DockstackError as exc:

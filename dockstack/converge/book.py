@@ -45,6 +45,8 @@ class AddressBook:
         self._pending = self._initial_change()
         self._seeding = threading.Lock()
         self.down: dict[str, str] = {}  # host -> why a commit of this command could not write its replica
+        self._lagging: threading.Thread | None = None  # replicas of the last commit still being written (settle)
+        self._lagged: dict[str, list[addressbook.TxnResult] | DockstackError] = {}
 
     def record(self, name: str) -> Record | None:
         with self._lock:
@@ -95,11 +97,17 @@ class AddressBook:
                 self.say(f"  {c.name}: its address book lacks records: written before it starts")
                 self.commit(addressbook.Change())
 
-    def commit(self, change: addressbook.Change) -> dict[str, str]:
+    def commit(self, change: addressbook.Change, lag_replicas: bool = False) -> dict[str, str]:
         """One transaction on every copy of the book whose host answers: one round trip per host (its dnsmasq
         copies and its replica), the hosts in parallel; returns name -> why its put was refused. A copy on a host
         that could not be read is left as it is: the next run that reads it repairs it from the others
-        (addressbook.repairs), so its host's failure fails only its own containers."""
+        (addressbook.repairs), so its host's failure fails only its own containers.
+
+        lag_replicas (the converge's tiers): the hosts that keep only a replica are written beside what the command
+        does next, not waited for here (they were a tier's slowest round trip as often as not); the next commit,
+        or settle(), which the converge calls before it returns, waits for them first, so each copy still changes
+        in order and the command ends with every replica written or named."""
+        self.settle()
         with self._lock:
             deltas = {c: self._pending.get(c, addressbook.Change()) + change for c in self.copies}
             self._pending = {}
@@ -129,7 +137,15 @@ class AddressBook:
                 return exc
 
         hosts = [h for h in by_host if h not in silent]
-        answers = dict(zip(hosts, parallel(hosts, attempt)))
+        now = [h for h in hosts if any(c.dnsmasq for c in by_host[h])] if lag_replicas else hosts
+        later = [h for h in hosts if h not in now] if now else []
+        now = now or hosts
+        if later:
+            def lagging() -> None:
+                self._lagged = dict(zip(later, parallel(later, attempt)))
+            self._lagging = threading.Thread(target=lagging, name="address-book replicas")
+            self._lagging.start()
+        answers = dict(zip(now, parallel(now, attempt)))
         failed = {h: a for h, a in answers.items() if isinstance(a, DockstackError)}
         results = [x for a in answers.values() if not isinstance(a, DockstackError) for x in a]
         fatal = [a for h, a in failed.items() if any(c.dnsmasq for c in by_host[h])]
@@ -143,6 +159,20 @@ class AddressBook:
                      "repairs it")
             self.down[h] = why
         return self._committed(change, results, len(answers) - len(failed))
+
+    def settle(self) -> None:
+        """Wait for the replicas a lagged commit still writes; one that could not be written is named (the next
+        run that reads it repairs it), as a commit names its own."""
+        if self._lagging is None:
+            return
+        self._lagging.join()
+        self._lagging = None
+        lagged, self._lagged = self._lagged, {}
+        for h, answer in lagged.items():
+            if isinstance(answer, DockstackError):
+                self.say(f"  address book: the replica on {h} was not written ({answer}): the next run that reads "
+                         "it repairs it")
+                self.down[h] = str(answer)
 
     def _transaction(self, host: str, copies: list[addressbook.Copy], deltas: list[addressbook.Change],
                      known: int, timeout: float, who: str) -> list[addressbook.TxnResult]:

@@ -4,11 +4,13 @@ dns (h1) | app1 (h1), app2 (h2), app3 (h3) | web1 (h2)."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from dockstack import addressbook, facts, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
+from dockstack.converge import open_session
 from dockstack.deploy import Outcome, deploy_all
 from dockstack.errors import DockstackError
 from dockstack.facts import Record
@@ -24,6 +27,7 @@ from dockstack.secretcheck import LABEL_SECRETS, fingerprint
 from dockstack.services import SERVICE_ROOT
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 from dockstack.services.registry import facts_wanted
+from dockstack.world import read_world
 from tests.unit.fakeremote import Call, FakeHost, Lab
 
 BOOK = f"{DNSMASQ_DIR}/dns"  # the address book's copy on h1
@@ -91,8 +95,13 @@ def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
     lab = scene.lab
     assert outcome == Outcome(ok=5, changed=5)
     assert sorted(c.what for c in lab.calls[:6]) == ["facts"] * 3 + ["health"] * 3  # at the same time
-    assert round_trips(lab.calls[6:]) == ["network"] * 3 + [  # each commit: one round trip per host
-        "action", "txn*3", "action", "action", "action", "txn*3", "action", "txn*3"]
+    # each commit: one round trip per host; the dnsmasq host's between the tiers, the hosts that keep only a
+    # replica beside the next tier (they may come after its actions: the converge waits for them at its end)
+    dns_host = [c for c in lab.calls[6:] if c.what != "txn" or c.host == "h1"]
+    assert round_trips(dns_host) == ["network"] * 3 + [
+        "action", "txn*1", "action", "action", "action", "txn*1", "action", "txn*1"]
+    # (h1's round trip writes two copies: dns's and its replica)
+    assert collections.Counter(c.host for c in lab.asked("txn")) == {"h1": 2 * 3, "h2": 3, "h3": 3}
     assert [(c.host, c.name) for c in lab.asked("txn")][:4].count(("h1", "dns")) == 1
     acted = lab.acted_on()
     assert acted[0] == "dns" and set(acted[1:4]) == {"app1", "app2", "app3"} and acted[4] == "web1"
@@ -271,9 +280,6 @@ def test_a_commit_with_no_copy_of_the_book_to_write_is_an_error_not_a_silent_los
     the stack
     keeps one), the addresses it was given would be lost: it says so, naming the copies, instead of returning as if
     they were recorded."""
-    from dockstack.converge import open_session
-    from dockstack.world import read_world
-
     scene.deploy()
     world = read_world(scene.inv, scene.stack, scene.lab.remotes())
     world.unreachable.update({"h1": DOWN, "h2": DOWN, "h3": DOWN})
@@ -767,3 +773,27 @@ def test_a_lost_tls_folder_is_refused_while_the_balancers_serve_the_old_ca(with_
     kept.rename(folder)
     inv, stack = cfg.load()
     assert deploy_all(inv, stack, scene.lab.remotes(), lambda m: None) == Outcome(ok=4, changed=0)
+
+
+def test_a_tier_commit_waits_for_the_dnsmasq_copy_and_lets_the_replicas_run_beside_what_follows(scene):
+    """The converge's tier commits write the hosts that keep only a replica beside the next tier: the commit returns
+    once the dnsmasq host has answered, and settle() (the converge's end, or the next commit) waits for the rest."""
+    scene.deploy()
+    remotes = scene.lab.remotes()
+    world = read_world(scene.inv, scene.stack, remotes)
+    book = open_session(scene.inv, scene.stack, remotes, world, lambda m: None).book
+    release, slow = threading.Event(), remotes["h3"]
+    answer = slow._answer
+
+    def held(argv, data, step, check):
+        assert release.wait(10), "the replica's transaction was never let go"
+        return answer(argv, data, step, check)
+
+    slow._answer = held  # h3 keeps only a replica: its transaction waits until the test lets it go
+    record = Record("app1", "app", "h1", "02:42:0a:64:00:70", "10.100.0.170", "new")
+    book.commit(Change(puts=(record,)), lag_replicas=True)  # returns with h3's transaction still held
+    assert f"{REPLICA_DIR}/registry/app1" not in scene.lab.hosts["h3"].files or \
+        "10.100.0.170" not in scene.lab.hosts["h3"].files[f"{REPLICA_DIR}/registry/app1"]
+    release.set()
+    book.settle()
+    assert "10.100.0.170" in scene.lab.hosts["h3"].files[f"{REPLICA_DIR}/registry/app1"]
