@@ -137,9 +137,9 @@ class AddressBook:
                 return exc
 
         hosts = [h for h in by_host if h not in silent]
-        now = [h for h in hosts if any(c.dnsmasq for c in by_host[h])] if lag_replicas else hosts
-        later = [h for h in hosts if h not in now] if now else []
-        now = now or hosts
+        serving = [h for h in hosts if any(c.dnsmasq for c in by_host[h])]  # hosts with a copy dnsmasq answers from
+        later = [h for h in hosts if h not in serving] if lag_replicas and serving else []
+        now = [h for h in hosts if h not in later]
         if later:
             def lagging() -> None:
                 self._lagged = dict(zip(later, parallel(later, attempt)))
