@@ -154,6 +154,7 @@ class Remote:
         except (OSError, paramiko.SSHException) as exc:
             raise RemoteError(self.name, step, f"ssh failed: {exc}") from None
         sent = 0
+        began = time.time()
         deadline = time.monotonic() + timeout if timeout else None
         try:
             chan.settimeout(timeout)  # a host that stops answering fails this step instead of hanging the run
@@ -179,7 +180,8 @@ class Remote:
             raise RemoteError(self.name, step, f"ssh transfer failed: {exc}") from None
         finally:
             chan.close()
-            trace({"host": self.name, "step": step, "sent": len(cmdline) + sent})
+            trace({"host": self.name, "step": step, "sent": len(cmdline) + sent, "began": round(began, 3),
+                   "ended": round(time.time(), 3)})
         res = Result(code == 0, code, out, err)
         if check and not res.ok:
             raise RemoteError(self.name, step, (err or out).strip() or f"exit code {code}")

@@ -60,7 +60,7 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
   trap 'rm -rf "$t"; : > "$d/lock.holder"' EXIT
   tar -xzf "$in" -C "$t" || { echo "failed: cannot unpack the change"; exit 1; }
   [ -f "$t/ops/$k" ] || { echo "failed: no operations for copy $k"; exit 1; }
-  running=unknown  # asked of docker only when a release or a reload needs it (a docker call is tens of ms)
+  running=unknown  # asked of docker only when a release needs it (a docker call is tens of ms)
   hup=0 changed=0
   while read -r op n ip mac cid; do
     case $op in
@@ -110,10 +110,8 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
     if [ "$known" -gt "$gen" ]; then gen=$known; fi
     gen=$((gen + 1)); echo "$gen" > "$t/generation"; mv -f "$t/generation" "$d/generation"
   fi
-  if [ "$hup" = 1 ]; then is_running; fi
-  if [ "$hup" = 1 ] && [ "$running" = true ]; then
-    docker kill --signal HUP "$name" >/dev/null 2>&1 && echo reloaded
-  fi
+  # a container that does not run fails the signal: no `reloaded` (one docker call, not an inspect before it)
+  if [ "$hup" = 1 ] && [ -n "$name" ] && docker kill --signal HUP "$name" >/dev/null 2>&1; then echo reloaded; fi
   echo "generation $gen"
   records | sed 's/^/record /'
   sed 's/^/released /' "$d/released" 2>/dev/null
