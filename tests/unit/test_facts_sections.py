@@ -448,10 +448,8 @@ HOST_INSPECT = [inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGE
 PINNED = "registry.example/web@sha256:" + "c" * 64  # a tag the listing does not show as written
 PINNED_ID = "sha256:" + "d" * 64
 FAKE_FACTS_DOCKER = f"""case "$1 $2" in
-  "version --format") echo 24.0.7 ;;
-  "ps -aq") printf '%s\\n' webid dbid ;;
-  "ps -a") printf '%s\\n' web db stranger ;;
-  "container inspect") if [ "$3" = --format ]; then printf '%s\\n' 41234 0; else cat "$FAKEBIN_STATE/inspect"; fi ;;
+  "ps -a") printf '%s\\n' "webid true web" "dbid true db" "strangerid  stranger" "oddid false odd" ;;
+  "container inspect") cat "$FAKEBIN_STATE/inspect" ;;
   "images --no-trunc") printf '%s\\n' "dockstack/base:bookworm {WEB_IMAGE_ID}" "<none>:<none> sha256:{"e" * 64}" ;;
   "image inspect") [ "$5" = "{PINNED}" ] || exit 1; echo "{PINNED_ID}" ;;
 esac
@@ -507,7 +505,7 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert proc.returncode == 0, proc.stderr
     hf = facts.parse_host_facts(proc.stdout)
     assert proc.stdout.splitlines()[-1] == "#end"
-    assert (hf.dockerd, set(hf.containers), hf.foreign) == (True, {"web", "db"}, frozenset({"stranger"}))
+    assert (hf.dockerd, set(hf.containers), hf.foreign) == (True, {"web", "db"}, frozenset({"stranger", "odd"}))
     assert hf.addresses == {"web": ("02:42:0a:64:00:96", "10.100.0.150"), "db": (None, None)}
     assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID, PINNED: PINNED_ID, "dockstack/db:bookworm": None}
     assert hf.network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset({"10.99.0.12",
@@ -520,11 +518,29 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert hf.files == {f"{root}/dnsmasq/dns/dnsmasq.conf": hashlib.sha256(b"no-ping\n").hexdigest(),
                         f"{root}/haproxy/lb/haproxy.cfg": hashlib.sha256(b"global\n").hexdigest()}
     docker = fakebin.calls("docker")
-    assert f"docker ps -aq --filter label={dockercli.LABEL_MANAGED}=true" in docker
+    # one listing: every name, and the IDs of those whose label says managed (its value compared exactly)
+    assert f'docker ps -a --no-trunc --format {{{{.ID}}}} {{{{.Label "{dockercli.LABEL_MANAGED}"}}}} {{{{.Names}}}}' \
+        in docker
     assert "docker container inspect webid dbid" in docker  # the IDs, one argument each
+    assert not any(c.startswith(("docker version", "docker container inspect --format")) for c in docker)
     assert [c for c in docker if c.startswith("docker image inspect")] == [
         f"docker image inspect --format {{{{.Id}}}} {tag}" for tag in tags[1:]]  # only what the listing lacks
     assert all(" 0 " not in c for c in fakebin.calls("nsenter"))  # a stopped container (PID 0) is not entered
     assert fakebin.calls("iptables") == ["iptables -w -S DOCKER-USER",
                                          "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT",
                                          "iptables -w -S DOCKSTACK-VXLAN", "iptables -w -S INPUT"]
+
+
+def test_host_facts_script_says_dockerd_is_down_from_its_one_listing(tmp_path, fakebin):
+    """The facts ask docker for the containers once (no `docker version` before): when that listing fails, the
+    section says dockerd is down with docker's own words, no container is inspected, and the facts still end."""
+    said = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+    fakebin.add("docker", f'echo "{said}" >&2; exit 1\n')
+    for name in ("nsenter", "ip", "bridge", "iptables"):
+        fakebin.add(name, "exit 1\n")
+    proc = fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(tmp_path / "root"), "dsbr0",
+                                             "dsvx0", None, ["dockstack/base:bookworm"]))
+    hf = facts.parse_host_facts(proc.stdout)
+    assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "#end"), proc.stderr
+    assert (hf.dockerd, hf.dockerd_said, hf.containers, hf.foreign) == (False, said, {}, frozenset())
+    assert not any(c.startswith("docker container inspect") for c in fakebin.calls("docker"))
