@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from dockstack import network, rolling
 from dockstack.addressbook import Change
@@ -25,7 +26,7 @@ from dockstack.config import Inventory, Role, Stack, tiers
 from dockstack.converge.book import AddressBook
 from dockstack.converge.hooks import ServiceHooks
 from dockstack.converge.ledger import Ledger
-from dockstack.converge.members import Balancers
+from dockstack.converge.members import READY, Balancers
 from dockstack.converge.publish import Publisher
 from dockstack.converge.runner import Done, Runner
 from dockstack.errors import DockstackError
@@ -67,6 +68,7 @@ class Session:
     ledger: Ledger
     hooks: ServiceHooks
     publisher: Publisher
+    balancers: Balancers
     runner: Runner
 
 
@@ -77,7 +79,7 @@ def open_session(inv: Inventory, stack: Stack, remotes: Remotes, world: World, s
     publisher = Publisher(inv, stack, remotes, ledger, say)
     balancers = Balancers(stack, remotes, ledger, world.unreachable, say)
     runner = Runner(inv, stack, remotes, world, ledger, book, hooks, publisher, balancers, say)
-    return Session(inv, stack, remotes, world, say, book, ledger, hooks, publisher, runner)
+    return Session(inv, stack, remotes, world, say, book, ledger, hooks, publisher, balancers, runner)
 
 
 def ensure_network(s: Session, host_names: Iterable[str]) -> None:
@@ -252,10 +254,17 @@ def _roll_role(s: Session, role: str, batches: list[list[Action]], healthy: set[
 
 
 def _commit_tier(s: Session, done: list[Done], ahead: Collection[str]) -> dict[str, str]:
-    """The tier's addresses in one address-book transaction, then the services' files; name -> error."""
+    """The tier's addresses in one address-book transaction, its new members' balancers told they are ready beside
+    it (set_member never raises), then the services' files; name -> error."""
     failed = {d.name: d.error for d in done if d.error}
+    ready = [s.stack.container(d.name) for d in done if d.ready_later]
+
+    def commit() -> dict[str, str]:
+        return s.book.commit(Change(puts=tuple(d.record for d in done if d.record)), lag_replicas=True)
+
+    jobs: list[Callable[[], object]] = [commit, *(partial(s.balancers.set_member, c, READY) for c in ready)]
     try:
-        conflicts = s.book.commit(Change(puts=tuple(d.record for d in done if d.record)), lag_replicas=True)
+        conflicts = parallel(jobs, lambda job: job())[0]
         failed.update({n: f"address refused by the address book: {why}" for n, why in conflicts.items()})
         publish(s, ahead)
     except DockstackError as exc:

@@ -6,7 +6,7 @@ and says what happened."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dockstack import actions, ipam
 from dockstack.config import Container, Inventory, Stack
@@ -38,6 +38,9 @@ class Done:
     changed: bool
     unreachable: bool = False  # failed only because a host it needs does not answer (nothing was tried)
     untouched: bool = False  # not changed because its role's roll stopped: it keeps running as it was
+    # its balancers are still to be told it is ready: the converge does it beside the tier's address-book commit
+    # (one round trip fewer on the tier's way; nobody waits on a member that served nothing before)
+    ready_later: bool = False
 
 
 class Runner:
@@ -93,11 +96,14 @@ class Runner:
                 self.say(f"  {c.name}: a restart did not help ({done.error}): re-create it, keeping its address")
                 self.stop(c.host, c.name)
                 done = self.run(c, a.fallback)
+            if not serving and not a.rolls:  # served nothing before, no roll waits: `ready` beside the commit
+                done = replace(done, ready_later=True)
             return done
         finally:
             # also after `inv stop` drained it, or a run that ended in between; one a roll took down and brought
             # back is waited for until the balancers count it up (the roll's next member goes down only then)
-            self.balancers.set_member(c, UP if serving and done is not None and not done.error else READY)
+            if done is None or not done.ready_later:
+                self.balancers.set_member(c, UP if serving and done is not None and not done.error else READY)
 
     def require(self, c: Container, mode: str, plan: ipam.AddressPlan) -> None:
         """Preconditions, from the facts: the image is on the host, a dnsmasq answers DHCP."""

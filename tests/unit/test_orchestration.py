@@ -586,6 +586,28 @@ def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_servi
     assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
 
 
+def test_new_members_are_set_ready_beside_the_tiers_commit_not_one_by_one(cfg):
+    """Containers created from empty served nothing: their balancers are told they are ready once the whole tier's
+    actions are done, beside its address-book transaction (no round trip of its own on the tier's way)."""
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    dns, *_ = cfg.containers["containers"]
+    image = dns["image"]
+    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "lb", "service": "haproxy"},
+                               {"name": "app", "check": CHECK, "balance": [{"name": "db", "port": 3306}]}]
+    cfg.containers["containers"] = [
+        dns, {"name": "lb1", "role": "lb", "host": "h3", "image": image},
+        *({"name": f"app{i}", "role": "app", "host": f"h{i}", "image": image} for i in (1, 2))]
+    inv, stack = cfg.load()
+    scene = Scene(inv, stack, Lab(inv, stack))
+    assert not scene.deploy()[0].failed
+    tier = [(c.what, c.name, c.detail[2:3]) for c in scene.lab.calls
+            if (c.what == "action" and c.name.startswith("app")) or c.what == "exec"]
+    member = "/etc/haproxy/member"
+    assert sorted(tier[:2]) == [("action", "app1", ()), ("action", "app2", ())]
+    assert sorted(tier[2:]) == [("exec", "lb1", ("ready",))] * 2  # after both actions, one for each
+    assert all(c.detail[:3] == ("bash", member, "ready") for c in scene.lab.asked("exec"))
+
+
 # --- the address book on every host: a lost folder loses no address ------------------------------------------
 
 
