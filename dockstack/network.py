@@ -45,6 +45,7 @@ def network_needs(net: Network, host: Host, peer_addresses: list[str], found: Ne
 
 
 def _devices_need(net: Network, peer_addresses: list[str], found: NetworkFacts) -> list[str]:
+    """The first thing amiss with the bridge, the VXLAN device or the uplink ([]: nothing)."""
     if not found.bridge_up:
         return [f"bridge {net.bridge} missing or down"]
     if net.join == "vxlan":
