@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from dockstack.config.grammar import MAC_RE, NAME_RE
+from dockstack.firewall import Chains, parse_chains
 from dockstack.scripts import script
 
 # a registry record's source: the flowchart path that gave the address (Record.source)
@@ -175,16 +176,13 @@ def host_facts_argv(label: str, service_root: str, bridge: str, vxlan_device: st
 
 @dataclass(frozen=True)
 class NetworkFacts:
-    """The container network as `ip`, `bridge fdb` and `iptables -C` show it on one host."""
+    """The container network as `ip`, `bridge fdb` and `iptables -S` show it on one host."""
 
     bridge_up: bool = False
     vxlan_master: str | None = None  # bridge the VXLAN device is enslaved to (None: no device)
     peers: frozenset[str] = frozenset()  # VXLAN flood destinations
     uplink_master: str | None = None
-    forward_rule: bool = False
-    filter_peers: frozenset[str] = frozenset()  # addresses the VXLAN filter lets through
-    filter_closed: bool = False  # its last rule drops everything else
-    filter_ports: frozenset[int] = frozenset()  # UDP ports INPUT sends through it
+    firewall: Chains = field(default_factory=Chains)  # the chains with the rules dockstack owns, whole
 
 
 @dataclass(frozen=True)
@@ -322,11 +320,9 @@ def parse_network(text: str) -> NetworkFacts:
         m = re.search(r" master (\S+) ", line)
         return m.group(1) if m else None
 
-    bridge_up, vx_master, up_master, rule = False, None, None, False
+    bridge_up, vx_master, up_master = False, None, None
     peers: set[str] = set()
-    allowed: set[str] = set()
-    ports: set[int] = set()
-    closed = False
+    rules: list[str] = []
     for line in text.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "bridge":
@@ -337,16 +333,9 @@ def parse_network(text: str) -> NetworkFacts:
             peers.add(rest.strip())
         elif kind == "uplink":
             up_master = master(rest)
-        elif kind == "forward":
-            rule = True
-        elif kind == "vxfilter" and rest.startswith("-A "):
-            closed = rest.split()[2:] == ["-j", "DROP"]  # the chain's last rule counts
-            if m := re.fullmatch(r"-A \S+ -s (\d+\.\d+\.\d+\.\d+)(?:/32)? -j RETURN", rest.strip()):
-                allowed.add(m.group(1))
-        elif kind == "vxjump" and (m := re.search(r" --dport (\d{1,5}) ", rest)):
-            ports.add(int(m.group(1)))
-    return NetworkFacts(bridge_up, vx_master, frozenset(peers), up_master, rule, frozenset(allowed), closed,
-                        frozenset(ports))
+        elif kind == "rule":
+            rules.append(rest)
+    return NetworkFacts(bridge_up, vx_master, frozenset(peers), up_master, parse_chains(rules))
 
 
 def parse_host_facts(text: str) -> HostFacts:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 
+from dockstack import firewall
 from dockstack.config import Host, Inventory, Network
 from dockstack.facts import NetworkFacts
 from dockstack.remote import quote
 from dockstack.scripts import script
 
 # Idempotent: bridge, VXLAN device with one flood entry per peer (stale peers removed) and a filter that takes
-# VXLAN from the peers only, or an uplink, and the ACCEPT rule that keeps Docker's FORWARD DROP off the bridge.
+# VXLAN from the peers only, or an uplink, and the ACCEPT rule that keeps Docker's FORWARD DROP off the bridge; the
+# rules (dockstack.firewall) written whole in one iptables-restore transaction.
 # The text: dockstack/scripts/host_network.sh.
 HOST_NETWORK_SCRIPT = script("host_network.sh")
 
@@ -23,8 +25,10 @@ def peers(inv: Inventory, host: Host) -> list[str]:
 
 
 def host_network_command(net: Network, host: Host, peer_addresses: list[str]) -> str:
+    """The peers go in address order: the order of the filter's rules (firewall.vxlan_filter)."""
     return quote(["sh", "-c", HOST_NETWORK_SCRIPT, "sh", net.bridge, net.mtu, net.join, net.vxlan_device,
-                  net.vxlan_id, net.vxlan_port, host.underlay, net.uplink or "", *peer_addresses])
+                  net.vxlan_id, net.vxlan_port, host.underlay, net.uplink or "",
+                  *firewall.peer_order(peer_addresses)])
 
 
 def veth_names(container_name: str) -> tuple[str, str]:
@@ -34,25 +38,25 @@ def veth_names(container_name: str) -> tuple[str, str]:
 
 
 def network_needs(net: Network, host: Host, peer_addresses: list[str], found: NetworkFacts) -> str | None:
-    """Why the host's container network must be set up (None: it is as the config wants it)."""
+    """Why the host's container network must be set up (None: it is as the config wants it): the first thing amiss
+    with its devices, then everything that differs in the rules dockstack owns (firewall.drift), one finding each."""
+    return "; ".join(_devices_need(net, peer_addresses, found)
+                     + firewall.drift(net, peer_addresses, found.firewall)) or None
+
+
+def _devices_need(net: Network, peer_addresses: list[str], found: NetworkFacts) -> list[str]:
+    """The first thing amiss with the bridge, the VXLAN device or the uplink ([]: nothing)."""
     if not found.bridge_up:
-        return f"bridge {net.bridge} missing or down"
+        return [f"bridge {net.bridge} missing or down"]
     if net.join == "vxlan":
         if found.vxlan_master != net.bridge:
-            return f"VXLAN device {net.vxlan_device} missing or not on {net.bridge}"
+            return [f"VXLAN device {net.vxlan_device} missing or not on {net.bridge}"]
         if found.peers != frozenset(peer_addresses):
-            return "VXLAN peers differ from hosts.yaml"
-        if not (found.filter_closed and found.filter_peers == frozenset(peer_addresses)
-                and found.filter_ports == {net.vxlan_port}):
-            return "VXLAN filter (only the stack's hosts may send) missing or not as hosts.yaml says"
+            return ["VXLAN peers differ from hosts.yaml"]
     elif found.vxlan_master is not None:
-        return f"VXLAN device {net.vxlan_device} present with join: {net.join}"
-    elif found.filter_ports or found.filter_peers:
-        return f"VXLAN filter present with join: {net.join}"
+        return [f"VXLAN device {net.vxlan_device} present with join: {net.join}"]
     if net.join == "uplink" and found.uplink_master != net.bridge:
-        return f"uplink {net.uplink} not on {net.bridge}"
+        return [f"uplink {net.uplink} not on {net.bridge}"]
     if net.join != "uplink" and net.uplink and found.uplink_master == net.bridge:
-        return f"uplink {net.uplink} still on {net.bridge}"
-    if not found.forward_rule:
-        return "FORWARD ACCEPT rule for the bridge missing"
-    return None
+        return [f"uplink {net.uplink} still on {net.bridge}"]
+    return []

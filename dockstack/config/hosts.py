@@ -88,10 +88,25 @@ def load_inventory(path: Path | str = DEFAULT_HOSTS_FILE) -> Inventory:
             if addr not in net or addr in (gateway.ip, net.network_address, net.broadcast_address):
                 raise ConfigError(p, f"hosts[{i}].address", f"{addr} is not a free address in {gateway.network}",
                                   "lab hosts live on the lab bridge's subnet")
+    if network.join == "vxlan":  # the VXLAN device, its flood entries and its filter take addresses, never names
+        for i, h in enumerate(hosts):
+            if h.vxlan_address is None and not _is_ipv4(h.address):
+                raise ConfigError(p, f"hosts[{i}].address", f"{h.address!r} is a host name, and network.join: vxlan "
+                                  "needs each host's IPv4 address on the underlay",
+                                  "give the host a vxlan_address, the IPv4 address the other hosts reach it at, or "
+                                  "write address as an IPv4 address")
     known_hosts = top.file_path("known_hosts")
     if known_hosts is not None and not known_hosts.startswith("/"):
         known_hosts = str((path.parent / known_hosts).resolve())  # relative to hosts.yaml
     return Inventory(path=p, hosts=tuple(hosts), network=network, lab=lab, known_hosts=known_hosts)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _network(r: _Reader) -> Network:

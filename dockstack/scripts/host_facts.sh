@@ -50,11 +50,9 @@ ip -o link show dev "$br" 2>/dev/null | sed 's/^/bridge /'
 ip -o link show dev "$vx" 2>/dev/null | sed 's/^/vxlan /'
 bridge fdb show dev "$vx" 2>/dev/null | awk '$1 == "00:00:00:00:00:00" && $2 == "dst" {print "peer " $3}'
 if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/uplink /'; fi
-if iptables -w -S DOCKER-USER >/dev/null 2>&1; then chain=DOCKER-USER; else chain=FORWARD; fi
-if iptables -w -C "$chain" -i "$br" -o "$br" -j ACCEPT 2>/dev/null; then echo forward; fi
-# the VXLAN filter (network.HOST_NETWORK_SCRIPT): its chain's rules, and INPUT's jumps to it
-iptables -w -S DOCKSTACK-VXLAN 2>/dev/null | sed 's/^/vxfilter /'
-iptables -w -S INPUT 2>/dev/null | grep -e ' -j DOCKSTACK-VXLAN$' | sed 's/^/vxjump /'
+# the chains that hold the rules dockstack owns (firewall.READ_CHAINS), whole: the VXLAN filter, INPUT (its jump and
+# what comes before it), and where the bridge's ACCEPT can be; a chain that is not there prints nothing
+for chain in DOCKSTACK-VXLAN INPUT DOCKER-USER FORWARD; do iptables -w -S "$chain" 2>/dev/null | sed 's/^/rule /'; done
 echo '#books'
 book() {  # NAME FOLDER: one copy of the address book, each line after NAME
   n="$1" d="$2"

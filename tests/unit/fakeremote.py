@@ -59,8 +59,8 @@ class FakeHost:
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> content
     dirs: set[str] = field(default_factory=set)
-    # bridge, join, vxlan device, peers, VXLAN port (set up)
-    network: tuple[str, str, str, frozenset[str], str] | None = None
+    network: tuple[str, str, str, tuple[str, ...], str] | None = None  # bridge, join, device, peers, port (set up)
+    planted: list[str] = field(default_factory=list)  # `iptables -S` lines someone added ahead of dockstack's own
     down: str = ""  # why the host does not answer ("": it does)
 
 
@@ -150,7 +150,8 @@ class Lab:
             if script == network.HOST_NETWORK_SCRIPT:
                 self.calls.append(Call(host_name, "network"))
                 br, _mtu, join, vx, _vni, port = argv[4:10]
-                host.network = (br, join, vx, frozenset(argv[12:]), port)
+                host.network = (br, join, vx, tuple(argv[12:]), port)
+                host.planted = []  # the script writes dockstack's chain whole (tests plant in it only)
                 return Result(True, 0, "", "")
             if script == actions.ACTION_SCRIPT:
                 spec, _ = action_values(argv)
@@ -216,6 +217,7 @@ class Lab:
                         f"{c.pid} 2: eth0    inet {c.ip}/{self.inv.network.subnet.prefixlen} scope global eth0\\       "
                         "valid_lft forever preferred_lft forever"]
         out += ["#images", *(f"{t} {host.images.get(t, '')}" for t in tags), "#network"]
+        out += [f"rule {line}" for line in host.planted]
         if host.network:
             br, join, vx, peers, port = host.network
             out.append(f"bridge 5: {br}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode "
@@ -224,11 +226,12 @@ class Lab:
                 out.append(f"vxlan 6: {vx}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master {br} "
                            "state UNKNOWN mode DEFAULT group default qlen 1000\\    link/ether 0a:00:00:00:00:06")
                 out += [f"peer {p}" for p in sorted(peers)]
-                out += ["vxfilter -N DOCKSTACK-VXLAN", *(f"vxfilter -A DOCKSTACK-VXLAN -s {p}/32 -j RETURN"
-                                                        for p in sorted(peers)),
-                        "vxfilter -A DOCKSTACK-VXLAN -j DROP",
-                        f"vxjump -A INPUT -p udp -m udp --dport {port} -j DOCKSTACK-VXLAN"]
-            out.append("forward")
+                # the rules as `iptables -S` prints what the script restored: the peers in the order it was given
+                out += ["rule -N DOCKSTACK-VXLAN", *(f"rule -A DOCKSTACK-VXLAN -s {p}/32 -j RETURN" for p in peers),
+                        "rule -A DOCKSTACK-VXLAN -j DROP", "rule -P INPUT ACCEPT",
+                        f"rule -A INPUT -p udp -m udp --dport {port} -j DOCKSTACK-VXLAN"]
+            out += ["rule -N DOCKER-USER", f"rule -A DOCKER-USER -i {br} -o {br} -j ACCEPT",
+                    "rule -A DOCKER-USER -j RETURN", "rule -P FORWARD DROP", "rule -A FORWARD -j DOCKER-USER"]
         out.append("#books")
         for d in sorted(d for d in host.dirs if re.fullmatch(rf"{SERVICE_ROOT}/dnsmasq/[^/]+/registry", d)):
             folder = d.rpartition("/")[0]

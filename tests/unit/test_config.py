@@ -534,8 +534,19 @@ def test_unknown_lab_key(cfg, config_error):
 
 
 def test_non_lab_hosts_may_be_names(cfg):
-    cfg.hosts["hosts"][0]["address"] = "docker1.example"
+    cfg.hosts["hosts"][0].update(address="docker1.example", vxlan_address="192.0.2.11")
     assert cfg.load_inventory().host("h1").address == "docker1.example"
+
+
+def test_a_host_name_needs_a_vxlan_address_with_join_vxlan(cfg, config_error):
+    """The VXLAN device, its flood entries and its filter's rules take addresses: a name would fail on the host
+    (`ip link add ... local NAME`), or its filter would never match what hosts.yaml says."""
+    cfg.hosts["hosts"][1]["address"] = "docker2.example"
+    with pytest.raises(ConfigError) as e:
+        cfg.load_inventory()
+    config_error(e, cfg.hosts_path, "hosts[1].address", "'docker2.example' is a host name", "vxlan_address")
+    cfg.hosts["network"]["join"] = "none"
+    assert cfg.load_inventory().host("h2").underlay == "docker2.example"
 
 
 # --- files ---------------------------------------------------------------------------------

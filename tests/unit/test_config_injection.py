@@ -370,7 +370,7 @@ def test_shipped_files_load():
 @pytest.mark.parametrize("address", ["docker1.example.com", "Docker-1.Example", "docker1", "192.0.2.10",
                                      "1host.example", "a" * 63 + ".example"])
 def test_valid_addresses(cfg, address):
-    cfg.hosts["hosts"][0]["address"] = address
+    cfg.hosts["hosts"][0].update(address=address, vxlan_address="192.0.2.11")  # join: vxlan takes no name
     assert cfg.load_inventory().host("h1").address == address
 
 

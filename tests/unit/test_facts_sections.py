@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from dockstack import dockercli, facts
+from dockstack import dockercli, facts, firewall
 from dockstack.facts import BookCopy, ContainerState, HostFacts, Lease, NetworkFacts, Record
+from dockstack.firewall import Chains, parse_chains
 from dockstack.services.registry import facts_wanted
 
 WEB_IMAGE_ID = "sha256:9d1c3b2a0f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060f5e"
@@ -40,8 +41,11 @@ NETWORK = [
     "peer 10.99.0.12",
     "peer 10.99.0.13",
     "uplink " + ip_link(2, "eth1", master="dsbr0"),
-    "forward",
+    "rule -P INPUT ACCEPT",
+    "rule -N DOCKER-USER",
+    "rule -A DOCKER-USER -i dsbr0 -o dsbr0 -j ACCEPT",
 ]
+RULES = parse_chains(["-P INPUT ACCEPT", "-N DOCKER-USER", "-A DOCKER-USER -i dsbr0 -o dsbr0 -j ACCEPT"])
 BOOKS = [
     "dns generation 7",
     "dns record dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static",
@@ -144,7 +148,7 @@ def test_full_output_containers_and_addresses():
 def test_full_output_network():
     assert full().network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0",
                                           peers=frozenset({"10.99.0.12", "10.99.0.13"}), uplink_master="dsbr0",
-                                          forward_rule=True)
+                                          firewall=RULES)
 
 
 def test_full_output_books():
@@ -220,7 +224,7 @@ def test_older_form_without_the_new_sections_still_parses():
 
 def test_parse_network_nothing_set_up():
     assert facts.parse_network("") == NetworkFacts(bridge_up=False, vxlan_master=None, peers=frozenset(),
-                                                   uplink_master=None, forward_rule=False)
+                                                   uplink_master=None, firewall=Chains())
 
 
 @pytest.mark.parametrize(("flags", "up"), [
@@ -255,7 +259,7 @@ def test_parse_network_peers_are_a_set():
 def test_parse_network_all_facts():
     assert facts.parse_network("\n".join(NETWORK)) == NetworkFacts(True, "dsbr0", frozenset({"10.99.0.12",
                                                                                              "10.99.0.13"}),
-                                                                    "dsbr0", True)
+                                                                    "dsbr0", RULES)
 
 
 # --- parse_record / parse_books -----------------------------------------------------------------
@@ -474,11 +478,11 @@ FAKE_FACTS_BRIDGE = """printf '%s\\n' "00:00:00:00:00:00 dst 10.99.0.12 self per
   "00:00:00:00:00:00 dst 10.99.0.13 self permanent" "02:42:0a:64:00:05 dst 10.99.0.12 self"
 """
 FAKE_FACTS_IPTABLES = """case "$2 $3" in  # no DOCKER-USER chain; the rule is in FORWARD; the VXLAN filter is there
-  "-C FORWARD") ;;
+  "-S FORWARD") printf '%s\\n' "-P FORWARD ACCEPT" "-A FORWARD -i dsbr0 -o dsbr0 -j ACCEPT" ;;
   "-S DOCKSTACK-VXLAN") printf '%s\\n' "-N DOCKSTACK-VXLAN" "-A DOCKSTACK-VXLAN -s 10.99.0.12/32 -j RETURN" \\
     "-A DOCKSTACK-VXLAN -s 10.99.0.13/32 -j RETURN" "-A DOCKSTACK-VXLAN -j DROP" ;;
   "-S INPUT") printf '%s\\n' "-P INPUT ACCEPT" "-A INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN" ;;
-  *) exit 1 ;;
+  *) echo "iptables: No chain/target/match by that name." >&2; exit 1 ;;
 esac
 """
 
@@ -509,9 +513,12 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert hf.addresses == {"web": ("02:42:0a:64:00:96", "10.100.0.150"), "db": (None, None)}
     assert hf.images == {"dockstack/base:bookworm": WEB_IMAGE_ID, PINNED: PINNED_ID, "dockstack/db:bookworm": None}
     assert hf.network == NetworkFacts(bridge_up=True, vxlan_master="dsbr0", peers=frozenset({"10.99.0.12",
-                                      "10.99.0.13"}), uplink_master="dsbr0", forward_rule=True,
-                                      filter_peers=frozenset({"10.99.0.12", "10.99.0.13"}), filter_closed=True,
-                                      filter_ports=frozenset({4789}))
+                                      "10.99.0.13"}), uplink_master="dsbr0", firewall=parse_chains([
+                                          "-N DOCKSTACK-VXLAN", "-A DOCKSTACK-VXLAN -s 10.99.0.12/32 -j RETURN",
+                                          "-A DOCKSTACK-VXLAN -s 10.99.0.13/32 -j RETURN",
+                                          "-A DOCKSTACK-VXLAN -j DROP", "-P INPUT ACCEPT",
+                                          "-A INPUT -p udp -m udp --dport 4789 -j DOCKSTACK-VXLAN",
+                                          "-P FORWARD ACCEPT", "-A FORWARD -i dsbr0 -o dsbr0 -j ACCEPT"]))
     assert hf.books["dns"].generation == 3 and hf.books["dns"].records == {"dns": DNS_RECORD}
     assert hf.state == {"galera1": "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\n"
                                    "safe_to_bootstrap: 1\n"}
@@ -526,9 +533,7 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     assert [c for c in docker if c.startswith("docker image inspect")] == [
         f"docker image inspect --format {{{{.Id}}}} {tag}" for tag in tags[1:]]  # only what the listing lacks
     assert all(" 0 " not in c for c in fakebin.calls("nsenter"))  # a stopped container (PID 0) is not entered
-    assert fakebin.calls("iptables") == ["iptables -w -S DOCKER-USER",
-                                         "iptables -w -C FORWARD -i dsbr0 -o dsbr0 -j ACCEPT",
-                                         "iptables -w -S DOCKSTACK-VXLAN", "iptables -w -S INPUT"]
+    assert fakebin.calls("iptables") == [f"iptables -w -S {c}" for c in firewall.READ_CHAINS]
 
 
 def test_host_facts_script_says_dockerd_is_down_from_its_one_listing(tmp_path, fakebin):

@@ -224,7 +224,24 @@ def test_a_hosts_network_drift_is_repaired_when_no_container_changes(scene):
     outcome, said = scene.deploy()
     assert outcome == Outcome(ok=5, changed=0)
     assert [c.host for c in scene.lab.calls if c.what == "network"] == ["h2"]
-    assert "  h2: container network set up (bridge dsbr0 missing or down)" in said
+    assert "  h2: container network set up (bridge dsbr0 missing or down; VXLAN filter missing; FORWARD ACCEPT " \
+           "rule for the bridge missing: -A FORWARD -i dsbr0 -o dsbr0 -j ACCEPT)" in said
+
+
+def test_a_rule_planted_in_the_vxlan_filter_is_drift_repaired_and_said(scene):
+    """An extra `-j RETURN` first in the filter lets every sender in: the next deploy-all sets up that host's network
+    again (the script writes the chain whole) and says what was extra, where; nothing else is done."""
+    scene.deploy()
+    scene.lab.hosts["h3"].planted = ["-A DOCKSTACK-VXLAN -j RETURN"]
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0)
+    assert [c.host for c in scene.lab.calls if c.what == "network"] == ["h3"]
+    assert "  h3: container network set up (VXLAN filter: DOCKSTACK-VXLAN rule 1 is extra: -A DOCKSTACK-VXLAN -j " \
+           "RETURN)" in said
+    scene.lab.calls.clear()
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0)
+    assert not [c for c in scene.lab.calls if c.what == "network"]  # repaired: no drift left
 
 
 def test_dry_run_reads_the_facts_and_changes_nothing(scene):
