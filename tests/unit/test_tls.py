@@ -128,3 +128,55 @@ def test_haproxy_terminates_tls_on_http_frontends_only(shipped_stack, shipped_in
     assert mysql[1].strip() == "bind *:3306"  # MySQL through the VIP stays TCP
     files = haproxy_service.SERVICE.files(ctx, shipped_stack.container("haproxy"))
     assert files["tls.pem"] == shipped_stack.tls.served and "tls.pem" in haproxy_service.SERVICE.private_files
+
+
+@pytest.mark.parametrize(("file", "mode", "fix"), [
+    ("", 0o755, "chmod 700"),  # the folder: anyone may list it, and read a key whose own mode was widened
+    ("", 0o770, "chmod 700"),
+    (tls.CA_KEY, 0o644, "chmod 600"),
+    (tls.CA_KEY, 0o660, "chmod 600"),
+    (tls.CERT_KEY, 0o604, "chmod 600"),
+])
+def test_a_folder_or_key_open_to_others_is_refused_on_every_load_with_the_fix(tmp_path, file, mode, fix):
+    made(tmp_path).save()
+    path = tls.tls_dir_for(tmp_path / "containers.yaml") / file
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as err:
+        made(tmp_path)
+    assert err.value.path == str(path).rstrip("/")
+    assert f"mode {mode:04o} lets users other than its owner read or replace the stack's keys" in str(err.value)
+    assert err.value.fix == f"{fix} {str(path).rstrip('/')}"
+    path.chmod(0o700 if not file else 0o600)
+    assert made(tmp_path).made == ()  # put right: read as it was
+
+
+def test_narrower_modes_are_fine(tmp_path):
+    made(tmp_path).save()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    (folder / tls.CA_KEY).chmod(0o400)
+    (folder / tls.CERT_FILE).chmod(0o644)  # certificates are public
+    assert made(tmp_path).made == ()
+
+
+def test_a_folder_owned_by_another_user_is_refused(tmp_path, monkeypatch):
+    made(tmp_path).save()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    monkeypatch.setattr(tls.os, "geteuid", lambda: folder.stat().st_uid + 4242)  # as if someone else ran dockstack
+    with pytest.raises(ConfigError) as err:
+        made(tmp_path)
+    assert err.value.path == str(folder) and "its owner can read or replace the stack's keys" in str(err.value)
+    assert err.value.fix.startswith("chown ") and err.value.fix.endswith(f" {folder}")
+
+
+def test_a_key_that_is_not_a_file_is_refused(tmp_path):
+    made(tmp_path).save()
+    key = tls.tls_dir_for(tmp_path / "containers.yaml") / tls.CA_KEY
+    key.unlink()
+    key.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="is not a key file"):
+        made(tmp_path)
+
+
+def test_a_missing_folder_is_no_mode_problem(tmp_path):
+    assert tls.CA_FILE in made(tmp_path).made  # made in memory; whether it may be used: dockstack/cacheck.py
+
