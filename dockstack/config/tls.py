@@ -27,6 +27,9 @@ from dockstack.config import secrets
 from dockstack.errors import ConfigError
 
 CA_FILE, CA_KEY, CERT_FILE, CERT_KEY = "ca.crt", "ca.key", "vip.crt", "vip.key"
+# where a container that is a client of the VIP finds the stack's CA (profile::trust writes it, from the hieradata):
+# the file its clients pin (OS_CACERT, keystone_authtoken's cafile, horizon's), and the system trust store's source
+CONTAINER_CA_FILE = "/usr/local/share/ca-certificates/dockstack-stack.crt"
 SERVED_FILE = "tls.pem"  # in a balancer's (haproxy's) folder on its host: what it serves (StackTls.served)
 CA_DAYS = 3650  # the CA: ten years (rotation is an operator's decision, see docs/security.md)
 CERT_DAYS = 825  # the VIP's certificate: what browsers accept at most; made again 30 days before it ends
