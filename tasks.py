@@ -10,7 +10,7 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import console, deploy, lifecycle, progress, status
+from dockstack import cacheck, console, deploy, lifecycle, progress, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
@@ -323,6 +323,21 @@ galera = Collection("galera")
 galera.add_task(galera_backup_task)
 galera.add_task(galera_restore_task)
 
+# --- tls -------------------------------------------------------------------------------
+
+
+@task(name="init", help=HELP)
+@user_errors
+def tls_init(c, hosts_file=None, containers_file=None):
+    """Make the stack's CA and the VIP's certificate when its TLS folder has no CA (a stack deployed before it had
+    one, or a rotation: see docs/security.md); no host is asked, the next deploy-all serves it."""
+    _, stack = _configs(c, hosts_file, containers_file)
+    say(cacheck.init(stack))
+
+
+tls = Collection("tls")
+tls.add_task(tls_init)
+
 ns = Collection(create, start, stop, remove, deploy_all, destroy_all, stack_status)
 # Declared so that Invoke also reads them from INVOKE_DOCKSTACK_HOSTS_FILE / _CONTAINERS_FILE (it only maps
 # environment variables onto settings that exist) and from invoke.yaml's `dockstack:` section.
@@ -332,3 +347,4 @@ ns.add_collection(hosts)
 ns.add_collection(images)
 ns.add_collection(ipam)
 ns.add_collection(galera)
+ns.add_collection(tls)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from dockstack import plan as planner
+from dockstack.cacheck import check_ca
 from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.converge import Outcome, converge, open_session, publish
 from dockstack.errors import DockstackError
@@ -41,6 +42,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
                 prune: bool) -> Outcome:
     started = time.monotonic()
     world = read_world(inv, stack, remotes, tolerate=True, health=True, confirm=True)
+    check_ca(stack, world.hosts, world.unreachable)  # a CA made for a stack that is not new: refused, dry run too
     check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")

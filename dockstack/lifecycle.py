@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dockstack import plan as planner
 from dockstack.addressbook import Change
+from dockstack.cacheck import check_ca
 from dockstack.config import CONTAINER_NAME_RE, Container, Inventory, Stack, keep_generated_secrets
 from dockstack.converge import Session, converge, open_session, publish
 from dockstack.errors import DockstackError
@@ -162,6 +163,7 @@ class RoleEngine:
         return world.hosts, world.unreachable
 
     def check_secrets(self, hosts: Mapping[str, HostFacts]) -> None:
+        check_ca(self.stack, hosts)  # the stack's CA too: a restore publishes haproxy's files like any start
         check_deployed(self.stack, hosts)
 
     def stop(self, role: str) -> None:

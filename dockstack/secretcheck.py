@@ -17,10 +17,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dockstack.config import Container, GeneratedSecrets, Stack, tls
+from dockstack.config import Container, GeneratedSecrets, Stack
 from dockstack.errors import DockstackError
-from dockstack.facts import HostFacts, file_digest
-from dockstack.services import SERVICE_ROOT, service_dir
+from dockstack.facts import HostFacts
+from dockstack.services import SERVICE_ROOT
 
 LABEL_SECRETS = "org.dockstack.secrets"  # {secrets file key: fingerprint} of the passwords it was created with
 # The same for every stack: a container's fingerprints do not change when containers.yaml is renamed or moved.
@@ -116,7 +116,7 @@ def compare(secrets: GeneratedSecrets, deployed: Mapping[tuple[str, str], Mappin
                     {k: tuple(sorted(v)) for k, v in sorted(differs.items())})
 
 
-def _listed(names: Iterable[str]) -> str:
+def listed(names: Iterable[str]) -> str:
     """names, comma-separated, at most SHOWN_MAX of them (a stack has a dozen keys: the message stays readable)."""
     items = list(names)
     shown = ", ".join(items[:SHOWN_MAX])
@@ -124,7 +124,7 @@ def _listed(names: Iterable[str]) -> str:
 
 
 def _carriers(keys: Mapping[str, tuple[str, ...]]) -> str:
-    return _listed(sorted({n for names in keys.values() for n in names}))
+    return listed(sorted({n for names in keys.values() for n in names}))
 
 
 def refusal(secrets: GeneratedSecrets, mismatch: Mismatch) -> str | None:
@@ -138,16 +138,16 @@ def refusal(secrets: GeneratedSecrets, mismatch: Mismatch) -> str | None:
     if not secrets.found:
         keys = {**mismatch.missing, **mismatch.differs}
         return (f"{path}: missing, but the deployed stack was made with it (containers {_carriers(keys)} carry its "
-                f"keys {_listed(sorted(keys))}): restore it from your backup to {path}; {old_data} (or, only if that "
+                f"keys {listed(sorted(keys))}): restore it from your backup to {path}; {old_data} (or, only if that "
                 f"data may be lost: `inv remove` those containers and delete their folders under {SERVICE_ROOT} on "
                 "their hosts, then run this again). Nothing was changed")
     parts = []
     if mismatch.missing:
-        parts.append(f"has no {_listed(mismatch.missing)}, but the deployed stack was made with "
+        parts.append(f"has no {listed(mismatch.missing)}, but the deployed stack was made with "
                      f"{'it' if len(mismatch.missing) == 1 else 'them'} (containers {_carriers(mismatch.missing)})")
     if mismatch.differs:
         one = len(mismatch.differs) == 1
-        parts.append(f"{_listed(mismatch.differs)} {'differs' if one else 'differ'} from the "
+        parts.append(f"{listed(mismatch.differs)} {'differs' if one else 'differ'} from the "
                      f"{'value' if one else 'values'} the deployed stack was made with (containers "
                      f"{_carriers(mismatch.differs)} carry the old {'one' if one else 'ones'})")
     return (f"{path}: {'; and '.join(parts)}: put the old values back (restore the file from your backup to "
@@ -157,25 +157,9 @@ def refusal(secrets: GeneratedSecrets, mismatch: Mismatch) -> str | None:
 def check_deployed(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
     """Before a command starts containers with the secrets file's passwords (and before it writes that file):
     raise when the file is missing or differs from what the stack's existing containers were made with."""
-    _check_ca(stack, hosts)
     if stack.generated is None:  # no container of the config gets a password from the file
         return
     problem = refusal(stack.generated, compare(stack.generated, deployed_fingerprints(stack, hosts)))
     if problem:
         raise DockstackError(problem)
 
-
-def _check_ca(stack: Stack, hosts: Mapping[str, HostFacts]) -> None:
-    """A CA this load made (its folder was missing) while balancers of the stack serve another certificate (their
-    tls.pem, as the facts' digests show): refused, as every client trusts the old CA."""
-    if stack.tls is None or tls.CA_FILE not in stack.tls.made:
-        return
-    ours = file_digest(stack.tls.served)
-    serving = [c.name for c in stack.containers if c.definition and c.definition.provides_vip and c.host in hosts
-               and hosts[c.host].files.get(f"{service_dir(c)}/{tls.SERVED_FILE}", ours) != ours]
-    if serving:
-        raise DockstackError(
-            f"{stack.tls.path}: missing, but the deployed stack serves a certificate of its CA ({_listed(serving)}: "
-            f"{tls.SERVED_FILE}): restore the folder from your backup to {stack.tls.path}; a new CA would break "
-            "every client that trusts the old one (the openstack containers, admin-openrc's OS_CACERT). To replace "
-            "the CA on purpose, see docs/security.md (rotating the CA). Nothing was changed")

@@ -1,14 +1,18 @@
 """The stack's TLS material: a CA of its own and the certificate haproxy serves on the VIP, kept beside the
-secrets file (`containers.tls/`, never committed). Loading reads it, or makes what is missing in memory; the
-commands that start containers save it (keep_generated_secrets), as with the generated passwords. Clients trust the
-CA (`ca.crt`); rotating it: see docs/security.md."""
+secrets file (`containers.tls/`, never committed). Loading reads it (the folder and the keys private to their owner,
+checked every time), or makes what is missing in memory; the commands that start containers save it
+(keep_generated_secrets), as with the generated passwords. A CA made in memory is used only for a new stack or on the
+operator's word (`inv tls.init`): dockstack/cacheck.py. Clients trust the CA (`ca.crt`); rotating it: see
+docs/security.md."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import os
+import pwd
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,9 @@ from dockstack.config import secrets
 from dockstack.errors import ConfigError
 
 CA_FILE, CA_KEY, CERT_FILE, CERT_KEY = "ca.crt", "ca.key", "vip.crt", "vip.key"
+# where a container that is a client of the VIP finds the stack's CA (profile::trust writes it, from the hieradata):
+# the file its clients pin (OS_CACERT, keystone_authtoken's cafile, horizon's), and the system trust store's source
+CONTAINER_CA_FILE = "/usr/local/share/ca-certificates/dockstack-stack.crt"
 SERVED_FILE = "tls.pem"  # in a balancer's (haproxy's) folder on its host: what it serves (StackTls.served)
 CA_DAYS = 3650  # the CA: ten years (rotation is an operator's decision, see docs/security.md)
 CERT_DAYS = 825  # the VIP's certificate: what browsers accept at most; made again 30 days before it ends
@@ -63,6 +70,11 @@ class StackTls:
     def served(self) -> str:
         """What haproxy loads (`crt`): its certificate, the CA's, then its key."""
         return self.cert + self.ca_cert + self.key
+
+    def new_ca(self) -> bool:
+        """Whether this load made the CA and it is not in the folder yet (save() puts it there): a CA no client
+        trusts until the operator hands it out (dockstack/cacheck.py says when one may be used)."""
+        return CA_FILE in self.made and _read(Path(self.path), CA_FILE) != self.ca_cert
 
     def save(self) -> bool:
         """Write what this load made: the folder and the keys readable by their owner only. False: nothing to do."""
@@ -131,6 +143,47 @@ def make_cert(ca_cert: str, ca_key: str, names: tuple[str, ...], ips: tuple[str,
     return _pem(cert), _key_pem(key)
 
 
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _check_private(path: Path, folder: bool) -> None:
+    """path (when it exists) owned by the user dockstack runs as and open to no one else: a folder or key others
+    may read gives the stack's keys away, one others may write lets them replace its CA. Refused with the fix."""
+    what, mode = ("folder", 0o700) if folder else ("key file", 0o600)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read its mode: {exc.strerror}",
+                          "restore it from your backup, or see docs/security.md (rotating the CA)") from None
+    if not (stat.S_ISDIR if folder else stat.S_ISREG)(st.st_mode):
+        raise ConfigError(str(path), "", f"is not a {what}",
+                          "restore it from your backup, or see docs/security.md (rotating the CA)")
+    me = os.geteuid()
+    if st.st_uid != me:
+        raise ConfigError(str(path), "", f"owned by {_user(st.st_uid)}, not by {_user(me)} who runs dockstack: its "
+                          "owner can read or replace the stack's keys", f"chown {_user(me)} {path}")
+    perms = stat.S_IMODE(st.st_mode)
+    if perms & 0o077:
+        raise ConfigError(str(path), "", f"mode {perms:04o} lets users other than its owner read or replace the "
+                          f"stack's keys: a {what} of the stack's TLS must be {mode:04o} or narrower",
+                          f"chmod {mode:o} {path}")
+
+
+def check_modes(folder: Path) -> None:
+    """The TLS folder 0700 and its keys 0600 (or narrower), owned by the user dockstack runs as: checked on every
+    load, as the modes a save sets may have been widened since (a copy, a restore from a backup, an editor)."""
+    _check_private(folder, folder=True)
+    if folder.is_dir():
+        for name in (CA_KEY, CERT_KEY):
+            _check_private(folder / name, folder=False)
+
+
 def _read(folder: Path, name: str) -> str | None:
     try:
         return (folder / name).read_text()
@@ -184,6 +237,7 @@ def stack_tls(containers_file: Path, names: Iterable[str], ips: Iterable[str],
     names, ips = tuple(dict.fromkeys(names)), tuple(dict.fromkeys(ips))
     now = now or datetime.datetime.now(datetime.UTC)
     folder = tls_dir_for(containers_file)
+    check_modes(folder)
     made: list[str] = []
     ca_cert, ca_key = _read(folder, CA_FILE), _read(folder, CA_KEY)
     if ca_cert is None and ca_key is None:

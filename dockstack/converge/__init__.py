@@ -22,6 +22,7 @@ from functools import partial
 
 from dockstack import network, rolling
 from dockstack.addressbook import Change
+from dockstack.cacheck import check_ca
 from dockstack.config import Inventory, Role, Stack, tiers
 from dockstack.converge.book import AddressBook
 from dockstack.converge.hooks import ServiceHooks
@@ -73,6 +74,9 @@ class Session:
 
 
 def open_session(inv: Inventory, stack: Stack, remotes: Remotes, world: World, say: Say) -> Session:
+    """The parts of one command that changes the hosts, from the facts it read; before any change, a CA this load
+    made is refused unless the stack is new (dockstack.cacheck): nothing publishes a certificate no client trusts."""
+    check_ca(stack, world.hosts, world.unreachable)
     book = AddressBook(inv, stack, remotes, world, say)
     ledger = Ledger(world, book.records)
     hooks = ServiceHooks(inv, stack, remotes, world, ledger, say)

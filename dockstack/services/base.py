@@ -58,7 +58,8 @@ class Engine(Protocol):
         ...
 
     def check_secrets(self, hosts: Mapping[str, HostFacts]) -> None:
-        """Raise when the secrets file is missing or differs from what the containers were made with."""
+        """Raise when the secrets file is missing or differs from what the containers were made with, or the stack's
+        CA is missing (dockstack.cacheck)."""
         ...
 
     def stop(self, role: str) -> None:

@@ -6,6 +6,7 @@ into the secrets file; glance's images live in its host folder's images/."""
 from __future__ import annotations
 
 from dockstack.config import Container
+from dockstack.config.tls import CONTAINER_CA_FILE  # the stack's CA in the container (profile::trust writes it)
 from dockstack.render import render
 from dockstack.services.base import Service
 from dockstack.services.galera import PROVISIONER  # the MariaDB account it creates its databases with
@@ -60,7 +61,7 @@ def render_file(name: str) -> str:
                   keystone_cache=KEYSTONE_CACHE, images=IMAGES, services=SERVICES,
                   service_databases=SERVICE_DATABASES, migrations_db=MIGRATIONS_DB, db_passwords=DB_PASSWORDS,
                   service_passwords=SERVICE_PASSWORDS, settings_keys=SETTINGS_KEYS, lock_paths=LOCK_PATHS,
-                  secret_env=[env for _, env in GENERATED_ENV])
+                  secret_env=[env for _, env in GENERATED_ENV], ca_file=CONTAINER_CA_FILE)
 
 
 class Openstack(Service):

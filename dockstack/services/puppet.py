@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from dockstack.config import ROOT, Container, Stack
+from dockstack.config.tls import CONTAINER_CA_FILE
 from dockstack.errors import DockstackError
 from dockstack.render import render
 from dockstack.scripts import script
@@ -64,7 +65,8 @@ def render_hieradata(stack: Stack, domain: str) -> str:
     server = stack.catalog_provider()
     return render("puppet/common.yaml.j2", domain=domain, by_role={k: v for k, v in by_role.items() if v},
                   by_service=by_service, balanced=balanced, frontends=frontends(stack, domain),
-                  server=fqdn(server, domain) if server else "", ca_cert=stack.tls.ca_cert if stack.tls else "")
+                  server=fqdn(server, domain) if server else "", ca_cert=stack.tls.ca_cert if stack.tls else "",
+                  ca_file=CONTAINER_CA_FILE if stack.tls else "")
 
 
 def render_hiera_config() -> str:

@@ -169,6 +169,13 @@ class Lab:
                     if not r.ok:
                         return Result(False, r.exit_code, said, "")
                 return Result(True, 0, said, "")
+            if script == actions.SERVICE_FILES_SCRIPT:  # a service's files pushed to its running container
+                name, folder, signal = argv[4], argv[5], argv[7]
+                files, _ = untar(data)
+                self.calls.append(Call(host_name, "push", name, tuple(sorted(files))))
+                host.files.update({f"{folder}/{rel}": text for rel, text in files.items()})
+                c = host.containers.get(name)
+                return Result(True, 0, ("reloaded\n" if signal and c and c.running else "") + "done\n", "")
             if script == health.HEALTH_SCRIPT:
                 self.calls.append(Call(host_name, "health"))
                 return Result(True, 0, self.health(host, argv[4], argv[9:]), "")

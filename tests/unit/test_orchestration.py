@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import addressbook, facts, lifecycle
+from dockstack import addressbook, cacheck, facts, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.converge import open_session
-from dockstack.deploy import Outcome, deploy_all
+from dockstack.deploy import Outcome, deploy_all, destroy_all
 from dockstack.errors import DockstackError
 from dockstack.facts import Record
 from dockstack.secretcheck import LABEL_SECRETS, fingerprint
@@ -764,10 +764,9 @@ def test_an_agent_whose_ca_cannot_be_read_is_not_started_and_says_why(classed, c
     assert any(line.startswith("  app2: FAILED: ") and "puppet on h1" in line and said in line for line in lines), lines
 
 
-@pytest.fixture
-def with_tls(cfg):
+def tls_scene(cfg) -> Scene:
     """dns (h1) | lb1 (h2), lb2 (h3): haproxy | api1 (h1): an HTTP service they balance, so the stack has a CA and
-    each haproxy serves the certificate it signed; deployed once."""
+    each haproxy serves the certificate it signed; not deployed yet."""
     cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
     dns, *_ = cfg.containers["containers"]
     image = dns["image"]
@@ -778,10 +777,17 @@ def with_tls(cfg):
                                            for i in (1, 2)),
                                     {"name": "api1", "role": "api", "host": "h1", "image": image}]
     inv, stack = cfg.load()
-    scene = Scene(inv, stack, Lab(inv, stack))
-    assert scene.deploy()[0] == Outcome(ok=4, changed=4)
-    keep_generated_secrets(stack)  # as the commands that start containers do
-    return cfg, scene, Path(stack.tls.path)
+    return Scene(inv, stack, Lab(inv, stack))
+
+
+@pytest.fixture
+def with_tls(cfg):
+    """tls_scene's stack deployed once from empty hosts, which made its CA and saved it."""
+    scene = tls_scene(cfg)
+    folder = Path(scene.stack.tls.path)
+    assert not folder.exists() and scene.deploy()[0] == Outcome(ok=4, changed=4)
+    assert (folder / "ca.crt").read_text() == scene.stack.tls.ca_cert  # saved before any container started
+    return cfg, scene, folder
 
 
 def test_each_balancer_serves_the_stacks_certificate_and_a_reload_keeps_it(with_tls):
@@ -793,25 +799,102 @@ def test_each_balancer_serves_the_stacks_certificate_and_a_reload_keeps_it(with_
         assert files[f"{SERVICE_ROOT}/haproxy/{name}/tls.pem"] == stack.tls.served
         assert "bind *:5000 ssl crt /etc/haproxy/tls.pem" in files[f"{SERVICE_ROOT}/haproxy/{name}/haproxy.cfg"]
     assert scene.deploy()[0] == Outcome(ok=4, changed=0)
+    assert scene.stack.tls.made and not scene.stack.tls.new_ca()  # the load that made it saved it: no longer new
 
 
-def test_a_lost_tls_folder_is_refused_while_the_balancers_serve_the_old_ca(with_tls, tmp_path):
+def refused_without_ca(scene: Scene, inv: Inventory, stack: Stack, folder: Path, *words: str) -> None:
+    """Every command that could publish haproxy's files refuses, after only reading the facts, naming the folder and
+    the fix; the hosts stay as they were and the folder is not made."""
+    before, remotes, said = host_state(scene.lab), scene.lab.remotes(), []
+    engine = lifecycle.RoleEngine(inv, stack, remotes, said.append)
+    runs = {"deploy-all --dry-run": lambda: deploy_all(inv, stack, remotes, said.append, dry_run=True),
+            "deploy-all": lambda: deploy_all(inv, stack, remotes, said.append),
+            "create": lambda: lifecycle.create(inv, stack, remotes, "api1", said.append),
+            "start": lambda: lifecycle.start(inv, stack, remotes, "lb", said.append),
+            "stop": lambda: lifecycle.stop(inv, stack, remotes, "lb1", said.append),
+            "remove": lambda: lifecycle.remove(inv, stack, remotes, "api1", said.append),
+            "ipam.release": lambda: lifecycle.release(inv, stack, remotes, "api1", said.append),
+            "destroy-all": lambda: destroy_all(inv, stack, remotes, said.append),
+            "a service's restore: its check": lambda: engine.check_secrets(engine.facts()[0]),
+            "a service's restore: its stop": lambda: engine.stop("lb"),
+            "a service's restore: its start": lambda: engine.start(stack.of_role("lb"))}
+    for what, run in runs.items():
+        scene.lab.calls.clear()
+        with pytest.raises(DockstackError) as err:
+            run()
+        message = str(err.value)
+        assert message.startswith(f"{folder}: the stack's CA (ca.crt, ca.key) is missing, but the stack is deployed "
+                                  "("), (what, message)
+        for w in (f"restore the folder from your backup to {folder}", "`inv tls.init`", "docs/security.md",
+                  "Nothing was changed", *words):
+            assert w in message, (what, w, message)
+        assert "PRIVATE" not in message
+        assert {c.what for c in scene.lab.calls} <= {"facts", "health"}, what  # only read
+    assert not any("written" in s or "updated" in s for s in said), said
+    assert host_state(scene.lab) == before and not folder.exists()
+
+
+def test_a_lost_tls_folder_refuses_every_command_that_could_publish_and_changes_nothing(with_tls, tmp_path):
+    """The issue's probe: with the folder moved away, `inv stop` made a new CA and reloaded haproxy with it."""
     cfg, scene, folder = with_tls
     kept = folder.rename(tmp_path / "backup.tls")
     inv, stack = cfg.load()
-    assert "ca.crt" in stack.tls.made  # a new CA, in memory only
-    before = host_state(scene.lab)
-    for dry_run in (True, False):
-        with pytest.raises(DockstackError) as err:
-            deploy_all(inv, stack, scene.lab.remotes(), lambda m: None, dry_run=dry_run)
-        said = str(err.value)
-        assert said.startswith(f"{folder}: missing, but the deployed stack serves a certificate of its CA (lb1, lb2: "
-                               "tls.pem)"), said
-        assert "restore the folder from your backup" in said and "docs/security.md" in said and "PRIVATE" not in said
-    assert host_state(scene.lab) == before and not folder.exists()
+    assert stack.tls.new_ca()  # a new CA, in memory only
+    refused_without_ca(scene, inv, stack, folder, "its containers api1, dns, lb1, lb2 exist",
+                       "lb1, lb2 keep a certificate of its CA (tls.pem)")
     kept.rename(folder)
     inv, stack = cfg.load()
     assert deploy_all(inv, stack, scene.lab.remotes(), lambda m: None) == Outcome(ok=4, changed=0)
+
+
+def test_a_destroyed_stack_whose_balancers_keep_its_certificate_is_not_new(with_tls, tmp_path):
+    """destroy-all leaves the service folders: a balancer's tls.pem says the stack had a CA, which clients trust."""
+    cfg, scene, folder = with_tls
+    assert destroy_all(scene.inv, scene.stack, scene.lab.remotes(), lambda m: None) == 4
+    folder.rename(tmp_path / "backup.tls")
+    inv, stack = cfg.load()
+    with pytest.raises(DockstackError) as err:
+        deploy_all(inv, stack, scene.lab.remotes(), lambda m: None)
+    assert "is deployed (lb1, lb2 keep a certificate of its CA (tls.pem)):" in str(err.value), str(err.value)
+    assert not folder.exists()
+
+
+def test_a_new_stack_gets_its_ca_only_when_every_host_answered(cfg):
+    """A host that does not answer may hold the stack's containers: no CA is made until it answers."""
+    scene = tls_scene(cfg)
+    folder = Path(scene.stack.tls.path)
+    scene.lab.hosts["h3"].down = DOWN
+    for dry_run in (True, False):
+        with pytest.raises(DockstackError) as err:
+            scene.deploy(dry_run=dry_run)
+        assert "is deployed (h3 did not answer, so it may hold either):" in str(err.value), str(err.value)
+    assert not folder.exists() and not scene.lab.asked("action")
+    scene.lab.hosts["h3"].down = ""
+    assert scene.deploy()[0] == Outcome(ok=4, changed=4)
+    assert (folder / "ca.crt").read_text() == scene.stack.tls.ca_cert
+
+
+def test_tls_init_gives_a_deployed_stack_a_new_ca_which_the_next_deploy_serves(with_tls, tmp_path):
+    """The operator's word (a rotation, or a stack deployed before it had a CA): only local files change, then
+    deploy-all pushes the certificate of the new CA to each balancer, which reloads."""
+    cfg, scene, folder = with_tls
+    old = (folder / "ca.crt").read_text()
+    folder.rename(tmp_path / "old.tls")
+    inv, stack = cfg.load()
+    before = host_state(scene.lab)
+    scene.lab.calls.clear()
+    said = cacheck.init(stack)
+    assert said.startswith(f"{folder}: a new CA for the stack") and "`inv deploy-all`" in said
+    assert not scene.lab.calls and host_state(scene.lab) == before  # no host asked
+    assert (folder / "ca.crt").read_text() == stack.tls.ca_cert != old
+    with pytest.raises(DockstackError, match=r"holds the stack's CA already \(ca\.crt, ca\.key\); nothing made"):
+        cacheck.init(cfg.load()[1])
+    inv, stack = cfg.load()
+    said = []
+    assert deploy_all(inv, stack, scene.lab.remotes(), said.append) == Outcome(ok=4, changed=0)
+    for name, host in (("lb1", "h2"), ("lb2", "h3")):
+        assert scene.lab.hosts[host].files[f"{SERVICE_ROOT}/haproxy/{name}/tls.pem"] == stack.tls.served
+        assert any(line.startswith(f"  {name}: ") and "tls.pem" in line for line in said), said
 
 
 def test_a_tier_commit_waits_for_the_dnsmasq_copy_and_lets_the_replicas_run_beside_what_follows(scene):

@@ -108,7 +108,7 @@ def test_hieradata_no_containers_is_empty_mappings(stack):
     data = yaml.safe_load(puppet_service.render_hieradata(Stack(path="c.yaml", images=(), roles=(Role("x"),)), DOMAIN))
     assert data == {"dockstack::domain": DOMAIN, "dockstack::puppet_server": "", "dockstack::services": {},
                     "dockstack::members_by_service": {}, "dockstack::balanced": {}, "dockstack::frontends": [],
-                    "dockstack::ca_cert": ""}
+                    "dockstack::ca_cert": "", "dockstack::ca_file": ""}
 
 
 def test_hieradata_lists_members_by_service_whatever_their_role_is_called(shipped_stack):

@@ -3,6 +3,7 @@ file and made again only when it no longer fits; and haproxy's HTTPS frontends t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ssl
 import stat
@@ -10,11 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 
-from dockstack.config import tls
+from dockstack.config import ROOT, tls
 from dockstack.errors import ConfigError
 from dockstack.services import haproxy as haproxy_service
+from dockstack.services import openstack as openstack_service
+from dockstack.services import puppet as puppet_service
 from dockstack.services.base import Context
 from dockstack.services.registry import DEFINITIONS
 
@@ -128,3 +132,115 @@ def test_haproxy_terminates_tls_on_http_frontends_only(shipped_stack, shipped_in
     assert mysql[1].strip() == "bind *:3306"  # MySQL through the VIP stays TCP
     files = haproxy_service.SERVICE.files(ctx, shipped_stack.container("haproxy"))
     assert files["tls.pem"] == shipped_stack.tls.served and "tls.pem" in haproxy_service.SERVICE.private_files
+
+
+@pytest.mark.parametrize(("file", "mode", "fix"), [
+    ("", 0o755, "chmod 700"),  # the folder: anyone may list it, and read a key whose own mode was widened
+    ("", 0o770, "chmod 700"),
+    (tls.CA_KEY, 0o644, "chmod 600"),
+    (tls.CA_KEY, 0o660, "chmod 600"),
+    (tls.CERT_KEY, 0o604, "chmod 600"),
+])
+def test_a_folder_or_key_open_to_others_is_refused_on_every_load_with_the_fix(tmp_path, file, mode, fix):
+    made(tmp_path).save()
+    path = tls.tls_dir_for(tmp_path / "containers.yaml") / file
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as err:
+        made(tmp_path)
+    assert err.value.path == str(path).rstrip("/")
+    assert f"mode {mode:04o} lets users other than its owner read or replace the stack's keys" in str(err.value)
+    assert err.value.fix == f"{fix} {str(path).rstrip('/')}"
+    path.chmod(0o700 if not file else 0o600)
+    assert made(tmp_path).made == ()  # put right: read as it was
+
+
+def test_narrower_modes_are_fine(tmp_path):
+    made(tmp_path).save()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    (folder / tls.CA_KEY).chmod(0o400)
+    (folder / tls.CERT_FILE).chmod(0o644)  # certificates are public
+    assert made(tmp_path).made == ()
+
+
+def test_a_folder_owned_by_another_user_is_refused(tmp_path, monkeypatch):
+    made(tmp_path).save()
+    folder = tls.tls_dir_for(tmp_path / "containers.yaml")
+    monkeypatch.setattr(tls.os, "geteuid", lambda: folder.stat().st_uid + 4242)  # as if someone else ran dockstack
+    with pytest.raises(ConfigError) as err:
+        made(tmp_path)
+    assert err.value.path == str(folder) and "its owner can read or replace the stack's keys" in str(err.value)
+    assert err.value.fix.startswith("chown ") and err.value.fix.endswith(f" {folder}")
+
+
+def test_a_key_that_is_not_a_file_is_refused(tmp_path):
+    made(tmp_path).save()
+    key = tls.tls_dir_for(tmp_path / "containers.yaml") / tls.CA_KEY
+    key.unlink()
+    key.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="is not a key file"):
+        made(tmp_path)
+
+
+def test_a_missing_folder_is_no_mode_problem(tmp_path):
+    assert tls.CA_FILE in made(tmp_path).made  # made in memory; whether it may be used: dockstack/cacheck.py
+
+
+# --- the stack's CA pinned by every client of the VIP in the openstack container -------------------------------------
+
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def admin_openrc(tmp_path: Path, scheme: str) -> str:
+    """The entrypoint's lines that write /root/admin-openrc, run by bash with Puppet's settings for scheme."""
+    entry = openstack_service.render_file("entrypoint")
+    start = entry.index("cacert=\n")
+    end = entry.index("\nEOF\n", start) + len("\nEOF\n")
+    out = tmp_path / "admin-openrc"
+    snippet = entry[start:end].replace("/root/admin-openrc", str(out))
+    ep = f"declare -A ep=([scheme]={scheme} [keystone]=vip.dockstack.lab:5000 [region]=RegionOne)\n"
+    subprocess.run(["bash", "-euc", ep + snippet], check=True, capture_output=True, text=True)
+    return out.read_text()
+
+
+def test_admin_openrc_pins_the_stacks_ca_file_not_the_system_bundle(tmp_path):
+    text = admin_openrc(tmp_path, "https")
+    assert f"export OS_CACERT={tls.CONTAINER_CA_FILE}\n" in text and SYSTEM_BUNDLE not in text
+    assert "export OS_AUTH_URL=https://vip.dockstack.lab:5000/v3 " in text
+    assert "OS_CACERT" not in admin_openrc(tmp_path, "http")  # no TLS on the VIP: no CA to pin
+
+
+def test_the_catalog_script_checks_keystone_against_the_stacks_ca_only():
+    script = openstack_service.render_file("bootstrap")
+    scope: dict = {}
+    exec(script[script.index("def verify("):script.index("def logs_in(")], scope)  # the function alone
+    assert scope["verify"]({"scheme": "https"}) == tls.CONTAINER_CA_FILE
+    assert scope["verify"]({"scheme": "http"}) is True
+    assert script.count("session.Session(") == script.count("verify=verify(ep)") == 2  # every session it opens
+
+
+def test_the_hieradata_names_the_pinned_file_only_when_the_stack_has_a_ca(shipped_stack):
+    data = yaml.safe_load(puppet_service.render_hieradata(shipped_stack, "dockstack.lab"))
+    assert data["dockstack::ca_file"] == tls.CONTAINER_CA_FILE
+    assert data["dockstack::ca_cert"] == shipped_stack.tls.ca_cert
+    plain = yaml.safe_load(puppet_service.render_hieradata(dataclasses.replace(shipped_stack, tls=None),
+                                                           "dockstack.lab"))
+    assert plain["dockstack::ca_file"] == "" and plain["dockstack::ca_cert"] == ""
+
+
+def test_every_profile_that_reaches_keystone_pins_the_stacks_ca():
+    """keystone_authtoken (every API, and nova's own logins to placement and neutron, which reuse it), horizon and
+    the Contrail API's settings name profile::ca_file; profile::trust writes that file; nothing names the system
+    bundle."""
+    profile = puppet_service.MODULES / "profile"
+    authtoken = (profile / "functions" / "openstack" / "authtoken.pp").read_text()
+    assert "$cafile = profile::ca_file()" in authtoken and "$settings + { 'cafile' => $cafile }" in authtoken
+    assert "'cafile'       => profile::ca_file()," in (profile / "manifests" / "horizon.pp").read_text()
+    assert 'OPENSTACK_SSL_CACERT = "<%= $cafile %>"' in (profile / "templates" / "horizon.py.epp").read_text()
+    contrail = (profile / "manifests" / "contrail" / "config.pp").read_text()
+    assert "'cafile'            => profile::ca_file()," in contrail
+    trust = (profile / "manifests" / "trust.pp").read_text()
+    assert "$path = profile::ca_file()" in trust and "file { $path:" in trust
+    assert "lookup('dockstack::ca_file'" in (profile / "functions" / "ca_file.pp").read_text()
+    for path in [*puppet_service.MODULES.rglob("*"), *(ROOT / "templates").rglob("*")]:
+        if path.is_file():
+            assert SYSTEM_BUNDLE not in path.read_text(), path

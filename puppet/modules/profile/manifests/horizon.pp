@@ -23,6 +23,7 @@ class profile::horizon {
     content => epp('profile/horizon.py.epp', {
       'keystone_url' => "${profile::url('keystone')}/v3",
       'region'       => lookup('profile::openstack::region', String, 'first', 'RegionOne'),
+      'cafile'       => profile::ca_file(),
     }),
   }
 }

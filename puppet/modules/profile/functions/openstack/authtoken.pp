@@ -1,5 +1,6 @@
-# keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP.
-# The password is not here (the supervisor writes it from the container's environment).
+# keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP, whose
+# certificate is checked against the stack's CA only (cafile: profile::ca_file, when the stack has one). The password
+# is not here (the supervisor writes it from the container's environment).
 function profile::openstack::authtoken(String $user) >> Hash[String, String] {
   $keystone = profile::url('keystone')
   $settings = {
@@ -12,5 +13,9 @@ function profile::openstack::authtoken(String $user) >> Hash[String, String] {
     'username'             => $user,
     'region_name'          => lookup('profile::openstack::region', String, 'first', 'RegionOne'),
   }
-  $settings
+  $cafile = profile::ca_file()
+  $cafile ? {
+    ''      => $settings,
+    default => $settings + { 'cafile' => $cafile },
+  }
 }

@@ -7,6 +7,7 @@ class profile::contrail::config {
       'cassandra_servers' => $cassandra.join(' '),
       'zk_server_ip'      => $zookeeper.join(','),
       'auth_url'          => "${profile::url('keystone')}/v3",
+      'cafile'            => profile::ca_file(),  # keystone's certificate: the stack's CA only ('' without one)
       'listen_port'       => '8082',
     },
   }
