@@ -120,7 +120,7 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
         gateway=str(net.gateway) if net.gateway else "", mtu=net.mtu, bridge=net.bridge, host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
         poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files),
-        agent_server=agent.server if agent else "", certname=f"{c.name}.{net.domain}" if agent else "",
+        agent_server=agent.server if agent else "", certname=agent.certname if agent else "",
         agent_ca=agent.ca if agent else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
         timeout=time_bound(role),

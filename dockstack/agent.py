@@ -11,10 +11,11 @@ from dockstack.scripts import script
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
 # One Puppet agent run inside a container (`docker exec -i NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
 # DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept). Standard input: the
-# stack's CSR challenge, then the CA to pin (AgentPin): the agent never learns a CA from whoever answers as the
-# server. Its ssldir is kept while that CA stays; a re-created server (a new CA) starts it over, and a container
-# re-created with its old name sends a new request that the server's allow_duplicate_certs lets replace the old
-# certificate. A 2048-bit key: Puppet's default 4096 bits take seconds to generate on a busy 2-core machine. No
+# container's own CSR challenge, then the CA to pin (AgentPin): the agent never learns a CA from whoever answers as
+# the server. Its ssldir is kept while that CA stays; a re-created server (a new CA) starts it over. The server signs
+# no second certificate for a name, so before a container created or re-created with its name (a new key) runs
+# this, the converge has the server forget that name's old certificate (the catalog service's agent_forget_argv).
+# A 2048-bit key: Puppet's default 4096 bits take seconds to generate on a busy 2-core machine. No
 # kept-alive connections: the one that submitted the certificate request stalled the next request for 30 s
 # (Jetty's idle timeout), measured in the lab: 34 s for a first run with them, 6 s without. Prints
 # `agent exit N`, the agent's Error lines (`agent error ...`) and its last run summary (`agent summary ...`).
@@ -25,11 +26,12 @@ AGENT_SCRIPT = script("agent.sh")
 @dataclass(frozen=True)
 class AgentPin:
     """What an agent run is given: the Puppet server's DNS name, the CA certificate(s) it may trust (read from
-    the server's container over SSH: services.puppet.parse_ca) and the stack's CSR challenge (a secret: the
-    server signs only requests that carry it)."""
+    the server's container over SSH: services.puppet.parse_ca), the certname it asks for and that name's own CSR
+    challenge (a secret derived from the stack's, which no agent sees: the server signs that name only with it)."""
 
     server: str
     ca: str
+    certname: str
     challenge: str = field(repr=False)
 
 

@@ -1,6 +1,7 @@
 """Services' hooks, run before their containers start: each definition's `prepare` (which galera node starts the
-cluster) and `first` (the order a command takes a role's containers in), and the Puppet CA and challenge the
-agents are handed, read once per command from the service that provides the catalog."""
+cluster) and `first` (the order a command takes a role's containers in), the Puppet CA the agents are handed (read
+once per command from the service that provides the catalog) with each agent's own challenge, and the old
+certificate the server forgets before a new container's agent asks."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dockstack.errors import DockstackError
 from dockstack.remote import Remotes
 from dockstack.services.base import Cluster, Service
 from dockstack.services.registry import DEFINITIONS, definition
-from dockstack.settings import step_timeout
+from dockstack.settings import agent_timeout, step_timeout
 from dockstack.world import World
 
 Say = Callable[[str], None]
@@ -29,7 +30,7 @@ class ServiceHooks:
         self._lock = threading.Lock()
         self._prepared: dict[str, dict[str, str]] = {}  # container -> files its prepare hook gave it (next start)
         self._memos: dict[str, dict[str, object]] = {}  # service -> what its hooks keep during this command
-        self._pin: AgentPin | None = None
+        self._catalog: tuple[str, str] | None = None  # the catalog server's DNS name and its CA, read once
 
     def cluster(self, service: Service) -> Cluster:
         """What a service's hooks see: its configured containers, which run, the facts, a way to ask a host."""
@@ -68,25 +69,48 @@ class ServiceHooks:
     def agent_pin(self, c: Container) -> AgentPin | None:
         """What c's Puppet agent is given when it runs (None when c's role has no classes): the server's name, the
         CA read from the server's container on its host (one round trip, once per command: agents never learn a CA
-        from the network) and the stack's challenge."""
+        from the network), c's certname and that name's own challenge (derived from the stack's secret, which
+        never goes to an agent)."""
         server = self.stack.catalog_provider()
         if server is None or not self.stack.asks_catalog(c):
             return None
         with self._lock:
-            if self._pin is None:
-                self._pin = self._read_pin(c, server)
-            return self._pin
+            if self._catalog is None:
+                self._catalog = self._read_ca(c, server)
+            name, ca = self._catalog
+        certname = f"{c.name}.{self.inv.network.domain}"
+        return AgentPin(name, ca, certname, self._catalog_definition(c, server).agent_challenge(self.stack, certname))
 
-    def _read_pin(self, c: Container, server: Container) -> AgentPin:
+    def forget_certificate(self, c: Container) -> None:
+        """Before c's agent asks with a new key (c created or re-created): the server forgets c's name's certificate
+        and any request pending under it (one round trip to the server's host). It signs no second certificate
+        for a name, so the new agent would be refused otherwise; the old key's certificate is revoked; and a
+        request another container planted under c's name is gone. Nothing to do when c runs no agent."""
+        pin = self.agent_pin(c)
+        server = self.stack.catalog_provider()
+        if pin is None or server is None:
+            return
+        argv = self._catalog_definition(c, server).agent_forget_argv(server, pin.certname)
+        r = self.remotes[server.host].run(argv, f"{c.name}: forget its old Puppet certificate", check=False,
+                                          timeout=step_timeout() + agent_timeout())
+        if not r.ok:
+            raise DockstackError(f"{c.name}: {server.name} on {server.host} could not forget the Puppet certificate "
+                                 f"of {pin.certname} before its new agent asks for one: "
+                                 f"{(r.stderr or r.stdout).strip()[-300:]} (is it running? `inv status`)")
+
+    def _catalog_definition(self, c: Container, server: Container) -> Service:
         d = definition(server)
         if d is None or server.host in self.world.unreachable:
-            raise DockstackError(f"{c.name}: its Puppet agent needs the CA of {server.name} on {server.host}, which "
-                                 "cannot be read: "
-                                 f"{self.world.unreachable.get(server.host, 'no service definition')}")
+            raise DockstackError(f"{c.name}: its Puppet agent needs {server.name} on {server.host}, which cannot be "
+                                 f"asked: {self.world.unreachable.get(server.host, 'no service definition')}")
+        return d
+
+    def _read_ca(self, c: Container, server: Container) -> tuple[str, str]:
+        """The server's DNS name and the CA certificate(s) read from its container."""
+        d = self._catalog_definition(c, server)
         r = self.remotes[server.host].run(d.agent_ca_argv(server), f"{server.name}: read the Puppet CA", check=False)
         if not r.ok:
             raise DockstackError(f"{c.name}: its Puppet agent needs the CA of {server.name} on {server.host}: "
                                  f"{(r.stderr or r.stdout).strip()[-300:]} (is it running? "
                                  f"`inv create --name={server.name}`)")
-        return AgentPin(f"{server.name}.{self.inv.network.domain}", d.parse_agent_ca(server, r.stdout),
-                        d.agent_challenge(self.stack))
+        return f"{server.name}.{self.inv.network.domain}", d.parse_agent_ca(server, r.stdout)

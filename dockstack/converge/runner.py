@@ -85,7 +85,7 @@ class Runner:
         self.say(f"  {c.name}: {a.kind} ({a.why})")
         for host in a.remove_from:
             self.remove(host, c.name)
-        self.hooks.agent_pin(c)  # the CA to pin and the challenge, before anything is taken down
+        self.hooks.agent_pin(c)  # the CA to pin and its challenge, before anything is taken down
         serving = a.drain and self.ledger.serving(c.host, c.name)
         if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
             self.take_down(c)
@@ -135,6 +135,8 @@ class Runner:
         files, dirs = self.publisher.service_files(c)
         if mode != RUN_RESTART:
             files |= {f"{service_dir(c)}/{name}": text for name, text in self.hooks.prepared(c.name).items()}
+        if mode in (RUN_CREATE, RUN_RECREATE):  # a new container: its agent asks with a new key
+            self.hooks.forget_certificate(c)
         spec = actions.action_spec(mode, c, self.stack.role(c.role), self.inv.network, plan,
                                    self.publisher.dns_servers(), files, dirs, d.private_files if d else frozenset(),
                                    self.hooks.agent_pin(c) if mode != RUN_RESTART else None)

@@ -3,9 +3,9 @@
 # starts it, with dockstack's puppet.conf (rendered into the mounted folder; a link, so a pushed file, renamed into
 # place, is what the server reads next).
 # Called as: docker run ... IMAGE sh -c "$SERVER_SCRIPT" sh MOUNT RUN JAVA_ARG... (services/puppet.py's command).
-# The env's PUPPET_CHALLENGE_PASSWORD (the stack's CSR challenge) goes into RUN/challenge, which only root reads,
-# for the autosign policy (MOUNT/autosign.sh, through the wrapper RUN/autosign that puppet.conf names), and out of
-# the env before the server starts. Prints what the server logs (docker logs); it ends when the server does.
+# The env's PUPPET_CHALLENGE_PASSWORD (the secret each agent's CSR challenge is derived from) goes into
+# RUN/challenge, which only root reads, for the autosign policy (MOUNT/autosign.sh, through the wrapper RUN/autosign
+# that puppet.conf names), and out of the env before the server starts. Prints what the server logs (docker logs); it ends when the server does.
 mount=$1 run=$2
 shift 2
 ln -sf "$mount/puppet.conf" /etc/puppet/puppet.conf

@@ -184,8 +184,15 @@ class Service:
         """What agent_ca_argv printed, checked: the CA certificate(s) agents pin."""
         raise NotImplementedError(f"{self.name} is no service that agents ask")
 
-    def agent_challenge(self, stack: Stack) -> str:
-        """The secret its agents put into their certificate requests, from the secrets file."""
+    def agent_challenge(self, stack: Stack, certname: str) -> str:
+        """The secret the agent of certname puts into its certificate request: that name's own, derived from the
+        secrets file (the server signs no other name with it)."""
+        raise NotImplementedError(f"{self.name} is no service that agents ask")
+
+    def agent_forget_argv(self, c: Container, certname: str) -> list[str]:
+        """The one command, on c's Docker host, that has c forget certname's certificate and pending request, so
+        that the agent of a new container of that name, with a new key, may ask for one (the server signs no
+        second certificate for a name)."""
         raise NotImplementedError(f"{self.name} is no service that agents ask")
 
     def volumes(self, c: Container) -> list[str]:

@@ -4,6 +4,8 @@ change only when containers.yaml does, and the server has every node's block bef
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 
@@ -25,12 +27,18 @@ JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
              "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
              "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
 SERVER_SCRIPT = script("puppetserver.sh")  # the container's command: the server in the foreground
-AUTOSIGN_SCRIPT = script("autosign.sh")  # the autosign policy: a listed name with the stack's challenge
-RUN = "/run/puppetserver"  # in the container: the challenge (root only) and the autosign wrapper
+AUTOSIGN_SCRIPT = script("autosign.sh")  # the autosign policy: a listed name with its own challenge
+# before an agent with a new key asks: its name's old certificate revoked and removed (the server signs no duplicate)
+FORGET_SCRIPT = script("puppet_forget.sh")
+RUN = "/run/puppetserver"  # in the container: the stack's secret (root only) and the autosign wrapper
 AUTOSIGN = f"{RUN}/autosign"  # puppet.conf's `autosign`: the wrapper puppetserver.sh writes
-# the stack's CSR challenge (secrets file key, env key of the server): agents put it in each certificate request
+# the stack's secret (secrets file key, env key of the server) that each agent's CSR challenge is derived from: the
+# server holds it, an agent only the challenge of its own name (challenge())
 CHALLENGE = ("puppet_challenge_password", "PUPPET_CHALLENGE_PASSWORD")
-CA_FILE = "/etc/puppet/puppetserver/ca/ca_crt.pem"  # Debian's CA certificate(s), inside the server's container
+CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the server's container
+CA_FILE = f"{CA_DIR}/ca_crt.pem"  # the CA certificate(s)
+# how long the forget waits for a server that is still starting (the CA's API revokes): as long as an agent waits
+FORGET_WAIT = 180
 # one PEM certificate (base64 lines of at most 76 characters), one to four of them (a root and intermediates)
 _CERT = r"-----BEGIN CERTIFICATE-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END CERTIFICATE-----\n"
 CA_RE = re.compile(rf"(?:{_CERT}){{1,4}}")
@@ -99,12 +107,31 @@ def parse_ca(server: Container, text: str) -> str:
     return pem.rstrip("\n")
 
 
-def challenge(stack: Stack) -> str:
-    """The stack's CSR challenge from the secrets file (made with the other generated passwords)."""
+def stack_secret(stack: Stack) -> str:
+    """The secret the agents' CSR challenges are derived from, from the secrets file (made with the other
+    generated passwords): the server's alone."""
     if stack.generated is None or CHALLENGE[0] not in stack.generated.values:
         raise DockstackError(f"{stack.path}: the secrets file has no {CHALLENGE[0]} for the Puppet agents' "
                              "certificate requests")
     return stack.generated.values[CHALLENGE[0]]
+
+
+def derive_challenge(secret: str, certname: str) -> str:
+    """HMAC-SHA256 of certname under secret, in hex: what autosign.sh computes on the server."""
+    return hmac.new(secret.encode(), certname.encode(), hashlib.sha256).hexdigest()
+
+
+def challenge(stack: Stack, certname: str) -> str:
+    """certname's own CSR challenge, derived from the stack's secret. Its agent gets this and nothing else;
+    autosign.sh derives the same on the server and signs certname only with it, so an agent that shows its
+    challenge under another name gets nothing."""
+    return derive_challenge(stack_secret(stack), certname)
+
+
+def forget_argv(server: Container, certname: str) -> list[str]:
+    """The one command, on the server's Docker host, that has the server forget certname's certificate and pending
+    request (FORGET_SCRIPT, inside its container): what comes before an agent with a new key asks."""
+    return ["docker", "exec", server.name, "sh", "-c", FORGET_SCRIPT, "sh", certname, CA_DIR, str(FORGET_WAIT)]
 
 
 def module_files(root: Path = MODULES) -> dict[str, str]:
@@ -132,8 +159,11 @@ class Puppet(Service):
     def parse_agent_ca(self, c: Container, text: str) -> str:
         return parse_ca(c, text)
 
-    def agent_challenge(self, stack: Stack) -> str:
-        return challenge(stack)
+    def agent_challenge(self, stack: Stack, certname: str) -> str:
+        return challenge(stack, certname)
+
+    def agent_forget_argv(self, c: Container, certname: str) -> list[str]:
+        return forget_argv(c, certname)
 
 
 SERVICE = Puppet(

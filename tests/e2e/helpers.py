@@ -242,13 +242,16 @@ def pinned_ca(inventory: Inventory, stack: Stack) -> str:
 
 
 def agent_run(inventory: Inventory, stack: Stack, c: Container, server_name: str | None = None, ca: str | None = None,
-              folder: str = agent.AGENT_DIR, challenge: str | None = None) -> agent.AgentRun:
+              folder: str = agent.AGENT_DIR, challenge: str | None = None,
+              certname: str | None = None) -> agent.AgentRun:
     """The agent as dockstack runs it (AGENT_SCRIPT, the challenge and the pinned CA on its standard input), again,
-    by hand: by default against the stack's server, with the certificate it has."""
+    by hand: by default against the stack's server, with the certificate it has, and the challenge dockstack hands
+    c's agent (its own name's, whatever certname it asks for)."""
     domain = inventory.network.domain
     cmd = ["docker", "exec", "-i", c.name, "sh", "-c", agent.AGENT_SCRIPT, "sh",
-           server_name or f"{puppet_server(stack).name}.{domain}", f"{c.name}.{domain}", folder]
-    given = f"{challenge or puppet_service.challenge(stack)}\n{ca or pinned_ca(inventory, stack)}\n"
+           server_name or f"{puppet_server(stack).name}.{domain}", certname or f"{c.name}.{domain}", folder]
+    own = puppet_service.challenge(stack, f"{c.name}.{domain}")
+    given = f"{challenge or own}\n{ca or pinned_ca(inventory, stack)}\n"
     run = agent.parse_agent(ssh(inventory, c.host, shlex.join(cmd), stdin=given).stdout.splitlines())
     assert run is not None
     return run

@@ -142,15 +142,19 @@ def test_remove_and_create_gets_a_new_working_certificate(real, inventory, tmp_p
                    env={"DOCKSTACK_TRACE": str(trace)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "control: puppet agent exit 2: " in proc.stdout and ", 0 failed of " in proc.stdout
-    assert serial(inventory, stack, "control") != before  # the new key's certificate replaced the old one
+    # the old certificate forgotten (revoked) before the new key asked: the server signs no second one for a name
+    assert serial(inventory, stack, "control") != before
+    revoked = on_server(inventory, stack, f"openssl crl -noout -text -in {CA_DIR}/ca_crl.pem").stdout
+    assert f"Serial Number: {before.strip().partition('=')[2]}" in revoked, (before, revoked)  # `serial=HEX`
     run = agent_run(inventory, stack, stack.container("control"))
     assert (run.exit_code, run.failed) == (0, 0)
-    # the agent runs inside the action: facts once per host, the CA it pins (from the server's host), the action, the
-    # transaction (one round trip per host: each keeps a copy of the address book); nothing more
+    # the agent runs inside the action: facts once per host, the CA it pins (from the server's host), the forget of
+    # the name's old certificate (on the server's host), the action, the transaction (one round trip per host: each
+    # keeps a copy of the address book); nothing more
     steps = [json.loads(x)["step"] for x in trace.read_text().splitlines() if '"step"' in x]
     assert sorted(s for s in steps if s != "read host facts") == sorted(
         [*(f"address book transaction on {h.name}" for h in inventory.hosts), "control: create",
-         "puppet: read the Puppet CA"]), steps
+         "puppet: read the Puppet CA", "control: forget its old Puppet certificate"]), steps
     assert steps.count("read host facts") == len(inventory.hosts)
 
 

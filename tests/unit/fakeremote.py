@@ -103,6 +103,11 @@ class Lab:
         self.locked_by = ""  # another run holds the address book's lock
         self.slow_once: set[str] = set()  # containers whose failing check passes the next time it runs
         self.ca = FAKE_CA  # what the Puppet server's CA file holds ("": no such file)
+        # the Puppet server's CA: certname -> the container whose agent holds its certificate (one per name: the
+        # server signs no duplicate), and the challenge it signs each name with (autosign.sh's derivation)
+        self.certs: dict[str, str] = {}
+        self.unforgetting = ""  # what the server's forget says when it fails ("": it works)
+        self.wire: list[tuple[str, list[str], bytes]] = []  # every round trip: host, argv, standard input
         self._lock = threading.RLock()
         self._pid = 100
 
@@ -144,6 +149,7 @@ class Lab:
         argv = [str(a) for a in argv]
         script = argv[2] if argv[:2] == ["sh", "-c"] and len(argv) > 2 else None
         with self._lock:
+            self.wire.append((host_name, argv, data))
             if script == facts.HOST_FACTS_SCRIPT:
                 self.calls.append(Call(host_name, "facts"))
                 return Result(True, 0, self.facts(host, argv[4], argv[10], host_facts_tags(argv)), "")
@@ -195,6 +201,15 @@ class Lab:
                 if not self.ca:
                     return Result(False, 1, "", f"cat: {puppet.CA_FILE}: No such file or directory")
                 return Result(True, 0, self.ca, "")
+            if argv[:2] == ["docker", "exec"] and argv[3:6] == ["sh", "-c", puppet.FORGET_SCRIPT]:
+                certname = argv[7]  # the server forgets the name's certificate before a new key asks
+                self.calls.append(Call(host_name, "forget cert", argv[2], (certname,)))
+                c = host.containers.get(argv[2])
+                if c is None or not c.running:
+                    return Result(False, 1, "", f"Error response from daemon: container {argv[2]} is not running")
+                if self.unforgetting:
+                    return Result(False, 1, "", self.unforgetting)
+                return Result(True, 0, "forget done\n" if self.certs.pop(certname, None) else "forget none\n", "")
             if argv[:2] == ["docker", "exec"]:  # a balancer's member command (drain, ready)
                 self.calls.append(Call(host_name, "exec", argv[2], tuple(argv[3:])))
                 return Result(True, 0, "done\n", "")
@@ -293,7 +308,8 @@ class Lab:
         spec, run = action_values(argv)
         mode, name, mac, cidr = spec["mode"], spec["name"], spec["mac"], spec["cidr"]
         check, with_files, envs = spec["check"], spec["files"] == "1", int(spec["env_lines"])
-        if spec["agent_server"]:  # the challenge line first (then the agent runs: it changes nothing here)
+        challenge = b""
+        if spec["agent_server"]:  # the challenge line first (the agent runs once the container has its address)
             challenge, _, data = data.partition(b"\n")
             assert challenge and spec["agent_ca"].startswith("-----BEGIN CERTIFICATE-----"), "an agent without its pin"
         for _ in range(envs):
@@ -329,11 +345,35 @@ class Lab:
                 f"mode DEFAULT group default qlen 1000\\    link/ether {c.mac} brd ff:ff:ff:ff:ff:ff link-netnsid 0",
                 f"addr 2: eth0    inet {c.ip}/{self.inv.network.subnet.prefixlen} scope global eth0",
                 "took addressing 9"]
+        if spec["agent_server"]:
+            refused = self.sign(spec["certname"], challenge.decode(), name, new_key=mode in (actions.CREATE,
+                                                                                              actions.RECREATE))
+            if refused:  # action.sh: a created container goes, a started one stops
+                if mode in (actions.CREATE, actions.RECREATE):
+                    del host.containers[name]
+                else:
+                    c.running = False
+                return Result(False, 1, "\n".join([*out, "agent exit 1", f"agent error {refused}",
+                                                   "failed puppet agent", f"said {refused}"]) + "\n", "")
+            out += ["agent exit 2", "agent summary resources:", "agent summary   changed: 1",
+                    "agent summary   failed: 0", "agent summary   total: 3"]
         if step == "readiness check":
             return Result(True, 0, "\n".join([*out, "unready not passing after 60s", f"said {said}"]) + "\n", "")
         if check:
             out.append("took check 4")
         return Result(True, 0, "\n".join([*out, "ready"]) + "\n", "")
+
+    def sign(self, certname: str, challenge: str, name: str, new_key: bool) -> str:
+        """The Puppet server's answer to name's agent: "" when it holds (or was now signed) certname's certificate,
+        else the server's reason. A new key (a created container) asks anew: refused while the name has one."""
+        if not new_key and self.certs.get(certname) == name:
+            return ""
+        if certname in self.certs:
+            return f"{certname} already has a signed certificate; ignoring certificate request"
+        if challenge != puppet.challenge(self.stack, certname):
+            return f"the request for {certname} does not carry that name's own challengePassword"
+        self.certs[certname] = name
+        return ""
 
     def dhcp(self, mac: str, name: str) -> str:
         """What a running dnsmasq leases: the IP its dhcp-hosts.d pins to the MAC, else the first free one of the

@@ -149,7 +149,7 @@ def test_start_and_restart_have_no_run_argv(web, role, net, mode):
 
 
 PIN = agent.AgentPin("puppet.dockstack.lab", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
-                       "Challenge0123456789abcdef")
+                     "web.dockstack.lab", "Challenge0123456789abcdef")
 
 
 def test_agent_run_passes_the_server_the_certname_the_agent_script_and_the_ca(web, role, net):

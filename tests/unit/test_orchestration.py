@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import addressbook, cacheck, facts, lifecycle
+from dockstack import actions, addressbook, cacheck, facts, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.converge import open_session
@@ -25,10 +25,11 @@ from dockstack.errors import DockstackError
 from dockstack.facts import Record
 from dockstack.secretcheck import LABEL_SECRETS, fingerprint
 from dockstack.services import SERVICE_ROOT
+from dockstack.services import puppet as puppet_service
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 from dockstack.services.registry import facts_wanted
 from dockstack.world import read_world
-from tests.unit.fakeremote import Call, FakeHost, Lab
+from tests.unit.fakeremote import Call, FakeHost, Lab, action_values
 
 BOOK = f"{DNSMASQ_DIR}/dns"  # the address book's copy on h1
 CHECK = "test -e /ready"
@@ -778,6 +779,86 @@ def tls_scene(cfg) -> Scene:
                                     {"name": "api1", "role": "api", "host": "h1", "image": image}]
     inv, stack = cfg.load()
     return Scene(inv, stack, Lab(inv, stack))
+
+
+def agent_inputs(lab: Lab) -> dict[str, tuple[str, str, bytes]]:
+    """container -> (its certname, the challenge line, the whole round trip's argv and input) of its agent runs."""
+    out = {}
+    for _, argv, data in lab.wire:
+        if argv[:3] == ["sh", "-c", actions.ACTION_SCRIPT]:
+            spec, _ = action_values(argv)
+            if spec["agent_server"]:
+                out[spec["name"]] = (spec["certname"], data.partition(b"\n")[0].decode(),
+                                     "\0".join(argv).encode() + b"\0" + data)
+    return out
+
+
+def test_each_agent_gets_its_own_names_challenge_and_never_the_stacks_secret(classed):
+    assert classed.deploy()[0] == Outcome(ok=4, changed=4)
+    secret = puppet_service.stack_secret(classed.stack)
+    given = agent_inputs(classed.lab)
+    assert sorted(given) == ["app1", "app2"]
+    for name, (certname, challenge, sent) in given.items():
+        assert certname == f"{name}.{classed.inv.network.domain}"
+        assert challenge == puppet_service.challenge(classed.stack, certname)
+        assert secret.encode() not in sent, name  # neither on its command line nor on its standard input
+    assert given["app1"][1] != given["app2"][1]
+    # the secret goes to the server's own container only (its env), and to no other round trip
+    holders = {spec["name"] for _, argv, data in classed.lab.wire if secret.encode() in "\0".join(argv).encode() + data
+               for spec in [action_values(argv)[0]]}
+    assert holders == {"puppet"}
+
+
+def test_a_new_agent_container_has_its_names_old_certificate_forgotten_first(classed, cfg):
+    """The server signs no second certificate for a name: before a container's agent asks with a new key (a create
+    or a re-create), the server on its host forgets the name's old certificate; a start keeps it."""
+    lab, domain = classed.lab, classed.inv.network.domain
+    classed.deploy()
+    assert lab.certs == {f"app1.{domain}": "app1", f"app2.{domain}": "app2"}
+    assert sorted(c.detail for c in lab.asked("forget cert")) == [(f"app1.{domain}",), (f"app2.{domain}",)]
+    assert {(c.host, c.name) for c in lab.asked("forget cert")} == {("h1", "puppet")}  # on the server's host
+    lab.hosts["h2"].containers.pop("app2")  # gone: created again, with a new key
+    lab.calls.clear()
+    assert classed.deploy()[0] == Outcome(ok=4, changed=1)
+    assert [(c.what, c.name) for c in lab.calls if c.what in ("forget cert", "action")] == [
+        ("forget cert", "puppet"), ("action", "app2")]
+    reconfigure(classed, cfg)  # both re-created, one at a time, each after its name was forgotten
+    lab.calls.clear()
+    assert classed.deploy()[0] == Outcome(ok=4, changed=2)
+    apps = [c for c in lab.calls if c.what == "forget cert" or (c.what == "action" and c.name in ("app1", "app2"))]
+    assert [(c.what, c.detail) for c in apps] == [("forget cert", (f"app1.{domain}",)), ("action", ("recreate",)),
+                                                  ("forget cert", (f"app2.{domain}",)), ("action", ("recreate",))]
+    lab.container("app1").running = False  # a start: the same container, its certificate kept
+    lab.calls.clear()
+    assert classed.deploy()[0] == Outcome(ok=4, changed=1)
+    assert not lab.asked("forget cert") and lab.certs[f"app1.{domain}"] == "app1"
+
+
+def test_without_the_forget_a_recreated_agent_would_be_refused_as_a_duplicate(classed):
+    """The fake server refuses as the real one does (allow_duplicate_certs false): what the forget is for."""
+    lab, domain = classed.lab, classed.inv.network.domain
+    classed.deploy()
+    assert lab.sign(f"app2.{domain}", puppet_service.challenge(classed.stack, f"app2.{domain}"), "app2x", True) == (
+        f"app2.{domain} already has a signed certificate; ignoring certificate request")
+    # and a request under another name with the challenge an agent holds is not signed
+    lab.certs.pop(f"app2.{domain}")
+    assert "own challengePassword" in lab.sign(
+        f"app2.{domain}", puppet_service.challenge(classed.stack, f"app1.{domain}"), "app1", True)
+
+
+def test_a_server_that_cannot_forget_fails_that_container_before_its_host_is_asked(classed):
+    classed.deploy()
+    classed.lab.hosts["h2"].containers.pop("app2")
+    classed.lab.unforgetting = "puppet_forget: the Puppet server does not answer after 180s"
+    classed.lab.calls.clear()
+    outcome, lines = classed.deploy()
+    assert any(f.startswith("app2 on h2: ") for f in outcome.failed), outcome
+    assert not [c for c in classed.lab.asked("action") if c.name == "app2"]  # nothing was sent to its host
+    assert any(line.startswith("  app2: FAILED: ") and "could not forget the Puppet certificate" in line
+               and "does not answer after 180s" in line for line in lines), lines
+    assert classed.lab.certs[f"app2.{classed.inv.network.domain}"] == "app2"  # kept, and so is its address
+    classed.lab.unforgetting = ""
+    assert classed.deploy()[0] == Outcome(ok=4, changed=1)  # a re-run forgets it, then creates app2
 
 
 @pytest.fixture

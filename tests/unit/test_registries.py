@@ -171,7 +171,7 @@ def test_puppet_conf_names_the_server_and_the_environments(full):
     lines = puppet_service.render_puppet_conf(full.container("pp"), DOMAIN).splitlines()
     assert "certname = pp.dockstack.lab" in lines
     assert "environmentpath = /etc/puppet/dockstack/environments" in lines
-    assert "allow_duplicate_certs = true" in lines
+    assert "allow_duplicate_certs = false" in lines  # a name's second certificate: dockstack forgets the first
     assert "keylength = 2048" in lines  # the CA's and the server's keys, made by Java at its first start
 
 

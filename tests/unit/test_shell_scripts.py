@@ -49,6 +49,7 @@ CONSTANTS = {
     "stop.sh": (actions.STOP_SCRIPT, "sh"),
     "puppetserver.sh": (puppet_service.SERVER_SCRIPT, "sh"),
     "autosign.sh": (puppet_service.AUTOSIGN_SCRIPT, "sh"),
+    "puppet_forget.sh": (puppet_service.FORGET_SCRIPT, "sh"),
 }
 
 
