@@ -505,7 +505,7 @@ def test_dnsmasq_that_does_not_answer_fails_the_create_and_leaves_nothing(invent
         took = time.monotonic() - started
         no_traceback(proc.stdout, proc.stderr)
         assert proc.returncode == 1, proc
-        assert f"error: webui on host1: step 'webui: dhclient': no lease from dnsmasq within {DHCP}s" in proc.stderr, \
+        assert f"error: webui on host1: step 'webui: dhcp': no lease from dnsmasq within {DHCP}s" in proc.stderr, \
             proc
         assert took < STEP + DHCP + 60, took  # the action's bound: step, dhcp, the role's check_timeout (default 60)
         assert "webui" not in containers_on(inventory, "host1")  # the create removed what it made
