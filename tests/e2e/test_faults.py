@@ -258,7 +258,7 @@ def host_iptables(inventory, host: str, op: str, rule: tuple[str, ...]) -> subpr
 
 
 def container_iptables(inventory, host: str, name: str, op: str, rule: tuple[str, ...]) -> int:
-    """iptables in a container's network namespace (the host's privileges, as dockstack's dhclient has)."""
+    """iptables in a container's network namespace (the host's privileges, as dockstack's DHCP step has)."""
     return ssh(inventory, host, f"nsenter -t $(docker inspect --format '{{{{.State.Pid}}}}' {name}) -n "
                                 f"iptables -w {op} {' '.join(rule)}", check=False).returncode
 
