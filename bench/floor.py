@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import KEY, BenchError
 from dockstack import dockercli, lab
-from dockstack.actions import files_payload
+from dockstack.actions import DHCP_DIR, DHCP_HOOK, files_payload
 from dockstack.config import Container, Inventory, Network, Stack, effective_mac, tiers
 from dockstack.services import service_dir
 from dockstack.services.base import Context
@@ -31,7 +31,8 @@ def floor_veth(name: str) -> str:
 
 def write_floor_plan(inv: Inventory, stack: Stack, path: Path) -> int:
     """bench/floor.sh's input: the same containers, images, commands and service files as dockstack's; each
-    service container's files go beside the plan (PLAN.files/NAME.tar.gz). Returns the number of containers."""
+    service container's files go beside the plan (PLAN.files/NAME.tar.gz), and so does dockstack's DHCP hook
+    (PLAN.files/dhcp_hook.sh), which the floor's leases run as dockstack's do. Returns the number of containers."""
     net = inv.network
     ds = stack.address_providers()
     dns = [str(d.ip) for d in ds]
@@ -46,6 +47,10 @@ def write_floor_plan(inv: Inventory, stack: Stack, path: Path) -> int:
         ["set", "dnsmasq_dir", service_dir(d0)], ["set", "max_sessions", str(inv.hosts[0].max_sessions)]]
     files = path.parent / f"{path.stem}.files"
     files.mkdir(parents=True, exist_ok=True)
+    hook = files / "dhcp_hook.sh"
+    hook.write_text(DHCP_HOOK)
+    rows += [["set", "subnet", str(net.subnet)], ["set", "gateway", str(net.gateway) if net.gateway else "-"],
+             ["set", "dhcp_dir", DHCP_DIR], ["set", "dhcp_hook", str(hook)]]
     n = 0
     for i, tier in enumerate(tiers(stack), 1):
         for role in tier:

@@ -6,8 +6,9 @@
 # does). Per container ONE ssh call to its host: a service container's files unpacked into its folder (the
 # tar.gz dockstack's action script reads, on the same call's standard input), `docker run --network none`
 # with dockstack's own arguments (bench/floor.py), a veth pair onto the host's
-# container bridge (nsenter, as dockstack's action script), then a static IP or the container's `dhclient`
-# (entered with nsenter, as dockstack does), and the role's readiness check (`docker exec`). Per tier ONE
+# container bridge (nsenter, as dockstack's action script), then a static IP or a lease as dockstack takes it (the
+# host's udhcpc entered into the container's network namespace only, dockstack's own hook as its script, written
+# to the host's folder for it), and the role's readiness check (`docker exec`). Per tier ONE
 # ssh call to the dnsmasq host: append the tier's "IP FQDN NAME" lines to a file in dnsmasq's hostsdir and
 # SIGHUP it. No registry, no lock, no facts, no puppet/haproxy re-rendering: that is the engine's overhead
 # this is the baseline for. Connections are reused (ControlMaster), as dockstack keeps one per host.
@@ -15,7 +16,9 @@
 # Usage: floor.sh PLAN
 #   PLAN is tab-separated; `-` stands for an empty field:
 #     set   KEY VALUE            key, known_hosts, bridge, mtu, domain, dnsmasq_address, dnsmasq_name,
-#                                dnsmasq_dir, max_sessions
+#                                dnsmasq_dir, max_sessions, subnet, gateway, dhcp_dir, dhcp_hook (a file on
+#                                this machine: dockstack's hook, sent with each container's call as dockstack
+#                                sends it with each action)
 #     c     TIER NAME ADDRESS VETH CIDR MAC CHECK FILES DOCKER_ARG...
 #   FILES (a tar.gz on this machine, paths relative to /: the container's service files and folders) is
 #   unpacked on the host before `docker run`, as dockstack's action script unpacks its own.
@@ -29,8 +32,9 @@ plan=${1:?usage: floor.sh PLAN}
 # shellcheck disable=SC2016
 CREATE_SCRIPT='
 set -eu
-name=$1 br=$2 mtu=$3 hv=$4 cidr=$5 mac=$6 check=$7 files=$8
-shift 8
+name=$1 br=$2 mtu=$3 hv=$4 cidr=$5 mac=$6 check=$7 files=$8 subnet=$9 gw=${10} dhcp_dir=${11} hook_text=${12}
+shift 12
+if [ "$gw" = - ]; then gw=; fi
 if [ "$files" != - ]; then tar -xzf - -C / --no-same-owner; fi  # the service files, on standard input
 docker "$@" >/dev/null
 pid=$(docker container inspect --format "{{.State.Pid}}" "$name")
@@ -46,8 +50,17 @@ ip link set "$hv" master "$br" up
 if [ "$cidr" != - ]; then
   cn ip addr add "$cidr" dev eth0
 else
-  # dhclient of the container, in all its namespaces, with the privileges of the host (as dockstack runs it)
-  nsenter -t "$pid" -n -m -u -i -p -r -w -- timeout 30 dhclient -1 eth0
+  # the lease as the action script of dockstack takes it: udhcpc of the host in the network namespace of the
+  # container only, the hook of dockstack applying the lease
+  mkdir -p "$dhcp_dir"
+  hook=$(mktemp "$dhcp_dir/hook.XXXXXX")
+  trap "rm -f \"\$hook\"" EXIT
+  printf "%s\n" "$hook_text" > "$hook"
+  chmod 0700 "$hook"
+  env -i PATH="$PATH" DOCKSTACK_NETNS="$(readlink "/proc/$pid/ns/net")" DOCKSTACK_SUBNET="$subnet" \
+    DOCKSTACK_GATEWAY="$gw" timeout 30 nsenter -t "$pid" -n udhcpc -f -q -n -C -i eth0 -s "$hook" -t 30 -T 1 \
+    -x "hostname:$name" >&2
+  cn ip -o -4 addr show dev eth0 | grep -q " inet "
 fi
 if [ "$check" != - ]; then
   tries=0
@@ -87,9 +100,11 @@ while IFS= read -r line || [ -n "$line" ]; do
     *) echo "floor.sh: $plan: unknown line: $line" >&2; exit 2 ;;
   esac
 done <"$plan"
-for k in key known_hosts bridge mtu domain dnsmasq_address dnsmasq_name dnsmasq_dir max_sessions; do
+for k in key known_hosts bridge mtu domain dnsmasq_address dnsmasq_name dnsmasq_dir max_sessions subnet gateway \
+         dhcp_dir dhcp_hook; do
   [ -n "${conf[$k]:-}" ] || { echo "floor.sh: $plan: missing 'set $k'" >&2; exit 2; }
 done
+hook_text=$(cat "${conf[dhcp_hook]}")
 
 work=$(mktemp -d)
 ssh_opts=(-i "${conf[key]}" -o "UserKnownHostsFile=${conf[known_hosts]}" -o StrictHostKeyChecking=yes
@@ -118,7 +133,8 @@ create() {  # one plan line -> its IP in $work/NAME.ip
   local name=${f[2]} address=${f[3]} input=/dev/null files=-
   if [ "${f[8]}" != - ]; then input=${f[8]} files=1; fi
   remote "$address" "$CREATE_SCRIPT" "$name" "${conf[bridge]}" "${conf[mtu]}" "${f[4]}" "${f[5]}" "${f[6]}" \
-    "${f[7]}" "$files" "${f[@]:9}" <"$input" >"$work/$name.ip" 2>"$work/$name.err"
+    "${f[7]}" "$files" "${conf[subnet]}" "${conf[gateway]}" "${conf[dhcp_dir]}" "$hook_text" "${f[@]:9}" \
+    <"$input" >"$work/$name.ip" 2>"$work/$name.err"
 }
 
 declare -A running=() job_name=() job_host=()

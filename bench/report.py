@@ -87,8 +87,9 @@ def report(res: Results) -> tuple[str, list[Goal]]:
            "The floor (`bench/floor.sh`) does only the unavoidable work, with the same images, hosts, docker "
            "options and dnsmasq configuration (no-ping): tiers in sequence, a tier's containers in parallel "
            "(at most 8 at once per host, like dockstack); per container one `ssh` call (`docker run --network "
-           "none`, a veth pair onto the bridge, static IP or the container's `dhclient` entered with `nsenter` "
-           "as dockstack does, the role's check with `docker exec`), per tier one `ssh` "
+           "none`, a veth pair onto the bridge, static IP or a lease by the host's `udhcpc` entered into the "
+           "container's network namespace with dockstack's hook, as dockstack takes it, the role's check with "
+           "`docker exec`), per tier one `ssh` "
            "call to the dnsmasq host (append the DNS entries, SIGHUP); SSH connections reused (ControlMaster).\n"]
 
     # part 1

@@ -3,8 +3,9 @@ ExecSpec) that turns itself into one constant script's argv, values passed as ar
 action's report is parsed by a pure function.
 
 create/recreate/start/restart (ACTION_SCRIPT): write the env file and the service files (standard input), `docker
-run` (or start), give the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it,
-print the MAC and IP it ended with, then poll the role's readiness check. A create that fails before the container
+run` (or start), give the container its eth0 on the bridge with the planned MAC, a static IP or a DHCP lease (the
+host's udhcpc in the container's network namespace, DHCP_HOOK its script), print the MAC and IP it ended with, then
+poll the role's readiness check. A create that fails before the container
 has an address removes the container again, so nothing is left half-made.
 """
 
@@ -31,6 +32,12 @@ CHECK_POLL = 0.2  # seconds between readiness probes
 
 # The one script of an action (see above): dockstack/scripts/action.sh, its named values from ActionSpec.argv.
 ACTION_SCRIPT = script("action.sh")
+# udhcpc's script, which checks a lease and applies it in the container's network namespace: dockstack/scripts/
+# dhcp_hook.sh, handed to ACTION_SCRIPT (dhcp_hook=) for a container without a static IP.
+DHCP_HOOK = script("dhcp_hook.sh")
+# Where ACTION_SCRIPT writes that hook for udhcpc to run, one file per action: root's, on the host, beside no
+# container's folder (no container mounts it), so nothing a container writes is ever run in its place.
+DHCP_DIR = "/var/lib/dockstack-dhcp"
 # A clean stop (and remove): dockstack/scripts/stop.sh, called by StopSpec.
 STOP_SCRIPT = script("stop.sh")
 
@@ -69,6 +76,7 @@ class ActionSpec:
     mac: str  # "" : whatever the veth gets (a lease's MAC comes from dnsmasq's data otherwise)
     cidr: str  # a static address with its prefix; "": a DHCP lease
     gateway: str
+    subnet: str  # the container network (NETWORK/PREFIX): a lease must be an address of it
     mtu: int
     bridge: str
     host_veth: str
@@ -84,14 +92,16 @@ class ActionSpec:
     agent_ca: str
     run: tuple[str, ...]  # docker run's arguments after `docker run` (create and recreate)
     timeout: float  # how long the whole round trip may take
+    dhcp_dir: str = DHCP_DIR  # the host folder of udhcpc's script (a lease only)
     stdin: bytes = field(default=b"", repr=False)
 
     def named(self) -> list[tuple[str, str]]:
         """The script's values, by the names it reads them under."""
         return [("mode", self.mode), ("name", self.name), ("mac", self.mac), ("cidr", self.cidr),
-                ("gateway", self.gateway), ("mtu", str(self.mtu)), ("bridge", self.bridge),
+                ("gateway", self.gateway), ("subnet", self.subnet), ("mtu", str(self.mtu)), ("bridge", self.bridge),
                 ("host_veth", self.host_veth), ("tmp_veth", self.tmp_veth),
-                ("dhcp_timeout", str(self.dhcp_timeout)), ("check", self.check),
+                ("dhcp_timeout", str(self.dhcp_timeout)), ("dhcp_hook", "" if self.cidr else DHCP_HOOK),
+                ("dhcp_dir", "" if self.cidr else self.dhcp_dir), ("check", self.check),
                 ("check_timeout", str(self.check_timeout)), ("poll", f"{self.poll:g}"),
                 ("files", "1" if self.files else "0"), ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
@@ -117,7 +127,8 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
     return ActionSpec(
         mode=mode, name=c.name, host=c.host, mac=plan.mac or "",
         cidr=f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else "",
-        gateway=str(net.gateway) if net.gateway else "", mtu=net.mtu, bridge=net.bridge, host_veth=hv, tmp_veth=tmp,
+        gateway=str(net.gateway) if net.gateway else "", subnet=str(net.subnet), mtu=net.mtu, bridge=net.bridge,
+        host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
         poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files),
         agent_server=agent.server if agent else "", certname=agent.certname if agent else "",

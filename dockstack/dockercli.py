@@ -33,8 +33,8 @@ def spec(c: Container) -> dict[str, object]:
 
 def cap_add(c: Container) -> list[str]:
     """Capabilities beyond Docker's default set, as its service's definition asks (dnsmasq to serve DHCP,
-    keepalived to move the VIP). Other containers' dhclient runs with the host's privileges in the container's
-    namespaces (actions.ACTION_SCRIPT), so their own processes never hold it."""
+    keepalived to move the VIP). The others' leases are taken by the host's own DHCP client in the container's
+    network namespace (actions.ACTION_SCRIPT), so their own processes never hold NET_ADMIN."""
     d = definition(c)
     return d.cap_add(c) if d else []
 
@@ -42,7 +42,7 @@ def cap_add(c: Container) -> list[str]:
 def cap_drop(c: Container) -> list[str]:
     """Capabilities of Docker's default set a container does without: NET_RAW (raw and packet sockets: ARP
     spoofing, forged DHCP or VRRP on the segment) unless its definition asks for it (keepalived's VRRP adverts).
-    Its dhclient runs with the host's privileges (actions.ACTION_SCRIPT), so it needs none of them."""
+    Its lease is taken by the host's DHCP client (actions.ACTION_SCRIPT), so it needs none of them."""
     return [cap for cap in DROPPED_CAPS if cap not in cap_add(c)]
 
 

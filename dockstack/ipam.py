@@ -28,7 +28,7 @@ class AddressPlan:
     """How a container gets its address: the MAC to start with, and static IP or DHCP."""
 
     mac: str | None  # None: let the interface get a random MAC (a new address)
-    static_ip: str | None  # None: run dhclient
+    static_ip: str | None  # None: a lease from dnsmasq
     source: str
     expected_ip: str | None  # the IP dnsmasq should hand out (lease path), for a check afterwards
     why: str

@@ -22,7 +22,7 @@ import yaml
 from dockstack import local
 from dockstack.config import Inventory, LabSpec, load_inventory
 from dockstack.errors import ConfigError, DockstackError
-from dockstack.prereq import LAB_PROGRAMS, require, which
+from dockstack.prereq import HOST_PROGRAMS, LAB_PROGRAMS, require, which
 from dockstack.render import render
 
 READY_TIMEOUT = 60.0
@@ -200,7 +200,7 @@ def observe(lh: LabHost) -> HostState:
 
 def up(inv: Inventory, say=print) -> list[str]:
     """Bring the lab to its desired state; returns the changes made (empty: nothing to do)."""
-    require(LAB_PROGRAMS, "inv lab.up")
+    require(LAB_PROGRAMS | HOST_PROGRAMS, "inv lab.up")
     spec = require_lab(inv)
     hosts = lab_hosts(inv)
     changes: list[str] = []

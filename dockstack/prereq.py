@@ -13,6 +13,10 @@ LAB_PROGRAMS = {
     "ssh-keygen": "openssh-client", "ip": "iproute2", "bridge": "iproute2", "iptables": "iptables",
     "nsenter": "util-linux", "unshare": "util-linux",
 }
+# what the action script runs on a Docker host besides docker (action.sh: eth0's plumbing, a lease by the host's own
+# DHCP client). The lab's hosts are namespaces of this machine and run its programs, so lab.up checks them here; a
+# real host without udhcpc is named by the action itself (`failed dhcp`, with the package to install).
+HOST_PROGRAMS = {"nsenter": "util-linux", "ip": "iproute2", "udhcpc": "udhcpc"}
 IMAGE_PROGRAMS = {"debootstrap": "debootstrap", "tar": "tar"}
 
 SBIN = ("/usr/sbin", "/sbin")

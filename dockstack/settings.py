@@ -11,7 +11,7 @@ from pathlib import Path
 from dockstack.errors import DockstackError
 
 STEP_TIMEOUT_ENV, STEP_TIMEOUT = "DOCKSTACK_STEP_TIMEOUT", 60.0  # a plain remote step
-DHCP_TIMEOUT_ENV, DHCP_TIMEOUT = "DOCKSTACK_DHCP_TIMEOUT", 30  # dhclient, for one lease
+DHCP_TIMEOUT_ENV, DHCP_TIMEOUT = "DOCKSTACK_DHCP_TIMEOUT", 30  # the host's udhcpc, for one lease
 AGENT_TIMEOUT_ENV, AGENT_TIMEOUT = "DOCKSTACK_AGENT_TIMEOUT", 300  # one Puppet agent run, on top of an action's bound
 HEALTH_TIMEOUT_ENV, HEALTH_TIMEOUT = "DOCKSTACK_HEALTH_TIMEOUT", 5.0  # one readiness check of `inv status`
 LOCK_TIMEOUT_ENV, LOCK_TIMEOUT = "DOCKSTACK_LOCK_TIMEOUT", 60.0  # waiting for another run's lock on the address book

@@ -9,8 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# udhcpc: the lab's hosts run this machine's programs, and dockstack leases a container's address with the host's
+# DHCP client (in the container's network namespace), never the container's own
 packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps sudo
-          shellcheck)
+          shellcheck udhcpc)
 # --tests: what the test suite needs besides: a real headless browser for Horizon's e2e test (chromium, its driver,
 # and certutil to trust the stack's CA in the browser's own certificate store)
 if [ "${1:-}" = --tests ]; then

@@ -1,18 +1,20 @@
 #!/bin/sh
 # One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
 # file and the service files (standard input), runs docker run/start/restart, gives the container its eth0 on the
-# bridge with the planned MAC, a static address or a DHCP lease, runs the Puppet agent (agent.sh) when asked, then
-# polls the readiness check. A create that fails before the container has an address removes it again.
+# bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with dhcp_hook.sh), runs the
+# Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails before the container has
+# an address removes it again.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
-# mode name mac cidr gateway mtu bridge host_veth tmp_veth dhcp_timeout check check_timeout poll files env_lines
-# agent_server certname agent_script agent_ca (each once; an unknown key fails the action).
+# mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
+# check_timeout poll files env_lines agent_server certname agent_script agent_ca (each once; an unknown key fails
+# the action).
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
 # recreate), then the service files as tar.gz when files is 1.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
-mode='' name='' mac='' cidr='' gw='' mtu='' br='' hv='' tmp='' dhcp_timeout='' check='' check_timeout='' poll=''
-files=0 envs=0 agent_server='' certname='' agent='' agent_ca=''
+mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
+check='' check_timeout='' poll='' files=0 envs=0 agent_server='' certname='' agent='' agent_ca=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -22,11 +24,14 @@ while [ $# -gt 0 ]; do
     mac=*) mac=$value ;;
     cidr=*) cidr=$value ;;
     gateway=*) gw=$value ;;
+    subnet=*) subnet=$value ;;
     mtu=*) mtu=$value ;;
     bridge=*) br=$value ;;
     host_veth=*) hv=$value ;;
     tmp_veth=*) tmp=$value ;;
     dhcp_timeout=*) dhcp_timeout=$value ;;
+    dhcp_hook=*) dhcp_hook=$value ;;
+    dhcp_dir=*) dhcp_dir=$value ;;
     check=*) check=$value ;;
     check_timeout=*) check_timeout=$value ;;
     poll=*) poll=$value ;;
@@ -45,8 +50,8 @@ fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said
 t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
 took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
-envfile=
-trap 'rm -f "$cid" ${envfile:+"$envfile"}' EXIT
+envfile='' hook=''
+trap 'rm -f "$cid" ${envfile:+"$envfile"} ${hook:+"$hook"}' EXIT
 trap 'exit 129' HUP INT TERM PIPE  # a client that went away: the env file (secrets) goes all the same
 undo() {  # remove what this run created, by ID: never a container of the same name made by someone else
   if [ -s "$cid" ]; then docker rm --force "$(cat "$cid")" >/dev/null 2>&1; fi
@@ -56,6 +61,21 @@ docker_run() {
     undo; fail "docker run" "$out"; }
   if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
 }
+if [ -z "$cidr" ]; then
+  # the lease is asked for by the HOST's DHCP client: checked before anything changes
+  udhcpc=$(command -v udhcpc) ||
+    fail dhcp "udhcpc is not installed on this host: run \`apt-get install -y udhcpc\` (dockstack leases a \
+container's address with the host's DHCP client, never with the container's own)"
+  if [ -z "$dhcp_hook" ] || [ -z "$subnet" ] || [ -z "$dhcp_dir" ]; then
+    fail spec "no dhcp_hook, dhcp_dir or subnet for a lease (the action script and dockstack differ)"
+  fi
+  # udhcpc's script, this run's own file in a folder of the host's root that no container mounts
+  if [ -L "$dhcp_dir" ] || { [ ! -d "$dhcp_dir" ] && ! mkdir -m 0700 "$dhcp_dir"; }; then
+    fail dhcp "$dhcp_dir is a symlink or cannot be made: it must be a folder of the host's root"
+  fi
+  hook=$(umask 077 && mktemp "$dhcp_dir/hook.XXXXXX") || fail dhcp "cannot make a file in $dhcp_dir"
+  { printf '%s' "$dhcp_hook" > "$hook" && chmod 0700 "$hook"; } || fail dhcp "cannot write $hook"
+fi
 challenge=
 if [ -n "$agent_server" ]; then
   # the CSR challenge for the agent's certificate request: one line, before the env (agent.sh checks it)
@@ -93,6 +113,20 @@ if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
   logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
 fi
 cn() { nsenter -t "$pid" -n "$@"; }
+lease() {  # the host's udhcpc in the container's network namespace; fails unless eth0 ends with an address
+  ns=$(readlink "/proc/$pid/ns/net") || { echo "no network namespace for PID $pid"; return 1; }
+  if [ "$ns" = "$(readlink /proc/self/ns/net)" ]; then echo "the container has the host's network"; return 1; fi
+  # a dhclient an older dockstack started in the container with the host's privileges (it would run the
+  # container's dhclient-script at each renewal): ended from here, by PID; nothing of the container's runs
+  for p in $(pgrep -x dhclient 2>/dev/null); do
+    if [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$ns" ]; then kill "$p" 2>/dev/null; fi
+  done
+  # a clean environment: the hook reads udhcpc's values and these three, nothing else of the caller's
+  env -i PATH="$PATH" DOCKSTACK_NETNS="$ns" DOCKSTACK_SUBNET="$subnet" \
+    DOCKSTACK_GATEWAY="$gw" timeout -k 2 "$dhcp_timeout" nsenter -t "$pid" -n "$udhcpc" -f -q -n -C -i eth0 \
+    -s "$hook" -t "$dhcp_timeout" -T 1 -x "hostname:$name" || return 1
+  cn ip -o -4 addr show dev eth0 | grep -q ' inet ' || { echo "eth0 has no address after the lease"; return 1; }
+}
 out=$( (
   set -e
   ip link del "$hv" 2>/dev/null || true
@@ -114,15 +148,18 @@ if [ -n "$cidr" ]; then
     if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
   ) 2>&1) || { undo; fail "static IP" "$out"; }
 else
-  # dhclient needs NET_ADMIN, the container does not get it: run the container's own dhclient in all its
-  # namespaces with the host's privileges (a privileged exec; it dies with the container's PID 1)
-  # (moved into the container's cgroup first where cgroup v2 allows it, so docker counts and stops it too)
-  cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
-  out=$(sh -c 'if [ -n "$1" ]; then echo $$ > "/sys/fs/cgroup$1/cgroup.procs"; fi 2>/dev/null
-               shift; exec "$@"' sh "$cg" \
-    nsenter -t "$pid" -n -m -u -i -p -r -w -- sh -c 'pkill -x dhclient; exec timeout "$1" dhclient -1 eth0' \
-    sh "$dhcp_timeout" 2>&1) ||
-    { undo; fail "dhclient" "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" "$out"; }
+  # The lease: the HOST's udhcpc in the container's network namespace only (nsenter -n: the host's programs and
+  # files, the container's eth0), with dockstack's hook (dhcp_hook.sh, written above) as its script, which
+  # checks the lease and applies it with the host's `ip`. Nothing of the container's filesystem runs with the
+  # host's privileges, and the container holds no NET_ADMIN. udhcpc exits once bound (-q): no process stays in
+  # the container or holds its namespace; the address is the container's for good (dhcp_hook.sh says why).
+  if ! out=$(lease 2>&1); then
+    undo
+    refused=$(printf '%s\n' "$out" | grep '^dhcp hook: ')
+    if [ -n "$refused" ]; then fail dhcp "the lease was refused, eth0 has no address" "$refused"; fi
+    fail dhcp "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" \
+      "$(printf '%s\n' "$out" | tail -n 2)"
+  fi
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'
 cn ip -o -4 addr show dev eth0 | sed 's/^/addr /'

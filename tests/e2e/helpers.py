@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from dockstack import agent, lab
+from dockstack import actions, agent, lab
 from dockstack.config import (
     DEFAULT_HOSTS_FILE,
     ROOT,
@@ -187,11 +187,31 @@ def registry_is_consistent(inventory) -> dict[str, tuple[str, str]]:
     return {x[0]: (x[3], x[4]) for x in lines}
 
 
+# A fresh DHCP exchange as dockstack's action script runs it: the host's udhcpc in the container's network namespace
+# only, dockstack's hook (standard input) as its script in the host's folder for it; fails unless eth0 has an address.
+RENEW_SCRIPT = """set -eu
+name=$1 subnet=$2 gateway=$3 dir=$4
+pid=$(docker inspect --format '{{.State.Pid}}' "$name")
+mkdir -p "$dir"
+hook=$(mktemp "$dir/hook.XXXXXX")
+trap 'rm -f "$hook"' EXIT
+cat > "$hook"
+chmod 0700 "$hook"
+nsenter -t "$pid" -n ip -4 addr flush dev eth0
+env -i PATH="$PATH" DOCKSTACK_NETNS="$(readlink "/proc/$pid/ns/net")" DOCKSTACK_SUBNET="$subnet" \\
+  DOCKSTACK_GATEWAY="$gateway" timeout 30 nsenter -t "$pid" -n udhcpc -f -q -n -C -i eth0 -s "$hook" -t 30 -T 1 \\
+  -x "hostname:$name"
+nsenter -t "$pid" -n ip -o -4 addr show dev eth0 | grep -q ' inet '
+"""
+
+
 def renew_lease(inventory, host: str, name: str) -> None:
-    """A fresh DHCP exchange: drop the address, ask again (with the host's privileges in the container's
-    namespaces, as dockstack runs dhclient: `docker exec --privileged` needs capabilities this sandbox lacks)."""
-    ssh(inventory, host, f"nsenter -t $(docker inspect --format '{{{{.State.Pid}}}}' {name}) -n -m -p -r -w -- "
-                         "sh -c 'pkill -x dhclient; ip addr flush dev eth0; timeout 30 dhclient -1 eth0'")
+    """A fresh DHCP exchange: drop the address, ask again, as dockstack does (the host's udhcpc in the container's
+    network namespace, with dockstack's hook: nothing of the container's runs)."""
+    net = inventory.network
+    args = [name, str(net.subnet), str(net.gateway) if net.gateway else "", actions.DHCP_DIR]
+    ssh(inventory, host, " ".join(["sh", "-c", shlex.quote(RENEW_SCRIPT), "sh", *map(shlex.quote, args)]),
+        stdin=actions.DHCP_HOOK)
 
 
 def holds(inventory: Inventory, host: str, name: str, ip: str) -> bool:

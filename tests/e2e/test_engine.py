@@ -190,7 +190,7 @@ def test_a_changed_dnsmasq_conf_restarts_dnsmasq_and_every_address_stays(invento
 
 
 def test_application_containers_do_not_hold_net_admin(inventory, deployed_stack):
-    """Only dnsmasq (a DHCP server) keeps NET_ADMIN; the others' dhclient ran as a privileged exec."""
+    """Only dnsmasq (a DHCP server) keeps NET_ADMIN; the others' leases were taken by the host's udhcpc."""
     assert effective_caps(inventory, "host1", "dnsmasq") & CAP_NET_ADMIN
     for name, host in (("galera", "host2"), ("webui", "host1"), ("haproxy", "host3")):
         assert not effective_caps(inventory, host, name) & CAP_NET_ADMIN, name

@@ -258,7 +258,7 @@ def host_iptables(inventory, host: str, op: str, rule: tuple[str, ...]) -> subpr
 
 
 def container_iptables(inventory, host: str, name: str, op: str, rule: tuple[str, ...]) -> int:
-    """iptables in a container's network namespace (the host's privileges, as dockstack's dhclient has)."""
+    """iptables in a container's network namespace (the host's privileges, as dockstack's DHCP step has)."""
     return ssh(inventory, host, f"nsenter -t $(docker inspect --format '{{{{.State.Pid}}}}' {name}) -n "
                                 f"iptables -w {op} {' '.join(rule)}", check=False).returncode
 
@@ -505,7 +505,7 @@ def test_dnsmasq_that_does_not_answer_fails_the_create_and_leaves_nothing(invent
         took = time.monotonic() - started
         no_traceback(proc.stdout, proc.stderr)
         assert proc.returncode == 1, proc
-        assert f"error: webui on host1: step 'webui: dhclient': no lease from dnsmasq within {DHCP}s" in proc.stderr, \
+        assert f"error: webui on host1: step 'webui: dhcp': no lease from dnsmasq within {DHCP}s" in proc.stderr, \
             proc
         assert took < STEP + DHCP + 60, took  # the action's bound: step, dhcp, the role's check_timeout (default 60)
         assert "webui" not in containers_on(inventory, "host1")  # the create removed what it made

@@ -62,7 +62,7 @@ def test_with_sudo_everything_works(inventory, operator, dnsmasq_up, tmp_path):
     hosts = hosts_file(tmp_path, sudo=True)
     as_root = json.loads(run_inv("ipam.show", "--json").stdout)
     assert json.loads(run_inv("ipam.show", "--json", f"--hosts-file={hosts}").stdout) == as_root
-    # a create pushes files (dnsmasq's), plumbs eth0 with nsenter and runs dhclient: all through sudo
+    # a create pushes files (dnsmasq's), plumbs eth0 with nsenter and runs the host's udhcpc: all through sudo
     run_inv("remove", "--name=galera", f"--hosts-file={hosts}")
     out = run_inv("create", "--name=galera", f"--hosts-file={hosts}").stdout
     assert "galera: 10.100.0." in out

@@ -339,7 +339,7 @@ class Lab:
         if not c.ip or step not in ("", "readiness check"):
             if mode in (actions.CREATE, actions.RECREATE):
                 del host.containers[name]  # the script's undo
-            return Result(False, 1, "\n".join([*out, f"failed {step or 'dhclient'}",
+            return Result(False, 1, "\n".join([*out, f"failed {step or 'dhcp'}",
                                                f"said {said or 'no lease from dnsmasq within 30s'}"]) + "\n", "")
         out += [f"link 2: eth0@if{c.pid + 1}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP "
                 f"mode DEFAULT group default qlen 1000\\    link/ether {c.mac} brd ff:ff:ff:ff:ff:ff link-netnsid 0",

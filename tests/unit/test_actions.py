@@ -98,8 +98,9 @@ def test_create_with_a_new_address(web, role, net):
     argv = argv_of(actions.CREATE, web, role, net, NEW_PLAN, DNS_SERVERS, False)
     values, run = split_action(argv)
     hv, tmp = network.veth_names("web")
-    assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gateway": "", "mtu": "1450",
-                      "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp, "dhcp_timeout": "30",
+    assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gateway": "",
+                      "subnet": "10.100.0.0/24", "mtu": "1450", "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp,
+                      "dhcp_timeout": "30", "dhcp_hook": actions.DHCP_HOOK, "dhcp_dir": "/var/lib/dockstack-dhcp",
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
                       "env_lines": "0", "agent_server": "", "certname": "", "agent_script": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
@@ -111,6 +112,7 @@ def test_static_ip_is_passed_as_cidr_with_its_mac(container, role, net):
     plan = ipam.plan_address(c, {})
     values, _ = split_action(argv_of(actions.CREATE, c, role, net, plan, DNS_SERVERS, False))
     assert (values["mac"], values["cidr"], values["gateway"]) == ("02:00:0a:64:00:0a", "10.100.0.10/24", "")
+    assert (values["dhcp_hook"], values["dhcp_dir"]) == ("", "")  # no lease: no hook written
 
 
 def test_static_ip_cidr_uses_the_subnet_prefix(container, role, net):
@@ -252,7 +254,7 @@ def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(conta
     (bin_dir / "docker").chmod(0o755)
     c = container("web", env=(("DB_PASSWORD", SECRET), ("PADDED", "  x\ty  "), ("EMPTY", "")))
     service_file = f"{tmp_path}/svc/site.pp"
-    made = spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, True, files={service_file: "node default {}\n"})
+    made = spec(actions.CREATE, c, role, net, STATIC_PLAN, DNS_SERVERS, True, files={service_file: "node default {}\n"})
     argv, data = made.argv(), made.stdin
     proc = subprocess.run(argv, input=data, capture_output=True, timeout=30,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
@@ -302,11 +304,11 @@ def test_parse_action_failed_before_start():
 
 
 def test_parse_action_failed_after_start():
-    res = actions.parse_action("started\nfailed dhclient\nsaid no lease from dnsmasq within 30s (is a dnsmasq "
+    res = actions.parse_action("started\nfailed dhcp\nsaid no lease from dnsmasq within 30s (is a dnsmasq "
                                "container running?)\nsaid \n")
     assert res.started
     assert (res.mac, res.ip, res.ready) == (None, None, False)
-    assert res.failed_step == "dhclient"
+    assert res.failed_step == "dhcp"
     assert res.said == "no lease from dnsmasq within 30s (is a dnsmasq container running?)"
 
 
@@ -476,33 +478,79 @@ def test_script_reports_how_long_addressing_and_the_check_took(container, role, 
     assert set(res.took) == {"addressing", "check"} and all(0 <= s < 30 for s in res.took.values())
 
 
-# --- the whole script with fakes: eth0's plumbing, the address, a failed lease undone ------------------------
+# --- the whole script with fakes: eth0's plumbing, the address, a lease, a failed lease undone -----------------
 
-DEAD_PID = "99999999"  # above any pid_max: no process has it, so no /proc/PID/cgroup of this machine is read
+DEAD_PID = "99999999"  # above any pid_max: no process has it, so nothing of this machine's is read or entered
+NETNS_HOST, NETNS_CONTAINER = "net:[4026531840]", "net:[4026532002]"  # what the fake readlink names them
 FAKE_DOCKER_CREATE = f"""case "$1" in
   run) while [ "$1" != --cidfile ]; do shift; done; echo cafe1234 > "$2" ;;  # docker run writes the new ID
   container) echo {DEAD_PID} ;;  # inspect --format {{{{.State.Pid}}}}
   exec) shift; while [ "$1" != sh ]; do shift; done; exec "$@" ;;  # the readiness check, here
 esac
 """
-# `nsenter -t PID -n CMD` prints eth0 as ip would; the dhclient path's `nsenter ... -- sh -c ...` runs its command
-FAKE_NSENTER = r"""case "$*" in
+# `nsenter -t PID -n CMD`: `ip addr add` remembers the address, `ip -o ... show dev eth0` prints eth0 as ip would
+# (its address once one was added), and udhcpc runs (in "the container's network": FAKE_IN_NETNS)
+FAKE_NSENTER = r"""case "$4 $5 $6" in "ip addr add") echo "$7" > "$FAKEBIN_STATE/addr" ;; esac
+case "$*" in
   *" ip -o link show dev eth0") printf '%s\n' '9: eth0@if10: <UP> mtu 1450 link/ether 02:00:0a:64:00:05 brd ff' ;;
-  *" ip -o -4 addr show dev eth0") printf '%s\n' '9: eth0    inet 10.100.0.5/24 brd 10.100.0.255 scope global eth0' ;;
-  *" -- "*) while [ "$1" != -- ]; do shift; done; shift; exec "$@" ;;
+  *" ip -o -4 addr show dev eth0")
+    if [ -s "$FAKEBIN_STATE/addr" ]; then
+      printf '9: eth0    inet %s brd 10.100.0.255 scope global eth0\n' "$(cat "$FAKEBIN_STATE/addr")"
+    fi ;;
+  *"/udhcpc "*) shift 3; FAKE_IN_NETNS=1 exec "$@" ;;
 esac
+"""
+# the host's ip, and the hook's: an address added is remembered, a flush forgets it
+FAKE_IP = """case "$1 $2" in
+  "addr add") echo "$3" > "$FAKEBIN_STATE/addr" ;;
+  "-4 addr") rm -f "$FAKEBIN_STATE/addr" ;;
+esac
+"""
+# /proc/PID/ns/net: the container's for DEAD_PID and the PIDs a test marks, the host's otherwise; /proc/self's is the
+# container's inside the fake nsenter
+FAKE_READLINK = f"""case "$1" in
+  /proc/self/ns/net) if [ -n "${{FAKE_IN_NETNS:-}}" ]; then echo '{NETNS_CONTAINER}'; else echo '{NETNS_HOST}'; fi ;;
+  /proc/*/ns/net) p=${{1#/proc/}}
+    if [ -e "$FAKEBIN_STATE/container-${{p%%/*}}" ]; then echo '{NETNS_CONTAINER}'; else echo '{NETNS_HOST}'; fi ;;
+  *) exec /usr/bin/readlink "$@" ;;
+esac
+"""
+# env -i, keeping only what the fakes need to log
+FAKE_ENV = """[ "$1" = -i ] || { echo "env without -i: $*" >&2; exit 9; }
+shift
+exec /usr/bin/env -i FAKEBIN_LOG="$FAKEBIN_LOG" FAKEBIN_STATE="$FAKEBIN_STATE" "$@"
+"""
+# udhcpc: keeps the script it was given and its environment, then runs the script as udhcpc does, with the lease in
+# $FAKEBIN_STATE/lease (udhcpc's variables, one a line); no such file: no lease
+FAKE_UDHCPC = """while [ $# -gt 0 ]; do case $1 in -s) hook=$2; shift ;; esac; shift; done
+cp "$hook" "$FAKEBIN_STATE/hook-run"
+/usr/bin/env > "$FAKEBIN_STATE/udhcpc-env"
+if [ ! -e "$FAKEBIN_STATE/lease" ]; then
+  echo "udhcpc: broadcasting discover" >&2; echo "udhcpc: no lease, failing" >&2; exit 1
+fi
+interface=eth0 "$hook" deconfig
+set -a; . "$FAKEBIN_STATE/lease"; set +a
+interface=eth0 "$hook" bound
 """
 
 
 @pytest.fixture
 def action_fakes(fakebin):
-    """docker, nsenter and ip fakes (and pkill, dhclient: the lease path never touches this machine's)."""
+    """docker, nsenter, ip, readlink, env, pgrep and udhcpc fakes: the lease path never touches this machine's."""
     fakebin.add("docker", FAKE_DOCKER_CREATE)
     fakebin.add("nsenter", FAKE_NSENTER)
-    for name in ("ip", "pkill"):
-        fakebin.add(name)
-    fakebin.add("dhclient", 'echo "No DHCPOFFERS received." >&2\nexit 2\n')
+    fakebin.add("ip", FAKE_IP)
+    fakebin.add("readlink", FAKE_READLINK)
+    fakebin.add("env", FAKE_ENV)
+    fakebin.add("pgrep", 'cat "$FAKEBIN_STATE/pgrep" 2>/dev/null\n')
+    fakebin.add("udhcpc", FAKE_UDHCPC)
+    (fakebin.state / f"container-{DEAD_PID}").touch()
     return fakebin
+
+
+def lease_argv(mode: str, c, role, net, dhcp_dir: Path) -> list[str]:
+    """The action's argv for a lease, its hook written under dhcp_dir (a folder of the test)."""
+    return dataclasses.replace(spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False), dhcp_dir=str(dhcp_dir)).argv()
 
 
 def test_script_plumbs_eth0_and_sets_the_static_address(container, net, action_fakes):
@@ -525,21 +573,172 @@ def test_script_plumbs_eth0_and_sets_the_static_address(container, net, action_f
         f"{netns} ip -o link show dev eth0", f"{netns} ip -o -4 addr show dev eth0",
     ]
     assert action_fakes.calls("docker")[0].startswith("docker run --cidfile /tmp/dockstack-cid.")
-    assert action_fakes.calls("dhclient", "pkill") == []
+    assert action_fakes.calls("udhcpc", "env", "pgrep") == []
 
 
-def test_script_asks_for_a_lease_in_the_containers_namespaces_and_undoes_a_create_without_one(container, role, net,
-                                                                                             action_fakes):
-    argv = argv_of(actions.CREATE, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False)
-    proc = action_fakes.run(argv)
+def test_script_leases_with_the_hosts_udhcpc_in_the_containers_network_namespace_only(container, net, action_fakes,
+                                                                                     tmp_path):
+    """The host's udhcpc, entered into the container's network namespace alone (`nsenter -t PID -n`: the host's
+    files and programs), runs dockstack's hook from a host folder, in a clean environment; the hook applies the lease
+    with the host's ip. Nothing runs inside the container's other namespaces, nothing of its filesystem runs."""
+    (action_fakes.state / "lease").write_text("ip=10.100.0.150\nmask=24\n")
+    dhcp_dir = tmp_path / "dhcp"
+    proc = action_fakes.run(lease_argv(actions.CREATE, container("web"), Role("webui", check="true"), net, dhcp_dir),
+                            LEAKED="from the caller")
+    res = actions.parse_action(proc.stdout)
+    assert (res.ready, res.ip, res.failed_step) == (True, "10.100.0.150", None), proc
+    entered = action_fakes.calls("nsenter")
+    assert all(c.startswith(f"nsenter -t {DEAD_PID} -n ") for c in entered), entered  # the network namespace only
+    leases = [c for c in entered if "udhcpc" in c]
+    assert len(leases) == 1 and re.fullmatch(
+        rf"nsenter -t {DEAD_PID} -n {action_fakes.dir}/udhcpc -f -q -n -C -i eth0 -s {dhcp_dir}/hook\.\w+ "
+        r"-t 30 -T 1 -x hostname:web", leases[0]), leases
+    assert (action_fakes.state / "hook-run").read_text() == actions.DHCP_HOOK
+    env = dict(line.split("=", 1) for line in (action_fakes.state / "udhcpc-env").read_text().splitlines()
+               if "=" in line)
+    assert (env["DOCKSTACK_NETNS"], env["DOCKSTACK_SUBNET"], env["DOCKSTACK_GATEWAY"]) == (
+        NETNS_CONTAINER, "10.100.0.0/24", "")
+    assert "LEAKED" not in env  # env -i: the hook sees udhcpc's values and these, nothing of the caller's
+    assert action_fakes.calls("ip")[-3:] == [
+        "ip -4 addr flush dev eth0",  # deconfig
+        "ip -4 addr flush dev eth0",
+        "ip addr add 10.100.0.150/24 broadcast + dev eth0 valid_lft forever preferred_lft forever"]
+    assert action_fakes.calls("pkill", "dhclient", "sh", "timeout") == []  # nothing run in the container
+    assert list(dhcp_dir.iterdir()) == [] and dhcp_dir.stat().st_mode & 0o777 == 0o700  # the hook went
+
+
+def test_a_lease_with_the_stacks_gateway_gets_the_default_route(container, net, action_fakes, tmp_path):
+    gw = dataclasses.replace(net, gateway=ipaddress.IPv4Address("10.100.0.1"))
+    (action_fakes.state / "lease").write_text("ip=10.100.0.150\nmask=24\nrouter='10.100.0.1 10.100.0.2'\n")
+    proc = action_fakes.run(lease_argv(actions.START, container("web"), Role("webui"), gw, tmp_path / "dhcp"))
+    assert actions.parse_action(proc.stdout).ip == "10.100.0.150", proc
+    assert action_fakes.calls("ip")[-1] == "ip route replace default via 10.100.0.1 dev eth0"
+
+
+def test_a_refused_lease_fails_the_create_and_undoes_it(container, net, action_fakes, tmp_path):
+    """A lease from another server (a router the stack does not have): nothing applied, the create undone."""
+    (action_fakes.state / "lease").write_text("ip=10.100.0.150\nmask=24\nrouter=10.100.0.66\n")
+    dhcp_dir = tmp_path / "dhcp"
+    proc = action_fakes.run(lease_argv(actions.CREATE, container("web"), Role("webui"), net, dhcp_dir))
     assert proc.returncode == 1
     res = actions.parse_action(proc.stdout)
-    assert (res.started, res.failed_step) == (True, "dhclient")
-    assert res.said == ("no lease from dnsmasq within 30s (is a dnsmasq container running?); "
-                        "No DHCPOFFERS received.")
-    assert [c for c in action_fakes.calls("nsenter") if " -- " in c] == [
-        f"nsenter -t {DEAD_PID} -n -m -u -i -p -r -w -- sh -c pkill -x dhclient; exec timeout \"$1\" dhclient -1 eth0 "
-        "sh 30"]
-    assert action_fakes.calls("pkill", "dhclient") == ["pkill -x dhclient", "dhclient -1 eth0"]
+    assert (res.started, res.ip, res.failed_step) == (True, None, "dhcp")
+    assert res.said == ("the lease was refused, eth0 has no address; "
+                        "dhcp hook: the lease's router '10.100.0.66' is not the stack's gateway ''")
+    assert not any("addr add" in c for c in action_fakes.calls("ip", "nsenter"))
     assert action_fakes.calls("docker")[-1] == "docker rm --force cafe1234"  # what this run created, by its ID
-    assert not any("addr add" in c for c in action_fakes.calls("nsenter"))
+    assert list(dhcp_dir.iterdir()) == []
+
+
+def test_no_lease_fails_the_create_and_undoes_it(container, role, net, action_fakes, tmp_path):
+    proc = action_fakes.run(lease_argv(actions.CREATE, container("web"), role, net, tmp_path / "dhcp"))
+    assert proc.returncode == 1
+    res = actions.parse_action(proc.stdout)
+    assert (res.started, res.failed_step) == (True, "dhcp")
+    assert res.said == ("no lease from dnsmasq within 30s (is a dnsmasq container running?); "
+                        "udhcpc: broadcasting discover; udhcpc: no lease, failing")
+    assert action_fakes.calls("docker")[-1] == "docker rm --force cafe1234"
+    assert not any("addr add" in c for c in action_fakes.calls("ip", "nsenter"))
+
+
+def test_without_udhcpc_on_the_host_nothing_changes(container, role, net, fakebin, tmp_path):
+    """No DHCP client on the host: refused before the env file, the files or docker, naming the Debian package."""
+    fakebin.add("docker")
+    dhcp_dir = tmp_path / "dhcp"
+    c = dataclasses.replace(container("web"), env=(("A", "1"),))
+    spec_ = dataclasses.replace(spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, True), dhcp_dir=str(dhcp_dir))
+    proc = fakebin.run(spec_.argv(), spec_.stdin)
+    assert proc.returncode == 1
+    res = actions.parse_action(proc.stdout)
+    assert (res.started, res.failed_step) == (False, "dhcp")
+    assert res.said.startswith("udhcpc is not installed on this host: run `apt-get install -y udhcpc`"), res.said
+    assert fakebin.calls() == [] and not dhcp_dir.exists()
+
+
+def test_a_dhclient_an_older_dockstack_left_in_the_container_is_ended_from_the_host(container, role, net,
+                                                                                   action_fakes, tmp_path):
+    """The privileged dhclient an older dockstack started in a running container is ended by its PID (never by a
+    command run in the container); a dhclient in another network namespace (the host's own) is left alone."""
+    (action_fakes.state / "lease").write_text("ip=10.100.0.150\nmask=24\n")
+    theirs = subprocess.Popen(["sleep", "60"])
+    hosts = subprocess.Popen(["sleep", "60"])
+    try:
+        (action_fakes.state / f"container-{theirs.pid}").touch()
+        (action_fakes.state / "pgrep").write_text(f"{hosts.pid}\n{theirs.pid}\n")
+        proc = action_fakes.run(lease_argv(actions.START, container("web"), Role("webui"), net, tmp_path / "dhcp"))
+        assert actions.parse_action(proc.stdout).ip == "10.100.0.150", proc
+        assert action_fakes.calls("pgrep") == ["pgrep -x dhclient"]
+        assert theirs.wait(timeout=10) == -15  # SIGTERM
+        assert hosts.poll() is None
+    finally:
+        for p in (theirs, hosts):
+            p.kill()
+            p.wait()
+
+
+# --- dhcp_hook.sh, udhcpc's script: what it applies, and every lease it refuses ----------------------------------
+
+HOOK_ENV = {"DOCKSTACK_NETNS": NETNS_CONTAINER, "DOCKSTACK_SUBNET": "10.100.0.0/24", "DOCKSTACK_GATEWAY": "",
+            "interface": "eth0", "ip": "10.100.0.150", "mask": "24"}
+
+
+def run_hook(fakebin, event: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The hook as udhcpc runs it (HOOK EVENT, the lease in its environment) with fake ip and readlink: its
+    readlink names the container's namespace, as inside `nsenter -t PID -n`."""
+    fakebin.add("ip")
+    fakebin.add("readlink", f"echo '{NETNS_CONTAINER}'\n")
+    return fakebin.run(["sh", "-c", actions.DHCP_HOOK, "hook", event], **{**HOOK_ENV, **env})
+
+
+def test_the_hook_applies_a_lease_for_ever(fakebin):
+    proc = run_hook(fakebin, "bound")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert fakebin.calls("ip") == [
+        "ip -4 addr flush dev eth0",
+        "ip addr add 10.100.0.150/24 broadcast + dev eth0 valid_lft forever preferred_lft forever"]
+
+
+def test_the_hook_sets_the_stacks_gateway_the_lease_names_as_its_first_router(fakebin):
+    proc = run_hook(fakebin, "renew", DOCKSTACK_SUBNET="10.8.0.0/16", DOCKSTACK_GATEWAY="10.8.0.1",
+                    ip="10.8.1.2", mask="16", router="10.8.0.1 10.8.0.254")
+    assert proc.returncode == 0, proc.stderr
+    assert fakebin.calls("ip") == [
+        "ip -4 addr flush dev eth0",
+        "ip addr add 10.8.1.2/16 broadcast + dev eth0 valid_lft forever preferred_lft forever",
+        "ip route replace default via 10.8.0.1 dev eth0"]
+
+
+@pytest.mark.parametrize(("event", "calls"), [("deconfig", ["ip -4 addr flush dev eth0"]), ("leasefail", []),
+                                              ("nak", [])])
+def test_the_hook_on_udhcpcs_other_events(fakebin, event, calls):
+    assert run_hook(fakebin, event).returncode == 0
+    assert fakebin.calls("ip") == calls
+
+
+@pytest.mark.parametrize(("env", "said"), [
+    ({"DOCKSTACK_NETNS": NETNS_HOST}, "not in the container's network namespace"),
+    ({"DOCKSTACK_NETNS": ""}, "not in the container's network namespace"),
+    ({"interface": "eth1"}, "interface 'eth1' is not eth0"),
+    ({"ip": "10.100.1.5"}, "the lease's address 10.100.1.5 is not in 10.100.0.0/24"),
+    ({"ip": "10.100.0.050"}, "the lease's address '10.100.0.050' is no IPv4 address"),
+    ({"ip": "10.100.0.256"}, "is no IPv4 address"),
+    ({"ip": "10.100.0"}, "is no IPv4 address"),
+    ({"ip": "10.100.0.5 dev lo"}, "is no IPv4 address"),
+    ({"ip": "10.100.0.5;reboot"}, "is no IPv4 address"),
+    ({"ip": ""}, "is no IPv4 address"),
+    ({"ip": "10.100.0.0"}, "is 10.100.0.0/24's network or broadcast address"),
+    ({"ip": "10.100.0.255"}, "is 10.100.0.0/24's network or broadcast address"),
+    ({"mask": "16"}, "the lease's prefix '16' is not the subnet's (10.100.0.0/24)"),
+    ({"mask": ""}, "the lease's prefix '' is not the subnet's"),
+    ({"router": "10.100.0.1"}, "the lease's router '10.100.0.1' is not the stack's gateway ''"),
+    ({"DOCKSTACK_GATEWAY": "10.100.0.1"}, "the lease's router '' is not the stack's gateway '10.100.0.1'"),
+    ({"DOCKSTACK_GATEWAY": "10.100.0.1", "router": "10.100.0.9"}, "router '10.100.0.9' is not the stack's gateway"),
+    ({"DOCKSTACK_GATEWAY": "10.101.0.1", "router": "10.101.0.1"}, "the gateway 10.101.0.1 is not in 10.100.0.0/24"),
+    ({"DOCKSTACK_SUBNET": "10.100.0.0"}, "DOCKSTACK_SUBNET '10.100.0.0' is no NETWORK/PREFIX"),
+    ({"DOCKSTACK_SUBNET": "10.100.0.0/31"}, "is no NETWORK/PREFIX"),
+])
+def test_the_hook_refuses_a_lease_it_cannot_trust_and_applies_nothing(fakebin, env, said):
+    proc = run_hook(fakebin, "bound", **env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("dhcp hook: ") and said in proc.stderr, proc.stderr
+    assert fakebin.calls("ip") == []

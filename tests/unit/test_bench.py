@@ -19,7 +19,7 @@ from bench.common import STACK_HOSTS, BenchError
 from bench.measure import ENGINE_STACK, STACK_NETWORK
 from bench.results import FreshRun, RealRound, Results, Run, ScaleRound, StackRound
 from bench.runner import write_hosts
-from dockstack import dockercli
+from dockstack import actions, dockercli
 from dockstack.config import ROOT, load_inventory, load_stack
 from dockstack.services import service_dir
 from dockstack.services.base import Context
@@ -300,6 +300,11 @@ FAKE_NSENTER = r"""case "$*" in
   *" -- "*) while [ "$1" != -- ]; do shift; done; shift; exec "$@" ;;
 esac
 """
+# env -i, keeping only what the fakes need to log
+FAKE_ENV = """[ "$1" = -i ] || { echo "env without -i: $*" >&2; exit 9; }
+shift
+exec /usr/bin/env -i FAKEBIN_LOG="$FAKEBIN_LOG" FAKEBIN_STATE="$FAKEBIN_STATE" "$@"
+"""
 # the only tar call floor.sh makes, into a folder of the test instead of /
 FAKE_TAR = """[ "$*" = "-xzf - -C / --no-same-owner" ] || { echo "unexpected: tar $*" >&2; exit 9; }
 mkdir -p "$FAKEBIN_STATE/root" && exec /usr/bin/tar -xzf - -C "$FAKEBIN_STATE/root" --no-same-owner
@@ -311,10 +316,12 @@ def test_floor_sh_unpacks_each_service_containers_files_then_runs_dockstacks_doc
     plan = tmp_path / "floor-stack.tsv"
     floor.write_floor_plan(inv, stack, plan)
     dnsmasq_dir = tmp_path / "dnsmasq-dir"  # the DNS step's folder: this test's, never the machine's
+    dhcp_dir = tmp_path / "dhcp-dir"  # and the leases' hook folder
     plan.write_text(plan.read_text().replace("set\tdnsmasq_dir\t/var/lib/dockstack/dnsmasq/dnsmasq",
-                                             f"set\tdnsmasq_dir\t{dnsmasq_dir}"))
+                                             f"set\tdnsmasq_dir\t{dnsmasq_dir}")
+                    .replace(f"set\tdhcp_dir\t{actions.DHCP_DIR}", f"set\tdhcp_dir\t{dhcp_dir}"))
     for name, body in {"ssh": FAKE_SSH, "docker": FAKE_DOCKER, "nsenter": FAKE_NSENTER, "tar": FAKE_TAR,
-                       "ip": "exit 0\n", "dhclient": "exit 0\n"}.items():
+                       "ip": "exit 0\n", "env": FAKE_ENV, "udhcpc": "exit 9\n"}.items():
         fakebin.add(name, body)
     proc = fakebin.run(["bash", str(BENCH / "floor.sh"), str(plan)])
     assert proc.returncode == 0, proc.stderr
@@ -330,6 +337,13 @@ def test_floor_sh_unpacks_each_service_containers_files_then_runs_dockstacks_doc
         argv = floor.floor_docker_run(c, inv.network, dns(stack))
         assert (fakebin.state / f"run-{c.name}").read_text().splitlines() == argv, c.name
     assert (dnsmasq_dir / "hosts.d" / "floor").read_text().count("10.100.0.150 ") == 9  # all but dnsmasq: DHCP
+    # each lease as dockstack takes it: the host's udhcpc in the container's network namespace only, dockstack's hook
+    leases = [c for c in fakebin.calls("nsenter") if "udhcpc" in c]
+    assert len(leases) == 9 and all(re.fullmatch(
+        rf"nsenter -t {DEAD_PID} -n udhcpc -f -q -n -C -i eth0 -s {dhcp_dir}/hook\.\w+ -t 30 -T 1 "
+        r"-x hostname:[a-z0-9-]+", c) for c in leases), leases
+    assert (plan.parent / f"{plan.stem}.files" / "dhcp_hook.sh").read_text() == actions.DHCP_HOOK
+    assert list(dhcp_dir.iterdir()) == [] and fakebin.calls("udhcpc") == []  # gone after; nothing ran outside it
 
 
 def test_the_main_command_measured_is_the_readmes_first_command():

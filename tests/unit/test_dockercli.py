@@ -60,7 +60,7 @@ def test_run_argv_normal_container(container, net):
     argv = dockercli.run_argv(c, net, ["10.100.0.2", "10.100.0.3"])
     assert flag_values(argv, "--name") == ["web"]
     assert flag_values(argv, "--network") == ["none"]
-    assert flag_values(argv, "--cap-add") == []  # its dhclient runs as a privileged exec instead
+    assert flag_values(argv, "--cap-add") == []  # its lease is the host's udhcpc's, from outside
     assert flag_values(argv, "--cap-drop") == ["NET_RAW"]  # so its processes need no raw socket: they get none
     assert flag_values(argv, "--security-opt") == ["no-new-privileges"]
     assert flag_values(argv, "--dns") == ["10.100.0.2", "10.100.0.3"]

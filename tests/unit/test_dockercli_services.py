@@ -145,7 +145,7 @@ def test_run_argv_openstack_runs_the_supervisor(container, net):
     assert "/var/lib/dockstack/openstack/os1:/var/lib/dockstack/openstack:ro" in argv
     assert "/var/lib/dockstack/openstack/os1/images:/var/lib/glance/images" in argv
     assert "--health-cmd" not in argv  # `inv status` runs the role's check itself (dockstack.health)
-    assert "--cap-add" not in argv  # no privilege: dhclient runs from the host
+    assert "--cap-add" not in argv  # no privilege: its lease is taken from the host
 
 
 # --- the role's declared service decides, not the role's name ----------------------------------------

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import lab
+from dockstack import lab, prereq
 from dockstack.config import Host, Inventory, LabSpec
-from dockstack.errors import ConfigError
+from dockstack.errors import ConfigError, PrerequisiteError
 
 
 @pytest.fixture
@@ -97,3 +97,14 @@ def test_require_lab_without_lab_section(net):
         lab.require_lab(inv)
     assert e.value.key == "lab"
     assert "missing" in str(e.value)
+
+
+
+def test_lab_up_needs_the_hosts_dhcp_client_and_names_its_package(monkeypatch, shipped_inventory):
+    """The lab's hosts run this machine's programs: the action script's udhcpc is checked with the lab's own, before
+    anything is done."""
+    monkeypatch.setattr(prereq.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(prereq, "which", lambda p: None if p == "udhcpc" else f"/usr/bin/{p}")
+    with pytest.raises(PrerequisiteError, match=r"inv lab.up needs udhcpc, which is not installed: run "
+                                                r"`apt-get install -y udhcpc`"):
+        lab.up(shipped_inventory, say=lambda _: pytest.fail("lab.up went on"))

@@ -119,6 +119,20 @@ def test_from_empty_each_tier_is_applied_then_committed_before_the_next(scene):
     assert said[-1].startswith("deploy-all: 5 ok, 5 changed, 0 failed")
 
 
+def test_every_leased_address_is_pinned_in_every_copy_so_no_lease_needs_renewing(scene):
+    """udhcpc exits once bound and nothing renews a lease (dhcp_hook.sh): what keeps a leased address the container's
+    for its whole life is the DHCP host entry (MAC -> IP) its tier's commit writes into every dnsmasq's copy and every
+    replica. Every container that took a lease has one, the one whose readiness check failed included."""
+    scene.lab.fail["app2"] = ("readiness check", "connection refused")
+    scene.deploy()
+    leased = ["app1", "app2", "app3"]  # web1's tier never began
+    for host, folder in (("h1", BOOK), ("h1", REPLICA_DIR), ("h2", REPLICA_DIR), ("h3", REPLICA_DIR)):
+        files = scene.lab.hosts[host].files
+        for name in leased:
+            c = scene.lab.container(name)
+            assert files[f"{folder}/dhcp-hosts.d/{name}"].strip() == f"{c.mac},{name},{c.ip}", (host, folder, name)
+
+
 @pytest.mark.parametrize(("step", "said", "error", "recorded"), [
     ("docker run", "no space left on device", "step 'app2: docker run': no space left on device", False),
     # it runs with its address, which is recorded: the next run finds it there

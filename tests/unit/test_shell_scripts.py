@@ -33,6 +33,7 @@ SHIPPED = sorted(p.name for p in SCRIPTS_DIR.glob("*.sh"))
 # file -> (the constant sent, the shell that runs it)
 CONSTANTS = {
     "action.sh": (actions.ACTION_SCRIPT, "sh"),
+    "dhcp_hook.sh": (actions.DHCP_HOOK, "sh"),
     "agent.sh": (agent.AGENT_SCRIPT, "sh"),
     "txn.sh": (addressbook.TXN_SCRIPT, "sh"),
     "host_facts.sh": (facts.HOST_FACTS_SCRIPT, "sh"),
