@@ -18,7 +18,6 @@ from dockstack.config import Container, Role
 from dockstack.ipam import AddressPlan
 from dockstack.services import base, registry, service_dir
 from dockstack.services import haproxy as haproxy_service
-from dockstack.services import puppet as puppet_service
 
 DNS_SERVERS = ["10.100.0.2", "10.100.0.3"]
 NASTY = "x; rm -rf / $(id) 'q' \"d\""

@@ -126,7 +126,7 @@ def test_parse_recovered_takes_the_last_position():
 
 
 def test_facts_state_section_brings_each_nodes_grastate():
-    text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
+    text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 = {x}" for x in GRASTATE.splitlines()),
                       "galera2 dir", "#files", "#end"])
     found = facts.parse_host_facts(text).state
     assert {n: bootstrap.parse_grastate(t) if t else None for n, t in found.items()} == {
