@@ -27,10 +27,13 @@ OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
 
 
 def node(name: str, seqno: int | None = None, *, running: bool = False, readable: bool = True, safe: bool = False,
-         recovered: int | None = None, uuid: str = UUID) -> Node:
-    """A galera node: seqno None means no grastate.dat (no data yet)."""
+         recovered: int | None = None, uuid: str = UUID, unreadable: str | None = None) -> Node:
+    """A galera node: seqno None means no grastate.dat (no data yet, or unreadable: why it was not read)."""
     state = None if seqno is None else GraState(uuid, seqno, safe)
-    return Node(name, f"host{name[-1]}", readable, running, state, recovered)
+    return Node(name, f"host{name[-1]}", readable, running, state, recovered, unreadable)
+
+
+FIFO = "data/grastate.dat is a FIFO, not a regular file: not read"
 
 
 # --- decide: one case per branch ---------------------------------------------------------------------------
@@ -45,6 +48,13 @@ CASES = {
     "a host cannot be read: never a second cluster": (
         [node("galera1", 9, safe=True), node("galera2", 3), node("galera3", readable=False)],
         Decision(None, "host3 could not be read, so galera3 may be running there: no new cluster is started")),
+    "a state file that is no regular file: no node is chosen, none starts": (
+        [node("galera1", 9, safe=True), node("galera2", unreadable=FIFO), node("galera3", 3)],
+        Decision(None, f"galera2's state on host2 cannot be read: {FIFO}, so no node can be chosen to start the "
+                 "cluster", unreadable=("galera2",))),
+    "a state file that is no regular file on a node that runs: all join": (
+        [node("galera1", 9), node("galera2", running=True, unreadable=FIFO), node("galera3", 3)],
+        Decision(None, "galera2 running: the others join its cluster")),
     "clean full stop: the highest seqno wins, not the first": (
         [node("galera1", 9), node("galera2", 11, safe=True), node("galera3", 10)],
         Decision("galera2", "galera2 has the most advanced state: seqno 11 (others: galera1 9, galera3 10)")),
@@ -317,7 +327,8 @@ def grastate_text(state: GraState | None) -> str | None:
             f"safe_to_bootstrap: {int(state.safe_to_bootstrap)}\n")
 
 
-def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None):
+def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None,
+             problems: dict[str, str] | None = None):
     from dockstack.addressbook import Book
     from dockstack.config import Role, Stack
     from dockstack.converge import open_session
@@ -330,7 +341,9 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
     hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {}),
                                 **({web.name: ContainerState(web.name, True, 1, web.image, "sha256:y", {})}
                                    if c.host == web.host else {})},
-                               {}, {}, state={c.name: grastate_text(grastates.get(c.name))}) for c in nodes}
+                               {}, {}, state={c.name: grastate_text(grastates.get(c.name))},
+                               state_problems={n: p for n, p in (problems or {}).items() if n == c.name})
+             for c in nodes}
     calls: list[str] = []
     remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
     said: list[str] = []
@@ -367,6 +380,21 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
         ex.prepare([nodes[0]])
     assert "galera2 must start the cluster" in str(e.value) and "inv start --name=galera2" in str(e.value)
     assert start_files(ex) == {}
+
+
+def test_prepare_refuses_to_choose_while_a_nodes_state_cannot_be_read(container):
+    """A stopped node whose grastate.dat is a FIFO (its container planted it): no node starts the cluster, and the
+    error names the node, its host and the file, and how to fix it; nothing is prepared."""
+    from dockstack.errors import DockstackError
+
+    states = {"galera1": GraState(UUID, 4, False), "galera3": GraState(UUID, 8, True)}
+    ex, nodes, calls, _ = executor(container, states, set(), problems={"galera2": FIFO})
+    with pytest.raises(DockstackError) as e:
+        ex.prepare(nodes, whole=True)
+    said = str(e.value)
+    assert f"galera2's state on host2 cannot be read: {FIFO}" in said
+    assert "host2:/var/lib/dockstack/galera/galera2/data/grastate.dat" in said and "grastate.dat back" in said
+    assert start_files(ex) == {} and calls == []
 
 
 def start_files(ex) -> dict[str, tuple[str, str]]:

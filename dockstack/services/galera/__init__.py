@@ -69,7 +69,8 @@ def nodes(cluster: Cluster) -> list[cluster_state.Node]:
         facts = cluster.facts.get(c.host)
         text = facts.state.get(c.name) if facts else None
         out.append(cluster_state.Node(c.name, c.host, c.host not in cluster.unreachable, c.name in cluster.running,
-                                      cluster_state.parse_grastate(text) if text else None, recovered.get(c.name)))
+                                      cluster_state.parse_grastate(text) if text else None, recovered.get(c.name),
+                                      facts.state_problems.get(c.name) if facts else None))
     return out
 
 
@@ -113,6 +114,12 @@ class Galera(Service):
         (whole: every configured node, else the nodes running now plus these). Refuses when the node that must
         start the cluster is not among them: the others would wait for it in vain."""
         found = decision(cluster)
+        if found.unreadable:
+            where = ", ".join(f"{c.host}:{service_dir(c)}/{self.state_file}" for c in cluster.members
+                              if c.name in found.unreadable)
+            raise DockstackError(f"{found.why}. Look at {where}: its container can write there, and what is there "
+                                 "is not a regular file; put that node's real grastate.dat back (or move its data/ "
+                                 "aside: the node then joins by a full state transfer), then run the command again")
         names = {c.name for c in acting}
         if found.bootstrap and found.bootstrap not in names:
             raise DockstackError(f"no galera node is running and {found.bootstrap} must start the cluster "
