@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import time
@@ -214,14 +215,14 @@ def test_rendered_supervisor_and_check():
     check = galera_service.render_file("clustercheck", DATABASES)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
-    # the start file says join again before mariadbd starts: a restart never starts a second cluster
-    assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
+    # the decision taken is noted before mariadbd starts: a restart never starts a second cluster
+    assert entry.index("mode=$(start_mode)") < entry.index("set -- --wsrep-new-cluster")
     assert "TCP-LISTEN:9200,reuseaddr,fork EXEC:\"sh $dir/clustercheck http\",su=nobody &" in entry  # never as root
     # and with nothing of the supervisor's environment (the passwords): socat's children inherit socat's
     assert '\nenv -i PATH="$PATH" socat TCP-LISTEN:9200,' in entry
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
     # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
-    assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
+    assert check.index("/var/lib/dockstack/galera/state/set-passwords") < check.index('code="200 OK"')
     assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={galera_service.SST_CNF}" in entry
 
 
@@ -400,7 +401,9 @@ def test_prepare_refuses_to_choose_while_a_nodes_state_cannot_be_read(container)
 def start_files(ex) -> dict[str, tuple[str, str]]:
     """node -> (its start file's line, the cluster size its check waits for), as the hook prepared them."""
     prepared = {c.name: ex.prepared(c.name) for c in ex.stack.containers}
-    return {n: (f["start"].rstrip("\n"), f["expected-size"].rstrip("\n")) for n, f in prepared.items() if f}
+    for f in prepared.values():  # each decision with a token of its own on its second line
+        assert not f or re.fullmatch(r"[^\n]+\ndecided [0-9a-f]{16}\n", f["start"]), f
+    return {n: (f["start"].splitlines()[0], f["expected-size"].rstrip("\n")) for n, f in prepared.items() if f}
 
 
 def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):
@@ -474,7 +477,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
     SIGTERM (as one hanging in "disconnecting" does), a peer whose clustercheck answers Synced."""
     from dockstack.render import render
 
-    entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
+    entry = render("galera/entrypoint.sh.j2", mount="/x", state="/x/state", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst",
+                   check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
                    databases=["d"], check_user="nobody")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
@@ -513,6 +517,32 @@ def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakeb
     out = fakebin.run(["bash", "-c", watchdog_driver(tmp_path, 3.5)])
     assert out.stdout.splitlines() == ["mariadbd-gone"], out
     assert "restarting" not in out.stdout + out.stderr
+
+
+def test_a_new_cluster_decision_is_taken_once_and_the_next_one_again_whatever_its_words(tmp_path):
+    """The supervisor's start_mode, run on a folder: the folder it reads is read-only to it, so it notes the decision
+    it took in its state/; a restart (the same file) joins; the next decision dockstack writes, with a token of its
+    own, is taken even when its words are the same; with nowhere to note it, no new cluster is started."""
+    entry = galera_service.render_file("entrypoint", DATABASES)
+    rest = entry[entry.index("\nstart_mode() {") + 1:]
+    driver = f'dir={tmp_path}\nstate={tmp_path}/state\n{rest[:rest.index(chr(10) + "}" + chr(10)) + 3]}start_mode\n'
+    (tmp_path / "state").mkdir()
+
+    def mode(start: str | None) -> tuple[int, str]:
+        if start is not None:
+            (tmp_path / "start").write_text(start)
+        got = subprocess.run(["sh", "-c", driver], capture_output=True, text=True, timeout=10)
+        return got.returncode, got.stdout
+
+    assert mode(None) == (0, "join\n")  # no decision yet
+    assert mode("new-cluster galera1 first\ndecided 0123456789abcdef\n") == (0, "new-cluster galera1 first\n")
+    assert mode(None) == (0, "join\n") and mode(None) == (0, "join\n")  # restarts
+    assert mode("new-cluster galera1 first\ndecided fedcba9876543210\n") == (0, "new-cluster galera1 first\n")
+    assert mode("join\ndecided 00000000000000aa\n") == (0, "join\n")
+    (tmp_path / "state" / "started").unlink()
+    (tmp_path / "state").rmdir()
+    (tmp_path / "state").write_text("")  # no folder to note a decision in
+    assert mode("new-cluster galera1 again\ndecided 1111111111111111\n")[0] != 0
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
