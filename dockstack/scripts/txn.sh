@@ -90,9 +90,14 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
       is_running
       if [ "$running" = true ]; then
         docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
-      elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then  # lease/ is the container's: no symlink
-        awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/lease/leases" > "$t/leases" &&
-          mv -f "$t/leases" "$d/lease/leases"
+      elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then
+        # lease/ is the container's to write: read without following a symlink or waiting on a FIFO swapped in
+        # since, within a bound; a file larger than that is left as it is (a cut copy would lose leases)
+        if timeout -k 1 5 dd if="$d/lease/leases" iflag=nofollow,nonblock bs=4194304 count=1 status=none \
+             > "$t/leases.old" && [ "$(wc -c < "$t/leases.old")" -lt 4194304 ]; then
+          awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$t/leases.old" > "$t/leases" &&
+            mv -f "$t/leases" "$d/lease/leases"
+        fi
       fi
       { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
       mv -f "$t/released" "$d/released"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import subprocess
 import tarfile
+import time
 from dataclasses import replace
 
 import pytest
@@ -585,6 +587,32 @@ def test_txn_forgets_the_last_good_copy_with_the_record(txn, how):
     txn(Change(deletes=("web",)) if how == "delete" else Change(releases=(("web", WEB.ip, WEB.mac),)))
     assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns"]
     assert not (txn.book / "registry/web").exists()
+
+
+def test_txn_release_drops_the_lease_of_a_stopped_dnsmasq_and_never_follows_what_was_planted(txn, tmp_path):
+    """dnsmasq stopped: a release removes the lease from its lease file itself. lease/ is the container's to write:
+    a symlink there to a file of the host is not followed (the host file is neither read into the lease file nor
+    changed), a FIFO is not waited on."""
+    lease = f"1732500000 {WEB.mac} {WEB.ip} web *\n"
+    other = f"1732500000 {DB.mac} {DB.ip} db *\n"
+    txn(Change(puts=(DNS, WEB, DB)))
+    (txn.book / "lease").mkdir()
+    (txn.book / "lease/leases").write_text(lease + other)
+    txn(Change(releases=(("web", WEB.ip, WEB.mac),)))
+    assert (txn.book / "lease/leases").read_text() == other
+    host_file = tmp_path / "host-file"
+    host_file.write_text(f"root:secret\n1732500000 {DB.mac} {DB.ip} db *\n")
+    (txn.book / "lease/leases").unlink()
+    (txn.book / "lease/leases").symlink_to(host_file)
+    txn(Change(releases=(("db", DB.ip, DB.mac),)))
+    assert host_file.read_text() == f"root:secret\n1732500000 {DB.mac} {DB.ip} db *\n"
+    assert (txn.book / "lease/leases").is_symlink()
+    (txn.book / "lease/leases").unlink()
+    os.mkfifo(txn.book / "lease/leases")
+    t0 = time.monotonic()
+    txn(Change(puts=(WEB,)))
+    txn(Change(releases=(("web", WEB.ip, WEB.mac),)))
+    assert time.monotonic() - t0 < 10 and stat.S_ISFIFO(os.lstat(txn.book / "lease/leases").st_mode)
 
 
 # --- the replicas: a copy on every host ---------------------------------------------------------------

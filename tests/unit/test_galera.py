@@ -174,10 +174,15 @@ def recover(fakebin):
     fakebin.add("mkdir")
     fakebin.add("chown")
 
+    data = fakebin.state / "galera1" / "data"
+    data.mkdir(parents=True)
+
     def run(log: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         (fakebin.state / "mariadbd.log").write_text(log)
         (fakebin.state / "mariadbd.exit").write_text(f"{code}\n")
-        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
+        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", str(data), "/var/lib/mysql"))
+
+    run.data = data  # type: ignore[attr-defined]
 
     return run
 
@@ -191,7 +196,7 @@ def test_recover_script_runs_wsrep_recover_offline_and_prints_the_positions(reco
                                         for i in (12, 13, 14)]  # the last three, no noise
     assert bootstrap.parse_recovered(proc.stdout) == (UUID, 14)
     docker = fakebin.calls("docker")[0]
-    assert docker.startswith("docker run --rm --network none --entrypoint sh --volume /srv/galera1/data:/var/lib/mysql "
+    assert docker.startswith(f"docker run --rm --network none --entrypoint sh --volume {recover.data}:/var/lib/mysql "
                              "dockstack/galera:bookworm -c "), docker
     assert fakebin.calls("mkdir", "chown") == ["mkdir -p /run/mysqld", "chown mysql:mysql /run/mysqld"]
     mariadbd = fakebin.calls("mariadbd")[0].split(" ")
@@ -205,6 +210,15 @@ def test_recover_script_passes_errors_on(recover):
     assert proc.stdout.splitlines() == ["2026-11-25 0 [ERROR] Can't open the data folder",
                                         "2026-11-25 0 [ERROR] Aborting"]
     assert bootstrap.parse_recovered(proc.stdout) is None
+
+
+def test_recover_script_never_mounts_a_data_folder_that_is_a_symlink(recover, fakebin, tmp_path):
+    """docker's --volume would follow a symlink in place of the node's data folder (to a folder of the host)."""
+    recover.data.rmdir()
+    recover.data.symlink_to(tmp_path)
+    proc = recover("")
+    assert proc.returncode == 1 and "is not a folder of its own" in proc.stdout, proc
+    assert fakebin.calls("docker") == []
 
 
 # --- the supervisor and the check, as rendered -------------------------------------------------------------
