@@ -27,7 +27,8 @@ os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
 # stops and kills its nodes, test_galera_backup restores the whole cluster from a backup, and test_vip deploys a
 # stack of its own, so they come after the modules that use the databases.
 REAL_STACK_MODULES = ("test_puppet.py", "test_security.py", "test_redis.py", "test_openstack.py", "test_zookeeper.py",
-                      "test_galera.py", "test_day2.py", "test_galera_backup.py", "test_vip.py")
+                      "test_galera.py", "test_day2.py", "test_galera_backup.py", "test_vip.py",
+                      "test_attacker_hostfs.py")
 
 
 # The lab scripts/test.sh runs each module on, said by the module itself and nowhere else: LAB = "main" (hosts.yaml,
