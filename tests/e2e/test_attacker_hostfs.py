@@ -150,7 +150,9 @@ def test_nothing_a_container_plants_in_its_folder_reaches_a_host_file(stack, inv
         for c in services:
             d = definition(c)
             assert d is not None
-            paths = [p for p in touched(stack, inventory, c) if not (c == fifo_node and p == grastate)]
+            # galera3's grastate.dat is the FIFO; galera2's stays as it is: it is stopped and started below, and
+            # mariadbd would then write its state where the symlink leads in the container, not to its data
+            paths = [p for p in touched(stack, inventory, c) if not (c in (fifo_node, galera[1]) and p == grastate)]
             said = plant(inventory, c, paths)
             assert set(said) == {p.rstrip("/") for p in paths}, (c.name, said)
             planted[c.name] = planted.get(c.name, []) + [p for p in said if said[p] == "planted"]
