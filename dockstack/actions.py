@@ -40,6 +40,10 @@ DHCP_HOOK = script("dhcp_hook.sh")
 DHCP_DIR = "/var/lib/dockstack-dhcp"
 # A clean stop (and remove): dockstack/scripts/stop.sh, called by StopSpec.
 STOP_SCRIPT = script("stop.sh")
+# A service container's files installed in its host folder (never through a symlink its container planted there):
+# dockstack/scripts/service_files.sh, run by the action script for a create or start, and on its own to push new
+# files to a running container (service_files_argv).
+SERVICE_FILES_SCRIPT = script("service_files.sh")
 
 def time_bound(role: Role) -> float:
     """How long one action may take in all: docker run or start, DHCP, the Puppet agent (roles with classes),
@@ -48,8 +52,8 @@ def time_bound(role: Role) -> float:
 
 
 def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset()) -> bytes:
-    """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place; files
-    whose name is in private (they hold a secret) readable by root only."""
+    """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C DIR` (or -C / for absolute paths) writes in
+    place; files whose name is in private (they hold a secret) readable by root only."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
         for path in dirs:
@@ -87,6 +91,7 @@ class ActionSpec:
     poll: float
     env_lines: int  # KEY=VALUE lines on standard input (create and recreate)
     files: bool  # a tar.gz of service files follows on standard input
+    folder: str  # where they go: the container's service folder (their paths in the tar are relative to it)
     agent_server: str  # "": no Puppet agent runs
     certname: str
     agent_ca: str
@@ -103,7 +108,8 @@ class ActionSpec:
                 ("dhcp_timeout", str(self.dhcp_timeout)), ("dhcp_hook", "" if self.cidr else DHCP_HOOK),
                 ("dhcp_dir", "" if self.cidr else self.dhcp_dir), ("check", self.check),
                 ("check_timeout", str(self.check_timeout)), ("poll", f"{self.poll:g}"),
-                ("files", "1" if self.files else "0"), ("env_lines", str(self.env_lines)),
+                ("files", "1" if self.files else "0"), ("folder", self.folder),
+                ("files_script", SERVICE_FILES_SCRIPT if self.files else ""), ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
                 ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca)]
 
@@ -119,8 +125,12 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
                 files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
                 agent: AgentPin | None = None) -> ActionSpec:
     """The one remote call of a create, recreate, start or restart. With an agent (AgentPin), the Puppet agent
-    runs after addressing, before the check; its challenge, the env values and the files go on standard input."""
+    runs after addressing, before the check; its challenge, the env values and the files go on standard input.
+    files and dirs: absolute paths in c's service folder, where the action installs them."""
     hv, tmp = network.veth_names(c.name)
+    folder = service_dir(c)
+    rel_files = {in_folder(folder, p): t for p, t in files.items()}
+    rel_dirs = tuple(in_folder(folder, d) for d in dirs)
     creates = mode in (CREATE, RECREATE)
     challenge = f"{agent.challenge}\n".encode() if agent else b""
     env = dockercli.env_file(c).encode() if creates else b""
@@ -130,12 +140,20 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
         gateway=str(net.gateway) if net.gateway else "", subnet=str(net.subnet), mtu=net.mtu, bridge=net.bridge,
         host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
-        poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files),
+        poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files), folder=folder if files else "",
         agent_server=agent.server if agent else "", certname=agent.certname if agent else "",
         agent_ca=agent.ca if agent else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
         timeout=time_bound(role),
-        stdin=challenge + env + (files_payload(files, dirs, private) if files else b""))
+        stdin=challenge + env + (files_payload(rel_files, rel_dirs, private) if files else b""))
+
+
+def in_folder(folder: str, path: str) -> str:
+    """path relative to folder, which must hold it: a service's files go to its own folder and nowhere else."""
+    rel = path.removeprefix(f"{folder}/")
+    if rel == path or not rel or any(part in ("", ".", "..") for part in rel.split("/")):
+        raise ValueError(f"{path!r} is not a path in {folder}")
+    return rel
 
 
 @dataclass(frozen=True)
@@ -226,11 +244,8 @@ def parse_action(text: str) -> ActionResult:
                         "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took)
 
 
-SERVICE_FILES_SCRIPT = script("service_files.sh")
-
-
 def service_files_argv(c: Container, service: Service, relative: list[str]) -> list[str]:
     """SERVICE_FILES_SCRIPT for c's new files (relative to its folder), with its service's checks and signal."""
     checks = [x for fc in service.file_checks for x in (fc.file, fc.label, fc.command)]
-    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.name, service_dir(c), service.mount,
-            service.reload_signal or "", str(len(service.file_checks)), *checks, *relative]
+    return ["sh", "-c", SERVICE_FILES_SCRIPT, "sh", c.name, service_dir(c), service.reload_signal or "",
+            str(len(service.file_checks)), *checks, *relative]

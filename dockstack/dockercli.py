@@ -12,14 +12,15 @@ from dockstack.services.registry import definition
 LABEL_MANAGED = "org.dockstack.managed"
 LABEL_ROLE = "org.dockstack.role"
 LABEL_SPEC = "org.dockstack.spec"  # digests of what the container was created from, to see drift
-DROPPED_CAPS = ("NET_RAW",)  # see cap_drop
+DROPPED_CAPS = ("NET_RAW", "MKNOD")  # see cap_drop
 # no process of a container gains privileges it was not started with (setuid binaries, file capabilities)
 SECURITY_OPTS = ("no-new-privileges",)
 
 
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate. A service container's
-    supervisor files count too (its definition's start_files): a newer dockstack's reach it only by a new container."""
+    supervisor files count too (its definition's start_files): a newer dockstack's reach it only by a new container;
+    and so do its mounts (what of its host folder it may write, Service.volumes)."""
     out: dict[str, object] = {
         "image": c.image, "role": c.role, "cap_add": cap_add(c), "cap_drop": cap_drop(c),
         "security_opt": list(SECURITY_OPTS), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
@@ -28,6 +29,8 @@ def spec(c: Container) -> dict[str, object]:
     files = d.start_files(c) if d else {}
     if files:
         out["supervisor"] = sorted(files.items())
+    if d:
+        out["mounts"] = d.volumes(c)
     return out
 
 
@@ -41,8 +44,10 @@ def cap_add(c: Container) -> list[str]:
 
 def cap_drop(c: Container) -> list[str]:
     """Capabilities of Docker's default set a container does without: NET_RAW (raw and packet sockets: ARP
-    spoofing, forged DHCP or VRRP on the segment) unless its definition asks for it (keepalived's VRRP adverts).
-    Its lease is taken by the host's DHCP client (actions.ACTION_SCRIPT), so it needs none of them."""
+    spoofing, forged DHCP or VRRP on the segment) unless its definition asks for it (keepalived's VRRP adverts);
+    MKNOD (device nodes: Docker's device rules let a container make any, only not open it, and one left in a folder
+    the host reads, swapped in for a file, would be opened by the host's root). Its lease is taken by the host's DHCP
+    client (actions.ACTION_SCRIPT), so it needs none of them."""
     return [cap for cap in DROPPED_CAPS if cap not in cap_add(c)]
 
 

@@ -218,6 +218,9 @@ class HostFacts:
     foreign: frozenset[str] = frozenset()  # names of containers on the host that dockstack did not make
     secondary: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> its other eth0 IPv4s (a VIP)
     state: dict[str, str | None] = field(default_factory=dict)  # container -> its service's state file (None: none)
+    # container -> why its state file was not read (a symlink, a FIFO, ... in its place: its container may write
+    # there); such a container's `state` is None
+    state_problems: dict[str, str] = field(default_factory=dict)
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -302,17 +305,23 @@ def parse_replica(text: str) -> BookCopy | None:
     return replace(found, dnsmasq="") if found else None
 
 
-def parse_state(text: str) -> dict[str, str | None]:
-    """The #state section: `NAME dir` per container folder of a service with a state file, then that file's lines
-    prefixed by NAME; a folder without the file gives None."""
+def parse_state(text: str) -> tuple[dict[str, str | None], dict[str, str]]:
+    """The #state section: `NAME dir` per container folder of a service with a state file, then `NAME = LINE` per
+    line of that file, or `NAME refused WHY` when it was not read. Returns (name -> its text, None for a folder
+    without the file or whose file was refused; name -> why it was refused)."""
     lines: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
-        if name:
-            got = lines.setdefault(name, [])
-            if rest != "dir":
-                got.append(rest)
-    return {n: "\n".join(v) + "\n" if v else None for n, v in lines.items()}
+        if not name:
+            continue
+        got = lines.setdefault(name, [])
+        kind, _, value = rest.partition(" ")
+        if kind == "=":
+            got.append(value)
+        elif kind == "refused":
+            refused[name] = value
+    return {n: "\n".join(v) + "\n" if v and n not in refused else None for n, v in lines.items()}, refused
 
 
 def parse_network(text: str) -> NetworkFacts:
@@ -365,12 +374,13 @@ def parse_host_facts(text: str) -> HostFacts:
         if path:
             files[path] = digest
     dockerd = sec.get("dockerd", "up").strip()
+    state, refused = parse_state(sec.get("state", ""))
     return HostFacts(containers, addresses, images, dockerd=not dockerd.startswith("down"),
                      dockerd_said=dockerd.removeprefix("down").strip() if dockerd.startswith("down") else "",
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      replica=parse_replica(sec.get("replica", "")),
                      files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
-                     secondary=secondary, state=parse_state(sec.get("state", "")))
+                     secondary=secondary, state=state, state_problems=refused)
 
 
 def parse_ps(text: str) -> dict[str, str]:

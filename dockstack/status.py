@@ -69,6 +69,9 @@ class ContainerRow:
     image: str
     health: str = health_mod.NONE  # pass | fail | none | no service
     health_detail: str = ""  # fail: the check's last line (masked, one printable line)
+    # what its host's facts could not read for it: its state file, when what is there is no regular file (its
+    # container can write there); said under the table
+    problem: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -97,15 +100,20 @@ def rows_of(stack: Stack, hosts: dict[str, HostFacts], checked: dict[str, dict[s
         st = hosts[host].containers[c.name]
         ip = hosts[host].addresses.get(c.name, (None, None))[1] or ""
         h = health_mod.health_of(st.running, check, checked.get(host, {}).get(c.name), limit, stack.mask)
-        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image, h.state, h.detail))
+        problem = hosts[host].state_problems.get(c.name, "")
+        rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image, h.state, h.detail,
+                                 f"its state file {problem}" if problem else ""))
     return rows
 
 
 def format_containers(rows: list[ContainerRow]) -> str:
-    """The HEALTH column last: a failing check's line is the one long value, and it needs no alignment."""
-    return table(["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE", "HEALTH"],
-                 [[r.name, r.role, r.host, r.state, r.ip or "-", r.image,
-                   health_mod.Health(r.health, r.health_detail).show()] for r in rows])
+    """The HEALTH column last: a failing check's line is the one long value, and it needs no alignment. Then a
+    line per container whose host could not read something of it (its problem)."""
+    return "\n".join([table(["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE", "HEALTH"],
+                             [[r.name, r.role, r.host, r.state, r.ip or "-", r.image,
+                               health_mod.Health(r.health, r.health_detail).show()] for r in rows]),
+                       *(f"warning: {r.name} on {r.host}: {r.problem} (its container can write there)"
+                         for r in rows if r.problem)])
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -6,15 +6,17 @@
 # an address removes it again.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
 # mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
-# check_timeout poll files env_lines agent_server certname agent_script agent_ca (each once; an unknown key fails
-# the action).
+# check_timeout poll files folder files_script env_lines agent_server certname agent_script agent_ca (each once; an
+# unknown key fails the action).
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
-# recreate), then the service files as tar.gz when files is 1.
+# recreate), then the service files as tar.gz when files is 1, relative to folder (the container's service folder),
+# where files_script (service_files.sh) installs them, never through a symlink the container planted there.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
 mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
-check='' check_timeout='' poll='' files=0 envs=0 agent_server='' certname='' agent='' agent_ca=''
+check='' check_timeout='' poll='' files=0 folder='' installer='' envs=0 agent_server='' certname=''
+agent='' agent_ca=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -36,6 +38,8 @@ while [ $# -gt 0 ]; do
     check_timeout=*) check_timeout=$value ;;
     poll=*) poll=$value ;;
     files=*) files=$value ;;
+    folder=*) folder=$value ;;
+    files_script=*) installer=$value ;;
     env_lines=*) envs=$value ;;
     agent_server=*) agent_server=$value ;;
     certname=*) certname=$value ;;
@@ -94,7 +98,8 @@ if [ "$envs" -gt 0 ]; then
   done
 fi
 if [ "$files" = 1 ]; then
-  out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"
+  out=$(sh -c "$installer" sh "$name" "$folder" "" 0 2>&1) ||
+    fail "write service files" "$(printf '%s\n' "$out" | sed -n 's/^said //p')"
 fi
 case $mode in
   recreate) docker rm --force "$name" >/dev/null 2>&1

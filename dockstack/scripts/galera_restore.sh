@@ -7,8 +7,10 @@
 # Called as: sh -c "$RESTORE_SCRIPT" sh IMAGE STAGED DATADIR UUID SEQNO (galera's backup.restore_argv)
 # Prints `restored UUID:SEQNO` when done; on failure the tool's last lines on standard error, exit 1, STAGED removed.
 image=$1 staged=$2 datadir=$3 uuid=$4 seqno=$5
-if [ -e "$staged" ]; then echo "$staged already exists: a restore is under way or was left half done" >&2; exit 1; fi
-mkdir -p "$staged" || exit 1
+if [ -e "$staged" ] || [ -L "$staged" ]; then
+  echo "$staged already exists: a restore is under way or was left half done" >&2; exit 1
+fi
+mkdir "$staged" || exit 1  # a new folder (its parent, the node's folder, is read-only to the node's container)
 if ! docker run --rm -i --network none --entrypoint sh --volume "$staged:$datadir" "$image" -c '
   dir=$1 want=$2
   log=$(mktemp)

@@ -7,7 +7,7 @@ name=$1 data=$2 aside=$3 staged=${4:-}
 if [ "$(docker inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
   echo "$name is running: its data is not swapped" >&2; exit 1
 fi
-if [ -e "$aside" ]; then echo "$aside already exists: not overwritten" >&2; exit 1; fi
+if [ -e "$aside" ] || [ -L "$aside" ]; then echo "$aside already exists: not overwritten" >&2; exit 1; fi
 if [ -e "$data" ]; then
   mv "$data" "$aside" || exit 1
   echo "aside $aside"

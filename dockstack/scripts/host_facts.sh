@@ -8,6 +8,22 @@
 #   services' definitions
 # Prints sections, each after its `#NAME` line: dockerd, containers, names, addresses, images, network, books,
 # replica, state, files; then `#end` (facts.parse_host_facts).
+# A container can write parts of its service folder (its data folders: galera's data/, dnsmasq's lease/): what is
+# read there is read only when it is a regular file, never through a symlink, never waiting on a FIFO, at most
+# READ_MAX bytes within READ_BOUND seconds (see `bounded`), so nothing planted there hangs or floods these facts.
+READ_MAX=65536 READ_BOUND=5
+plain() {  # FILE: a regular file itself, no symlink (to one), no FIFO, device or folder
+  [ -f "$1" ] && [ ! -L "$1" ]
+}
+bounded() {  # FILE: its first READ_MAX bytes when it is a plain file: opened without following a symlink
+  # (nofollow) and without waiting for a writer (nonblock), in case it was swapped since plain() looked
+  plain "$1" && timeout -k 1 "$READ_BOUND" dd if="$1" iflag=nofollow,nonblock bs="$READ_MAX" count=1 status=none
+}
+kind() {  # FILE: what it is, said without following it
+  if [ -L "$1" ]; then echo "a symlink"; elif [ -p "$1" ]; then echo "a FIFO"; elif [ -S "$1" ]; then echo "a socket"
+  elif [ -c "$1" ] || [ -b "$1" ]; then echo "a device"; elif [ -d "$1" ]; then echo "a folder"
+  else echo "not a regular file"; fi
+}
 label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 replica=$7 nstate=$8
 shift 8
 state=
@@ -55,21 +71,23 @@ if [ -n "$uplink" ]; then ip -o link show dev "$uplink" 2>/dev/null | sed 's/^/u
 for chain in DOCKSTACK-VXLAN INPUT DOCKER-USER FORWARD; do iptables -w -S "$chain" 2>/dev/null | sed 's/^/rule /'; done
 echo '#books'
 book() {  # NAME FOLDER: one copy of the address book, each line after NAME
+  # (the book's files are the host's to write: the dnsmasq container sees them read-only; each is still read only
+  # when it is a plain file, so one planted before that is skipped, never followed)
   n="$1" d="$2"
-  echo "$n generation $(cat "$d/generation" 2>/dev/null || echo 0)"
+  echo "$n generation $(plain "$d/generation" && cat "$d/generation" || echo 0)"
   for f in "$d"/registry/*; do  # one line per file, named, whatever it holds (a damaged file shows as such)
-    [ -f "$f" ] || continue
+    plain "$f" || continue
     case ${f##*/} in *[!a-z0-9-]*) continue ;; esac  # no record's name: a newline in it would forge lines
     printf '%s file %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$f" | tr -c '[:print:]' '?')"
     g="$d/last-good/${f##*/}"  # its last good copy, only when it differs (missing: an empty line)
-    cmp -s "$f" "$g" ||
-      printf '%s last-good %s %s\n' "$n" "${f##*/}" "$(head -c 300 "$g" 2>/dev/null | tr -c '[:print:]' '?')"
+    if plain "$g"; then cmp -s "$f" "$g" && continue; lg=$(head -c 300 "$g" | tr -c '[:print:]' '?'); else lg=; fi
+    printf '%s last-good %s %s\n' "$n" "${f##*/}" "$lg"
   done
-  sed "s/^/$n released /" "$d/released" 2>/dev/null
-  # dnsmasq's lease file (lease/: the one folder its container may write), and where one made before kept it; a
-  # symlink is no lease file (the container may have planted it): never followed
+  if plain "$d/released"; then sed "s/^/$n released /" "$d/released"; fi
+  # dnsmasq's lease file (lease/: the one folder its container may write), and where one made before kept it: a
+  # symlink, a FIFO or anything else the container may have planted in its place is no lease file
   for lf in "$d/lease/leases" "$d/leases"; do
-    if [ -f "$lf" ] && [ ! -L "$lf" ]; then tr -c '[:print:]\n' '?' < "$lf" | cut -c 1-1000 | sed "s/^/$n lease /"; fi
+    if plain "$lf"; then bounded "$lf" | tr -c '[:print:]\n' '?' | cut -c 1-1000 | sed "s/^/$n lease /"; fi
   done
   return 0
 }
@@ -80,19 +98,36 @@ done
 echo '#replica'
 if [ -n "$replica" ] && [ -d "$replica/registry" ]; then book replica "$replica"; fi
 echo '#state'
-for sf in $state; do  # SERVICE/FILE: each of that service's containers' FILE (e.g. galera's grastate.dat)
+# SERVICE/FILE: each of that service's containers' FILE (e.g. galera's data/grastate.dat, which its container
+# writes): `NAME dir`, then `NAME = LINE` for each of its lines, or `NAME refused WHY` when FILE or a folder on its
+# way is not what it should be (it is then not read)
+for sf in $state; do
   for d in "$root/${sf%%/*}"/*/; do
     [ -d "$d" ] || continue
-    n=$(basename "$d")
+    n=$(basename "$d") f=${sf#*/}
     echo "$n dir"
-    # awk ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
+    p=${d%/} rest=$f why=
+    while [ -n "$rest" ]; do  # every folder on the way, then the file: none may be a symlink
+      p=$p/${rest%%/*}
+      case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+      if [ ! -e "$p" ] && [ ! -L "$p" ]; then break; fi  # absent: no state yet
+      if [ -n "$rest" ] && { [ -L "$p" ] || [ ! -d "$p" ]; }; then why="${p#"${d%/}"/} is $(kind "$p")"; break; fi
+      if [ -z "$rest" ] && ! plain "$p"; then why="$f is $(kind "$p"), not a regular file"; fi
+    done
+    if [ -n "$why" ]; then echo "$n refused $why: not read"; continue; fi
+    [ -e "$p" ] || continue
+    if ! text=$(bounded "$p"); then
+      echo "$n refused $f could not be read (it changed, or took over ${READ_BOUND}s): not read"; continue
+    fi
+    # printf ends every line, the last one too: a node killed mid-write can leave grastate.dat without its final
     # newline, which glued the next section's header to it (every service file then looked changed)
-    awk -v n="$n" '{ print n " " $0 }' "$d/${sf#*/}" 2>/dev/null | tr -c '[:print:]\n' '?'
+    if [ -n "$text" ]; then printf '%s\n' "$text" | tr -c '[:print:]\n' '?' | awk -v n="$n" '{ print n " = " $0 }'; fi
   done
 done
 echo '#files'
 for sg in $digest; do  # SERVICE/GLOB: the files dockstack renders for that service's containers and compares
-  find "$root/${sg%%/*}" -type f -path "$root/${sg%%/*}/*/${sg#*/}" ! -path '*/.incoming*' \
+  # (regular files only, found without following a symlink; within a bound, in case one was swapped meanwhile)
+  timeout -k 1 10 find -P "$root/${sg%%/*}" -type f -path "$root/${sg%%/*}/*/${sg#*/}" ! -path '*/.incoming*' \
     -exec sha256sum {} + 2>/dev/null
 done
 echo '#end'

@@ -16,14 +16,29 @@ timeout=$1 holder=$2 known=$3
 shift 3
 case $known in ''|*[!0-9]*) known=0 ;; esac
 [ $# -ge 2 ] || { echo "failed: no copy named"; exit 1; }
+own() {  # FOLDER: the copy's own folders and files are what they should be, none a symlink (a dnsmasq container
+  # reads its folder only, but one made before that could write it: what it planted then is never followed)
+  for p in "$1" "$1/registry" "$1/last-good" "$1/dhcp-hosts.d" "$1/hosts.d" "$1/tmp"; do
+    if [ -L "$p" ] || { [ -e "$p" ] && [ ! -d "$p" ]; }; then
+      echo "failed: $p is not a folder of its own (a symlink?): remove it"; exit 1
+    fi
+  done
+  for p in "$1/lock" "$1/lock.holder" "$1/generation" "$1/released"; do
+    if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then
+      echo "failed: $p is not a regular file (a symlink, a FIFO?): remove it"; exit 1
+    fi
+  done
+}
+own "$1"
 mkdir -p "$1/tmp" || exit 1
 in=$(mktemp "$1/tmp/in.XXXXXX") || exit 1
 trap 'rm -f "$in"' EXIT
 cat > "$in" || { echo "failed: cannot read the change"; exit 1; }
-place() {  # SRC DEST READ_BY_DNSMASQ: rename into place when it differs; dnsmasq re-reads a replaced file on HUP
-  if cmp -s "$1" "$2"; then return; fi
-  if [ -e "$2" ] && [ "$3" = 1 ]; then hup=1; fi
-  mv -f "$1" "$2"; changed=1
+place() {  # SRC DEST READ_BY_DNSMASQ: rename into place when it differs (a symlink or a FIFO there is never read,
+  # only replaced; -T: never into a folder of that name); dnsmasq re-reads a replaced file on HUP
+  if [ -f "$2" ] && [ ! -L "$2" ] && cmp -s "$1" "$2"; then return; fi
+  if { [ -e "$2" ] || [ -L "$2" ]; } && [ "$3" = 1 ]; then hup=1; fi
+  mv -fT "$1" "$2"; changed=1
 }
 drop() {  # PATH READ_BY_DNSMASQ
   if [ -e "$1" ]; then rm -f "$1"; changed=1; [ "$2" = 1 ] && hup=1; fi; return 0
@@ -34,7 +49,7 @@ records() {  # the registry's records: each file's line for its own name only (t
   # all: an awk per file made each put cost a process per record (a tier of 40 puts on a book of 120 took 12 s).
   set --
   for f in "$d"/registry/*; do
-    [ -f "$f" ] || continue
+    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
     case ${f##*/} in *[!a-z0-9-]*) continue ;; esac
     set -- "$@" "$f"
   done
@@ -49,6 +64,7 @@ is_running() {  # sets running (true, or empty) once per copy: its dnsmasq conta
 }
 txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its lock, trap and exit are its own)
   d="$1" name="$2" k="$3"
+  own "$d"
   mkdir -p "$d/registry" "$d/last-good" "$d/dhcp-hosts.d" "$d/hosts.d" "$d/tmp" || exit 1
   exec 9>>"$d/lock"
   if ! flock -w "$timeout" 9; then
@@ -90,9 +106,14 @@ txn() {  # FOLDER DNSMASQ N: the transaction on one copy (run in a subshell: its
       is_running
       if [ "$running" = true ]; then
         docker exec "$name" dhcp_release eth0 "$ip" "$mac" ${cid:+"$cid"} >/dev/null 2>&1 || true
-      elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then  # lease/ is the container's: no symlink
-        awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$d/lease/leases" > "$t/leases" &&
-          mv -f "$t/leases" "$d/lease/leases"
+      elif [ -f "$d/lease/leases" ] && [ ! -L "$d/lease/leases" ]; then
+        # lease/ is the container's to write: read without following a symlink or waiting on a FIFO swapped in
+        # since, within a bound; a file larger than that is left as it is (a cut copy would lose leases)
+        if timeout -k 1 5 dd if="$d/lease/leases" iflag=nofollow,nonblock bs=4194304 count=1 status=none \
+             > "$t/leases.old" && [ "$(wc -c < "$t/leases.old")" -lt 4194304 ]; then
+          awk -v m="$mac" -v i="$ip" '!($2 == m && $3 == i)' "$t/leases.old" > "$t/leases" &&
+            mv -f "$t/leases" "$d/lease/leases"
+        fi
       fi
       { grep -vxF "$ip" "$d/released" 2>/dev/null; echo "$ip"; } | tail -n "$QUARANTINE" > "$t/released"
       mv -f "$t/released" "$d/released"

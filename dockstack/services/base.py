@@ -124,8 +124,11 @@ class Service:
     databases: tuple[str, ...] = ()
     data: tuple[tuple[str, str], ...] = ()  # (subfolder of its host folder, path in the container): outlives it
     # the service only reads its folder (supervisor, scripts, config dockstack renders): mounted read-only, so a
-    # process in the container cannot change what its own supervisor runs next (its data subfolders stay writable)
-    read_only_mount: bool = False
+    # process in the container cannot change what its own supervisor runs next, nor plant a symlink or a FIFO where
+    # the host reads and writes as root (its data subfolders stay writable: what the service writes goes there).
+    # Every shipped service is so; False only for one that must write beside its files (the host's scripts then
+    # still never follow what it plants: see dockstack/scripts/service_files.sh and host_facts.sh)
+    read_only_mount: bool = True
     stop_timeout: int | None = None  # seconds `docker stop` waits for a clean shutdown (None: Docker's 10 s)
     private_files: frozenset[str] = frozenset()  # files holding a secret: written readable by root only
     follows_stack: bool = False  # its files are rendered from the whole config: pushed after each tier if changed

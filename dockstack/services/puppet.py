@@ -172,6 +172,9 @@ SERVICE = Puppet(
     # over 3 minutes were seen with 2 cores shared by three busy labs)
     check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
     mount=MOUNT,
+    # the server only reads its folder (its settings, the autosign policy, the environment: its CA, keys and state
+    # live in the container's own /etc/puppet/puppetserver and /var/lib/puppet*), where the host writes as root
+    read_only_mount=True,
     command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
     digested=("*",),

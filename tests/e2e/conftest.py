@@ -24,12 +24,14 @@ os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
 # Modules that deploy the shipped (real) stack run last, in this order, so that the stack deployed once from empty
 # (the shipped_from_empty fixture: the Puppet server, Galera, OpenStack, ZooKeeper) serves them all as it is:
 # bringing it up from empty costs minutes, and the engine tests between them would wipe the hosts.
+# test_attacker_hostfs plants links in every service folder and stops galera2 and redis (deploy-all heals them),
 # test_attacker_dhcp stops, repairs and re-creates one galera node, test_galera stops and kills its nodes,
 # test_galera_backup restores the whole cluster from a backup, and test_vip deploys a stack of its own, so they come
 # after the modules that use the databases.
 REAL_STACK_MODULES = ("test_puppet.py", "test_security.py", "test_attacker_tls.py", "test_attacker_puppet.py",
-                      "test_redis.py", "test_openstack.py", "test_zookeeper.py", "test_attacker_dhcp.py",
-                      "test_galera.py", "test_day2.py", "test_galera_backup.py", "test_vip.py")
+                      "test_redis.py", "test_openstack.py", "test_zookeeper.py", "test_attacker_hostfs.py",
+                      "test_attacker_dhcp.py", "test_galera.py", "test_day2.py", "test_galera_backup.py",
+                      "test_vip.py")
 
 
 # The lab scripts/test.sh runs each module on, said by the module itself and nowhere else: LAB = "main" (hosts.yaml,

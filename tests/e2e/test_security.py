@@ -351,7 +351,7 @@ def test_a_service_that_only_reads_its_folder_cannot_write_it(stack, inventory):
                                            f"rm {path}/.dockstack-probe'", check=False)
             assert wrote.returncode == 0, (c.name, path, wrote.stderr)
         checked.append(c.service)
-    assert {"haproxy", "openstack", "redis", "zookeeper"} <= set(checked), checked
+    assert {"haproxy", "openstack", "redis", "zookeeper", "galera", "puppet", "dnsmasq"} <= set(checked), checked
 
 
 def test_rabbitmq_and_its_erlang_node_listen_on_loopback_only(stack, inventory):

@@ -59,7 +59,7 @@ def test_running_containers_show_pass_or_no_service(deployed):
         want = "pass" if name in CHECKED else "no service"
         assert (row["state"], row["health"], row["health_detail"]) == ("running", want, ""), row
         assert health_column(lines[name]) == want
-        assert set(row) == {"name", "role", "host", "state", "ip", "image", "health", "health_detail"}
+        assert set(row) == {"name", "role", "host", "state", "ip", "image", "health", "health_detail", "problem"}
 
 
 def test_a_failing_check_shows_fail_and_stopped_containers_none(deployed):

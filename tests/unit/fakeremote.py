@@ -315,9 +315,9 @@ class Lab:
         for _ in range(envs):
             _, _, data = data.partition(b"\n")
         if with_files:
-            files, dirs = untar(data)
-            host.files.update({f"/{p}": t for p, t in files.items()})
-            host.dirs.update(f"/{d}" for d in dirs)
+            files, dirs = untar(data)  # relative to the container's service folder
+            host.files.update({f"{spec['folder']}/{p}": t for p, t in files.items()})
+            host.dirs.update(f"{spec['folder']}/{d}" for d in dirs)
         step, said = self.fail.pop(name, ("", ""))
         failed = Result(False, 1, f"failed {step}\nsaid {said}\n", "")
         if mode in (actions.CREATE, actions.RECREATE):

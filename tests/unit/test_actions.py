@@ -14,11 +14,10 @@ import pytest
 
 from dockstack import actions, agent, dockercli, ipam, network, settings
 from dockstack.actions import ActionResult
-from dockstack.config import Role
+from dockstack.config import Container, Role
 from dockstack.ipam import AddressPlan
-from dockstack.services import base, registry
+from dockstack.services import base, registry, service_dir
 from dockstack.services import haproxy as haproxy_service
-from dockstack.services import puppet as puppet_service
 
 DNS_SERVERS = ["10.100.0.2", "10.100.0.3"]
 NASTY = "x; rm -rf / $(id) 'q' \"d\""
@@ -53,9 +52,9 @@ def split_action(argv: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def spec(mode: str, c, role, net, plan, dns, with_files: bool, agent=None, files=None) -> actions.ActionSpec:
-    """action_spec with a service file when with_files (its content does not matter to the argv)."""
+    """action_spec with a service file in c's folder when with_files (its content does not matter to the argv)."""
     return actions.action_spec(mode, c, role, net, plan, dns, files if files is not None else
-                               ({"/x/f": "text\n"} if with_files else {}), agent=agent)
+                               ({f"{service_dir(c)}/f": "text\n"} if with_files else {}), agent=agent)
 
 
 def argv_of(*args, **kw) -> list[str]:
@@ -102,7 +101,8 @@ def test_create_with_a_new_address(web, role, net):
                       "subnet": "10.100.0.0/24", "mtu": "1450", "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp,
                       "dhcp_timeout": "30", "dhcp_hook": actions.DHCP_HOOK, "dhcp_dir": "/var/lib/dockstack-dhcp",
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
-                      "env_lines": "0", "agent_server": "", "certname": "", "agent_script": "", "agent_ca": ""}
+                      "folder": "", "files_script": "", "env_lines": "0", "agent_server": "", "certname": "",
+                      "agent_script": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -218,7 +218,7 @@ def test_env_values_go_on_standard_input_never_in_the_argv(container, role, net,
     data = spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True).stdin
     env = f"DB_PASSWORD={SECRET}\nMODE=production\n".encode()
     assert data.startswith(env)
-    assert members(data[len(env):]) == [("x/f", False, 0o644, "text\n")]
+    assert members(data[len(env):]) == [("f", False, 0o644, "text\n")]
 
 
 @pytest.mark.parametrize("mode", [actions.START, actions.RESTART])
@@ -253,8 +253,9 @@ def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(conta
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
     c = container("web", env=(("DB_PASSWORD", SECRET), ("PADDED", "  x\ty  "), ("EMPTY", "")))
-    service_file = f"{tmp_path}/svc/site.pp"
-    made = spec(actions.CREATE, c, role, net, STATIC_PLAN, DNS_SERVERS, True, files={service_file: "node default {}\n"})
+    made = spec(actions.CREATE, c, role, net, STATIC_PLAN, DNS_SERVERS, True,
+                files={f"{service_dir(c)}/site.pp": "node default {}\n"})
+    made = dataclasses.replace(made, folder=str(tmp_path / "svc"))  # the service folder, here
     argv, data = made.argv(), made.stdin
     proc = subprocess.run(argv, input=data, capture_output=True, timeout=30,
                           env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
@@ -265,6 +266,35 @@ def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(conta
     assert (out / "mode").read_text().strip() == "600"
     assert "--env-file" in (out / "argv").read_text() and SECRET not in (out / "argv").read_text()
     assert not Path((out / "path").read_text().strip()).exists()  # removed on exit
+
+
+def test_script_installs_nothing_through_a_symlink_planted_in_the_service_folder(container, role, net, tmp_path):
+    """A service folder whose data folder was replaced by a symlink to a folder of the host (what a container that
+    could write its folder might leave): the action fails at `write service files` before docker runs (its
+    --volume would follow the symlink), and nothing is written there or in the folder."""
+    bin_dir, out, folder, outside = tmp_path / "bin", tmp_path / "out", tmp_path / "svc", tmp_path / "outside"
+    for d in (bin_dir, out, folder, outside):
+        d.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (folder / "data").symlink_to(outside)
+    c = container("db", role="galera", service="galera")
+    made = actions.action_spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS,
+                               {f"{service_dir(c)}/entrypoint": "sh\n"}, (f"{service_dir(c)}/data",))
+    made = dataclasses.replace(made, folder=str(folder))
+    proc = subprocess.run(made.argv(), input=made.stdin, capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
+    result = actions.parse_action(proc.stdout.decode())
+    assert result.failed_step == "write service files" and "data is not a folder of its own" in result.said, result
+    assert not (out / "argv").exists()  # docker run never ran
+    assert list(outside.iterdir()) == [] and sorted(p.name for p in folder.iterdir()) == ["data"]
+
+
+def test_action_files_must_lie_in_the_containers_service_folder(container, role, net):
+    c = container("db", role="galera", service="galera")
+    for path in ("/etc/cron.d/x", f"{service_dir(c)}/../other/x", f"{service_dir(c)}x/y", service_dir(c)):
+        with pytest.raises(ValueError, match="is not a path in"):
+            actions.action_spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, {path: "x"})
 
 
 def test_every_mode_has_its_branch_in_the_script():
@@ -381,67 +411,136 @@ def test_service_files_argv_haproxy(container):
     lb = container("lb", role="haproxy")
     argv = actions.service_files_argv(lb, registry.definition(lb), ["haproxy.cfg"])
     assert argv == ["sh", "-c", actions.SERVICE_FILES_SCRIPT, "sh", "lb", "/var/lib/dockstack/haproxy/lb",
-                    "/etc/haproxy", "USR2", "2", "haproxy.cfg", "haproxy -c", haproxy_service.CFG_CHECK,
+                    "USR2", "2", "haproxy.cfg", "haproxy -c", haproxy_service.CFG_CHECK,
                     "keepalived.conf", "keepalived -t", 'keepalived -t -f "$1"', "haproxy.cfg"]
 
 
 def test_service_files_argv_puppet(container):
     pp = container("pp", role="config-mgmt", service="puppet")
     argv = actions.service_files_argv(pp, registry.definition(pp), ["data/common.yaml", "hiera.yaml"])
-    assert argv[4:9] == ["pp", "/var/lib/dockstack/puppet/pp", puppet_service.MOUNT, "", "0"]
-    assert argv[9:] == ["data/common.yaml", "hiera.yaml"]
+    assert argv[4:8] == ["pp", "/var/lib/dockstack/puppet/pp", "", "0"]
+    assert argv[8:] == ["data/common.yaml", "hiera.yaml"]
 
 
 def test_service_files_script_interface(container):
-    assert script_groups(actions.SERVICE_FILES_SCRIPT) == [["name", "dir", "mount", "signal", "nchecks"],
+    assert script_groups(actions.SERVICE_FILES_SCRIPT) == [["name", "dir", "signal", "nchecks"],
                                                            ["file", "label", "command"]]
     web = container("web", role="zk", service="zookeeper")
     argv = actions.service_files_argv(web, registry.definition(web), [NASTY])
-    assert argv[4:] == ["web", "/var/lib/dockstack/zookeeper/web", "/var/lib/dockstack/zookeeper", "", "0", NASTY]
+    assert argv[4:] == ["web", "/var/lib/dockstack/zookeeper/web", "", "0", NASTY]
     assert argv[2] is actions.SERVICE_FILES_SCRIPT
     assert NASTY not in actions.SERVICE_FILES_SCRIPT
 
 
 FAKE_DOCKER_FILES = """#!/bin/sh
-# a running container whose `exec` runs the check on the host (the mount is the folder itself) and logs kills
+# a running container: `exec -i NAME CMD...` runs CMD here (standard input passed on), after logging what the
+# service folder holds at that moment; inspect says running; kills are logged
 echo "$*" >> "$LOG"
 case "$1" in
   container) echo true ;;
-  exec) shift 2; exec "$@" ;;
+  exec) find "$FOLDER" >> "$LOG"; shift 3; exec "$@" ;;
   kill) exit 0 ;;
 esac
 """
 
 
-@pytest.mark.parametrize("valid", [True, False])
-def test_service_files_script_checks_then_installs_then_reloads(container, tmp_path, valid):
-    """The real script with a fake docker: a file its definition checks is checked in the container first; a
-    failing check replaces nothing and says why; a passing one installs every file and sends the reload signal."""
+def push(tmp_path: Path, files: dict[str, str], paths: list[str] | None = None, check: str = "",
+         dirs: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[bytes], list[str], str]:
+    """SERVICE_FILES_SCRIPT run here on tmp_path/lb (a haproxy container's folder) with a fake docker: the files
+    (relative paths) pushed as PATHs (paths: these; [] for none, as the action script runs it), haproxy.cfg
+    checked by `check` when given. Returns the process, its lines, and the fake docker's log."""
     bin_dir, folder, log = tmp_path / "bin", tmp_path / "lb", tmp_path / "log"
-    bin_dir.mkdir()
-    folder.mkdir()
-    (folder / "haproxy.cfg").write_text("old\n")
+    bin_dir.mkdir(exist_ok=True)
+    folder.mkdir(exist_ok=True)
     (bin_dir / "docker").write_text(FAKE_DOCKER_FILES)
     (bin_dir / "docker").chmod(0o755)
-    lb = container("lb", role="haproxy")
-    d = dataclasses.replace(registry.definition(lb), file_checks=(
-        base.FileCheck("haproxy.cfg", 'grep -q "^good" "$1" || { echo "line 1: bad"; exit 1; }', "haproxy -c"),),
-        mount=str(folder))
-    argv = actions.service_files_argv(lb, d, ["haproxy.cfg", "sub/extra"])
+    checks = (base.FileCheck("haproxy.cfg", check, "haproxy -c"),) if check else ()
+    d = dataclasses.replace(registry.definition(Container("lb", "haproxy", "h1", "i", service="haproxy")),
+                            file_checks=checks, reload_signal=None if paths == [] else "USR2")
+    argv = actions.service_files_argv(Container("lb", "haproxy", "h1", "i", service="haproxy"), d,
+                                      sorted(files) if paths is None else paths)
     argv[5] = str(folder)
-    payload = actions.files_payload({"haproxy.cfg": "good\n" if valid else "bad\n", "sub/extra": "x\n"})
-    proc = subprocess.run(argv, input=payload, capture_output=True, timeout=30,
-                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log)})
-    out = proc.stdout.decode().split("\n")
+    proc = subprocess.run(argv, input=actions.files_payload(files, dirs), capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "FOLDER": str(folder)})
+    return proc, proc.stdout.decode().split("\n"), log.read_text() if log.exists() else ""
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_service_files_script_checks_then_installs_then_reloads(tmp_path, valid):
+    """The real script with a fake docker: a file its definition checks is checked in the container first (on a
+    copy streamed into it, beside the other new files); a failing check replaces nothing and says why; a passing
+    one installs every file and sends the reload signal. The unpacked files are never in the container's folder."""
+    folder = tmp_path / "lb"
+    folder.mkdir()
+    (folder / "haproxy.cfg").write_text("old\n")
+    check = 'grep -q "^good" "$1" && [ -f "${1%/*}/sub/extra" ] || { echo "line 1: bad"; exit 1; }'
+    proc, out, log = push(tmp_path, {"haproxy.cfg": "good\n" if valid else "bad\n", "sub/extra": "x\n"},
+                          check=check)
     if valid:
         assert proc.returncode == 0 and "reloaded" in out and "done" in out, out
         assert (folder / "haproxy.cfg").read_text() == "good\n" and (folder / "sub/extra").read_text() == "x\n"
-        assert "kill --signal USR2 lb" in log.read_text()
+        assert "kill --signal USR2 lb" in log
     else:
         assert proc.returncode == 1 and out[:2] == ["failed haproxy -c", "said line 1: bad"], out
         assert (folder / "haproxy.cfg").read_text() == "old\n" and not (folder / "sub").exists()
-        assert "kill" not in log.read_text()
-    assert not [p for p in folder.iterdir() if p.name.startswith(".incoming")]  # its temporary folder is gone
+        assert "kill" not in log
+    assert "exec -i lb sh -c" in log and ".incoming" not in log  # the container saw no unpacked folder of its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "lb", "log"]  # the unpacked folder is gone
+
+
+def test_service_files_script_never_writes_through_a_symlinked_folder(tmp_path):
+    """A folder on the way replaced by a symlink (the Puppet server's environments/, planted by its container) to a
+    folder outside: nothing is written there, nothing in the service folder is replaced, and the push says why."""
+    folder, outside = tmp_path / "lb", tmp_path / "outside"
+    (folder / "environments").mkdir(parents=True)
+    outside.mkdir()
+    (folder / "puppet.conf").write_text("old\n")
+    (folder / "environments").rmdir()
+    (folder / "environments").symlink_to(outside)
+    proc, out, _ = push(tmp_path, {"puppet.conf": "new\n", "environments/production/manifests/site.pp": "node {}\n"})
+    assert proc.returncode == 1 and out[0] == "failed write files", out
+    assert "environments/production/manifests is not a folder of its own" in out[1], out
+    assert list(outside.iterdir()) == [] and (folder / "puppet.conf").read_text() == "old\n"
+    deeper = tmp_path / "lb" / "deep"
+    (deeper / "a").mkdir(parents=True)
+    (deeper / "a" / "b").symlink_to(outside)
+    proc, out, _ = push(tmp_path, {"deep/a/b/c/f": "x\n"})
+    assert proc.returncode == 1 and list(outside.iterdir()) == [], out
+
+
+def test_service_files_script_replaces_a_planted_symlink_and_never_writes_through_it(tmp_path):
+    """A file's own name planted as a symlink to a file outside: the new file takes the symlink's place, the file
+    outside stays as it was; a folder planted with a file's name is refused (never written into)."""
+    folder, outside = tmp_path / "lb", tmp_path / "canary"
+    folder.mkdir()
+    outside.write_text("canary\n")
+    (folder / "haproxy.cfg").symlink_to(outside)
+    proc, out, _ = push(tmp_path, {"haproxy.cfg": "new\n"})
+    assert proc.returncode == 0 and "done" in out, out
+    assert outside.read_text() == "canary\n"
+    assert not (folder / "haproxy.cfg").is_symlink() and (folder / "haproxy.cfg").read_text() == "new\n"
+    (folder / "keepalived.conf").mkdir()
+    proc, out, _ = push(tmp_path, {"keepalived.conf": "k\n"})
+    assert proc.returncode == 1 and out[0] == "failed write files", out
+    assert list((folder / "keepalived.conf").iterdir()) == []
+
+
+def test_service_files_script_without_paths_installs_every_file_and_folder_of_the_tar(tmp_path):
+    """As the action script runs it (no PATH, no check, no signal): the tar's files and its empty folders (a
+    service's data folders), every folder on the way made; a planted symlink among those folders is refused."""
+    proc, out, log = push(tmp_path, {"entrypoint": "e\n", "conf/a/b": "b\n"}, paths=[], dirs=("data", "state"))
+    folder = tmp_path / "lb"
+    assert proc.returncode == 0 and "done" in out and "reloaded" not in out, out
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
+        "conf", "conf/a", "conf/a/b", "data", "entrypoint", "state"]
+    assert log == ""  # docker is not asked: no check, no signal
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "data").rmdir()
+    (folder / "data").symlink_to(outside)
+    proc, out, _ = push(tmp_path, {"entrypoint": "new\n"}, paths=[], dirs=("data",))
+    assert proc.returncode == 1 and "data is not a folder of its own" in out[1], out
+    assert (folder / "entrypoint").read_text() == "e\n"
 
 
 def test_parse_action_step_durations():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import subprocess
 import tarfile
+import time
 from dataclasses import replace
 
 import pytest
@@ -585,6 +587,58 @@ def test_txn_forgets_the_last_good_copy_with_the_record(txn, how):
     txn(Change(deletes=("web",)) if how == "delete" else Change(releases=(("web", WEB.ip, WEB.mac),)))
     assert sorted(p.name for p in (txn.book / "last-good").iterdir()) == ["dns"]
     assert not (txn.book / "registry/web").exists()
+
+
+def test_txn_release_drops_the_lease_of_a_stopped_dnsmasq_and_never_follows_what_was_planted(txn, tmp_path):
+    """dnsmasq stopped: a release removes the lease from its lease file itself. lease/ is the container's to write:
+    a symlink there to a file of the host is not followed (the host file is neither read into the lease file nor
+    changed), a FIFO is not waited on."""
+    lease = f"1732500000 {WEB.mac} {WEB.ip} web *\n"
+    other = f"1732500000 {DB.mac} {DB.ip} db *\n"
+    txn(Change(puts=(DNS, WEB, DB)))
+    (txn.book / "lease").mkdir()
+    (txn.book / "lease/leases").write_text(lease + other)
+    txn(Change(releases=(("web", WEB.ip, WEB.mac),)))
+    assert (txn.book / "lease/leases").read_text() == other
+    host_file = tmp_path / "host-file"
+    host_file.write_text(f"root:secret\n1732500000 {DB.mac} {DB.ip} db *\n")
+    (txn.book / "lease/leases").unlink()
+    (txn.book / "lease/leases").symlink_to(host_file)
+    txn(Change(releases=(("db", DB.ip, DB.mac),)))
+    assert host_file.read_text() == f"root:secret\n1732500000 {DB.mac} {DB.ip} db *\n"
+    assert (txn.book / "lease/leases").is_symlink()
+    (txn.book / "lease/leases").unlink()
+    os.mkfifo(txn.book / "lease/leases")
+    t0 = time.monotonic()
+    txn(Change(puts=(WEB,)))
+    txn(Change(releases=(("web", WEB.ip, WEB.mac),)))
+    assert time.monotonic() - t0 < 10 and stat.S_ISFIFO(os.lstat(txn.book / "lease/leases").st_mode)
+
+
+def test_txn_never_writes_through_what_a_dnsmasq_container_left_in_its_folder(txn, tmp_path):
+    """A dnsmasq container made before its folder was read-only to it could leave symlinks and FIFOs there: a
+    symlinked file or folder of the copy's own stops the transaction naming it (the host file it points to is
+    untouched); a FIFO or a symlink in place of a record is replaced, never read."""
+    txn(Change(puts=(DNS,)))
+    host_file = tmp_path / "host-file"
+    host_file.write_text("host\n")
+    argv = ["sh", "-c", addressbook.TXN_SCRIPT, "sh", "5", "test", "0", str(txn.book), "dns"]
+    for name in ("generation", "lock.holder", "tmp", "registry"):
+        kept = txn.book / f"{name}.kept"
+        (txn.book / name).rename(kept)
+        (txn.book / name).symlink_to(host_file)
+        out = subprocess.run(argv, input=addressbook.payload([Change(puts=(WEB,))], DOMAIN), capture_output=True,
+                             timeout=30)
+        assert out.returncode != 0 and f"{txn.book}/{name} is not" in out.stdout.decode(), (name, out)
+        assert host_file.read_text() == "host\n"
+        (txn.book / name).unlink()
+        kept.rename(txn.book / name)
+    os.mkfifo(txn.book / "registry/web")
+    (txn.book / "hosts.d/web").symlink_to(host_file)
+    t0 = time.monotonic()
+    res = txn(Change(puts=(WEB,)))
+    assert time.monotonic() - t0 < 10 and res.records == {"dns": DNS, "web": WEB}
+    assert host_file.read_text() == "host\n" and not (txn.book / "hosts.d/web").is_symlink()
 
 
 # --- the replicas: a copy on every host ---------------------------------------------------------------

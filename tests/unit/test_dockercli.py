@@ -28,7 +28,7 @@ def test_run_argv_dnsmasq(dns, net):
     assert flag_values(argv, "--hostname") == ["dnsmasq"]
     assert flag_values(argv, "--network") == ["none"]
     assert flag_values(argv, "--cap-add") == ["NET_ADMIN"]
-    assert flag_values(argv, "--cap-drop") == ["NET_RAW"]  # no-ping: no ICMP raw socket, DHCP needs none
+    assert flag_values(argv, "--cap-drop") == ["NET_RAW", "MKNOD"]  # no-ping: no ICMP raw socket, DHCP needs none
     assert flag_values(argv, "--security-opt") == ["no-new-privileges"]
     assert flag_values(argv, "--dns") == ["127.0.0.1"]  # itself, not the list
     assert flag_values(argv, "--dns-search") == ["dockstack.lab"]
@@ -61,7 +61,9 @@ def test_run_argv_normal_container(container, net):
     assert flag_values(argv, "--name") == ["web"]
     assert flag_values(argv, "--network") == ["none"]
     assert flag_values(argv, "--cap-add") == []  # its lease is the host's udhcpc's, from outside
-    assert flag_values(argv, "--cap-drop") == ["NET_RAW"]  # so its processes need no raw socket: they get none
+    # so its processes need no raw socket: they get none; nor may they make a device node (the host reads in the
+    # folders they write)
+    assert flag_values(argv, "--cap-drop") == ["NET_RAW", "MKNOD"]
     assert flag_values(argv, "--security-opt") == ["no-new-privileges"]
     assert flag_values(argv, "--dns") == ["10.100.0.2", "10.100.0.3"]
     assert flag_values(argv, "--dns-search") == ["dockstack.lab"]

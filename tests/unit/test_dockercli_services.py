@@ -29,7 +29,16 @@ def test_spec_fields(web):
     assert dockercli.spec(web) == {"image": "dockstack/base:bookworm", "role": "webui", "mac": None, "ip": None,
                                    "volumes": ["/srv/web:/var/www:ro"], "env": [["MODE", "prod"]],
                                    "command": ["httpd", "-f"], "service": None, "cap_add": [],
-                                   "cap_drop": ["NET_RAW"], "security_opt": ["no-new-privileges"]}
+                                   "cap_drop": ["NET_RAW", "MKNOD"], "security_opt": ["no-new-privileges"]}
+
+
+def test_a_service_containers_spec_holds_its_mounts(container):
+    """What of its host folder a service container may write is part of its spec: a container made with a
+    writable folder (galera's and the Puppet server's, before) is re-created with the read-only one."""
+    node = container("galera1", role="galera", service="galera")
+    assert dockercli.spec(node)["mounts"] == ["/var/lib/dockstack/galera/galera1:/var/lib/dockstack/galera:ro",
+                                              "/var/lib/dockstack/galera/galera1/data:/var/lib/mysql",
+                                              "/var/lib/dockstack/galera/galera1/state:/var/lib/dockstack/galera/state"]
 
 
 def test_spec_static_address(container):
@@ -101,8 +110,8 @@ def test_service_dir(container):
 def test_run_argv_puppet_mounts_its_folder_and_runs_puppetserver(container, net):
     c = container("puppet", role="puppet", host="h2", image="dockstack/puppetserver:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
-    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/puppet/puppet:/etc/puppet/dockstack"]
-    assert f"{services.SERVICE_ROOT}/puppet/puppet:{puppet_service.MOUNT}" in argv
+    assert flag_values(argv, "--volume") == ["/var/lib/dockstack/puppet/puppet:/etc/puppet/dockstack:ro"]
+    assert f"{services.SERVICE_ROOT}/puppet/puppet:{puppet_service.MOUNT}:ro" in argv
     command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
     assert command[:5] == ["sh", "-c", puppet_service.SERVER_SCRIPT, "sh", puppet_service.MOUNT]
     assert "-Xmx512m" in command  # a smaller heap than Debian's 1 GiB: a faster start on a small machine

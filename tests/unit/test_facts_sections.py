@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -363,9 +365,10 @@ def test_books_name_garbled_lease_lines():
 
 
 def books_section() -> str:
-    """The #books part of HOST_FACTS_SCRIPT, to run on its own."""
+    """The #books part of HOST_FACTS_SCRIPT (after the script's functions), to run on its own."""
     script = facts.HOST_FACTS_SCRIPT
-    return "root=$1 books=dnsmasq\n" + script[script.index("echo '#books'"):script.index("echo '#state'")]
+    return (script[:script.index("label=$1")] + "root=$1 books=dnsmasq\n"
+            + script[script.index("echo '#books'"):script.index("echo '#state'")])
 
 
 def test_books_section_run_on_a_folder(tmp_path):
@@ -445,6 +448,116 @@ def test_a_registry_file_name_that_forges_a_line_reaches_no_record(tmp_path):
     assert set(book.records) == {"galera1"} and book.damaged == {} and book.released == ()
 
 
+# --- what a container can plant where the facts read (its data folders) ---------------------------------------
+
+GRASTATE = "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\nsafe_to_bootstrap: 1\n"
+
+
+def functions() -> str:
+    """HOST_FACTS_SCRIPT's functions (plain, bounded, kind), which come before anything it runs."""
+    script = facts.HOST_FACTS_SCRIPT
+    return script[:script.index("label=$1")]
+
+
+def state_section() -> str:
+    """The #state part of HOST_FACTS_SCRIPT (after its functions), reading galera's data/grastate.dat."""
+    script = facts.HOST_FACTS_SCRIPT
+    return (functions() + "root=$1 state=' galera/data/grastate.dat'\n"
+            + script[script.index("echo '#state'"):script.index("echo '#files'")])
+
+
+def planted(root) -> dict[str, str]:
+    """A galera folder per thing a galera container could leave in place of its grastate.dat (data/ is its to
+    write), and a good one; returns name -> what it is. A writer keeps the FIFO of galera7 open, sending nothing."""
+    g = root / "galera"
+    for name in ("galera1", "galera2", "galera3", "galera4", "galera5", "galera6", "galera7", "galera8"):
+        (g / name / "data").mkdir(parents=True)
+    (g / "galera1/data/grastate.dat").write_text(GRASTATE)
+    os.mkfifo(g / "galera2/data/grastate.dat")
+    (g / "galera3/data/grastate.dat").symlink_to("/dev/zero")
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere/grastate.dat").write_text(GRASTATE)
+    (g / "galera4/data").rmdir()
+    (g / "galera4/data").symlink_to(root / "elsewhere")
+    (g / "galera5/data/grastate.dat").mkdir()
+    (g / "galera6/data/grastate.dat").write_text("seqno: 1\n" * 100000)  # 900 kB: cut to the bound
+    os.mkfifo(g / "galera7/data/grastate.dat")
+    # galera8: no grastate.dat yet
+    return {"galera2": "a FIFO", "galera3": "a symlink", "galera4": "data is a symlink", "galera5": "a folder",
+            "galera7": "a FIFO"}
+
+
+def test_the_state_section_reads_a_regular_file_and_refuses_whatever_else_was_planted(tmp_path):
+    """A FIFO in place of grastate.dat (no writer, or one that sends nothing), a symlink to /dev/zero, a symlinked
+    data folder, a folder: none is read (nothing waits, nothing is followed), each node says why, and the good
+    node's state comes through; a huge file is read up to the bound only."""
+    said = planted(tmp_path)
+    writer = subprocess.Popen(["sh", "-c", 'exec 3>"$1"; sleep 30', "sh",
+                               str(tmp_path / "galera/galera7/data/grastate.dat")])
+    try:
+        t0 = time.monotonic()
+        out = subprocess.run(["sh", "-c", state_section(), "sh", str(tmp_path)], capture_output=True, text=True,
+                             timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        writer.kill()
+        writer.wait()
+    assert out.returncode == 0 and out.stderr == "", out
+    assert took < 5, took
+    state, refused = facts.parse_state(out.stdout.split("\n", 1)[1])
+    assert state["galera1"] == GRASTATE and state["galera8"] is None
+    assert set(refused) == set(said)
+    for name, what in said.items():
+        assert what in refused[name] and state[name] is None, (name, refused[name])
+    assert refused["galera2"] == "data/grastate.dat is a FIFO, not a regular file: not read"
+    assert refused["galera4"] == "data is a symlink: not read"
+    assert len(state["galera6"]) <= 65536 + 65536 // 9 + 1  # the bound, and `galera6 = ` per line parsed away
+
+
+def test_bounded_reads_never_wait_on_a_fifo_nor_follow_a_symlink_swapped_in_after_the_check(tmp_path):
+    """The read itself holds when the file was swapped after plain() looked (here plain() says yes to anything):
+    a FIFO whose writer sends nothing ends at once, a symlink to /dev/zero or to a host file is not opened."""
+    fifo, link, secret = tmp_path / "fifo", tmp_path / "link", tmp_path / "secret"
+    os.mkfifo(fifo)
+    secret.write_text("host secret\n")
+    link.symlink_to(secret)
+    zero = tmp_path / "zero"
+    zero.symlink_to("/dev/zero")
+    writer = subprocess.Popen(["sh", "-c", 'exec 3>"$1"; sleep 30', "sh", str(fifo)])
+    try:
+        for path in (fifo, link, zero):
+            t0 = time.monotonic()
+            out = subprocess.run(["sh", "-c", functions() + 'plain() { true; }\nbounded "$1"', "sh", str(path)],
+                                 capture_output=True, timeout=30)
+            assert time.monotonic() - t0 < 3 and out.stdout == b"", (path, out)
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_a_lease_file_swapped_for_a_fifo_or_a_symlink_is_no_lease_file(tmp_path):
+    """dnsmasq writes lease/ (its one writable folder): a FIFO or a symlink to /dev/zero there is skipped at once."""
+    d = tmp_path / "dnsmasq" / "dns"
+    (d / "registry").mkdir(parents=True)
+    (d / "lease").mkdir()
+    for plant in (lambda p: os.mkfifo(p), lambda p: p.symlink_to("/dev/zero")):
+        lease = d / "lease" / "leases"
+        if lease.exists() or lease.is_symlink():
+            lease.unlink()
+        plant(lease)
+        out = subprocess.run(["sh", "-c", books_section(), "sh", str(tmp_path)], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0 and out.stderr == "", out
+        assert facts.parse_books(out.stdout.split("\n", 1)[1])["dns"].leases == ()
+
+
+def test_parse_state_keeps_refused_nodes_apart():
+    text = ("g1 dir\ng1 = seqno: 1\ng2 dir\ng2 refused data is a symlink: not read\ng3 dir\n"
+            "g4 dir\ng4 = dir\ng4 = refused x\n")
+    assert facts.parse_state(text) == ({"g1": "seqno: 1\n", "g2": None, "g3": None, "g4": "dir\nrefused x\n"},
+                                       {"g2": "data is a symlink: not read"})
+
+
 # --- HOST_FACTS_SCRIPT, the whole of it, run here with fake docker, nsenter, ip, bridge and iptables ------
 
 HOST_INSPECT = [inspect_entry("web", True, 41234, labels={dockercli.LABEL_MANAGED: "true"}),
@@ -487,6 +600,34 @@ esac
 """
 
 
+def run_host_facts(fakebin, root, tags: list[str]) -> subprocess.CompletedProcess[str]:
+    """HOST_FACTS_SCRIPT on the service folders under root, with the fake docker, nsenter, ip, bridge, iptables."""
+    (fakebin.state / "inspect").write_text(json.dumps(HOST_INSPECT, indent=4) + "\n")
+    for name, body in {"docker": FAKE_FACTS_DOCKER, "nsenter": FAKE_FACTS_NSENTER, "ip": FAKE_FACTS_IP,
+                       "bridge": FAKE_FACTS_BRIDGE, "iptables": FAKE_FACTS_IPTABLES}.items():
+        fakebin.add(name, body)
+    return fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(root), "dsbr0", "dsvx0", "eth1",
+                                             tags, *facts_wanted()))
+
+
+def test_the_whole_facts_answer_at_once_for_every_container_whatever_was_planted(tmp_path, fakebin):
+    """A host where galera containers planted a FIFO, a symlink to /dev/zero, ... in place of their grastate.dat
+    and dnsmasq a FIFO in place of its lease file: the facts script ends within its bound, the other sections and the
+    good node's state come through, and each planted node is named with why."""
+    root = tmp_path / "root"
+    said = planted(root)
+    (root / "dnsmasq" / "dns" / "registry").mkdir(parents=True)
+    (root / "dnsmasq" / "dns" / "registry" / "dns").write_text("dns dnsmasq h1 02:00:0a:64:00:02 10.100.0.2 static\n")
+    (root / "dnsmasq" / "dns" / "lease").mkdir()
+    os.mkfifo(root / "dnsmasq" / "dns" / "lease" / "leases")
+    t0 = time.monotonic()
+    proc = run_host_facts(fakebin, root, ["dockstack/base:bookworm"])
+    assert proc.returncode == 0 and time.monotonic() - t0 < 10, proc
+    hf = facts.parse_host_facts(proc.stdout)
+    assert set(hf.containers) == {"web", "db"} and hf.books["dns"].records == {"dns": DNS_RECORD}
+    assert hf.state["galera1"] == GRASTATE and set(hf.state_problems) == set(said)
+
+
 def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     root = tmp_path / "root"
     (root / "dnsmasq" / "dns" / "registry").mkdir(parents=True)
@@ -499,13 +640,8 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
     (root / "galera" / "galera1" / "data").mkdir(parents=True)
     (root / "galera" / "galera1" / "data" / "grastate.dat").write_text(
         "version: 2.1\nuuid:    57367630-ea9a-11f1-9ec4-7fbd6987d806\nseqno:   12\nsafe_to_bootstrap: 1\n")
-    (fakebin.state / "inspect").write_text(json.dumps(HOST_INSPECT, indent=4) + "\n")
-    for name, body in {"docker": FAKE_FACTS_DOCKER, "nsenter": FAKE_FACTS_NSENTER, "ip": FAKE_FACTS_IP,
-                       "bridge": FAKE_FACTS_BRIDGE, "iptables": FAKE_FACTS_IPTABLES}.items():
-        fakebin.add(name, body)
     tags = ["dockstack/base:bookworm", PINNED, "dockstack/db:bookworm"]
-    proc = fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(root), "dsbr0", "dsvx0", "eth1",
-                                             tags, *facts_wanted()))
+    proc = run_host_facts(fakebin, root, tags)
     assert proc.returncode == 0, proc.stderr
     hf = facts.parse_host_facts(proc.stdout)
     assert proc.stdout.splitlines()[-1] == "#end"

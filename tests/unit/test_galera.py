@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import time
@@ -27,10 +28,13 @@ OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
 
 
 def node(name: str, seqno: int | None = None, *, running: bool = False, readable: bool = True, safe: bool = False,
-         recovered: int | None = None, uuid: str = UUID) -> Node:
-    """A galera node: seqno None means no grastate.dat (no data yet)."""
+         recovered: int | None = None, uuid: str = UUID, unreadable: str | None = None) -> Node:
+    """A galera node: seqno None means no grastate.dat (no data yet, or unreadable: why it was not read)."""
     state = None if seqno is None else GraState(uuid, seqno, safe)
-    return Node(name, f"host{name[-1]}", readable, running, state, recovered)
+    return Node(name, f"host{name[-1]}", readable, running, state, recovered, unreadable)
+
+
+FIFO = "data/grastate.dat is a FIFO, not a regular file: not read"
 
 
 # --- decide: one case per branch ---------------------------------------------------------------------------
@@ -45,6 +49,13 @@ CASES = {
     "a host cannot be read: never a second cluster": (
         [node("galera1", 9, safe=True), node("galera2", 3), node("galera3", readable=False)],
         Decision(None, "host3 could not be read, so galera3 may be running there: no new cluster is started")),
+    "a state file that is no regular file: no node is chosen, none starts": (
+        [node("galera1", 9, safe=True), node("galera2", unreadable=FIFO), node("galera3", 3)],
+        Decision(None, f"galera2's state on host2 cannot be read: {FIFO}, so no node can be chosen to start the "
+                 "cluster", unreadable=("galera2",))),
+    "a state file that is no regular file on a node that runs: all join": (
+        [node("galera1", 9), node("galera2", running=True, unreadable=FIFO), node("galera3", 3)],
+        Decision(None, "galera2 running: the others join its cluster")),
     "clean full stop: the highest seqno wins, not the first": (
         [node("galera1", 9), node("galera2", 11, safe=True), node("galera3", 10)],
         Decision("galera2", "galera2 has the most advanced state: seqno 11 (others: galera1 9, galera3 10)")),
@@ -126,7 +137,7 @@ def test_parse_recovered_takes_the_last_position():
 
 
 def test_facts_state_section_brings_each_nodes_grastate():
-    text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 {x}" for x in GRASTATE.splitlines()),
+    text = "\n".join(["#dockerd", "up", "#state", "galera1 dir", *(f"galera1 = {x}" for x in GRASTATE.splitlines()),
                       "galera2 dir", "#files", "#end"])
     found = facts.parse_host_facts(text).state
     assert {n: bootstrap.parse_grastate(t) if t else None for n, t in found.items()} == {
@@ -163,10 +174,15 @@ def recover(fakebin):
     fakebin.add("mkdir")
     fakebin.add("chown")
 
+    data = fakebin.state / "galera1" / "data"
+    data.mkdir(parents=True)
+
     def run(log: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         (fakebin.state / "mariadbd.log").write_text(log)
         (fakebin.state / "mariadbd.exit").write_text(f"{code}\n")
-        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", "/srv/galera1/data", "/var/lib/mysql"))
+        return fakebin.run(bootstrap.recover_argv("dockstack/galera:bookworm", str(data), "/var/lib/mysql"))
+
+    run.data = data  # type: ignore[attr-defined]
 
     return run
 
@@ -180,7 +196,7 @@ def test_recover_script_runs_wsrep_recover_offline_and_prints_the_positions(reco
                                         for i in (12, 13, 14)]  # the last three, no noise
     assert bootstrap.parse_recovered(proc.stdout) == (UUID, 14)
     docker = fakebin.calls("docker")[0]
-    assert docker.startswith("docker run --rm --network none --entrypoint sh --volume /srv/galera1/data:/var/lib/mysql "
+    assert docker.startswith(f"docker run --rm --network none --entrypoint sh --volume {recover.data}:/var/lib/mysql "
                              "dockstack/galera:bookworm -c "), docker
     assert fakebin.calls("mkdir", "chown") == ["mkdir -p /run/mysqld", "chown mysql:mysql /run/mysqld"]
     mariadbd = fakebin.calls("mariadbd")[0].split(" ")
@@ -196,6 +212,15 @@ def test_recover_script_passes_errors_on(recover):
     assert bootstrap.parse_recovered(proc.stdout) is None
 
 
+def test_recover_script_never_mounts_a_data_folder_that_is_a_symlink(recover, fakebin, tmp_path):
+    """docker's --volume would follow a symlink in place of the node's data folder (to a folder of the host)."""
+    recover.data.rmdir()
+    recover.data.symlink_to(tmp_path)
+    proc = recover("")
+    assert proc.returncode == 1 and "is not a folder of its own" in proc.stdout, proc
+    assert fakebin.calls("docker") == []
+
+
 # --- the supervisor and the check, as rendered -------------------------------------------------------------
 
 
@@ -204,14 +229,14 @@ def test_rendered_supervisor_and_check():
     check = galera_service.render_file("clustercheck", DATABASES)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
-    # the start file says join again before mariadbd starts: a restart never starts a second cluster
-    assert entry.index("echo join >") < entry.index("set -- --wsrep-new-cluster")
+    # the decision taken is noted before mariadbd starts: a restart never starts a second cluster
+    assert entry.index("mode=$(start_mode)") < entry.index("set -- --wsrep-new-cluster")
     assert "TCP-LISTEN:9200,reuseaddr,fork EXEC:\"sh $dir/clustercheck http\",su=nobody &" in entry  # never as root
     # and with nothing of the supervisor's environment (the passwords): socat's children inherit socat's
     assert '\nenv -i PATH="$PATH" socat TCP-LISTEN:9200,' in entry
     assert "/var/lib/dockstack/galera/expected-size" in check and "wsrep_cluster_size" in check
     # no joiner or client before a new cluster's accounts exist; the SST password only in a 0600 file in the container
-    assert check.index("/var/lib/dockstack/galera/.set-passwords") < check.index('code="200 OK"')
+    assert check.index("/var/lib/dockstack/galera/state/set-passwords") < check.index('code="200 OK"')
     assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={galera_service.SST_CNF}" in entry
 
 
@@ -317,7 +342,8 @@ def grastate_text(state: GraState | None) -> str | None:
             f"safe_to_bootstrap: {int(state.safe_to_bootstrap)}\n")
 
 
-def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None):
+def executor(container, grastates: dict, running: set[str], recovered: dict[str, int] | None = None,
+             problems: dict[str, str] | None = None):
     from dockstack.addressbook import Book
     from dockstack.config import Role, Stack
     from dockstack.converge import open_session
@@ -330,7 +356,9 @@ def executor(container, grastates: dict, running: set[str], recovered: dict[str,
     hosts = {c.host: HostFacts({c.name: ContainerState(c.name, c.name in running, 1, c.image, "sha256:x", {}),
                                 **({web.name: ContainerState(web.name, True, 1, web.image, "sha256:y", {})}
                                    if c.host == web.host else {})},
-                               {}, {}, state={c.name: grastate_text(grastates.get(c.name))}) for c in nodes}
+                               {}, {}, state={c.name: grastate_text(grastates.get(c.name))},
+                               state_problems={n: p for n, p in (problems or {}).items() if n == c.name})
+             for c in nodes}
     calls: list[str] = []
     remotes = {c.host: FakeRemote((recovered or {}).get(c.name, 0), calls) for c in nodes}
     said: list[str] = []
@@ -369,10 +397,27 @@ def test_prepare_refuses_a_node_that_would_wait_for_the_most_advanced_one(contai
     assert start_files(ex) == {}
 
 
+def test_prepare_refuses_to_choose_while_a_nodes_state_cannot_be_read(container):
+    """A stopped node whose grastate.dat is a FIFO (its container planted it): no node starts the cluster, and the
+    error names the node, its host and the file, and how to fix it; nothing is prepared."""
+    from dockstack.errors import DockstackError
+
+    states = {"galera1": GraState(UUID, 4, False), "galera3": GraState(UUID, 8, True)}
+    ex, nodes, calls, _ = executor(container, states, set(), problems={"galera2": FIFO})
+    with pytest.raises(DockstackError) as e:
+        ex.prepare(nodes, whole=True)
+    said = str(e.value)
+    assert f"galera2's state on host2 cannot be read: {FIFO}" in said
+    assert "host2:/var/lib/dockstack/galera/galera2/data/grastate.dat" in said and "grastate.dat back" in said
+    assert start_files(ex) == {} and calls == []
+
+
 def start_files(ex) -> dict[str, tuple[str, str]]:
     """node -> (its start file's line, the cluster size its check waits for), as the hook prepared them."""
     prepared = {c.name: ex.prepared(c.name) for c in ex.stack.containers}
-    return {n: (f["start"].rstrip("\n"), f["expected-size"].rstrip("\n")) for n, f in prepared.items() if f}
+    for f in prepared.values():  # each decision with a token of its own on its second line
+        assert not f or re.fullmatch(r"[^\n]+\ndecided [0-9a-f]{16}\n", f["start"]), f
+    return {n: (f["start"].splitlines()[0], f["expected-size"].rstrip("\n")) for n, f in prepared.items() if f}
 
 
 def test_facts_after_a_grastate_without_its_last_newline_still_have_the_files(tmp_path):
@@ -446,7 +491,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
     SIGTERM (as one hanging in "disconnecting" does), a peer whose clustercheck answers Synced."""
     from dockstack.render import render
 
-    entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
+    entry = render("galera/entrypoint.sh.j2", mount="/x", state="/x/state", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst",
+                   check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
                    databases=["d"], check_user="nobody")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
@@ -485,6 +531,32 @@ def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakeb
     out = fakebin.run(["bash", "-c", watchdog_driver(tmp_path, 3.5)])
     assert out.stdout.splitlines() == ["mariadbd-gone"], out
     assert "restarting" not in out.stdout + out.stderr
+
+
+def test_a_new_cluster_decision_is_taken_once_and_the_next_one_again_whatever_its_words(tmp_path):
+    """The supervisor's start_mode, run on a folder: the folder it reads is read-only to it, so it notes the decision
+    it took in its state/; a restart (the same file) joins; the next decision dockstack writes, with a token of its
+    own, is taken even when its words are the same; with nowhere to note it, no new cluster is started."""
+    entry = galera_service.render_file("entrypoint", DATABASES)
+    rest = entry[entry.index("\nstart_mode() {") + 1:]
+    driver = f'dir={tmp_path}\nstate={tmp_path}/state\n{rest[:rest.index(chr(10) + "}" + chr(10)) + 3]}start_mode\n'
+    (tmp_path / "state").mkdir()
+
+    def mode(start: str | None) -> tuple[int, str]:
+        if start is not None:
+            (tmp_path / "start").write_text(start)
+        got = subprocess.run(["sh", "-c", driver], capture_output=True, text=True, timeout=10)
+        return got.returncode, got.stdout
+
+    assert mode(None) == (0, "join\n")  # no decision yet
+    assert mode("new-cluster galera1 first\ndecided 0123456789abcdef\n") == (0, "new-cluster galera1 first\n")
+    assert mode(None) == (0, "join\n") and mode(None) == (0, "join\n")  # restarts
+    assert mode("new-cluster galera1 first\ndecided fedcba9876543210\n") == (0, "new-cluster galera1 first\n")
+    assert mode("join\ndecided 00000000000000aa\n") == (0, "join\n")
+    (tmp_path / "state" / "started").unlink()
+    (tmp_path / "state").rmdir()
+    (tmp_path / "state").write_text("")  # no folder to note a decision in
+    assert mode("new-cluster galera1 again\ndecided 1111111111111111\n")[0] != 0
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():

@@ -327,6 +327,10 @@ def test_restore_script_refuses_a_position_other_than_the_manifests_and_removes_
     staged.mkdir()  # one left by another run: never reused
     proc = fakebin.run(argv, stdin=gzip.compress(b"stream"))
     assert proc.returncode == 1 and "already exists" in proc.stderr
+    staged.rmdir()
+    staged.symlink_to(tmp_path / "elsewhere")  # a dangling symlink: never a folder to unpack into (docker follows it)
+    proc = fakebin.run(argv, stdin=gzip.compress(b"stream"))
+    assert proc.returncode == 1 and "already exists" in proc.stderr and not (tmp_path / "elsewhere").exists()
 
 
 def test_swap_script_puts_the_data_aside_and_the_restored_or_an_empty_folder_in_its_place(fakebin, tmp_path):
@@ -357,6 +361,9 @@ def test_swap_script_refuses_a_running_node_and_an_existing_aside(fakebin, tmp_p
     proc = fakebin.run(gb.swap_argv("galera1", str(tmp_path / "data"), str(tmp_path / "aside")))
     assert proc.returncode == 1 and "not overwritten" in proc.stderr
     assert (tmp_path / "data").is_dir()
+    (tmp_path / "aside2").symlink_to(tmp_path / "nowhere")  # dangling: mv would move the data into its target
+    proc = fakebin.run(gb.swap_argv("galera1", str(tmp_path / "data"), str(tmp_path / "aside2")))
+    assert proc.returncode == 1 and "not overwritten" in proc.stderr and (tmp_path / "data").is_dir()
 
 
 # --- Remote.receive ---------------------------------------------------------------------------------------------

@@ -358,7 +358,7 @@ def test_the_fakes_address_book_prints_what_the_real_scripts_print(scene, tmp_pa
     assert "conflict thief web ip 10.100.0.100" in said and "conflict thief web mac 02:42:0a:64:00:64" in said
     assert said.count("copy 2") == len(changes) and "generation 41" in said
     script = facts.HOST_FACTS_SCRIPT
-    books = "root=$1 books=dnsmasq replica=$1/addressbook\n" + \
+    books = script[:script.index("label=$1")] + "root=$1 books=dnsmasq replica=$1/addressbook\n" + \
         script[script.index("echo '#books'"):script.index("echo '#state'")]
     real = subprocess.run(["sh", "-c", books, "sh", str(root)], capture_output=True, text=True, timeout=30, env=env)
     fake = scene.lab.answer("h1", facts.host_facts_argv("org.dockstack.managed=true", SERVICE_ROOT, "dsbr0", "dsvx0",

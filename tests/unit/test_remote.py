@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 import time
@@ -148,3 +149,16 @@ def test_read_files_script_stops_at_a_file_it_cannot_read(tmp_path, fakebin):
     assert "after" not in proc.stdout
     with pytest.raises(RemoteError, match="here: read files failed"):
         LocalRemote(fakebin).get_texts([str(tmp_path / "dir")], "read files")
+
+
+def test_read_files_script_never_follows_a_symlink_nor_waits_on_a_fifo(tmp_path, fakebin):
+    """A symlink (to a file of the host, or to /dev/zero) or a FIFO where a file is asked for is refused at once."""
+    secret = tmp_path / "secret"
+    secret.write_text("host secret\n")
+    (tmp_path / "link").symlink_to(secret)
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    os.mkfifo(tmp_path / "fifo")
+    for name in ("link", "zero", "dangling", "fifo"):
+        proc = fakebin.run(["sh", "-c", remote.READ_FILES_SCRIPT, "sh", str(tmp_path / name)])
+        assert proc.returncode == 1 and proc.stdout == "" and "is not a regular file" in proc.stderr, (name, proc)

@@ -164,4 +164,20 @@ def test_format_containers_puts_health_last():
 def test_container_row_as_dict_keeps_the_old_keys_and_adds_health():
     assert crow("dnsmasq", "fail", "dnsmasq is gone").as_dict() == {
         "name": "dnsmasq", "role": "dnsmasq", "host": "host1", "state": "running", "ip": "10.100.0.5",
-        "image": "dockstack/base:bookworm", "health": "fail", "health_detail": "dnsmasq is gone"}
+        "image": "dockstack/base:bookworm", "health": "fail", "health_detail": "dnsmasq is gone", "problem": ""}
+
+
+def test_a_state_file_the_facts_refused_is_named_under_the_table(health_stack):
+    """A container whose state file its host did not read (a FIFO its container planted, say): its row carries
+    why, and the table is followed by a warning naming it and its host; the others' rows are as they were."""
+    facts_h1 = host_facts(state("dns"), state("web2"))
+    facts_h1 = HostFacts(facts_h1.containers, facts_h1.addresses, {},
+                         state_problems={"web2": "data/grastate.dat is a FIFO, not a regular file: not read"})
+    rows = rows_of(health_stack, {"h1": facts_h1, "h2": host_facts(state("app1"))}, {}, 5.0)
+    by_name = {r.name: r for r in rows}
+    assert by_name["web2"].problem == "its state file data/grastate.dat is a FIFO, not a regular file: not read"
+    assert all(r.problem == "" for r in rows if r.name != "web2")
+    lines = format_containers(rows).splitlines()
+    assert lines[-1] == ("warning: web2 on h1: its state file data/grastate.dat is a FIFO, not a regular file: not "
+                         "read (its container can write there)")
+    assert len(lines) == 1 + len(rows) + 1

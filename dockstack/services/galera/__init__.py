@@ -7,6 +7,7 @@ re-created one at a time."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -18,8 +19,11 @@ from dockstack.services import service_dir
 from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
 from dockstack.services.galera import bootstrap as cluster_state
 
-MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision
+MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision: read-only
 DATA = "/var/lib/mysql"  # MariaDB's datadir: the host folder's data/
+# the supervisor's own notes, the host folder's state/ (the one place under MOUNT it writes): the start decision it
+# took (so a restart joins) and whether a new cluster's accounts are still to be made
+STATE = f"{MOUNT}/state"
 CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
 SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 0600, by the supervisor
 CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
@@ -54,7 +58,7 @@ def declared_databases(definitions: Iterable[Service]) -> list[str]:
 def render_file(name: str, databases: Sequence[str]) -> str:
     """Its supervisor (`entrypoint`, which grants the provisioner `databases`) or health check (`clustercheck`):
     constant for the stack."""
-    return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
+    return render(f"galera/{name}.sh.j2", mount=MOUNT, state=STATE, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
                   provisioner=PROVISIONER, databases=list(databases), check_user=CHECK_USER,
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
@@ -69,7 +73,8 @@ def nodes(cluster: Cluster) -> list[cluster_state.Node]:
         facts = cluster.facts.get(c.host)
         text = facts.state.get(c.name) if facts else None
         out.append(cluster_state.Node(c.name, c.host, c.host not in cluster.unreachable, c.name in cluster.running,
-                                      cluster_state.parse_grastate(text) if text else None, recovered.get(c.name)))
+                                      cluster_state.parse_grastate(text) if text else None, recovered.get(c.name),
+                                      facts.state_problems.get(c.name) if facts else None))
     return out
 
 
@@ -113,6 +118,12 @@ class Galera(Service):
         (whole: every configured node, else the nodes running now plus these). Refuses when the node that must
         start the cluster is not among them: the others would wait for it in vain."""
         found = decision(cluster)
+        if found.unreadable:
+            where = ", ".join(f"{c.host}:{service_dir(c)}/{self.state_file}" for c in cluster.members
+                              if c.name in found.unreadable)
+            raise DockstackError(f"{found.why}. Look at {where}: its container can write there, and what is there "
+                                 "is not a regular file; put that node's real grastate.dat back (or move its data/ "
+                                 "aside: the node then joins by a full state transfer), then run the command again")
         names = {c.name for c in acting}
         if found.bootstrap and found.bootstrap not in names:
             raise DockstackError(f"no galera node is running and {found.bootstrap} must start the cluster "
@@ -123,7 +134,10 @@ class Galera(Service):
             cluster.say(f"  galera: {found.bootstrap} starts the cluster: {found.why}")
         else:
             cluster.say(f"  galera: {', '.join(sorted(names))} join: {found.why}")
-        return Prepared({c.name: {"start": found.start_line(c.name) + "\n", "expected-size": f"{size}\n"}
+        # a token of this decision's own on its second line: the supervisor keeps a copy of the decision it took (in
+        # its state/) and takes a new-cluster decision once, so the next one must differ even when its words do not
+        decided = f"decided {secrets.token_hex(8)}\n"
+        return Prepared({c.name: {"start": found.start_line(c.name) + "\n" + decided, "expected-size": f"{size}\n"}
                          for c in acting})
 
     def first(self, cluster: Cluster, targets: tuple[Container, ...]) -> tuple[Container, ...]:
@@ -142,8 +156,11 @@ SERVICE = Galera(
     check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
     quorum=MAJORITY,  # a primary component needs a majority of the nodes
     mount=MOUNT,
+    # its folder read-only (what its supervisor runs, the start decision): the host reads grastate.dat and writes
+    # the start decision there as root, so nothing in it may be the container's to plant; it writes data/ and state/
+    read_only_mount=True,
     command=("sh", f"{MOUNT}/entrypoint"),
-    data=(("data", DATA),),
+    data=(("data", DATA), ("state", STATE)),
     stop_timeout=STOP_TIMEOUT,
     state_file="data/grastate.dat",  # which node may start the cluster
     balance_check=BalanceCheck(CHECK_PORT, one_active=True, long_sessions=True),  # one node takes the writes

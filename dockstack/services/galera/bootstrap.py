@@ -63,6 +63,7 @@ class Node:
     running: bool
     state: GraState | None  # its grastate.dat (None: no data yet)
     recovered: int | None = None  # seqno from --wsrep-recover, when grastate.dat says -1
+    unreadable: str | None = None  # why its grastate.dat was not read (not a regular file: its container writes there)
 
     @property
     def seqno(self) -> int | None:
@@ -73,11 +74,13 @@ class Node:
 
 @dataclass(frozen=True)
 class Decision:
-    """Which node starts a new cluster (None: all join), why, and which nodes' seqno must be recovered first."""
+    """Which node starts a new cluster (None: all join), why, which nodes' seqno must be recovered first, and
+    which nodes' state could not be read (then none is chosen, and none may start)."""
 
     bootstrap: str | None
     why: str
     recover: tuple[str, ...] = ()
+    unreadable: tuple[str, ...] = ()
 
     def start_line(self, name: str) -> str:
         """The start file's line for a node: `new-cluster WHY` for the chosen one, `join` for the others."""
@@ -93,6 +96,11 @@ def decide(nodes: list[Node]) -> Decision:
     if unread:
         return Decision(None, f"{', '.join(n.host for n in unread)} could not be read, so "
                         f"{', '.join(n.name for n in unread)} may be running there: no new cluster is started")
+    unreadable = [n for n in nodes if n.unreadable]
+    if unreadable:  # its data may be the most advanced: choosing without it could lose that data for good
+        return Decision(None, "; ".join(f"{n.name}'s state on {n.host} cannot be read: {n.unreadable}"
+                                        for n in unreadable) + ", so no node can be chosen to start the cluster",
+                        unreadable=tuple(n.name for n in unreadable))
     with_data = [n for n in nodes if n.state is not None and n.state.has_data]
     if not with_data:
         return Decision(nodes[0].name, f"no node has data yet: {nodes[0].name} (first in config order) starts a "
