@@ -279,7 +279,7 @@ def test_script_installs_nothing_through_a_symlink_planted_in_the_service_folder
     (bin_dir / "docker").chmod(0o755)
     (folder / "data").symlink_to(outside)
     c = container("db", role="galera", service="galera")
-    made = actions.action_spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS,
+    made = actions.action_spec(actions.CREATE, c, role, net, STATIC_PLAN, DNS_SERVERS,
                                {f"{service_dir(c)}/entrypoint": "sh\n"}, (f"{service_dir(c)}/data",))
     made = dataclasses.replace(made, folder=str(folder))
     proc = subprocess.run(made.argv(), input=made.stdin, capture_output=True, timeout=30,
