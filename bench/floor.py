@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import KEY, BenchError
 from dockstack import dockercli, lab
-from dockstack.actions import files_payload
+from dockstack.actions import files_payload, secret_files
 from dockstack.config import Container, Inventory, Network, Stack, effective_mac, tiers
 from dockstack.services import service_dir
 from dockstack.services.base import Context
@@ -90,13 +90,14 @@ def service_files(ctx: Context, c: Container) -> tuple[dict[str, str], tuple[str
 
 
 def floor_payload(ctx: Context, c: Container) -> bytes | None:
-    """c's service files as the tar.gz dockstack's action script unpacks (`tar -xzf - -C /`), secrets readable
-    by root only; None when there is none to ship (as dockstack, which then sends none)."""
+    """c's service files and secret files as the tar.gz dockstack's action script unpacks (`tar -xzf - -C /`),
+    secrets readable by root only; None when there is none to ship (as dockstack, which then sends none)."""
     files, dirs = service_files(ctx, c)
     d = definition(c)
-    if not files or d is None:
+    secrets = secret_files(c)
+    if not files and not secrets:
         return None
-    return files_payload(files, dirs, d.private_files)
+    return files_payload(files, dirs, d.private_files if d else frozenset(), secrets)
 
 
 def floor_docker_run(c: Container, net: Network, dns: list[str]) -> list[str]:

@@ -2,10 +2,10 @@
 ExecSpec) that turns itself into one constant script's argv, values passed as arguments, never pasted; an
 action's report is parsed by a pure function.
 
-create/recreate/start/restart (ACTION_SCRIPT): write the env file and the service files (standard input), `docker
-run` (or start), give the container its eth0 on the bridge with the planned MAC, static IP or dhclient inside it,
-print the MAC and IP it ended with, then poll the role's readiness check. A create that fails before the container
-has an address removes the container again, so nothing is left half-made.
+create/recreate/start/restart (ACTION_SCRIPT): write the env file, the service files and the secret files (standard
+input), `docker run` (or start), give the container its eth0 on the bridge with the planned MAC, static IP or
+dhclient inside it, print the MAC and IP it ended with, then poll the role's readiness check. A create that fails
+before the container has an address removes the container again, so nothing is left half-made.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dockstack import dockercli, network
@@ -22,7 +23,7 @@ from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
 from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_START
 from dockstack.scripts import script
-from dockstack.services import service_dir
+from dockstack.services import secrets_dir, service_dir
 from dockstack.services.base import Service
 from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
@@ -40,27 +41,43 @@ def time_bound(role: Role) -> float:
     return step_timeout() + dhcp_timeout() + (agent_timeout() if role.classes else 0) + math.ceil(role.check_timeout)
 
 
-def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset()) -> bytes:
+def files_payload(files: Mapping[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
+                  secrets: Mapping[str, str] | None = None) -> bytes:
     """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C /` (or -C DIR) writes in place; files
-    whose name is in private (they hold a secret) readable by root only."""
+    whose name is in private (they hold a secret) readable by root only; secrets (path -> value: a container's
+    secret files) read-only for root, in folders only root enters."""
     buf = io.BytesIO()
+    secrets = secrets or {}
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        def add(path: str, data: bytes | None, mode: int) -> None:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.mode = mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
         for path in dirs:
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
+            add(path, None, 0o755)
         for path, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode = len(data), 0o600 if path.rpartition("/")[2] in private else 0o644
-            tar.addfile(info, io.BytesIO(data))
+            add(path, text.encode(), 0o600 if path.rpartition("/")[2] in private else 0o644)
+        for folder in sorted({p.rpartition("/")[0] for p in secrets}):
+            add(folder, None, 0o700)
+        for path, value in sorted(secrets.items()):
+            add(path, value.encode(), 0o400)
     return buf.getvalue()
+
+
+def secret_files(c: Container) -> dict[str, str]:
+    """c's secret files as they go to its host: path in its secrets folder -> value."""
+    return {f"{secrets_dir(c)}/{name}": value for name, value in c.secrets}
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     """One action script run, every value named: what ACTION_SCRIPT reads (`KEY=VALUE` words, then `--` and docker
-    run's arguments) and its standard input (secrets: the agent's challenge, the env file's lines, the service
+    run's arguments) and its standard input (the agent's challenge, the env file's lines, the service and secret
     files), which the host's process list never shows."""
 
     mode: str  # create | recreate | start | restart
@@ -78,7 +95,8 @@ class ActionSpec:
     check_timeout: int
     poll: float
     env_lines: int  # KEY=VALUE lines on standard input (create and recreate)
-    files: bool  # a tar.gz of service files follows on standard input
+    files: bool  # a tar.gz of service and secret files follows on standard input
+    secrets: str  # the container's secrets folder on the host: its old files go before the tar writes the new ones
     agent_server: str  # "": no Puppet agent runs
     certname: str
     agent_ca: str
@@ -93,7 +111,8 @@ class ActionSpec:
                 ("host_veth", self.host_veth), ("tmp_veth", self.tmp_veth),
                 ("dhcp_timeout", str(self.dhcp_timeout)), ("check", self.check),
                 ("check_timeout", str(self.check_timeout)), ("poll", f"{self.poll:g}"),
-                ("files", "1" if self.files else "0"), ("env_lines", str(self.env_lines)),
+                ("files", "1" if self.files else "0"), ("secrets", self.secrets),
+                ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
                 ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca)]
 
@@ -109,22 +128,24 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
                 files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
                 agent: AgentPin | None = None) -> ActionSpec:
     """The one remote call of a create, recreate, start or restart. With an agent (AgentPin), the Puppet agent
-    runs after addressing, before the check; its challenge, the env values and the files go on standard input."""
+    runs after addressing, before the check; its challenge, the env values and the files go on standard input.
+    Its secret files go with every mode: its secrets folder is in /run, which a host's restart empties."""
     hv, tmp = network.veth_names(c.name)
     creates = mode in (CREATE, RECREATE)
     challenge = f"{agent.challenge}\n".encode() if agent else b""
     env = dockercli.env_file(c).encode() if creates else b""
+    secrets = secret_files(c)
     return ActionSpec(
         mode=mode, name=c.name, host=c.host, mac=plan.mac or "",
         cidr=f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else "",
         gateway=str(net.gateway) if net.gateway else "", mtu=net.mtu, bridge=net.bridge, host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
-        poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files),
+        poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files or secrets), secrets=secrets_dir(c),
         agent_server=agent.server if agent else "", certname=f"{c.name}.{net.domain}" if agent else "",
         agent_ca=agent.ca if agent else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
         timeout=time_bound(role),
-        stdin=challenge + env + (files_payload(files, dirs, private) if files else b""))
+        stdin=challenge + env + (files_payload(files, dirs, private, secrets) if files or secrets else b""))
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
 #!/bin/sh
 # One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
-# file and the service files (standard input), runs docker run/start/restart, gives the container its eth0 on the
+# file, the service files and the secret files (standard input), runs docker run/start/restart, gives the container its eth0 on the
 # bridge with the planned MAC, a static address or a DHCP lease, runs the Puppet agent (agent.sh) when asked, then
 # polls the readiness check. A create that fails before the container has an address removes it again.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
-# mode name mac cidr gateway mtu bridge host_veth tmp_veth dhcp_timeout check check_timeout poll files env_lines
-# agent_server certname agent_script agent_ca (each once; an unknown key fails the action).
+# mode name mac cidr gateway mtu bridge host_veth tmp_veth dhcp_timeout check check_timeout poll files secrets
+# env_lines agent_server certname agent_script agent_ca (each once; an unknown key fails the action).
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
-# recreate), then the service files as tar.gz when files is 1.
+# recreate), then the service and secret files as tar.gz when files is 1. secrets: the container's secrets folder
+# (root's only, never mounted writable in a container): its old files are deleted before the tar writes the new.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
 mode='' name='' mac='' cidr='' gw='' mtu='' br='' hv='' tmp='' dhcp_timeout='' check='' check_timeout='' poll=''
-files=0 envs=0 agent_server='' certname='' agent='' agent_ca=''
+files=0 secrets='' envs=0 agent_server='' certname='' agent='' agent_ca=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
     check_timeout=*) check_timeout=$value ;;
     poll=*) poll=$value ;;
     files=*) files=$value ;;
+    secrets=*) secrets=$value ;;
     env_lines=*) envs=$value ;;
     agent_server=*) agent_server=$value ;;
     certname=*) certname=$value ;;
@@ -72,6 +74,10 @@ if [ "$envs" -gt 0 ]; then
     printf '%s\n' "$line" >> "$envfile" || fail "env file" "cannot write $envfile"
     i=$((i + 1))
   done
+fi
+if [ -n "$secrets" ] && [ -d "$secrets" ]; then
+  # a secret the container no longer gets is gone from its folder (the folder stays: a running container's mount)
+  out=$(find "$secrets" -mindepth 1 -maxdepth 1 -type f -delete 2>&1) || fail "write secret files" "$out"
 fi
 if [ "$files" = 1 ]; then
   out=$(tar -xzf - -C / --no-same-owner 2>&1) || fail "write service files" "$out"

@@ -4,7 +4,7 @@
 # (autosign.conf beside this script, one exact name a line) and it carries the stack's challengePassword (what
 # agent.sh puts into each request). Anything else waits for an operator (`puppetserver ca sign`).
 # Called as (by the server, through the wrapper): sh autosign.sh CERTNAME CHALLENGE_FILE, the request (PEM) on
-#   standard input; CHALLENGE_FILE holds the secret (puppetserver.sh wrote it from the container's env).
+#   standard input; CHALLENGE_FILE holds the secret (the container's secret file, root's only).
 # Prints nothing on standard output. Exit 0 signs; otherwise it says on standard error why not (the server logs
 # it).
 certname=$1 secret_file=$2

@@ -113,7 +113,10 @@ class Service:
     provides_catalog: bool = False  # the server the agents of the roles with classes ask (one role at most)
     provides_vip: bool = False  # it balances the `balance:` services and holds a role's virtual IP
     reserved_ports: tuple[tuple[int, str], ...] = ()  # (port, what uses it) in its containers: never balanced
-    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
+    # (secrets file key, file name): passwords dockstack makes, each a file of config.SECRETS_MOUNT in its containers
+    # (root's only: the supervisor hands each process its own), never an env value
+    secret_files: tuple[tuple[str, str], ...] = ()
+    retired_secrets: tuple[str, ...] = ()  # secrets file keys an older dockstack made for it, no longer used
     check: str | None = None  # the readiness check of a role that gives none
     check_timeout: float = 60.0  # its bound, when the role gives none
     serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none

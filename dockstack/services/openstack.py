@@ -1,11 +1,11 @@
 """openstack: keystone, glance, placement, nova (api, conductor, scheduler), neutron-server, cinder, horizon and
-rabbitmq in one
-container under dockstack's supervisor, their databases on Galera through the VIP, their passwords generated
-into the secrets file; glance's images live in its host folder's images/."""
+rabbitmq in one container under dockstack's supervisor, their databases on Galera through the VIP, their passwords
+generated into the secrets file and given to the container as its secret files; glance's images live in its host
+folder's images/."""
 
 from __future__ import annotations
 
-from dockstack.config import Container
+from dockstack.config import SECRETS_MOUNT, Container
 from dockstack.render import render
 from dockstack.services.base import Service
 from dockstack.services.galera import PROVISIONER  # the MariaDB account it creates its databases with
@@ -32,15 +32,16 @@ SERVICES = tuple(SERVICE_DATABASES)
 MIGRATIONS_DB = "dockstack"  # the entrypoint's record of the version each service's database is migrated to
 # every database the entrypoint creates: dockstack's migration record, then each service's
 DATABASES = (MIGRATIONS_DB, *(db for dbs in SERVICE_DATABASES.values() for db in dbs))
-# the variable holding each service's database password, and each keystone user's: one per service but keystone
-# (its admin comes from keystone-manage bootstrap), made by the catalog script
+# the secret file (and the supervisor's variable) holding each service's database password, and each keystone user's:
+# one per service but keystone (its admin comes from keystone-manage bootstrap), made by the catalog script
 DB_PASSWORDS = {s: f"{s.upper()}_DB_PASSWORD" for s in SERVICES}
 SERVICE_PASSWORDS = {s: f"{s.upper()}_SERVICE_PASSWORD" for s in SERVICES if s != "keystone"}
 # the keys of Puppet's settings file (profile::openstack) the supervisor does not start without
 SETTINGS_KEYS = ("region", "scheme", "mysql", *SERVICES, "horizon")
 # the services whose Puppet profile puts oslo.concurrency's lock_path in /var/lib/SERVICE/tmp: the supervisor makes it
 LOCK_PATHS = ("glance", "nova", "neutron", "cinder")
-GENERATED_ENV = (
+# (secrets file key, file in SECRETS_MOUNT): every secret the container gets, read by its supervisor (root) alone
+SECRET_FILES = (
     ("galera_provision_password", "MYSQL_PROVISION_PASSWORD"),
     ("openstack_admin_password", "OS_ADMIN_PASSWORD"),
     *((f"{s}_db_password", env) for s, env in DB_PASSWORDS.items()),
@@ -60,7 +61,7 @@ def render_file(name: str) -> str:
                   keystone_cache=KEYSTONE_CACHE, images=IMAGES, services=SERVICES,
                   service_databases=SERVICE_DATABASES, migrations_db=MIGRATIONS_DB, db_passwords=DB_PASSWORDS,
                   service_passwords=SERVICE_PASSWORDS, settings_keys=SETTINGS_KEYS, lock_paths=LOCK_PATHS,
-                  secret_env=[env for _, env in GENERATED_ENV])
+                  secrets=SECRETS_MOUNT, secret_files=[name for _, name in SECRET_FILES])
 
 
 class Openstack(Service):
@@ -69,7 +70,7 @@ class Openstack(Service):
 
 
 SERVICE = Openstack(
-    name="openstack", generated_env=GENERATED_ENV, databases=DATABASES,
+    name="openstack", secret_files=SECRET_FILES, databases=DATABASES,
     # ready when every service runs and answers (a first start migrates every database: minutes on a small machine)
     check=f"bash {MOUNT}/check", check_timeout=900,
     mount=MOUNT,

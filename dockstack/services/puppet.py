@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dockstack.config import ROOT, Container, Stack
+from dockstack.config import ROOT, SECRETS_MOUNT, Container, Stack
 from dockstack.errors import DockstackError
 from dockstack.render import render
 from dockstack.scripts import script
@@ -25,10 +25,12 @@ JAVA_ARGS = ("-Xms256m", "-Xmx512m", "-XX:TieredStopAtLevel=1",
              "-Djruby.lib=/usr/share/jruby/lib", "-XX:+CrashOnOutOfMemoryError")
 SERVER_SCRIPT = script("puppetserver.sh")  # the container's command: the server in the foreground
 AUTOSIGN_SCRIPT = script("autosign.sh")  # the autosign policy: a listed name with the stack's challenge
-RUN = "/run/puppetserver"  # in the container: the challenge (root only) and the autosign wrapper
+RUN = "/run/puppetserver"  # in the container: the autosign wrapper
 AUTOSIGN = f"{RUN}/autosign"  # puppet.conf's `autosign`: the wrapper puppetserver.sh writes
-# the stack's CSR challenge (secrets file key, env key of the server): agents put it in each certificate request
+# the stack's CSR challenge (secrets file key, the server's file of it in SECRETS_MOUNT, root's only): agents put it
+# in each certificate request, the autosign policy reads the file
 CHALLENGE = ("puppet_challenge_password", "PUPPET_CHALLENGE_PASSWORD")
+CHALLENGE_FILE = f"{SECRETS_MOUNT}/{CHALLENGE[1]}"
 CA_FILE = "/etc/puppet/puppetserver/ca/ca_crt.pem"  # Debian's CA certificate(s), inside the server's container
 # one PEM certificate (base64 lines of at most 76 characters), one to four of them (a root and intermediates)
 _CERT = r"-----BEGIN CERTIFICATE-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END CERTIFICATE-----\n"
@@ -135,12 +137,12 @@ class Puppet(Service):
 
 
 SERVICE = Puppet(
-    name="puppet", provides_catalog=True, generated_env=(CHALLENGE,),
+    name="puppet", provides_catalog=True, secret_files=(CHALLENGE,),
     # ready when the server answers its status API (the JVM and JRuby take about half a minute on an idle machine;
     # over 3 minutes were seen with 2 cores shared by three busy labs)
     check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
     mount=MOUNT,
-    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, *JAVA_ARGS),
+    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, CHALLENGE_FILE, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
     digested=("*",),
 )

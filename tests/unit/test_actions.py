@@ -101,7 +101,8 @@ def test_create_with_a_new_address(web, role, net):
     assert values == {"mode": "create", "name": "web", "mac": "", "cidr": "", "gateway": "", "mtu": "1450",
                       "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp, "dhcp_timeout": "30",
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
-                      "env_lines": "0", "agent_server": "", "certname": "", "agent_script": "", "agent_ca": ""}
+                      "secrets": "/run/dockstack-secrets/web", "env_lines": "0", "agent_server": "", "certname": "",
+                      "agent_script": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -227,6 +228,29 @@ def test_start_and_restart_send_no_env(container, role, net, mode):
     assert spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False).stdin == b""
 
 
+@pytest.mark.parametrize("mode", [actions.CREATE, actions.RECREATE, actions.START, actions.RESTART])
+def test_secret_files_go_in_the_tar_root_only_with_every_mode_never_in_the_argv_or_env(container, role, net, mode):
+    """Every mode writes them (the host folder is in /run, which a restart of the host empties): read-only for root,
+    in a folder only root enters; the argv names the folder, never a value; the env file holds its path only."""
+    c = container("web", env=(("DB_PASSWORD_FILE", "/run/secrets/DB_PASSWORD"),),
+                  secrets=(("DB_PASSWORD", SECRET), ("API_KEY", "k" * 24)))
+    made = spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False)
+    values, _ = split_action(made.argv())
+    assert values["files"] == "1" and values["secrets"] == "/run/dockstack-secrets/web"
+    assert not any(SECRET in a for a in made.argv())
+    env = b"DB_PASSWORD_FILE=/run/secrets/DB_PASSWORD\n" if mode in (actions.CREATE, actions.RECREATE) else b""
+    assert made.stdin.startswith(env)
+    assert members(made.stdin[len(env):]) == [
+        ("run/dockstack-secrets/web", True, 0o700, None),
+        ("run/dockstack-secrets/web/API_KEY", False, 0o400, "k" * 24),  # the value, no newline
+        ("run/dockstack-secrets/web/DB_PASSWORD", False, 0o400, SECRET)]
+
+
+def test_a_container_without_secrets_still_names_its_folder_so_old_ones_go(container, role, net):
+    values, _ = split_action(argv_of(actions.START, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False))
+    assert values["files"] == "0" and values["secrets"] == "/run/dockstack-secrets/web"
+
+
 FAKE_DOCKER = """#!/bin/sh
 # records what `docker run` got, then fails it, so the action script stops there
 case "$1" in
@@ -263,6 +287,30 @@ def test_script_writes_the_env_file_from_stdin_and_leaves_the_files_to_tar(conta
     assert (out / "mode").read_text().strip() == "600"
     assert "--env-file" in (out / "argv").read_text() and SECRET not in (out / "argv").read_text()
     assert not Path((out / "path").read_text().strip()).exists()  # removed on exit
+
+
+def test_script_replaces_the_secret_files_keeping_their_folder(container, role, net, tmp_path, monkeypatch):
+    """The real script under /bin/sh with a fake docker: a secret the container no longer gets is deleted, the
+    new ones are written read-only for root in a folder only root enters, which is the same folder (a running
+    container's mount of it stays valid)."""
+    bin_dir, out, folder = tmp_path / "bin", tmp_path / "out", tmp_path / "secrets" / "web"
+    for d in (bin_dir, out, folder):
+        d.mkdir(parents=True)
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (folder / "RETIRED_PASSWORD").write_text("old")
+    inode = folder.stat().st_ino
+    monkeypatch.setattr(actions, "secrets_dir", lambda c: f"{tmp_path}/secrets/{c.name}")
+    c = container("web", env=(("DB_PASSWORD_FILE", "/run/secrets/DB_PASSWORD"),), secrets=(("DB_PASSWORD", SECRET),))
+    made = spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, False)
+    proc = subprocess.run(made.argv(), input=made.stdin, capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
+    assert actions.parse_action(proc.stdout.decode()).failed_step == "docker run", proc.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["DB_PASSWORD"]
+    assert (folder / "DB_PASSWORD").read_text() == SECRET
+    assert (folder / "DB_PASSWORD").stat().st_mode & 0o777 == 0o400
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_ino == inode
+    assert SECRET not in (out / "argv").read_text() and SECRET not in (out / "env").read_text()
 
 
 def test_every_mode_has_its_branch_in_the_script():

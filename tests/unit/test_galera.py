@@ -229,9 +229,9 @@ def test_generated_secrets_made_once_0600(tmp_path):
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers, KEYS).values == first.values  # read again, not made again
     prov = first.values["galera_provision_password"]
-    assert dict(first.env_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
-                                                                   "MYSQL_SST_PASSWORD": sst,
-                                                                   "MYSQL_PROVISION_PASSWORD": prov}
+    assert dict(first.files_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
+                                                                     "MYSQL_SST_PASSWORD": sst,
+                                                                     "MYSQL_PROVISION_PASSWORD": prov}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
@@ -260,11 +260,12 @@ def test_galera_containers_get_the_password_masked(cfg):
                                     "depends_on": ["puppet"]})
     cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"})
     _, st = cfg.load()
-    env = dict(st.container("db1").env)
-    for pw in (env["MYSQL_ROOT_PASSWORD"], env["MYSQL_SST_PASSWORD"]):
+    secrets = dict(st.container("db1").secrets)
+    assert st.container("db1").env == ()  # files, never env values
+    for pw in (secrets["MYSQL_ROOT_PASSWORD"], secrets["MYSQL_SST_PASSWORD"]):
         assert pw in st.secret_values
         assert pw not in st.mask(f"said {pw}")
-    assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes
+    assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).secrets)  # only galera nodes
 
 
 @pytest.mark.parametrize("value", ["it's-a-secret-password-123", "short1", "x" * 129, "pass word with spaces 24ch"])
@@ -287,7 +288,11 @@ def test_a_galera_password_override_of_letters_and_digits_is_used(cfg):
     cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm",
                                          "env": {"MYSQL_ROOT_PASSWORD": "A" * 24}})
     _, st = cfg.load()
-    assert dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"] == "A" * 24
+    db1 = st.container("db1")
+    assert dict(db1.secrets)["MYSQL_ROOT_PASSWORD"] == "A" * 24  # where the generated one would go: its file
+    assert [n for n, _ in db1.secrets].count("MYSQL_ROOT_PASSWORD") == 1  # instead of the generated one
+    assert "galera_root_password" not in dict(db1.generated)
+    assert dict(db1.env) == {"MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/MYSQL_ROOT_PASSWORD"}
 
 
 # --- the services' hooks in the converge: one recover round trip per unknown seqno, the start lines, the refusal
@@ -448,7 +453,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
-                   databases=["d"], check_user="nobody")
+                   databases=["d"], check_user="nobody", secrets="/x/secrets", root_password="R", sst_password="S",
+                   provision_password="P")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):

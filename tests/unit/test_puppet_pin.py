@@ -36,7 +36,7 @@ def policy(tmp_path: Path):
     (folder / "autosign.sh").write_text(puppet_service.AUTOSIGN_SCRIPT)
     (folder / "autosign.conf").write_text("# the list\nweb.lab\ndb.lab\n")
     secret = tmp_path / "challenge"
-    secret.write_text(CHALLENGE + "\n")
+    secret.write_text(CHALLENGE)  # as the container's secret file holds it: the value, no newline
 
     def sign(certname: str, csr: str, secret_file: Path = secret) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["sh", str(folder / "autosign.sh"), certname, str(secret_file)], input=csr,
@@ -71,9 +71,16 @@ def test_no_challenge_file_signs_nothing(tmp_path, policy):
         assert proc.returncode != 0 and "no challenge in" in proc.stderr
 
 
-def test_the_challenge_is_a_generated_secret_of_the_puppet_service():
-    assert puppet_service.SERVICE.generated_env == (puppet_service.CHALLENGE,)
-    assert "PASSWORD" in puppet_service.CHALLENGE[1]  # masked like every secret env value
+def test_a_challenge_file_ending_in_a_newline_signs_too(tmp_path, policy):
+    secret = tmp_path / "with-newline"
+    secret.write_text(CHALLENGE + "\n")
+    assert policy("web.lab", request(tmp_path, "web.lab", CHALLENGE), secret).returncode == 0
+
+
+def test_the_challenge_is_a_generated_secret_file_of_the_puppet_service():
+    assert puppet_service.SERVICE.secret_files == (puppet_service.CHALLENGE,)
+    assert f"/run/secrets/{puppet_service.CHALLENGE[1]}" == puppet_service.CHALLENGE_FILE
+    assert puppet_service.CHALLENGE_FILE in puppet_service.SERVICE.command  # what the autosign wrapper reads
 
 
 # --- the CA agents pin -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from dockstack.config import MAJORITY, Container
+from dockstack.config import MAJORITY, SECRETS_MOUNT, Container
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import parallel
 from dockstack.render import render
@@ -39,6 +39,10 @@ DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # who answers haproxy's clustercheck on the segment (socat's su=): an OS user with nothing, and MariaDB's account of
 # the same name over unix_socket with no privilege (SHOW STATUS needs none)
 CHECK_USER = "nobody"
+# its generated passwords: (secrets file key, file in SECRETS_MOUNT), read by its supervisor (root) alone
+ROOT_PASSWORD = ("galera_root_password", "MYSQL_ROOT_PASSWORD")  # root@localhost's besides its unix_socket
+SST_PASSWORD = ("galera_sst_password", "MYSQL_SST_PASSWORD")  # the state transfer account's (mariabackup)
+PROVISION_PASSWORD = ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")  # PROVISIONER's
 
 
 def declared_databases(definitions: Iterable[Service]) -> list[str]:
@@ -55,7 +59,9 @@ def render_file(name: str, databases: Sequence[str]) -> str:
     """Its supervisor (`entrypoint`, which grants the provisioner `databases`) or health check (`clustercheck`):
     constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
-                  provisioner=PROVISIONER, databases=list(databases), check_user=CHECK_USER,
+                  provisioner=PROVISIONER, databases=list(databases), check_user=CHECK_USER, secrets=SECRETS_MOUNT,
+                  root_password=ROOT_PASSWORD[1], sst_password=SST_PASSWORD[1],
+                  provision_password=PROVISION_PASSWORD[1],
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
 
@@ -135,9 +141,7 @@ class Galera(Service):
 
 
 SERVICE = Galera(
-    name="galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
-                                  ("galera_sst_password", "MYSQL_SST_PASSWORD"),
-                                  ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")),
+    name="galera", secret_files=(ROOT_PASSWORD, SST_PASSWORD, PROVISION_PASSWORD),
     # ready when the node is Synced and the cluster has as many nodes as should run
     check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
     quorum=MAJORITY,  # a primary component needs a majority of the nodes

@@ -1,5 +1,5 @@
 # keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP.
-# The password is not here (the supervisor writes it from the container's environment).
+# The password is not here (the supervisor writes it from the container's secret files).
 function profile::openstack::authtoken(String $user) >> Hash[String, String] {
   $keystone = profile::url('keystone')
   $settings = {
