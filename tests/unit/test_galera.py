@@ -20,7 +20,7 @@ from dockstack.services.galera import bootstrap
 from dockstack.services.galera.bootstrap import Decision, GraState, Node
 from dockstack.services.registry import facts_wanted
 
-DATABASES = galera_service.declared_databases(registry.DEFINITIONS.values())  # what the registered galera grants
+USERS = galera_service.declared_users(registry.DEFINITIONS.values())  # the accounts the registered galera makes
 KEYS = registry.GENERATED_KEYS  # the secrets file's keys: every registered service's generated passwords
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
@@ -200,8 +200,8 @@ def test_recover_script_passes_errors_on(recover):
 
 
 def test_rendered_supervisor_and_check():
-    entry = galera_service.render_file("entrypoint", DATABASES)
-    check = galera_service.render_file("clustercheck", DATABASES)
+    entry = galera_service.render_file("entrypoint", USERS)
+    check = galera_service.render_file("clustercheck", USERS)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the start file says join again before mariadbd starts: a restart never starts a second cluster
@@ -228,10 +228,11 @@ def test_generated_secrets_made_once_0600(tmp_path):
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers, KEYS).values == first.values  # read again, not made again
-    prov = first.values["galera_provision_password"]
-    assert dict(first.files_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
-                                                                     "MYSQL_SST_PASSWORD": sst,
-                                                                     "MYSQL_PROVISION_PASSWORD": prov}
+    files = dict(first.files_for(registry.DEFINITIONS["galera"]))
+    assert {k: files[k] for k in ("MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD")} == {"MYSQL_ROOT_PASSWORD": root,
+                                                                                    "MYSQL_SST_PASSWORD": sst}
+    # and the password of each account it makes for the other services (test_galera_accounts.py)
+    assert set(files) - {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"} == {u.password[1] for u in USERS}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
@@ -452,9 +453,9 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
     from dockstack.render import render
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst", check_port=9200,
-                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
-                   databases=["d"], check_user="nobody", secrets="/x/secrets", root_password="R", sst_password="S",
-                   provision_password="P")
+                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1,
+                   users=[("u", "U_PASSWORD", [("d", "d")])], retired_users=["old"], check_user="nobody",
+                   secrets="/x/secrets", root_password="R", sst_password="S")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):
@@ -494,6 +495,6 @@ def test_watchdog_leaves_a_member_of_the_primary_component_alone(tmp_path, fakeb
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
-    entry = galera_service.render_file("entrypoint", DATABASES)
+    entry = galera_service.render_file("entrypoint", USERS)
     join = entry[entry.index('log "joining through $peer"'):]
     assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')

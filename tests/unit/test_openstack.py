@@ -14,9 +14,8 @@ from dockstack import config
 from dockstack.config import ROOT
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
-from tests.unit.conftest import make_container
 
-OPENSTACK_SECRETS = {"MYSQL_PROVISION_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
+OPENSTACK_SECRETS = {"RECORD_DB_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "PLACEMENT_DB_PASSWORD",
                  "NOVA_DB_PASSWORD", "NEUTRON_DB_PASSWORD", "CINDER_DB_PASSWORD", "GLANCE_SERVICE_PASSWORD",
                  "PLACEMENT_SERVICE_PASSWORD", "NOVA_SERVICE_PASSWORD", "NEUTRON_SERVICE_PASSWORD",
@@ -44,54 +43,12 @@ def test_openstack_containers_get_their_generated_secrets_as_files_masked(cfg):
         assert config.GENERATED_RE.fullmatch(v) and v in st.secret_values and v not in st.mask(f"x {v} y")
     assert len(set(env.values())) == len(env)  # every password its own
     galera = dict(st.container("db1").secrets)
-    # it creates its databases as galera's network account, never as MariaDB's root (local to the nodes)
-    assert env["MYSQL_PROVISION_PASSWORD"] == galera["MYSQL_PROVISION_PASSWORD"]
-    assert galera["MYSQL_ROOT_PASSWORD"] not in env.values()
-    # galera nodes get no OpenStack password
-    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD", "MYSQL_PROVISION_PASSWORD"}
-
-
-def _database_sql() -> tuple[str, dict[str, str]]:
-    """The SQL the entrypoint pipes into mariadb to create the databases and users, as bash prints it (each
-    service's database password a value of its own), and those passwords by service."""
-    entry = openstack_service.render_file("entrypoint")
-    block = entry[entry.index("grants() {"):entry.index("} | mariadb ||")] + "}\n"
-    passwords = {s: f"{s}pw" * 4 for s in openstack_service.SERVICES}
-    env = {openstack_service.DB_PASSWORDS[s]: pw for s, pw in passwords.items()}
-    proc = subprocess.run(["bash", "-c", block], capture_output=True, text=True, timeout=30, check=True,
-                          env={"PATH": "/usr/bin:/bin", **env})
-    return proc.stdout, passwords
-
-
-def test_the_provisioner_gets_rights_on_exactly_the_databases_the_entrypoint_creates():
-    """galera grants its network account every right on the databases the definitions declare, and on no other:
-    the openstack entrypoint must create no database its definition does not declare."""
-    from dockstack.services import galera as galera_service
-
-    sql, _ = _database_sql()
-    created = re.findall(r"^CREATE DATABASE IF NOT EXISTS (\w+);$", sql, re.M)
-    assert created == list(openstack_service.DATABASES)
-    declared = galera_service.declared_databases(registry.DEFINITIONS.values())
-    assert set(openstack_service.DATABASES) <= set(declared)
-    grants = galera_service.render_file("entrypoint", declared)
-    registered = registry.DEFINITIONS["galera"]
-    assert grants == registered.start_files(make_container("galera1"))["entrypoint"]  # what the registry's sends
-    assert "for d in " + " ".join(declared) + "; do" in grants
-    assert "GRANT ALL PRIVILEGES ON *.*" not in grants and "'root'@'%'" in grants  # only its DROP USER
-    assert "DROP USER IF EXISTS 'root'@'%';" in grants
-
-
-def test_each_service_gets_its_own_database_user_with_its_own_password_and_only_its_databases():
-    sql, passwords = _database_sql()
-    granted: dict[str, list[str]] = {}
-    for db, user in re.findall(r"^GRANT ALL PRIVILEGES ON (\w+)\.\* TO '(\w+)'@'%';$", sql, re.M):
-        granted.setdefault(user, []).append(db)
-    assert granted == {s: list(dbs) for s, dbs in openstack_service.SERVICE_DATABASES.items()}
-    for s, pw in passwords.items():
-        assert f"CREATE USER IF NOT EXISTS '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
-        assert f"ALTER USER '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
-    migrations = f"CREATE TABLE IF NOT EXISTS {openstack_service.MIGRATIONS_DB}.migrations "
-    assert sql.index(migrations) < sql.index("CREATE USER")
+    # galera makes its database accounts: it has their passwords, the same; never MariaDB's root or SST password
+    accounts = {u.password[1] for u in openstack_service.DATABASE_USERS}
+    assert {k: galera[k] for k in accounts} == {k: env[k] for k in accounts}
+    assert galera["MYSQL_ROOT_PASSWORD"] not in env.values() and galera["MYSQL_SST_PASSWORD"] not in env.values()
+    # galera nodes get no other OpenStack password
+    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"} | accounts
 
 
 def _settings_harness(tmp_path, settings: dict[str, str], files: dict[str, str], after: str = "",

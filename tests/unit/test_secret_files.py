@@ -10,6 +10,7 @@ import tarfile
 from dataclasses import replace
 
 import pytest
+import yaml
 
 from dockstack import actions, config, dockercli, ipam
 from dockstack.config import SECRETS_MOUNT
@@ -120,3 +121,18 @@ def test_a_role_without_a_service_gets_no_secret_folder(cfg, net):
     app = st.container("app1")
     assert app.secrets == () and not any(SECRETS_MOUNT in a for a in dockercli.run_argv(app, net, []))
     assert actions.secret_files(replace(app, secrets=(("K", "v"),))) == {"/run/dockstack-secrets/app1/K": "v"}
+
+
+def test_a_secrets_file_may_hold_keys_an_older_dockstack_made(tmp_path):
+    """galera_provision_password (the network account an older dockstack made its databases with) is read without
+    complaint and left out; a key nobody ever made is still refused."""
+    retired = config.retired_keys(DEFINITIONS.values())
+    assert retired and not set(retired) & set(GENERATED_KEYS)
+    path = tmp_path / "stack.secrets.yaml"
+    path.write_text(yaml.safe_dump({retired[0]: "R" * 32, "redis_password": "K" * 32}))
+    got = config.generated_secrets(tmp_path / "stack.yaml", GENERATED_KEYS, retired)
+    assert retired[0] not in got.values and got.values["redis_password"] == "K" * 32
+    assert got.save() and retired[0] not in yaml.safe_load(path.read_text())  # written again without it
+    path.write_text(yaml.safe_dump({"redis_pasword": "K" * 32}))
+    with pytest.raises(ConfigError, match="unknown key"):
+        config.generated_secrets(tmp_path / "stack.yaml", GENERATED_KEYS, retired)
