@@ -144,7 +144,13 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
                 generated = generated_secrets(path, generated_keys(definitions.values()),
                                               retired_keys(definitions.values()))
             own = dict(raw_env)
-            for _, f in definition.secret_files:  # an override goes where the generated value would: SQL, files
+            for k, f in definition.secret_files:  # an override goes where the generated value would: SQL, files
+                others = sorted(d.name for d in definitions.values()
+                                if d is not definition and k in dict(d.secret_files))
+                if f in own and others:
+                    raise r.fail(f"env.{f}", f"the {definition.name} containers share this secret with the "
+                                 f"{', '.join(others)} containers, which a value here would not reach",
+                                 f"drop it here and set {k} in {secrets_file_for(path)} instead")
                 if f in own and not GENERATED_RE.fullmatch(own[f]):
                     raise r.fail(f"env.{f}", f"the secret value is not 24-128 letters and digits (a {definition.name} "
                                  "setting: it reaches SQL statements and config files, where a quote would break "

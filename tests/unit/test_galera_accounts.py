@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dockstack import config
+from dockstack.errors import ConfigError
 from dockstack.services import galera as galera_service
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
@@ -155,3 +156,23 @@ def test_a_definition_whose_accounts_cannot_be_made_safely_is_refused(users, sai
 def test_every_account_password_is_a_generated_secret_named_as_one():
     for u in USERS:
         assert u.password[0] in registry.GENERATED_KEYS and config.is_secret(u.password[1]), u
+
+
+def test_a_containers_yaml_value_of_a_password_galera_shares_is_refused(cfg, config_error):
+    """Galera makes the account with the secrets file's value: an override on the openstack container alone would
+    lock its service out, so it is refused, pointing to the secrets file (never quoting the value)."""
+    cfg.add_puppet_server()
+    cfg.containers["roles"] += [
+        {"name": "db", "service": "galera", "classes": ["profile::galera"], "depends_on": ["puppet"]},
+        {"name": "cloud", "service": "openstack", "classes": ["profile::openstack"], "depends_on": ["db"]}]
+    cfg.containers["containers"] += [
+        {"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"},
+        {"name": "os1", "role": "cloud", "host": "h1", "image": "test/base:bookworm",
+         "env": {"KEYSTONE_DB_PASSWORD": "Mine0123456789Mine012345"}}]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "containers[4].env.KEYSTONE_DB_PASSWORD",
+                 "share this secret with the galera containers", "keystone_db_password")
+    assert "Mine0123456789Mine012345" not in str(e.value)
+    cfg.containers["containers"][-1]["env"] = {"OS_ADMIN_PASSWORD": "Mine0123456789Mine012345"}  # its own alone
+    assert dict(cfg.load()[1].container("os1").secrets)["OS_ADMIN_PASSWORD"] == "Mine0123456789Mine012345"
