@@ -25,15 +25,15 @@ from bench.runner import Runner
 from dockstack.config import Container, load_inventory, load_stack, secrets_file_for
 from dockstack.config.tls import copy_kept
 from dockstack.remote import Remotes, parallel
-from dockstack.services.galera import PROVISIONER
+from dockstack.services.openstack import RECORD_PASSWORD, RECORD_USER
 from dockstack.services.registry import DEFINITIONS
 
 PROBE_LOG = "/tmp/dockstack-probe.log"
 PROBE_STOP = "/tmp/dockstack-probe.stop"
 PROBE_INTERVAL = 0.2
-PROBE_SECRET = "galera_provision_password"  # the secrets file's key of PROVISIONER's password
-# python3 -c PROBER VIP_NAME, with PROBE_PASSWORD (galera's network account's, PROBE_USER: MariaDB's root answers on
-# its nodes' local socket only) in its env; python3 and pymysql are in
+PROBE_SECRET = RECORD_PASSWORD[0]  # the secrets file's key of RECORD_USER's password
+# python3 -c PROBER VIP_NAME USER, with PROBE_PASSWORD (USER's: the openstack supervisor's own database account,
+# RECORD_USER; MariaDB's root answers on its nodes' local socket only) in its env; python3 and pymysql are in
 # the openstack image. Each MySQL probe holds its connection for 0.15 s (SELECT SLEEP), so one is under way most of
 # the time: a change that cuts connections under way fails a probe (with SELECT 1, only about one change in twenty
 # met one). One line per probe: `TIME mysql|keystone ok|fail DETAIL`. A probe fails on an error or after
@@ -78,7 +78,7 @@ class Prober:
     def start(self) -> None:
         self._exec(self.c.name, "rm", "-f", PROBE_LOG, PROBE_STOP)
         self._exec("-d", "-e", f"PROBE_PASSWORD={self.password}", self.c.name, "python3", "-c", PROBER,
-                   self.vip_name, PROVISIONER)
+                   self.vip_name, RECORD_USER)
         started = time.monotonic()
         while not self.lines():  # its first probe answered: it runs
             if time.monotonic() - started > 20:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import KEY, BenchError
 from dockstack import dockercli, lab
-from dockstack.actions import DHCP_DIR, DHCP_HOOK, files_payload
+from dockstack.actions import DHCP_DIR, DHCP_HOOK, files_payload, secret_files
 from dockstack.config import Container, Inventory, Network, Stack, effective_mac, tiers
 from dockstack.services import service_dir
 from dockstack.services.base import Context
@@ -95,20 +95,23 @@ def service_files(ctx: Context, c: Container) -> tuple[dict[str, str], tuple[str
 
 
 def floor_payload(ctx: Context, c: Container) -> bytes | None:
-    """c's service files as the tar.gz dockstack's action script unpacks (`tar -xzf - -C /`), secrets readable
-    by root only; None when there is none to ship (as dockstack, which then sends none)."""
+    """c's service files and secret files in one tar.gz that floor.sh unpacks at / (`tar -xzf - -C /`): the files
+    dockstack's action installs in the service folder and those it writes in the container's secrets folder (from
+    lines on its standard input), secrets readable by root only; None when there is none to ship (as dockstack,
+    which then sends none)."""
     files, dirs = service_files(ctx, c)
     d = definition(c)
-    if not files or d is None:
+    secrets = secret_files(c)
+    if not files and not secrets:
         return None
-    return files_payload(files, dirs, d.private_files)
+    return files_payload(files, dirs, d.private_files if d else frozenset(), secrets)
 
 
 def floor_docker_run(c: Container, net: Network, dns: list[str]) -> list[str]:
     """`docker run` arguments (after `docker`): dockstack's run_argv, its bookkeeping labels (managed, role,
     spec digests) replaced by the floor's one, and c's env as `--env` before the image: dockstack writes an env
-    file on the host for `--env-file`, which the floor has no step for (its puppet's one value: the floor's puppet
-    runs no server)."""
+    file on the host for `--env-file`, which the floor has no step for (no shipped container has env of its own:
+    its secrets are files, in the payload)."""
     argv = dockercli.run_argv(c, net, dns)
     d = definition(c)
     command = list(c.command) or (list(d.command) if d else [])

@@ -20,8 +20,9 @@
 #                                this machine: dockstack's hook, sent with each container's call as dockstack
 #                                sends it with each action)
 #     c     TIER NAME ADDRESS VETH CIDR MAC CHECK FILES DOCKER_ARG...
-#   FILES (a tar.gz on this machine, paths relative to /: the container's service files and folders) is
-#   unpacked on the host before `docker run`, as dockstack's action script unpacks its own.
+#   FILES (a tar.gz on this machine, paths relative to /: the container's service files and folders, and its
+#   secret files in its secrets folder) is unpacked on the host before `docker run`, as dockstack's action script
+#   writes its own.
 # Prints "tier N done" after each tier and "floor: C containers, S ssh calls" at the end.
 set -euo pipefail
 

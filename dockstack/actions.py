@@ -2,11 +2,11 @@
 ExecSpec) that turns itself into one constant script's argv, values passed as arguments, never pasted; an
 action's report is parsed by a pure function.
 
-create/recreate/start/restart (ACTION_SCRIPT): write the env file and the service files (standard input), `docker
-run` (or start), give the container its eth0 on the bridge with the planned MAC, a static IP or a DHCP lease (the
-host's udhcpc in the container's network namespace, DHCP_HOOK its script), print the MAC and IP it ended with, then
-poll the role's readiness check. A create that fails before the container
-has an address removes the container again, so nothing is left half-made.
+create/recreate/start/restart (ACTION_SCRIPT): write the env file, the secret files and the service files
+(standard input), `docker run` (or start), give the container its eth0 on the bridge with the planned MAC, a static
+IP or a DHCP lease (the host's udhcpc in the container's network namespace, DHCP_HOOK its script), print the MAC
+and IP it ended with, then poll the role's readiness check. A create that fails before the container has an address
+removes the container again, so nothing is left half-made.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dockstack import dockercli, network
 from dockstack.agent import AGENT_SCRIPT, AgentPin, AgentRun, parse_agent
-from dockstack.config import Container, Network, Role
+from dockstack.config import ENV_KEY_RE, Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
 from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_START
 from dockstack.scripts import script
-from dockstack.services import service_dir
+from dockstack.services import secrets_dir, service_dir
 from dockstack.services.base import Service
 from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
@@ -51,28 +52,58 @@ def time_bound(role: Role) -> float:
     return step_timeout() + dhcp_timeout() + (agent_timeout() if role.classes else 0) + math.ceil(role.check_timeout)
 
 
-def files_payload(files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset()) -> bytes:
+def files_payload(files: Mapping[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
+                  secrets: Mapping[str, str] | None = None) -> bytes:
     """Path -> text (and empty folders), as a tar.gz that `tar -xzf - -C DIR` (or -C / for absolute paths) writes in
-    place; files whose name is in private (they hold a secret) readable by root only."""
+    place; files whose name is in private (they hold a secret) readable by root only; secrets (absolute path ->
+    value: a container's secret files, secret_files) read-only for root, in folders only root enters. (The action
+    script gets a container's secrets as lines, secret_lines, never in this tar, which goes to its service folder:
+    secrets= is for a tar unpacked at /, the benchmark floor's.)"""
     buf = io.BytesIO()
+    secrets = secrets or {}
     with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=6) as tar:
+        def add(path: str, data: bytes | None, mode: int) -> None:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.mode = mode
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
         for path in dirs:
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
+            add(path, None, 0o755)
         for path, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode = len(data), 0o600 if path.rpartition("/")[2] in private else 0o644
-            tar.addfile(info, io.BytesIO(data))
+            add(path, text.encode(), 0o600 if path.rpartition("/")[2] in private else 0o644)
+        for folder in sorted({p.rpartition("/")[0] for p in secrets}):
+            add(folder, None, 0o700)
+        for path, value in sorted(secrets.items()):
+            add(path, value.encode(), 0o400)
     return buf.getvalue()
+
+
+def secret_files(c: Container) -> dict[str, str]:
+    """c's secret files as they go to its host: path in its secrets folder -> value."""
+    return {f"{secrets_dir(c)}/{name}": value for name, value in c.secrets}
+
+
+def secret_lines(c: Container) -> str:
+    """c's secret files as the action script reads them on its standard input (after the env lines): one
+    NAME=VALUE a line, NAME the file's name in its secrets folder, VALUE its content (no newline). Raises
+    ValueError on a name that is not a plain file name or a value that would not stay on its line (config refused
+    both already: this is the action script's framing, checked where it is made)."""
+    for name, value in c.secrets:
+        if not ENV_KEY_RE.fullmatch(name) or "\n" in value or "\r" in value:
+            raise ValueError(f"{c.name}: secret {name!r}: not a file name of [A-Za-z_][A-Za-z0-9_]*, or a value "
+                             "with a line break")
+    return "".join(f"{name}={value}\n" for name, value in c.secrets)
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     """One action script run, every value named: what ACTION_SCRIPT reads (`KEY=VALUE` words, then `--` and docker
-    run's arguments) and its standard input (secrets: the agent's challenge, the env file's lines, the service
-    files), which the host's process list never shows."""
+    run's arguments) and its standard input (the agent's challenge, the env file's lines, the secret files' lines,
+    the service files), which the host's process list never shows."""
 
     mode: str  # create | recreate | start | restart
     name: str
@@ -92,6 +123,8 @@ class ActionSpec:
     env_lines: int  # KEY=VALUE lines on standard input (create and recreate)
     files: bool  # a tar.gz of service files follows on standard input
     folder: str  # where they go: the container's service folder (their paths in the tar are relative to it)
+    secrets: str  # the container's secrets folder on the host: its old files go before the new ones are written
+    secret_lines: int  # NAME=VALUE lines on standard input, after the env lines: its secret files (every mode)
     agent_server: str  # "": no Puppet agent runs
     certname: str
     agent_ca: str
@@ -109,7 +142,8 @@ class ActionSpec:
                 ("dhcp_dir", "" if self.cidr else self.dhcp_dir), ("check", self.check),
                 ("check_timeout", str(self.check_timeout)), ("poll", f"{self.poll:g}"),
                 ("files", "1" if self.files else "0"), ("folder", self.folder),
-                ("files_script", SERVICE_FILES_SCRIPT if self.files else ""), ("env_lines", str(self.env_lines)),
+                ("files_script", SERVICE_FILES_SCRIPT if self.files else ""), ("secrets", self.secrets),
+                ("secret_lines", str(self.secret_lines)), ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
                 ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca)]
 
@@ -126,7 +160,9 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
                 agent: AgentPin | None = None) -> ActionSpec:
     """The one remote call of a create, recreate, start or restart. With an agent (AgentPin), the Puppet agent
     runs after addressing, before the check; its challenge, the env values and the files go on standard input.
-    files and dirs: absolute paths in c's service folder, where the action installs them."""
+    files and dirs: absolute paths in c's service folder, where the action installs them. Its secret files go with
+    every mode, as lines before the files (secret_lines): its secrets folder is in /run, which a host's restart
+    empties."""
     hv, tmp = network.veth_names(c.name)
     folder = service_dir(c)
     rel_files = {in_folder(folder, p): t for p, t in files.items()}
@@ -134,6 +170,7 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
     creates = mode in (CREATE, RECREATE)
     challenge = f"{agent.challenge}\n".encode() if agent else b""
     env = dockercli.env_file(c).encode() if creates else b""
+    secrets = secret_lines(c).encode()
     return ActionSpec(
         mode=mode, name=c.name, host=c.host, mac=plan.mac or "",
         cidr=f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else "",
@@ -141,11 +178,12 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
         host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
         poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files), folder=folder if files else "",
+        secrets=secrets_dir(c), secret_lines=len(c.secrets),
         agent_server=agent.server if agent else "", certname=agent.certname if agent else "",
         agent_ca=agent.ca if agent else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
         timeout=time_bound(role),
-        stdin=challenge + env + (files_payload(rel_files, rel_dirs, private) if files else b""))
+        stdin=challenge + env + secrets + (files_payload(rel_files, rel_dirs, private) if files else b""))
 
 
 def in_folder(folder: str, path: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from dockstack.config import Container, Network
-from dockstack.secretcheck import LABEL_SECRETS, secrets_label
+from dockstack.config import SECRETS_MOUNT, Container, Network
+from dockstack.secretcheck import LABEL_SECRETS, fingerprint, secrets_label
+from dockstack.services import secrets_dir
 from dockstack.services.registry import definition
 
 LABEL_MANAGED = "org.dockstack.managed"
@@ -20,11 +21,15 @@ SECURITY_OPTS = ("no-new-privileges",)
 def spec(c: Container) -> dict[str, object]:
     """The parts of the config that a container is created from; a change means recreate. A service container's
     supervisor files count too (its definition's start_files): a newer dockstack's reach it only by a new container;
-    and so do its mounts (what of its host folder it may write, Service.volumes)."""
+    and so do its mounts (what of its host folder it may write, Service.volumes). Its secret files count by their
+    fingerprints (secretcheck.fingerprint: salted, never the value): a changed secret env value re-creates it, and so
+    does one it gets or no longer gets."""
     out: dict[str, object] = {
         "image": c.image, "role": c.role, "cap_add": cap_add(c), "cap_drop": cap_drop(c),
         "security_opt": list(SECURITY_OPTS), "mac": c.mac, "ip": str(c.ip) if c.ip else None,
         "volumes": list(c.volumes), "env": [list(e) for e in c.env], "command": list(c.command), "service": c.service}
+    if c.secrets:
+        out["secrets"] = {name: fingerprint(name, value) for name, value in c.secrets}
     d = definition(c)
     files = d.start_files(c) if d else {}
     if files:
@@ -52,8 +57,8 @@ def cap_drop(c: Container) -> list[str]:
 
 
 def spec_digests(c: Container) -> dict[str, str]:
-    """Each spec field as a short SHA-256 of its value: enough to say what changed, while env values
-    (passwords among them) never reach a label, `docker inspect` of the label or `docker events`."""
+    """Each spec field as a short SHA-256 of its value: enough to say what changed, while env values never reach a
+    label, `docker inspect` of the label or `docker events` (and secrets are only fingerprints there already)."""
     return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in spec(c).items()}
 
 
@@ -63,14 +68,15 @@ def spec_label(c: Container) -> str:
 
 def env_file(c: Container) -> str:
     """c's env as `docker run --env-file` reads it: one KEY=VALUE a line, the value verbatim (config.py refused
-    newlines and control characters). It goes to the host on the action script's standard input, never on a
-    command line, where any user of the host could read it (ps, /proc/PID/cmdline)."""
+    newlines and control characters). It holds no secret (those are files: c.secrets), and still goes to the host on
+    the action script's standard input, never on a command line (ps, /proc/PID/cmdline)."""
     return "".join(f"{k}={v}\n" for k, v in c.env)
 
 
 def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
     """`docker run` for a container: no Docker networking (dockstack plumbs eth0), no extra privilege; its env
-    comes from the file the action script writes (env_file), so no env value is in this argv."""
+    comes from the file the action script writes (env_file), so no env value is in this argv; its secrets from
+    its secrets folder (secrets_dir, written by the action script), mounted read-only at SECRETS_MOUNT."""
     argv = ["docker", "run", "--detach", "--name", c.name, "--hostname", c.name, "--network", "none"]
     for cap in cap_add(c):
         argv += ["--cap-add", cap]
@@ -94,6 +100,8 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
             argv += ["--stop-timeout", str(d.stop_timeout)]
     for v in c.volumes:
         argv += ["--volume", v]
+    if c.secrets:
+        argv += ["--volume", f"{secrets_dir(c)}:{SECRETS_MOUNT}:ro"]
     argv.append(c.image)  # no env: its values would show in the host's process list (see env_file)
     if c.command:
         argv += list(c.command)

@@ -37,8 +37,15 @@ class ServiceDefinition(Protocol):
         ...
 
     @property
-    def generated_env(self) -> tuple[tuple[str, str], ...]:
-        """(secrets file key, env key): the passwords dockstack makes for its containers."""
+    def secret_files(self) -> tuple[tuple[str, str], ...]:
+        """(secrets file key, file name): the passwords dockstack makes for its containers, each a file of
+        SECRETS_MOUNT in them that only root reads (never an env value)."""
+        ...
+
+    @property
+    def retired_secrets(self) -> tuple[str, ...]:
+        """Secrets file keys an older dockstack made for it and no container gets any more: a secrets file that still
+        holds one is read without complaint (and written again without it)."""
         ...
 
     @property

@@ -30,6 +30,14 @@ DEFAULT_MAX_SESSIONS = 8  # SSH channels at once per host: below OpenSSH's defau
 VRRP_MAC_PREFIX = "00:00:5e:00:01:"  # RFC 5798's virtual router MAC: the VIP's address-book entry uses it
 
 
+# Where a container finds its secrets: one file per secret (the value, no newline), readable by root only, on a
+# read-only mount (Docker's own convention for secrets). A secret is never an env value: `docker inspect`, the
+# container's /proc/1/environ and `docker exec NAME env` would show it to anyone who may run docker, or read a
+# process's environment.
+SECRETS_MOUNT = "/run/secrets"
+FILE_SUFFIX = "_FILE"  # containers.yaml's secret env key K reaches the container as K_FILE=SECRETS_MOUNT/K
+
+
 @dataclass(frozen=True)
 class Host:
     """A Docker host reached over SSH."""
@@ -176,12 +184,17 @@ class Container:
     mac: str | None = None
     ip: ipaddress.IPv4Address | None = None
     volumes: tuple[str, ...] = ()
+    # what `docker run` gets as env: containers.yaml's plain values, and K_FILE (the file's path) for each of its
+    # secret keys K, whose value is one of `secrets`
     env: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
     service: str | None = None  # its role's service (copied here so actions need no lookup)
     vip: Vip | None = None  # its role's virtual IP (copied likewise): this container runs keepalived
     definition: ServiceDefinition | None = field(default=None, compare=False, repr=False)  # its role's service's
-    # (secrets file key, value) of each password it gets from the secrets file (its env holds them too): what its
+    # (file name, value) of each secret it gets as a file of SECRETS_MOUNT: its service's generated passwords (or
+    # containers.yaml's env value of the same name), then containers.yaml's other secret env values
+    secrets: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    # (secrets file key, value) of each password it gets from the secrets file (`secrets` holds them too): what its
     # label fingerprints (secretcheck), so a later command sees when the file no longer holds them
     generated: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
@@ -214,12 +227,13 @@ class Stack:
 
     @property
     def secret_values(self) -> frozenset[str]:
-        """Every secret env value of every container, and every VRRP password: what output must never show."""
-        return frozenset({v for c in self.containers for k, v in c.env if self.is_secret(k)}
+        """Every secret of every container (its secret files: the generated passwords and containers.yaml's secret
+        env values), and every VRRP password: what output must never show."""
+        return frozenset({v for c in self.containers for _, v in c.secrets}
                          | {r.vip.password for r in self.roles if r.vip})
 
     def mask(self, text: str) -> str:
-        """text with every secret env value replaced by masking.MASK."""
+        """text with every secret value replaced by masking.MASK."""
         return masking.mask(text, self.secret_values)
 
     def container(self, name: str) -> Container:

@@ -1,4 +1,4 @@
-"""The secrets file: passwords dockstack makes itself for the services that need them (their generated_env),
+"""The secrets file: passwords dockstack makes itself for the services that need them (their secret_files),
 kept beside containers.yaml and never in it. Loading only reads it; the commands that start containers write the
 passwords a load made (keep_generated_secrets)."""
 
@@ -20,8 +20,13 @@ from dockstack.errors import ConfigError
 
 
 def generated_keys(definitions: Iterable[ServiceDefinition]) -> tuple[str, ...]:
-    """The secrets file's keys: every password some service's containers get from it (its generated_env)."""
-    return tuple(sorted({k for d in definitions for k, _ in d.generated_env}))
+    """The secrets file's keys: every password some service's containers get from it (its secret_files)."""
+    return tuple(sorted({k for d in definitions for k, _ in d.secret_files}))
+
+
+def retired_keys(definitions: Iterable[ServiceDefinition]) -> tuple[str, ...]:
+    """Keys an older dockstack wrote into the secrets file that no service uses any more (their retired_secrets)."""
+    return tuple(sorted({k for d in definitions for k in d.retired_secrets}))
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,10 @@ class GeneratedSecrets:
     made: tuple[str, ...] = ()  # keys made by this load, not yet in the file: save() writes them
     found: bool = True  # whether the file was there when loaded (secretcheck: "missing" rather than "lacks keys")
 
-    def env_for(self, service: ServiceDefinition | None) -> tuple[tuple[str, str], ...]:
-        """The env a container of this service gets from the secrets file (none for a role without a service)."""
-        return tuple((env, self.values[k]) for k, env in (service.generated_env if service else ()))
+    def files_for(self, service: ServiceDefinition | None) -> tuple[tuple[str, str], ...]:
+        """(file name, value): the secret files a container of this service gets from the secrets file (none for a
+        role without a service)."""
+        return tuple((name, self.values[k]) for k, name in (service.secret_files if service else ()))
 
     def save(self) -> bool:
         """Write the file with the passwords made by this load, readable by its owner only (0600); called by the
@@ -61,11 +67,12 @@ def secrets_file_for(containers_file: Path) -> Path:
     return containers_file.with_name(containers_file.stem + ".secrets.yaml")
 
 
-def generated_secrets(containers_file: Path, keys: tuple[str, ...]) -> GeneratedSecrets:
-    """The stack's generated passwords (`keys`: generated_keys of the services dockstack runs): read from the
-    secrets file, the missing ones made (random, 32 characters) in memory: loading never writes; the commands that
-    start containers with them save() them (keep_generated_secrets). They reach a container as env values that
-    config.is_secret masks (their keys say PASSWORD), so no output, label or log shows them."""
+def generated_secrets(containers_file: Path, keys: tuple[str, ...], retired: tuple[str, ...] = ()) -> GeneratedSecrets:
+    """The stack's generated passwords (`keys`: generated_keys of the services dockstack runs; `retired`: keys an
+    older dockstack made, which the file may still hold and which are left out): read from the secrets file, the
+    missing ones made (random, 32 characters) in memory: loading never writes; the commands that start containers
+    with them save() them (keep_generated_secrets). They reach a container as files only root reads in it
+    (config.SECRETS_MOUNT), and the stack masks them (Stack.secret_values), so no output, label or log shows them."""
     path = secrets_file_for(containers_file)
     data: dict[str, Any] = {}
     found = path.exists() or path.is_symlink()
@@ -75,7 +82,7 @@ def generated_secrets(containers_file: Path, keys: tuple[str, ...]) -> Generated
             raise ConfigError(str(path), "(file)", f"is not a mapping of KEY: VALUE lines, but a {type(data).__name__}",
                               "fix it, or delete it to have it made again (deleting it makes new passwords, which "
                               "a running cluster does not have)")
-        unknown = sorted((k for k in data if k not in keys), key=str)
+        unknown = sorted((k for k in data if k not in keys and k not in retired), key=str)
         if unknown:
             raise ConfigError(str(path), str(unknown[0]), "unknown key (a misspelt key would have a new password "
                               "made beside it)", f"allowed keys: {', '.join(keys)}")

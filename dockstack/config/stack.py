@@ -33,8 +33,10 @@ from dockstack.config.grammar import (
 from dockstack.config.model import (
     ALL,
     DEFAULT_CONTAINERS_FILE,
+    FILE_SUFFIX,
     MAJORITY,
     ONE,
+    SECRETS_MOUNT,
     Balanced,
     Container,
     Image,
@@ -47,7 +49,13 @@ from dockstack.config.model import (
     tiers,
 )
 from dockstack.config.reader import _Reader
-from dockstack.config.secrets import GeneratedSecrets, generated_keys, generated_secrets, secrets_file_for
+from dockstack.config.secrets import (
+    GeneratedSecrets,
+    generated_keys,
+    generated_secrets,
+    retired_keys,
+    secrets_file_for,
+)
 from dockstack.config.tls import StackTls, stack_tls
 from dockstack.errors import ConfigError
 
@@ -88,6 +96,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
     net = inventory.network
     containers: list[Container] = []
     generated: GeneratedSecrets | None = None
+    env_keys: set[str] = set()  # every containers[].env key, secret or not (what `secrets:` may list)
     for i, raw in enumerate(top.get("containers", list, required=True)):
         r = _Reader(p, f"containers[{i}]", raw)
         r.unknown({"name", "role", "host", "image", "mac", "ip", "volumes", "env", "command"})
@@ -126,26 +135,39 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
         if definition and definition.provides_addresses and (mac is None or ip is None):
             raise r.fail("ip" if ip is None else "mac", f"a {definition.name} container needs a static mac and ip",
                          "set both: every other container gets its address from it")
-        env = _env(r, listed)
+        raw_env = _env(r, listed)
+        env_keys.update(k for k, _ in raw_env)
+        env, secrets = _secret_files(r, raw_env, listed)
         given: tuple[tuple[str, str], ...] = ()  # (secrets file key, value): those its own env does not set
-        if definition and definition.generated_env:
+        if definition and definition.secret_files:
             if generated is None:
-                generated = generated_secrets(path, generated_keys(definitions.values()))
-            own = dict(env)
-            for _, e in definition.generated_env:  # an override goes where the generated value would: SQL, files
-                if e in own and not GENERATED_RE.fullmatch(own[e]):
-                    raise r.fail(f"env.{e}", f"the secret value is not 24-128 letters and digits (a {definition.name} "
+                generated = generated_secrets(path, generated_keys(definitions.values()),
+                                              retired_keys(definitions.values()))
+            own = dict(raw_env)
+            for k, f in definition.secret_files:  # an override goes where the generated value would: SQL, files
+                others = sorted(d.name for d in definitions.values()
+                                if d is not definition and k in dict(d.secret_files))
+                if f in own and others:
+                    raise r.fail(f"env.{f}", f"the {definition.name} containers share this secret with the "
+                                 f"{', '.join(others)} containers, which a value here would not reach",
+                                 f"drop it here and set {k} in {secrets_file_for(path)} instead")
+                if f in own and not GENERATED_RE.fullmatch(own[f]):
+                    raise r.fail(f"env.{f}", f"the secret value is not 24-128 letters and digits (a {definition.name} "
                                  "setting: it reaches SQL statements and config files, where a quote would break "
                                  "out)", "use 24-128 letters and digits, or drop the key to use the generated one "
                                  f"in {secrets_file_for(path)}")
-            given = tuple((k, generated.values[k]) for k, e in definition.generated_env if e not in own)
-            env += tuple((e, v) for e, v in generated.env_for(definition) if e not in own)
+            given = tuple((k, generated.values[k]) for k, f in definition.secret_files if f not in own)
+            secrets = tuple((f, v) for f, v in generated.files_for(definition) if f not in own) + secrets
+        volumes = _volumes(r)
+        if secrets and any(v.split(":")[1].rstrip("/") == SECRETS_MOUNT for v in volumes):
+            raise r.fail("volumes", f"a volume is mounted at {SECRETS_MOUNT}, where the container gets its secrets "
+                         "(its service's passwords, its secret env values) as files",
+                         f"mount it elsewhere: {SECRETS_MOUNT} is dockstack's")
         containers.append(Container(name=name, role=role, host=host, image=image, mac=mac, ip=ip,
-                                    volumes=_volumes(r), env=env, command=_command(r), service=of_role.service,
-                                    vip=of_role.vip, definition=definition, generated=given))
+                                    volumes=volumes, env=env, command=_command(r), service=of_role.service,
+                                    vip=of_role.vip, definition=definition, secrets=secrets, generated=given))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
-    env_keys = {k for c in containers for k, _ in c.env}
     for j, k in enumerate(listed):
         if k not in env_keys:
             raise top.fail(f"secrets[{j}]", f"{k!r} is not an env key of any container",
@@ -303,6 +325,28 @@ def _env(r: _Reader, listed: Collection[str]) -> tuple[tuple[str, str], ...]:
             raise r.fail(f"env.{k}", problem, "write it on one line, without control characters")
         out.append((k, str(v)))
     return tuple(out)
+
+
+def _secret_files(r: _Reader, env: tuple[tuple[str, str], ...],
+                  listed: Collection[str]) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """containers[].env split into what `docker run` gets as env and the secret files: a secret value (is_secret)
+    never goes to the env, where `docker inspect` and every process of the container would show it; it becomes the
+    file SECRETS_MOUNT/KEY (readable by root only) and the env gets KEY_FILE, its path: the convention of images
+    that read their secrets from files (mariadb's MARIADB_PASSWORD_FILE, postgres's POSTGRES_PASSWORD_FILE, ...)."""
+    keys = {k for k, _ in env}
+    plain: list[tuple[str, str]] = []
+    secrets: list[tuple[str, str]] = []
+    for k, v in env:
+        if not is_secret(k, listed):
+            plain.append((k, v))
+            continue
+        if k + FILE_SUFFIX in keys:
+            raise r.fail(f"env.{k}{FILE_SUFFIX}", f"the secret {k} reaches the container as a file, whose path "
+                         f"dockstack puts in {k}{FILE_SUFFIX}", f"drop {k}{FILE_SUFFIX} (it will be "
+                         f"{SECRETS_MOUNT}/{k}), or give the secret another name")
+        plain.append((k + FILE_SUFFIX, f"{SECRETS_MOUNT}/{k}"))
+        secrets.append((k, v))
+    return tuple(plain), tuple(secrets)
 
 
 def _command(r: _Reader) -> tuple[str, ...]:

@@ -1,22 +1,25 @@
 #!/bin/sh
 # One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
-# file and the service files (standard input), runs docker run/start/restart, gives the container its eth0 on the
-# bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with dhcp_hook.sh), runs the
-# Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails before the container has
-# an address removes it again.
+# file, the secret files and the service files (standard input), runs docker run/start/restart, gives the container
+# its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with
+# dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails
+# before the container has an address removes it again.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
 # mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
-# check_timeout poll files folder files_script env_lines agent_server certname agent_script agent_ca (each once; an
-# unknown key fails the action).
+# check_timeout poll files folder files_script secrets secret_lines env_lines agent_server certname agent_script
+# agent_ca (each once; an unknown key fails the action).
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
-# recreate), then the service files as tar.gz when files is 1, relative to folder (the container's service folder),
-# where files_script (service_files.sh) installs them, never through a symlink the container planted there.
+# recreate), then secret_lines lines NAME=VALUE (every mode: the container's secret files), then the service files
+# as tar.gz when files is 1, relative to folder (the container's service folder), where files_script
+# (service_files.sh) installs them, never through a symlink the container planted there. secrets: the container's
+# secrets folder (root's only, in /run, mounted read-only in the container, never in its service folder): its old
+# files are deleted before the new ones are written.
 # Prints `started`, `link ...`, `addr ...`, `took STEP MS`, the agent's `agent ...` lines, then `ready`; or
 # `unready ...` or `failed STEP`, each with `said ...` lines (actions.parse_action). Exits 1 when a step failed.
 set -u
 mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
-check='' check_timeout='' poll='' files=0 folder='' installer='' envs=0 agent_server='' certname=''
-agent='' agent_ca=''
+check='' check_timeout='' poll='' files=0 folder='' installer='' secrets='' nsecrets=0 envs=0 agent_server=''
+certname='' agent='' agent_ca=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -40,6 +43,8 @@ while [ $# -gt 0 ]; do
     files=*) files=$value ;;
     folder=*) folder=$value ;;
     files_script=*) installer=$value ;;
+    secrets=*) secrets=$value ;;
+    secret_lines=*) nsecrets=$value ;;
     env_lines=*) envs=$value ;;
     agent_server=*) agent_server=$value ;;
     certname=*) certname=$value ;;
@@ -96,6 +101,34 @@ if [ "$envs" -gt 0 ]; then
     printf '%s\n' "$line" >> "$envfile" || fail "env file" "cannot write $envfile"
     i=$((i + 1))
   done
+fi
+if [ -n "$secrets" ]; then
+  # the secret files: a folder of the host's root that no container can write (it is mounted read-only), so no
+  # link is followed here. A secret the container no longer gets is gone from it (the folder stays: a running
+  # container's mount); then $nsecrets NAME=VALUE lines on standard input (after the env, before the files), each
+  # value written by the shell's own printf (no command line shows it) into NAME, read-only for root.
+  if [ -L "$secrets" ]; then
+    fail "write secret files" "$secrets is a symlink: it must be a folder of the host's root"
+  fi
+  if [ -d "$secrets" ]; then
+    out=$(find "$secrets" -mindepth 1 -maxdepth 1 -type f -delete 2>&1) || fail "write secret files" "$out"
+  fi
+  if [ "$nsecrets" -gt 0 ]; then
+    if ! { [ -d "$secrets" ] || (umask 077 && mkdir -p "$secrets"); } || ! chmod 0700 "$secrets"; then
+      fail "write secret files" "cannot make $secrets"
+    fi
+    i=0
+    while [ "$i" -lt "$nsecrets" ]; do
+      IFS= read -r line || fail "write secret files" "standard input ended after $i of $nsecrets secrets"
+      key=${line%%=*}
+      case $line in *=*) ;; *) key= ;; esac
+      case $key in  # (never the line itself in a message: it holds the value)
+        '' | [0-9]* | *[!A-Za-z0-9_]*) fail "write secret files" "secret $((i + 1)) is not NAME=VALUE" ;;
+      esac
+      (umask 0277 && printf '%s' "${line#*=}" > "$secrets/$key") || fail "write secret files" "cannot write $key"
+      i=$((i + 1))
+    done
+  fi
 fi
 if [ "$files" = 1 ]; then
   out=$(sh -c "$installer" sh "$name" "$folder" "" 0 2>&1) ||

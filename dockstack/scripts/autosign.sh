@@ -6,7 +6,8 @@
 # (services/puppet.py's challenge) and hands that name's agent alone. An agent never sees the secret, so the
 # challenge it holds gets no other name signed. Anything else waits for an operator (`puppetserver ca sign`).
 # Called as (by the server, through the wrapper): sh autosign.sh CERTNAME SECRET_FILE, the request (PEM) on
-#   standard input; SECRET_FILE holds the stack's secret (puppetserver.sh wrote it from the container's env).
+#   standard input; SECRET_FILE holds the stack's secret (the container's secret file, root's only: never in an
+#   environment or on a command line).
 # Prints nothing on standard output. Exit 0 signs; otherwise it says on standard error why not (the server logs
 # it).
 certname=$1 secret_file=$2

@@ -11,8 +11,17 @@ from __future__ import annotations
 from dockstack.config import Container
 
 SERVICE_ROOT = "/var/lib/dockstack"  # on a host: one folder per service container, SERVICE_ROOT/SERVICE/NAME
+# on a host: one folder per container that gets secrets (its config.SECRETS_MOUNT, read-only), root's only (0700,
+# files 0400). In /run (a tmpfs on Debian): the values never reach the host's disk, and every start of a container
+# writes them again. No container can write here, so nothing a container plants is followed by a host-side write.
+SECRETS_ROOT = "/run/dockstack-secrets"
 
 
 def service_dir(c: Container) -> str:
     """The host folder holding the files dockstack renders for a service container."""
     return f"{SERVICE_ROOT}/{c.service or c.role}/{c.name}"
+
+
+def secrets_dir(c: Container) -> str:
+    """The host folder holding c's secret files (c.secrets), mounted read-only at config.SECRETS_MOUNT."""
+    return f"{SECRETS_ROOT}/{c.name}"

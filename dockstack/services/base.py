@@ -93,6 +93,19 @@ class BalanceCheck:
 
 
 @dataclass(frozen=True)
+class DatabaseUser:
+    """A MariaDB account a service's containers log in with over the network, and the databases it owns. Galera's
+    supervisor makes both as root over a node's local socket, from every registered service's list, with the
+    password of the account's secret file (galera's containers get it too: that password and no other of the
+    service's), and gives the account every right on its databases and no other right: no account that reaches
+    MariaDB over the network can create, rename or alter an account, grant, or write `mysql.*`."""
+
+    name: str  # the account: NAME@'%'
+    password: tuple[str, str]  # (secrets file key, file name): one of its service's secret_files
+    databases: tuple[str, ...]  # made if missing; every right on each, on nothing else
+
+
+@dataclass(frozen=True)
 class FileCheck:
     """A check run inside the running container on a pushed file before it replaces the old one: a shell command
     that gets the new file's path (in the container) as $1."""
@@ -114,14 +127,17 @@ class Service:
     provides_catalog: bool = False  # the server the agents of the roles with classes ask (one role at most)
     provides_vip: bool = False  # it balances the `balance:` services and holds a role's virtual IP
     reserved_ports: tuple[tuple[int, str], ...] = ()  # (port, what uses it) in its containers: never balanced
-    generated_env: tuple[tuple[str, str], ...] = ()  # (secrets file key, env key): passwords dockstack makes
+    # (secrets file key, file name): passwords dockstack makes, each a file of config.SECRETS_MOUNT in its containers
+    # (root's only: the supervisor hands each process its own), never an env value
+    secret_files: tuple[tuple[str, str], ...] = ()
+    retired_secrets: tuple[str, ...] = ()  # secrets file keys an older dockstack made for it, no longer used
     check: str | None = None  # the readiness check of a role that gives none
     check_timeout: float = 60.0  # its bound, when the role gives none
     serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
     quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
-    # the MariaDB databases its containers create through the network (with their users): the one network account
-    # of galera (its provisioner) gets every right on these and on nothing else
-    databases: tuple[str, ...] = ()
+    # the MariaDB accounts its containers log in with over the network, and the databases each owns: galera makes
+    # them (root, on a node's local socket); the service itself manages no account
+    databases: tuple[DatabaseUser, ...] = ()
     data: tuple[tuple[str, str], ...] = ()  # (subfolder of its host folder, path in the container): outlives it
     # the service only reads its folder (supervisor, scripts, config dockstack renders): mounted read-only, so a
     # process in the container cannot change what its own supervisor runs next, nor plant a symlink or a FIFO where
@@ -141,7 +157,7 @@ class Service:
 
     def registered(self, definitions: Iterable[Service]) -> Service:
         """This definition as the registry holds it, given every definition the registry holds: a service that
-        serves the others reads what they declare here (galera: their databases); most are that already."""
+        serves the others reads what they declare here (galera: their database accounts); most are that already."""
         return self
 
     def cap_add(self, c: Container) -> list[str]:

@@ -9,7 +9,7 @@ import hmac
 import re
 from pathlib import Path
 
-from dockstack.config import ROOT, Container, Stack
+from dockstack.config import ROOT, SECRETS_MOUNT, Container, Stack
 from dockstack.config.tls import CONTAINER_CA_FILE
 from dockstack.errors import DockstackError
 from dockstack.render import render
@@ -30,11 +30,13 @@ SERVER_SCRIPT = script("puppetserver.sh")  # the container's command: the server
 AUTOSIGN_SCRIPT = script("autosign.sh")  # the autosign policy: a listed name with its own challenge
 # before an agent with a new key asks: its name's old certificate revoked and removed (the server signs no duplicate)
 FORGET_SCRIPT = script("puppet_forget.sh")
-RUN = "/run/puppetserver"  # in the container: the stack's secret (root only) and the autosign wrapper
+RUN = "/run/puppetserver"  # in the container: the autosign wrapper
 AUTOSIGN = f"{RUN}/autosign"  # puppet.conf's `autosign`: the wrapper puppetserver.sh writes
-# the stack's secret (secrets file key, env key of the server) that each agent's CSR challenge is derived from: the
-# server holds it, an agent only the challenge of its own name (challenge())
+# the stack's secret (secrets file key, the server's file of it in SECRETS_MOUNT, root's only) that each agent's CSR
+# challenge is derived from: the server holds it and the autosign policy reads the file, an agent holds only the
+# challenge of its own name (challenge())
 CHALLENGE = ("puppet_challenge_password", "PUPPET_CHALLENGE_PASSWORD")
+CHALLENGE_FILE = f"{SECRETS_MOUNT}/{CHALLENGE[1]}"
 CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the server's container
 CA_FILE = f"{CA_DIR}/ca_crt.pem"  # the CA certificate(s)
 # how long the forget waits for a server that is still starting (the CA's API revokes): as long as an agent waits
@@ -167,7 +169,7 @@ class Puppet(Service):
 
 
 SERVICE = Puppet(
-    name="puppet", provides_catalog=True, generated_env=(CHALLENGE,),
+    name="puppet", provides_catalog=True, secret_files=(CHALLENGE,),
     # ready when the server answers its status API (the JVM and JRuby take about half a minute on an idle machine;
     # over 3 minutes were seen with 2 cores shared by three busy labs)
     check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
@@ -175,7 +177,7 @@ SERVICE = Puppet(
     # the server only reads its folder (its settings, the autosign policy, the environment: its CA, keys and state
     # live in the container's own /etc/puppet/puppetserver and /var/lib/puppet*), where the host writes as root
     read_only_mount=True,
-    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, *JAVA_ARGS),
+    command=("sh", "-c", SERVER_SCRIPT, "sh", MOUNT, RUN, CHALLENGE_FILE, *JAVA_ARGS),
     follows_stack=True,  # a node's block and its profiles are on the server before its agent asks
     digested=("*",),
 )

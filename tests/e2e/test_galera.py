@@ -80,7 +80,7 @@ def test_deploy_all_bootstraps_exactly_one_node(cluster, inventory):
     for c in nodes:
         seen = out + ssh(inventory, c.host, f"docker logs {c.name} 2>&1; docker inspect --format "
                          f"'{{{{json .Config.Labels}}}}' {c.name}").stdout
-        for key in ("galera_root_password", "galera_sst_password", "galera_provision_password"):
+        for key in ("galera_root_password", "galera_sst_password", "keystone_db_password"):
             assert secrets[key] not in seen, (c.name, key)
     for c in nodes[1:]:
         logs = ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout

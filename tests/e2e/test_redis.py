@@ -35,7 +35,7 @@ def test_a_client_without_the_password_gets_noauth_and_with_it_pong(redis, inven
     without = ssh(inventory, redis.host, f"docker exec {redis.name} redis-cli -h {redis.name}.{DOMAIN} ping",
                   check=False)
     assert "NOAUTH" in without.stdout + without.stderr, without
-    ping = 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h "$1" ping'
+    ping = 'REDISCLI_AUTH=$(cat /run/secrets/REDIS_PASSWORD) redis-cli -h "$1" ping'  # its secret file (root's)
     with_pw = ssh(inventory, redis.host, f"docker exec {redis.name} sh -c {shlex.quote(ping)} sh "
                   f"{redis.name}.{DOMAIN}")
     assert with_pw.stdout.strip() == "PONG"

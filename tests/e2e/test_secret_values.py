@@ -1,8 +1,9 @@
-"""Secret env values never leave the config except into the container's own environment.
+"""Secret env values never leave the config except into the container's own secret files.
 
 A containers file with a secret (a key named like one, and a key listed under `secrets:`) and a plain value
 is created on the lab, planned, shown and broken, with DOCKSTACK_TRACE set; the secrets appear in no output,
-no error, not the trace, not the container's labels and not `docker events`, while the container gets them.
+no error, not the trace, not the container's labels or environment (`docker inspect`) and not `docker events`,
+while the container gets them as files of /run/secrets (KEY_FILE in its env names each).
 
 A container given a generated password carries only its fingerprint; with its secrets file moved away or one value
 changed, deploy-all (dry run too), create and start are refused, naming the file and the key, and nothing changes.
@@ -50,7 +51,7 @@ def with_secrets(db_password: str, listed: str, plain: str):
         data["secrets"] = ["APP_PASS"]
         data["roles"] += [{"name": "secretrole", "depends_on": ["dnsmasq"]},
                           {"name": "secretcheck", "depends_on": ["dnsmasq"], "check_timeout": 1,
-                           "check": 'echo "$DB_PASSWORD $APP_PASS $MODE"; false'}]
+                           "check": 'echo "$(cat "$DB_PASSWORD_FILE") $(cat "$APP_PASS_FILE") $MODE"; false'}]
         data["containers"] += [
             {"name": "secretapp", "role": "secretrole", "host": HOST, "image": "dockstack/base:bookworm",
              "env": dict(env)},
@@ -76,14 +77,14 @@ def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_p
         assert "secretapp: create on host2" in created.stdout
         inv("create", "--name=secretapp", f"--containers-file={good}")  # already running: nothing to do
 
-        # the readiness check prints the env: what the host said is masked, the plain value is not
+        # the readiness check prints the secrets: what the host said is masked, the plain value is not
         failed = inv("create", "--name=secretfail", f"--containers-file={good}", code=1)
         assert f"(last said: *** *** {plain})" in failed.stdout + failed.stderr, failed
 
         plan = inv("deploy-all", "--dry-run", f"--containers-file={good}")
         assert "secretapp (host2): nothing (running with" in plan.stdout, plan.stdout
         drift = inv("deploy-all", "--dry-run", f"--containers-file={drifted}")
-        assert "secretapp (host2): recreate (env changed)" in drift.stdout, drift.stdout
+        assert "secretapp (host2): recreate (secrets changed)" in drift.stdout, drift.stdout
 
         table = inv("status", f"--containers-file={good}")
         assert "secretapp" in table.stdout
@@ -101,10 +102,17 @@ def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_p
         refused = inv("status", f"--containers-file={bad_plain}", code=1)
         assert "env.MODE: 'plain\\nvalue' contains a newline" in refused.stderr, refused.stderr
 
-        # the container has its env (Docker keeps it in Config.Env by design), its labels do not
-        assert ssh(inventory, HOST, "docker exec secretapp printenv DB_PASSWORD APP_PASS MODE").stdout.split() == [
-            token, listed, plain]
+        # the container has its secrets as files only root reads, its env names them (and holds the plain value);
+        # neither its labels nor its environment (`docker inspect`, `docker exec env`) hold a secret
+        read = "docker exec secretapp sh -c 'cat /run/secrets/DB_PASSWORD; echo; cat /run/secrets/APP_PASS'"
+        assert ssh(inventory, HOST, read).stdout.split() == [token, listed]
+        assert ssh(inventory, HOST, "docker exec secretapp printenv DB_PASSWORD_FILE APP_PASS_FILE MODE"
+                   ).stdout.split() == ["/run/secrets/DB_PASSWORD", "/run/secrets/APP_PASS", plain]
+        modes = ssh(inventory, HOST, "docker exec secretapp stat -c '%a %U %n' /run/secrets /run/secrets/DB_PASSWORD")
+        assert modes.stdout.split("\n")[:2] == ["700 root /run/secrets", "400 root /run/secrets/DB_PASSWORD"], modes
         labels = ssh(inventory, HOST, "docker inspect -f '{{json .Config.Labels}}' secretapp secretfail").stdout
+        inspected = ssh(inventory, HOST, "docker inspect secretapp secretfail").stdout
+        environ = ssh(inventory, HOST, "docker exec secretapp env; docker exec secretapp cat /proc/1/environ").stdout
         assert "org.dockstack.spec" in labels
         assert ssh(inventory, HOST, "ls /tmp | grep -c dockstack-env", check=False).stdout.strip() == "0"
         until = ssh(inventory, HOST, "date +%s").stdout.strip()
@@ -119,6 +127,7 @@ def test_secret_values_appear_in_no_output_label_trace_or_event(inventory, tmp_p
                 assert value not in out, (args, out)
             assert value not in trace
             assert value not in labels
+            assert value not in inspected and value not in environ
             for host, text in events.items():
                 assert value not in text, host
     finally:
@@ -154,7 +163,8 @@ def test_a_missing_or_changed_secrets_file_is_refused_and_nothing_changes(invent
         inv("deploy-all", f"--containers-file={stack_file}")
         text = secrets_file.read_text()
         value = yaml.safe_load(text)["redis_password"]
-        assert ssh(inventory, HOST, "docker exec keyed printenv REDIS_PASSWORD").stdout.strip() == value
+        assert ssh(inventory, HOST, "docker exec keyed cat /run/secrets/REDIS_PASSWORD").stdout == value
+        assert value not in ssh(inventory, HOST, "docker inspect keyed; docker exec keyed env").stdout
         label = ssh(inventory, HOST, "docker inspect -f '{{index .Config.Labels \"org.dockstack.secrets\"}}' "
                     "keyed").stdout.strip()
         prints = json.loads(label)

@@ -19,6 +19,7 @@ import yaml
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Stack, secrets_file_for, tls
 from dockstack.config.tls import tls_dir_for
 from dockstack.services import SERVICE_ROOT
+from dockstack.services import openstack as openstack_service
 from dockstack.services import puppet as puppet_service
 
 from .helpers import Deployed, agent_run, holders, puppet_server, run_inv, shipped_variant, ssh
@@ -311,24 +312,26 @@ def test_a_rogue_vrrp_speaker_with_the_password_cannot_take_the_vip(stack, inven
 
 def test_mariadb_root_answers_on_a_nodes_local_socket_only(stack, inventory):
     """MariaDB's root, with the right password, from another container is refused, through the VIP and straight
-    at a node; galera's network account (what the openstack container creates its databases with) may not read
-    MariaDB's own tables; root over a node's local socket still works."""
+    at a node; the openstack supervisor's own account (its migration record's) may not read MariaDB's own tables;
+    root over a node's local socket still works. (tests/e2e/test_attacker_secrets.py tries every password the
+    openstack container holds against every account.)"""
     secrets = yaml.safe_load(secrets_file_for(DEFAULT_CONTAINERS_FILE).read_text())
     client, node = stack.container("openstack"), stack.of_role("galera")[0]
     vip = stack.role("haproxy").vip
     assert vip is not None
 
     def mariadb(user: str, password: str, server: str, query: str) -> subprocess.CompletedProcess[str]:
+        # --no-defaults: not the container's /root/.my.cnf, whose password would win over MYSQL_PWD
         return ssh(inventory, client.host, shlex.join(["docker", "exec", "-e", f"MYSQL_PWD={password}", client.name,
-                                                       "mariadb", "-h", server, "-u", user, "-N", "-B", "-e", query]),
-                   check=False)
+                                                       "mariadb", "--no-defaults", "-h", server, "-u", user, "-N",
+                                                       "-B", "-e", query]), check=False)
 
     for server in (f"{vip.name}.{inventory.network.domain}", f"{node.name}.{inventory.network.domain}"):
         got = mariadb("root", secrets["galera_root_password"], server, "SELECT 1")
         assert got.returncode != 0 and "Access denied for user 'root'" in got.stderr, (server, got)
-    prov = secrets["galera_provision_password"]
-    assert mariadb("provisioner", prov, vip.name, "SELECT 1").stdout.strip() == "1"
-    got = mariadb("provisioner", prov, vip.name, "SELECT COUNT(*) FROM mysql.user")
+    record = secrets[openstack_service.RECORD_PASSWORD[0]]
+    assert mariadb(openstack_service.RECORD_USER, record, vip.name, "SELECT 1").stdout.strip() == "1"
+    got = mariadb(openstack_service.RECORD_USER, record, vip.name, "SELECT COUNT(*) FROM mysql.user")
     assert got.returncode != 0 and "command denied" in got.stderr, got
     local = ssh(inventory, node.host, f"docker exec {node.name} mariadb -N -B -e 'SELECT CURRENT_USER()'").stdout
     assert local.strip() == "root@localhost"

@@ -304,7 +304,7 @@ class Lab:
         h.dirs = {d for d in h.dirs if d != folder and not d.startswith(f"{folder}/")}
 
     def action(self, host: FakeHost, argv: list[str], data: bytes) -> Result:
-        """ACTION_SCRIPT: its named values, the env lines and tar.gz on standard input, its report."""
+        """ACTION_SCRIPT: its named values, the env lines, secret lines and tar.gz on standard input, its report."""
         spec, run = action_values(argv)
         mode, name, mac, cidr = spec["mode"], spec["name"], spec["mac"], spec["cidr"]
         check, with_files, envs = spec["check"], spec["files"] == "1", int(spec["env_lines"])
@@ -314,6 +314,14 @@ class Lab:
             assert challenge and spec["agent_ca"].startswith("-----BEGIN CERTIFICATE-----"), "an agent without its pin"
         for _ in range(envs):
             _, _, data = data.partition(b"\n")
+        if spec["secrets"]:  # its old secret files go, then each NAME=VALUE line is one (every mode)
+            folder = spec["secrets"]
+            host.files = {p: t for p, t in host.files.items() if p.rpartition("/")[0] != folder}
+            for _ in range(int(spec["secret_lines"])):
+                line, _, data = data.partition(b"\n")
+                key, eq, value = line.decode().partition("=")
+                assert eq and key.isidentifier(), "a secret line that is not NAME=VALUE"
+                host.files[f"{folder}/{key}"] = value
         if with_files:
             files, dirs = untar(data)  # relative to the container's service folder
             host.files.update({f"{spec['folder']}/{p}": t for p, t in files.items()})

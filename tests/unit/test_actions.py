@@ -101,7 +101,8 @@ def test_create_with_a_new_address(web, role, net):
                       "subnet": "10.100.0.0/24", "mtu": "1450", "bridge": "dsbr0", "host_veth": hv, "tmp_veth": tmp,
                       "dhcp_timeout": "30", "dhcp_hook": actions.DHCP_HOOK, "dhcp_dir": "/var/lib/dockstack-dhcp",
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
-                      "folder": "", "files_script": "", "env_lines": "0", "agent_server": "", "certname": "",
+                      "folder": "", "files_script": "", "secrets": "/run/dockstack-secrets/web", "secret_lines": "0",
+                      "env_lines": "0", "agent_server": "", "certname": "",
                       "agent_script": "", "agent_ca": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
@@ -229,6 +230,35 @@ def test_start_and_restart_send_no_env(container, role, net, mode):
     assert spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, False).stdin == b""
 
 
+@pytest.mark.parametrize("mode", [actions.CREATE, actions.RECREATE, actions.START, actions.RESTART])
+def test_secret_files_go_as_lines_with_every_mode_never_in_the_argv_env_or_tar(container, role, net, mode):
+    """Every mode writes them (the host folder is in /run, which a restart of the host empties): NAME=VALUE lines
+    after the env lines, before the service files' tar (which goes to the service folder: no secret in it); the
+    argv names the folder and how many, never a value; the env file holds its path only."""
+    c = container("web", env=(("DB_PASSWORD_FILE", "/run/secrets/DB_PASSWORD"),),
+                  secrets=(("DB_PASSWORD", SECRET), ("API_KEY", "k" * 24)))
+    made = spec(mode, c, role, net, NEW_PLAN, DNS_SERVERS, True)
+    values, _ = split_action(made.argv())
+    assert values["secrets"] == "/run/dockstack-secrets/web" and values["secret_lines"] == "2"
+    assert not any(SECRET in a for a in made.argv())
+    env = b"DB_PASSWORD_FILE=/run/secrets/DB_PASSWORD\n" if mode in (actions.CREATE, actions.RECREATE) else b""
+    lines = f"DB_PASSWORD={SECRET}\nAPI_KEY={'k' * 24}\n".encode()  # the values verbatim, one a line
+    assert made.stdin.startswith(env + lines)
+    assert members(made.stdin[len(env + lines):]) == [("f", False, 0o644, "text\n")]
+
+
+@pytest.mark.parametrize("value", ["two\nlines", "cr\r"])
+def test_a_secret_that_would_leave_its_line_is_refused(container, role, net, value):
+    c = container("web", secrets=(("DB_PASSWORD", value),))
+    with pytest.raises(ValueError, match="line break"):
+        spec(actions.START, c, role, net, NEW_PLAN, DNS_SERVERS, False)
+
+
+def test_a_container_without_secrets_still_names_its_folder_so_old_ones_go(container, role, net):
+    values, _ = split_action(argv_of(actions.START, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False))
+    assert values["secret_lines"] == "0" and values["secrets"] == "/run/dockstack-secrets/web"
+
+
 FAKE_DOCKER = """#!/bin/sh
 # records what `docker run` got, then fails it, so the action script stops there
 case "$1" in
@@ -295,6 +325,63 @@ def test_action_files_must_lie_in_the_containers_service_folder(container, role,
     for path in ("/etc/cron.d/x", f"{service_dir(c)}/../other/x", f"{service_dir(c)}x/y", service_dir(c)):
         with pytest.raises(ValueError, match="is not a path in"):
             actions.action_spec(actions.CREATE, c, role, net, NEW_PLAN, DNS_SERVERS, {path: "x"})
+
+
+def test_script_replaces_the_secret_files_keeping_their_folder(container, role, net, tmp_path, monkeypatch):
+    """The real script under /bin/sh with a fake docker: a secret the container no longer gets is deleted, the
+    new ones are written read-only for root in a folder only root enters, which is the same folder (a running
+    container's mount of it stays valid); the secret lines leave the service files' tar on standard input, and
+    the service files go to the service folder, never among the secrets."""
+    bin_dir, out, folder = tmp_path / "bin", tmp_path / "out", tmp_path / "secrets" / "web"
+    for d in (bin_dir, out, folder):
+        d.mkdir(parents=True)
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (folder / "RETIRED_PASSWORD").write_text("old")
+    folder.chmod(0o755)
+    inode = folder.stat().st_ino
+    monkeypatch.setattr(actions, "secrets_dir", lambda c: f"{tmp_path}/secrets/{c.name}")
+    c = container("web", env=(("DB_PASSWORD_FILE", "/run/secrets/DB_PASSWORD"),),
+                  secrets=(("DB_PASSWORD", SECRET), ("PADDED", " a=b  ")))
+    made = spec(actions.CREATE, c, role, net, STATIC_PLAN, DNS_SERVERS, True,
+                files={f"{service_dir(c)}/site.pp": "node default {}\n"})
+    made = dataclasses.replace(made, folder=str(tmp_path / "svc"))  # the service folder, here
+    proc = subprocess.run(made.argv(), input=made.stdin, capture_output=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
+    assert actions.parse_action(proc.stdout.decode()).failed_step == "docker run", proc.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["DB_PASSWORD", "PADDED"]
+    assert (folder / "DB_PASSWORD").read_text() == SECRET and (folder / "PADDED").read_text() == " a=b  "
+    assert all((folder / n).stat().st_mode & 0o777 == 0o400 for n in ("DB_PASSWORD", "PADDED"))
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_ino == inode
+    assert sorted(p.name for p in (tmp_path / "svc").iterdir()) == ["site.pp"]  # tar got the rest of stdin
+    assert SECRET not in (out / "argv").read_text() and SECRET not in (out / "env").read_text()
+
+
+def test_script_makes_the_secrets_folder_root_only(container, role, net, tmp_path, monkeypatch):
+    """A host that has no secrets folder yet (a first create, or /run emptied by a restart): made 0700."""
+    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    for d in (bin_dir, out):
+        d.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setattr(actions, "secrets_dir", lambda c: f"{tmp_path}/run/secrets/{c.name}")
+    made = spec(actions.START, container("web", secrets=(("K", "v" * 24),)), role, net, STATIC_PLAN, DNS_SERVERS,
+                False)
+    subprocess.run(made.argv(), input=made.stdin, capture_output=True, timeout=30,
+                   env={"PATH": f"{bin_dir}:/usr/bin:/bin", "OUT": str(out)})
+    folder = tmp_path / "run" / "secrets" / "web"
+    assert (folder / "K").read_text() == "v" * 24 and folder.stat().st_mode & 0o777 == 0o700
+    assert (folder.parent.stat().st_mode & 0o777) == 0o700  # the folder of every container's, too
+
+
+def test_script_refuses_a_secret_line_that_is_not_name_value_without_saying_it(tmp_path):
+    folder = tmp_path / "secrets"
+    proc = subprocess.run(["/bin/sh", "-c", actions.ACTION_SCRIPT, "sh", "mode=start", "name=web", "cidr=10.0.0.5/24",
+                           f"secrets={folder}", "secret_lines=1", "--"], input=b"../x=leaked-value\n",
+                          capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    result = actions.parse_action(proc.stdout.decode())
+    assert result.failed_step == "write secret files" and "not NAME=VALUE" in result.said
+    assert b"leaked-value" not in proc.stdout and not (tmp_path / "x").exists()
 
 
 def test_every_mode_has_its_branch_in_the_script():

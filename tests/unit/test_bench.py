@@ -9,6 +9,7 @@ import io
 import re
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ from bench.measure import ENGINE_STACK, STACK_NETWORK
 from bench.results import FreshRun, RealRound, Results, Run, ScaleRound, StackRound
 from bench.runner import write_hosts
 from dockstack import actions, dockercli
+from dockstack.actions import secret_files
 from dockstack.config import ROOT, load_inventory, load_stack
-from dockstack.services import service_dir
+from dockstack.services import secrets_dir, service_dir
 from dockstack.services.base import Context
 from dockstack.services.registry import DEFINITIONS, definition
 
@@ -209,8 +211,9 @@ def test_the_floors_haproxy_runs_dockstacks_supervisor_and_dnsmasq_its_own_comma
 
 
 def test_the_floor_passes_env_as_env_options_before_the_image(shipped_inventory, shipped_stack):
-    """dockstack writes an env file the action script hands to `--env-file`; the floor has no such step."""
-    c = next(x for x in shipped_stack.containers if x.env)
+    """dockstack writes an env file the action script hands to `--env-file`; the floor has no such step. (No
+    shipped container has env of its own: its secrets are files. One is given some here.)"""
+    c = replace(shipped_stack.container("openstack"), env=(("MODE", "x"), ("DB_PASSWORD_FILE", "/run/secrets/p")))
     ours = floor.floor_docker_run(c, shipped_inventory.network, dns(shipped_stack))
     theirs = dockercli.run_argv(c, shipped_inventory.network, dns(shipped_stack))
     env = [x for k, v in c.env for x in ("--env", f"{k}={v}")]
@@ -239,8 +242,8 @@ def test_the_floor_ships_what_the_services_definition_renders(engine, name):
     base = service_dir(c)
     rendered = {f"{base}/{p}": t for p, t in d.files(context(inv, stack), c).items()}
     files, dirs, _ = untar(floor.floor_payload(context(inv, stack), c))
-    assert files == rendered
-    assert dirs == {f"{base}/{x}" for x in d.folders(c)}
+    assert files == rendered | secret_files(c)  # its secret files too, as dockstack's action sends them
+    assert dirs == {f"{base}/{x}" for x in d.folders(c)} | ({secrets_dir(c)} if c.secrets else set())
 
 
 def test_what_the_floor_ships_for_haproxy_and_dnsmasq(engine):

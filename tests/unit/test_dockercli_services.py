@@ -198,29 +198,27 @@ def test_spec_records_the_service(container):
 
 
 def test_puppetserver_script_links_dockstacks_puppet_conf_and_runs_the_jar(container, net, fakebin, tmp_path):
-    """The container's command, run here with fake ln, mkdir and java: the link, then java with the JVM's
-    arguments and Debian's config and bootstrap folders."""
-    for tool in ("ln", "mkdir"):
+    """The container's command, run here with fake ln, mkdir and java: the link, the autosign wrapper that names
+    the challenge's secret file, then java with the JVM's arguments and Debian's config and bootstrap folders."""
+    for tool in ("ln", "mkdir", "java"):
         fakebin.add(tool)
-    fakebin.add("java", 'echo "java env: ${PUPPET_CHALLENGE_PASSWORD:-none}" >> "$FAKEBIN_LOG"\n')
     c = container("puppet", role="puppet", image="dockstack/puppetserver:bookworm")
     argv = dockercli.run_argv(c, net, ["10.100.0.2"])
     command = argv[argv.index("dockstack/puppetserver:bookworm") + 1:]
-    assert command[4:6] == [puppet_service.MOUNT, puppet_service.RUN]
+    assert command[4:7] == [puppet_service.MOUNT, puppet_service.RUN, "/run/secrets/PUPPET_CHALLENGE_PASSWORD"]
     run = tmp_path / "run"
     run.mkdir()
     command[5] = str(run)  # its run folder here
-    proc = fakebin.run(command, PUPPET_CHALLENGE_PASSWORD="Challenge0123456789abcdef")
+    proc = fakebin.run(command)
     assert proc.returncode == 0, proc.stderr
     calls = fakebin.calls()
     assert calls[0] == f"ln -sf {puppet_service.MOUNT}/puppet.conf /etc/puppet/puppet.conf"
     assert calls[1] == f"mkdir -p {run}"
-    # the challenge in a file only its owner reads, out of the server's env; the wrapper puppet.conf names
-    assert (run / "challenge").read_text() == "Challenge0123456789abcdef\n"
-    assert (run / "challenge").stat().st_mode & 0o077 == 0
+    # the wrapper puppet.conf names reads the challenge where the container has it: its secret file, root's only
     assert (run / "autosign").read_text() == (
-        f"#!/bin/sh\nexec sh '{puppet_service.MOUNT}/autosign.sh' \"$1\" '{run}/challenge'\n")
-    assert calls[3] == "java env: none"  # what the server's env holds of it
+        f"#!/bin/sh\nexec sh '{puppet_service.MOUNT}/autosign.sh' \"$1\" '/run/secrets/PUPPET_CHALLENGE_PASSWORD'\n")
+    assert sorted(p.name for p in run.iterdir()) == ["autosign"]  # no copy of it
+    assert len(calls) == 3
     assert calls[2].startswith("java -Xms256m -Xmx512m") and calls[2].endswith(
         "-jar /usr/share/puppetserver/puppetserver.jar --config /etc/puppet/puppetserver/conf.d "
         "--bootstrap-config /etc/puppet/puppetserver/services.d")

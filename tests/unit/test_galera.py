@@ -21,7 +21,7 @@ from dockstack.services.galera import bootstrap
 from dockstack.services.galera.bootstrap import Decision, GraState, Node
 from dockstack.services.registry import facts_wanted
 
-DATABASES = galera_service.declared_databases(registry.DEFINITIONS.values())  # what the registered galera grants
+USERS = galera_service.declared_users(registry.DEFINITIONS.values())  # the accounts the registered galera makes
 KEYS = registry.GENERATED_KEYS  # the secrets file's keys: every registered service's generated passwords
 UUID = "2a3743b6-e8f3-11f1-a5ef-ca9891664c50"
 OTHER_UUID = "7f000001-0000-11f1-8000-0242ac110002"
@@ -225,8 +225,8 @@ def test_recover_script_never_mounts_a_data_folder_that_is_a_symlink(recover, fa
 
 
 def test_rendered_supervisor_and_check():
-    entry = galera_service.render_file("entrypoint", DATABASES)
-    check = galera_service.render_file("clustercheck", DATABASES)
+    entry = galera_service.render_file("entrypoint", USERS)
+    check = galera_service.render_file("clustercheck", USERS)
     assert f"cnf={galera_service.CNF}" in entry
     assert "--wsrep-new-cluster" in entry and "new-cluster*)" in entry
     # the decision taken is noted before mariadbd starts: a restart never starts a second cluster
@@ -253,10 +253,11 @@ def test_generated_secrets_made_once_0600(tmp_path):
     root, sst = first.values["galera_root_password"], first.values["galera_sst_password"]
     assert config.GENERATED_RE.fullmatch(root) and config.GENERATED_RE.fullmatch(sst) and root != sst
     assert config.generated_secrets(containers, KEYS).values == first.values  # read again, not made again
-    prov = first.values["galera_provision_password"]
-    assert dict(first.env_for(registry.DEFINITIONS["galera"])) == {"MYSQL_ROOT_PASSWORD": root,
-                                                                   "MYSQL_SST_PASSWORD": sst,
-                                                                   "MYSQL_PROVISION_PASSWORD": prov}
+    files = dict(first.files_for(registry.DEFINITIONS["galera"]))
+    assert {k: files[k] for k in ("MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD")} == {"MYSQL_ROOT_PASSWORD": root,
+                                                                                    "MYSQL_SST_PASSWORD": sst}
+    # and the password of each account it makes for the other services (test_galera_accounts.py)
+    assert set(files) - {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"} == {u.password[1] for u in USERS}
 
 
 def test_generated_secrets_keeps_what_exists_and_adds_what_is_missing(tmp_path):
@@ -285,11 +286,12 @@ def test_galera_containers_get_the_password_masked(cfg):
                                     "depends_on": ["puppet"]})
     cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm"})
     _, st = cfg.load()
-    env = dict(st.container("db1").env)
-    for pw in (env["MYSQL_ROOT_PASSWORD"], env["MYSQL_SST_PASSWORD"]):
+    secrets = dict(st.container("db1").secrets)
+    assert st.container("db1").env == ()  # files, never env values
+    for pw in (secrets["MYSQL_ROOT_PASSWORD"], secrets["MYSQL_SST_PASSWORD"]):
         assert pw in st.secret_values
         assert pw not in st.mask(f"said {pw}")
-    assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).env)  # only galera nodes
+    assert "MYSQL_ROOT_PASSWORD" not in dict(st.container(st.containers[0].name).secrets)  # only galera nodes
 
 
 @pytest.mark.parametrize("value", ["it's-a-secret-password-123", "short1", "x" * 129, "pass word with spaces 24ch"])
@@ -312,7 +314,11 @@ def test_a_galera_password_override_of_letters_and_digits_is_used(cfg):
     cfg.containers["containers"].append({"name": "db1", "role": "db", "host": "h1", "image": "test/base:bookworm",
                                          "env": {"MYSQL_ROOT_PASSWORD": "A" * 24}})
     _, st = cfg.load()
-    assert dict(st.container("db1").env)["MYSQL_ROOT_PASSWORD"] == "A" * 24
+    db1 = st.container("db1")
+    assert dict(db1.secrets)["MYSQL_ROOT_PASSWORD"] == "A" * 24  # where the generated one would go: its file
+    assert [n for n, _ in db1.secrets].count("MYSQL_ROOT_PASSWORD") == 1  # instead of the generated one
+    assert "galera_root_password" not in dict(db1.generated)
+    assert dict(db1.env) == {"MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/MYSQL_ROOT_PASSWORD"}
 
 
 # --- the services' hooks in the converge: one recover round trip per unknown seqno, the start lines, the refusal
@@ -493,8 +499,9 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", state="/x/state", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst",
                    check_port=9200,
-                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1, provisioner="p",
-                   databases=["d"], check_user="nobody")
+                   rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1,
+                   users=[("u", "U_PASSWORD", [("d", "d")])], retired_users=["old"], check_user="nobody",
+                   secrets="/x/secrets", root_password="R", sst_password="S")
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):
@@ -537,7 +544,7 @@ def test_a_new_cluster_decision_is_taken_once_and_the_next_one_again_whatever_it
     """The supervisor's start_mode, run on a folder: the folder it reads is read-only to it, so it notes the decision
     it took in its state/; a restart (the same file) joins; the next decision dockstack writes, with a token of its
     own, is taken even when its words are the same; with nowhere to note it, no new cluster is started."""
-    entry = galera_service.render_file("entrypoint", DATABASES)
+    entry = galera_service.render_file("entrypoint", USERS)
     rest = entry[entry.index("\nstart_mode() {") + 1:]
     driver = f'dir={tmp_path}\nstate={tmp_path}/state\n{rest[:rest.index(chr(10) + "}" + chr(10)) + 3]}start_mode\n'
     (tmp_path / "state").mkdir()
@@ -560,6 +567,6 @@ def test_a_new_cluster_decision_is_taken_once_and_the_next_one_again_whatever_it
 
 
 def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
-    entry = galera_service.render_file("entrypoint", DATABASES)
+    entry = galera_service.render_file("entrypoint", USERS)
     join = entry[entry.index('log "joining through $peer"'):]
     assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')

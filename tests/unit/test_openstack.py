@@ -14,9 +14,8 @@ from dockstack import config
 from dockstack.config import ROOT
 from dockstack.services import openstack as openstack_service
 from dockstack.services import registry
-from tests.unit.conftest import make_container
 
-OPENSTACK_ENV = {"MYSQL_PROVISION_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
+OPENSTACK_SECRETS = {"RECORD_DB_PASSWORD", "OS_ADMIN_PASSWORD", "RABBITMQ_PASSWORD", "HORIZON_SECRET_KEY",
                  "KEYSTONE_FERNET_SECRET", "KEYSTONE_DB_PASSWORD", "GLANCE_DB_PASSWORD", "PLACEMENT_DB_PASSWORD",
                  "NOVA_DB_PASSWORD", "NEUTRON_DB_PASSWORD", "CINDER_DB_PASSWORD", "GLANCE_SERVICE_PASSWORD",
                  "PLACEMENT_SERVICE_PASSWORD", "NOVA_SERVICE_PASSWORD", "NEUTRON_SERVICE_PASSWORD",
@@ -34,92 +33,76 @@ def _stack(cfg):
     return cfg.load()[1]
 
 
-def test_openstack_containers_get_their_generated_secrets_masked(cfg):
+def test_openstack_containers_get_their_generated_secrets_as_files_masked(cfg):
     st = _stack(cfg)
-    env = dict(st.container("os1").env)
-    assert set(env) == OPENSTACK_ENV
-    assert all(config.is_secret(k, ()) for k in env)  # masked by their names alone
+    assert st.container("os1").env == () and st.container("db1").env == ()  # none in the environment
+    env = dict(st.container("os1").secrets)
+    assert set(env) == OPENSTACK_SECRETS
+    assert all(config.is_secret(k, ()) for k in env)  # secret by their names too (an override in env: a file)
     for v in env.values():
         assert config.GENERATED_RE.fullmatch(v) and v in st.secret_values and v not in st.mask(f"x {v} y")
     assert len(set(env.values())) == len(env)  # every password its own
-    galera = dict(st.container("db1").env)
-    # it creates its databases as galera's network account, never as MariaDB's root (local to the nodes)
-    assert env["MYSQL_PROVISION_PASSWORD"] == galera["MYSQL_PROVISION_PASSWORD"]
-    assert galera["MYSQL_ROOT_PASSWORD"] not in env.values()
-    # galera nodes get no OpenStack password
-    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD", "MYSQL_PROVISION_PASSWORD"}
+    galera = dict(st.container("db1").secrets)
+    # galera makes its database accounts: it has their passwords, the same; never MariaDB's root or SST password
+    accounts = {u.password[1] for u in openstack_service.DATABASE_USERS}
+    assert {k: galera[k] for k in accounts} == {k: env[k] for k in accounts}
+    assert galera["MYSQL_ROOT_PASSWORD"] not in env.values() and galera["MYSQL_SST_PASSWORD"] not in env.values()
+    # galera nodes get no other OpenStack password
+    assert set(galera) == {"MYSQL_ROOT_PASSWORD", "MYSQL_SST_PASSWORD"} | accounts
 
 
-def _database_sql() -> tuple[str, dict[str, str]]:
-    """The SQL the entrypoint pipes into mariadb to create the databases and users, as bash prints it (each
-    service's database password a value of its own), and those passwords by service."""
-    entry = openstack_service.render_file("entrypoint")
-    block = entry[entry.index("grants() {"):entry.index("} | mariadb ||")] + "}\n"
-    passwords = {s: f"{s}pw" * 4 for s in openstack_service.SERVICES}
-    env = {openstack_service.DB_PASSWORDS[s]: pw for s, pw in passwords.items()}
-    proc = subprocess.run(["bash", "-c", block], capture_output=True, text=True, timeout=30, check=True,
-                          env={"PATH": "/usr/bin:/bin", **env})
-    return proc.stdout, passwords
-
-
-def test_the_provisioner_gets_rights_on_exactly_the_databases_the_entrypoint_creates():
-    """galera grants its network account every right on the databases the definitions declare, and on no other:
-    the openstack entrypoint must create no database its definition does not declare."""
-    from dockstack.services import galera as galera_service
-
-    sql, _ = _database_sql()
-    created = re.findall(r"^CREATE DATABASE IF NOT EXISTS (\w+);$", sql, re.M)
-    assert created == list(openstack_service.DATABASES)
-    declared = galera_service.declared_databases(registry.DEFINITIONS.values())
-    assert set(openstack_service.DATABASES) <= set(declared)
-    grants = galera_service.render_file("entrypoint", declared)
-    registered = registry.DEFINITIONS["galera"]
-    assert grants == registered.start_files(make_container("galera1"))["entrypoint"]  # what the registry's sends
-    assert "for d in " + " ".join(declared) + "; do" in grants
-    assert "GRANT ALL PRIVILEGES ON *.*" not in grants and "'root'@'%'" in grants  # only its DROP USER
-    assert "DROP USER IF EXISTS 'root'@'%';" in grants
-
-
-def test_each_service_gets_its_own_database_user_with_its_own_password_and_only_its_databases():
-    sql, passwords = _database_sql()
-    granted: dict[str, list[str]] = {}
-    for db, user in re.findall(r"^GRANT ALL PRIVILEGES ON (\w+)\.\* TO '(\w+)'@'%';$", sql, re.M):
-        granted.setdefault(user, []).append(db)
-    assert granted == {s: list(dbs) for s, dbs in openstack_service.SERVICE_DATABASES.items()}
-    for s, pw in passwords.items():
-        assert f"CREATE USER IF NOT EXISTS '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
-        assert f"ALTER USER '{s}'@'%' IDENTIFIED BY '{pw}';" in sql
-    migrations = f"CREATE TABLE IF NOT EXISTS {openstack_service.MIGRATIONS_DB}.migrations "
-    assert sql.index(migrations) < sql.index("CREATE USER")
-
-
-def _settings_harness(tmp_path, settings: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The entrypoint's reading of Puppet's settings file and its check of the secrets in its environment, run by
-    bash on these settings and this environment; it prints `accepted` when it goes on."""
-    entry = openstack_service.render_file("entrypoint")
+def _settings_harness(tmp_path, settings: dict[str, str], files: dict[str, str], after: str = "",
+                      env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The entrypoint's reading of Puppet's settings file and of its secret files, run by bash on these settings
+    and these files (in tmp_path/secrets, for /run/secrets); it prints `accepted` when it goes on, then runs
+    `after`."""
+    entry = openstack_service.render_file("entrypoint").replace("/run/secrets", f"{tmp_path}/secrets")
     part = entry[entry.index("declare -A ep=()"):entry.index("db_host=")]
     path = tmp_path / "openstack.env"
     path.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    script = f'log() {{ echo "$*"; }}\nsettings={path}\n{part}echo accepted\n'
+    secrets = tmp_path / "secrets"
+    if secrets.exists():
+        for f in secrets.iterdir():
+            f.unlink()
+    secrets.mkdir(exist_ok=True)
+    for name, value in files.items():
+        (secrets / name).write_text(value)
+    script = f'log() {{ echo "$*"; }}\nsettings={path}\n{part}echo accepted\n{after}'
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin", **env})
+                          env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
-def test_the_supervisor_needs_every_setting_puppet_writes_and_every_secret_the_definition_gives(tmp_path):
+def test_the_supervisor_needs_every_setting_puppet_writes_and_every_secret_file_the_definition_gives(tmp_path):
     pp = (ROOT / "puppet/modules/profile/manifests/openstack.pp").read_text()
     block = pp[pp.index("$settings = {"):pp.index("\n  }\n", pp.index("$settings = {"))]
     assert sorted(re.findall(r"^\s+'(\w+)'\s+=>", block, re.M)) == sorted(openstack_service.SETTINGS_KEYS)
     settings = {k: "vip.dockstack.lab:5000" for k in openstack_service.SETTINGS_KEYS}
-    env = {name: "A0" * 12 for _, name in openstack_service.GENERATED_ENV}  # 24 letters and digits
-    assert set(env) == OPENSTACK_ENV  # what the container is given (test_openstack_containers_get_...)
-    proc = _settings_harness(tmp_path, settings, env)
+    files = {name: "A0" * 12 for _, name in openstack_service.SECRET_FILES}  # 24 letters and digits
+    assert set(files) == OPENSTACK_SECRETS  # what the container is given (test_openstack_containers_get_...)
+    proc = _settings_harness(tmp_path, settings, files)
     assert proc.stdout == "accepted\n", proc.stdout + proc.stderr
     for key in openstack_service.SETTINGS_KEYS:
-        proc = _settings_harness(tmp_path, {k: v for k, v in settings.items() if k != key}, env)
+        proc = _settings_harness(tmp_path, {k: v for k, v in settings.items() if k != key}, files)
         assert proc.returncode == 1 and proc.stdout.endswith(f"openstack.env lacks {key}\n"), proc.stdout
-    for name in env:
-        proc = _settings_harness(tmp_path, settings, {k: v for k, v in env.items() if k != name})
-        assert proc.returncode == 1 and proc.stdout.startswith(f"the environment lacks {name} "), proc.stdout
+    for name in files:
+        for other in (None, "short", "A0" * 11 + "'x"):
+            given = {k: v for k, v in files.items() if k != name} | ({name: other} if other is not None else {})
+            proc = _settings_harness(tmp_path, settings, given)
+            assert proc.returncode == 1 and proc.stdout.startswith(f"{tmp_path}/secrets/{name} is missing "), \
+                proc.stdout
+
+
+def test_the_supervisor_reads_each_secret_into_a_variable_no_process_inherits(tmp_path):
+    """Read from its files, each secret is a variable of the supervisor's own shell: not exported, even when the
+    environment it started with named it (a child such as `env` sees none of them)."""
+    settings = {k: "vip.dockstack.lab:5000" for k in openstack_service.SETTINGS_KEYS}
+    files = {name: f"{name.replace('_', '')}{'0' * 24}"[:64] for _, name in openstack_service.SECRET_FILES}
+    proc = _settings_harness(tmp_path, settings, files, after='echo "$KEYSTONE_DB_PASSWORD"; env\n',
+                             env={"KEYSTONE_DB_PASSWORD": "fromtheenvironment"})
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["accepted", files["KEYSTONE_DB_PASSWORD"]], proc.stdout + proc.stderr
+    assert not any(v in proc.stdout.partition("\n")[2].partition("\n")[2] for v in files.values())
+    assert "fromtheenvironment" not in proc.stdout
 
 
 def test_the_supervisor_makes_glance_s_images_folder_and_each_lock_path_puppet_configures():
@@ -144,7 +127,10 @@ def test_the_catalog_script_makes_a_keystone_user_per_service_with_its_generated
     users = next(n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "USERS")
     assert ast.literal_eval(users) == openstack_service.SERVICE_PASSWORDS
     assert set(openstack_service.SERVICE_PASSWORDS) == set(openstack_service.SERVICES) - {"keystone"}
-    assert set(openstack_service.SERVICE_PASSWORDS.values()) <= {n for _, n in openstack_service.GENERATED_ENV}
+    assert set(openstack_service.SERVICE_PASSWORDS.values()) <= {n for _, n in openstack_service.SECRET_FILES}
+    bootstrap = openstack_service.render_file("bootstrap")
+    assert 'SECRETS = "/run/secrets"' in bootstrap and "os.environ" not in bootstrap  # its files, not the env
+    assert 'password=secret("OS_ADMIN_PASSWORD")' in bootstrap
 
 
 def test_every_service_of_the_definition_is_migrated_once_in_its_order():
@@ -161,7 +147,7 @@ def test_secrets_file_holds_every_generated_key_0600_and_is_read_again(cfg):
     data = yaml.safe_load(path.read_text())
     assert set(data) == set(registry.GENERATED_KEYS)
     assert {"openstack_admin_password", "galera_root_password", "rabbitmq_password"} <= set(data)
-    assert dict(cfg.load()[1].container("os1").env) == dict(st.container("os1").env)  # not made again
+    assert dict(cfg.load()[1].container("os1").secrets) == dict(st.container("os1").secrets)  # not made again
 
 
 def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
@@ -170,10 +156,10 @@ def test_an_older_secrets_file_gets_the_new_keys_and_keeps_its_own(tmp_path):
                                                                  "galera_sst_password": "S" * 32}))
     got = config.generated_secrets(tmp_path / "stack.yaml", registry.GENERATED_KEYS)
     assert got.values["galera_root_password"] == keep
-    assert keep not in dict(got.env_for(registry.DEFINITIONS["openstack"])).values()  # root's: never openstack's
-    assert dict(got.env_for(registry.DEFINITIONS["galera"]))["MYSQL_ROOT_PASSWORD"] == keep
-    assert config.GENERATED_RE.fullmatch(dict(got.env_for(registry.DEFINITIONS["openstack"]))["OS_ADMIN_PASSWORD"])
-    assert got.env_for(None) == () and got.env_for(registry.DEFINITIONS["haproxy"]) == ()
+    assert keep not in dict(got.files_for(registry.DEFINITIONS["openstack"])).values()  # root's: never openstack's
+    assert dict(got.files_for(registry.DEFINITIONS["galera"]))["MYSQL_ROOT_PASSWORD"] == keep
+    assert config.GENERATED_RE.fullmatch(dict(got.files_for(registry.DEFINITIONS["openstack"]))["OS_ADMIN_PASSWORD"])
+    assert got.files_for(None) == () and got.files_for(registry.DEFINITIONS["haproxy"]) == ()
 
 
 def test_rendered_files_are_valid_bash_and_python(tmp_path):
@@ -192,9 +178,11 @@ def test_supervisor_keeps_secrets_out_of_command_lines_and_puppet():
     entry = openstack_service.render_file("entrypoint")
     assert openstack_service.SETTINGS in entry  # waits for Puppet's settings
     assert "umask 077" in entry and "/root/.my.cnf" in entry  # MariaDB's root password in an option file
-    assert "OS_BOOTSTRAP_PASSWORD=$OS_ADMIN_PASSWORD" in entry  # keystone's bootstrap reads it from the env
+    assert "OS_BOOTSTRAP_PASSWORD=$OS_ADMIN_PASSWORD" in entry  # keystone's bootstrap reads it from its env
     assert "--bootstrap-password" not in entry
-    assert 'export OS_PASSWORD="\\$OS_ADMIN_PASSWORD"' in entry  # the openrc refers to the env, holds no password
+    # the openrc refers to the secret file (root's only), holds no password
+    assert 'export OS_PASSWORD="\\$(cat /run/secrets/OS_ADMIN_PASSWORD)"' in entry
+    assert 'open("/run/secrets/KEYSTONE_FERNET_SECRET", "rb")' in entry and "os.environ" not in entry
     for line in entry.splitlines():  # no password given as an argument to mariadb, rabbitmqctl or the like
         assert not ("PASSWORD" in line and ("-p" in line.split() or "rabbitmqctl" in line)), line
 

@@ -39,7 +39,7 @@ def policy(tmp_path: Path):
     (folder / "autosign.sh").write_text(puppet_service.AUTOSIGN_SCRIPT)
     (folder / "autosign.conf").write_text("# the list\nweb.lab\ndb.lab\n")
     secret = tmp_path / "challenge"
-    secret.write_text(SECRET + "\n")
+    secret.write_text(SECRET)  # as the container's secret file holds it: the value, no newline
 
     def sign(certname: str, csr: str, secret_file: Path = secret) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["sh", str(folder / "autosign.sh"), certname, str(secret_file)], input=csr,
@@ -127,9 +127,16 @@ def test_the_secret_never_reaches_a_command_line(tmp_path, policy, fakebin):
     assert not [line for line in started if SECRET in line], started
 
 
-def test_the_challenge_is_a_generated_secret_of_the_puppet_service():
-    assert puppet_service.SERVICE.generated_env == (puppet_service.CHALLENGE,)
-    assert "PASSWORD" in puppet_service.CHALLENGE[1]  # masked like every secret env value
+def test_a_secret_file_ending_in_a_newline_signs_too(tmp_path, policy):
+    secret = tmp_path / "with-newline"
+    secret.write_text(SECRET + "\n")
+    assert policy("web.lab", request(tmp_path, "web.lab", own("web.lab")), secret).returncode == 0
+
+
+def test_the_challenge_is_a_generated_secret_file_of_the_puppet_service():
+    assert puppet_service.SERVICE.secret_files == (puppet_service.CHALLENGE,)
+    assert f"/run/secrets/{puppet_service.CHALLENGE[1]}" == puppet_service.CHALLENGE_FILE
+    assert puppet_service.CHALLENGE_FILE in puppet_service.SERVICE.command  # what the autosign wrapper reads
 
 
 # --- the CA agents pin -----------------------------------------------------------------------------------------

@@ -62,8 +62,9 @@ def test_a_container_with_a_generated_password_is_created_with_its_fingerprint_a
     inv, stack = redis_stack.load()
     value = stack.generated.values["redis_password"]
     cache1, cache2, app1 = stack.container("cache1"), stack.container("cache2"), stack.container("app1")
-    assert cache1.generated == (("redis_password", value),) and ("REDIS_PASSWORD", value) in cache1.env
-    assert cache2.generated == () and ("REDIS_PASSWORD", "mine" * 8) in cache2.env
+    assert cache1.generated == (("redis_password", value),) and cache1.secrets == (("REDIS_PASSWORD", value),)
+    assert cache2.generated == () and cache2.secrets == (("REDIS_PASSWORD", "mine" * 8),)  # a file all the same
+    assert cache1.env == () and cache2.env == (("REDIS_PASSWORD_FILE", "/run/secrets/REDIS_PASSWORD"),)
     assert json.loads(secrets_label(cache1)) == {"redis_password": fingerprint("redis_password", value)}
     assert secrets_label(cache2) is None and secrets_label(app1) is None
     net = inv.network

@@ -11,12 +11,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from dockstack.config import MAJORITY, Container
+from dockstack.config import ENV_KEY_RE, MAJORITY, SECRETS_MOUNT, Container
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.remote import parallel
 from dockstack.render import render
 from dockstack.services import service_dir
-from dockstack.services.base import BalanceCheck, Cluster, Prepared, Service
+from dockstack.services.base import BalanceCheck, Cluster, DatabaseUser, Prepared, Service
 from dockstack.services.galera import bootstrap as cluster_state
 
 MOUNT = "/var/lib/dockstack/galera"  # supervisor, clustercheck and start decision: read-only
@@ -36,30 +36,61 @@ REJOIN_DISCONNECTED = 5
 REJOIN_POLL = 5  # seconds between the watchdog's looks
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
 START_FILES = ("entrypoint", "clustercheck")
-# MariaDB's one account over the network (root answers on a node's local socket only): it may create users and has
-# every right on the databases the registered services declare (their `databases`), on nothing else
-PROVISIONER = "provisioner"
-DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# MariaDB's root answers on a node's local socket only. Over the network, each registered service's own accounts
+# (their `databases`), each with every right on its own databases and no other right: the supervisor makes them
+# as root over the local socket
+DATABASE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # a database's name, and an account's
+# accounts an older dockstack made over the network, dropped by the supervisor on every start: `provisioner` (it
+# could create users, which in MariaDB is also renaming and altering any, root@localhost included)
+RETIRED_USERS = ("provisioner",)
 # who answers haproxy's clustercheck on the segment (socat's su=): an OS user with nothing, and MariaDB's account of
 # the same name over unix_socket with no privilege (SHOW STATUS needs none)
 CHECK_USER = "nobody"
+# its generated passwords: (secrets file key, file in SECRETS_MOUNT), read by its supervisor (root) alone
+ROOT_PASSWORD = ("galera_root_password", "MYSQL_ROOT_PASSWORD")  # root@localhost's besides its unix_socket
+SST_PASSWORD = ("galera_sst_password", "MYSQL_SST_PASSWORD")  # the state transfer account's (mariabackup)
+RETIRED_SECRETS = ("galera_provision_password",)  # the retired provisioner's, which an older secrets file holds
 
 
-def declared_databases(definitions: Iterable[Service]) -> list[str]:
-    """Every database a registered service declares: a constant of this dockstack (the rights on one that a stack
-    does not use are harmless), so the supervisor that grants them is one text for every stack."""
-    names = sorted({d for s in definitions for d in s.databases})
-    bad = [d for d in names if not DATABASE_RE.fullmatch(d)]
-    if bad:
-        raise ValueError(f"database names {bad} are not [a-z][a-z0-9_]*: fix the service definitions")
-    return names
+def declared_users(definitions: Iterable[Service]) -> list[DatabaseUser]:
+    """Every database account a registered service declares, by name: a constant of this dockstack (an account of
+    a service a stack does not run has rights on its own empty databases only), so the supervisor that makes them
+    is one text for every stack. Raises ValueError on a definition that cannot be made safely: a name that is not
+    [a-z][a-z0-9_]*, an account or a database declared twice, a password that is not its service's secret file."""
+    users: dict[str, DatabaseUser] = {}
+    owner: dict[str, str] = {}
+    for s in definitions:
+        files = dict(s.secret_files)
+        for u in s.databases:
+            bad = [n for n in (u.name, *u.databases) if not DATABASE_RE.fullmatch(n)]
+            if bad or not u.databases:
+                raise ValueError(f"{s.name}: account {u.name!r}: names {bad} are not [a-z][a-z0-9_]*, or it owns no "
+                                 "database: fix the service definition")
+            if u.name in users or u.name in RETIRED_USERS or u.name in ("root", CHECK_USER, "mariabackup"):
+                raise ValueError(f"{s.name}: account {u.name!r} is declared twice or is galera's own")
+            if files.get(u.password[0]) != u.password[1] or not ENV_KEY_RE.fullmatch(u.password[1]):
+                raise ValueError(f"{s.name}: account {u.name!r}: its password {u.password} is not one of the "
+                                 "service's secret_files")
+            for d in u.databases:
+                if d in owner:
+                    raise ValueError(f"{s.name}: database {d!r} is owned by {owner[d]} already")
+                owner[d] = u.name
+            users[u.name] = u
+    return [users[n] for n in sorted(users)]
 
 
-def render_file(name: str, databases: Sequence[str]) -> str:
-    """Its supervisor (`entrypoint`, which grants the provisioner `databases`) or health check (`clustercheck`):
-    constant for the stack."""
+def grant_pattern(database: str) -> str:
+    """A database's name as GRANT reads it: `_` is a wildcard there (nova_api would match novaXapi), escaped."""
+    return database.replace("_", "\\_")
+
+
+def render_file(name: str, users: Sequence[DatabaseUser]) -> str:
+    """Its supervisor (`entrypoint`, which makes the accounts `users` and their databases) or health check
+    (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, state=STATE, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
-                  provisioner=PROVISIONER, databases=list(databases), check_user=CHECK_USER,
+                  users=[(u.name, u.password[1], [(d, grant_pattern(d)) for d in u.databases]) for u in users],
+                  retired_users=RETIRED_USERS, check_user=CHECK_USER, secrets=SECRETS_MOUNT,
+                  root_password=ROOT_PASSWORD[1], sst_password=SST_PASSWORD[1],
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
                   rejoin_stop=REJOIN_STOP)
 
@@ -104,14 +135,17 @@ def decision(cluster: Cluster) -> cluster_state.Decision:
 
 @dataclass(frozen=True, kw_only=True)
 class Galera(Service):
-    granted: tuple[str, ...] = ()  # the databases its provisioner gets every right on (set as it is registered)
+    hosted: tuple[DatabaseUser, ...] = ()  # the accounts its supervisor makes (set as it is registered)
 
     def registered(self, definitions: Iterable[Service]) -> Galera:
-        """Galera serves the other services' databases: it learns which here, from the registry."""
-        return replace(self, granted=tuple(declared_databases(definitions)))
+        """Galera serves the other services' databases: it learns their accounts here, from the registry, and gets
+        each account's password as a secret file of its own (those, none of the services' other secrets)."""
+        users = tuple(declared_users(definitions))
+        own = tuple(f for f in self.secret_files if f not in {u.password for u in users})
+        return replace(self, hosted=users, secret_files=own + tuple(u.password for u in users))
 
     def start_files(self, c: Container) -> dict[str, str]:
-        return {name: render_file(name, self.granted) for name in START_FILES}
+        return {name: render_file(name, self.hosted) for name in START_FILES}
 
     def prepare(self, cluster: Cluster, acting: tuple[Container, ...], whole: bool) -> Prepared | None:
         """Which node starts a new cluster (said, with why), and the cluster size their readiness check waits for
@@ -149,9 +183,7 @@ class Galera(Service):
 
 
 SERVICE = Galera(
-    name="galera", generated_env=(("galera_root_password", "MYSQL_ROOT_PASSWORD"),
-                                  ("galera_sst_password", "MYSQL_SST_PASSWORD"),
-                                  ("galera_provision_password", "MYSQL_PROVISION_PASSWORD")),
+    name="galera", secret_files=(ROOT_PASSWORD, SST_PASSWORD), retired_secrets=RETIRED_SECRETS,
     # ready when the node is Synced and the cluster has as many nodes as should run
     check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
     quorum=MAJORITY,  # a primary component needs a majority of the nodes

@@ -1,6 +1,6 @@
 # profile::horizon: horizon's settings snippet, /etc/openstack-dashboard/local_settings.d/_50_dockstack.py (Debian's
 # local_settings reads the folder): keystone through the VIP, the API's name as the only host it answers for besides
-# the container's own. Its Django SECRET_KEY is not here: the supervisor writes it from the container's environment.
+# the container's own. Its Django SECRET_KEY is not here: the supervisor writes it from the container's secret files.
 # Not Debian's puppet-module-horizon: it serves horizon through Apache (puppetlabs-apache) as an init-system
 # service; in the container the supervisor runs it under uwsgi.
 class profile::horizon {

@@ -2,7 +2,7 @@
 # its database through haproxy. Written here rather than with Debian's puppet-module-keystone: that module manages
 # keystone as an init-system service behind Apache (puppetlabs-apache), creates the database with puppetlabs-mysql
 # and bootstraps through Puppet resources whose passwords would be in the catalog and the reports the Puppet server
-# keeps. A container has no init system; the supervisor starts keystone, and passwords stay in its environment.
+# keeps. A container has no init system; the supervisor starts keystone, and passwords stay in its secret files.
 class profile::keystone {
   profile::settings { 'keystone':
     settings => {

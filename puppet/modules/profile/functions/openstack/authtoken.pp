@@ -1,6 +1,6 @@
 # keystone_authtoken for a service's API: its keystone user in the service project, keystone through the VIP, whose
 # certificate is checked against the stack's CA only (cafile: profile::ca_file, when the stack has one). The password
-# is not here (the supervisor writes it from the container's environment).
+# is not here (the supervisor writes it from the container's secret files).
 function profile::openstack::authtoken(String $user) >> Hash[String, String] {
   $keystone = profile::url('keystone')
   $settings = {
