@@ -2,12 +2,12 @@
 
 The attacker is root in one agent container (config), with every secret it can read there: its own CSR challenge
 (dockstack hands it to each agent run, and root in the container reads it while the agent runs) and any of the
-stack's generated secrets in its environment. The victim is another agent container (webui). The attacker asks as
-dockstack's agent run does (agent.sh, the pinned CA, a scratch folder), under the victim's certname, with each
-secret it holds as the challenge. Two moments: while the victim holds its certificate (the server signs no second
-one for a name), and in the window before a re-created victim's agent asks (its old certificate forgotten, as
-dockstack does before a create): the only challenge the attacker has is its own name's, and the server signs
-nothing under the victim's.
+stack's generated secrets in its environment or its secret files. The victim is another agent container (webui). The
+attacker asks as dockstack's agent run does (agent.sh, the pinned CA, a scratch folder), under the victim's
+certname, with each secret it holds as the challenge. Two moments: while the victim holds its certificate (the
+server signs no second one for a name), and in the window before a re-created victim's agent asks (its old
+certificate forgotten, as dockstack does before a create): the only challenge the attacker has is its own name's,
+and the server signs nothing under the victim's.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ SHIPPED = ROOT / "containers.yaml"
 INV_TIMEOUT = 600  # the bound on each inv here (a create runs the Puppet agent)
 ATTACKER, VICTIM = "config", "webui"  # two agent containers of the shipped stack
 SCRATCH = "/tmp/dockstack-attacker-agent"  # the attacker's agent folder, beside its own
-ENVIRONS = r"env; tr '\0' '\n' < /proc/1/environ"  # in a container: its exec'd environment and its PID 1's
+# in a container: its exec'd environment, its PID 1's, and its secret files (root reads them: config.SECRETS_MOUNT)
+HELD = ("env; tr '\\0' '\\n' < /proc/1/environ; "
+        'for f in /run/secrets/*; do if [ -f "$f" ]; then cat "$f"; echo; fi; done')
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +65,10 @@ def certname(inventory, c: Container) -> str:
 
 def held_challenges(inventory, stack: Stack, attacker: Container) -> list[str]:
     """Every value the attacker can put in a request as its challenge: its own name's challenge (what dockstack
-    hands its agent), then each of the stack's generated secrets that its container's environment or its PID 1's
-    holds (none should)."""
+    hands its agent), then each of the stack's generated secrets that its container's environment, its PID 1's or its
+    secret files hold (none should: a container gets its own service's secrets only, and an agent none)."""
     own = puppet_service.challenge(stack, certname(inventory, attacker))
-    seen = ssh(inventory, attacker.host, f"docker exec {attacker.name} sh -c {shlex.quote(ENVIRONS)}").stdout
+    seen = ssh(inventory, attacker.host, f"docker exec {attacker.name} sh -c {shlex.quote(HELD)}").stdout
     values = stack.generated.values.values() if stack.generated else ()
     return [own, *sorted({v for v in values if v in seen and v.isalnum()} - {own})]
 
