@@ -131,7 +131,9 @@ class FakeBin:
     def add(self, name: str, body: str = "exit 0\n") -> None:
         """A fake NAME that logs its call, then runs body (sh, "$@" intact, $FAKEBIN_STATE a folder for state)."""
         path = self.dir / name
-        path.write_text(f'#!/bin/sh\n{{ printf %s {name}; printf " %s" "$@"; echo; }} >> "$FAKEBIN_LOG"\n{body}')
+        # the line in one write: fakes that run at once (a tier's containers) never interleave their lines
+        path.write_text(f'#!/bin/sh\nline=$(printf %s {name}; printf " %s" "$@")\n'
+                        f'printf \'%s\\n\' "$line" >> "$FAKEBIN_LOG"\n{body}')
         path.chmod(0o755)
 
     def calls(self, *names: str) -> list[str]:
