@@ -18,7 +18,7 @@ from dockstack import network
 
 from .helpers import run_inv, ssh
 
-LAB = "main"
+LAB = "b"
 CHAIN = "DOCKSTACK-VXLAN"
 
 
