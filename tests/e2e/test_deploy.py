@@ -115,7 +115,7 @@ def test_status_shows_each_container(deployed):
     rows = {r["name"]: r for r in json.loads(run_inv("status", "--json").stdout)}
     assert rows["galera"] == {"name": "galera", "role": "galera", "host": "host2", "state": "running",
                               "ip": ipam_json()["galera"]["ip"], "image": "dockstack/base:bookworm",
-                              "health": "no service", "health_detail": ""}
+                              "health": "no service", "health_detail": "", "problem": ""}
     table = run_inv("status").stdout.splitlines()
     assert table[0].split() == ["NAME", "ROLE", "HOST", "STATE", "IP", "IMAGE", "HEALTH"]
 

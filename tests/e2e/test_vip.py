@@ -207,8 +207,16 @@ def test_a_dead_haproxy_ends_its_container_and_moves_the_vip(inventory, vip_stac
     print(f"\nVIP failover after haproxy died in {old}: {new} held {vip['ip']} after {took:.2f}s")
     assert took < FAILOVER_BOUND
     through_vip(inventory, vip, bound=5)
-    status = run_inv("status", f"--containers-file={path}").stdout
-    assert next(r for r in status.splitlines() if r.startswith(f"{old} ")).split()[3] == "stopped", status
+    # the VIP moves on keepalived's goodbye advert; the container ends a moment later, when its supervisor has
+    # stopped keepalived: asked until status says so, at most 15 s
+    end = time.monotonic() + 15
+    while True:
+        status = run_inv("status", f"--containers-file={path}").stdout
+        state = next(r for r in status.splitlines() if r.startswith(f"{old} ")).split()[3]
+        if state == "stopped" or time.monotonic() > end:
+            assert state == "stopped", status
+            break
+        time.sleep(0.5)  # poll interval, bounded above
     out = run_inv("deploy-all", f"--containers-file={path}").stdout  # starts it again, its check passes
     assert f"{old}: start" in out and "0 failed" in out, out
     assert wait_for_one_holder(inventory, hosts, vip["ip"]) == new  # and it did not take the VIP back
