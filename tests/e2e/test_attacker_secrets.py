@@ -45,7 +45,10 @@ def test_no_value_of_the_secrets_file_is_in_any_containers_inspect_pid1_environ_
     for c in stack.containers:
         seen = {
             "docker inspect": ssh(inventory, c.host, f"docker inspect {c.name}").stdout,
-            "/proc/1/environ": ssh(inventory, c.host, f"docker exec {c.name} cat /proc/1/environ").stdout,
+            # read on the host, as the host's root: in the container, root reads another user's environ (dnsmasq's
+            # PID 1 runs as dnsmasq) only as that user
+            "/proc/1/environ": ssh(inventory, c.host,
+                                   f"cat /proc/\"$(docker inspect -f '{{{{.State.Pid}}}}' {c.name})\"/environ").stdout,
             "docker exec env": ssh(inventory, c.host, f"docker exec {c.name} env").stdout,
         }
         assert f'"Name": "/{c.name}"' in seen["docker inspect"] and "PATH=" in seen["docker exec env"], c.name
