@@ -90,7 +90,8 @@ class ServiceHooks:
         server = self.stack.catalog_provider()
         if pin is None or server is None:
             return
-        argv = self._catalog_definition(c, server).agent_forget_argv(server, pin.certname)
+        argv = self._catalog_definition(c, server).agent_forget_argv(server, pin.certname,
+                                                                        self.inv.network.domain)
         r = self.remotes[server.host].run(argv, f"{c.name}: forget its old Puppet certificate", check=False,
                                           timeout=step_timeout() + agent_timeout())
         if not r.ok:

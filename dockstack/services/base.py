@@ -208,7 +208,7 @@ class Service:
         secrets file (the server signs no other name with it)."""
         raise NotImplementedError(f"{self.name} is no service that agents ask")
 
-    def agent_forget_argv(self, c: Container, certname: str) -> list[str]:
+    def agent_forget_argv(self, c: Container, certname: str, domain: str) -> list[str]:
         """The one command, on c's Docker host, that has c forget certname's certificate and pending request, so
         that the agent of a new container of that name, with a new key, may ask for one (the server signs no
         second certificate for a name)."""

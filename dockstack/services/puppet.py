@@ -39,6 +39,7 @@ CHALLENGE = ("puppet_challenge_password", "PUPPET_CHALLENGE_PASSWORD")
 CHALLENGE_FILE = f"{SECRETS_MOUNT}/{CHALLENGE[1]}"
 CA_DIR = "/etc/puppet/puppetserver/ca"  # Debian's CA folder, inside the server's container
 CA_FILE = f"{CA_DIR}/ca_crt.pem"  # the CA certificate(s)
+SSL_DIR = "/var/lib/puppet/ssl"  # Debian's ssldir, inside the server's container: its own certificate and key
 # how long the forget waits for a server that is still starting (the CA's API revokes): as long as an agent waits
 FORGET_WAIT = 180
 # one PEM certificate (base64 lines of at most 76 characters), one to four of them (a root and intermediates)
@@ -130,10 +131,12 @@ def challenge(stack: Stack, certname: str) -> str:
     return derive_challenge(stack_secret(stack), certname)
 
 
-def forget_argv(server: Container, certname: str) -> list[str]:
+def forget_argv(server: Container, certname: str, domain: str) -> list[str]:
     """The one command, on the server's Docker host, that has the server forget certname's certificate and pending
-    request (FORGET_SCRIPT, inside its container): what comes before an agent with a new key asks."""
-    return ["docker", "exec", server.name, "sh", "-c", FORGET_SCRIPT, "sh", certname, CA_DIR, str(FORGET_WAIT)]
+    request (FORGET_SCRIPT, inside its container, asking the CA's API as the server's own certname): what comes
+    before an agent with a new key asks."""
+    return ["docker", "exec", server.name, "sh", "-c", FORGET_SCRIPT, "sh", certname, CA_DIR, str(FORGET_WAIT),
+            fqdn(server, domain), SSL_DIR]
 
 
 def module_files(root: Path = MODULES) -> dict[str, str]:
@@ -164,8 +167,8 @@ class Puppet(Service):
     def agent_challenge(self, stack: Stack, certname: str) -> str:
         return challenge(stack, certname)
 
-    def agent_forget_argv(self, c: Container, certname: str) -> list[str]:
-        return forget_argv(c, certname)
+    def agent_forget_argv(self, c: Container, certname: str, domain: str) -> list[str]:
+        return forget_argv(c, certname, domain)
 
 
 SERVICE = Puppet(

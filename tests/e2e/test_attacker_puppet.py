@@ -85,7 +85,7 @@ def attack(inventory, stack: Stack, challenge: str) -> agent.AgentRun:
 def forget(inventory, stack: Stack, name: str) -> str:
     """The server forgets name's certificate and pending request, as dockstack has it do before a create."""
     s = puppet_server(stack)
-    return ssh(inventory, s.host, shlex.join(puppet_service.forget_argv(s, name))).stdout
+    return ssh(inventory, s.host, shlex.join(puppet_service.forget_argv(s, name, inventory.network.domain))).stdout
 
 
 def test_a_request_under_a_name_that_holds_its_certificate_gets_none(stack, inventory):

@@ -181,22 +181,37 @@ def ca_dir(tmp_path: Path) -> Path:
     return ca
 
 
-def forget(fakebin, ca: Path, certname: str, wait: str = "2"):
-    return fakebin.run(["sh", "-c", puppet_service.FORGET_SCRIPT, "sh", certname, str(ca), wait])
+def forget(fakebin, ca: Path, certname: str, wait: str = "2", server: str = "puppet.lab"):
+    return fakebin.run(["sh", "-c", puppet_service.FORGET_SCRIPT, "sh", certname, str(ca), wait, server,
+                        "/var/lib/puppet/ssl"])
 
 
-# the CLI as it works: both files of the name removed (exit 24 when there was a request only)
-CLEAN = ('[ "$1 $2" = "ca clean" ] && [ "$3" = --certname ] || exit 9\n'
-         'rm -f "$CA/signed/$4.pem" "$CA/requests/$4.pem"\n')
+# the server's status and the CA's API as they work (needs $CA): the clean endpoint revokes and removes the
+# certificate of the name in its JSON body, DELETE certificate_status removes a pending request; every call logged
+CURL = ('for a; do last=$a; done\n'
+        'case $last in\n'
+        '  */status/v1/simple) printf running ;;\n'
+        '  */puppet-ca/v1/clean) n=$(printf %s "$*" | sed -n \'s/.*"certnames":\\["\\([^"]*\\)"\\].*/\\1/p\')\n'
+        '    rm -f "$CA/signed/$n.pem"; printf 200 ;;\n'
+        '  */puppet-ca/v1/certificate_status/*) rm -f "$CA/requests/${last##*/}.pem"; printf 204 ;;\n'
+        '  *) exit 9 ;;\n'
+        'esac\n')
 
 
-@pytest.mark.parametrize("certname", ["web.lab", "db.lab"])
-def test_forget_has_the_ca_revoke_and_remove_what_it_holds_for_the_name(fakebin, ca_dir, certname):
-    fakebin.add("curl", "printf running\n")
-    fakebin.add("puppetserver", f"CA={ca_dir}\n{CLEAN}")
+@pytest.mark.parametrize(("certname", "asked"), [
+    ("web.lab", "PUT --data {\"certnames\":[\"web.lab\"]} https://puppet.lab:8140/puppet-ca/v1/clean"),
+    ("db.lab", "DELETE --data  https://puppet.lab:8140/puppet-ca/v1/certificate_status/db.lab"),
+])
+def test_forget_has_the_ca_revoke_and_remove_what_it_holds_for_the_name(fakebin, ca_dir, certname, asked):
+    """One request per file, each on a connection of its own, as the server's own certificate (no second request
+    on a connection whose server just reloaded its TLS context: that one waits out a 30 s idle timeout)."""
+    fakebin.add("curl", f"CA={ca_dir}\n{CURL}")
     proc = forget(fakebin, ca_dir, certname)
     assert (proc.returncode, proc.stdout) == (0, "forget done\n"), proc.stderr
-    assert fakebin.calls("puppetserver") == [f"puppetserver ca clean --certname {certname}"]
+    api = [c for c in fakebin.calls("curl") if "/puppet-ca/" in c]
+    assert len(api) == 1 and api[0].endswith(asked), api
+    assert ("--resolve puppet.lab:8140:127.0.0.1 --cacert /var/lib/puppet/ssl/certs/ca.pem --cert "
+            "/var/lib/puppet/ssl/certs/puppet.lab.pem --key /var/lib/puppet/ssl/private_keys/puppet.lab.pem") in api[0]
     assert not (ca_dir / "signed" / f"{certname}.pem").exists()
     assert not (ca_dir / "requests" / f"{certname}.pem").exists()
     assert len(list(ca_dir.rglob("*.pem"))) == 1  # the other name's file stays
@@ -204,28 +219,25 @@ def test_forget_has_the_ca_revoke_and_remove_what_it_holds_for_the_name(fakebin,
 
 def test_forget_of_a_name_the_ca_does_not_hold_asks_no_server(fakebin, ca_dir):
     fakebin.add("curl", "exit 7\n")  # not even answering: nothing to ask it
-    fakebin.add("puppetserver", "exit 1\n")
     proc = forget(fakebin, ca_dir, "new.lab")
-    assert (proc.returncode, proc.stdout) == (0, "forget none\n") and not fakebin.calls("curl", "puppetserver")
+    assert (proc.returncode, proc.stdout) == (0, "forget none\n") and not fakebin.calls("curl")
 
 
 def test_forget_waits_for_a_starting_server_then_gives_up_keeping_the_certificate(fakebin, ca_dir):
-    fakebin.add("curl", "exit 7\n")
-    fakebin.add("puppetserver", "exit 1\n")
+    fakebin.add("curl", 'case "$*" in *status/v1/simple) exit 7 ;; esac; exit 9\n')
     fakebin.add("sleep", "exit 0\n")
     fakebin.add("date", 'n=$(cat "$FAKEBIN_STATE/t" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKEBIN_STATE/t"; '
                         'echo "$n"\n')
     proc = forget(fakebin, ca_dir, "web.lab", wait="3")
     assert proc.returncode == 1 and "does not answer after 3s" in proc.stderr
-    assert not fakebin.calls("puppetserver") and (ca_dir / "signed" / "web.lab.pem").exists()
+    assert all("/puppet-ca/" not in c for c in fakebin.calls("curl"))
+    assert (ca_dir / "signed" / "web.lab.pem").exists()
 
 
 def test_forget_says_so_when_the_ca_still_holds_the_name(fakebin, ca_dir):
-    fakebin.add("curl", "printf running\n")
-    fakebin.add("puppetserver", "echo 'Error:'; echo '    When attempting to revoke certificate, received: 403'; "
-                                "exit 1\n")
+    fakebin.add("curl", 'case "$*" in *status/v1/simple) printf running ;; *) printf 403 ;; esac\n')
     proc = forget(fakebin, ca_dir, "web.lab")
-    assert proc.returncode == 1 and "the CA still holds web.lab" in proc.stderr and "403" in proc.stderr
+    assert proc.returncode == 1 and "the CA still holds web.lab" in proc.stderr and "clean: 403" in proc.stderr
     assert proc.stdout == ""
 
 
@@ -234,19 +246,19 @@ def test_forget_says_so_when_the_ca_still_holds_the_name(fakebin, ca_dir):
     ("web.lab", "", "no number of seconds"), ("web.lab", "1; id", "no number of seconds"),
 ])
 def test_forget_refuses_what_is_no_certname_before_touching_anything(fakebin, ca_dir, certname, wait, said):
-    fakebin.add("curl", "printf running\n")
-    fakebin.add("puppetserver", f"CA={ca_dir}\n{CLEAN}")
+    fakebin.add("curl", f"CA={ca_dir}\n{CURL}")
     proc = forget(fakebin, ca_dir, certname, wait)
-    assert proc.returncode == 1 and said in proc.stderr and not fakebin.calls("curl", "puppetserver")
+    assert proc.returncode == 1 and said in proc.stderr and not fakebin.calls("curl")
     assert len(list(ca_dir.rglob("*.pem"))) == 2
 
 
 def test_forget_runs_in_the_servers_container_on_its_host(container):
     server = container("puppet", role="puppet")
-    argv = puppet_service.forget_argv(server, "web.dockstack.lab")
+    argv = puppet_service.forget_argv(server, "web.dockstack.lab", "dockstack.lab")
     assert argv == ["docker", "exec", "puppet", "sh", "-c", puppet_service.FORGET_SCRIPT, "sh", "web.dockstack.lab",
-                    puppet_service.CA_DIR, str(puppet_service.FORGET_WAIT)]
-    assert puppet_service.SERVICE.agent_forget_argv(server, "web.dockstack.lab") == argv
+                    puppet_service.CA_DIR, str(puppet_service.FORGET_WAIT), "puppet.dockstack.lab",
+                    puppet_service.SSL_DIR]
+    assert puppet_service.SERVICE.agent_forget_argv(server, "web.dockstack.lab", "dockstack.lab") == argv
 
 
 def test_the_server_refuses_a_second_certificate_for_a_name(container):
