@@ -59,6 +59,20 @@ def test_deploy_all_runs_each_agent_once_without_failures(real):
     assert not any(f"  {c.name}: puppet agent" in out for c in stack.containers if not stack.asks_catalog(c))
 
 
+def test_after_the_deploy_from_empty_every_service_passes_its_check(real):
+    """Issue 30's last word: with every hardening in place, the deploy from empty ends with each container running
+    and each service's check `pass` (a container without a service says so)."""
+    stack, _ = real
+    rows = {r["name"]: r for r in json.loads(run_inv("status", "--json", containers=SHIPPED,
+                                                     timeout=INV_TIMEOUT).stdout)}
+    assert set(rows) == {c.name for c in stack.containers}
+    for c in stack.containers:
+        wanted = {"pass"} if c.service else {"pass", "no service"}  # a role's own check, or none
+        row = rows[c.name]
+        assert row["state"] == "running" and row["health"] in wanted and row["problem"] == "", row
+    assert sum(r["health"] == "pass" for r in rows.values()) >= 10  # galera, haproxy, openstack, redis, puppet ...
+
+
 def test_no_change_deploy_runs_no_agent(real):
     stack, _ = real
     out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
