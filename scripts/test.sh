@@ -6,10 +6,10 @@
 # LAB = "main" or LAB = "b" (tests/e2e/conftest.py marks its tests lab_main or lab_b): the unit tests, the
 # real-service modules (one from-empty deploy of the shipped stack: Puppet, Galera, OpenStack, ZooKeeper), the lab's
 # and the VIP's and a few light ones on the main lab (hosts.yaml), every other end-to-end module on the second lab
-# (tests/e2e/stacks/hosts-lab-b.yaml, selected through INVOKE_DOCKSTACK_HOSTS_FILE). Measured on a clean clone:
-# 21.6 min together (.ci/run 22.4 min in all) against about 31 min one after the other. Both halves keep the 2 cores busy
-# much of the time, so the gain is only where one waits (services starting, readiness bounds, keepalived's timers)
-# while the other works.
+# (tests/e2e/stacks/hosts-lab-b.yaml, selected through INVOKE_DOCKSTACK_HOSTS_FILE). Measured on a clean clone
+# with an empty image cache: .ci/run 24.3 min in all (the halves 20.6 and 14.4 min; docs/testing.md). Both halves
+# keep the 2 cores busy much of the time, so the gain is only where one waits (services starting, readiness bounds,
+# keepalived's timers) while the other works.
 # With arguments (`bash scripts/test.sh tests/e2e/test_galera.py -x`), one pytest on the main lab runs those.
 #
 # `bash scripts/test.sh --fast [PYTEST ARGS...]`: the quick loop, without any lab: `ruff check .`, shellcheck over
