@@ -168,6 +168,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
                                     vip=of_role.vip, definition=definition, secrets=secrets, generated=given))
     _check_collisions(p, containers)
     _check_vips(p, roles, containers)
+    _check_serial(p, roles, containers)
     for j, k in enumerate(listed):
         if k not in env_keys:
             raise top.fail(f"secrets[{j}]", f"{k!r} is not an env key of any container",
@@ -476,6 +477,21 @@ def _vip(r: _Reader, inventory: Inventory) -> Vip:
         raise r.fail("password", f"the secret value {masking.MASK} is not 4-8 characters of letters, digits and "
                      "_ . , : + = % @ / -", "keepalived uses 8 characters at most; choose another password")
     return Vip(ip=ip, name=name, router_id=rid, password=password)
+
+
+def _check_serial(path: str, roles: list[Role], containers: list[Container]) -> None:
+    """A rolling change takes `serial` running containers of a role down at once: more than its quorum can spare
+    would take an available role down with a planned change (a role that can spare none, one container or quorum
+    all, goes down with any change; serial says nothing there)."""
+    for i, role in enumerate(roles):
+        members = sum(c.role == role.name for c in containers)
+        spare = members - role.quorum_of(members)
+        if 1 <= spare < role.serial:
+            raise ConfigError(path, f"roles[{i}].serial",
+                              f"{role.serial} would take {role.serial} of role {role.name}'s {members} containers down "
+                              f"at once, leaving {members - role.serial}, below its quorum of "
+                              f"{role.quorum_of(members)} ({role.quorum})",
+                              f"set serial: {spare} or less, or a smaller quorum if the role serves with fewer")
 
 
 def _check_vips(path: str, roles: list[Role], containers: list[Container]) -> None:

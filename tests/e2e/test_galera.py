@@ -87,6 +87,25 @@ def test_deploy_all_bootstraps_exactly_one_node(cluster, inventory):
         assert "starting a new cluster" not in logs and "dockstack-galera: joining through" in logs, c.name
 
 
+def test_serial_2_on_the_three_node_role_is_refused_by_a_dry_run_naming_file_and_key(cluster, inventory, tmp_path):
+    """Issue 31: two of three nodes down at once would lose the quorum; refused at load, before any host is asked."""
+    _, nodes, _ = cluster
+    data = yaml.safe_load(SHIPPED.read_text())
+    k, role = next((k, r) for k, r in enumerate(data["roles"]) if r["name"] == nodes[0].role)
+    role["serial"] = 2
+    changed = tmp_path / "containers.yaml"
+    changed.write_text(yaml.safe_dump(data, sort_keys=False))
+    started = {c.name: ssh(inventory, c.host, f"docker inspect -f '{{{{.State.StartedAt}}}}' {c.name}").stdout
+               for c in nodes}
+    proc = run_inv("deploy-all", "--dry-run", containers=changed, check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in said, said
+    assert f"{changed}: roles[{k}].serial: 2 would take 2 of role {role['name']}'s 3 containers down at once" in said
+    assert "set serial: 1 or less" in said
+    assert {c.name: ssh(inventory, c.host, f"docker inspect -f '{{{{.State.StartedAt}}}}' {c.name}").stdout
+            for c in nodes} == started
+
+
 def test_wsrep_settings_from_puppet_and_a_second_run_changes_nothing(cluster, inventory):
     stack, nodes, _ = cluster
     cnf = ssh(inventory, "host2", "docker exec galera2 cat /etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf").stdout

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from dockstack.config import Balanced, Role, Stack, tiers
+import pytest
+import yaml
+
+from dockstack.config import DEFAULT_CONTAINERS_FILE, Balanced, Role, Stack, load_stack, tiers
 from dockstack.errors import ConfigError
 from dockstack.services.registry import DEFINITIONS
 
@@ -428,6 +431,44 @@ def test_a_role_may_set_serial_and_quorum(cfg):
     set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "serial": 2, "quorum": 2})
     _, st = cfg.load()
     assert (st.roles[1].serial, st.roles[1].quorum) == (2, "2")
+
+
+def three_apps(cfg) -> None:
+    cfg.containers["containers"] += [{"name": f"app{i}", "role": "app", "host": "h2", "image": "test/base:bookworm"}
+                                     for i in (2, 3)]
+
+
+def test_a_serial_larger_than_the_quorum_can_spare_is_refused_naming_the_key(cfg, config_error):
+    """serial: 2 on three containers that need a majority would take two down at once, leaving one: refused at load
+    (issue 31), with the largest serial that keeps the quorum."""
+    three_apps(cfg)
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app", "serial": 2, "quorum": "majority"})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].serial", "would take 2 of role app's 3 containers down at once, "
+                 "leaving 1, below its quorum of 2 (majority)")
+    assert "set serial: 1 or less" in str(e.value)
+
+
+@pytest.mark.parametrize(("serial", "quorum"), [(1, "majority"), (2, "one"), (3, "all"), (2, 1)])
+def test_a_serial_the_quorum_can_spare_or_a_role_that_spares_none_is_accepted(cfg, serial, quorum):
+    """Quorum all spares no container: any change takes the role down, whatever serial says."""
+    three_apps(cfg)
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app", "serial": serial, "quorum": quorum})
+    _, st = cfg.load()
+    assert st.roles[1].serial == serial
+
+
+def test_the_shipped_galera_role_with_serial_2_is_refused(shipped_inventory, tmp_path, config_error):
+    data = yaml.safe_load(Path(DEFAULT_CONTAINERS_FILE).read_text())
+    k, galera = next((k, r) for k, r in enumerate(data["roles"]) if r.get("service") == "galera")
+    assert sum(c["role"] == galera["name"] for c in data["containers"]) == 3
+    galera["serial"] = 2
+    changed = tmp_path / "containers.yaml"
+    changed.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as e:
+        load_stack(shipped_inventory, changed, definitions=DEFINITIONS)
+    config_error(e, changed, f"roles[{k}].serial", "leaving 1, below its quorum of 2 (majority)")
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [
