@@ -216,10 +216,22 @@ class StopSpec:
         return f"{self.name}: docker {'rm' if self.remove else 'stop'}"
 
 
+DOCKER_STOP_TIMEOUT = 10  # seconds: what `docker stop` waits after the stop signal when `docker run` set none
+
+
+def stop_timeout_of(d: Service | None) -> int | None:
+    """How long a container's clean stop may take: its service's stop timeout, else Docker's default (every
+    service's processes get their stop signal before a remove too); None for a container that runs no service of
+    dockstack's (a plain `docker rm --force` is fine)."""
+    if d is None:
+        return None
+    return d.stop_timeout if d.stop_timeout is not None else DOCKER_STOP_TIMEOUT
+
+
 def stop_spec(name: str, host: str, stop_timeout: int | None, remove: bool) -> StopSpec:
     """How a stop or remove of a container whose service stops within stop_timeout (None: Docker's own 10 s, no
     clean stop needed before a remove) is run, and how long it may take."""
-    wait = stop_timeout if stop_timeout is not None else (0 if remove else 10)
+    wait = stop_timeout if stop_timeout is not None else (0 if remove else DOCKER_STOP_TIMEOUT)
     return StopSpec(name, host, remove, stop_timeout is not None or not remove, step_timeout() + wait)
 
 

@@ -191,9 +191,10 @@ class Runner:
             raise DockstackError(f"{c.name} on {c.host}: {done.error}")
 
     def _stop_timeout(self, name: str) -> int | None:
-        """How long its service's clean stop may take (None: Docker's default, a plain remove is fine)."""
-        d = next((definition(c) for c in self.stack.containers if c.name == name), None)
-        return d.stop_timeout if d else None
+        """How long its service's clean stop may take: its own, else Docker's default (a service's processes get
+        their SIGTERM before a remove too: openstack's, the Puppet server's, ZooKeeper's, dnsmasq's); None for a
+        container that runs no service of dockstack's (a plain remove is fine)."""
+        return actions.stop_timeout_of(next((definition(c) for c in self.stack.containers if c.name == name), None))
 
     def remove(self, host: str, name: str) -> None:
         """Removed from host; a container whose service stops cleanly is stopped first, in the same round trip."""

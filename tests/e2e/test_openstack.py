@@ -310,7 +310,16 @@ def test_a_service_that_dies_shows_in_status_and_comes_back(cloud, inventory):
 def test_remove_and_create_keep_the_address_and_the_catalog(cloud, inventory):
     _, c, outputs = cloud
     before = ipam_json()[c.name]
+    since = ssh(inventory, c.host, "date +%s").stdout.strip()
+    t0 = time.monotonic()
     run_inv("remove", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
+    print(f"\nopenstack: remove (its services stopped by SIGTERM first) {time.monotonic() - t0:.1f}s")
+    # issue 31: its services get SIGTERM and end within the stop timeout; no SIGKILL (docker rm --force was one)
+    events = ssh(inventory, c.host, f"docker events --since {since} --until \"$(date +%s)\" --filter "
+                 f"container={c.name} --format '{{{{.Action}}}} {{{{index .Actor.Attributes \"signal\"}}}}'").stdout
+    kills = [x.split()[1] for x in events.splitlines() if x.startswith("kill ")]
+    assert kills and set(kills) == {"15"}, events
+    assert "destroy" in events.split(), events
     t0 = time.monotonic()
     outputs.append(run_inv("create", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT).stdout)
     assert re.search(r"openstack: puppet agent exit [02]: \d+ changed, 0 failed", outputs[-1]), outputs[-1]

@@ -928,3 +928,17 @@ def test_the_hook_refuses_a_lease_it_cannot_trust_and_applies_nothing(fakebin, e
     assert proc.returncode == 1
     assert proc.stderr.startswith("dhcp hook: ") and said in proc.stderr, proc.stderr
     assert fakebin.calls("ip") == []
+
+
+@pytest.mark.parametrize("service", sorted(registry.DEFINITIONS))
+def test_a_remove_of_any_service_container_stops_it_cleanly_first(service):
+    """Issue 31: a remove (inv remove, destroy-all, a move) gives every service its stop signal and stop timeout
+    before the container goes (openstack's, the Puppet server's, ZooKeeper's and dnsmasq's were SIGKILLed);
+    a container that runs no service of dockstack's is removed at once."""
+    d = registry.DEFINITIONS[service]
+    spec = actions.stop_spec("c1", "h1", actions.stop_timeout_of(d), remove=True)
+    assert spec.clean and spec.argv() == ["sh", "-c", actions.STOP_SCRIPT, "sh", "c1", "remove"]
+    wait = d.stop_timeout if d.stop_timeout is not None else actions.DOCKER_STOP_TIMEOUT
+    assert spec.timeout >= wait
+    bare = actions.stop_spec("c1", "h1", actions.stop_timeout_of(None), remove=True)
+    assert not bare.clean and bare.argv() == ["docker", "rm", "--force", "c1"]
