@@ -485,12 +485,12 @@ def _check_serial(path: str, roles: list[Role], containers: list[Container]) -> 
     all, goes down with any change; serial says nothing there)."""
     for i, role in enumerate(roles):
         members = sum(c.role == role.name for c in containers)
-        spare = members - role.quorum_of(members)
+        need = role.quorum_of(members)
+        spare = members - need
         if 1 <= spare < role.serial:
             raise ConfigError(path, f"roles[{i}].serial",
                               f"{role.serial} would take {role.serial} of role {role.name}'s {members} containers down "
-                              f"at once, leaving {members - role.serial}, below its quorum of "
-                              f"{role.quorum_of(members)} ({role.quorum})",
+                              f"at once, leaving {members - role.serial}, below its quorum of {need} ({role.quorum})",
                               f"set serial: {spare} or less, or a smaller quorum if the role serves with fewer")
 
 
