@@ -22,13 +22,13 @@ from dockstack.agent import AGENT_SCRIPT, AgentPin, AgentRun, parse_agent
 from dockstack.config import ENV_KEY_RE, Container, Network, Role
 from dockstack.facts import parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
-from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_START
+from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_RESUME, RUN_START
 from dockstack.scripts import script
 from dockstack.services import secrets_dir, service_dir
 from dockstack.services.base import Service
 from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
-CREATE, RECREATE, START, RESTART = RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART
+CREATE, RECREATE, START, RESTART, RESUME = RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART, RUN_RESUME
 CHECK_POLL = 0.2  # seconds between readiness probes
 
 # The one script of an action (see above): dockstack/scripts/action.sh, its named values from ActionSpec.argv.
@@ -105,7 +105,7 @@ class ActionSpec:
     run's arguments) and its standard input (the agent's challenge, the env file's lines, the secret files' lines,
     the service files), which the host's process list never shows."""
 
-    mode: str  # create | recreate | start | restart
+    mode: str  # create | recreate | start | restart | resume
     name: str
     host: str
     mac: str  # "" : whatever the veth gets (a lease's MAC comes from dnsmasq's data otherwise)
@@ -262,10 +262,11 @@ class ActionResult:
     unready: str | None = None  # the readiness check did not pass: for how long
     agent: AgentRun | None = None  # the Puppet agent's run, when the role has classes
     took: dict[str, float] = field(default_factory=dict)  # seconds per step: addressing, check (`took` lines)
+    resumed: str = ""  # resume: what it resumed (unpaused, continued PIDs)
 
 
 def parse_action(text: str) -> ActionResult:
-    started, ready, failed, unready, said, link, addr = False, False, None, None, [], "", ""
+    started, ready, failed, unready, said, link, addr, resumed = False, False, None, None, [], "", "", ""
     took: dict[str, float] = {}
     lines = text.splitlines()
     for line in lines:
@@ -284,6 +285,8 @@ def parse_action(text: str) -> ActionResult:
             failed, unready = "readiness check", rest
         elif kind == "said":
             said.append(rest)
+        elif kind == "resumed":
+            resumed = rest
         elif kind == "took":
             step, _, ms = rest.partition(" ")
             if step in ("addressing", "check") and ms.strip().isdigit():
@@ -291,7 +294,8 @@ def parse_action(text: str) -> ActionResult:
     if failed is None and not ready:
         failed = "action"  # the script ended early without saying why
     return ActionResult(started, parse_link_mac(link), parse_ipv4(addr), ready, failed,
-                        "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took)
+                        "; ".join(s.strip() for s in said if s.strip()), unready, parse_agent(lines), took,
+                        resumed)
 
 
 def service_files_argv(c: Container, service: Service, relative: list[str]) -> list[str]:

@@ -46,22 +46,27 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")
-
-    def health(c: Container) -> Health | None:
-        return world.health(stack, c.name, c.host) if c.host in world.hosts and c.name in world.hosts[
-            c.host].containers else None
-
-    actions = planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
+    actions = _plan(stack, world)
+    recoveries = planner.plan_recoveries(stack, actions, world.unreachable)
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
         say("deploy-all --dry-run: the plan (nothing is changed)")
         say(format_plan(actions, to_prune))
+        for r in recoveries:
+            say(f"  {r.why}")
         unchanged = sum(not a.changes for a in actions)
         say(f"{unchanged} ok, {len(actions) - unchanged + len(to_prune)} to change")
         return Outcome(ok=unchanged)
     _check_images(actions, world)
     keep_secrets(stack, say)  # before any container starts with the passwords this load made
     session = open_session(inv, stack, remotes, world, say)
+    if recoveries:  # stopped cleanly, then everything read and planned again: the role starts as from a full stop
+        for r in recoveries:
+            say(f"recovering {r.why}")
+            parallel(list(r.stop), session.runner.take_down)
+        world = read_world(inv, stack, remotes, tolerate=True, health=True)
+        actions = _plan(stack, world)
+        session = open_session(inv, stack, remotes, world, say)
     # every reachable host, not only those with a change: a host's network drift (a lost VXLAN filter, a missing
     # peer) is repaired by the next deploy-all like a container's (network_needs: nothing to do when it is as wanted)
     outcome = converge(session, actions, whole=True, network_hosts={h.name for h in inv.hosts} - set(world.unreachable),
@@ -73,6 +78,14 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         publish(session)
     say(f"deploy-all: {outcome.summary()} ({time.monotonic() - started:.1f}s)")
     return outcome
+
+
+def _plan(stack: Stack, world: World) -> list[planner.Action]:
+    def health(c: Container) -> Health | None:
+        return world.health(stack, c.name, c.host) if c.host in world.hosts and c.name in world.hosts[
+            c.host].containers else None
+
+    return planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
 
 
 def _check_images(actions: list[planner.Action], world: World) -> None:

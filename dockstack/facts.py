@@ -131,16 +131,18 @@ class ContainerState:
     image: str  # the tag it was created from
     image_id: str
     labels: dict[str, str]
+    paused: bool = False  # `docker pause`: running to Docker, every process frozen (no check can answer)
 
     @property
     def status(self) -> str:
-        return "running" if self.running else "stopped"
+        return "paused" if self.running and self.paused else "running" if self.running else "stopped"
 
 
 def _container_state(d: dict) -> ContainerState:
     return ContainerState(
         name=d["Name"].lstrip("/"), running=bool(d["State"]["Running"]), pid=int(d["State"]["Pid"]),
-        image=d["Config"]["Image"], image_id=d["Image"], labels=d["Config"].get("Labels") or {})
+        image=d["Config"]["Image"], image_id=d["Image"], labels=d["Config"].get("Labels") or {},
+        paused=bool(d["State"].get("Paused")))
 
 
 def parse_inspect(text: str) -> ContainerState | None:

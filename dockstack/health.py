@@ -85,12 +85,18 @@ def one_line(text: str, limit: int = DETAIL_CHARS) -> str:
     return clean if len(clean) <= limit else clean[:limit - 3] + "..."
 
 
+PAUSED = "paused (`docker pause`): every process in it is frozen, nothing it serves answers"
+
+
 def health_of(running: bool, check: str | None, result: CheckResult | None, limit: float,
-              mask: Callable[[str], str]) -> Health:
-    """A container's health from its state, its role's check and what that check said. The line is masked
-    before it is cut, so a cut can never leave a part of a secret that masking would miss."""
+              mask: Callable[[str], str], paused: bool = False) -> Health:
+    """A container's health from its state, its role's check and what that check said. A paused container fails
+    whatever its role checks (Docker counts it running; its check would only hang). The line is masked before it
+    is cut, so a cut can never leave a part of a secret that masking would miss."""
     if not running:
         return Health(NONE)
+    if paused:
+        return Health(FAIL, PAUSED)
     if not check:
         return Health(NO_SERVICE)
     if result is None:  # it was not running on its host when the checks ran (stopped in between)

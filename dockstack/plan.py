@@ -16,7 +16,7 @@ from dockstack.health import FAIL, PASS, Health
 from dockstack.ipam import Record
 
 CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
-REPAIR = "repair"  # running, but its readiness check fails: stop it cleanly and start it again (else re-create)
+REPAIR = "repair"  # running, but its readiness check fails: resumed, else stopped cleanly and started, else re-created
 REFUSE = "refuse"  # a change that is not safe to make now (said why): the container fails, nothing is touched
 STOP, REMOVE = "stop", "remove"  # `inv stop` / `inv remove`: its running copies drained and stopped (or removed)
 STARTS = (CREATE, RECREATE, START, REPAIR)  # the kinds that start a container (its service's hooks come first)
@@ -24,12 +24,13 @@ STARTS = (CREATE, RECREATE, START, REPAIR)  # the kinds that start a container (
 # What the action script does on the container's host (actions.ActionSpec.mode): each kind that changes a
 # container maps to one of these in the plan, never later.
 RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART = "create", "recreate", "start", "restart"
+RUN_RESUME = "resume"  # a paused container unpaused, its stopped processes continued: nothing else changes
 
 
 @dataclass(frozen=True)
 class Action:
-    """One container's decision, with every choice made: what runs (mode), what is tried if that fails
-    (fallback), whether it serves now and must leave its balancers first (drain), and why."""
+    """One container's decision, with every choice made: what runs (mode), what is tried in turn if that fails
+    (fallbacks), whether it serves now and must leave its balancers first (drain), and why."""
 
     container: Container
     kind: str  # create | start | recreate | repair | adopt | refuse | nothing
@@ -37,7 +38,8 @@ class Action:
     remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (a move, a duplicate)
     observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
     mode: str | None = None  # what the action script does (RUN_*); None: no script runs (adopt, refuse, nothing)
-    fallback: str | None = None  # the mode run once more when `mode` fails (a repair: re-create, address kept)
+    # the modes tried in turn when `mode` fails, each after a clean stop (a repair: start, then re-create, address kept)
+    fallbacks: tuple[str, ...] = ()
     drain: bool = False  # running on its host now: drained from every balancer and stopped cleanly first
     rolls: bool = False  # takes a copy of it that serves now down (here or where it moves from): a rolling change
     stop_on: tuple[str, ...] = ()  # stop, remove: the hosts where a copy runs (drained from the balancers first)
@@ -69,9 +71,10 @@ def start(c: Container, why: str, remove_from: tuple[str, ...] = ()) -> Action:
 
 
 def repair(c: Container, why: str) -> Action:
-    """A running container whose check fails: drained, stopped cleanly and started; re-created (address kept)
-    when the start does not bring it back."""
-    return Action(c, REPAIR, why, mode=RUN_START, fallback=RUN_RECREATE, drain=True, rolls=True)
+    """A running container whose check fails, by the smallest step that brings it back: resumed (a paused
+    container, a service stopped by SIGSTOP: its processes and connections stay; fails at once when nothing in it
+    was paused or stopped), else drained, stopped cleanly and started, else re-created (address kept)."""
+    return Action(c, REPAIR, why, mode=RUN_RESUME, fallbacks=(RUN_START, RUN_RECREATE), drain=True, rolls=True)
 
 
 def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
@@ -138,6 +141,40 @@ def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Re
                health: Callable[[Container], Health | None] = lambda c: None,
                unreachable: Collection[str] = ()) -> list[Action]:
     return [plan_container(c, hosts, registry.get(c.name), health(c), unreachable) for c in stack.containers]
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """A cluster role with no member passing its check: its running members are stopped cleanly (each resumed
+    first) before the plan is made again, so the role starts as from a full stop and its service's hook decides from
+    every member's data who starts it. Repaired one at a time, each member would wait for a cluster that is gone."""
+
+    role: str
+    stop: tuple[Container, ...]  # its running members, in config order
+    why: str
+
+
+def plan_recoveries(stack: Stack, actions: Collection[Action], unreachable: Collection[str] = ()) -> list[Recovery]:
+    """The roles to recover as a whole: a cluster by quorum (it stays available with fewer than all of its members
+    but needs more than one) none of whose members passes, at least one of them running (repaired), the others
+    stopped or missing, and every member's host answering (a member on a host that does not answer may be serving)."""
+    by_role: dict[str, list[Action]] = {}
+    for a in actions:
+        by_role.setdefault(a.container.role, []).append(a)
+    out = []
+    for role in stack.roles:
+        acts, members = by_role.get(role.name, []), stack.of_role(role.name)
+        need = role.quorum_of(len(members))
+        if not 1 < need < len(members) or len(acts) != len(members):
+            continue
+        repaired = [a.container for a in acts if a.kind == REPAIR]
+        if (not repaired or any(a.kind not in (REPAIR, START, CREATE) for a in acts)
+                or any(c.host in unreachable for c in members)):
+            continue
+        out.append(Recovery(role.name, tuple(repaired), f"role {role.name}: none of its {len(members)} members "
+                            f"passes its check (quorum {need}): {', '.join(c.name for c in repaired)} stopped "
+                            "cleanly, then the role started as from a full stop"))
+    return out
 
 
 def plan_prune(stack: Stack, hosts: dict[str, HostFacts]) -> list[tuple[str, str]]:

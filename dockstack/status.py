@@ -99,7 +99,8 @@ def rows_of(stack: Stack, hosts: dict[str, HostFacts], checked: dict[str, dict[s
             continue
         st = hosts[host].containers[c.name]
         ip = hosts[host].addresses.get(c.name, (None, None))[1] or ""
-        h = health_mod.health_of(st.running, check, checked.get(host, {}).get(c.name), limit, stack.mask)
+        h = health_mod.health_of(st.running, check, checked.get(host, {}).get(c.name), limit, stack.mask,
+                                 paused=st.paused)
         problem = hosts[host].state_problems.get(c.name, "")
         rows.append(ContainerRow(c.name, c.role, host, st.status, ip, st.image, h.state, h.detail,
                                  f"its state file {problem}" if problem else ""))

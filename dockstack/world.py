@@ -44,7 +44,8 @@ class World:
         running, check = bool(state and state.running), stack.role(stack.container(name).role).check
         first = self.first_looks.get(host, {}).get(name)  # set: `checks` holds its second look's answer
         said = health_mod.health_of(running, check, self.checks.get(host, {}).get(name),
-                                    self.check_limit if first is None else self.confirm_limit, stack.mask)
+                                    self.check_limit if first is None else self.confirm_limit, stack.mask,
+                                    paused=bool(state and state.paused))
         if first is None or said.state != health_mod.PASS:
             return said
         failed = health_mod.health_of(running, check, first, self.check_limit, stack.mask)

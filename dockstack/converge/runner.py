@@ -18,7 +18,7 @@ from dockstack.converge.publish import Publisher
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
-from dockstack.plan import ADOPT, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
+from dockstack.plan import ADOPT, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_RESUME, Action
 from dockstack.remote import Remotes, trace
 from dockstack.services import service_dir
 from dockstack.services.registry import definition
@@ -79,23 +79,32 @@ class Runner:
             return Done(c.name, c.host, None, str(exc), True)
 
     def _change(self, a: Action) -> Done:
-        """An action that runs the action script: the old copies removed, drained first when it serves, its mode
-        run, its fallback when that fails, and its balancers told it is back."""
+        """An action that runs the action script: the old copies removed, drained first when it serves (a resume
+        takes nothing down: it is drained only before a fallback stops it), its mode run, each fallback in turn
+        while they fail, and its balancers told it is back."""
         c = a.container
         self.say(f"  {c.name}: {a.kind} ({a.why})")
         for host in a.remove_from:
             self.remove(host, c.name)
         self.hooks.agent_pin(c)  # the CA to pin and its challenge, before anything is taken down
         serving = a.drain and self.ledger.serving(c.host, c.name)
-        if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
-            self.take_down(c)
+        taken_down = False
         done = None
         try:
-            done = self.run(c, a.mode or RUN_CREATE)
-            if done.error and a.fallback:
-                self.say(f"  {c.name}: a restart did not help ({done.error}): re-create it, keeping its address")
-                self.stop(c.host, c.name)
-                done = self.run(c, a.fallback)
+            modes = (a.mode or RUN_CREATE, *a.fallbacks)
+            for tried, mode in zip((None, *modes), modes):
+                if tried and done:
+                    self.say(f"  {c.name}: {tried} did not help ({done.error}): {mode} it"
+                             + (", keeping its address" if mode == RUN_RECREATE else ""))
+                if serving and not taken_down and mode != RUN_RESUME:
+                    self.take_down(c)  # out of every balancer, then a clean stop: a planned change cuts no connection
+                    taken_down = True
+                elif tried:
+                    self.stop(c.host, c.name)
+                done = self.run(c, mode)
+                if not done.error:
+                    break
+            assert done is not None
             if not serving and not a.rolls:  # served nothing before, no roll waits: `ready` beside the commit
                 done = replace(done, ready_later=True)
             return done
@@ -133,13 +142,15 @@ class Runner:
             self.book.seed(c)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
         files, dirs = self.publisher.service_files(c)
-        if mode != RUN_RESTART:
+        if mode == RUN_RESUME:  # nothing of it changes: no files, no agent
+            files, dirs = {}, ()
+        elif mode != RUN_RESTART:
             files |= {f"{service_dir(c)}/{name}": text for name, text in self.hooks.prepared(c.name).items()}
         if mode in (RUN_CREATE, RUN_RECREATE):  # a new container: its agent asks with a new key
             self.hooks.forget_certificate(c)
         spec = actions.action_spec(mode, c, self.stack.role(c.role), self.inv.network, plan,
                                    self.publisher.dns_servers(), files, dirs, d.private_files if d else frozenset(),
-                                   self.hooks.agent_pin(c) if mode != RUN_RESTART else None)
+                                   self.hooks.agent_pin(c) if mode not in (RUN_RESTART, RUN_RESUME) else None)
         r = self.remotes[c.host].run_with_input(spec.argv(), spec.stdin, spec.step, check=False, timeout=spec.timeout)
         res = actions.parse_action(r.stdout)
         took = dict(res.took) | ({"agent": res.agent.seconds} if res.agent and res.agent.seconds is not None else {})
@@ -158,6 +169,8 @@ class Runner:
 
     def _said(self, c: Container, plan: ipam.AddressPlan, record: Record | None, res: actions.ActionResult,
               step: str | None, detail: str) -> None:
+        if res.resumed:
+            self.say(f"  {c.name}: resumed: {res.resumed}")
         if record:
             self.say(f"  {c.name}: {record.ip} on {record.mac} ({plan.source})")
         if res.agent:

@@ -1,6 +1,7 @@
 #!/bin/sh
-# One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
-# file, the secret files and the service files (standard input), runs docker run/start/restart, gives the container
+# One container action on a Docker host, in one round trip: mode create, recreate, start, restart or resume (a
+# paused or stopped container's processes resumed, nothing else). Writes the env file, the secret files and the
+# service files (standard input), runs docker run/start/restart, gives the container
 # its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with
 # dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails
 # before the container has an address removes it again.
@@ -144,6 +145,24 @@ case $mode in
             if [ "$state" != true ]; then
               out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
             fi ;;
+  resume)   # the smallest repair: a paused container unpaused, every stopped (SIGSTOP) process in it continued;
+            # its eth0, address and files stay. Fails at once when nothing was paused or stopped: a restart is next
+            state=$(docker container inspect --format '{{.State.Running}} {{.State.Paused}}' "$name" 2>&1) ||
+              fail "docker inspect" "$state"
+            case $state in "true true") ;; "true false") ;; *) fail resume "not running ($state)" ;; esac
+            resumed=''
+            if [ "$state" = "true true" ]; then
+              out=$(docker unpause "$name" 2>&1 >/dev/null) || fail "docker unpause" "$out"
+              resumed=unpaused
+            fi
+            # the host's own view of each process (its state letter, after the last ')' of /proc/PID/stat: the
+            # name before it is the container's to choose); nothing of the container's runs here
+            for p in $(docker top "$name" -eo pid 2>/dev/null | tail -n +2); do
+              st=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)
+              if [ "$st" = T ] && kill -CONT "$p" 2>/dev/null; then resumed="${resumed:+$resumed, }continued $p"; fi
+            done
+            [ -n "$resumed" ] || fail resume "nothing in it was paused or stopped"
+            echo "resumed $resumed" ;;
 esac
 echo started
 pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
@@ -151,6 +170,8 @@ if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
   logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
 fi
 cn() { nsenter -t "$pid" -n "$@"; }
+plumb=1
+if [ "$mode" = resume ]; then plumb=0; fi  # it keeps its eth0 and address: only the readiness check below
 lease() {  # the host's udhcpc in the container's network namespace; fails unless eth0 ends with an address
   ns=$(readlink "/proc/$pid/ns/net") || { echo "no network namespace for PID $pid"; return 1; }
   if [ "$ns" = "$(readlink /proc/self/ns/net)" ]; then echo "the container has the host's network"; return 1; fi
@@ -165,38 +186,40 @@ lease() {  # the host's udhcpc in the container's network namespace; fails unles
     -s "$hook" -t "$dhcp_timeout" -T 1 -x "hostname:$name" || return 1
   cn ip -o -4 addr show dev eth0 | grep -q ' inet ' || { echo "eth0 has no address after the lease"; return 1; }
 }
-out=$( (
-  set -e
-  ip link del "$hv" 2>/dev/null || true
-  ip link del "$tmp" 2>/dev/null || true
-  cn ip link del eth0 2>/dev/null || true
-  ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
-  ip link set "$tmp" netns "$pid"
-  cn ip link set "$tmp" name eth0
-  if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
-  cn ip link set lo up
-  cn ip link set eth0 up
-  ip link set "$hv" master "$br" up
-) 2>&1) || { undo; fail "plumb eth0" "$out"; }
-if [ -n "$cidr" ]; then
+if [ "$plumb" = 1 ]; then
   out=$( (
     set -e
-    cn ip addr flush dev eth0
-    cn ip addr add "$cidr" dev eth0
-    if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
-  ) 2>&1) || { undo; fail "static IP" "$out"; }
-else
-  # The lease: the HOST's udhcpc in the container's network namespace only (nsenter -n: the host's programs and
-  # files, the container's eth0), with dockstack's hook (dhcp_hook.sh, written above) as its script, which
-  # checks the lease and applies it with the host's `ip`. Nothing of the container's filesystem runs with the
-  # host's privileges, and the container holds no NET_ADMIN. udhcpc exits once bound (-q): no process stays in
-  # the container or holds its namespace; the address is the container's for good (dhcp_hook.sh says why).
-  if ! out=$(lease 2>&1); then
-    undo
-    refused=$(printf '%s\n' "$out" | grep '^dhcp hook: ')
-    if [ -n "$refused" ]; then fail dhcp "the lease was refused, eth0 has no address" "$refused"; fi
-    fail dhcp "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" \
-      "$(printf '%s\n' "$out" | tail -n 2)"
+    ip link del "$hv" 2>/dev/null || true
+    ip link del "$tmp" 2>/dev/null || true
+    cn ip link del eth0 2>/dev/null || true
+    ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
+    ip link set "$tmp" netns "$pid"
+    cn ip link set "$tmp" name eth0
+    if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
+    cn ip link set lo up
+    cn ip link set eth0 up
+    ip link set "$hv" master "$br" up
+  ) 2>&1) || { undo; fail "plumb eth0" "$out"; }
+  if [ -n "$cidr" ]; then
+    out=$( (
+      set -e
+      cn ip addr flush dev eth0
+      cn ip addr add "$cidr" dev eth0
+      if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
+    ) 2>&1) || { undo; fail "static IP" "$out"; }
+  else
+    # The lease: the HOST's udhcpc in the container's network namespace only (nsenter -n: the host's programs and
+    # files, the container's eth0), with dockstack's hook (dhcp_hook.sh, written above) as its script, which
+    # checks the lease and applies it with the host's `ip`. Nothing of the container's filesystem runs with the
+    # host's privileges, and the container holds no NET_ADMIN. udhcpc exits once bound (-q): no process stays in
+    # the container or holds its namespace; the address is the container's for good (dhcp_hook.sh says why).
+    if ! out=$(lease 2>&1); then
+      undo
+      refused=$(printf '%s\n' "$out" | grep '^dhcp hook: ')
+      if [ -n "$refused" ]; then fail dhcp "the lease was refused, eth0 has no address" "$refused"; fi
+      fail dhcp "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" \
+        "$(printf '%s\n' "$out" | tail -n 2)"
+    fi
   fi
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'

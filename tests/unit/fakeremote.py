@@ -50,6 +50,8 @@ class FakeContainer:
     mac: str = ""
     ip: str = ""
     unhealthy: str = ""  # its readiness check fails saying this ("": it passes)
+    paused: bool = False  # `docker pause`: Docker says running, the health script does not check it
+    frozen: bool = False  # its service stopped by SIGSTOP: its check gets no answer (timeout(1)'s 124)
 
 
 @dataclass
@@ -190,8 +192,9 @@ class Lab:
                 self.calls.append(Call(host_name, "rm" if remove else "stop", name))
                 if remove:
                     host.containers.pop(name, None)
-                elif name in host.containers:
-                    host.containers[name].running = False
+                elif name in host.containers:  # continued and unpaused first, then stopped
+                    host.containers[name].running = host.containers[name].paused = False
+                    host.containers[name].frozen = False
                 return Result(True, 0, name + "\n", "")
             if argv[:2] == ["docker", "exec"] and argv[3:] == ["cat", puppet.CA_FILE]:  # the CA agents pin
                 self.calls.append(Call(host_name, "read ca", argv[2]))
@@ -227,7 +230,8 @@ class Lab:
         """HOST_FACTS_SCRIPT's output: its sections, each line as the commands in it print it."""
         key, _, value = label.partition("=")
         managed = [c for c in host.containers.values() if c.labels.get(key) == value]
-        inspect = [{"Name": f"/{c.name}", "State": {"Running": c.running, "Pid": c.pid if c.running else 0},
+        inspect = [{"Name": f"/{c.name}", "State": {"Running": c.running, "Paused": c.running and c.paused,
+                                                    "Pid": c.pid if c.running else 0},
                     "Config": {"Image": c.image, "Labels": c.labels}, "Image": c.image_id} for c in managed]
         out = ["#dockerd", "up", "#containers", json.dumps(inspect, indent=4), "#names",
                *host.containers, "#addresses"]
@@ -275,7 +279,10 @@ class Lab:
         out = []
         for name in pairs[0::2]:
             c = host.containers.get(name)
-            if c and c.running and c.labels.get(key) == value:
+            if c and c.running and not c.paused and c.labels.get(key) == value:  # docker ps status=running
+                if c.frozen:
+                    out.append(f"health {name} 124 -")
+                    continue
                 line = base64.b64encode(c.unhealthy.encode()).decode() if c.unhealthy else "-"
                 out.append(f"health {name} {1 if c.unhealthy else 0} {line}")
                 if name in self.slow_once:  # it failed only because its host was busy: it passes when asked again
@@ -326,6 +333,8 @@ class Lab:
             files, dirs = untar(data)  # relative to the container's service folder
             host.files.update({f"{spec['folder']}/{p}": t for p, t in files.items()})
             host.dirs.update(f"{spec['folder']}/{d}" for d in dirs)
+        if mode == actions.RESUME:
+            return self.resume(host.containers.get(name), bool(check))
         step, said = self.fail.pop(name, ("", ""))
         failed = Result(False, 1, f"failed {step}\nsaid {said}\n", "")
         if mode in (actions.CREATE, actions.RECREATE):
@@ -370,6 +379,26 @@ class Lab:
         if check:
             out.append("took check 4")
         return Result(True, 0, "\n".join([*out, "ready"]) + "\n", "")
+
+    def resume(self, c: FakeContainer | None, check: bool) -> Result:
+        """ACTION_SCRIPT's resume: unpaused, its stopped processes continued, its address as it was, then the check;
+        it fails at once when nothing was paused or stopped (a failure set in `fail` waits for the next action)."""
+        if c is None or not c.running:
+            return Result(False, 1, "failed resume\nsaid not running (false false)\n", "")
+        resumed = ", ".join(what for what, yes in (("unpaused", c.paused), (f"continued {c.pid}", c.frozen)) if yes)
+        if not resumed:
+            return Result(False, 1, "failed resume\nsaid nothing in it was paused or stopped\n", "")
+        c.paused = c.frozen = False
+        step, said = self.fail.pop(c.name, ("", ""))
+        out = [f"resumed {resumed}", "started",
+               f"link 2: eth0@if{c.pid + 1}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP "
+               f"mode DEFAULT group default qlen 1000\\    link/ether {c.mac} brd ff:ff:ff:ff:ff:ff link-netnsid 0",
+               f"addr 2: eth0    inet {c.ip}/{self.inv.network.subnet.prefixlen} scope global eth0",
+               "took addressing 1"]
+        if step == "readiness check" or c.unhealthy:
+            return Result(True, 0, "\n".join([*out, "unready not passing after 60s",
+                                              f"said {said or c.unhealthy}"]) + "\n", "")
+        return Result(True, 0, "\n".join([*out, *(["took check 4"] if check else []), "ready"]) + "\n", "")
 
     def sign(self, certname: str, challenge: str, name: str, new_key: bool) -> str:
         """The Puppet server's answer to name's agent: "" when it holds (or was now signed) certname's certificate,

@@ -115,6 +115,14 @@ def test_parse_inspect_stopped_without_labels():
     assert (state.running, state.pid, state.labels, state.status) == (False, 0, {}, "stopped")
 
 
+def test_parse_inspect_paused():
+    d = json.loads(json.dumps(INSPECT))
+    d[0]["State"].update(Paused=True, Status="paused")  # Docker keeps Running true while paused
+    state = facts.parse_inspect(json.dumps(d))
+    assert state is not None
+    assert (state.running, state.paused, state.status) == (True, True, "paused")
+
+
 def test_parse_inspect_empty_array():
     assert facts.parse_inspect("[]\n") is None
 

@@ -203,3 +203,10 @@ def test_script_removes_its_folder_when_its_reader_went_away(tmp_path):
         os.close(write_end)
     assert proc.returncode != 0
     assert not list(tmp_path.glob("dockstack-health.*"))
+
+
+def test_a_paused_container_fails_whatever_its_check_said():
+    """Docker counts a paused container running; the health script never checks it (status=running only)."""
+    assert health_of(True, "true", None, 5.0, masked, paused=True) == Health(FAIL, health.PAUSED)
+    assert health_of(True, None, None, 5.0, masked, paused=True) == Health(FAIL, health.PAUSED)  # even with no check
+    assert health_of(False, "true", None, 5.0, masked, paused=True) == Health(NONE)

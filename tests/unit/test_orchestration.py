@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, addressbook, cacheck, facts, lifecycle
+from dockstack import actions, addressbook, cacheck, facts, health, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.converge import open_session
@@ -396,9 +396,42 @@ def test_an_unhealthy_container_is_repaired_and_dry_run_says_so(scene):
     scene.lab.calls.clear()
     outcome, said = scene.deploy()
     assert outcome == Outcome(ok=5, changed=1)
-    assert steps(scene.lab, "app1", "app2", "app3") == [("stop", "app2"), ("start", "app2")]  # a clean stop first
+    # nothing in it was paused or stopped, so the resume fails at once: a clean stop, then a start
+    assert steps(scene.lab, "app1", "app2", "app3") == [("resume", "app2"), ("stop", "app2"), ("start", "app2")]
     assert "  app2: repair (unhealthy: connection refused)" in said
+    assert "  app2: resume did not help (step 'app2: resume': nothing in it was paused or stopped): start it" in said
     assert scene.deploy()[0] == Outcome(ok=5, changed=0)  # healthy again: nothing to do
+
+
+def test_a_paused_container_is_unhealthy_and_only_unpaused(scene):
+    """`docker pause`: Docker says running, the health script never checks it; it fails, and the repair is the
+    smallest step: unpaused, its address and process kept (no stop, no start)."""
+    scene.deploy()
+    c = scene.lab.container("app2")
+    pid, ip = c.pid, c.ip
+    c.paused = True
+    _, said = scene.deploy(dry_run=True)
+    assert f"  app2 (h2): repair (unhealthy: {health.PAUSED})" in said[1].splitlines()
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=1)
+    assert steps(scene.lab, "app1", "app2", "app3") == [("resume", "app2")]
+    assert "  app2: resumed: unpaused" in said
+    assert (c.paused, c.pid, c.ip) == (False, pid, ip)
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0)
+
+
+def test_a_frozen_service_is_continued(scene):
+    """A service stopped by SIGSTOP: its check gets no answer (both looks), the repair continues it."""
+    scene.deploy()
+    c = scene.lab.container("app1")
+    c.frozen = True
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=1)
+    assert steps(scene.lab, "app1", "app2", "app3") == [("resume", "app1")]
+    assert f"  app1: resumed: continued {c.pid}" in said
+    assert not c.frozen
 
 
 def test_a_check_that_fails_once_is_asked_again_before_any_repair(scene):
@@ -436,9 +469,11 @@ def test_a_repair_whose_restart_does_not_help_recreates_it_keeping_its_address(s
     scene.lab.calls.clear()
     outcome, said = scene.deploy()
     assert outcome == Outcome(ok=5, changed=1)
-    assert steps(scene.lab, "app2") == [("stop", "app2"), ("start", "app2"), ("stop", "app2"), ("recreate", "app2")]
+    assert steps(scene.lab, "app2") == [("resume", "app2"), ("stop", "app2"), ("start", "app2"), ("stop", "app2"),
+                                        ("recreate", "app2")]
     assert (scene.lab.container("app2").mac, scene.lab.container("app2").ip) == (mac, ip)
-    assert any("a restart did not help" in line for line in said)
+    assert any(line.startswith("  app2: start did not help (") and line.endswith("): recreate it, keeping its "
+                                                                                 "address") for line in said)
 
 
 def test_a_changed_role_rolls_one_container_at_a_time_unhealthy_first(scene, cfg):
@@ -505,6 +540,57 @@ def test_a_change_that_would_cost_a_role_its_quorum_is_refused(scene, cfg):
     assert steps(scene.lab, "app1", "app2") == []  # app1 still runs: app1 and app2 are the majority
     assert any(f.startswith("app1 on h1: not changed: taking app1 down would leave role app with 1 of 3 passing "
                             "(app2), below its quorum of 2") for f in outcome.failed)
+
+
+def test_a_cluster_with_no_member_passing_is_stopped_and_started_as_a_whole(scene, cfg):
+    """Every member of a quorum role fails (mariadbd killed, frozen, paused in each): each repaired alone would wait
+    for a cluster that is gone, so the running ones are stopped cleanly, the facts read again, and the whole role
+    started at once as from a full stop; the dry run says so and changes nothing."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    scene.lab.container("app1").unhealthy = "state=down"
+    scene.lab.container("app2").paused = True
+    scene.lab.hosts["h3"].containers["app3"].running = False  # one stopped: a mix
+    _, said = scene.deploy(dry_run=True)
+    why = ("role app: none of its 3 members passes its check (quorum 2): app1, app2 stopped cleanly, then the role "
+           "started as from a full stop")
+    assert f"  {why}" in said
+    assert scene.lab.container("app2").paused
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert f"recovering {why}" in said
+    assert outcome == Outcome(ok=5, changed=3)
+    assert sorted(steps(scene.lab, "app1", "app2", "app3")[:2]) == [("stop", "app1"), ("stop", "app2")]
+    assert sorted(steps(scene.lab, "app1", "app2", "app3")[2:]) == [("start", "app1"), ("start", "app2"),
+                                                                     ("start", "app3")]
+    assert not any("rolling change" in line for line in said)  # started together, not one at a time
+    assert scene.deploy()[0] == Outcome(ok=5, changed=0)
+
+
+def test_a_cluster_with_one_member_passing_is_repaired_one_at_a_time(scene, cfg):
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    scene.lab.container("app1").unhealthy = "state=down"
+    scene.lab.container("app2").paused = True
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert not any(line.startswith("recovering ") for line in said)
+    assert outcome == Outcome(ok=5, changed=2)
+    assert steps(scene.lab, "app1", "app2", "app3") == [("resume", "app1"), ("stop", "app1"), ("start", "app1"),
+                                                        ("resume", "app2")]
+
+
+def test_a_role_without_a_quorum_below_all_is_never_recovered_as_a_whole(scene):
+    """quorum all (the default): every member is needed anyway, and each repair stands alone."""
+    scene.deploy()
+    for n in ("app1", "app2", "app3"):
+        scene.lab.container(n).paused = True
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=3)
+    assert not any(line.startswith("recovering ") for line in said)
+    assert sorted(steps(scene.lab, "app1", "app2", "app3")) == [("resume", "app1"), ("resume", "app2"),
+                                                                ("resume", "app3")]
 
 
 def test_a_move_off_a_host_that_does_not_answer_is_refused(scene, cfg):

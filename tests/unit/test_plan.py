@@ -407,58 +407,58 @@ def test_a_container_without_a_dockstack_supervisor_has_none_in_its_spec(web, co
         assert "supervisor" not in dockercli.spec(c)
 
 
-# --- every decision made in the plan: what the action script runs, its fallback, whether it drains and rolls -----
+# --- every decision made in the plan: what the action script runs, its fallbacks, whether it drains and rolls -----
 
 def decision(a: plan.Action) -> tuple:
-    return a.kind, a.mode, a.fallback, a.drain, a.rolls, a.remove_from, a.stop_on
+    return a.kind, a.mode, a.fallbacks, a.drain, a.rolls, a.remove_from, a.stop_on
 
 
 def test_decision_create(web):
     a = plan.plan_container(web, {"h1": host()}, None)
-    assert decision(a) == (plan.CREATE, plan.RUN_CREATE, None, False, False, (), ())
+    assert decision(a) == (plan.CREATE, plan.RUN_CREATE, (), False, False, (), ())
 
 
 def test_decision_start_of_a_stopped_container_drains_nothing(web):
     a = plan.plan_container(web, {"h1": host(state(web, running=False))}, record(web))
-    assert decision(a) == (plan.START, plan.RUN_START, None, False, False, (), ())
+    assert decision(a) == (plan.START, plan.RUN_START, (), False, False, (), ())
 
 
-def test_decision_repair_starts_drained_then_falls_back_to_a_recreate(web, monkeypatch):
+def test_decision_repair_resumes_then_starts_drained_then_recreates(web, monkeypatch):
     from dockstack.health import FAIL, Health
     a = plan.plan_container(web, {"h1": host(state(web))}, record(web), Health(FAIL, "exit 1"))
-    assert decision(a) == (plan.REPAIR, plan.RUN_START, plan.RUN_RECREATE, True, True, (), ())
+    assert decision(a) == (plan.REPAIR, plan.RUN_RESUME, (plan.RUN_START, plan.RUN_RECREATE), True, True, (), ())
     assert a.why == "unhealthy: exit 1"
 
 
 def test_decision_recreate_of_a_running_container_drains_it_and_rolls(web):
     old = replace(web, env=(("A", "1"),))
     a = plan.plan_container(web, {"h1": host(created_from(web, old))}, record(web))
-    assert decision(a) == (plan.RECREATE, plan.RUN_RECREATE, None, True, True, (), ())
+    assert decision(a) == (plan.RECREATE, plan.RUN_RECREATE, (), True, True, (), ())
 
 
 def test_decision_recreate_of_a_stopped_container_neither_drains_nor_rolls(web):
     old = replace(web, env=(("A", "1"),))
     a = plan.plan_container(web, {"h1": host(created_from(web, old, running=False))}, record(web))
-    assert decision(a) == (plan.RECREATE, plan.RUN_RECREATE, None, False, False, (), ())
+    assert decision(a) == (plan.RECREATE, plan.RUN_RECREATE, (), False, False, (), ())
 
 
 def test_decision_move_creates_on_the_new_host_and_rolls_while_the_old_one_serves(web):
     a = plan.plan_container(web, {"h1": host(), "h2": host(state(web))}, record(web))
-    assert decision(a) == (plan.RECREATE, plan.RUN_CREATE, None, False, True, ("h2",), ())
+    assert decision(a) == (plan.RECREATE, plan.RUN_CREATE, (), False, True, ("h2",), ())
     stopped = plan.plan_container(web, {"h1": host(), "h2": host(state(web, running=False))}, record(web))
-    assert decision(stopped) == (plan.RECREATE, plan.RUN_CREATE, None, False, False, ("h2",), ())
+    assert decision(stopped) == (plan.RECREATE, plan.RUN_CREATE, (), False, False, ("h2",), ())
 
 
 def test_decision_stop_drains_each_running_copy(web):
     a = plan.plan_stop(web, {"h1": host(state(web)), "h2": host()})
-    assert decision(a) == (plan.STOP, None, None, False, False, (), ("h1",))
+    assert decision(a) == (plan.STOP, None, (), False, False, (), ("h1",))
     assert plan.plan_stop(web, {"h1": host(state(web, running=False))}).why == "already stopped on h1"
     assert plan.plan_stop(web, {"h1": host()}).kind == plan.NOTHING
 
 
 def test_decision_remove_takes_every_copy_the_running_ones_drained(web):
     a = plan.plan_remove(web, {"h1": host(state(web)), "h2": host(state(web, running=False))})
-    assert decision(a) == (plan.REMOVE, None, None, False, False, ("h1", "h2"), ("h1",))
+    assert decision(a) == (plan.REMOVE, None, (), False, False, ("h1", "h2"), ("h1",))
     assert plan.plan_remove(web, {"h1": host()}).kind == plan.NOTHING
 
 
@@ -471,7 +471,7 @@ def test_create_and_start_commands_refuse_what_they_must_not_change(web):
     assert plan.plan_start(web, {"h1": host()}, None).why == "web does not exist on h1: `inv create --name=web`"
     old = replace(web, env=(("A", "1"),))
     changed = plan.plan_start(web, {"h1": host(created_from(web, old, running=False))}, record(web))
-    assert decision(changed)[:4] == (plan.START, plan.RUN_START, None, False)  # a spec change waits for deploy-all
+    assert decision(changed)[:4] == (plan.START, plan.RUN_START, (), False)  # a spec change waits for deploy-all
 
 
 def test_actions_are_frozen_values(web):
