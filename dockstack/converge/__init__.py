@@ -233,7 +233,7 @@ def _apply_tier(s: Session, members: list[Action], healthy: set[str], force_belo
     done = parallel(at_once, s.runner.apply)
     healthy -= {d.name for d in done if d.error}
     healthy |= {d.name for d in done if not d.error and d.changed}
-    failed = {d.name for d in done if d.error}
+    failed = {d.name: d for d in done if d.error}
     go = []
     for role, batches in rolls:
         first = [c.name for c in s.stack.of_role(role) if c.name in failed]
@@ -242,8 +242,11 @@ def _apply_tier(s: Session, members: list[Action], healthy: set[str], force_belo
             go.append((role, batches))
             continue
         s.say(f"  {role}: rolling change not started: {why}")
+        # held only by hosts that do not answer: nothing was tried because of them (the later tiers may go on)
+        held_by_hosts = all(failed[n].unreachable for n in first)
         done += [Done(a.container.name, a.container.host, None, "not changed: the rolling change did not begin: "
-                      f"{', '.join(first)} failed before it", True, untouched=True) for b in batches for a in b]
+                      f"{', '.join(first)} failed before it", True, unreachable=held_by_hosts, untouched=True)
+                 for b in batches for a in b]
     for results in parallel(go, lambda item: _roll_role(s, item[0], item[1], healthy, force_below_quorum)):
         done += results
     return done

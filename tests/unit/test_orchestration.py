@@ -632,6 +632,11 @@ def test_a_member_on_a_host_that_does_not_answer_holds_its_roles_roll(scene, cfg
     assert outcome.failed == [f"app3 on h3: h3: ssh connect failed: {DOWN}",
                               "app1 on h1: not changed: the rolling change did not begin: app3 failed before it"]
     assert any(line.startswith("  app: rolling change not started: app3 of role app failed before") for line in said)
+    # nothing but a host that does not answer held it, and app1, app2 (as they were) are the majority: web goes on
+    assert "  only containers on hosts that do not answer failed, and every role of tier 2 has its quorum: the " \
+           "later tiers go on" in said
+    assert [line for line in said if line.startswith("  web1: ")] == [
+        f"  web1: ok, running with {scene.lab.container('web1').ip}, image and options unchanged"]
 
 
 def test_a_move_of_a_member_that_passes_where_it_runs_counts_as_taking_it_down(scene, cfg):
