@@ -234,12 +234,14 @@ def remove(c, name, hosts_file=None, containers_file=None):
 
 
 @task(name="deploy-all", help={**HELP, "dry-run": "print the plan, change nothing",
-                               "prune": "also remove dockstack containers that the config does not list"})
+                               "prune": "also remove dockstack containers that the config does not list",
+                               "force-below-quorum": "let a rolling change take down a passing container of a role "
+                                                     "below its quorum, or take a role below it (refused otherwise)"})
 @user_errors
-def deploy_all(c, hosts_file=None, containers_file=None, dry_run=False, prune=False):
+def deploy_all(c, hosts_file=None, containers_file=None, dry_run=False, prune=False, force_below_quorum=False):
     """Bring the stack to the config: create, start or recreate what differs, in role order."""
     outcome = _on_hosts(c, hosts_file, containers_file, lambda inv, stack, remotes, out: deploy.deploy_all(
-        inv, stack, remotes, out, dry_run=dry_run, prune=prune))
+        inv, stack, remotes, out, dry_run=dry_run, prune=prune, force_below_quorum=force_below_quorum))
     if outcome.interrupted:
         raise Exit(code=130)
     if outcome.failed:

@@ -32,14 +32,16 @@ def format_plan(actions: list[planner.Action], prune: list[tuple[str, str]]) -> 
 
 
 def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run: bool = False,
-               prune: bool = False) -> Outcome:
-    """SIGINT/SIGTERM from here on stop the run between steps: what is in flight finishes and is recorded."""
+               prune: bool = False, force_below_quorum: bool = False) -> Outcome:
+    """SIGINT/SIGTERM from here on stop the run between steps: what is in flight finishes and is recorded.
+    force_below_quorum: a roll goes on where it would take down a passing member of a role below its quorum, or
+    take a role below it (the operator asked: --force-below-quorum)."""
     with StopRequest() as stop:
-        return _deploy_all(inv, stack, remotes, say, stop, dry_run, prune)
+        return _deploy_all(inv, stack, remotes, say, stop, dry_run, prune, force_below_quorum)
 
 
 def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: StopRequest, dry_run: bool,
-                prune: bool) -> Outcome:
+                prune: bool, force_below_quorum: bool) -> Outcome:
     started = time.monotonic()
     world = read_world(inv, stack, remotes, tolerate=True, health=True, confirm=True)
     check_ca(stack, world.hosts, world.unreachable)  # a CA made for a stack that is not new: refused, dry run too
@@ -70,7 +72,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     # every reachable host, not only those with a change: a host's network drift (a lost VXLAN filter, a missing
     # peer) is repaired by the next deploy-all like a container's (network_needs: nothing to do when it is as wanted)
     outcome = converge(session, actions, whole=True, network_hosts={h.name for h in inv.hosts} - set(world.unreachable),
-                       stop=stop)
+                       stop=stop, force_below_quorum=force_below_quorum)
     if to_prune and not outcome.failed and not outcome.interrupted:
         for host, name in to_prune:
             session.runner.remove(host, name)

@@ -4,9 +4,9 @@ runs the recipe.
 
 Per tier: the Puppet server gets the files its agents will ask for, the services' hooks decide what their starting
 containers need, the actions run (those that take no serving container down at once, then each role's rolling
-change), the tier's addresses go to the address book in one transaction, and the services' files are published. A
-tier in which something failed is the last (unless only unreachable hosts failed and every role keeps its quorum),
-so a re-run converges from there.
+change, which does not begin for a role whose at-once part failed), the tier's addresses go to the address book in
+one transaction, and the services' files are published. A tier in which something failed is the last (unless only
+unreachable hosts failed and every role keeps its quorum), so a re-run converges from there.
 
 The parts, one job each: ledger (what the command knows of its hosts), book (address-book commits), members
 (balancer membership), publish (file publication), hooks (services' prepare hooks, the agents' pin), runner (one
@@ -119,18 +119,20 @@ def push_agent_server(s: Session, acts: Iterable[Action], ahead: Collection[str]
 
 
 def converge(s: Session, actions: list[Action], *, whole: bool, network_hosts: Iterable[str],
-             stop: StopRequest | None = None, announce: bool = True) -> Outcome:
+             stop: StopRequest | None = None, announce: bool = True, force_below_quorum: bool = False) -> Outcome:
     """Apply the plan tier by tier (see the module); whole: the actions are whole roles (deploy-all, a restore), so
     the services' hooks decide for every member at once; announce: say each tier (a command of one container does
-    not). Failures are counted in the outcome, never raised."""
+    not); force_below_quorum: the operator asked (deploy-all --force-below-quorum) that a roll go on where it would
+    take down a passing member of a role below its quorum, or take a role below it. Failures are counted in the
+    outcome, never raised."""
     try:
-        return _converge(s, actions, whole, network_hosts, stop, announce)
+        return _converge(s, actions, whole, network_hosts, stop, announce, force_below_quorum)
     finally:
         s.book.settle()  # the replicas the last tier's commit still writes
 
 
 def _converge(s: Session, actions: list[Action], whole: bool, network_hosts: Iterable[str],
-              stop: StopRequest | None, announce: bool) -> Outcome:
+              stop: StopRequest | None, announce: bool, force_below_quorum: bool) -> Outcome:
     ensure_network(s, network_hosts)
     outcome = Outcome()
     healthy = _healthy(s)
@@ -158,7 +160,7 @@ def _converge(s: Session, actions: list[Action], whole: bool, network_hosts: Ite
                 s.say(f"FAILED in tier {i}: {exc}")
             break
         tier_started = time.monotonic()
-        done = _apply_tier(s, members, healthy)
+        done = _apply_tier(s, members, healthy, force_below_quorum)
         ahead -= {a.container.name for a in members}
         failed = _commit_tier(s, done, ahead)
         if announce and any(d.changed for d in done):
@@ -178,9 +180,10 @@ def _converge(s: Session, actions: list[Action], whole: bool, network_hosts: Ite
 
 
 def _healthy(s: Session) -> set[str]:
-    """The containers whose checks passed (or that have none) as the facts were read."""
-    return {c.name for c in s.stack.containers if c.host in s.world.hosts and c.name in s.world.hosts[c.host].containers
-            and s.world.health(s.stack, c.name, c.host).state in (PASS, NO_SERVICE)}
+    """The containers whose checks passed (or that have none) as the facts were read, on whichever host a copy of
+    each runs: one the config moves elsewhere serves from its old host until the move."""
+    return {c.name for c in s.stack.containers
+            if any(s.world.health(s.stack, c.name, h).state in (PASS, NO_SERVICE) for h in s.world.where(c.name))}
 
 
 def _tally(outcome: Outcome, done: list[Done], failed: dict[str, str]) -> None:
@@ -213,10 +216,11 @@ def _goes_on(s: Session, i: int, tier: list[Role], role_tiers: list[list[Role]],
     return False
 
 
-def _apply_tier(s: Session, members: list[Action], healthy: set[str]) -> list[Done]:
+def _apply_tier(s: Session, members: list[Action], healthy: set[str], force_below_quorum: bool) -> list[Done]:
     """The tier's actions: those that take no serving container down all at once, then each role's rolling change
     (rolling.roll: a few running containers at a time, in its order, each ready before the next; the roles of a
-    tier roll side by side). A role's first failure ends its roll: the rest keep running as they are."""
+    tier roll side by side). A role whose at-once part failed does not begin its roll, and a role's first failure
+    ends its roll: the rest keep running as they are."""
     by_role: dict[str, list[Action]] = {}
     for a in members:
         by_role.setdefault(a.container.role, []).append(a)
@@ -229,16 +233,34 @@ def _apply_tier(s: Session, members: list[Action], healthy: set[str]) -> list[Do
     done = parallel(at_once, s.runner.apply)
     healthy -= {d.name for d in done if d.error}
     healthy |= {d.name for d in done if not d.error and d.changed}
-    for results in parallel(rolls, lambda item: _roll_role(s, item[0], item[1], healthy)):
+    failed = {d.name: d for d in done if d.error}
+    go = []
+    for role, batches in rolls:
+        first = [c.name for c in s.stack.of_role(role) if c.name in failed]
+        why = rolling.not_started(s.stack.role(role), first, [a.container.name for b in batches for a in b])
+        if why is None:
+            go.append((role, batches))
+            continue
+        s.say(f"  {role}: rolling change not started: {why}")
+        # held only by hosts that do not answer: nothing was tried because of them (the later tiers may go on)
+        held_by_hosts = all(failed[n].unreachable for n in first)
+        done += [Done(a.container.name, a.container.host, None, "not changed: the rolling change did not begin: "
+                      f"{', '.join(first)} failed before it", True, unreachable=held_by_hosts, untouched=True)
+                 for b in batches for a in b]
+    for results in parallel(go, lambda item: _roll_role(s, item[0], item[1], healthy, force_below_quorum)):
         done += results
     return done
 
 
-def _roll_role(s: Session, role: str, batches: list[list[Action]], healthy: set[str]) -> list[Done]:
+def _roll_role(s: Session, role: str, batches: list[list[Action]], healthy: set[str],
+               force_below_quorum: bool) -> list[Done]:
     out: list[Done] = []
     for k, batch in enumerate(batches):
         why = rolling.unsafe(s.stack.of_role(role), s.stack.role(role), batch, healthy)
-        if why:
+        if why and force_below_quorum:
+            s.say(f"  {role}: {why}; changed anyway ({rolling.FORCE_FLAG})")
+        elif why:
+            why = rolling.refusal(why)
             s.say(f"  {role}: rolling change stopped: {why}")
             return out + [Done(a.container.name, a.container.host, None, f"not changed: {why}", True,
                                untouched=True) for b in batches[k:] for a in b]

@@ -36,7 +36,9 @@ class Done:
     record: Record | None
     error: str | None
     changed: bool
-    unreachable: bool = False  # failed only because a host it needs does not answer (nothing was tried)
+    # failed only because a host does not answer (nothing was tried): one it needs, or the host of the member whose
+    # failure held its role's roll
+    unreachable: bool = False
     untouched: bool = False  # not changed because its role's roll stopped: it keeps running as it was
     # its balancers are still to be told it is ready: the converge does it beside the tier's address-book commit
     # (one round trip fewer on the tier's way; nobody waits on a member that served nothing before)

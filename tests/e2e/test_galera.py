@@ -20,7 +20,7 @@ from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.remote import parallel
 from dockstack.services import service_dir
 
-from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, sql, ssh
+from .helpers import TABLE, Deployed, has_row, holders, insert, ready, run_inv, shipped_variant, sql, ssh
 
 LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
@@ -266,3 +266,56 @@ def test_vip_failover_keeps_mysql_through_the_vip(cluster, inventory):
     watched = time.monotonic()
     while time.monotonic() - watched < 6:  # longer than keepalived's master-down interval: no second holder
         assert holders(inventory, haproxies, vip.ip) == [other]
+
+
+def test_below_quorum_a_broken_image_leaves_the_last_running_node_alone(cluster, inventory, tmp_path):
+    """Issue 31: galera2 and galera3 stopped (galera1 alone serves: Primary, size 1), then an image that cannot run
+    galera is configured. deploy-all starts the stopped two with it first (at once: they serve nothing) and they
+    fail, so galera1's roll does not begin: the same container, still Synced, its data there; the run exits 1 and
+    says why. The good image back, one deploy-all brings all three back together."""
+    _, nodes, _ = cluster
+    g1, others = nodes[0], nodes[1:]
+    value = f"quorum-{uuid.uuid4().hex[:12]}"
+    insert(inventory, g1, value)
+    for c in reversed(others):
+        run_inv("stop", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
+    started = time.monotonic()  # each left the cluster cleanly: galera1 stays Primary, alone
+    while not ready(inventory, g1).startswith("state=Synced cluster=Primary size=1 "):
+        assert time.monotonic() - started < 30, ready(inventory, g1)
+
+    def broken(data: dict) -> None:  # as test_day2's broken image: the base image tagged for galera
+        data["images"]["dockstack/galera:broken"] = data["images"]["dockstack/galera:bookworm"]
+        for c in data["containers"]:
+            if c["role"] == g1.role:
+                c["image"] = "dockstack/galera:broken"
+
+    def inspect(c: Container) -> str:
+        return ssh(inventory, c.host, f"docker inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' {c.name}").stdout
+
+    before = inspect(g1)
+    parallel(nodes, lambda c: ssh(inventory, c.host, "docker tag dockstack/base:bookworm dockstack/galera:broken"))
+    try:  # what the broken run did is looked at before the good image heals it (also when it went wrong)
+        proc = run_inv("deploy-all", containers=shipped_variant(tmp_path, broken), check=False,
+                       timeout=INV_TIMEOUT)
+        after, g1_ready, g1_row = inspect(g1), ready(inventory, g1), has_row(inventory, g1, value)
+    finally:
+        parallel(nodes, lambda c: ssh(inventory, c.host, "docker rmi dockstack/galera:broken", check=False))
+        healed = run_inv("deploy-all", containers=SHIPPED, check=False, timeout=INV_TIMEOUT)
+    out = proc.stdout
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, out + proc.stderr
+    names = ", ".join(c.name for c in others)
+    assert (f"  galera: rolling change not started: {names} of role galera failed before its rolling change, so it "
+            f"does not begin: {g1.name} keeps running as it is") in out, out
+    assert (f"{g1.name} on {g1.host}: not changed: the rolling change did not begin: {names} failed before it"
+            in out), out
+    assert re.search(r"^  below quorum: (.*; )?role galera: [01] of 3 passing, quorum 2", out, re.M), out
+    assert "later tiers not started: openstack" in out, out
+    assert f"  {g1.name}: recreate" not in out, out
+    # left alone: the same container, never restarted, still Synced alone, its data readable
+    assert after == before, (before, after)
+    assert g1_ready.startswith("state=Synced cluster=Primary size=1"), g1_ready
+    assert g1_row
+    assert healed.returncode == 0 and "0 failed" in healed.stdout, healed.stdout + healed.stderr
+    for c in nodes:
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3 want=3"), c.name
+        assert has_row(inventory, c, value), c.name

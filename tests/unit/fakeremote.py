@@ -64,6 +64,7 @@ class FakeHost:
     network: tuple[str, str, str, tuple[str, ...], str] | None = None  # bridge, join, device, peers, port (set up)
     planted: list[str] = field(default_factory=list)  # `iptables -S` lines someone added ahead of dockstack's own
     down: str = ""  # why the host does not answer ("": it does)
+    checks_fail: str = ""  # what its readiness checks' round trip fails with, its facts answered ("": it works)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ class Lab:
                 return Result(True, 0, ("reloaded\n" if signal and c and c.running else "") + "done\n", "")
             if script == health.HEALTH_SCRIPT:
                 self.calls.append(Call(host_name, "health"))
+                if host.checks_fail:
+                    return Result(False, 124, "", host.checks_fail)
                 return Result(True, 0, self.health(host, argv[4], argv[9:]), "")
             if script == actions.STOP_SCRIPT:
                 name, remove = argv[4], argv[5:] == ["remove"]

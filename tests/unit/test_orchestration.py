@@ -42,9 +42,11 @@ class Scene:
     stack: Stack
     lab: Lab
 
-    def deploy(self, dry_run: bool = False, prune: bool = False) -> tuple[Outcome, list[str]]:
+    def deploy(self, dry_run: bool = False, prune: bool = False,
+               force_below_quorum: bool = False) -> tuple[Outcome, list[str]]:
         said: list[str] = []
-        outcome = deploy_all(self.inv, self.stack, self.lab.remotes(), said.append, dry_run=dry_run, prune=prune)
+        outcome = deploy_all(self.inv, self.stack, self.lab.remotes(), said.append, dry_run=dry_run, prune=prune,
+                             force_below_quorum=force_below_quorum)
         return outcome, said
 
     def registry(self, host: str = "h1", folder: str = BOOK) -> dict[str, str]:
@@ -529,17 +531,165 @@ def test_without_quorum_the_later_tiers_wait(scene):
     assert "  below quorum: role app: 2 of 3 passing, quorum 3" in said
 
 
-def test_a_change_that_would_cost_a_role_its_quorum_is_refused(scene, cfg):
+def regenerate(scene: Scene, cfg, value: str, *names: str) -> None:
+    """The stack loaded again with GENERATION=value in these containers' env (every app container's when none is
+    named): a spec change that re-creates them."""
+    for c in cfg.containers["containers"]:
+        if c["name"] in names or (not names and c["role"] == "app"):
+            c["env"] = {"GENERATION": value}
+    scene.inv, scene.stack = cfg.load()
+
+
+UNCHECKED = "timed out: the host is too busy"  # a host whose checks' round trip fails: its containers not checked
+
+
+def test_a_change_that_would_cost_a_role_its_quorum_is_refused_unless_forced(scene, cfg):
     reconfigure(scene, cfg, app={"quorum": "majority"})
     scene.deploy()
-    cfg.containers["containers"][1]["env"] = {"GENERATION": "3"}  # app1 changes again, alone
-    scene.inv, scene.stack = cfg.load()
-    scene.lab.hosts["h3"].down = DOWN  # app3 cannot be counted on
+    regenerate(scene, cfg, "3", "app1")  # app1 changes again, alone
+    scene.lab.hosts["h3"].checks_fail = UNCHECKED  # app3 runs but cannot be counted on (not checked: nothing to do)
     scene.lab.calls.clear()
-    outcome, _ = scene.deploy()
-    assert steps(scene.lab, "app1", "app2") == []  # app1 still runs: app1 and app2 are the majority
-    assert any(f.startswith("app1 on h1: not changed: taking app1 down would leave role app with 1 of 3 passing "
-                            "(app2), below its quorum of 2") for f in outcome.failed)
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1", "app2", "app3") == []  # app1 still runs: app1 and app2 are the majority
+    why = ("taking app1 down would leave role app with 1 of 3 passing (app2), below its quorum of 2: bring the "
+           "others back first (`inv status` shows which fail), or run `inv deploy-all --force-below-quorum` to "
+           "change it anyway")
+    assert outcome.failed == [f"app1 on h1: not changed: {why}"]
+    assert f"  app: rolling change stopped: {why}" in said
+    # the operator asks: app1 is re-created, and the run says it went on below quorum
+    outcome, said = scene.deploy(force_below_quorum=True)
+    assert outcome.failed == [] and steps(scene.lab, "app1") == [("stop", "app1"), ("recreate", "app1")]
+    assert ("  app: taking app1 down would leave role app with 1 of 3 passing (app2), below its quorum of 2; changed "
+            "anyway (--force-below-quorum)") in said
+
+
+def test_below_quorum_a_passing_member_is_not_replaced_unless_forced(scene, cfg):
+    """Issue 31: a role already below its quorum keeps what passes: a change of app1 (the one member that passes)
+    is refused, naming the role, how many pass, the quorum and the ways out; the flag changes it."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    regenerate(scene, cfg, "3", "app1")
+    for h in ("h2", "h3"):
+        scene.lab.hosts[h].checks_fail = UNCHECKED  # app2 and app3 not counted: 1 of 3 passing, quorum 2
+    scene.lab.calls.clear()
+    before = dict(scene.lab.container("app1").labels)
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1") == [] and scene.lab.container("app1").labels == before
+    why = ("role app is below its quorum (1 of 3 passing, quorum 2): taking down app1, which passes its check, could "
+           "leave nothing of it serving: bring the others back first (`inv status` shows which fail), or run "
+           "`inv deploy-all --force-below-quorum` to change it anyway")
+    assert outcome.failed == [f"app1 on h1: not changed: {why}"] and f"  app: rolling change stopped: {why}" in said
+    assert "web1" not in scene.lab.acted_on()  # the later tier waits, as after any failure
+    outcome, said = scene.deploy(force_below_quorum=True)
+    assert outcome.failed == [] and steps(scene.lab, "app1") == [("stop", "app1"), ("recreate", "app1")]
+    assert any(line.startswith("  app: role app is below its quorum (1 of 3 passing, quorum 2): taking down app1")
+               and line.endswith("; changed anyway (--force-below-quorum)") for line in said)
+
+
+def test_below_quorum_the_failing_members_are_changed_first_then_the_passing_ones(scene, cfg):
+    """Repairs and changes of the members that fail their check are what brings a role back: they go on below
+    quorum, one at a time, and once the role has its quorum again the passing member follows, no flag needed."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    regenerate(scene, cfg, "3", "app1", "app2")
+    scene.lab.container("app2").unhealthy = "wedged"  # re-created: the change of a failing member
+    scene.lab.container("app3").unhealthy = "wedged"  # repaired
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome.failed == [] and outcome.changed == 3
+    assert steps(scene.lab, "app1", "app2", "app3") == [
+        ("stop", "app2"), ("recreate", "app2"), ("stop", "app3"), ("start", "app3"), ("stop", "app1"),
+        ("recreate", "app1")]
+    assert not any("below its quorum" in line for line in said)
+
+
+@pytest.mark.parametrize("failing", [("app2",), ("app2", "app3")])
+def test_a_stopped_member_that_fails_to_start_holds_its_roles_roll(scene, cfg, failing):
+    """Issue 31: a role's stopped members start at once, before its roll. When one of them fails (a broken image),
+    the running member is not changed (what failed the others would fail it too): it keeps running as it is, the
+    run says why and exits with a failure; the later tiers wait. With both failing the role is below its quorum,
+    where the old guard gave up and app1 got the broken spec too. Once what failed is fixed, the next run rolls."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    for n in ("app2", "app3"):
+        scene.lab.container(n).running = False
+    regenerate(scene, cfg, "3")
+    for n in failing:
+        scene.lab.fail[n] = ("readiness check", "bad image")
+    before = dict(scene.lab.container("app1").labels)
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1") == [] and scene.lab.container("app1").running
+    assert scene.lab.container("app1").labels == before
+    assert {("recreate", "app2"), ("recreate", "app3")} <= set(steps(scene.lab, "app2", "app3"))
+    assert [f for f in outcome.failed if "readiness check" in f] == [
+        f"{n} on h{n[-1]}: step '{n}: readiness check `test -e /ready`': not passing after 60s (last said: bad image)"
+        for n in failing]
+    names, them = ", ".join(failing), "it" if len(failing) == 1 else "them"
+    assert f"app1 on h1: not changed: the rolling change did not begin: {names} failed before it" in outcome.failed
+    assert (f"  app: rolling change not started: {names} of role app failed before its rolling change, so it does "
+            f"not begin: app1 keeps running as it is; fix what failed {them} (said above), then run deploy-all "
+            "again") in said
+    assert "web1" not in scene.lab.acted_on() and "later tiers not started: web" in said
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()  # fixed (each repair works): the failing first, then the roll reaches app1
+    assert outcome.failed == [] and steps(scene.lab, "app1", *failing) == [
+        *(step for n in failing for step in (("stop", n), ("start", n))), ("stop", "app1"), ("recreate", "app1")]
+
+
+def test_a_repair_of_the_last_running_member_waits_when_the_others_fail_to_start(scene, cfg):
+    """The issue's story without an image change: app1 runs but fails its check (a cluster too small, say), app2 and
+    app3 were stopped and fail to start again. Restarting app1 would take down the last member that runs: its
+    repair is held like any roll."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    scene.lab.container("app1").unhealthy = "cluster size 1 of 3"
+    for n in ("app2", "app3"):
+        scene.lab.container(n).running = False
+        scene.lab.fail[n] = ("readiness check", "no cluster to join")
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1") == [] and scene.lab.container("app1").running
+    assert "app1 on h1: not changed: the rolling change did not begin: app2, app3 failed before it" in outcome.failed
+    assert "  below quorum: role app: 0 of 3 passing, quorum 2" in said
+
+
+def test_a_member_on_a_host_that_does_not_answer_holds_its_roles_roll(scene, cfg):
+    """Any failure of the role's at-once part holds its roll, one on a host that does not answer included (nothing
+    was tried there: the quorum guard could not count it, and a roll past it would change a role half seen)."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    regenerate(scene, cfg, "3", "app1")
+    scene.lab.hosts["h3"].down = DOWN
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert steps(scene.lab, "app1", "app2") == []
+    assert outcome.failed == [f"app3 on h3: h3: ssh connect failed: {DOWN}",
+                              "app1 on h1: not changed: the rolling change did not begin: app3 failed before it"]
+    assert any(line.startswith("  app: rolling change not started: app3 of role app failed before") for line in said)
+    # nothing but a host that does not answer held it, and app1, app2 (as they were) are the majority: web goes on
+    assert "  only containers on hosts that do not answer failed, and every role of tier 2 has its quorum: the " \
+           "later tiers go on" in said
+    assert [line for line in said if line.startswith("  web1: ")] == [
+        f"  web1: ok, running with {scene.lab.container('web1').ip}, image and options unchanged"]
+
+
+def test_a_move_of_a_member_that_passes_where_it_runs_counts_as_taking_it_down(scene, cfg):
+    """A container the config moves serves from its old host until the move: it counts as passing there, so the
+    quorum guard sees that moving it takes a passing member down."""
+    reconfigure(scene, cfg, app={"quorum": "majority"})
+    scene.deploy()
+    cfg.containers["containers"][3]["host"] = "h1"  # app3: h3 -> h1
+    scene.inv, scene.stack = cfg.load()
+    scene.lab.hosts["h2"].checks_fail = UNCHECKED  # app2 not counted: app1 and app3 (on h3) pass
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert "app3" in scene.lab.hosts["h3"].containers and "app3" not in scene.lab.hosts["h1"].containers
+    assert outcome.failed == [
+        "app3 on h1: not changed: taking app3 down would leave role app with 1 of 3 passing (app1), below its quorum "
+        "of 2: bring the others back first (`inv status` shows which fail), or run `inv deploy-all "
+        "--force-below-quorum` to change it anyway"]
+    assert any(line.startswith("  app: rolling change stopped: taking app3 down") for line in said)
 
 
 def test_a_cluster_with_no_member_passing_is_stopped_and_started_as_a_whole(scene, cfg):
