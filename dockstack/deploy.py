@@ -13,11 +13,13 @@ from dockstack import plan as planner
 from dockstack.cacheck import check_ca
 from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.converge import Outcome, converge, open_session, publish
+from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError
-from dockstack.health import Health
+from dockstack.health import Health, health_timeout, read_health
 from dockstack.lifecycle import keep_secrets, release_addresses
 from dockstack.remote import Remotes, parallel
 from dockstack.secretcheck import check_deployed
+from dockstack.services.registry import definition
 from dockstack.stopping import StopRequest
 from dockstack.world import World, read_world
 
@@ -49,7 +51,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")
     actions = _plan(stack, world)
-    recoveries = planner.plan_recoveries(stack, actions, world.unreachable)
+    recoveries = _unless_serving(planner.plan_recoveries(stack, actions, world.unreachable), remotes, say)
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
         say("deploy-all --dry-run: the plan (nothing is changed)")
@@ -88,6 +90,24 @@ def _plan(stack: Stack, world: World) -> list[planner.Action]:
             c.host].containers else None
 
     return planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
+
+
+def _unless_serving(recoveries: list[planner.Recovery], remotes: Remotes, say: Say) -> list[planner.Recovery]:
+    """The recoveries none of whose running members still serves as its service's serving_check says (a Galera
+    node Primary on its own, its readiness check waiting for the others): such a role is not stopped as a whole;
+    its stopped members join it. One round trip per host, only when a role is a candidate."""
+    checks = [(c, check) for r in recoveries for c in r.stop if (d := definition(c)) and (check := d.serving_check)]
+    hosts = sorted({c.host for c, _ in checks})
+    said = dict(zip(hosts, parallel(hosts, lambda h: read_health(
+        remotes[h], f"{LABEL_MANAGED}=true", [(c.name, check) for c, check in checks if c.host == h],
+        health_timeout()))))
+    serving = {c.name: said[c.host][c.name].line for c, _ in checks
+               if c.name in said[c.host] and said[c.host][c.name].exit_code == 0}
+    for r in recoveries:
+        if names := [c.name for c in r.stop if c.name in serving]:
+            say(f"role {r.role}: no member passes its check, but {', '.join(names)} still serves "
+                f"({serving[names[0]] or 'its serving check passes'}): not recovered as a whole")
+    return [r for r in recoveries if not any(c.name in serving for c in r.stop)]
 
 
 def _check_images(actions: list[planner.Action], world: World) -> None:

@@ -135,6 +135,9 @@ class Service:
     check_timeout: float = 60.0  # its bound, when the role gives none
     serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
     quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
+    # passes while a member still serves as part of a working cluster though its readiness check fails (a Galera node
+    # Primary with fewer nodes than it waits for): deploy-all never recovers a role with such a member as a whole
+    serving_check: str | None = None
     # the MariaDB accounts its containers log in with over the network, and the databases each owns: galera makes
     # them (root, on a node's local socket); the service itself manages no account
     databases: tuple[DatabaseUser, ...] = ()

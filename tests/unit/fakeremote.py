@@ -39,6 +39,9 @@ def action_values(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     return dict(pairs), argv[end + 1:]
 
 
+SERVING_CHECK = "serving"  # a service definition's serving_check, as a test gives one to a role
+
+
 @dataclass
 class FakeContainer:
     name: str
@@ -52,6 +55,7 @@ class FakeContainer:
     unhealthy: str = ""  # its readiness check fails saying this ("": it passes)
     paused: bool = False  # `docker pause`: Docker says running, the health script does not check it
     frozen: bool = False  # its service stopped by SIGSTOP: its check gets no answer (timeout(1)'s 124)
+    serving: bool = False  # a check named SERVING_CHECK passes though its readiness check fails
 
 
 @dataclass
@@ -280,11 +284,14 @@ class Lab:
         """HEALTH_SCRIPT: `health NAME EXIT BASE64-LINE` for each running container with the label and a check."""
         key, _, value = label.partition("=")
         out = []
-        for name in pairs[0::2]:
+        for name, check in zip(pairs[0::2], pairs[1::2]):
             c = host.containers.get(name)
             if c and c.running and not c.paused and c.labels.get(key) == value:  # docker ps status=running
                 if c.frozen:
                     out.append(f"health {name} 124 -")
+                    continue
+                if check == SERVING_CHECK:
+                    out.append(f"health {name} {0 if c.serving else 1} {base64.b64encode(b'serving').decode()}")
                     continue
                 line = base64.b64encode(c.unhealthy.encode()).decode() if c.unhealthy else "-"
                 out.append(f"health {name} {1 if c.unhealthy else 0} {line}")

@@ -11,12 +11,13 @@ import os
 import re
 import subprocess
 import threading
+import types
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from dockstack import actions, addressbook, cacheck, facts, health, lifecycle
+from dockstack import actions, addressbook, cacheck, deploy, facts, health, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.converge import open_session
@@ -29,7 +30,7 @@ from dockstack.services import puppet as puppet_service
 from dockstack.services.dnsmasq import DNSMASQ_DIR
 from dockstack.services.registry import facts_wanted
 from dockstack.world import read_world
-from tests.unit.fakeremote import Call, FakeHost, Lab, action_values
+from tests.unit.fakeremote import SERVING_CHECK, Call, FakeHost, Lab, action_values
 
 BOOK = f"{DNSMASQ_DIR}/dns"  # the address book's copy on h1
 CHECK = "test -e /ready"
@@ -598,8 +599,8 @@ def test_below_quorum_the_failing_members_are_changed_first_then_the_passing_one
     outcome, said = scene.deploy()
     assert outcome.failed == [] and outcome.changed == 3
     assert steps(scene.lab, "app1", "app2", "app3") == [
-        ("stop", "app2"), ("recreate", "app2"), ("stop", "app3"), ("start", "app3"), ("stop", "app1"),
-        ("recreate", "app1")]
+        ("stop", "app2"), ("recreate", "app2"), ("resume", "app3"), ("stop", "app3"), ("start", "app3"),
+        ("stop", "app1"), ("recreate", "app1")]
     assert not any("below its quorum" in line for line in said)
 
 
@@ -634,15 +635,19 @@ def test_a_stopped_member_that_fails_to_start_holds_its_roles_roll(scene, cfg, f
     scene.lab.calls.clear()
     outcome, said = scene.deploy()  # fixed (each repair works): the failing first, then the roll reaches app1
     assert outcome.failed == [] and steps(scene.lab, "app1", *failing) == [
-        *(step for n in failing for step in (("stop", n), ("start", n))), ("stop", "app1"), ("recreate", "app1")]
+        *(step for n in failing for step in (("resume", n), ("stop", n), ("start", n))), ("stop", "app1"),
+        ("recreate", "app1")]
 
 
-def test_a_repair_of_the_last_running_member_waits_when_the_others_fail_to_start(scene, cfg):
+def test_a_repair_of_the_last_running_member_waits_when_the_others_fail_to_start(scene, cfg, monkeypatch):
     """The issue's story without an image change: app1 runs but fails its check (a cluster too small, say), app2 and
-    app3 were stopped and fail to start again. Restarting app1 would take down the last member that runs: its
-    repair is held like any roll."""
+    app3 were stopped and fail to start again. Its role has a serving check that app1 passes (it still serves, as a
+    Galera node Primary on its own does), so the role is not recovered as a whole: restarting app1 would take down
+    the last member that serves, and its repair is held like any roll."""
     reconfigure(scene, cfg, app={"quorum": "majority"})
     scene.deploy()
+    monkeypatch.setattr(deploy, "definition", lambda c: types.SimpleNamespace(serving_check=SERVING_CHECK))
+    scene.lab.container("app1").serving = True  # the role's definition has a serving check: app1 passes it
     scene.lab.container("app1").unhealthy = "cluster size 1 of 3"
     for n in ("app2", "app3"):
         scene.lab.container(n).running = False
@@ -650,6 +655,7 @@ def test_a_repair_of_the_last_running_member_waits_when_the_others_fail_to_start
     scene.lab.calls.clear()
     outcome, said = scene.deploy()
     assert steps(scene.lab, "app1") == [] and scene.lab.container("app1").running
+    assert "role app: no member passes its check, but app1 still serves (serving): not recovered as a whole" in said
     assert "app1 on h1: not changed: the rolling change did not begin: app2, app3 failed before it" in outcome.failed
     assert "  below quorum: role app: 0 of 3 passing, quorum 2" in said
 

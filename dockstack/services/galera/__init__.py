@@ -186,6 +186,7 @@ SERVICE = Galera(
     name="galera", secret_files=(ROOT_PASSWORD, SST_PASSWORD), retired_secrets=RETIRED_SECRETS,
     # ready when the node is Synced and the cluster has as many nodes as should run
     check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
+    serving_check=f"sh {MOUNT}/clustercheck primary",  # Synced in a Primary component, whatever its size
     quorum=MAJORITY,  # a primary component needs a majority of the nodes
     mount=MOUNT,
     # its folder read-only (what its supervisor runs, the start decision): the host reads grastate.dat and writes
