@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="rounds of the ten-role stack (default 5)")
     p.add_argument("--real-rounds", type=int, default=2, help="rounds of the real shipped stack (default 2)")
     p.add_argument("--full-stops", type=int, default=10,
-                   help="after the real stack's last round: kill -9 of every Galera node, then deploy-all, this many "
-                        "times (default 10; 0: no day-2 measurements, neither the rolling changes)")
+                   help="after the real stack's last round: every Galera node stopped (each kind: docker kill, "
+                        "pkill -9 and SIGSTOP of mariadbd, docker pause), then deploy-all, this many times per kind "
+                        "(default 10; 0: no day-2 measurements, neither the rolling changes)")
     p.add_argument("--scale-rounds", type=int, default=3, help="rounds of each scale size (default 3)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[30, 60, 120],
                    help="scale stack sizes (default 30,60,120)")

@@ -4,8 +4,9 @@
   prober in the openstack container opening a new MySQL connection (held 0.15 s) and a keystone GET through the
   VIP every 0.2 s:
   how many probes failed, and the longest gap between two that passed;
-- full stops: kill -9 (docker kill) of all three Galera nodes, then one deploy-all, N times in a row: how long
-  each took, and that each brought back three Synced nodes holding the last committed row.
+- full stops of each kind (FULL_STOPS: docker kill, mariadbd killed with -9 or stopped with SIGSTOP inside
+  running containers, docker pause) of all three Galera nodes, then one deploy-all, N times in a row each: how
+  long each took, and that each brought back three Synced nodes holding the last committed row.
 
 The prober's text is here (PROBER) and tests/e2e/test_day2.py runs the same one.
 """
@@ -64,6 +65,15 @@ while time.time() < end and not os.path.exists("/tmp/dockstack-probe.stop"):
         log.write(f"{t:.3f} keystone fail {type(exc).__name__}: {str(exc)[:100]!r}\n")
     time.sleep(max(0.0, 0.2 - (time.time() - t)))
 """
+
+
+# how each kind of full stop is made on every Galera node (argv on its host; {name}: the container)
+FULL_STOPS = {
+    "docker kill": ("docker", "kill", "{name}"),
+    "pkill -9 mariadbd": ("docker", "exec", "{name}", "pkill", "-9", "-x", "mariadbd"),
+    "kill -STOP mariadbd": ("docker", "exec", "{name}", "pkill", "-STOP", "-x", "mariadbd"),
+    "docker pause": ("docker", "pause", "{name}"),
+}
 
 
 class Prober:
@@ -151,16 +161,19 @@ def measure_day2(runner: Runner, hosts: Path, containers: Path, recoveries: int,
 
         sql(nodes[0], "CREATE DATABASE IF NOT EXISTS bench; CREATE TABLE IF NOT EXISTS bench.rows "
                       "(id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(64))")
-        for i in range(1, recoveries + 1):
-            value = f"stop-{uuid.uuid4().hex[:12]}"
-            sql(nodes[i % len(nodes)], f"INSERT INTO bench.rows (v) VALUES ('{value}')")
-            parallel(nodes, lambda c: remotes[c.host].run(["docker", "kill", c.name], f"{c.name}: docker kill"))
-            run = runner.inv("deploy-all", hosts=hosts, containers=containers, check=False)
-            states = [sql(c, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").split()[-1] for c in nodes]
-            kept = [sql(c, f"SELECT COUNT(*) FROM bench.rows WHERE v = '{value}'") for c in nodes]  # value: hex
-            ok = run.code == 0 and states == ["Synced"] * 3 and kept == ["1"] * 3
-            res.day2.setdefault("recoveries", []).append({"seconds": run.seconds, "ok": ok, "states": states})
-            say(f"day 2: full stop {i}/{recoveries} (kill -9 of every galera node): deploy-all {run.seconds:.1f}s, "
-                f"{'3 Synced with the last row' if ok else f'NOT healed: {states} {kept}'}")
-            if not ok:
-                raise BenchError(f"full stop {i} was not healed by one deploy-all:\n{run.output}")
+        for kind, argv in FULL_STOPS.items():
+            for i in range(1, recoveries + 1):
+                value = f"stop-{uuid.uuid4().hex[:12]}"
+                sql(nodes[i % len(nodes)], f"INSERT INTO bench.rows (v) VALUES ('{value}')")
+                parallel(nodes, lambda c, argv=argv, kind=kind: remotes[c.host].run(
+                    [a.format(name=c.name) for a in argv], f"{c.name}: {kind}"))
+                run = runner.inv("deploy-all", hosts=hosts, containers=containers, check=False)
+                states = [sql(c, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").split()[-1] for c in nodes]
+                kept = [sql(c, f"SELECT COUNT(*) FROM bench.rows WHERE v = '{value}'") for c in nodes]  # value: hex
+                ok = run.code == 0 and states == ["Synced"] * 3 and kept == ["1"] * 3
+                res.day2.setdefault("recoveries", []).append({"kind": kind, "seconds": run.seconds, "ok": ok,
+                                                              "states": states})
+                say(f"day 2: full stop {i}/{recoveries} ({kind} on every galera node): deploy-all "
+                    f"{run.seconds:.1f}s, {'3 Synced with the last row' if ok else f'NOT healed: {states} {kept}'}")
+                if not ok:
+                    raise BenchError(f"full stop {i} ({kind}) was not healed by one deploy-all:\n{run.output}")

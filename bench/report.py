@@ -19,7 +19,7 @@ from tests.memory import GIB
 RATIO_LIMIT, RATIO_GOAL = 1.5, 1.0  # deploy-all from empty / floor (issue 29: back at the floor)
 NO_CHANGE_GOAL = 1.5  # seconds (issue 29)
 REAL_NO_CHANGE_GOAL = 3.0  # seconds: the real stack's no-change run, every container's readiness check included
-RECOVERY_GOAL = 90.0  # seconds: one deploy-all after kill -9 of every Galera node
+RECOVERY_GOAL = 90.0  # seconds: one deploy-all after every Galera node was stopped (each kind of full stop)
 PER_CONTAINER_GROWTH_GOAL = 1.0  # time per container at the largest size / at the smallest (issue 29)
 BYTES_GROWTH_GOAL = 1.05  # bytes per container must not grow with N (5% for longer names)
 
@@ -233,14 +233,22 @@ def day2_report(res: Results, goals: list[Goal]) -> list[str]:
         goals.append(Goal("rolling changes: no failed probe through the VIP (every 0.2 s)",
                           f"{bad} failed; longest gap {gap:.2f} s", bad == 0))
     if stops:
+        kinds = list(dict.fromkeys(x.get("kind", "docker kill") for x in stops))  # older results: docker kill only
+        n = max(sum(x.get("kind", "docker kill") == k for x in stops) for k in kinds)
+        out += ["", "Full stops: all three Galera nodes stopped one way (docker kill; mariadbd killed with -9 or "
+                "stopped with SIGSTOP inside running containers; docker pause), then one deploy-all, each kind "
+                f"{n} times in a row; each must bring back three Synced nodes holding the last committed row. "
+                "Seconds of each deploy-all (**bold**: not healed).\n",
+                "| full stop | " + " | ".join(str(i) for i in range(1, n + 1)) + " | slowest, s |",
+                "| --- |" + " ---: |" * (n + 1)]
+        for k in kinds:
+            mine = [x for x in stops if x.get("kind", "docker kill") == k]
+            out.append(f"| {k} | " + " | ".join(f"{x['seconds']:.1f}" if x["ok"] else f"**{x['seconds']:.1f}**"
+                                                for x in mine) + " |" * (n - len(mine))
+                       + f" | {max(x['seconds'] for x in mine):.1f} |")
         secs = [x["seconds"] for x in stops]
-        out += ["", f"Full stops: kill -9 of all three Galera nodes, then one deploy-all, {len(stops)} times in a "
-                "row; each must bring back three Synced nodes holding the last committed row.\n",
-                "| full stop | " + " | ".join(str(i) for i in range(1, len(stops) + 1)) + " |",
-                "| --- |" + " ---: |" * len(stops),
-                "| deploy-all, s | " + " | ".join(f"{s:.1f}" for s in secs) + " |",
-                "| healed | " + " | ".join("yes" if x["ok"] else "**no**" for x in stops) + " |"]
-        goals.append(Goal(f"Galera full stops: each healed by one deploy-all in < {RECOVERY_GOAL:g} s",
+        goals.append(Goal(f"Galera full stops of each kind ({', '.join(kinds)}): each healed by one deploy-all in "
+                          f"< {RECOVERY_GOAL:g} s",
                           f"{sum(x['ok'] for x in stops)} of {len(stops)} healed, slowest {max(secs):.1f} s",
                           all(x["ok"] for x in stops) and max(secs) < RECOVERY_GOAL))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import queue
 import random
@@ -517,6 +518,37 @@ def test_dnsmasq_that_does_not_answer_fails_the_create_and_leaves_nothing(invent
     assert_dhcp_answers(inventory, shipped, ["galera", "control"])
     out = converged_with_the_same_addresses(before)
     assert "webui: create on host1 (name in dnsmasq lease data" in out
+
+
+FREEZES = {  # issue 31: a dnsmasq that runs to Docker but answers nothing, and what brings it back by hand
+    "docker pause": ("docker pause dnsmasq", "docker unpause dnsmasq"),
+    "kill -STOP": ("docker exec dnsmasq pkill -STOP -x dnsmasq", "docker exec dnsmasq pkill -CONT -x dnsmasq"),
+}
+
+
+@pytest.mark.parametrize("freeze", list(FREEZES))
+def test_a_frozen_dnsmasq_is_unhealthy_and_resumed_by_deploy_all(inventory, shipped, freeze):
+    """Issue 31: dnsmasq paused, or its process stopped with SIGSTOP: `inv status` shows it failing (its check asks
+    it a DNS question), and deploy-all repairs it by the smallest step (resumed: the same container, no restart),
+    reported as changed; every address stays."""
+    before = {n: r["ip"] for n, r in shipped.items()}
+    stop, undo = FREEZES[freeze]
+    started_at = ssh(inventory, "host1", "docker inspect -f '{{.State.StartedAt}}' dnsmasq").stdout.strip()
+    ssh(inventory, "host1", stop)
+    try:
+        rows = {r["name"]: r for r in json.loads(run_inv("status", "--json", env=FAST, check=False).stdout)}
+        assert rows["dnsmasq"]["health"] == "fail", rows["dnsmasq"]
+        out = run_inv("deploy-all", env=FAST).stdout
+        assert "  dnsmasq: repair (unhealthy: " in out, out
+        assert re.search(r"^  dnsmasq: resumed: (unpaused|continued \d+)", out, re.M), out
+        assert SUMMARY.search(out) and SUMMARY.search(out).groups()[1:] == ("1", "0"), out
+    finally:
+        ssh(inventory, "host1", f"{undo} || true", check=False)
+    assert ssh(inventory, "host1", "docker inspect -f '{{.State.StartedAt}}' dnsmasq").stdout.strip() == started_at
+    rows = {r["name"]: r for r in json.loads(run_inv("status", "--json").stdout)}
+    assert rows["dnsmasq"]["health"] == "pass", rows["dnsmasq"]
+    assert_dhcp_answers(inventory, shipped, ["galera", "control"])
+    converged_with_the_same_addresses(before)
 
 
 # --- 4. damaged address-book files -----------------------------------------------------------------

@@ -239,6 +239,69 @@ def test_killed_nodes_recover_their_seqno_first(cluster, inventory):
         assert "dockstack-galera: recovered position " in logs, c.name
 
 
+FULL_STOPS = {  # issue 31: every node down in a way that leaves its container running (or a mix), by shell on its host
+    "pkill -9 mariadbd": ["docker exec {name} pkill -9 -x mariadbd"] * 3,  # what the OOM killer leaves
+    "kill -STOP mariadbd": ["docker exec {name} pkill -STOP -x mariadbd"] * 3,  # a hung node
+    "docker pause": ["docker pause {name}"] * 3,
+    "mix": ["docker exec {name} pkill -9 -x mariadbd", "docker pause {name}", "docker stop {name}"],
+}
+
+
+@pytest.mark.parametrize("kind", list(FULL_STOPS))
+def test_no_node_in_a_primary_component_is_recovered_whatever_the_containers_say(cluster, inventory, kind):
+    """Issue 31: the containers run (or some do) but no mariadbd serves a Primary component: deploy-all stops the
+    running ones cleanly (each resumed first) and starts the role as from a full stop, so the most advanced node
+    bootstraps and the others rejoin: cluster size 3 and the row written before it is still there."""
+    _, nodes, _ = cluster
+    value = f"{kind.split()[0]}-{uuid.uuid4().hex[:12]}"
+    insert(inventory, nodes[0], value)
+    parallel(list(zip(nodes, FULL_STOPS[kind])), lambda item: ssh(
+        inventory, item[0].host, item[1].format(name=shlex.quote(item[0].name))))
+    started = time.monotonic()
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+    took = time.monotonic() - started
+    print(f"\ngalera: {kind} on every node, recovered by deploy-all in {took:.1f}s")
+    assert "recovering role galera: none of its 3 members passes its check" in out, out
+    assert len([x for x in out.splitlines() if "starts the cluster" in x]) == 1, out
+    for c in nodes:
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3 want=3"), c.name
+        assert has_row(inventory, c, value), c.name
+    assert took < 90, out
+
+
+def test_a_paused_node_is_unhealthy_and_unpaused_by_deploy_all(cluster, inventory):
+    """Issue 31: `docker pause` of one node: deploy-all says it is unhealthy (paused), unpauses it (no restart: the
+    same container start), and it is Synced in the cluster of 3 again."""
+    _, nodes, _ = cluster
+    c = nodes[1]
+    started_at = ssh(inventory, c.host, f"docker inspect -f '{{{{.State.StartedAt}}}}' {c.name}").stdout.strip()
+    ssh(inventory, c.host, f"docker pause {c.name}")
+    dry = run_inv("deploy-all", "--dry-run", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+    assert f"  {c.name} ({c.host}): repair (unhealthy: paused" in dry, dry
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+    assert f"  {c.name}: resumed: unpaused" in out, out
+    assert re.search(r"^deploy-all: 14 ok, 1 changed, 0 failed", out, re.M), out
+    assert ssh(inventory, c.host, f"docker inspect -f '{{{{.State.StartedAt}}}}' {c.name}").stdout.strip() == started_at
+    assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3 want=3")
+
+
+def test_a_node_primary_alone_is_not_stopped_to_recover_its_role(cluster, inventory):
+    """Two nodes stopped cleanly leave galera1 Primary on its own: its readiness check waits for 3, but it serves,
+    so deploy-all does not recover the role as a whole (galera1 keeps running); the others join it."""
+    _, nodes, _ = cluster
+    started_at = ssh(inventory, nodes[0].host,
+                     f"docker inspect -f '{{{{.State.StartedAt}}}}' {nodes[0].name}").stdout.strip()
+    for c in nodes[1:]:
+        run_inv("stop", f"--name={c.name}", containers=SHIPPED, timeout=INV_TIMEOUT)
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+    assert "recovering role galera" not in out, out
+    assert "galera1 still serves" in out, out
+    assert ssh(inventory, nodes[0].host,
+               f"docker inspect -f '{{{{.State.StartedAt}}}}' {nodes[0].name}").stdout.strip() == started_at
+    for c in nodes:
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3 want=3"), c.name
+
+
 def test_vip_failover_keeps_mysql_through_the_vip(cluster, inventory):
     """Stop the haproxy container that holds the VIP: the other takes it within 5 s, and a MySQL client through
     the VIP's name reads the same data before and after; started again, only one of them holds it."""
