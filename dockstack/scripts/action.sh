@@ -146,7 +146,7 @@ case $mode in
               out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
             fi ;;
   resume)   # the smallest repair: a paused container unpaused, every stopped (SIGSTOP) process in it continued;
-            # its eth0, address and files stay. Fails at once when nothing was paused or stopped: a restart is next
+            # its eth0, address and files stay
             state=$(docker container inspect --format '{{.State.Running}} {{.State.Paused}}' "$name" 2>&1) ||
               fail "docker inspect" "$state"
             case $state in "true true") ;; "true false") ;; *) fail resume "not running ($state)" ;; esac
@@ -161,6 +161,12 @@ case $mode in
               st=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)
               if [ "$st" = T ] && kill -CONT "$p" 2>/dev/null; then resumed="${resumed:+$resumed, }continued $p"; fi
             done
+            # nothing to resume: its check asked once more (a member of a cluster whose others came back meanwhile
+            # passes now), else a restart is next
+            if [ -z "$resumed" ] && [ -n "$check" ] &&
+               timeout -k 1 10 docker exec "$name" sh -c "$check" >/dev/null 2>&1 < /dev/null; then
+              resumed="nothing: its check passes now"
+            fi
             [ -n "$resumed" ] || fail resume "nothing in it was paused or stopped"
             echo "resumed $resumed" ;;
 esac

@@ -392,10 +392,13 @@ class Lab:
 
     def resume(self, c: FakeContainer | None, check: bool) -> Result:
         """ACTION_SCRIPT's resume: unpaused, its stopped processes continued, its address as it was, then the check;
-        it fails at once when nothing was paused or stopped (a failure set in `fail` waits for the next action)."""
+        it fails at once when nothing was paused or stopped and its check still fails (a failure set in `fail` waits
+        for the next action)."""
         if c is None or not c.running:
             return Result(False, 1, "failed resume\nsaid not running (false false)\n", "")
         resumed = ", ".join(what for what, yes in (("unpaused", c.paused), (f"continued {c.pid}", c.frozen)) if yes)
+        if not resumed and check and not c.unhealthy and c.name not in self.fail:
+            resumed = "nothing: its check passes now"
         if not resumed:
             return Result(False, 1, "failed resume\nsaid nothing in it was paused or stopped\n", "")
         c.paused = c.frozen = False
