@@ -10,6 +10,7 @@ a second deploy-all sees what the first one left.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import ipaddress
@@ -27,6 +28,7 @@ from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import RemoteError
 from dockstack.remote import Result
 from dockstack.services import SERVICE_ROOT, puppet
+from dockstack.services.registry import facts_wanted
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA==\n-----END CERTIFICATE-----\n"  # what the fake Puppet server holds
 
@@ -273,10 +275,10 @@ class Lab:
         if replica and f"{replica}/registry" in host.dirs:
             out += self.book(host, "replica", replica)
         out += ["#state", "#files"]
-        served = (f"{SERVICE_ROOT}/haproxy/", f"{SERVICE_ROOT}/puppet/")
+        # the definitions' `digested` globs, as host_facts.sh finds them (find -path: `*` matches `/` too)
+        digested = [f"{SERVICE_ROOT}/{service}/*/{glob}" for service, glob in facts_wanted()[2]]
         out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
-                if p.startswith(f"{SERVICE_ROOT}/") and "/.incoming" not in p
-                and (p.startswith(served) or p.endswith("/dnsmasq.conf"))]
+                if "/.incoming" not in p and any(fnmatch.fnmatchcase(p, d) for d in digested)]
         out.append("#end")
         return "\n".join(out) + "\n"
 

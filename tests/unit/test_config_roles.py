@@ -27,7 +27,7 @@ def test_role_defaults(cfg):
     _, st = cfg.load()
     dns, app = st.roles
     # a service role without check: gets its service's own readiness check and its bound
-    assert dns == Role(name="dnsmasq", depends_on=(), check="pgrep -x dnsmasq", check_timeout=20.0, classes=(),
+    assert dns == Role(name="dnsmasq", depends_on=(), check=DEFINITIONS["dnsmasq"].check, check_timeout=20.0, classes=(),
                        balance=(), service="dnsmasq", definition=DEFINITIONS["dnsmasq"])
     assert dns.definition is DEFINITIONS["dnsmasq"]
     assert app.service is None
@@ -77,7 +77,7 @@ def test_shipped_tiers(shipped_stack):
 def test_shipped_role_fields(shipped_stack):
     st = shipped_stack
     dns = st.role("dnsmasq")
-    assert (dns.check, dns.check_timeout, dns.depends_on) == ("pgrep -x dnsmasq", 20.0, ())
+    assert (dns.check, dns.check_timeout, dns.depends_on) == ("sh /var/lib/dockstack/check", 20.0, ())
     assert st.role("puppet").check_timeout == 300.0  # the JVM and JRuby start slowly on a small machine
     galera = st.role("galera")
     assert galera.classes == ("profile::galera",)
