@@ -527,7 +527,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
                    check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1,
                    users=[("u", "U_PASSWORD", [("d", "d")])], retired_users=["old"], check_user="nobody",
-                   secrets="/x/secrets", root_password="R", sst_password="S")
+                   secrets="/x/secrets", root_password="R", sst_password="S", accounts_done="/x/done",
+                   provision_retry=1)
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):

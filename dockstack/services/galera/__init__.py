@@ -36,6 +36,10 @@ REJOIN_AFTER = 20
 REJOIN_DISCONNECTED = 5
 REJOIN_POLL = 5  # seconds between the watchdog's looks
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
+# inside the container: the supervisor's note that the running mariadbd's accounts are set up and their passwords are
+# their secret files' (the clustercheck answers 503 until then); made anew for each mariadbd it starts
+ACCOUNTS_DONE = "/run/dockstack-galera/accounts-done"
+PROVISION_RETRY = 5  # seconds between the supervisor's tries at setting the accounts up
 START_FILES = ("entrypoint", "clustercheck")
 # MariaDB's root answers on a node's local socket only. Over the network, each registered service's own accounts
 # (their `databases`), each with every right on its own databases and no other right: the supervisor makes them
@@ -93,7 +97,8 @@ def render_file(name: str, users: Sequence[DatabaseUser]) -> str:
                   retired_users=RETIRED_USERS, check_user=CHECK_USER, secrets=SECRETS_MOUNT,
                   root_password=ROOT_PASSWORD[1], sst_password=SST_PASSWORD[1],
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
-                  rejoin_stop=REJOIN_STOP, answer_bound=CHECK_ANSWER)
+                  rejoin_stop=REJOIN_STOP, answer_bound=CHECK_ANSWER,
+                  accounts_done=ACCOUNTS_DONE, provision_retry=PROVISION_RETRY)
 
 
 def nodes(cluster: Cluster) -> list[cluster_state.Node]:
