@@ -111,6 +111,7 @@ class Lab:
         self.before_txn: list[Callable[[Lab, FakeHost, str, list[str]], None]] = []  # another run, meanwhile
         self.locked_by = ""  # another run holds the address book's lock
         self.slow_once: set[str] = set()  # containers whose failing check passes the next time it runs
+        self.blips: dict[str, int] = {}  # containers whose failing check passes after it failed this many more times
         self.ca = FAKE_CA  # what the Puppet server's CA file holds ("": no such file)
         # the Puppet server's CA: certname -> the container whose agent holds its certificate (one per name: the
         # server signs no duplicate), and the challenge it signs each name with (autosign.sh's derivation)
@@ -300,6 +301,11 @@ class Lab:
                 if name in self.slow_once:  # it failed only because its host was busy: it passes when asked again
                     self.slow_once.discard(name)
                     c.unhealthy = ""
+                if c.unhealthy and name in self.blips:  # its supervisor is healing it: fails this many more times
+                    self.blips[name] -= 1
+                    if self.blips[name] <= 0:
+                        del self.blips[name]
+                        c.unhealthy = ""
         return "\n".join(out) + "\n"
 
     @staticmethod

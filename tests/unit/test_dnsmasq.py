@@ -23,7 +23,8 @@ def test_the_definition_asks_its_check_script_which_it_renders_and_digests(shipp
     c = shipped_stack.container("dnsmasq")
     ctx = Context(shipped_stack, shipped_inventory.network, ("10.100.0.2",), DEFINITIONS)
     files = d.files(ctx, c)
-    assert files["check"] == dnsmasq.render_check() == d.start_files(c)["check"]  # part of its spec: a new one re-creates
+    # a start file: part of its spec, so a new one re-creates the container
+    assert files["check"] == dnsmasq.render_check() == d.start_files(c)["check"]
     # restart_on_change compares every file it renders with the host's digests: each must be digested, or every
     # deploy-all would restart dnsmasq
     assert d.restart_on_change and set(files) == set(d.digested)

@@ -20,7 +20,7 @@ from dockstack.services import openstack as openstack_service
 
 
 class Quiet(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.send_response(300)
         self.end_headers()
 
