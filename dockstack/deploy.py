@@ -45,7 +45,8 @@ def deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, dry_run
 def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: StopRequest, dry_run: bool,
                 prune: bool, force_below_quorum: bool) -> Outcome:
     started = time.monotonic()
-    world = read_world(inv, stack, remotes, tolerate=True, health=True, confirm=True)
+    world = read_world(inv, stack, remotes, tolerate=True, health=True, confirm=True, say=say,
+                       stopping=lambda: bool(stop.signal))
     check_ca(stack, world.hosts, world.unreachable)  # a CA made for a stack that is not new: refused, dry run too
     check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dockstack.remote import Remote
@@ -107,6 +107,18 @@ def health_of(running: bool, check: str | None, result: CheckResult | None, limi
     if result.exit_code in TIMED_OUT:
         return Health(FAIL, f"no answer within {limit:g}s" + (f": {said}" if said else ""))
     return Health(FAIL, said or f"exit code {result.exit_code}, no output")
+
+
+def settling(results: Mapping[str, CheckResult], settle: Mapping[str, float], waited: float) -> list[str]:
+    """The containers whose check still fails `waited` s after the first look while their settle bound (how long a
+    failure may be a blip their service's own supervisor heals) has not passed: asked again, in name order."""
+    return sorted(n for n, r in results.items() if r.exit_code != 0 and waited < settle.get(n, 0.0))
+
+
+def next_look(pending: Iterable[str], settle: Mapping[str, float], waited: float, poll: float) -> float:
+    """Seconds until the next look at the `pending` checks: `poll`, but never past the last of their bounds."""
+    left = max((settle.get(n, 0.0) - waited for n in pending), default=0.0)
+    return max(0.0, min(poll, left))
 
 
 def read_health(remote: Remote, label: str, checks: Sequence[tuple[str, str]],

@@ -133,8 +133,9 @@ def render_quarantine(ip: str) -> str:
 
 
 def render_dnsmasq_conf(network: Network, dnsmasq: Container, servers: list[str], slice_index: int = 0,
-                        slice_count: int = 1) -> str:
+                        slice_count: int = 1, answer: tuple[str, str] | None = None) -> str:
+    """dnsmasq.conf; answer: (name, text) of a TXT record it serves from this file alone (what its check asks)."""
     start, end = dhcp_slice(network, slice_index, slice_count)
     return render("dnsmasq/dnsmasq.conf.j2", name=dnsmasq.name, net=network, netmask=network.subnet.netmask,
                   dns_servers=servers, range_start=start, range_end=end, slice_index=slice_index,
-                  slice_count=slice_count)
+                  slice_count=slice_count, answer=answer)

@@ -8,6 +8,8 @@ actions report.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from dockstack import addressbook, facts
@@ -20,6 +22,8 @@ from dockstack.services import SERVICE_ROOT, service_dir
 from dockstack.services.registry import facts_wanted
 
 CONFIRM_FACTOR, CONFIRM_MIN = 3, 30.0  # a failed check is run again with this longer bound before a repair
+SETTLE_POLL = 5.0  # seconds between looks at failed checks still within their role's settle bound (deploy-all)
+Looks = dict[str, dict[str, health_mod.CheckResult]]  # host -> container -> what its check said
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class World:
     first_looks: dict[str, dict[str, health_mod.CheckResult]] = field(default_factory=dict)
     confirm_limit: float = 0.0
     replicas: dict[str, facts.BookCopy] = field(default_factory=dict)  # host -> its replica (absent: none yet)
+    # host -> container -> (which look, seconds after the first) of a check that failed, then passed
+    passed_later: dict[str, dict[str, tuple[int, float]]] = field(default_factory=dict)
 
     def health(self, stack: Stack, name: str, host: str) -> health_mod.Health:
         """A container's health on a host, from the checks this world read (none read: not checked)."""
@@ -49,7 +55,11 @@ class World:
         if first is None or said.state != health_mod.PASS:
             return said
         failed = health_mod.health_of(running, check, first, self.check_limit, stack.mask)
-        return health_mod.Health(health_mod.PASS, f"passes on a second look (it failed: {failed.detail})")
+        look, after = self.passed_later.get(host, {}).get(name, (2, 0.0))
+        if look <= 2:
+            return health_mod.Health(health_mod.PASS, f"passes on a second look (it failed: {failed.detail})")
+        return health_mod.Health(health_mod.PASS, f"passes on look {look}, {after:.0f}s after the first: its service "
+                                                  f"healed itself (it failed: {failed.detail})")
 
     def copy_of(self, copy: addressbook.Copy) -> facts.BookCopy | None:
         """What the facts found of one copy of the address book (None: nothing, or its host did not answer)."""
@@ -65,13 +75,15 @@ class World:
 
 
 def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = False,
-               health: bool = False, confirm: bool = False) -> World:
+               health: bool = False, confirm: bool = False, say: Callable[[str], None] | None = None,
+               stopping: Callable[[], bool] = lambda: False) -> World:
     """Every host's facts, in parallel. A host that cannot be read raises, or with tolerate (deploy-all)
     is listed in World.unreachable so that only its own containers fail. With health, every running container's
     readiness check runs once at the same time (one more round trip per host, in parallel with the facts: the
-    checks do not wait for them). With confirm (deploy-all, which repairs what fails), every check that failed
-    runs once more with a longer bound (confirm_limit()), in parallel on each host: a check that was only slow on a
-    busy host does not cost a healthy container a restart, and --dry-run shows what the run would do."""
+    checks do not wait for them). With confirm (deploy-all, which repairs what fails), the checks that failed are
+    asked again (look_again): a check that was only slow on a busy host, or a sub-service its own supervisor is
+    restarting, does not cost a healthy container a repair, and --dry-run shows what the run would do. `say` tells
+    of a wait for a settle bound; `stopping` ends that wait (a signal)."""
     tags = sorted({c.image for c in stack.containers})
     net = inv.network
 
@@ -100,18 +112,22 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
 
     names = [h.name for h in inv.hosts]
     jobs = [(read, h) for h in names] + ([(check, h) for h in names] if health else [])
+    started = time.monotonic()  # the first look
     answers = parallel(jobs, lambda job: job[0](job[1]))
     results = dict(zip(names, answers[:len(names)]))
     checked = {h: a for h, a in zip(names, answers[len(names):]) if h in results and isinstance(a, dict)}
     errors = {h: r for h, r in results.items() if isinstance(r, DockstackError)}
-    first_looks: dict[str, dict[str, health_mod.CheckResult]] = {}
+    first_looks: Looks = {}
+    passed_later: dict[str, dict[str, tuple[int, float]]] = {}
     if health and confirm:
         first_looks = {h: failed for h, said in checked.items()
                        if (failed := {n: r for n, r in said.items() if r.exit_code != 0})}
-        again = dict(zip(first_looks, parallel(list(first_looks), lambda h: check(
-            h, [(n, c) for n, c in checks if n in first_looks[h]], confirm_limit()))))
-        for h, said in again.items():
-            checked[h] = {**checked[h], **{n: said.get(n, first_looks[h][n]) for n in first_looks[h]}}
+
+        def ask(host_name: str, which: list[str]) -> dict[str, health_mod.CheckResult]:
+            return check(host_name, [(n, c) for n, c in checks if n in which], confirm_limit())
+
+        settle = {c.name: stack.role(c.role).settle for c in stack.containers}
+        passed_later = look_again(first_looks, checked, ask, settle, started, say, stopping)
     if errors and not tolerate:
         raise next(iter(errors.values()))
     found = {h: (facts.HostFacts({}, {}, {}) if h in errors else r) for h, r in results.items()}
@@ -125,7 +141,44 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
                 for h, f in found.items() if (r := f.replica) is not None}
     book, notes = addressbook.merge([*copies.values(), *replicas.values()])
     return World(found, book, copies, tuple(notes), {h: str(e) for h, e in errors.items()}, checked,
-                 limit if health else 0.0, first_looks, confirm_limit() if first_looks else 0.0, replicas=replicas)
+                 limit if health else 0.0, first_looks, confirm_limit() if first_looks else 0.0, replicas=replicas,
+                 passed_later=passed_later)
+
+
+def look_again(first_looks: Looks, checked: Looks, ask: Callable[[str, list[str]], dict[str, health_mod.CheckResult]],
+               settle: Mapping[str, float], started: float, say: Callable[[str], None] | None = None,
+               stopping: Callable[[], bool] = lambda: False) -> dict[str, dict[str, tuple[int, float]]]:
+    """deploy-all's later looks at the checks that failed the first: each once more (with confirm_limit(), for a
+    check only slow on a busy host), then those whose role has a settle bound (a sub-service its own supervisor
+    restarts, as openstack's do) every SETTLE_POLL s until they pass or the bound, from the first look, is over.
+    Polling, not a sleep then one look: a blip its supervisor healed costs only the time it took. Each look is one
+    round trip per host (`ask`: a host's checks of these containers; {} when the host does not answer). `checked`
+    gets each later answer (a container not answered keeps its last); returns, for each that passed, which look and
+    when (seconds after the first)."""
+    pending = {h: sorted(names) for h, names in first_looks.items()}
+    passed: dict[str, dict[str, tuple[int, float]]] = {}
+    look = 1
+    while pending:
+        look += 1
+        answers = dict(zip(pending, parallel(list(pending.items()), lambda item: ask(*item))))
+        waited = time.monotonic() - started
+        following: dict[str, list[str]] = {}
+        for h, names in pending.items():
+            said = {n: answers[h][n] for n in names if n in answers[h]}
+            checked[h] = {**checked[h], **said}
+            passed.setdefault(h, {}).update({n: (look, waited) for n, r in said.items() if r.exit_code == 0})
+            if again := health_mod.settling(said, settle, waited):
+                following[h] = again
+        pending = following
+        if not pending or stopping():
+            break
+        names = sorted(n for h in pending for n in pending[h])
+        if look == 2 and say is not None:
+            say(f"  {', '.join(names)}: the check fails; asked again every {SETTLE_POLL:g}s for up to "
+                f"{max(settle[n] for n in names):g}s from the first look (the service's own supervisor may be "
+                "restarting a part of it) before any repair")
+        time.sleep(health_mod.next_look(names, settle, waited, SETTLE_POLL))
+    return {h: p for h, p in passed.items() if p}
 
 
 def confirm_limit() -> float:

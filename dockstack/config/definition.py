@@ -59,6 +59,12 @@ class ServiceDefinition(Protocol):
         ...
 
     @property
+    def settle(self) -> float:
+        """Seconds a failing check may be a blip that the service's own supervisor heals (deploy-all asks the check
+        again meanwhile, before it repairs the container), when the role gives none."""
+        ...
+
+    @property
     def serial(self) -> int:
         """Running containers of a role a planned change takes down at once, when the role gives none."""
         ...

@@ -154,6 +154,7 @@ class Role:
     depends_on: tuple[str, ...] = ()
     check: str | None = None  # run with `docker exec NAME sh -c CHECK` until it passes
     check_timeout: float = 60.0
+    settle: float = 0.0  # seconds a failing check may be a blip its service's own supervisor heals (deploy-all waits)
     classes: tuple[str, ...] = ()
     balance: tuple[Balanced, ...] = ()
     service: str | None = None  # a service dockstack runs and renders files for (services.registry)

@@ -366,8 +366,8 @@ def _command(r: _Reader) -> tuple[str, ...]:
 
 def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
           definitions: Mapping[str, ServiceDefinition]) -> Role:
-    r.unknown({"name", "depends_on", "check", "check_timeout", "classes", "balance", "service", "vip", "serial",
-               "quorum"})
+    r.unknown({"name", "depends_on", "check", "check_timeout", "settle", "classes", "balance", "service", "vip",
+               "serial", "quorum"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
         raise r.fail("name", f"duplicate role {name!r}", "role names must be unique")
@@ -387,6 +387,10 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
     if not (math.isfinite(timeout) and 0 < timeout <= CHECK_TIMEOUT_MAX):
         raise r.fail("check_timeout", f"{short(str(timeout))} is not a number of seconds from 0 to {CHECK_TIMEOUT_MAX}",
                      "e.g. 60")
+    settle = r.get("settle", (int, float), definition.settle if definition else 0)
+    if not (math.isfinite(settle) and 0 <= settle <= CHECK_TIMEOUT_MAX):
+        raise r.fail("settle", f"{short(str(settle))} is not a number of seconds from 0 to {CHECK_TIMEOUT_MAX}",
+                     "how long a failing check may be a blip the service's own supervisor heals, e.g. 45 (0: none)")
     classes = r.get("classes", list, [])
     for j, c in enumerate(classes):
         if not (isinstance(c, str) and PUPPET_CLASS_RE.fullmatch(c)):
@@ -437,7 +441,7 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
     if not (quorum in (ALL, MAJORITY, ONE) or (isinstance(quorum, int) and 1 <= quorum <= 100)):
         raise r.fail("quorum", f"{short(str(quorum))} is not all, majority, one or a number from 1 to 100",
                      "how many of the role's containers must pass for it to serve, e.g. majority")
-    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout),
+    return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout), settle=float(settle),
                 definition=definition, classes=tuple(classes), balance=tuple(balance), service=service, vip=vip,
                 serial=serial, quorum=str(quorum))
 

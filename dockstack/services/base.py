@@ -133,6 +133,9 @@ class Service:
     retired_secrets: tuple[str, ...] = ()  # secrets file keys an older dockstack made for it, no longer used
     check: str | None = None  # the readiness check of a role that gives none
     check_timeout: float = 60.0  # its bound, when the role gives none
+    # seconds a failing check may be a blip its own supervisor heals (a sub-service restarted inside the container):
+    # deploy-all asks a failing check again every few seconds for this long before it repairs the container
+    settle: float = 0.0
     serial: int = 1  # running containers of a role a planned change takes down at once, when the role gives none
     quorum: str = ALL  # how many of a role's containers must pass for it to serve (all | majority | one | N)
     # passes while a member still serves as part of a working cluster though its readiness check fails (a Galera node

@@ -18,6 +18,10 @@ FILES = {"entrypoint": "entrypoint.sh.j2", "check": "check.sh.j2", "bootstrap": 
 # keystone's cache: memcached's unix socket, opened by keystone's user only (profile::keystone names the same path)
 KEYSTONE_CACHE = "/run/dockstack-keystone-cache/memcached.sock"
 SETTLE = 30  # seconds a restarted service still counts as not ready, so `inv status` shows it died
+# seconds deploy-all keeps asking a failing check again before it repairs the container (every API down for
+# minutes): a service that died and that the supervisor restarted fails the check SETTLE s after its restart, which
+# comes a second or two after it died (the supervisor's backoff); a failure that outlasts this is no such blip
+BLIP = SETTLE + 15
 HORIZON_WSGI = "/usr/share/openstack-dashboard/wsgi.py"
 HORIZON_STATIC = "/var/lib/openstack-dashboard/static"
 # its databases are on Galera, reached through the VIP: galera makes each account below and its databases (root, on
@@ -79,7 +83,7 @@ class Openstack(Service):
 SERVICE = Openstack(
     name="openstack", secret_files=SECRET_FILES, databases=DATABASE_USERS,
     # ready when every service runs and answers (a first start migrates every database: minutes on a small machine)
-    check=f"bash {MOUNT}/check", check_timeout=900,
+    check=f"bash {MOUNT}/check", check_timeout=900, settle=BLIP,
     mount=MOUNT,
     read_only_mount=True,  # it only reads its folder
     command=("bash", f"{MOUNT}/entrypoint"),

@@ -174,8 +174,10 @@ class Puppet(Service):
 SERVICE = Puppet(
     name="puppet", provides_catalog=True, secret_files=(CHALLENGE,),
     # ready when the server answers its status API (the JVM and JRuby take about half a minute on an idle machine;
-    # over 3 minutes were seen with 2 cores shared by three busy labs)
-    check='test "$(curl -sfk https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
+    # over 3 minutes were seen with 2 cores shared by three busy labs), within 10 s: a server stopped with SIGSTOP
+    # accepts the connection (the kernel does) and never answers, and deploy-all's polling of the check has no bound
+    # of its own per try
+    check='test "$(curl -sfk -m 10 https://127.0.0.1:8140/status/v1/simple)" = running', check_timeout=300,
     mount=MOUNT,
     # the server only reads its folder (its settings, the autosign policy, the environment: its CA, keys and state
     # live in the container's own /etc/puppet/puppetserver and /var/lib/puppet*), where the host writes as root

@@ -43,7 +43,7 @@ def one_host_lab(tmp_path):
 def containers_file(tmp_path, packages: list[str]):
     data = {
         "images": {BASE: {"suite": "bookworm", "packages": ["isc-dhcp-client", "iproute2", "procps", "dnsmasq",
-                                                            "dnsmasq-utils"]},
+                                                            "dnsmasq-utils", "busybox"]},
                    TEST_TAG: {"suite": "bookworm", "packages": packages}},
         "roles": [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "app"}],
         "containers": [{"name": "dnsmasq", "role": "dnsmasq", "host": "l1", "image": BASE,

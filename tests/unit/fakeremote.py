@@ -10,6 +10,7 @@ a second deploy-all sees what the first one left.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import ipaddress
@@ -27,6 +28,7 @@ from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import RemoteError
 from dockstack.remote import Result
 from dockstack.services import SERVICE_ROOT, puppet
+from dockstack.services.registry import facts_wanted
 
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA==\n-----END CERTIFICATE-----\n"  # what the fake Puppet server holds
 
@@ -109,6 +111,7 @@ class Lab:
         self.before_txn: list[Callable[[Lab, FakeHost, str, list[str]], None]] = []  # another run, meanwhile
         self.locked_by = ""  # another run holds the address book's lock
         self.slow_once: set[str] = set()  # containers whose failing check passes the next time it runs
+        self.blips: dict[str, int] = {}  # containers whose failing check passes after it failed this many more times
         self.ca = FAKE_CA  # what the Puppet server's CA file holds ("": no such file)
         # the Puppet server's CA: certname -> the container whose agent holds its certificate (one per name: the
         # server signs no duplicate), and the challenge it signs each name with (autosign.sh's derivation)
@@ -273,10 +276,10 @@ class Lab:
         if replica and f"{replica}/registry" in host.dirs:
             out += self.book(host, "replica", replica)
         out += ["#state", "#files"]
-        served = (f"{SERVICE_ROOT}/haproxy/", f"{SERVICE_ROOT}/puppet/")
+        # the definitions' `digested` globs, as host_facts.sh finds them (find -path: `*` matches `/` too)
+        digested = [f"{SERVICE_ROOT}/{service}/*/{glob}" for service, glob in facts_wanted()[2]]
         out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
-                if p.startswith(f"{SERVICE_ROOT}/") and "/.incoming" not in p
-                and (p.startswith(served) or p.endswith("/dnsmasq.conf"))]
+                if "/.incoming" not in p and any(fnmatch.fnmatchcase(p, d) for d in digested)]
         out.append("#end")
         return "\n".join(out) + "\n"
 
@@ -298,6 +301,11 @@ class Lab:
                 if name in self.slow_once:  # it failed only because its host was busy: it passes when asked again
                     self.slow_once.discard(name)
                     c.unhealthy = ""
+                if c.unhealthy and name in self.blips:  # its supervisor is healing it: fails this many more times
+                    self.blips[name] -= 1
+                    if self.blips[name] <= 0:
+                        del self.blips[name]
+                        c.unhealthy = ""
         return "\n".join(out) + "\n"
 
     @staticmethod

@@ -264,7 +264,7 @@ def test_what_the_floor_ships_for_haproxy_and_dnsmasq(engine):
                                                                                   "supervise.sh", "tls.pem")]
     assert "backend mysql" in files["/var/lib/dockstack/haproxy/haproxy/haproxy.cfg"]
     files, dirs, _ = untar(floor.floor_payload(ctx, by_name["dnsmasq"]))
-    assert sorted(files) == ["/var/lib/dockstack/dnsmasq/dnsmasq/dnsmasq.conf"]
+    assert sorted(files) == [f"/var/lib/dockstack/dnsmasq/dnsmasq/{x}" for x in ("check", "dnsmasq.conf")]
     assert {"/var/lib/dockstack/dnsmasq/dnsmasq/hosts.d", "/var/lib/dockstack/dnsmasq/dnsmasq/dhcp-hosts.d"} <= dirs
     assert "dhcp-range=" in files["/var/lib/dockstack/dnsmasq/dnsmasq/dnsmasq.conf"]
     assert floor.floor_payload(ctx, by_name["galera"]) is None  # no service: nothing to ship

@@ -9,6 +9,7 @@ import yaml
 
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Balanced, Role, Stack, load_stack, tiers
 from dockstack.errors import ConfigError
+from dockstack.services import openstack as openstack_service
 from dockstack.services.registry import DEFINITIONS
 
 
@@ -27,8 +28,8 @@ def test_role_defaults(cfg):
     _, st = cfg.load()
     dns, app = st.roles
     # a service role without check: gets its service's own readiness check and its bound
-    assert dns == Role(name="dnsmasq", depends_on=(), check="pgrep -x dnsmasq", check_timeout=20.0, classes=(),
-                       balance=(), service="dnsmasq", definition=DEFINITIONS["dnsmasq"])
+    assert dns == Role(name="dnsmasq", depends_on=(), check=DEFINITIONS["dnsmasq"].check, check_timeout=20.0,
+                       classes=(), balance=(), service="dnsmasq", definition=DEFINITIONS["dnsmasq"])
     assert dns.definition is DEFINITIONS["dnsmasq"]
     assert app.service is None
     assert app.depends_on == ("dnsmasq",)  # default: the role listed before it
@@ -77,7 +78,7 @@ def test_shipped_tiers(shipped_stack):
 def test_shipped_role_fields(shipped_stack):
     st = shipped_stack
     dns = st.role("dnsmasq")
-    assert (dns.check, dns.check_timeout, dns.depends_on) == ("pgrep -x dnsmasq", 20.0, ())
+    assert (dns.check, dns.check_timeout, dns.depends_on) == ("sh /var/lib/dockstack/check", 20.0, ())
     assert st.role("puppet").check_timeout == 300.0  # the JVM and JRuby start slowly on a small machine
     galera = st.role("galera")
     assert galera.classes == ("profile::galera",)
@@ -88,6 +89,22 @@ def test_shipped_role_fields(shipped_stack):
                                                                          ("keystone", 5000, "http")]
     assert all(b.mode == "http" for b in openstack.balance)
     assert "profile::nova::api" in openstack.classes
+    # a failing check may be a blip its own supervisor heals for this long (a sub-service restarted) before repair:
+    # longer than its check counts a restarted service not ready
+    assert openstack.settle == 45.0 > openstack_service.SETTLE
+    assert {r.name: r.settle for r in st.roles if r.name != "openstack"} == {r.name: 0.0 for r in st.roles
+                                                                           if r.name != "openstack"}
+
+
+def test_a_roles_settle_overrides_its_services_and_a_bad_one_is_refused(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq", "settle": 7.5}, {"name": "app", "check": "true"})
+    _, st = cfg.load()
+    assert (st.role("dnsmasq").settle, st.role("app").settle) == (7.5, 0.0)
+    for bad in (-1, float("nan"), "soon", True):
+        set_roles(cfg, {"name": "dnsmasq", "service": "dnsmasq", "settle": bad}, {"name": "app"})
+        with pytest.raises(ConfigError) as e:
+            cfg.load()
+        config_error(e, cfg.containers_path, "roles[0].settle")
 
 
 def test_tiers_empty_stack():

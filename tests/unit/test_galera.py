@@ -240,6 +240,32 @@ def test_rendered_supervisor_and_check():
     assert "umask 077" in entry and '> "$sst_cnf"' in entry and f"sst_cnf={galera_service.SST_CNF}" in entry
 
 
+def run_clustercheck(tmp_path, mariadb: str) -> subprocess.CompletedProcess[str]:
+    """`clustercheck ready` with a stand-in mariadb (its body: shell) and an expected size of 3."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mariadb").write_text(f"#!/bin/sh\n{mariadb}\n")
+    (bin_dir / "mariadb").chmod(0o755)
+    (tmp_path / "expected-size").write_text("3\n")
+    script = tmp_path / "clustercheck"
+    script.write_text(galera_service.render_file("clustercheck", USERS).replace(galera_service.MOUNT, str(tmp_path)))
+    return subprocess.run(["sh", str(script), "ready"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+
+
+def test_clustercheck_asks_mariadbd_and_a_mariadbd_that_never_answers_is_down_within_its_bound(tmp_path):
+    """A mariadbd stopped with SIGSTOP takes the socket's connection and answers nothing: the check says down in
+    CHECK_ANSWER s instead of hanging until whoever runs it gives up."""
+    synced = ("printf 'wsrep_local_state_comment\\tSynced\\nwsrep_cluster_status\\tPrimary\\n"
+              "wsrep_cluster_size\\t3\\nwsrep_ready\\tON\\n'")
+    proc = run_clustercheck(tmp_path, synced)
+    assert (proc.returncode, proc.stdout) == (0, "state=Synced cluster=Primary size=3 want=3\n")
+    started = time.monotonic()
+    proc = run_clustercheck(tmp_path, "exec sleep 60")
+    assert (proc.returncode, proc.stdout) == (1, "state=down cluster=none size=0 want=3\n")
+    assert time.monotonic() - started < galera_service.CHECK_ANSWER + 3
+
+
 # --- generated secrets -------------------------------------------------------------------------------------
 
 
@@ -501,7 +527,8 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
                    check_port=9200,
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1,
                    users=[("u", "U_PASSWORD", [("d", "d")])], retired_users=["old"], check_user="nobody",
-                   secrets="/x/secrets", root_password="R", sst_password="S")
+                   secrets="/x/secrets", root_password="R", sst_password="S", accounts_done="/x/done",
+                   provision_retry=1)
     (tmp_path / "cnf").write_text("wsrep_cluster_address = gcomm://peer1.lab,peer2.lab\n")
     body = ""
     for name in ("log", "peers", "synced_peer", "rejoin_watchdog"):

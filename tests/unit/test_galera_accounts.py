@@ -23,19 +23,28 @@ GALERA = registry.DEFINITIONS["galera"]
 ENTRYPOINT = GALERA.start_files(make_container("galera1"))["entrypoint"]
 
 
-def provisioning_sql(tmp_path: Path, passwords: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The SQL the shipped supervisor pipes into `mariadb` as root (its own `secret`, `sql` and `provision_sql`,
-    run by sh), with these secret files (file name -> content) in place of /run/secrets."""
+SST_FILE = galera_service.SST_PASSWORD[1]
+
+
+def supervisor_functions(tmp_path: Path, passwords: dict[str, str], *names: str) -> str:
+    """The shipped supervisor's own functions `names` (with `secret` and `sql`), for sh, with these secret files
+    (file name -> content) in place of /run/secrets, and $sst_pw set as the supervisor sets it."""
     folder = tmp_path / "secrets"
     folder.mkdir(exist_ok=True)
     for name, value in passwords.items():
         (folder / name).write_text(value)
     text = ENTRYPOINT.replace("/run/secrets", str(folder))
     body = "log() { echo \"log: $*\"; }\n"
-    for name in ("secret", "sql", "provision_sql"):
+    for name in ("secret", "sql", *names):
         rest = text[text.index(f"\n{name}() {{") + 1:]
         first = rest[:rest.index("\n") + 1]
         body += first if first.rstrip().endswith("}") else rest[:rest.index("\n}\n") + 3]
+    return body + f"sst_pw=$(secret {SST_FILE})\n"
+
+
+def provisioning_sql(tmp_path: Path, passwords: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The SQL the shipped supervisor pipes into `mariadb` as root (its own `provision_sql`, run by sh)."""
+    body = supervisor_functions(tmp_path, {SST_FILE: "Sst0123456789abcdefghijkl", **passwords}, "provision_sql")
     return subprocess.run(["sh", "-c", body + "provision_sql\n"], capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/bin:/bin"})
 
@@ -52,11 +61,12 @@ def test_galera_makes_each_declared_account_with_its_own_databases_and_no_other_
     for u in USERS:
         pw = passwords[u.password[1]]
         assert f"CREATE USER IF NOT EXISTS '{u.name}'@'%' IDENTIFIED BY '{pw}';" in sql
-        assert f"ALTER USER '{u.name}'@'%' IDENTIFIED BY '{pw}';" in sql
         for d in u.databases:
             assert f"CREATE DATABASE IF NOT EXISTS `{d}`;" in sql
+    # the state transfer account's rights, local only; every other grant is on one database, to one network account
+    local = "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'mariabackup'@'localhost';"
     grants = [re.fullmatch(r"GRANT ALL PRIVILEGES ON `([a-z0-9_\\]+)`\.\* TO '(\w+)'@'%';", x) for x in sql
-              if x.startswith("GRANT")]
+              if x.startswith("GRANT") and x != local]
     assert all(grants), sql  # every grant is on one database, to one account: no *.*, no GRANT OPTION
     # a name's `_` is escaped: GRANT reads it as a wildcard (nova_api would match novaXapi)
     assert sorted((m.group(2), m.group(1).replace("\\_", "_")) for m in grants if m) == sorted(
@@ -66,7 +76,12 @@ def test_galera_makes_each_declared_account_with_its_own_databases_and_no_other_
     assert "DROP USER IF EXISTS 'provisioner'@'%';" in sql and "DROP USER IF EXISTS 'root'@'%';" in sql
     assert "CREATE USER IF NOT EXISTS 'nobody'@'localhost' IDENTIFIED VIA unix_socket;" in sql
     assert not any(re.search(r"GRANT\s+(CREATE USER|ALL PRIVILEGES ON \*)|WITH GRANT OPTION|mysql\.", x) for x in sql)
-    assert sum(x.startswith(("CREATE USER", "ALTER USER")) and "'%'" in x for x in sql) == 2 * len(USERS)
+    assert sum(x.startswith("CREATE USER") and "'%'" in x for x in sql) == len(USERS)
+    # no password is set on every start any more (realign sets those that differ): a new account gets its file's
+    assert not any(x.startswith("ALTER USER") for x in sql)
+    # the state transfer account too, with its rights, should a data folder lack it
+    assert "CREATE USER IF NOT EXISTS 'mariabackup'@'localhost' IDENTIFIED BY 'Sst0123456789abcdefghijkl';" in sql
+    assert local in sql
 
 
 def test_an_account_whose_password_file_is_missing_or_bad_is_left_out_and_said(tmp_path):
@@ -82,13 +97,101 @@ def test_an_account_whose_password_file_is_missing_or_bad_is_left_out_and_said(t
     assert f"/secrets/{nova} is missing, or not letters and digits" in proc.stderr
 
 
-def test_the_provisioning_runs_as_root_on_the_local_socket_once_synced_and_is_tried_again():
+def test_the_provisioning_runs_as_root_on_the_local_socket_once_synced_and_primary_and_is_tried_again():
     body = ENTRYPOINT[ENTRYPOINT.index("\nprovision() {"):]
     body = body[:body.index("\n}\n") + 3]
-    assert "provision_sql | mariadb;" in body  # no -h, no -u: root over the local socket (unix_socket)
-    assert body.index("= Synced ]") < body.index("provision_sql | mariadb")
-    assert "for attempt in 1 2 3; do" in body
+    assert "provision_sql | mariadb && realign" in body  # no -h, no -u: root over the local socket (unix_socket)
+    assert body.index('= "Synced Primary" ]') < body.index("provision_sql | mariadb")
+    # tried again as long as its mariadbd runs; the clustercheck's note only once it is done
+    assert 'while kill -0 "$1" 2>/dev/null; do' in body
+    assert body.index("&& realign; then") < body.index(': > "$accounts_done"') < body.rindex("return 0")
     assert '\n  provision "$child" &\n' in ENTRYPOINT
+    # each mariadbd's accounts are set up anew: the note goes before it starts
+    assert ENTRYPOINT.index('rm -f "$accounts_done"') < ENTRYPOINT.index('mariadbd --user=mysql "$@" &')
+
+
+# --- passwords in step with the data ---------------------------------------------------------------------------
+
+
+def realigned(tmp_path: Path, passwords: dict[str, str], drifted: list[str],
+              fail_alter: bool = False) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The supervisor's `realign` with a stand-in mariadb: the drift query (on its standard input) answers `drifted`;
+    every statement it is given is recorded, in order."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    said, statements = tmp_path / "drifted", tmp_path / "statements"
+    said.write_text("".join(f"{line}\n" for line in drifted))
+    (bin_dir / "mariadb").write_text(
+        f'#!/bin/sh\nin=$(cat)\nprintf "%s\\n" "$in" >> {statements}\n'
+        f'case $in in SELECT*) cat {said} ;; ALTER*) exit {1 if fail_alter else 0} ;; esac\n')
+    (bin_dir / "mariadb").chmod(0o755)
+    body = supervisor_functions(tmp_path, passwords, "accounts", "drift_sql", "realign")
+    proc = subprocess.run(["sh", "-c", body + "realign\n"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    return proc, statements.read_text().splitlines() if statements.exists() else []
+
+
+def test_the_drift_query_asks_each_account_with_its_files_password_and_leaves_out_one_without(tmp_path):
+    passwords = {SST_FILE: "Sst0123456789abcdefghijkl", **passwords_of(USERS)}
+    keystone = next(u for u in USERS if u.name == "keystone").password[1]
+    del passwords[keystone]
+    body = supervisor_functions(tmp_path, passwords, "accounts", "drift_sql")
+    proc = subprocess.run(["sh", "-c", body + "drift_sql\n"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin"})
+    queries = proc.stdout.splitlines()
+    expected = [("mariabackup", "localhost", passwords[SST_FILE])] + [
+        (u.name, "%", passwords[u.password[1]]) for u in USERS if u.name != "keystone"]
+    assert queries == [f"SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = '{n}' AND Host = '{h}' AND NOT "
+                       f"(plugin = 'mysql_native_password' AND authentication_string = PASSWORD('{pw}'));"
+                       for n, h, pw in expected]
+
+
+def test_an_account_whose_password_differs_gets_its_files_and_is_named_never_its_password(tmp_path):
+    """After destroy-all with a lost secrets file: the data's passwords are the old ones. Only the accounts the
+    drift query names are altered (one the database names that is not in the list is not), each said once."""
+    passwords = {SST_FILE: "NewSst0123456789abcdefghij", **passwords_of(USERS)}
+    nova = next(u for u in USERS if u.name == "nova")
+    proc, statements = realigned(tmp_path, passwords, ["mariabackup@localhost", "nova@%", "intruder@%"])
+    assert proc.returncode == 0, proc.stderr
+    alters = [x for x in statements if x.startswith("ALTER")]
+    assert alters == ["ALTER USER 'mariabackup'@'localhost' IDENTIFIED BY 'NewSst0123456789abcdefghij';",
+                      f"ALTER USER 'nova'@'%' IDENTIFIED BY '{passwords[nova.password[1]]}';"]
+    assert proc.stdout.splitlines() == [
+        f"log: the password of mariabackup@localhost was not its secret file's ({SST_FILE}): set to it, on every node",
+        f"log: the password of nova@% was not its secret file's ({nova.password[1]}): set to it, on every node"]
+    assert not any(pw in proc.stdout + proc.stderr for pw in passwords.values())
+
+
+def test_nothing_is_altered_when_every_password_is_its_files_and_a_failed_alter_fails_it(tmp_path):
+    passwords = {SST_FILE: "Sst0123456789abcdefghijkl", **passwords_of(USERS)}
+    proc, statements = realigned(tmp_path, passwords, [])
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert statements and all(x.startswith("SELECT") for x in statements)
+    proc, _ = realigned(tmp_path, passwords, ["mariabackup@localhost"], fail_alter=True)
+    assert proc.returncode == 1  # the supervisor tries the whole batch again, and the clustercheck says 503 meanwhile
+    assert proc.stdout.strip().endswith(f"setting the password of mariabackup@localhost to its secret file's "
+                                        f"({SST_FILE}) failed")
+
+
+def test_the_clustercheck_answers_503_until_this_mariadbds_accounts_are_set_up(tmp_path):
+    """A joiner picks its donor by a 200 (synced_peer): a donor whose mariabackup password is still the data's would
+    fail the SST's login."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mariadb").write_text("#!/bin/sh\nprintf 'wsrep_local_state_comment\\tSynced\\n"
+                                     "wsrep_cluster_status\\tPrimary\\nwsrep_cluster_size\\t3\\n'\n")
+    (bin_dir / "mariadb").chmod(0o755)
+    done = tmp_path / "accounts-done"
+    check = tmp_path / "clustercheck"
+    check.write_text(GALERA.start_files(make_container("galera1"))["clustercheck"]
+                     .replace(galera_service.ACCOUNTS_DONE, str(done)).replace(galera_service.MOUNT, str(tmp_path)))
+
+    def answer() -> str:
+        return subprocess.run(["sh", str(check), "http"], input="GET / HTTP/1.0\r\n", capture_output=True, text=True,
+                              timeout=30, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}).stdout
+    assert answer().startswith("HTTP/1.1 503 ") and "accounts not set up yet" in answer()
+    done.write_text("")
+    assert answer().startswith("HTTP/1.1 200 OK")
 
 
 def test_galera_gets_the_passwords_of_the_accounts_it_makes_and_no_other_secret_of_theirs():

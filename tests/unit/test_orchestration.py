@@ -464,6 +464,63 @@ def test_the_dry_run_asks_a_failed_check_again_too_and_plans_what_the_run_would_
     assert said[2] == "5 ok, 0 to change"
 
 
+class Clock:
+    """time for dockstack.world: a sleep moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_blip_within_the_roles_settle_bound_is_polled_and_never_repaired(scene, cfg, monkeypatch):
+    """A sub-service its supervisor restarted (openstack's settle): the failing check is asked again every
+    SETTLE_POLL s, on its host only, until it passes; no repair, and the run says why it waited."""
+    from dockstack import world
+    clock = Clock()
+    monkeypatch.setattr(world, "time", clock)
+    reconfigure(scene, cfg, app={"settle": 45})
+    scene.lab = Lab(scene.inv, scene.stack)
+    scene.deploy()
+    scene.lab.container("app2").unhealthy = "keystone: died and was restarted 3s ago (restart 1)"
+    scene.lab.blips["app2"] = 3  # the first look and two more fail, the fourth passes
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=5, changed=0) and steps(scene.lab, "app2") == []
+    assert [c.host for c in scene.lab.asked("health")] == ["h1", "h2", "h3", "h2", "h2", "h2"]
+    assert clock.slept == [world.SETTLE_POLL, world.SETTLE_POLL]
+    assert ("  app2: the check fails; asked again every 5s for up to 45s from the first look (the service's own "
+            "supervisor may be restarting a part of it) before any repair") in said
+    assert [line for line in said if line.startswith("  app2: ok")] == [
+        f"  app2: ok, running with {scene.lab.container('app2').ip}, image and options unchanged, its check passes "
+        "on look 4, 10s after the first: its service healed itself (it failed: keystone: died and was restarted 3s "
+        "ago (restart 1))"]
+
+
+def test_a_failure_that_outlasts_the_settle_bound_is_repaired_and_status_asks_once(scene, cfg, monkeypatch):
+    from dockstack import world
+    clock = Clock()
+    monkeypatch.setattr(world, "time", clock)
+    reconfigure(scene, cfg, app={"settle": 12})
+    scene.lab = Lab(scene.inv, scene.stack)
+    scene.deploy()
+    scene.lab.container("app2").unhealthy = "wedged"
+    scene.lab.calls.clear()
+    read_world(scene.inv, scene.stack, scene.lab.remotes(), health=True)  # `inv status`: one look, at once
+    assert len(scene.lab.asked("health")) == 3 and clock.slept == []
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert clock.slept == [5.0, 5.0, 2.0]  # looks at 0, 5, 10 and 12 s after the first
+    assert outcome == Outcome(ok=5, changed=1)
+    assert steps(scene.lab, "app2") == [("resume", "app2"), ("stop", "app2"), ("start", "app2")]
+    assert "  app2: repair (unhealthy: wedged)" in said
+
+
 def test_a_repair_whose_restart_does_not_help_recreates_it_keeping_its_address(scene):
     scene.deploy()
     c = scene.lab.container("app2")

@@ -27,6 +27,7 @@ STATE = f"{MOUNT}/state"
 CNF = "/etc/mysql/mariadb.conf.d/99-dockstack-galera.cnf"  # written by profile::galera (Puppet)
 SST_CNF = "/etc/mysql/mariadb.conf.d/98-dockstack-sst.cnf"  # wsrep_sst_auth, 0600, by the supervisor
 CHECK_PORT = 9200  # the clustercheck haproxy asks (option httpchk), served in each galera container
+CHECK_ANSWER = 4  # seconds the clustercheck waits for mariadbd's answer (a frozen one never answers)
 STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate.dat's seqno
 # seconds a running node may stay outside the primary component while a member is Synced before its supervisor
 # restarts mariadbd (a joiner Galera gave up on after a failed transfer): non-Primary well past a join's non-Primary
@@ -35,6 +36,10 @@ REJOIN_AFTER = 20
 REJOIN_DISCONNECTED = 5
 REJOIN_POLL = 5  # seconds between the watchdog's looks
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
+# inside the container: the supervisor's note that the running mariadbd's accounts are set up and their passwords are
+# their secret files' (the clustercheck answers 503 until then); made anew for each mariadbd it starts
+ACCOUNTS_DONE = "/run/dockstack-galera/accounts-done"
+PROVISION_RETRY = 5  # seconds between the supervisor's tries at setting the accounts up
 START_FILES = ("entrypoint", "clustercheck")
 # MariaDB's root answers on a node's local socket only. Over the network, each registered service's own accounts
 # (their `databases`), each with every right on its own databases and no other right: the supervisor makes them
@@ -92,7 +97,8 @@ def render_file(name: str, users: Sequence[DatabaseUser]) -> str:
                   retired_users=RETIRED_USERS, check_user=CHECK_USER, secrets=SECRETS_MOUNT,
                   root_password=ROOT_PASSWORD[1], sst_password=SST_PASSWORD[1],
                   rejoin_after=REJOIN_AFTER, rejoin_disconnected=REJOIN_DISCONNECTED, rejoin_poll=REJOIN_POLL,
-                  rejoin_stop=REJOIN_STOP)
+                  rejoin_stop=REJOIN_STOP, answer_bound=CHECK_ANSWER,
+                  accounts_done=ACCOUNTS_DONE, provision_retry=PROVISION_RETRY)
 
 
 def nodes(cluster: Cluster) -> list[cluster_state.Node]:
