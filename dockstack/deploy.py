@@ -13,6 +13,7 @@ from dockstack import plan as planner
 from dockstack.cacheck import check_ca
 from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.converge import Outcome, converge, open_session, publish
+from dockstack.converge.hooks import catalog_digests
 from dockstack.errors import DockstackError
 from dockstack.health import Health
 from dockstack.lifecycle import keep_secrets, release_addresses
@@ -51,7 +52,8 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
         return world.health(stack, c.name, c.host) if c.host in world.hosts and c.name in world.hosts[
             c.host].containers else None
 
-    actions = planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
+    actions = planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable,
+                                 catalog_digests(stack, inv.network.domain))
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
         say("deploy-all --dry-run: the plan (nothing is changed)")

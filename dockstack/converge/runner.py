@@ -18,7 +18,7 @@ from dockstack.converge.publish import Publisher
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
-from dockstack.plan import ADOPT, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
+from dockstack.plan import ADOPT, IN_PLACE, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
 from dockstack.remote import Remotes, trace
 from dockstack.services import service_dir
 from dockstack.services.registry import definition
@@ -79,15 +79,18 @@ class Runner:
             return Done(c.name, c.host, None, str(exc), True)
 
     def _change(self, a: Action) -> Done:
-        """An action that runs the action script: the old copies removed, drained first when it serves, its mode
-        run, its fallback when that fails, and its balancers told it is back."""
+        """An action that runs the action script: the old copies removed, drained first when it serves (and
+        stopped, unless its mode works on it as it runs), its mode run, its fallback when that fails, and its
+        balancers told it is back."""
         c = a.container
         self.say(f"  {c.name}: {a.kind} ({a.why})")
         for host in a.remove_from:
             self.remove(host, c.name)
         self.hooks.agent_pin(c)  # the CA to pin and its challenge, before anything is taken down
         serving = a.drain and self.ledger.serving(c.host, c.name)
-        if serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
+        if serving and a.mode in IN_PLACE:  # out of every balancer; it runs on while its action works on it
+            self.balancers.set_member(c, DRAIN)
+        elif serving:  # out of every balancer, then a clean stop: a planned change cuts no connection
             self.take_down(c)
         done = None
         try:
@@ -132,8 +135,9 @@ class Runner:
         if d and d.provides_addresses:
             self.book.seed(c)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
-        files, dirs = self.publisher.service_files(c)
-        if mode != RUN_RESTART:
+        # its files go with a start (in place, the running container keeps its own: the publisher pushes changes)
+        files, dirs = self.publisher.service_files(c) if mode not in IN_PLACE else ({}, ())
+        if mode not in (RUN_RESTART, *IN_PLACE):
             files |= {f"{service_dir(c)}/{name}": text for name, text in self.hooks.prepared(c.name).items()}
         if mode in (RUN_CREATE, RUN_RECREATE):  # a new container: its agent asks with a new key
             self.hooks.forget_certificate(c)
@@ -151,7 +155,8 @@ class Runner:
             self.ledger.started(c.host, c.name, files)
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
         step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
-        if step and (not res.started or record is None or res.failed_step == "puppet agent"):
+        if step and (not res.started or record is None or (res.failed_step == "puppet agent"
+                                                           and mode not in IN_PLACE)):
             self.ledger.stopped(c.name)  # a failed agent run removed (create) or stopped (start) it
         self._said(c, plan, record, res, step, detail)
         return Done(c.name, c.host, record, f"step '{step}': {detail}" if step else None, True)

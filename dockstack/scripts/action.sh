@@ -1,15 +1,17 @@
 #!/bin/sh
-# One container action on a Docker host, in one round trip: mode create, recreate, start or restart. Writes the env
-# file, the secret files and the service files (standard input), runs docker run/start/restart, gives the container
-# its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with
-# dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails
-# before the container has an address removes it again.
+# One container action on a Docker host, in one round trip: mode create, recreate, start, restart or agent. Writes
+# the env file, the secret files and the service files (standard input), runs docker run/start/restart, gives the
+# container its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with
+# dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked and records its catalog digest once it passed, then
+# polls the readiness check. A create that fails before the container has an address removes it again. Mode agent
+# takes the running container as it is (no start, no new eth0 or address): its agent, then the readiness check.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
 # mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
 # check_timeout poll files folder files_script secrets secret_lines env_lines agent_server certname agent_script
-# agent_ca (each once; an unknown key fails the action).
+# agent_ca digest digest_file (each once; an unknown key fails the action). digest: written into digest_file (a file
+# of the container's host folder, which it cannot write) once the agent passed.
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
-# recreate), then secret_lines lines NAME=VALUE (every mode: the container's secret files), then the service files
+# recreate), then secret_lines lines NAME=VALUE (every mode but agent: its secret files), then the service files
 # as tar.gz when files is 1, relative to folder (the container's service folder), where files_script
 # (service_files.sh) installs them, never through a symlink the container planted there. secrets: the container's
 # secrets folder (root's only, in /run, mounted read-only in the container, never in its service folder): its old
@@ -19,7 +21,7 @@
 set -u
 mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
 check='' check_timeout='' poll='' files=0 folder='' installer='' secrets='' nsecrets=0 envs=0 agent_server=''
-certname='' agent='' agent_ca=''
+certname='' agent='' agent_ca='' digest='' digest_file=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -50,12 +52,18 @@ while [ $# -gt 0 ]; do
     certname=*) certname=$value ;;
     agent_script=*) agent=$value ;;
     agent_ca=*) agent_ca=$value ;;
+    digest=*) digest=$value ;;
+    digest_file=*) digest_file=$value ;;
     *) echo "failed spec"; echo "said unknown value ${1%%=*} (the action script and dockstack differ)"; exit 1 ;;
   esac
   shift
 done
 if [ -z "$mode" ] || [ -z "$name" ]; then echo "failed spec"; echo "said no mode or name"; exit 1; fi
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
+if [ -n "$digest" ]; then  # a sha256 in hex, and where it goes (else the action script and dockstack differ)
+  case $digest in *[!0-9a-f]*) fail spec "the catalog digest is not hex" ;; esac
+  if [ ${#digest} != 64 ] || [ -z "$digest_file" ]; then fail spec "a catalog digest of another length, or no file"; fi
+fi
 t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
 took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
@@ -70,7 +78,7 @@ docker_run() {
     undo; fail "docker run" "$out"; }
   if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
 }
-if [ -z "$cidr" ]; then
+if [ -z "$cidr" ] && [ "$mode" != agent ]; then
   # the lease is asked for by the HOST's DHCP client: checked before anything changes
   udhcpc=$(command -v udhcpc) ||
     fail dhcp "udhcpc is not installed on this host: run \`apt-get install -y udhcpc\` (dockstack leases a \
@@ -144,6 +152,9 @@ case $mode in
             if [ "$state" != true ]; then
               out=$(docker start "$name" 2>&1 >/dev/null) || fail "docker start" "$out"
             fi ;;
+  agent)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
+              fail "docker inspect" "$state"
+            [ "$state" = true ] || fail "docker inspect" "$name is not running: its agent runs where it runs" ;;
 esac
 echo started
 pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
@@ -151,6 +162,15 @@ if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
   logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
 fi
 cn() { nsenter -t "$pid" -n "$@"; }
+record_digest() {  # the catalog digest into $digest_file, root's, in a folder no container writes: renamed into
+  # place (a symlink there is replaced, never followed)
+  d=${digest_file%/*}
+  if [ -L "$d" ] || { [ ! -d "$d" ] && ! mkdir -p "$d"; }; then echo "$d is a symlink or cannot be made"; return 1; fi
+  new=$(mktemp "$d/.digest.XXXXXX") || { echo "cannot make a file in $d"; return 1; }
+  if ! { printf '%s\n' "$digest" > "$new" && chmod 0644 "$new" && mv -fT "$new" "$digest_file"; }; then
+    rm -f "$new"; echo "cannot write $digest_file"; return 1
+  fi
+}
 lease() {  # the host's udhcpc in the container's network namespace; fails unless eth0 ends with an address
   ns=$(readlink "/proc/$pid/ns/net") || { echo "no network namespace for PID $pid"; return 1; }
   if [ "$ns" = "$(readlink /proc/self/ns/net)" ]; then echo "the container has the host's network"; return 1; fi
@@ -165,38 +185,41 @@ lease() {  # the host's udhcpc in the container's network namespace; fails unles
     -s "$hook" -t "$dhcp_timeout" -T 1 -x "hostname:$name" || return 1
   cn ip -o -4 addr show dev eth0 | grep -q ' inet ' || { echo "eth0 has no address after the lease"; return 1; }
 }
-out=$( (
-  set -e
-  ip link del "$hv" 2>/dev/null || true
-  ip link del "$tmp" 2>/dev/null || true
-  cn ip link del eth0 2>/dev/null || true
-  ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
-  ip link set "$tmp" netns "$pid"
-  cn ip link set "$tmp" name eth0
-  if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
-  cn ip link set lo up
-  cn ip link set eth0 up
-  ip link set "$hv" master "$br" up
-) 2>&1) || { undo; fail "plumb eth0" "$out"; }
-if [ -n "$cidr" ]; then
+# its eth0 and address (mode agent: the running container keeps both as they are)
+if [ "$mode" != agent ]; then
   out=$( (
     set -e
-    cn ip addr flush dev eth0
-    cn ip addr add "$cidr" dev eth0
-    if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
-  ) 2>&1) || { undo; fail "static IP" "$out"; }
-else
-  # The lease: the HOST's udhcpc in the container's network namespace only (nsenter -n: the host's programs and
-  # files, the container's eth0), with dockstack's hook (dhcp_hook.sh, written above) as its script, which
-  # checks the lease and applies it with the host's `ip`. Nothing of the container's filesystem runs with the
-  # host's privileges, and the container holds no NET_ADMIN. udhcpc exits once bound (-q): no process stays in
-  # the container or holds its namespace; the address is the container's for good (dhcp_hook.sh says why).
-  if ! out=$(lease 2>&1); then
-    undo
-    refused=$(printf '%s\n' "$out" | grep '^dhcp hook: ')
-    if [ -n "$refused" ]; then fail dhcp "the lease was refused, eth0 has no address" "$refused"; fi
-    fail dhcp "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" \
-      "$(printf '%s\n' "$out" | tail -n 2)"
+    ip link del "$hv" 2>/dev/null || true
+    ip link del "$tmp" 2>/dev/null || true
+    cn ip link del eth0 2>/dev/null || true
+    ip link add "$hv" mtu "$mtu" type veth peer name "$tmp" mtu "$mtu"
+    ip link set "$tmp" netns "$pid"
+    cn ip link set "$tmp" name eth0
+    if [ -n "$mac" ]; then cn ip link set eth0 address "$mac"; fi
+    cn ip link set lo up
+    cn ip link set eth0 up
+    ip link set "$hv" master "$br" up
+  ) 2>&1) || { undo; fail "plumb eth0" "$out"; }
+  if [ -n "$cidr" ]; then
+    out=$( (
+      set -e
+      cn ip addr flush dev eth0
+      cn ip addr add "$cidr" dev eth0
+      if [ -n "$gw" ]; then cn ip route replace default via "$gw"; fi
+    ) 2>&1) || { undo; fail "static IP" "$out"; }
+  else
+    # The lease: the HOST's udhcpc in the container's network namespace only (nsenter -n: the host's programs and
+    # files, the container's eth0), with dockstack's hook (dhcp_hook.sh, written above) as its script, which
+    # checks the lease and applies it with the host's `ip`. Nothing of the container's filesystem runs with the
+    # host's privileges, and the container holds no NET_ADMIN. udhcpc exits once bound (-q): no process stays in
+    # the container or holds its namespace; the address is the container's for good (dhcp_hook.sh says why).
+    if ! out=$(lease 2>&1); then
+      undo
+      refused=$(printf '%s\n' "$out" | grep '^dhcp hook: ')
+      if [ -n "$refused" ]; then fail dhcp "the lease was refused, eth0 has no address" "$refused"; fi
+      fail dhcp "no lease from dnsmasq within ${dhcp_timeout}s (is a dnsmasq container running?)" \
+        "$(printf '%s\n' "$out" | tail -n 2)"
+    fi
   fi
 fi
 cn ip -o link show dev eth0 | sed 's/^/link /'
@@ -215,12 +238,19 @@ if [ -n "$agent_server" ]; then
   code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
   failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
     sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
+  why=
   if [ "$code" != 0 ] && [ "$code" != 2 ] || [ "${failed:-x}" != 0 ]; then
-    # not left looking done: a created container goes (its address stays recorded), a started one stops,
-    # so the next deploy-all brings it up again and the agent runs again
-    if [ -s "$cid" ]; then undo; else docker stop "$name" >/dev/null 2>&1; fi
     said=$(printf '%s\n' "$out" | sed -n 's/^agent error //p')
-    fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+    why="exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+  elif [ -n "$digest" ] && ! said=$(record_digest 2>&1); then
+    why="it passed, but its catalog digest could not be recorded in $digest_file"
+  fi
+  if [ -n "$why" ]; then
+    # not left looking done: a created container goes (its address stays recorded), a started one stops,
+    # so the next deploy-all brings it up again and the agent runs again; one that was running before (mode
+    # agent) runs on with the settings it has (its digest unrecorded: the next deploy-all runs its agent again)
+    if [ -s "$cid" ]; then undo; elif [ "$mode" != agent ]; then docker stop "$name" >/dev/null 2>&1; fi
+    fail "puppet agent" "$said" "$why"
   fi
 fi
 tc=$(date +%s%N)
