@@ -15,6 +15,7 @@ need, never go unseen.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -129,6 +130,12 @@ def inputs(classes: Sequence[str], modules: Mapping[str, str]) -> Inputs:
                   frozenset(n for n in reached if _resolve(n, modules)))
 
 
+@functools.lru_cache(maxsize=8)
+def _load(text: str) -> object:
+    """A hieradata file's data, parsed once for every node it applies to (never changed by its readers)."""
+    return yaml.safe_load(text)
+
+
 def hieradata_used(hieradata: Mapping[str, str], found: Inputs) -> dict[str, object]:
     """What a node looks up of the hieradata files that apply to it (path -> YAML text): each file's keys it looks
     up, with their values; every file's whole text when it may look up any key, or the data interpolates
@@ -137,7 +144,7 @@ def hieradata_used(hieradata: Mapping[str, str], found: Inputs) -> dict[str, obj
         return dict(hieradata)
     used: dict[str, object] = {}
     for path, text in hieradata.items():
-        data = yaml.safe_load(text)
+        data = _load(text)
         used[path] = ({k: v for k, v in data.items() if found.looks_up(str(k))} if isinstance(data, dict)
                       else text)
     return used
