@@ -155,6 +155,8 @@ class Role:
     check: str | None = None  # run with `docker exec NAME sh -c CHECK` until it passes
     check_timeout: float = 60.0
     classes: tuple[str, ...] = ()
+    # Hiera keys its agents look up (a class's parameters) and their values: each of its nodes' own hieradata
+    hieradata: tuple[tuple[str, object], ...] = ()
     balance: tuple[Balanced, ...] = ()
     service: str | None = None  # a service dockstack runs and renders files for (services.registry)
     vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers

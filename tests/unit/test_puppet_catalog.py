@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import yaml
 
 from dockstack.errors import DockstackError
 from dockstack.facts import CATALOG_DIGEST_RE
@@ -77,6 +78,35 @@ def test_a_roles_classes_change_that_roles_containers_only(shipped):
                   for r in stack.roles)
     assert changed(digests, puppet.catalog_digests(dataclasses.replace(stack, roles=roles), DOMAIN,
                                                    modules)) == GALERA
+
+
+def with_hieradata(stack, role: str, **data):
+    """The stack with roles[role].hieradata set (keys with `__` for `::`)."""
+    pairs = tuple(sorted((k.replace("__", "::"), v) for k, v in data.items()))
+    return dataclasses.replace(stack, roles=tuple(dataclasses.replace(r, hieradata=pairs) if r.name == role else r
+                                                  for r in stack.roles))
+
+
+def test_a_key_of_a_roles_hieradata_changes_that_roles_containers_only(shipped):
+    stack, modules, digests = shipped
+    tuned = with_hieradata(stack, "galera", profile__galera__buffer_pool_size="160M")
+    assert changed(digests, puppet.catalog_digests(tuned, DOMAIN, modules)) == GALERA
+    # a key no class of the role has: in its nodes' files, looked up by none of them
+    unused = with_hieradata(stack, "galera", profile__redis__port=6380)
+    assert changed(digests, puppet.catalog_digests(unused, DOMAIN, modules)) == set()
+
+
+def test_each_agent_container_gets_its_own_hieradata_file_looked_up_before_common(shipped):
+    stack, _, _ = shipped
+    tuned = with_hieradata(stack, "galera", profile__galera__buffer_pool_size="160M", app__list=(1, "b"))
+    files = puppet.puppet_files(tuned, tuned.container("puppet"), DOMAIN)
+    nodes = {k.rpartition("/")[2] for k in files if "/data/nodes/" in k}
+    assert nodes == {f"{c.name}.{DOMAIN}.yaml" for c in stack.containers if stack.asks_catalog(c)}
+    text = files[f"{puppet.ENVIRONMENT}/data/nodes/galera1.{DOMAIN}.yaml"]
+    assert yaml.safe_load(text) == {"profile::galera::buffer_pool_size": "160M", "app::list": [1, "b"]}
+    assert yaml.safe_load(files[f"{puppet.ENVIRONMENT}/data/nodes/redis.{DOMAIN}.yaml"]) == {}  # a key taken out goes
+    levels = yaml.safe_load(files[f"{puppet.ENVIRONMENT}/hiera.yaml"])["hierarchy"]
+    assert [x["path"] for x in levels] == ["nodes/%{trusted.certname}.yaml", "common.yaml"]
 
 
 def test_galeras_catalog_reaches_its_class_its_template_and_what_it_calls(shipped):

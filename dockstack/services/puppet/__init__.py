@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from pathlib import Path
 
@@ -89,6 +90,25 @@ def render_hiera_config() -> str:
     return render("puppet/hiera.yaml.j2")
 
 
+def node_data_path(c: Container, domain: str) -> str:
+    """c's own hieradata file, relative to the environment's data/ (hiera.yaml's first level)."""
+    return f"nodes/{fqdn(c, domain)}.yaml"
+
+
+def render_node_hieradata(stack: Stack, c: Container, domain: str) -> str:
+    """c's own hieradata: its role's roles[].hieradata (JSON, which YAML reads as it is); an empty mapping for a role
+    without, so a key taken out of containers.yaml is gone from the server too."""
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in stack.role(c.role).hieradata}
+    return render("puppet/node.yaml.j2", node=fqdn(c, domain), role=c.role,
+                  data=json.dumps(data, indent=2, sort_keys=True))
+
+
+def hieradata_of(stack: Stack, c: Container, domain: str) -> dict[str, str]:
+    """The hieradata files c's agent reads (relative to data/), in hiera.yaml's order: its own, then common.yaml."""
+    return {node_data_path(c, domain): render_node_hieradata(stack, c, domain),
+            "common.yaml": render_hieradata(stack, domain)}
+
+
 def render_autosign(stack: Stack, domain: str) -> str:
     """The certnames the Puppet server signs: the containers that run the agent, nothing else (no globs)."""
     return render("puppet/autosign.conf.j2", names=[fqdn(c, domain) for c in stack.containers if stack.asks_catalog(c)])
@@ -161,9 +181,9 @@ def catalog_digests(stack: Stack, domain: str, modules: dict[str, str] | None = 
     is given it: its node block, the modules' files its classes reach, hiera.yaml and what it looks up of the
     hieradata (catalog.digest)."""
     modules = module_files() if modules is None else modules
-    hiera, data = render_hiera_config(), {"common.yaml": render_hieradata(stack, domain)}
+    hiera = render_hiera_config()
     return {c.name: catalog.digest(render_site_pp(stack, domain, only=c), stack.role(c.role).classes, modules, hiera,
-                                   data)
+                                   hieradata_of(stack, c, domain))
             for c in stack.containers if stack.asks_catalog(c)}
 
 
@@ -172,6 +192,8 @@ def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]
     env = {f"{ENVIRONMENT}/manifests/site.pp": render_site_pp(stack, domain),
            f"{ENVIRONMENT}/data/common.yaml": render_hieradata(stack, domain),
            f"{ENVIRONMENT}/hiera.yaml": render_hiera_config()}
+    env.update({f"{ENVIRONMENT}/data/{node_data_path(c, domain)}": render_node_hieradata(stack, c, domain)
+                for c in stack.containers if stack.asks_catalog(c)})
     env.update({f"{ENVIRONMENT}/modules/{p}": t for p, t in module_files().items()})
     return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain),
             "autosign.sh": AUTOSIGN_SCRIPT, **env}
