@@ -39,7 +39,7 @@ class Action:
     (fallback), whether it serves now and must leave its balancers first (drain), and why."""
 
     container: Container
-    kind: str  # create | start | recreate | repair | adopt | refuse | nothing
+    kind: str  # create | start | recreate | repair | reconfigure | adopt | refuse | nothing
     why: str
     remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (a move, a duplicate)
     observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
