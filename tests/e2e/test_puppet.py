@@ -227,6 +227,7 @@ def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inven
 # on every node (MariaDB reads it only as it starts: the profile has mariadbd restarted by its supervisor). The
 # shipped modules and containers.yaml are deployed again at the end, and their settings are back.
 
+ROLL_TIMEOUT = 1500  # the bound on each inv here: a roll of the three galera nodes, as test_day2's
 E2E_LINE = "# dockstack-e2e\nmax_connect_errors = 10001\n"  # under [mysqld]: MariaDB's default is 100
 # the class's default is 128M; InnoDB rounds a size up to a whole number of its chunks (128M): 256M stays 256M
 BUFFER_POOL = ("profile::galera::buffer_pool_size", "256M", str(256 * 1024 * 1024))
@@ -370,14 +371,14 @@ def test_a_line_added_to_the_galera_template_is_applied_one_node_at_a_time_with_
         real, inventory, remotes, edited_modules):
     stack, _ = real
     nodes = galera_nodes(stack)
-    planned = run_inv("deploy-all", "--dry-run", containers=SHIPPED, env=edited_modules, timeout=INV_TIMEOUT).stdout
+    planned = run_inv("deploy-all", "--dry-run", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
     assert reconfigured(planned) == {c.name for c in nodes}, planned  # the galera containers, and only them
     assert f"{len(stack.containers) - 3} ok, 3 to change" in planned, planned
     before = before_roll(inventory, nodes)
     sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")
     try:
         with Writer(remotes, stack) as writer:
-            out = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=INV_TIMEOUT).stdout
+            out = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
         assert re.search(r"^  puppet: .*galera\.cnf\.epp updated", out, re.M), out  # the server has it first
         assert_rolled_in_place(inventory, out, nodes, before)
         assert_written_throughout(inventory, nodes, writer, "galera template roll")
@@ -385,10 +386,10 @@ def test_a_line_added_to_the_galera_template_is_applied_one_node_at_a_time_with_
             cnf = ssh(inventory, c.host, f"docker exec {c.name} cat {GALERA_CNF}").stdout
             assert E2E_LINE in cnf, (c.name, cnf)
             assert variable(inventory, c, "max_connect_errors") == "10001", c.name
-        again = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=INV_TIMEOUT).stdout
+        again = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
         assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in again and "puppet agent" not in again, again
     except BaseException:
-        run_inv("deploy-all", containers=SHIPPED, check=False, timeout=INV_TIMEOUT)  # the shipped modules back
+        run_inv("deploy-all", containers=SHIPPED, check=False, timeout=ROLL_TIMEOUT)  # the shipped modules back
         raise
 
 
@@ -404,25 +405,25 @@ def test_a_key_of_the_galera_roles_hieradata_is_applied_the_same_way_and_the_shi
     variant = shipped_variant(tmp_path, tuned)
     try:
         planned = run_inv("deploy-all", "--dry-run", containers=variant, env=edited_modules,
-                          timeout=INV_TIMEOUT).stdout
+                          timeout=ROLL_TIMEOUT).stdout
         assert reconfigured(planned) == {c.name for c in nodes}, planned
         assert f"{len(stack.containers) - 3} ok, 3 to change" in planned, planned
         before = before_roll(inventory, nodes)
         sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")
         with Writer(remotes, stack) as writer:
-            out = run_inv("deploy-all", containers=variant, env=edited_modules, timeout=INV_TIMEOUT).stdout
+            out = run_inv("deploy-all", containers=variant, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
         assert_rolled_in_place(inventory, out, nodes, before)
         assert_written_throughout(inventory, nodes, writer, "galera hieradata roll")
         for c in nodes:
             assert variable(inventory, c, "innodb_buffer_pool_size") == live, c.name
             assert variable(inventory, c, "max_connect_errors") == "10001", c.name  # the template's line stays
     finally:
-        restored = run_inv("deploy-all", containers=SHIPPED, check=False, timeout=INV_TIMEOUT)
+        restored = run_inv("deploy-all", containers=SHIPPED, check=False, timeout=ROLL_TIMEOUT)
     assert restored.returncode == 0 and re.search(r"deploy-all: \d+ ok, 3 changed, 0 failed", restored.stdout), \
         restored.stdout + restored.stderr
     for c in nodes:  # MariaDB's and the class's defaults again
         assert variable(inventory, c, "max_connect_errors") == "100", c.name
         assert variable(inventory, c, "innodb_buffer_pool_size") == str(128 * 1024 * 1024), c.name
-    out = run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT).stdout
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=ROLL_TIMEOUT).stdout
     assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out, out
     sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")
