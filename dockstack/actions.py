@@ -5,8 +5,9 @@ action's report is parsed by a pure function.
 create/recreate/start/restart (ACTION_SCRIPT): write the env file, the secret files and the service files
 (standard input), `docker run` (or start), give the container its eth0 on the bridge with the planned MAC, a static
 IP or a DHCP lease (the host's udhcpc in the container's network namespace, DHCP_HOOK its script), print the MAC
-and IP it ended with, then poll the role's readiness check. A create that fails before the container has an address
-removes the container again, so nothing is left half-made.
+and IP it ended with, run its Puppet agent (roles with classes), then poll the role's readiness check. A create that
+fails before the container has an address removes the container again, so nothing is left half-made. agent: the
+running container as it is (no env, secrets, files, start or address): its agent again, then its check.
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dockstack import dockercli, network
-from dockstack.agent import AGENT_SCRIPT, AgentPin, AgentRun, parse_agent
+from dockstack.agent import AGENT_SCRIPT, DIGEST_FILE, AgentPin, AgentRun, parse_agent
 from dockstack.config import ENV_KEY_RE, Container, Network, Role
-from dockstack.facts import parse_ipv4, parse_link_mac
+from dockstack.facts import CATALOG_DIGEST_RE, parse_ipv4, parse_link_mac
 from dockstack.ipam import AddressPlan
-from dockstack.plan import RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_RESUME, RUN_START
+from dockstack.plan import RUN_AGENT, RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_RESUME, RUN_START
 from dockstack.scripts import script
 from dockstack.services import secrets_dir, service_dir
 from dockstack.services.base import Service
 from dockstack.settings import agent_timeout, dhcp_timeout, step_timeout
 
-CREATE, RECREATE, START, RESTART, RESUME = RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART, RUN_RESUME
+CREATE, RECREATE, START, RESTART, RESUME, AGENT = (RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART, RUN_RESUME,
+                                             RUN_AGENT)
 CHECK_POLL = 0.2  # seconds between readiness probes
 
 # The one script of an action (see above): dockstack/scripts/action.sh, its named values from ActionSpec.argv.
@@ -105,7 +107,7 @@ class ActionSpec:
     run's arguments) and its standard input (the agent's challenge, the env file's lines, the secret files' lines,
     the service files), which the host's process list never shows."""
 
-    mode: str  # create | recreate | start | restart | resume
+    mode: str  # create | recreate | start | restart | resume | agent
     name: str
     host: str
     mac: str  # "" : whatever the veth gets (a lease's MAC comes from dnsmasq's data otherwise)
@@ -128,6 +130,8 @@ class ActionSpec:
     agent_server: str  # "": no Puppet agent runs
     certname: str
     agent_ca: str
+    digest: str  # recorded in digest_file once the agent passed ("": nothing is recorded)
+    digest_file: str
     run: tuple[str, ...]  # docker run's arguments after `docker run` (create and recreate)
     timeout: float  # how long the whole round trip may take
     dhcp_dir: str = DHCP_DIR  # the host folder of udhcpc's script (a lease only)
@@ -145,7 +149,8 @@ class ActionSpec:
                 ("files_script", SERVICE_FILES_SCRIPT if self.files else ""), ("secrets", self.secrets),
                 ("secret_lines", str(self.secret_lines)), ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
-                ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca)]
+                ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca),
+                ("digest", self.digest), ("digest_file", self.digest_file)]
 
     def argv(self) -> list[str]:
         return ["sh", "-c", ACTION_SCRIPT, "sh", *(f"{k}={v}" for k, v in self.named()), "--", *self.run]
@@ -158,19 +163,22 @@ class ActionSpec:
 def action_spec(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
                 files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
                 agent: AgentPin | None = None) -> ActionSpec:
-    """The one remote call of a create, recreate, start or restart. With an agent (AgentPin), the Puppet agent
-    runs after addressing, before the check; its challenge, the env values and the files go on standard input.
-    files and dirs: absolute paths in c's service folder, where the action installs them. Its secret files go with
-    every mode, as lines before the files (secret_lines): its secrets folder is in /run, which a host's restart
-    empties."""
+    """The one remote call of a create, recreate, start, restart or agent run. With an agent (AgentPin), the Puppet
+    agent runs after addressing, before the check, and its digest is recorded once it passed; its challenge, the
+    env values and the files go on standard input. files and dirs: absolute paths in c's service folder, where the
+    action installs them. Its secret files go with every mode that starts it, as lines before the files
+    (secret_lines): its secrets folder is in /run, which a host's restart empties; an agent run leaves the running
+    container's as they are."""
     hv, tmp = network.veth_names(c.name)
     folder = service_dir(c)
     rel_files = {in_folder(folder, p): t for p, t in files.items()}
     rel_dirs = tuple(in_folder(folder, d) for d in dirs)
     creates = mode in (CREATE, RECREATE)
+    if agent and agent.digest and not CATALOG_DIGEST_RE.fullmatch(agent.digest):
+        raise ValueError(f"{c.name}: {agent.digest!r} is no catalog digest (64 hex digits)")
     challenge = f"{agent.challenge}\n".encode() if agent else b""
     env = dockercli.env_file(c).encode() if creates else b""
-    secrets = secret_lines(c).encode()
+    secrets = secret_lines(c).encode() if mode != AGENT else b""
     return ActionSpec(
         mode=mode, name=c.name, host=c.host, mac=plan.mac or "",
         cidr=f"{plan.static_ip}/{net.subnet.prefixlen}" if plan.static_ip else "",
@@ -178,9 +186,10 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
         host_veth=hv, tmp_veth=tmp,
         dhcp_timeout=dhcp_timeout(), check=role.check or "", check_timeout=math.ceil(role.check_timeout),
         poll=CHECK_POLL, env_lines=len(c.env) if creates else 0, files=bool(files), folder=folder if files else "",
-        secrets=secrets_dir(c), secret_lines=len(c.secrets),
+        secrets=secrets_dir(c) if mode != AGENT else "", secret_lines=len(c.secrets) if mode != AGENT else 0,
         agent_server=agent.server if agent else "", certname=agent.certname if agent else "",
-        agent_ca=agent.ca if agent else "",
+        agent_ca=agent.ca if agent else "", digest=agent.digest if agent else "",
+        digest_file=f"{folder}/{DIGEST_FILE}" if agent and agent.digest else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
         timeout=time_bound(role),
         stdin=challenge + env + secrets + (files_payload(rel_files, rel_dirs, private) if files else b""))

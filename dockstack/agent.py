@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 
 from dockstack.scripts import script
 
+# In a container's folder on its host (services.service_dir, which its container sees read-only if at all): the
+# digest of what its catalog depended on at its last agent run that passed (AgentPin.digest), written by the action
+# script as root, read back by the host facts (#catalogs) and compared by the plan (a `reconfigure` where it differs)
+DIGEST_FILE = "puppet-catalog.sha256"
 AGENT_DIR = "/var/lib/dockstack-agent"  # inside a container: the agent's ssldir, run log and last run summary
 # One Puppet agent run inside a container (`docker exec -i NAME sh -c AGENT_SCRIPT sh SERVER CERTNAME`; then
 # DIR=AGENT_DIR, PORT=8140 and WAIT=0: seconds to wait for the server's port to accept). Standard input: the
@@ -33,6 +37,9 @@ class AgentPin:
     ca: str
     certname: str
     challenge: str = field(repr=False)
+    # the digest of what its catalog depends on, as this command hands the server its inputs (the catalog service's
+    # catalog_digests): recorded on its host once the run passed ("": none is recorded)
+    digest: str = ""
 
 
 @dataclass(frozen=True)

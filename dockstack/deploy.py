@@ -13,6 +13,7 @@ from dockstack import plan as planner
 from dockstack.cacheck import check_ca
 from dockstack.config import Container, Inventory, Stack, tiers
 from dockstack.converge import Outcome, converge, open_session, publish
+from dockstack.converge.hooks import catalog_digests
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError
 from dockstack.health import Health, health_timeout, read_health
@@ -51,7 +52,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     check_deployed(stack, world.hosts)  # a missing or changed secrets file: refused, dry run included
     for host, why in world.unreachable.items():
         say(f"{host}: not answering, its containers fail: {why}")
-    actions = _plan(stack, world)
+    actions = _plan(inv, stack, world)
     recoveries = _unless_serving(planner.plan_recoveries(stack, actions, world.unreachable), remotes, say)
     to_prune = planner.plan_prune(stack, world.hosts) if prune else []
     if dry_run:
@@ -70,7 +71,7 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
             say(f"recovering {r.why}")
             parallel(list(r.stop), session.runner.take_down)
         world = read_world(inv, stack, remotes, tolerate=True, health=True)
-        actions = _plan(stack, world)
+        actions = _plan(inv, stack, world)
         session = open_session(inv, stack, remotes, world, say)
     # every reachable host, not only those with a change: a host's network drift (a lost VXLAN filter, a missing
     # peer) is repaired by the next deploy-all like a container's (network_needs: nothing to do when it is as wanted)
@@ -85,12 +86,13 @@ def _deploy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, stop: 
     return outcome
 
 
-def _plan(stack: Stack, world: World) -> list[planner.Action]:
+def _plan(inv: Inventory, stack: Stack, world: World) -> list[planner.Action]:
     def health(c: Container) -> Health | None:
         return world.health(stack, c.name, c.host) if c.host in world.hosts and c.name in world.hosts[
             c.host].containers else None
 
-    return planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable)
+    return planner.plan_stack(stack, world.hosts, world.book.records, health, world.unreachable,
+                              catalog_digests(stack, inv.network.domain))
 
 
 def _unless_serving(recoveries: list[planner.Recovery], remotes: Remotes, say: Say) -> list[planner.Recovery]:

@@ -167,12 +167,13 @@ HOST_FACTS_SCRIPT = script("host_facts.sh")
 
 def host_facts_argv(label: str, service_root: str, bridge: str, vxlan_device: str, uplink: str | None,
                     image_tags: list[str], books: str = "", state: Sequence[tuple[str, str]] = (),
-                    digests: Sequence[tuple[str, str]] = (), replica: str = "") -> list[str]:
+                    digests: Sequence[tuple[str, str]] = (), replica: str = "", catalog: str = "") -> list[str]:
     """books: the service folder holding address books; state: (service, file) whose text each of its containers'
     folders holds; digests: (service, glob) of the rendered files to digest (services.registry.facts_wanted);
-    replica: the folder of the host's own replica of the address book (addressbook.REPLICA_DIR)."""
+    replica: the folder of the host's own replica of the address book (addressbook.REPLICA_DIR); catalog: the file
+    of a container's folder that holds the digest of its last passing agent run's catalog (agent.DIGEST_FILE)."""
     return ["sh", "-c", HOST_FACTS_SCRIPT, "sh", label, service_root, bridge, vxlan_device, uplink or "", books,
-            replica, str(len(state)), *(x for pair in state for x in pair), str(len(digests)),
+            replica, catalog, str(len(state)), *(x for pair in state for x in pair), str(len(digests)),
             *(x for pair in digests for x in pair), *image_tags]
 
 
@@ -223,6 +224,9 @@ class HostFacts:
     # container -> why its state file was not read (a symlink, a FIFO, ... in its place: its container may write
     # there); such a container's `state` is None
     state_problems: dict[str, str] = field(default_factory=dict)
+    # its folder (SERVICE/NAME, under the service root) -> the digest of what its container's catalog depended on
+    # at its last agent run that passed (None: the file holds no such digest)
+    catalogs: dict[str, str | None] = field(default_factory=dict)
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -326,6 +330,21 @@ def parse_state(text: str) -> tuple[dict[str, str | None], dict[str, str]]:
     return {n: "\n".join(v) + "\n" if v and n not in refused else None for n, v in lines.items()}, refused
 
 
+CATALOG_DIGEST_RE = re.compile(r"[0-9a-f]{64}")  # a sha256, in hex
+
+
+def parse_catalogs(text: str) -> dict[str, str | None]:
+    """The #catalogs section: `SERVICE/NAME DIGEST` per container folder with a digest file; a folder that is not
+    two names, or a digest that is not 64 hex digits, is unknown (None), never taken as it is."""
+    out: dict[str, str | None] = {}
+    for line in text.splitlines():
+        folder, _, value = line.partition(" ")
+        service, _, name = folder.partition("/")
+        if NAME_RE.fullmatch(service) and NAME_RE.fullmatch(name):
+            out[folder] = value if CATALOG_DIGEST_RE.fullmatch(value) else None
+    return out
+
+
 def parse_network(text: str) -> NetworkFacts:
     def master(line: str) -> str | None:
         m = re.search(r" master (\S+) ", line)
@@ -382,7 +401,8 @@ def parse_host_facts(text: str) -> HostFacts:
                      network=parse_network(sec.get("network", "")), books=parse_books(sec.get("books", "")),
                      replica=parse_replica(sec.get("replica", "")),
                      files=files, foreign=frozenset(sec.get("names", "").split()) - set(containers),
-                     secondary=secondary, state=state, state_problems=refused)
+                     secondary=secondary, state=state, state_problems=refused,
+                     catalogs=parse_catalogs(sec.get("catalogs", "")))
 
 
 def parse_ps(text: str) -> dict[str, str]:

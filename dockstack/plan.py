@@ -6,7 +6,7 @@ Every action carries its reason, including "nothing", so a re-run can say why it
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from dockstack.config import Container, Stack, effective_mac
@@ -14,17 +14,24 @@ from dockstack.dockercli import LABEL_SPEC, spec_digests
 from dockstack.facts import HostFacts
 from dockstack.health import FAIL, PASS, Health
 from dockstack.ipam import Record
+from dockstack.services import folder_name
 
 CREATE, START, RECREATE, ADOPT, NOTHING = "create", "start", "recreate", "adopt", "nothing"
 REPAIR = "repair"  # running, but its readiness check fails: resumed, else stopped cleanly and started, else re-created
+# running and otherwise as the config wants, but what its Puppet catalog depends on changed since its agent last
+# passed: drained, its agent runs again in the running container, then its readiness check
+RECONFIGURE = "reconfigure"
 REFUSE = "refuse"  # a change that is not safe to make now (said why): the container fails, nothing is touched
 STOP, REMOVE = "stop", "remove"  # `inv stop` / `inv remove`: its running copies drained and stopped (or removed)
 STARTS = (CREATE, RECREATE, START, REPAIR)  # the kinds that start a container (its service's hooks come first)
+RUNS_AGENT = (*STARTS, RECONFIGURE)  # the kinds whose action runs its Puppet agent (roles with classes)
 
 # What the action script does on the container's host (actions.ActionSpec.mode): each kind that changes a
 # container maps to one of these in the plan, never later.
 RUN_CREATE, RUN_RECREATE, RUN_START, RUN_RESTART = "create", "recreate", "start", "restart"
 RUN_RESUME = "resume"  # a paused container unpaused, its stopped processes continued: nothing else changes
+RUN_AGENT = "agent"  # the running container as it is (no start, no new address): its agent, then its check
+IN_PLACE = (RUN_AGENT,)  # the modes that work on the running container: drained first, never stopped
 
 
 @dataclass(frozen=True)
@@ -33,14 +40,16 @@ class Action:
     (fallbacks), whether it serves now and must leave its balancers first (drain), and why."""
 
     container: Container
-    kind: str  # create | start | recreate | repair | adopt | refuse | nothing
+    kind: str  # create | start | recreate | repair | reconfigure | adopt | refuse | nothing
     why: str
     remove_from: tuple[str, ...] = ()  # hosts to remove the old container from first (a move, a duplicate)
     observed: tuple[str, str] | None = None  # adopt: the (mac, ip) it runs with, to record
     mode: str | None = None  # what the action script does (RUN_*); None: no script runs (adopt, refuse, nothing)
     # the modes tried in turn when `mode` fails, each after a clean stop (a repair: start, then re-create, address kept)
     fallbacks: tuple[str, ...] = ()
-    drain: bool = False  # running on its host now: drained from every balancer and stopped cleanly first
+    # running on its host now: drained from every balancer first, and stopped cleanly unless its mode is IN_PLACE
+    # (a resume is neither: it takes nothing down, only a fallback after it does)
+    drain: bool = False
     rolls: bool = False  # takes a copy of it that serves now down (here or where it moves from): a rolling change
     stop_on: tuple[str, ...] = ()  # stop, remove: the hosts where a copy runs (drained from the balancers first)
 
@@ -77,6 +86,33 @@ def repair(c: Container, why: str) -> Action:
     return Action(c, REPAIR, why, mode=RUN_RESUME, fallbacks=(RUN_START, RUN_RECREATE), drain=True, rolls=True)
 
 
+def reconfigure(c: Container, why: str) -> Action:
+    """A running container whose Puppet settings changed: drained, its agent run again where it runs (no stop, no
+    start, its address kept), then its readiness check; a rolling change for the roles that roll."""
+    return Action(c, RECONFIGURE, why, mode=RUN_AGENT, drain=True, rolls=True)
+
+
+def catalog_drift(recorded: str | None, wanted: str, present: bool) -> str | None:
+    """Why a running container's agent must run again (None: what it last applied is what its catalog depends on
+    now). recorded: the digest its host holds of its last agent run that passed (present: the file is there; None:
+    it holds no valid digest).
+
+    A container with no recorded digest (made by a dockstack before this one) counts as changed: one agent run,
+    drained and rolled like any reconfigure, listed by --dry-run. Recording the current digest without that run
+    would be safe only if the container already runs exactly this catalog, which nothing here can tell (a newer
+    dockstack ships newer profiles: taking them as applied is the very bug this digest ends); a run whose catalog
+    is unchanged changes no file, so no service restarts, and it costs each such container one agent run, once."""
+    if not present:
+        return ("puppet settings unknown: no digest of its last agent run is recorded (made by an older dockstack): "
+                "its agent runs again")
+    if recorded is None:
+        return "puppet settings unknown: its recorded digest is no digest: its agent runs again"
+    if recorded != wanted:
+        return ("puppet settings changed: what its catalog depends on (its classes, their profiles and templates, "
+                "its hieradata, its node block) differs from its last agent run's")
+    return None
+
+
 def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
     """Why the container differs from the config it should have been created from (empty: it does not)."""
     try:
@@ -90,10 +126,12 @@ def _spec_drift(c: Container, labels: dict[str, str]) -> list[str]:
 
 
 def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | None,
-                   health: Health | None = None, unreachable: Collection[str] = ()) -> Action:
-    """What brings one container to the config: create, start, recreate, repair (why) or nothing (why); refuse
-    when it was last recorded on a host that does not answer now and the config puts it elsewhere (its old copy
-    may still run there: the same MAC and IP twice on the segment)."""
+                   health: Health | None = None, unreachable: Collection[str] = (),
+                   catalog: str | None = None) -> Action:
+    """What brings one container to the config: create, start, recreate, repair, reconfigure (why) or nothing
+    (why); refuse when it was last recorded on a host that does not answer now and the config puts it elsewhere (its
+    old copy may still run there: the same MAC and IP twice on the segment). catalog: the digest of what its Puppet
+    catalog depends on now (None: it asks for none, or the caller does not compare)."""
     where = [h for h, f in hosts.items() if c.name in f.containers]
     elsewhere = tuple(h for h in where if h != c.host)
     serving_elsewhere = any(hosts[h].containers[c.name].running for h in elsewhere)
@@ -132,6 +170,9 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
         return recreate(c, f"also present on {', '.join(elsewhere)}", True, elsewhere, serving_elsewhere)
     if health is not None and health.state == FAIL:
         return repair(c, f"unhealthy: {health.detail}")
+    key = folder_name(c)
+    if catalog is not None and (why := catalog_drift(facts.catalogs.get(key), catalog, key in facts.catalogs)):
+        return reconfigure(c, why)
     passing = health is not None and health.state == PASS
     return Action(c, NOTHING, f"running with {ip}, image and options unchanged"
                   + ((f", its check {health.detail}" if health.detail else ", healthy") if passing else ""))
@@ -139,8 +180,12 @@ def plan_container(c: Container, hosts: dict[str, HostFacts], record: Record | N
 
 def plan_stack(stack: Stack, hosts: dict[str, HostFacts], registry: dict[str, Record],
                health: Callable[[Container], Health | None] = lambda c: None,
-               unreachable: Collection[str] = ()) -> list[Action]:
-    return [plan_container(c, hosts, registry.get(c.name), health(c), unreachable) for c in stack.containers]
+               unreachable: Collection[str] = (), catalogs: Mapping[str, str] | None = None) -> list[Action]:
+    """deploy-all's plan; catalogs: container -> the digest of what its Puppet catalog depends on now (the catalog
+    service's catalog_digests), compared with what its host recorded."""
+    catalogs = catalogs or {}
+    return [plan_container(c, hosts, registry.get(c.name), health(c), unreachable, catalogs.get(c.name))
+            for c in stack.containers]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ LOCK_TIMEOUT_ENV, LOCK_TIMEOUT = "DOCKSTACK_LOCK_TIMEOUT", 60.0  # waiting for a
 BACKUP_TIMEOUT_ENV, BACKUP_TIMEOUT = "DOCKSTACK_BACKUP_TIMEOUT", 1800.0
 CACHE_ENV, CACHE = "DOCKSTACK_CACHE", "/var/cache/dockstack"  # built images and read archives
 TRACE_ENV = "DOCKSTACK_TRACE"  # a file to append one JSON line per SSH connection and round trip to
+# the Puppet modules shipped to the server (default: the repository's puppet/modules): a copy of them changed
+PUPPET_MODULES_ENV = "DOCKSTACK_PUPPET_MODULES"
 
 
 def seconds_from_env(env: str, default: float) -> float:
@@ -67,3 +69,15 @@ def cache_dir() -> Path:
 def trace_file() -> str | None:
     """The trace file the round-trip tests and the benchmark ask for, if any."""
     return os.environ.get(TRACE_ENV) or None
+
+
+def puppet_modules() -> Path | None:
+    """The folder of Puppet modules an operator has the Puppet server given instead of the repository's (None: the
+    repository's); a DockstackError when it is no folder."""
+    raw = os.environ.get(PUPPET_MODULES_ENV, "")
+    if not raw:
+        return None
+    if not Path(raw).is_dir():
+        raise DockstackError(f"{PUPPET_MODULES_ENV}={raw!r} is no folder: point it to a folder of Puppet modules "
+                             "(like the repository's puppet/modules) or unset it")
+    return Path(raw)

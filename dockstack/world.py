@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from dockstack import addressbook, facts
+from dockstack import addressbook, agent, facts
 from dockstack import health as health_mod
 from dockstack.config import Inventory, Stack
 from dockstack.dockercli import LABEL_MANAGED
@@ -89,7 +89,8 @@ def read_world(inv: Inventory, stack: Stack, remotes: Remotes, tolerate: bool = 
 
     def read(host_name: str) -> facts.HostFacts | DockstackError:
         argv = facts.host_facts_argv(f"{LABEL_MANAGED}=true", SERVICE_ROOT, net.bridge, net.vxlan_device,
-                                     net.uplink, tags, *facts_wanted(), replica=addressbook.REPLICA_DIR)
+                                     net.uplink, tags, *facts_wanted(), replica=addressbook.REPLICA_DIR,
+                                     catalog=agent.DIGEST_FILE)
         try:
             out = remotes[host_name].run(argv, "read host facts", timeout=step_timeout()).stdout
             found = facts.parse_host_facts(out)

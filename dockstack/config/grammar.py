@@ -121,6 +121,8 @@ PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 # roles[].classes: Puppet class names: segments [a-z][a-z0-9_]* joined by '::'.
 PUPPET_CLASS_RE = re.compile(r"[a-z][a-z0-9_]*(?:::[a-z][a-z0-9_]*)*")
+# roles[].hieradata's keys: a class's parameter as Hiera names it (CLASS::PARAM), or another namespaced key
+HIERA_KEY_RE = re.compile(r"[a-z][a-z0-9_]*(?:::[a-z][a-z0-9_]*)+")
 
 
 # roles[].vip.password: keepalived's VRRP auth_pass, written unquoted into keepalived.conf, where whitespace, '#',

@@ -156,6 +156,8 @@ class Role:
     check_timeout: float = 60.0
     settle: float = 0.0  # seconds a failing check may be a blip its service's own supervisor heals (deploy-all waits)
     classes: tuple[str, ...] = ()
+    # Hiera keys its agents look up (a class's parameters) and their values: each of its nodes' own hieradata
+    hieradata: tuple[tuple[str, object], ...] = ()
     balance: tuple[Balanced, ...] = ()
     service: str | None = None  # a service dockstack runs and renders files for (services.registry)
     vip: Vip | None = None  # haproxy roles only: keepalived holds this address on one of the role's containers

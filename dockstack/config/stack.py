@@ -17,6 +17,7 @@ from dockstack.config.grammar import (
     DNS_NAME_MAX,
     ENV_KEY_RE,
     GENERATED_RE,
+    HIERA_KEY_RE,
     IMAGE_RE,
     IMAGE_TAG_RE,
     MAC_RE,
@@ -366,8 +367,8 @@ def _command(r: _Reader) -> tuple[str, ...]:
 
 def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
           definitions: Mapping[str, ServiceDefinition]) -> Role:
-    r.unknown({"name", "depends_on", "check", "check_timeout", "settle", "classes", "balance", "service", "vip",
-               "serial", "quorum"})
+    r.unknown({"name", "depends_on", "check", "check_timeout", "settle", "classes", "hieradata", "balance", "service",
+               "vip", "serial", "quorum"})
     name = r.name("name")
     if any(x.name == name for x in earlier):
         raise r.fail("name", f"duplicate role {name!r}", "role names must be unique")
@@ -396,6 +397,7 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
         if not (isinstance(c, str) and PUPPET_CLASS_RE.fullmatch(c)):
             raise r.fail(f"classes[{j}]", f"{c!r} is not a puppet class name",
                          "must be a list of puppet class names: [a-z][a-z0-9_]* joined by '::', e.g. profile::galera")
+    hieradata = _hieradata(r, classes)
     reserved = {port: (d.name, what) for d in definitions.values() for port, what in d.reserved_ports}
     balance = []
     for j, raw in enumerate(r.get("balance", list, [])):
@@ -442,8 +444,41 @@ def _role(r: _Reader, earlier: list[Role], inventory: Inventory,
         raise r.fail("quorum", f"{short(str(quorum))} is not all, majority, one or a number from 1 to 100",
                      "how many of the role's containers must pass for it to serve, e.g. majority")
     return Role(name=name, depends_on=tuple(deps), check=check, check_timeout=float(timeout), settle=float(settle),
-                definition=definition, classes=tuple(classes), balance=tuple(balance), service=service, vip=vip,
-                serial=serial, quorum=str(quorum))
+                definition=definition, classes=tuple(classes), hieradata=hieradata, balance=tuple(balance),
+                service=service, vip=vip, serial=serial, quorum=str(quorum))
+
+
+HieraValue = str | int | float | bool
+
+
+def _hieradata(r: _Reader, classes: list[str]) -> tuple[tuple[str, HieraValue | tuple[HieraValue, ...]], ...]:
+    """roles[].hieradata: Hiera keys the agents of the role's containers look up (a class's parameters, CLASS::PARAM)
+    and their values (a string, number or boolean, or a list of them), in each of its nodes' hieradata, before
+    common.yaml. dockstack's own keys (dockstack::..., rendered from the config) and Hiera interpolation (`%{`, which
+    could read any key or fact) are refused."""
+    raw = r.get("hieradata", dict, {})
+    if raw and not classes:
+        raise r.fail("hieradata", "the role has no classes: no Puppet agent of it looks these keys up",
+                     "give the role its classes, or leave hieradata out")
+    out = []
+    for key, value in raw.items():
+        k = f"hieradata.{key}"
+        if not (isinstance(key, str) and HIERA_KEY_RE.fullmatch(key)):
+            raise r.fail("hieradata", f"{short(repr(key))} is not a Hiera key of a class",
+                         "name a class's parameter, e.g. profile::galera::buffer_pool_size")
+        if key.startswith("dockstack::"):
+            raise r.fail(k, "dockstack renders the dockstack:: keys from the rest of the config",
+                         "change what they say in containers.yaml itself, or set a class's parameter")
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if not isinstance(v, (str, int, float, bool)) or (isinstance(v, float) and not math.isfinite(v)):
+                raise r.fail(k, f"{short(repr(v))} is not a string, number or boolean",
+                             "give a string, a number, a boolean, or a list of them")
+            if isinstance(v, str) and "%{" in r.line(k, v):
+                raise r.fail(k, "Hiera interpolation (%{...}) is not taken here",
+                             "write the value itself")
+        out.append((key, tuple(value) if isinstance(value, list) else value))
+    return tuple(sorted(out))
 
 
 def _vip(r: _Reader, inventory: Inventory) -> Vip:

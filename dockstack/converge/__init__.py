@@ -32,7 +32,7 @@ from dockstack.converge.publish import Publisher
 from dockstack.converge.runner import Done, Runner
 from dockstack.errors import DockstackError
 from dockstack.health import NO_SERVICE, PASS
-from dockstack.plan import RUN_RECREATE, STARTS, Action
+from dockstack.plan import RUN_RECREATE, RUNS_AGENT, STARTS, Action
 from dockstack.remote import Remotes, parallel
 from dockstack.settings import step_timeout
 from dockstack.stopping import StopRequest
@@ -112,9 +112,10 @@ def publish(s: Session, ahead: Collection[str] = ()) -> None:
 
 
 def push_agent_server(s: Session, acts: Iterable[Action], ahead: Collection[str] = ()) -> None:
-    """Before agents run: the Puppet server gets the config's site.pp, hieradata, autosign list and profiles where
-    they differ from its host's (only after containers.yaml changed; else no round trip)."""
-    if any(a.kind in STARTS and s.stack.asks_catalog(a.container) for a in acts):
+    """Before agents run (a start, or a reconfigure: its settings changed): the Puppet server gets the config's
+    site.pp, hieradata, autosign list and profiles where they differ from its host's (only after they changed;
+    else no round trip)."""
+    if any(a.kind in RUNS_AGENT and s.stack.asks_catalog(a.container) for a in acts):
         s.publisher.push(lambda d: d.provides_catalog, skip=ahead)
 
 

@@ -1,7 +1,8 @@
 """Services' hooks, run before their containers start: each definition's `prepare` (which galera node starts the
 cluster) and `first` (the order a command takes a role's containers in), the Puppet CA the agents are handed (read
-once per command from the service that provides the catalog) with each agent's own challenge, and the old
-certificate the server forgets before a new container's agent asks."""
+once per command from the service that provides the catalog) with each agent's own challenge and the digest of what
+its catalog depends on (recorded once the run passed), and the old certificate the server forgets before a new
+container's agent asks."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from dockstack.world import World
 Say = Callable[[str], None]
 
 
+def catalog_digests(stack: Stack, domain: str) -> dict[str, str]:
+    """Each container whose agent asks for a catalog -> the digest of what that catalog depends on now, as the
+    catalog service's definition computes it ({} for a stack without one)."""
+    server = stack.catalog_provider()
+    d = definition(server) if server else None
+    return d.catalog_digests(stack, domain) if d else {}
+
+
 class ServiceHooks:
     """What the definitions decide before their containers start, kept for the actions that start them."""
 
@@ -31,6 +40,7 @@ class ServiceHooks:
         self._prepared: dict[str, dict[str, str]] = {}  # container -> files its prepare hook gave it (next start)
         self._memos: dict[str, dict[str, object]] = {}  # service -> what its hooks keep during this command
         self._catalog: tuple[str, str] | None = None  # the catalog server's DNS name and its CA, read once
+        self._digests: dict[str, str] | None = None  # container -> its catalog's digest, computed once
 
     def cluster(self, service: Service) -> Cluster:
         """What a service's hooks see: its configured containers, which run, the facts, a way to ask a host."""
@@ -70,16 +80,19 @@ class ServiceHooks:
         """What c's Puppet agent is given when it runs (None when c's role has no classes): the server's name, the
         CA read from the server's container on its host (one round trip, once per command: agents never learn a CA
         from the network), c's certname and that name's own challenge (derived from the stack's secret, which
-        never goes to an agent)."""
+        never goes to an agent), and the digest of what its catalog depends on, to record once it passed."""
         server = self.stack.catalog_provider()
         if server is None or not self.stack.asks_catalog(c):
             return None
         with self._lock:
             if self._catalog is None:
                 self._catalog = self._read_ca(c, server)
-            name, ca = self._catalog
+            if self._digests is None:
+                self._digests = catalog_digests(self.stack, self.inv.network.domain)
+            (name, ca), digest = self._catalog, self._digests.get(c.name, "")
         certname = f"{c.name}.{self.inv.network.domain}"
-        return AgentPin(name, ca, certname, self._catalog_definition(c, server).agent_challenge(self.stack, certname))
+        return AgentPin(name, ca, certname, self._catalog_definition(c, server).agent_challenge(self.stack, certname),
+                        digest)
 
     def forget_certificate(self, c: Container) -> None:
         """Before c's agent asks with a new key (c created or re-created): the server forgets c's name's certificate

@@ -18,7 +18,8 @@ from dockstack.converge.publish import Publisher
 from dockstack.dockercli import LABEL_MANAGED
 from dockstack.errors import DockstackError, RemoteError
 from dockstack.facts import Record
-from dockstack.plan import ADOPT, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, RUN_RESUME, Action
+from dockstack.plan import ADOPT, IN_PLACE, NOTHING, REFUSE, REMOVE, RUN_CREATE, RUN_RECREATE, RUN_RESTART, Action
+from dockstack.plan import RUN_RESUME as RESUME
 from dockstack.remote import Remotes, trace
 from dockstack.services import service_dir
 from dockstack.services.registry import definition
@@ -81,9 +82,9 @@ class Runner:
             return Done(c.name, c.host, None, str(exc), True)
 
     def _change(self, a: Action) -> Done:
-        """An action that runs the action script: the old copies removed, drained first when it serves (a resume
-        takes nothing down: it is drained only before a fallback stops it), its mode run, each fallback in turn
-        while they fail, and its balancers told it is back."""
+        """An action that runs the action script: the old copies removed, drained first when it serves (and
+        stopped, unless its mode works on it as it runs or only resumes it: a fallback after a resume takes it down
+        then), its mode run, each fallback in turn while they fail, and its balancers told it is back."""
         c = a.container
         self.say(f"  {c.name}: {a.kind} ({a.why})")
         for host in a.remove_from:
@@ -98,7 +99,9 @@ class Runner:
                 if tried and done:
                     self.say(f"  {c.name}: {tried} did not help ({done.error}): {mode} it"
                              + (", keeping its address" if mode == RUN_RECREATE else ""))
-                if serving and not taken_down and mode != RUN_RESUME:
+                if serving and not taken_down and mode in IN_PLACE:  # out of every balancer; it runs on meanwhile
+                    self.balancers.set_member(c, DRAIN)
+                elif serving and not taken_down and mode != RESUME:
                     self.take_down(c)  # out of every balancer, then a clean stop: a planned change cuts no connection
                     taken_down = True
                 elif tried:
@@ -143,16 +146,15 @@ class Runner:
         if d and d.provides_addresses:
             self.book.seed(c)
         self.say(f"  {c.name}: {mode} on {c.host} ({plan.why})")
-        files, dirs = self.publisher.service_files(c)
-        if mode == RUN_RESUME:  # nothing of it changes: no files, no agent
-            files, dirs = {}, ()
-        elif mode != RUN_RESTART:
+        # its files go with a start (in place, the running container keeps its own: the publisher pushes changes)
+        files, dirs = self.publisher.service_files(c) if mode not in (RESUME, *IN_PLACE) else ({}, ())
+        if mode not in (RUN_RESTART, RESUME, *IN_PLACE):
             files |= {f"{service_dir(c)}/{name}": text for name, text in self.hooks.prepared(c.name).items()}
         if mode in (RUN_CREATE, RUN_RECREATE):  # a new container: its agent asks with a new key
             self.hooks.forget_certificate(c)
         spec = actions.action_spec(mode, c, self.stack.role(c.role), self.inv.network, plan,
                                    self.publisher.dns_servers(), files, dirs, d.private_files if d else frozenset(),
-                                   self.hooks.agent_pin(c) if mode not in (RUN_RESTART, RUN_RESUME) else None)
+                                   self.hooks.agent_pin(c) if mode not in (RUN_RESTART, RESUME) else None)
         r = self.remotes[c.host].run_with_input(spec.argv(), spec.stdin, spec.step, check=False, timeout=spec.timeout)
         res = actions.parse_action(r.stdout)
         took = dict(res.took) | ({"agent": res.agent.seconds} if res.agent and res.agent.seconds is not None else {})
@@ -164,7 +166,8 @@ class Runner:
             self.ledger.started(c.host, c.name, files)
         record = Record(c.name, c.role, c.host, res.mac, res.ip, plan.source) if res.mac and res.ip else None
         step, detail = self._failure(c, res, r.stderr, r.exit_code, plan)
-        if step and (not res.started or record is None or res.failed_step == "puppet agent"):
+        if step and (not res.started or record is None or (res.failed_step == "puppet agent"
+                                                           and mode not in IN_PLACE)):
             self.ledger.stopped(c.name)  # a failed agent run removed (create) or stopped (start) it
         self._said(c, plan, record, res, step, detail)
         return Done(c.name, c.host, record, f"step '{step}': {detail}" if step else None, True)

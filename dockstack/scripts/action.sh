@@ -1,16 +1,18 @@
 #!/bin/sh
-# One container action on a Docker host, in one round trip: mode create, recreate, start, restart or resume (a
-# paused or stopped container's processes resumed, nothing else). Writes the env file, the secret files and the
-# service files (standard input), runs docker run/start/restart, gives the container
-# its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's udhcpc, with
-# dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked, then polls the readiness check. A create that fails
-# before the container has an address removes it again.
+# One container action on a Docker host, in one round trip: mode create, recreate, start, restart, resume or agent.
+# Writes the env file, the secret files and the service files (standard input), runs docker run/start/restart,
+# gives the container its eth0 on the bridge with the planned MAC, a static address or a DHCP lease (the host's
+# udhcpc, with dhcp_hook.sh), runs the Puppet agent (agent.sh) when asked and records its catalog digest once it
+# passed, then polls the readiness check. A create that fails before the container has an address removes it again.
+# Mode agent takes the running container as it is (no start, no new eth0 or address): its agent, then the readiness
+# check. Mode resume (a paused or stopped container's processes resumed, nothing else): only the readiness check.
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
 # mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
 # check_timeout poll files folder files_script secrets secret_lines env_lines agent_server certname agent_script
-# agent_ca (each once; an unknown key fails the action).
+# agent_ca digest digest_file (each once; an unknown key fails the action). digest: written into digest_file (a file
+# of the container's host folder, which it cannot write) once the agent passed.
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
-# recreate), then secret_lines lines NAME=VALUE (every mode: the container's secret files), then the service files
+# recreate), then secret_lines lines NAME=VALUE (every mode but agent: its secret files), then the service files
 # as tar.gz when files is 1, relative to folder (the container's service folder), where files_script
 # (service_files.sh) installs them, never through a symlink the container planted there. secrets: the container's
 # secrets folder (root's only, in /run, mounted read-only in the container, never in its service folder): its old
@@ -20,7 +22,7 @@
 set -u
 mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
 check='' check_timeout='' poll='' files=0 folder='' installer='' secrets='' nsecrets=0 envs=0 agent_server=''
-certname='' agent='' agent_ca=''
+certname='' agent='' agent_ca='' digest='' digest_file=''
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -51,12 +53,18 @@ while [ $# -gt 0 ]; do
     certname=*) certname=$value ;;
     agent_script=*) agent=$value ;;
     agent_ca=*) agent_ca=$value ;;
+    digest=*) digest=$value ;;
+    digest_file=*) digest_file=$value ;;
     *) echo "failed spec"; echo "said unknown value ${1%%=*} (the action script and dockstack differ)"; exit 1 ;;
   esac
   shift
 done
 if [ -z "$mode" ] || [ -z "$name" ]; then echo "failed spec"; echo "said no mode or name"; exit 1; fi
 fail() { echo "failed $1"; shift; printf '%s\n' "$@" | tail -n 5 | sed 's/^/said /'; exit 1; }
+if [ -n "$digest" ]; then  # a sha256 in hex, and where it goes (else the action script and dockstack differ)
+  case $digest in *[!0-9a-f]*) fail spec "the catalog digest is not hex" ;; esac
+  if [ ${#digest} != 64 ] || [ -z "$digest_file" ]; then fail spec "a catalog digest of another length, or no file"; fi
+fi
 t0=$(date +%s%N)  # the action's steps report their durations (`took STEP MS`): the benchmark splits them
 took() { echo "took $1 $(( ($(date +%s%N) - $2) / 1000000 ))"; }
 cid=$(mktemp -u /tmp/dockstack-cid.XXXXXX)  # docker run writes the new container's ID here
@@ -71,7 +79,7 @@ docker_run() {
     undo; fail "docker run" "$out"; }
   if [ -n "$envfile" ]; then rm -f "$envfile"; fi  # docker has read it: gone before the readiness wait
 }
-if [ -z "$cidr" ]; then
+if [ -z "$cidr" ] && [ "$mode" != agent ]; then
   # the lease is asked for by the HOST's DHCP client: checked before anything changes
   udhcpc=$(command -v udhcpc) ||
     fail dhcp "udhcpc is not installed on this host: run \`apt-get install -y udhcpc\` (dockstack leases a \
@@ -169,6 +177,9 @@ case $mode in
             fi
             [ -n "$resumed" ] || fail resume "nothing in it was paused or stopped"
             echo "resumed $resumed" ;;
+  agent)    state=$(docker container inspect --format '{{.State.Running}}' "$name" 2>&1) ||
+              fail "docker inspect" "$state"
+            [ "$state" = true ] || fail "docker inspect" "$name is not running: its agent runs where it runs" ;;
 esac
 echo started
 pid=$(docker container inspect --format '{{.State.Pid}}' "$name" 2>/dev/null)
@@ -176,8 +187,17 @@ if [ -z "$pid" ] || [ "$pid" -le 0 ]; then
   logs=$(docker logs --tail 5 "$name" 2>&1); undo; fail "start" "the container exited: $logs"
 fi
 cn() { nsenter -t "$pid" -n "$@"; }
-plumb=1
-if [ "$mode" = resume ]; then plumb=0; fi  # it keeps its eth0 and address: only the readiness check below
+record_digest() {  # the catalog digest into $digest_file, root's, in a folder no container writes: renamed into
+  # place (a symlink there is replaced, never followed)
+  d=${digest_file%/*}
+  if [ -L "$d" ] || { [ ! -d "$d" ] && ! mkdir -p "$d"; }; then echo "$d is a symlink or cannot be made"; return 1; fi
+  new=$(mktemp "$d/.digest.XXXXXX") || { echo "cannot make a file in $d"; return 1; }
+  if ! { printf '%s\n' "$digest" > "$new" && chmod 0644 "$new" && mv -fT "$new" "$digest_file"; }; then
+    rm -f "$new"; echo "cannot write $digest_file"; return 1
+  fi
+}
+plumb=1  # its eth0 and address (modes agent and resume: the running container keeps both as they are)
+case $mode in agent|resume) plumb=0 ;; esac
 lease() {  # the host's udhcpc in the container's network namespace; fails unless eth0 ends with an address
   ns=$(readlink "/proc/$pid/ns/net") || { echo "no network namespace for PID $pid"; return 1; }
   if [ "$ns" = "$(readlink /proc/self/ns/net)" ]; then echo "the container has the host's network"; return 1; fi
@@ -244,12 +264,19 @@ if [ -n "$agent_server" ]; then
   code=$(printf '%s\n' "$out" | sed -n 's/^agent exit //p')
   failed=$(printf '%s\n' "$out" |  # resources: failed: N of the last run summary
     sed -n '/^agent summary resources:/,/^agent summary [a-z]/s/^agent summary   failed: //p')
+  why=
   if [ "$code" != 0 ] && [ "$code" != 2 ] || [ "${failed:-x}" != 0 ]; then
-    # not left looking done: a created container goes (its address stays recorded), a started one stops,
-    # so the next deploy-all brings it up again and the agent runs again
-    if [ -s "$cid" ]; then undo; else docker stop "$name" >/dev/null 2>&1; fi
     said=$(printf '%s\n' "$out" | sed -n 's/^agent error //p')
-    fail "puppet agent" "$said" "exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+    why="exit code ${code:-none}, ${failed:-unknown} failed resource(s)"
+  elif [ -n "$digest" ] && ! said=$(record_digest 2>&1); then
+    why="it passed, but its catalog digest could not be recorded in $digest_file"
+  fi
+  if [ -n "$why" ]; then
+    # not left looking done: a created container goes (its address stays recorded), a started one stops,
+    # so the next deploy-all brings it up again and the agent runs again; one that was running before (mode
+    # agent) runs on with the settings it has (its digest unrecorded: the next deploy-all runs its agent again)
+    if [ -s "$cid" ]; then undo; elif [ "$mode" != agent ]; then docker stop "$name" >/dev/null 2>&1; fi
+    fail "puppet agent" "$said" "$why"
   fi
 fi
 tc=$(date +%s%N)

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Everything dockstack needs to know about one host, in one round trip.
-# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK BOOKS REPLICA
+# Called as: sh -c "$HOST_FACTS_SCRIPT" sh LABEL SERVICE_ROOT BRIDGE VXLAN_DEVICE UPLINK BOOKS REPLICA CATALOG
 #   NSTATE [SERVICE FILE]... NDIGEST [SERVICE GLOB]... [IMAGE_TAG...]
 #   (facts.host_facts_argv; UPLINK may be empty): BOOKS is the service whose folders keep the address book
-#   (dnsmasq's), REPLICA the folder of the host's own replica of it, then the state files services' hooks read
-#   (e.g. galera's data/grastate.dat) and the files whose digests say whether a push is needed, all from the
+#   (dnsmasq's), REPLICA the folder of the host's own replica of it, CATALOG the file a container's folder holds
+#   once its Puppet agent passed (the digest of what its catalog depended on), then the state files services' hooks
+#   read (e.g. galera's data/grastate.dat) and the files whose digests say whether a push is needed, all from the
 #   services' definitions
 # Prints sections, each after its `#NAME` line: dockerd, containers, names, addresses, images, network, books,
-# replica, state, files; then `#end` (facts.parse_host_facts).
+# replica, state, catalogs, files; then `#end` (facts.parse_host_facts).
 # A container can write parts of its service folder (its data folders: galera's data/, dnsmasq's lease/): what is
 # read there is read only when it is a regular file, never through a symlink, never waiting on a FIFO, at most
 # READ_MAX bytes within READ_BOUND seconds (see `bounded`), so nothing planted there hangs or floods these facts.
@@ -24,8 +25,8 @@ kind() {  # FILE: what it is, said without following it
   elif [ -c "$1" ] || [ -b "$1" ]; then echo "a device"; elif [ -d "$1" ]; then echo "a folder"
   else echo "not a regular file"; fi
 }
-label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 replica=$7 nstate=$8
-shift 8
+label=$1 root=$2 br=$3 vx=$4 uplink=$5 books=$6 replica=$7 catalog=$8 nstate=$9
+shift 9
 state=
 while [ "$nstate" -gt 0 ]; do state="$state $1/$2"; shift 2; nstate=$((nstate - 1)); done
 ndigest="$1"  # after the state pairs
@@ -124,6 +125,17 @@ for sf in $state; do
     if [ -n "$text" ]; then printf '%s\n' "$text" | tr -c '[:print:]\n' '?' | awk -v n="$n" '{ print n " = " $0 }'; fi
   done
 done
+echo '#catalogs'
+# SERVICE/NAME DIGEST: what each container folder's CATALOG holds (written by the host's action script as root, in
+# the part of the folder its container sees read-only, if at all); only a plain file, its first line, cut, hex only
+if [ -n "$catalog" ]; then
+  for f in "$root"/*/*/"$catalog"; do
+    plain "$f" || continue
+    d=${f%/*}
+    case ${d#"$root"/} in *[!a-z0-9/-]*) continue ;; esac  # no service's or container's name: skipped
+    printf '%s %s\n' "${d#"$root"/}" "$(bounded "$f" | head -n 1 | cut -c 1-80 | tr -c '0-9a-f\n' '?')"
+  done
+fi
 echo '#files'
 for sg in $digest; do  # SERVICE/GLOB: the files dockstack renders for that service's containers and compares
   # (regular files only, found without following a symlink; within a bound, in case one was swapped meanwhile)

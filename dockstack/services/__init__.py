@@ -17,9 +17,16 @@ SERVICE_ROOT = "/var/lib/dockstack"  # on a host: one folder per service contain
 SECRETS_ROOT = "/run/dockstack-secrets"
 
 
+def folder_name(c: Container) -> str:
+    """c's host folder relative to SERVICE_ROOT (SERVICE/NAME; ROLE/NAME for a role without a service), as the
+    host facts name it."""
+    return f"{c.service or c.role}/{c.name}"
+
+
 def service_dir(c: Container) -> str:
-    """The host folder holding the files dockstack renders for a service container."""
-    return f"{SERVICE_ROOT}/{c.service or c.role}/{c.name}"
+    """The host folder holding the files dockstack renders for a service container (and what the host keeps for
+    any container: the digest of its last passing Puppet agent run's catalog)."""
+    return f"{SERVICE_ROOT}/{folder_name(c)}"
 
 
 def secrets_dir(c: Container) -> str:

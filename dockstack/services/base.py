@@ -220,6 +220,12 @@ class Service:
         second certificate for a name)."""
         raise NotImplementedError(f"{self.name} is no service that agents ask")
 
+    def catalog_digests(self, stack: Stack, domain: str) -> dict[str, str]:
+        """The service agents ask: each container whose agent asks it for a catalog -> a digest of what that catalog
+        depends on (its classes, the code and templates they reach, its hieradata, its node's settings), as this
+        dockstack hands them to the server. A container whose recorded digest differs runs its agent again."""
+        raise NotImplementedError(f"{self.name} is no service that agents ask")
+
     def volumes(self, c: Container) -> list[str]:
         """`docker run --volume` values: its folder (read-only when the service only reads it), and each data
         subfolder at its place."""

@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 
+from dockstack import agent
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Container, Stack
 from dockstack.services import service_dir
 from dockstack.services.base import Context, Service
@@ -92,8 +93,8 @@ def in_container(d: Service, rel: str) -> str:
 
 def touched(stack: Stack, inventory, c: Container) -> list[str]:
     """Every path of c's host folder the host's scripts read or write, as c sees it: its rendered files and the
-    folders on their way (a folder ends with /), its folders, its state file, and what its service keeps there
-    (the address book, galera's start decision)."""
+    folders on their way (a folder ends with /), its folders, its state file, what its service keeps there (the
+    address book, galera's start decision) and the digest of its last agent run's catalog."""
     d = definition(c)
     assert d is not None
     dns = tuple(str(x.ip) for x in stack.address_providers())
@@ -102,6 +103,8 @@ def touched(stack: Stack, inventory, c: Container) -> list[str]:
         files |= set(BOOK_FILES)
     if d.state_file:
         files |= {d.state_file, *GALERA_PREPARED}
+    if stack.asks_catalog(c):  # its last agent run's catalog digest, which the action script writes after the run
+        files.add(agent.DIGEST_FILE)
     folders = set(d.folders(c))
     for rel in files:  # every folder on each file's way
         parts = rel.split("/")[:-1]

@@ -1,4 +1,5 @@
-"""Issue 9, Puppet: the real Puppet server provisions the shipped stack's containers through their agents.
+"""Issue 9, Puppet: the real Puppet server provisions the shipped stack's containers through their agents; issue 31:
+a change to what a catalog depends on (a template, a role's hieradata) reaches the running containers.
 
 One deployed stack (the shipped containers.yaml, named explicitly) is shared by the module's tests.
 """
@@ -6,20 +7,27 @@ One deployed stack (the shipped containers.yaml, named explicitly) is shared by 
 from __future__ import annotations
 
 import json
+import re
 import shlex
+import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
 
 from dockstack import agent
-from dockstack.config import ROOT, Container, Stack
+from dockstack.config import ROOT, Container, Stack, secrets_file_for
 from dockstack.config.tls import copy_kept
 from dockstack.remote import parallel
+from dockstack.services import puppet as puppet_service
 from dockstack.services import service_dir
+from dockstack.services.galera import CNF as GALERA_CNF
+from dockstack.services.openstack import MIGRATIONS_DB, RECORD_PASSWORD, RECORD_USER
 from dockstack.services.puppet import ENVIRONMENT, KEYLENGTH
+from dockstack.settings import PUPPET_MODULES_ENV
 
-from .helpers import Deployed, agent_run, run_inv, ssh
+from .helpers import Deployed, agent_run, ready, run_inv, shipped_variant, sql, ssh
 
 LAB = "main"
 SHIPPED = ROOT / "containers.yaml"
@@ -210,3 +218,212 @@ def test_a_failing_catalog_fails_the_container_with_the_agents_words(real, inven
     run_inv("deploy-all", containers=SHIPPED, timeout=INV_TIMEOUT)  # the shipped site.pp and autosign list are back
     site = on_server(inventory, stack, f"cat /etc/puppet/dockstack/{ENVIRONMENT}/manifests/site.pp").stdout
     assert "broken" not in site
+
+
+# --- issue 31: Puppet settings are part of the desired state ---------------------------------------------------
+# A line added to the galera template (in a copy of the modules, DOCKSTACK_PUPPET_MODULES), then a key of the galera
+# role's hieradata: deploy-all --dry-run lists the three galera containers and no other, deploy-all re-runs their
+# agents one node at a time, drained, in place, while a writer through the VIP never fails, and the setting is live
+# on every node (MariaDB reads it only as it starts: the profile has mariadbd restarted by its supervisor). The
+# shipped modules and containers.yaml are deployed again at the end, and their settings are back.
+
+ROLL_TIMEOUT = 1500  # the bound on each inv here: a roll of the three galera nodes, as test_day2's
+E2E_LINE = "# dockstack-e2e\nmax_connect_errors = 10001\n"  # under [mysqld]: MariaDB's default is 100
+# the class's default is 128M; InnoDB rounds a size up to a whole number of its chunks (128M): 256M stays 256M
+BUFFER_POOL = ("profile::galera::buffer_pool_size", "256M", str(256 * 1024 * 1024))
+WRITES = f"{MIGRATIONS_DB}.dockstack_e2e_writes"  # the openstack record account's own database: it may write there
+WRITER_LOG, WRITER_STOP = "/tmp/dockstack-e2e-writer.log", "/tmp/dockstack-e2e-writer.stop"
+# python3 -c WRITER VIP_NAME USER TABLE LOG STOP, with WRITER_PASSWORD (USER's) in its env: every 0.2 s a row
+# written through the VIP on a new connection (autocommit), one line per write: `TIME write ok|fail DETAIL`
+WRITER = r"""
+import os, sys, time
+import pymysql
+vip, user, table, log_path, stop = sys.argv[1:6]
+log = open(log_path, "a", buffering=1)
+def connect():
+    return pymysql.connect(host=vip, user=user, password=os.environ["WRITER_PASSWORD"], connect_timeout=10,
+                           read_timeout=10, write_timeout=10, autocommit=True)
+conn = connect()
+with conn.cursor() as cur:
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(64))")
+conn.close()
+n, end = 0, time.time() + 3600
+while time.time() < end and not os.path.exists(stop):
+    t, n = time.time(), n + 1
+    try:
+        conn = connect()
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} (v) VALUES (%s)", (f"w{n}",))
+        conn.close()
+        log.write(f"{t:.3f} write ok w{n}\n")
+    except Exception as exc:
+        log.write(f"{t:.3f} write fail w{n} {type(exc).__name__}: {str(exc)[:100]!r}\n")
+    time.sleep(max(0.0, 0.2 - (time.time() - t)))
+"""
+
+
+@pytest.fixture(scope="module")
+def edited_modules(tmp_path_factory) -> dict[str, str]:
+    """A copy of the repository's Puppet modules with E2E_LINE in the galera template, as `inv`'s environment."""
+    modules = tmp_path_factory.mktemp("puppet") / "modules"
+    shutil.copytree(puppet_service.MODULES, modules)
+    template = modules / "profile" / "templates" / "galera.cnf.epp"
+    text = template.read_text()
+    assert "[mysqld]\n" in text and "max_connect_errors" not in text
+    template.write_text(text.replace("[mysqld]\n", f"[mysqld]\n{E2E_LINE}", 1))
+    return {PUPPET_MODULES_ENV: str(modules)}
+
+
+def galera_nodes(stack: Stack) -> list[Container]:
+    return [c for c in stack.containers if c.service == "galera"]
+
+
+def variable(inventory, c: Container, name: str) -> str:
+    """A global variable of the running mariadbd, on the node's local socket."""
+    return sql(inventory, c, f"SHOW GLOBAL VARIABLES LIKE '{name}'").split("\t")[-1]
+
+
+def started_at(inventory, c: Container) -> str:
+    return ssh(inventory, c.host, f"docker inspect -f '{{{{.State.StartedAt}}}}' {c.name}").stdout.strip()
+
+
+def restarts(inventory, c: Container) -> int:
+    """How often the node's supervisor started mariadbd again after it ended (apply-settings stops it so)."""
+    return ssh(inventory, c.host, f"docker logs {c.name} 2>&1").stdout.count("dockstack-galera: mariadbd exited with ")
+
+
+def before_roll(inventory, nodes: list[Container]) -> dict[str, tuple[str, int]]:
+    return {c.name: (started_at(inventory, c), restarts(inventory, c)) for c in nodes}
+
+
+def reconfigured(out: str) -> set[str]:
+    """The containers a dry run plans to reconfigure, each for its changed Puppet settings."""
+    planned = re.findall(r"^  (\S+) \(\S+\): reconfigure \((.*)\)$", out, re.M)
+    assert all(why.startswith("puppet settings changed: ") for _, why in planned), planned
+    return {name for name, _ in planned}
+
+
+class Writer:
+    """WRITER in the openstack container (no galera change touches it), through the VIP's name, as the openstack
+    record account (it owns MIGRATIONS_DB); its lines read back when it is stopped."""
+
+    def __init__(self, remotes, stack: Stack) -> None:
+        vip = next(v for _, v in stack.vips())
+        self.remotes, self.c, self.vip = remotes, stack.container("openstack"), f"{vip.name}.{DOMAIN}"
+        self.password = str(yaml.safe_load(secrets_file_for(SHIPPED).read_text())[RECORD_PASSWORD[0]])
+
+    def _exec(self, *argv: str, check: bool = True) -> str:
+        return self.remotes[self.c.host].run(["docker", "exec", *argv], "writer", check=check).stdout
+
+    def __enter__(self) -> Writer:
+        self._exec(self.c.name, "rm", "-f", WRITER_LOG, WRITER_STOP)
+        self._exec("-d", "-e", f"WRITER_PASSWORD={self.password}", self.c.name, "python3", "-c", WRITER, self.vip,
+                   RECORD_USER, WRITES, WRITER_LOG, WRITER_STOP)
+        started = time.monotonic()
+        while not self.lines():  # its first write answered: it runs
+            assert time.monotonic() - started < 20, "the writer wrote nothing within 20 s"
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._exec(self.c.name, "touch", WRITER_STOP)
+        time.sleep(1)  # the write under way ends
+        self.written = self.lines()
+
+    def lines(self) -> list[list[str]]:
+        out = self._exec(self.c.name, "cat", WRITER_LOG, check=False)
+        return [x.split(" ", 3) for x in out.splitlines() if x.count(" ") >= 3]
+
+
+def assert_written_throughout(inventory, nodes: list[Container], writer: Writer, what: str) -> None:
+    """No write failed, and every node holds every row written."""
+    failed = [" ".join(x) for x in writer.written if x[2] != "ok"]
+    assert not failed, f"{what}: {len(failed)} failed write(s) of {len(writer.written)}:\n" + "\n".join(failed[:20])
+    ok = sum(x[2] == "ok" for x in writer.written)
+    assert ok >= 10, writer.written
+    deadline = time.monotonic() + 30  # the last rows applied on every node
+    while (counts := [sql(inventory, c, f"SELECT COUNT(*) FROM {WRITES}") for c in nodes]) != [str(ok)] * len(nodes):
+        assert time.monotonic() < deadline, (what, ok, counts)
+        time.sleep(1)
+
+
+def assert_rolled_in_place(inventory, out: str, nodes: list[Container], before: dict[str, tuple[str, int]]) -> None:
+    """The three nodes reconfigured one at a time (the node taking the writes last), each drained from both haproxy,
+    its agent run where it runs (no stop, no start of its container), mariadbd restarted once by its supervisor,
+    Synced in a cluster of three; no other container ran its agent."""
+    assert re.search(r"deploy-all: \d+ ok, 3 changed, 0 failed", out), out
+    order = [re.search(rf"galera: rolling change {i}/3: (\S+)", out) for i in (1, 2, 3)]
+    assert all(order) and order[2].group(1) == "galera1", out  # galera1 takes the writes (one_active): last
+    assert set(re.findall(r"^  (\S+): puppet agent exit ", out, re.M)) == {c.name for c in nodes}, out
+    for c in nodes:
+        assert re.search(rf"^  {c.name}: reconfigure \(puppet settings changed: ", out, re.M), out
+        assert re.search(rf"^  {c.name}: agent on {c.host} ", out, re.M), out
+        assert re.search(rf"^  {c.name}: drain on haproxy2?: drained", out, re.M), out
+        assert re.search(rf"^  {c.name}: puppet agent exit 2: ", out, re.M), out
+        assert f"  {c.name}: stopped on " not in out, out
+        started, restarted = before[c.name]
+        assert started_at(inventory, c) == started, c.name  # the same container, never stopped or started
+        assert restarts(inventory, c) == restarted + 1, c.name  # its mariadbd, with the new settings
+        assert ready(inventory, c).startswith("state=Synced cluster=Primary size=3"), c.name
+
+
+def test_a_line_added_to_the_galera_template_is_applied_one_node_at_a_time_with_the_cluster_writable(
+        real, inventory, remotes, edited_modules):
+    stack, _ = real
+    nodes = galera_nodes(stack)
+    planned = run_inv("deploy-all", "--dry-run", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
+    assert reconfigured(planned) == {c.name for c in nodes}, planned  # the galera containers, and only them
+    assert f"{len(stack.containers) - 3} ok, 3 to change" in planned, planned
+    before = before_roll(inventory, nodes)
+    sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")
+    try:
+        with Writer(remotes, stack) as writer:
+            out = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
+        assert re.search(r"^  puppet: .*galera\.cnf\.epp updated", out, re.M), out  # the server has it first
+        assert_rolled_in_place(inventory, out, nodes, before)
+        assert_written_throughout(inventory, nodes, writer, "galera template roll")
+        for c in nodes:  # in its settings file, and live
+            cnf = ssh(inventory, c.host, f"docker exec {c.name} cat {GALERA_CNF}").stdout
+            assert E2E_LINE in cnf, (c.name, cnf)
+            assert variable(inventory, c, "max_connect_errors") == "10001", c.name
+        again = run_inv("deploy-all", containers=SHIPPED, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
+        assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in again and "puppet agent" not in again, again
+    except BaseException:
+        run_inv("deploy-all", containers=SHIPPED, check=False, timeout=ROLL_TIMEOUT)  # the shipped modules back
+        raise
+
+
+def test_a_key_of_the_galera_roles_hieradata_is_applied_the_same_way_and_the_shipped_settings_come_back(
+        real, inventory, remotes, edited_modules, tmp_path):
+    stack, _ = real
+    nodes = galera_nodes(stack)
+    key, value, live = BUFFER_POOL
+
+    def tuned(data: dict) -> None:
+        next(r for r in data["roles"] if r["name"] == nodes[0].role)["hieradata"] = {key: value}
+
+    variant = shipped_variant(tmp_path, tuned)
+    try:
+        planned = run_inv("deploy-all", "--dry-run", containers=variant, env=edited_modules,
+                          timeout=ROLL_TIMEOUT).stdout
+        assert reconfigured(planned) == {c.name for c in nodes}, planned
+        assert f"{len(stack.containers) - 3} ok, 3 to change" in planned, planned
+        before = before_roll(inventory, nodes)
+        sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")
+        with Writer(remotes, stack) as writer:
+            out = run_inv("deploy-all", containers=variant, env=edited_modules, timeout=ROLL_TIMEOUT).stdout
+        assert_rolled_in_place(inventory, out, nodes, before)
+        assert_written_throughout(inventory, nodes, writer, "galera hieradata roll")
+        for c in nodes:
+            assert variable(inventory, c, "innodb_buffer_pool_size") == live, c.name
+            assert variable(inventory, c, "max_connect_errors") == "10001", c.name  # the template's line stays
+    finally:
+        restored = run_inv("deploy-all", containers=SHIPPED, check=False, timeout=ROLL_TIMEOUT)
+    assert restored.returncode == 0 and re.search(r"deploy-all: \d+ ok, 3 changed, 0 failed", restored.stdout), \
+        restored.stdout + restored.stderr
+    for c in nodes:  # MariaDB's and the class's defaults again
+        assert variable(inventory, c, "max_connect_errors") == "100", c.name
+        assert variable(inventory, c, "innodb_buffer_pool_size") == str(128 * 1024 * 1024), c.name
+    out = run_inv("deploy-all", containers=SHIPPED, timeout=ROLL_TIMEOUT).stdout
+    assert f"{len(stack.containers)} ok, 0 changed, 0 failed" in out and "puppet agent" not in out, out
+    sql(inventory, nodes[0], f"DROP TABLE IF EXISTS {WRITES}")

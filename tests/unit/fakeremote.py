@@ -118,6 +118,7 @@ class Lab:
         self.certs: dict[str, str] = {}
         self.unforgetting = ""  # what the server's forget says when it fails ("": it works)
         self.wire: list[tuple[str, list[str], bytes]] = []  # every round trip: host, argv, standard input
+        self.agent_runs: list[tuple[str, str]] = []  # (container, mode) of every agent run that passed
         self._lock = threading.RLock()
         self._pid = 100
 
@@ -162,7 +163,7 @@ class Lab:
             self.wire.append((host_name, argv, data))
             if script == facts.HOST_FACTS_SCRIPT:
                 self.calls.append(Call(host_name, "facts"))
-                return Result(True, 0, self.facts(host, argv[4], argv[10], host_facts_tags(argv)), "")
+                return Result(True, 0, self.facts(host, argv[4], argv[10], host_facts_tags(argv), argv[11]), "")
             if script == network.HOST_NETWORK_SCRIPT:
                 self.calls.append(Call(host_name, "network"))
                 br, _mtu, join, vx, _vni, port = argv[4:10]
@@ -236,7 +237,7 @@ class Lab:
         self._pid += 1
         return self._pid
 
-    def facts(self, host: FakeHost, label: str, replica: str, tags: list[str]) -> str:
+    def facts(self, host: FakeHost, label: str, replica: str, tags: list[str], catalog: str = "") -> str:
         """HOST_FACTS_SCRIPT's output: its sections, each line as the commands in it print it."""
         key, _, value = label.partition("=")
         managed = [c for c in host.containers.values() if c.labels.get(key) == value]
@@ -275,7 +276,11 @@ class Lab:
         out.append("#replica")
         if replica and f"{replica}/registry" in host.dirs:
             out += self.book(host, "replica", replica)
-        out += ["#state", "#files"]
+        out += ["#state", "#catalogs"]
+        out += [f"{p.removeprefix(SERVICE_ROOT + '/').rpartition('/')[0]} {printable(t.splitlines()[0] if t else '')}"
+                for p, t in sorted(host.files.items()) if catalog and p.startswith(f"{SERVICE_ROOT}/")
+                and p.endswith(f"/{catalog}") and p.count("/") == SERVICE_ROOT.count("/") + 3]
+        out.append("#files")
         # the definitions' `digested` globs, as host_facts.sh finds them (find -path: `*` matches `/` too)
         digested = [f"{SERVICE_ROOT}/{service}/*/{glob}" for service, glob in facts_wanted()[2]]
         out += [f"{hashlib.sha256(t.encode()).hexdigest()}  {p}" for p, t in sorted(host.files.items())
@@ -366,12 +371,17 @@ class Lab:
         elif name not in host.containers:
             return Result(False, 1, f"failed docker inspect\nsaid Error: No such object: {name}\n", "")
         c = host.containers[name]
-        c.running, c.pid = True, self._next_pid()
+        in_place = mode == actions.AGENT  # the running container as it is: no start, no new address
+        if in_place and not c.running:
+            return Result(False, 1, f"failed docker inspect\nsaid {name} is not running\n", "")
+        if not in_place:
+            c.running, c.pid = True, self._next_pid()
+            made = hashlib.sha1(f"{name} {c.pid}".encode()).hexdigest()[:8]
+            c.mac = mac or "02:42:" + ":".join(re.findall("..", made))
+            c.ip = cidr.partition("/")[0] if cidr else self.dhcp(c.mac, name)
         c.unhealthy = said if step == "readiness check" else ""  # a restart heals it, unless told otherwise
-        c.mac = mac or "02:42:" + ":".join(re.findall("..", hashlib.sha1(f"{name} {c.pid}".encode()).hexdigest()[:8]))
         out = ["started"]
-        c.ip = cidr.partition("/")[0] if cidr else self.dhcp(c.mac, name)
-        if not c.ip or step not in ("", "readiness check"):
+        if not c.ip or step not in ("", "readiness check", "puppet agent"):
             if mode in (actions.CREATE, actions.RECREATE):
                 del host.containers[name]  # the script's undo
             return Result(False, 1, "\n".join([*out, f"failed {step or 'dhcp'}",
@@ -383,15 +393,19 @@ class Lab:
         if spec["agent_server"]:
             refused = self.sign(spec["certname"], challenge.decode(), name, new_key=mode in (actions.CREATE,
                                                                                               actions.RECREATE))
-            if refused:  # action.sh: a created container goes, a started one stops
+            refused = refused or (said if step == "puppet agent" else "")
+            if refused:  # action.sh: a created container goes, a started one stops, a running one runs on
                 if mode in (actions.CREATE, actions.RECREATE):
                     del host.containers[name]
-                else:
+                elif not in_place:
                     c.running = False
                 return Result(False, 1, "\n".join([*out, "agent exit 1", f"agent error {refused}",
                                                    "failed puppet agent", f"said {refused}"]) + "\n", "")
             out += ["agent exit 2", "agent summary resources:", "agent summary   changed: 1",
                     "agent summary   failed: 0", "agent summary   total: 3"]
+            if spec["digest"]:  # recorded once the agent passed
+                host.files[spec["digest_file"]] = spec["digest"] + "\n"
+            self.agent_runs.append((name, mode))
         if step == "readiness check":
             return Result(True, 0, "\n".join([*out, "unready not passing after 60s", f"said {said}"]) + "\n", "")
         if check:
@@ -563,7 +577,7 @@ class FakeRemotes:
 
 def host_facts_tags(argv: list[str]) -> list[str]:
     """The image tags at the end of host_facts_argv, after the counted (service, file) and (service, glob) pairs."""
-    rest = argv[12:]
-    nstate = int(argv[11])
+    rest = argv[13:]
+    nstate = int(argv[12])
     rest = rest[2 * nstate:]
     return rest[1 + 2 * int(rest[0]):]

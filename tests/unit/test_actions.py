@@ -103,7 +103,7 @@ def test_create_with_a_new_address(web, role, net):
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
                       "folder": "", "files_script": "", "secrets": "/run/dockstack-secrets/web", "secret_lines": "0",
                       "env_lines": "0", "agent_server": "", "certname": "",
-                      "agent_script": "", "agent_ca": ""}
+                      "agent_script": "", "agent_ca": "", "digest": "", "digest_file": ""}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 
@@ -385,10 +385,127 @@ def test_script_refuses_a_secret_line_that_is_not_name_value_without_saying_it(t
 
 
 def test_every_mode_has_its_branch_in_the_script():
-    modes = (actions.CREATE, actions.RECREATE, actions.START, actions.RESTART)
-    assert modes == ("create", "recreate", "start", "restart")
+    modes = (actions.CREATE, actions.RECREATE, actions.START, actions.RESTART, actions.AGENT)
+    assert modes == ("create", "recreate", "start", "restart", "agent")
     for mode in modes:
         assert re.search(rf"^\s*{mode}\)", actions.ACTION_SCRIPT, re.M), mode
+
+
+# --- mode agent: the running container's Puppet agent again, and the catalog digest it records ----------------
+
+DIGEST = "0123456789abcdef" * 4
+DIGEST_PIN = dataclasses.replace(PIN, digest=DIGEST)
+
+
+def test_an_agent_run_takes_the_running_container_as_it_is(container, role, net):
+    """No docker run argv, no env, no secret files (the running container's stay as they are: its folder is not
+    named, so none is deleted), no service files; the agent's pin and the digest to record once it passed."""
+    c = container("web", env=(("A", "1"),), secrets=(("DB_PASSWORD", SECRET),))
+    made = spec(actions.AGENT, c, role, net, NEW_PLAN, DNS_SERVERS, False, DIGEST_PIN)
+    values, run = split_action(made.argv())
+    assert run == [] and values["mode"] == "agent"
+    assert (values["env_lines"], values["secrets"], values["secret_lines"], values["files"]) == ("0", "", "0", "0")
+    assert (values["agent_server"], values["digest"]) == (PIN.server, DIGEST)
+    assert values["digest_file"] == f"{service_dir(c)}/{agent.DIGEST_FILE}"
+    assert made.stdin == f"{PIN.challenge}\n".encode()  # the challenge only
+
+
+def test_every_agent_run_records_its_digest_and_none_without_one(container, role, net):
+    for mode in (actions.CREATE, actions.RECREATE, actions.START, actions.AGENT):
+        values, _ = split_action(argv_of(mode, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False, DIGEST_PIN))
+        assert values["digest"] == DIGEST and values["digest_file"].endswith(f"/web/{agent.DIGEST_FILE}"), mode
+    values, _ = split_action(argv_of(actions.START, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False, PIN))
+    assert (values["digest"], values["digest_file"]) == ("", "")
+    with pytest.raises(ValueError, match="is no catalog digest"):
+        spec(actions.AGENT, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False,
+             dataclasses.replace(PIN, digest="x; reboot"))
+
+
+AGENT_DOCKER = """case "$1 $2" in
+  "container inspect") case "$4" in *Running*) cat "$FAKEBIN_STATE/running" ;; *Pid*) echo 4242 ;; esac ;;
+  "exec -i") cat >/dev/null; cat "$FAKEBIN_STATE/agent" ;;
+  "exec web") exit 0 ;;
+  *) echo "docker $1: not in an agent run" >&2; exit 99 ;;
+esac
+"""
+AGENT_NSENTER = """case "$*" in
+  *"link show"*) echo "2: eth0@if9: <UP> mtu 1450 link/ether 02:42:0a:64:00:96 brd ff:ff:ff:ff:ff:ff" ;;
+  *"addr show"*) echo "2: eth0    inet 10.100.0.150/24 scope global eth0" ;;
+  *) echo "nsenter $*: not in an agent run" >&2; exit 99 ;;
+esac
+"""
+PASSED = "agent exit 2\nagent summary resources:\nagent summary   changed: 1\nagent summary   failed: 0\n"
+
+
+def run_agent_mode(fakebin, tmp_path, container, role, net, said: str = PASSED, running: str = "true",
+                   digest_file: Path | None = None) -> tuple[ActionResult, Path]:
+    """ACTION_SCRIPT in mode agent with fake docker and nsenter (the container runs, its agent says `said`), the
+    digest going to digest_file (default: a folder of its own under tmp_path)."""
+    fakebin.add("docker", AGENT_DOCKER)
+    fakebin.add("nsenter", AGENT_NSENTER)
+    fakebin.add("ip", 'echo "ip $*: not in an agent run" >&2; exit 99\n')
+    (fakebin.state / "agent").write_text(said)
+    (fakebin.state / "running").write_text(running + "\n")
+    target = digest_file or tmp_path / "svc" / "web" / agent.DIGEST_FILE
+    made = dataclasses.replace(spec(actions.AGENT, container("web"), role, net, NEW_PLAN, DNS_SERVERS, False,
+                                    DIGEST_PIN), digest_file=str(target))
+    proc = fakebin.run(made.argv(), made.stdin)
+    return actions.parse_action(proc.stdout), target
+
+
+def test_the_script_runs_the_agent_in_the_running_container_then_records_the_digest(fakebin, tmp_path, container,
+                                                                                   role, net):
+    """No start, no eth0, no lease (no udhcpc on PATH), the address it has reported; the digest in its file."""
+    result, target = run_agent_mode(fakebin, tmp_path, container, role, net)
+    assert (result.ready, result.failed_step, result.mac, result.ip) == (True, None, "02:42:0a:64:00:96",
+                                                                         "10.100.0.150")
+    assert result.agent is not None and result.agent.ok
+    assert target.read_text() == DIGEST + "\n" and target.stat().st_mode & 0o777 == 0o644
+    assert not fakebin.calls("ip") and not [c for c in fakebin.calls("docker") if c.split()[1] in
+                                            ("run", "start", "restart", "stop", "rm")]
+
+
+def test_a_failed_agent_run_leaves_the_container_running_and_records_nothing(fakebin, tmp_path, container, role,
+                                                                            net):
+    said = "agent exit 1\nagent error Could not find template 'profile/x.epp'\nagent summary resources:\n"
+    result, target = run_agent_mode(fakebin, tmp_path, container, role, net, said=said)
+    assert result.failed_step == "puppet agent" and "Could not find template" in result.said
+    assert not target.exists()
+    assert not [c for c in fakebin.calls("docker") if c.split()[1] in ("stop", "rm")]  # it runs on as it was
+
+
+def test_an_agent_run_of_a_container_that_does_not_run_fails_before_anything(fakebin, tmp_path, container, role,
+                                                                             net):
+    result, target = run_agent_mode(fakebin, tmp_path, container, role, net, running="false")
+    assert result.failed_step == "docker inspect" and "is not running" in result.said
+    assert not target.exists() and not [c for c in fakebin.calls("docker") if c.startswith("docker exec")]
+
+
+def test_the_digest_replaces_a_symlink_in_its_place_never_writing_through_it(fakebin, tmp_path, container, role,
+                                                                            net):
+    outside = tmp_path / "outside"
+    outside.write_text("the host's own file\n")
+    folder = tmp_path / "svc" / "web"
+    folder.mkdir(parents=True)
+    (folder / agent.DIGEST_FILE).symlink_to(outside)
+    result, target = run_agent_mode(fakebin, tmp_path, container, role, net)
+    assert result.ready and not target.is_symlink() and target.read_text() == DIGEST + "\n"
+    assert outside.read_text() == "the host's own file\n"
+
+
+def test_a_digest_that_cannot_be_recorded_fails_the_agent_step_saying_where(fakebin, tmp_path, container, role, net):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result, _ = run_agent_mode(fakebin, tmp_path, container, role, net, digest_file=blocked / agent.DIGEST_FILE)
+    assert result.failed_step == "puppet agent" and "could not be recorded" in result.said
+
+
+@pytest.mark.parametrize("digest", ["x" * 64, "a" * 63, "A" * 64])
+def test_the_script_takes_no_digest_but_64_hex_digits(tmp_path, digest):
+    proc = subprocess.run(["/bin/sh", "-c", actions.ACTION_SCRIPT, "sh", "mode=agent", "name=web", f"digest={digest}",
+                           f"digest_file={tmp_path}/d", "--"], capture_output=True, text=True, timeout=10,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert actions.parse_action(proc.stdout).failed_step == "spec" and not (tmp_path / "d").exists()
 
 
 # --- parse_action -------------------------------------------------------------------------------------

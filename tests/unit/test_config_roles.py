@@ -497,3 +497,44 @@ def test_bad_serial_or_quorum_is_refused_naming_the_key(cfg, config_error, key, 
     with pytest.raises(ConfigError) as e:
         cfg.load()
     config_error(e, cfg.containers_path, f"roles[1].{key}", words)
+
+
+# --- roles[].hieradata: a role's own Hiera keys ---------------------------------------------------------------
+
+
+def test_a_roles_hieradata_is_read_sorted_with_lists_as_tuples(cfg):
+    set_roles(cfg, {"name": "dnsmasq"},
+              {"name": "app", "classes": ["profile::galera"],
+               "hieradata": {"profile::galera::gcache_size": "256M", "profile::galera::sst_method": "rsync",
+                             "app::ports": [80, 443], "app::on": True, "app::ratio": 0.5}})
+    cfg.add_puppet_server()
+    _, st = cfg.load()
+    assert st.role("app").hieradata == (("app::on", True), ("app::ports", (80, 443)), ("app::ratio", 0.5),
+                                        ("profile::galera::gcache_size", "256M"),
+                                        ("profile::galera::sst_method", "rsync"))
+    assert st.role("dnsmasq").hieradata == ()
+
+
+@pytest.mark.parametrize(("hieradata", "key", "words"), [
+    ({"buffer_pool_size": "1G"}, "roles[2].hieradata", "'buffer_pool_size' is not a Hiera key of a class"),
+    ({"Profile::x": 1}, "roles[2].hieradata", "is not a Hiera key of a class"),
+    ({"dockstack::domain": "evil.lab"}, "roles[2].hieradata.dockstack::domain", "dockstack renders"),
+    ({"profile::x::y": "%{lookup('dockstack::ca_cert')}"}, "roles[2].hieradata.profile::x::y", "interpolation"),
+    ({"profile::x::y": {"a": 1}}, "roles[2].hieradata.profile::x::y", "is not a string, number or boolean"),
+    ({"profile::x::y": None}, "roles[2].hieradata.profile::x::y", "is not a string, number or boolean"),
+    ({"profile::x::y": ["a", ["b"]]}, "roles[2].hieradata.profile::x::y", "is not a string, number or boolean"),
+    ({"profile::x::y": "two\nlines"}, "roles[2].hieradata.profile::x::y", "one line"),
+])
+def test_a_bad_hieradata_key_or_value_is_refused_naming_it(cfg, config_error, hieradata, key, words):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "classes": ["profile::x"], "hieradata": hieradata})
+    cfg.add_puppet_server()  # roles[1]: app is roles[2]
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, key, words)
+
+
+def test_hieradata_without_classes_is_refused(cfg, config_error):
+    set_roles(cfg, {"name": "dnsmasq"}, {"name": "app", "hieradata": {"profile::x::y": 1}})
+    with pytest.raises(ConfigError) as e:
+        cfg.load()
+    config_error(e, cfg.containers_path, "roles[1].hieradata", "no classes", "give the role its classes")

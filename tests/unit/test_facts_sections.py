@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dockstack import dockercli, facts, firewall
+from dockstack import agent, dockercli, facts, firewall
 from dockstack.facts import BookCopy, ContainerState, HostFacts, Lease, NetworkFacts, Record
 from dockstack.firewall import Chains, parse_chains
 from dockstack.services.registry import facts_wanted
@@ -104,20 +104,21 @@ def test_host_facts_argv_passes_every_value_as_its_own_argument():
     argv = facts.host_facts_argv("org.dockstack.managed=true", "/var/lib/dockstack", "dsbr0", "dsvx0", "eth1",
                                  ["dockstack/base:bookworm", "dockstack/haproxy:bookworm"], "dnsmasq",
                                  [("galera", "data/grastate.dat")], [("haproxy", "*"), ("dnsmasq", "dnsmasq.conf")],
-                                 replica="/var/lib/dockstack/addressbook")
+                                 replica="/var/lib/dockstack/addressbook", catalog="puppet-catalog.sha256")
     assert argv[:4] == ["sh", "-c", facts.HOST_FACTS_SCRIPT, "sh"]
     names = script_vars(facts.HOST_FACTS_SCRIPT)
     assert f"shift {len(names)}" in facts.HOST_FACTS_SCRIPT
     assert dict(zip(names, argv[4:])) == {"label": "org.dockstack.managed=true", "root": "/var/lib/dockstack",
                                           "br": "dsbr0", "vx": "dsvx0", "uplink": "eth1", "books": "dnsmasq",
-                                          "replica": "/var/lib/dockstack/addressbook", "nstate": "1"}
+                                          "replica": "/var/lib/dockstack/addressbook",
+                                          "catalog": "puppet-catalog.sha256", "nstate": "1"}
     assert argv[4 + len(names):] == ["galera", "data/grastate.dat", "2", "haproxy", "*", "dnsmasq", "dnsmasq.conf",
                                      "dockstack/base:bookworm", "dockstack/haproxy:bookworm"]
 
 
 def test_host_facts_argv_without_uplink_or_tags():
     argv = facts.host_facts_argv("l=true", "/r", "br0", "vx0", None, [])
-    assert argv[4:] == ["l=true", "/r", "br0", "vx0", "", "", "", "0", "0"]
+    assert argv[4:] == ["l=true", "/r", "br0", "vx0", "", "", "", "", "0", "0"]
 
 
 def test_host_facts_script_is_constant():
@@ -607,7 +608,7 @@ def run_host_facts(fakebin, root, tags: list[str]) -> subprocess.CompletedProces
                        "bridge": FAKE_FACTS_BRIDGE, "iptables": FAKE_FACTS_IPTABLES}.items():
         fakebin.add(name, body)
     return fakebin.run(facts.host_facts_argv(dockercli.LABEL_MANAGED + "=true", str(root), "dsbr0", "dsvx0", "eth1",
-                                             tags, *facts_wanted()))
+                                             tags, *facts_wanted(), catalog=agent.DIGEST_FILE))
 
 
 def test_the_whole_facts_answer_at_once_for_every_container_whatever_was_planted(tmp_path, fakebin):
@@ -670,6 +671,35 @@ def test_host_facts_script_reports_every_section(tmp_path, fakebin):
         f"docker image inspect --format {{{{.Id}}}} {tag}" for tag in tags[1:]]  # only what the listing lacks
     assert all(" 0 " not in c for c in fakebin.calls("nsenter"))  # a stopped container (PID 0) is not entered
     assert fakebin.calls("iptables") == [f"iptables -w -S {c}" for c in firewall.READ_CHAINS]
+
+
+def test_host_facts_read_each_folders_catalog_digest_as_a_plain_file_and_hex_only(tmp_path, fakebin):
+    """The digest of each container's last passing agent run, from its folder (SERVICE/NAME): a digest as it is, a
+    file that holds anything else as unknown, a symlink or a folder in its place skipped (never followed), a
+    folder that is no name skipped."""
+    root, digest = tmp_path / "root", "ab" * 32
+    outside = tmp_path / "outside"
+    outside.write_text("cd" * 32 + "\n")
+    for folder, what in (("galera/galera1", digest + "\n"), ("webui/web", "not a digest $(id)\n"),
+                         ("galera/galera2", outside), ("redis/redis", None), ("Odd/x", digest + "\n"),
+                         ("openstack/openstack", digest + "\n" + "cd" * 32 + "\n")):
+        (root / folder).mkdir(parents=True)
+        if isinstance(what, str):
+            (root / folder / agent.DIGEST_FILE).write_text(what)
+        elif what is None:
+            (root / folder / agent.DIGEST_FILE).mkdir()
+        else:
+            (root / folder / agent.DIGEST_FILE).symlink_to(what)
+    hf = facts.parse_host_facts(run_host_facts(fakebin, root, []).stdout)
+    assert hf.catalogs == {"galera/galera1": digest, "webui/web": None, "openstack/openstack": digest}
+
+
+def test_catalog_digests_are_taken_only_as_64_hex_digits_of_a_named_folder():
+    got = facts.parse_catalogs("\n".join([f"galera/galera1 {'a' * 64}", f"galera/galera2 {'A' * 64}",
+                                           f"galera/galera3 {'a' * 63}", f"../x {'a' * 64}", "web/web", "",
+                                           f"redis/redis {'a' * 64} extra"]))
+    assert got == {"galera/galera1": "a" * 64, "galera/galera2": None, "galera/galera3": None, "web/web": None,
+                   "redis/redis": None}
 
 
 def test_host_facts_script_says_dockerd_is_down_from_its_one_listing(tmp_path, fakebin):

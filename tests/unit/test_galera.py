@@ -524,7 +524,7 @@ def watchdog_driver(tmp_path, mariadbd_ends_after: float | None) -> str:
     from dockstack.render import render
 
     entry = render("galera/entrypoint.sh.j2", mount="/x", state="/x/state", cnf=str(tmp_path / "cnf"), sst_cnf="/x/sst",
-                   check_port=9200,
+                   check_port=9200, run="/x/run",
                    rejoin_after=30, rejoin_disconnected=1, rejoin_poll=1, rejoin_stop=1,
                    users=[("u", "U_PASSWORD", [("d", "d")])], retired_users=["old"], check_user="nobody",
                    secrets="/x/secrets", root_password="R", sst_password="S", accounts_done="/x/done",
@@ -597,3 +597,95 @@ def test_a_joiner_asks_the_member_it_found_synced_for_its_transfer_first():
     entry = galera_service.render_file("entrypoint", USERS)
     join = entry[entry.index('log "joining through $peer"'):]
     assert join.index('set -- "--wsrep_sst_donor=$peer,"') < join.index('env -i PATH="$PATH" mariadbd')
+
+
+# --- apply-settings: what the Puppet agent runs when it changed the wsrep settings -----------------------------
+
+
+@pytest.fixture
+def settings_scene(tmp_path, fakebin):
+    """apply-settings rendered for tmp_path (fast bounds), a `mariadb` that answers from $FAKEBIN_STATE, and a
+    process named mariadbd as the supervisor noted it (its pid, the settings it started with)."""
+    from dockstack.render import render
+
+    script = render("galera/apply-settings.sh.j2", mount="/x", cnf=str(tmp_path / "cnf"), run=str(tmp_path / "run"),
+                    sync_wait=1, stop_timeout=5)
+    fakebin.add("mariadb", 'case "$*" in *wsrep_local_state_comment*) f=state ;; *) f=size ;; esac\n'
+                           'printf "x\\t%s\\n" "$(cat "$FAKEBIN_STATE/$f")"\n')
+    (fakebin.state / "state").write_text("Synced\n")
+    (fakebin.state / "size").write_text("3\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "cnf").write_text("[mysqld]\nmax_connect_errors = 10001\n")
+    (tmp_path / "run" / "settings").write_text("[mysqld]\n")
+    mariadbd = tmp_path / "mariadbd"
+    mariadbd.symlink_to("/bin/sleep")  # its command name: mariadbd
+    proc = subprocess.Popen([str(mariadbd), "60"])
+    (tmp_path / "run" / "pid").write_text(f"{proc.pid}\n")
+    yield script, proc
+    proc.kill()
+    proc.wait()
+
+
+def apply_settings(fakebin, script: str) -> subprocess.CompletedProcess[str]:
+    return fakebin.run(["sh", "-c", script])
+
+
+def test_changed_settings_restart_a_synced_mariadbd_cleanly_and_wait_for_it_to_end(settings_scene, fakebin):
+    script, mariadbd = settings_scene
+    out = apply_settings(fakebin, script)
+    assert out.returncode == 0 and "mariadbd stops cleanly" in out.stdout, out
+    assert mariadbd.poll() is not None  # ended before the script did: the readiness check sees the new one only
+
+
+def test_differs_is_what_the_agents_exec_asks_first(settings_scene, fakebin, tmp_path):
+    script, mariadbd = settings_scene
+    assert fakebin.run(["sh", "-c", script, "sh", "differs"]).returncode == 0
+    (tmp_path / "run" / "settings").write_text((tmp_path / "cnf").read_text())
+    assert fakebin.run(["sh", "-c", script, "sh", "differs"]).returncode == 1
+    (tmp_path / "run" / "pid").unlink()
+    assert fakebin.run(["sh", "-c", script, "sh", "differs"]).returncode == 1
+    assert mariadbd.poll() is None and not fakebin.calls("mariadb")
+
+
+def test_the_same_settings_or_no_mariadbd_leave_it_alone(settings_scene, fakebin, tmp_path):
+    script, mariadbd = settings_scene
+    (tmp_path / "run" / "settings").write_text((tmp_path / "cnf").read_text())
+    out = apply_settings(fakebin, script)
+    assert (out.returncode, mariadbd.poll()) == (0, None) and "nothing to do" in out.stdout
+    (tmp_path / "run" / "settings").write_text("[mysqld]\n")
+    other = subprocess.Popen(["sleep", "60"])  # a pid the supervisor noted, now another process's: not mariadbd
+    try:
+        (tmp_path / "run" / "pid").write_text(f"{other.pid}\n")
+        out = apply_settings(fakebin, script)
+        assert (out.returncode, other.poll()) == (0, None) and "nothing to do" in out.stdout
+        (tmp_path / "run" / "pid").unlink()  # a first start: the supervisor has not started it yet
+        assert "nothing to do" in apply_settings(fakebin, script).stdout
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize(("state", "size", "said"), [("Synced", "1", "alone in its cluster"),
+                                                     ("Joining", "3", "not Synced after 1 s")])
+def test_a_node_that_could_not_join_back_is_not_restarted_and_the_agent_says_why(settings_scene, fakebin, state,
+                                                                                  size, said):
+    script, mariadbd = settings_scene
+    (fakebin.state / "state").write_text(state + "\n")
+    (fakebin.state / "size").write_text(size + "\n")
+    out = apply_settings(fakebin, script)
+    assert out.returncode == 1 and said in out.stdout and mariadbd.poll() is None, out
+
+
+def test_the_supervisor_notes_the_settings_and_pid_of_each_mariadbd_it_starts():
+    entry = galera_service.render_file("entrypoint", USERS)
+    start = entry[entry.index('cp "$cnf" "$run/settings"'):]
+    assert start.index('cp "$cnf"') < start.index("mariadbd --user=mysql") < start.index('echo "$child" > "$run/pid"')
+    assert f"run={galera_service.RUN}" in entry and "apply-settings" in galera_service.START_FILES
+
+
+def test_the_galera_profile_runs_apply_settings_while_the_running_mariadbds_settings_differ():
+    from dockstack.services import puppet
+
+    manifest = puppet.module_files()["profile/manifests/galera.pp"]
+    assert f"command => '/bin/sh {galera_service.MOUNT}/apply-settings'," in manifest
+    assert f"onlyif  => '/bin/sh {galera_service.MOUNT}/apply-settings differs'," in manifest

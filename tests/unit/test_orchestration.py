@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dockstack import actions, addressbook, cacheck, deploy, facts, health, lifecycle
+from dockstack import actions, addressbook, agent, cacheck, deploy, facts, health, lifecycle
 from dockstack.addressbook import REPLICA_DIR, Change
 from dockstack.config import Inventory, Stack, keep_generated_secrets
 from dockstack.converge import open_session
@@ -1172,6 +1172,94 @@ def test_a_server_that_cannot_forget_fails_that_container_before_its_host_is_ask
     assert classed.lab.certs[f"app2.{classed.inv.network.domain}"] == "app2"  # kept, and so is its address
     classed.lab.unforgetting = ""
     assert classed.deploy()[0] == Outcome(ok=4, changed=1)  # a re-run forgets it, then creates app2
+
+
+# --- Puppet settings are part of the desired state: a changed catalog's inputs re-run the agent in place ---------
+
+
+@pytest.fixture
+def settled(cfg, tmp_path, monkeypatch) -> tuple[Scene, Path]:
+    """dns (h1) | puppet (h1) | lb1 (h3): haproxy | db1 (h1), db2 (h2): profile::galera, balanced by lb1; deployed
+    with a copy of the repository's Puppet modules (DOCKSTACK_PUPPET_MODULES), which the test may change."""
+    modules = tmp_path / "modules"
+    for rel, text in puppet_service.module_files().items():
+        (modules / rel).parent.mkdir(parents=True, exist_ok=True)
+        (modules / rel).write_text(text)
+    monkeypatch.setenv("DOCKSTACK_PUPPET_MODULES", str(modules))
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    dns, *_ = cfg.containers["containers"]
+    image = dns["image"]
+    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "puppet", "service": "puppet"},
+                               {"name": "lb", "service": "haproxy"},
+                               {"name": "db", "check": CHECK, "classes": ["profile::galera"],
+                                "balance": [{"name": "mysql", "port": 3306}]},
+                               {"name": "kv", "classes": ["profile::redis"]}]
+    cfg.containers["containers"] = [dns, {"name": "puppet", "role": "puppet", "host": "h1", "image": image},
+                                    {"name": "lb1", "role": "lb", "host": "h3", "image": image},
+                                    *({"name": f"db{i}", "role": "db", "host": f"h{i}", "image": image}
+                                      for i in (1, 2)),
+                                    {"name": "kv1", "role": "kv", "host": "h2", "image": image}]
+    keep_generated_secrets(cfg.load()[1])
+    inv, stack = cfg.load()
+    scene = Scene(inv, stack, Lab(inv, stack))
+    assert scene.deploy()[0] == Outcome(ok=6, changed=6)
+    return scene, modules
+
+
+def test_a_changed_template_reconfigures_its_containers_one_at_a_time_drained_never_stopped(settled):
+    scene, modules = settled
+    assert scene.deploy()[0] == Outcome(ok=6, changed=0)  # the digests recorded by the first run: nothing to do
+    template = modules / "profile" / "templates" / "galera.cnf.epp"
+    template.write_text(template.read_text() + "max_connect_errors = 10001\n")
+    _, said = scene.deploy(dry_run=True)
+    planned = [line for line in said[1].splitlines() if ": reconfigure (" in line]
+    assert [line.split(" (")[0].strip() for line in planned] == ["db1", "db2"]  # not kv1: profile::redis
+    assert all("reconfigure (puppet settings changed: " in line for line in planned)
+    assert said[2] == "4 ok, 2 to change"
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert outcome == Outcome(ok=6, changed=2), said
+    seen = [(c.what, c.name, c.detail[:3]) for c in scene.lab.calls if c.what in ("exec", "stop", "action", "push")]
+    member = "/etc/haproxy/member"
+    pushed = [c for c in seen if c[0] == "push"]
+    assert pushed and pushed[0][1] == "puppet" and seen.index(pushed[0]) < seen.index(("action", "db1", ("agent",)))
+    assert "environments/production/modules/profile/templates/galera.cnf.epp" in scene.lab.calls[
+        scene.lab.calls.index(next(c for c in scene.lab.calls if c.what == "push"))].detail
+    assert [c for c in seen if c[0] != "push"] == [
+        *(step for n in ("db1", "db2") for step in (("exec", "lb1", ("bash", member, "drain")),
+                                                    ("action", n, ("agent",)),  # no stop: in place
+                                                    ("exec", "lb1", ("bash", member, "up"))))]
+    assert "  db: rolling change 1/2: db1" in said and "  db: rolling change 2/2: db2" in said
+    assert [n for n, mode in scene.lab.agent_runs if mode == "agent"] == ["db1", "db2"]
+    assert not scene.lab.asked("forget cert")  # the same containers, their certificates kept
+    assert scene.deploy()[0] == Outcome(ok=6, changed=0)  # the new digests recorded
+
+
+def test_a_failed_agent_run_in_place_stops_the_roll_records_nothing_and_the_next_run_tries_again(settled):
+    scene, modules = settled
+    template = modules / "profile" / "templates" / "galera.cnf.epp"
+    template.write_text(template.read_text() + "# changed\n")
+    scene.lab.fail["db1"] = ("puppet agent", "Evaluation Error: the test's own")
+    outcome, said = scene.deploy()
+    assert outcome.changed == 0 and outcome.failed[0].startswith("db1 on h1: step 'db1: puppet agent'")
+    assert outcome.failed[1:] == ["db2 on h2: not changed: the rolling change stopped at db1"]
+    assert "  db: rolling change stopped at db1; db2 keep running as they are" in said
+    assert scene.lab.container("db1").running  # it ran before, and runs on with the settings it has
+    _, said = scene.deploy(dry_run=True)
+    assert sum(": reconfigure (puppet settings changed: " in line for line in said[1].splitlines()) == 2
+    assert scene.deploy()[0] == Outcome(ok=6, changed=2)
+
+
+def test_a_container_from_an_older_dockstack_runs_its_agent_once_to_record_its_digest(settled):
+    scene, _ = settled
+    host = scene.lab.hosts["h2"]
+    host.files = {p: t for p, t in host.files.items() if not p.endswith(f"/kv1/{agent.DIGEST_FILE}")}
+    _, said = scene.deploy(dry_run=True)
+    assert [line.strip() for line in said[1].splitlines() if "reconfigure" in line] == [
+        "kv1 (h2): reconfigure (puppet settings unknown: no digest of its last agent run is recorded (made by an "
+        "older dockstack): its agent runs again)"]
+    assert scene.deploy()[0] == Outcome(ok=6, changed=1)
+    assert scene.deploy()[0] == Outcome(ok=6, changed=0)
 
 
 @pytest.fixture

@@ -481,3 +481,67 @@ def test_actions_are_frozen_values(web):
     a = plan.plan_container(web, {"h1": host()}, None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.mode = plan.RUN_START  # type: ignore[misc]
+
+
+# --- reconfigure: what a running container's Puppet catalog depends on changed ---------------------------------
+
+DIGEST, OTHER = "a" * 64, "b" * 64
+
+
+def recorded(c: Container, digest: str | None, *states: ContainerState) -> HostFacts:
+    """c's host, with the digest its folder holds of its last passing agent run (None: a file that holds none)."""
+    return replace(host(state(c), *states), catalogs={f"{c.role}/{c.name}": digest})
+
+
+def test_a_running_container_whose_catalog_digest_differs_is_reconfigured_in_place_drained_and_rolled(web):
+    a = plan.plan_container(web, {"h1": recorded(web, OTHER)}, record(web), catalog=DIGEST)
+    assert decision(a) == (plan.RECONFIGURE, plan.RUN_AGENT, (), True, True, (), ())
+    assert a.why.startswith("puppet settings changed: ") and a.changes
+    assert a.describe().startswith("web (h1): reconfigure (puppet settings changed: ")
+    assert plan.RUN_AGENT in plan.IN_PLACE and plan.RECONFIGURE in plan.RUNS_AGENT
+
+
+def test_the_same_digest_is_nothing_and_a_caller_that_does_not_compare_never_reconfigures(web):
+    assert plan.plan_container(web, {"h1": recorded(web, DIGEST)}, record(web), catalog=DIGEST).kind == plan.NOTHING
+    assert plan.plan_container(web, {"h1": recorded(web, OTHER)}, record(web)).kind == plan.NOTHING
+
+
+@pytest.mark.parametrize(("facts", "said"), [
+    (lambda web: host(state(web)), "no digest of its last agent run is recorded (made by an older dockstack)"),
+    (lambda web: recorded(web, None), "its recorded digest is no digest"),
+])
+def test_an_unknown_digest_counts_as_changed_one_agent_run(web, facts, said):
+    a = plan.plan_container(web, {"h1": facts(web)}, record(web), catalog=DIGEST)
+    assert (a.kind, a.mode) == (plan.RECONFIGURE, plan.RUN_AGENT)
+    assert a.why.startswith("puppet settings unknown: ") and said in a.why
+
+
+def test_the_digest_is_read_from_the_containers_own_folder_by_service_or_role(container):
+    """A role's folder is its service's name (galera/NAME) or, without one, the role's (webui/NAME): a digest left
+    in a folder of another name (the role was renamed) is not its."""
+    db = container("db1", role="db", service="galera", host="h1", image=IMAGE)
+    hosts = {"h1": replace(host(state(db)), catalogs={"galera/db1": DIGEST, "db/db1": OTHER})}
+    assert plan.plan_container(db, hosts, record(db), catalog=DIGEST).kind == plan.NOTHING
+
+
+def test_what_else_is_wrong_comes_first_a_repair_or_a_recreate_runs_the_agent_anyway(web):
+    from dockstack.health import FAIL, Health
+    unhealthy = plan.plan_container(web, {"h1": recorded(web, OTHER)}, record(web), Health(FAIL, "exit 1"),
+                                    catalog=DIGEST)
+    assert unhealthy.kind == plan.REPAIR
+    old = replace(web, env=(("A", "1"),))
+    drifted = replace(recorded(web, OTHER), containers={"web": created_from(web, old)})
+    assert plan.plan_container(web, {"h1": drifted}, record(web), catalog=DIGEST).kind == plan.RECREATE
+    stopped = replace(recorded(web, OTHER), containers={"web": state(web, running=False)})
+    assert plan.plan_container(web, {"h1": stopped}, record(web), catalog=DIGEST).kind == plan.START
+
+
+def test_plan_stack_compares_each_containers_own_digest(container):
+    a = container("a", role="app", host="h1", image=IMAGE)
+    b = container("b", role="app", host="h1", image=IMAGE)
+    hosts = {"h1": replace(host(state(a), state(b), addresses={"a": (MAC, IP), "b": ("02:42:0a:64:00:97",
+                                                                                          "10.100.0.151")}),
+                           catalogs={"app/a": DIGEST, "app/b": DIGEST})}
+    records = {"a": record(a), "b": record(b, mac="02:42:0a:64:00:97", ip="10.100.0.151")}
+    got = plan.plan_stack(make_stack(a, b), hosts, records, catalogs={"a": DIGEST, "b": OTHER})
+    assert [x.kind for x in got] == [plan.NOTHING, plan.RECONFIGURE]

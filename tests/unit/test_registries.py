@@ -141,7 +141,7 @@ def test_hiera_config_is_yaml_version_5():
     data = yaml.safe_load(puppet_service.render_hiera_config())
     assert data["version"] == 5
     assert data["defaults"]["datadir"] == "data"
-    assert [h["path"] for h in data["hierarchy"]] == ["common.yaml"]
+    assert [h["path"] for h in data["hierarchy"]] == ["nodes/%{trusted.certname}.yaml", "common.yaml"]
 
 
 # --- autosign, puppet.conf, the server's folder ---------------------------------------------------
@@ -190,8 +190,10 @@ def test_puppet_files_change_only_with_the_config(full):
     assert puppet_service.puppet_files(full, full.container("pp"), DOMAIN) == before
     fewer = Stack(path=full.path, images=(), roles=full.roles, containers=full.containers[:-1])
     after = puppet_service.puppet_files(fewer, fewer.container("pp"), DOMAIN)
+    gone = {f"environments/production/data/nodes/{full.containers[-1].name}.{DOMAIN}.yaml"} & set(before)  # its own
     assert {p for p in before if before[p] != after.get(p)} == {
-        "autosign.conf", "environments/production/manifests/site.pp", "environments/production/data/common.yaml"}
+        "autosign.conf", "environments/production/manifests/site.pp", "environments/production/data/common.yaml",
+        *gone}
 
 
 def test_shipped_roles_classes_are_shipped_profiles(shipped_stack):

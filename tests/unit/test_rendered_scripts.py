@@ -19,6 +19,7 @@ import yaml
 from dockstack import render as render_module
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Inventory, Stack
 from dockstack.render import TEMPLATES
+from dockstack.services import puppet as puppet_service
 from dockstack.services.base import Context
 from dockstack.services.registry import DEFINITIONS, definition
 
@@ -128,13 +129,15 @@ def test_every_script_a_definition_renders_is_shellcheck_clean(name, shipped_sta
 
 def invocations(stack: Stack, name: str, files: dict[str, str]) -> str:
     """Every place a container's scripts are started from: its command, its check, the balancer's member
-    commands that name it, and its own rendered files (galera's supervisor serves its clustercheck)."""
+    commands that name it, its own rendered files (galera's supervisor serves its clustercheck) and the Puppet
+    profiles (galera's runs apply-settings when it changed the settings)."""
     c = stack.container(name)
     d = definition(c)
     assert d is not None
     members = [d.member_state(stack, c, m, "drain") for m in stack.containers]
     return "\n".join([" ".join(d.command), c.definition.check if c.definition and c.definition.check else "",
-                      *(" ".join(argv) for argv in members if argv), *files.values()])
+                      *(" ".join(argv) for argv in members if argv), *files.values(),
+                      *puppet_service.module_files().values()])
 
 
 @pytest.mark.parametrize("name", SERVICE_CONTAINERS)

@@ -40,7 +40,13 @@ REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may 
 # their secret files' (the clustercheck answers 503 until then); made anew for each mariadbd it starts
 ACCOUNTS_DONE = "/run/dockstack-galera/accounts-done"
 PROVISION_RETRY = 5  # seconds between the supervisor's tries at setting the accounts up
-START_FILES = ("entrypoint", "clustercheck")
+# the supervisor, the health check, and what the Puppet agent runs when it changed the settings (profile::galera):
+# a clean restart of mariadbd, which reads them only as it starts
+START_FILES = ("entrypoint", "clustercheck", "apply-settings")
+# in the container, root's only: the supervisor's notes on the mariadbd it runs (its pid, the settings it started
+# with), which apply-settings compares
+RUN = "/run/dockstack-galera/supervisor"  # beside ACCOUNTS_DONE, whose folder the clustercheck's user reads
+SYNC_WAIT = 180  # seconds apply-settings waits for its node to be Synced before it restarts mariadbd
 # MariaDB's root answers on a node's local socket only. Over the network, each registered service's own accounts
 # (their `databases`), each with every right on its own databases and no other right: the supervisor makes them
 # as root over the local socket
@@ -93,6 +99,7 @@ def render_file(name: str, users: Sequence[DatabaseUser]) -> str:
     """Its supervisor (`entrypoint`, which makes the accounts `users` and their databases) or health check
     (`clustercheck`): constant for the stack."""
     return render(f"galera/{name}.sh.j2", mount=MOUNT, state=STATE, cnf=CNF, sst_cnf=SST_CNF, check_port=CHECK_PORT,
+                  run=RUN, sync_wait=SYNC_WAIT, stop_timeout=STOP_TIMEOUT,
                   users=[(u.name, u.password[1], [(d, grant_pattern(d)) for d in u.databases]) for u in users],
                   retired_users=RETIRED_USERS, check_user=CHECK_USER, secrets=SECRETS_MOUNT,
                   root_password=ROOT_PASSWORD[1], sst_password=SST_PASSWORD[1],

@@ -1,11 +1,14 @@
 """puppet: the Puppet server the agents in every role with classes ask. It is fed site.pp, hieradata, the autosign
 list, puppet.conf and the repository's profiles, rendered from the config alone (never from addresses): they
-change only when containers.yaml does, and the server has every node's block before that node's agent asks."""
+change only when containers.yaml does, and the server has every node's block before that node's agent asks. What each
+agent's catalog depends on, as a digest its host records after each run that passed (catalog.py: deploy-all runs the
+agent again where it differs)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from pathlib import Path
 
@@ -15,9 +18,12 @@ from dockstack.errors import DockstackError
 from dockstack.render import render
 from dockstack.scripts import script
 from dockstack.services.base import Context, Service
+from dockstack.services.puppet import catalog
+from dockstack.settings import puppet_modules
 
 MOUNT = "/etc/puppet/dockstack"  # puppet.conf, autosign.conf, environments/production
-MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/
+MODULES = ROOT / "puppet" / "modules"  # the profiles, shipped into the environment's modules/ (settings can say others)
+MODULE_PATH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")  # a file's, in modules/
 ENVIRONMENT = "environments/production"  # inside the puppet service folder
 # the RSA key length of the CA and the server key the server makes at its first start (puppet.conf.j2 says why)
 KEYLENGTH = 2048
@@ -51,10 +57,10 @@ def fqdn(c: Container, domain: str) -> str:
     return f"{c.name}.{domain}"
 
 
-def render_site_pp(stack: Stack, domain: str) -> str:
-    """A node block per configured container, with its role's classes."""
-    classes = {r.name: r.classes for r in stack.roles}
-    return render("puppet/site.pp.j2", nodes=[(fqdn(c, domain), classes[c.role]) for c in stack.containers])
+def render_site_pp(stack: Stack, domain: str, only: Container | None = None) -> str:
+    """A node block per configured container, with its role's classes (only: that container's block alone)."""
+    return render("puppet/site.pp.j2", nodes=[(fqdn(c, domain), stack.role(c.role).classes) for c in stack.containers
+                                              if only is None or c.name == only.name])
 
 
 def frontends(stack: Stack, domain: str) -> list[str]:
@@ -82,6 +88,25 @@ def render_hieradata(stack: Stack, domain: str) -> str:
 
 def render_hiera_config() -> str:
     return render("puppet/hiera.yaml.j2")
+
+
+def node_data_path(c: Container, domain: str) -> str:
+    """c's own hieradata file, relative to the environment's data/ (hiera.yaml's first level)."""
+    return f"nodes/{fqdn(c, domain)}.yaml"
+
+
+def render_node_hieradata(stack: Stack, c: Container, domain: str) -> str:
+    """c's own hieradata: its role's roles[].hieradata (JSON, which YAML reads as it is); an empty mapping for a role
+    without, so a key taken out of containers.yaml is gone from the server too."""
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in stack.role(c.role).hieradata}
+    return render("puppet/node.yaml.j2", node=fqdn(c, domain), role=c.role,
+                  data=json.dumps(data, indent=2, sort_keys=True))
+
+
+def hieradata_of(stack: Stack, c: Container, domain: str) -> dict[str, str]:
+    """The hieradata files c's agent reads (relative to data/), in hiera.yaml's order: its own, then common.yaml."""
+    return {node_data_path(c, domain): render_node_hieradata(stack, c, domain),
+            "common.yaml": render_hieradata(stack, domain)}
 
 
 def render_autosign(stack: Stack, domain: str) -> str:
@@ -139,9 +164,27 @@ def forget_argv(server: Container, certname: str, domain: str) -> list[str]:
             fqdn(server, domain), SSL_DIR]
 
 
-def module_files(root: Path = MODULES) -> dict[str, str]:
-    """The repository's Puppet modules: path relative to modules/ -> text."""
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+def module_files(root: Path | None = None) -> dict[str, str]:
+    """The Puppet modules the server is given (the repository's, or the folder settings name): path relative to
+    modules/ -> text. A file name that is not plain letters, digits, `_`, `.` and `-` is refused, naming it."""
+    root = root or puppet_modules() or MODULES
+    files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    for rel, p in files.items():
+        if not MODULE_PATH_RE.fullmatch(rel):
+            raise DockstackError(f"{p}: not a file name the Puppet server is given (letters, digits, `_`, `.`, `-`, "
+                                 "not starting with `.` or `-`): rename or remove it")
+    return {rel: p.read_text() for rel, p in files.items()}
+
+
+def catalog_digests(stack: Stack, domain: str, modules: dict[str, str] | None = None) -> dict[str, str]:
+    """Each container whose agent asks for a catalog -> the digest of what that catalog depends on, as the server
+    is given it: its node block, the modules' files its classes reach, hiera.yaml and what it looks up of the
+    hieradata (catalog.digest)."""
+    modules = module_files() if modules is None else modules
+    hiera = render_hiera_config()
+    return {c.name: catalog.digest(render_site_pp(stack, domain, only=c), stack.role(c.role).classes, modules, hiera,
+                                   hieradata_of(stack, c, domain))
+            for c in stack.containers if stack.asks_catalog(c)}
 
 
 def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]:
@@ -149,6 +192,8 @@ def puppet_files(stack: Stack, server: Container, domain: str) -> dict[str, str]
     env = {f"{ENVIRONMENT}/manifests/site.pp": render_site_pp(stack, domain),
            f"{ENVIRONMENT}/data/common.yaml": render_hieradata(stack, domain),
            f"{ENVIRONMENT}/hiera.yaml": render_hiera_config()}
+    env.update({f"{ENVIRONMENT}/data/{node_data_path(c, domain)}": render_node_hieradata(stack, c, domain)
+                for c in stack.containers if stack.asks_catalog(c)})
     env.update({f"{ENVIRONMENT}/modules/{p}": t for p, t in module_files().items()})
     return {"puppet.conf": render_puppet_conf(server, domain), "autosign.conf": render_autosign(stack, domain),
             "autosign.sh": AUTOSIGN_SCRIPT, **env}
@@ -169,6 +214,9 @@ class Puppet(Service):
 
     def agent_forget_argv(self, c: Container, certname: str, domain: str) -> list[str]:
         return forget_argv(c, certname, domain)
+
+    def catalog_digests(self, stack: Stack, domain: str) -> dict[str, str]:
+        return catalog_digests(stack, domain)
 
 
 SERVICE = Puppet(
