@@ -134,7 +134,7 @@ def destroy_all(inv: Inventory, stack: Stack, remotes: Remotes, say: Say, releas
                                                 for h in world.where(c.name)]
         if members:
             say(f"removing {', '.join(r.name for r in tier)}")
-            parallel(members, lambda hc: session.runner.remove(hc[0], hc[1].name))
+            parallel(members, lambda hc: session.runner.remove_copy(hc[1], hc[0]))  # drained first, if it serves
             removed += len(members)
     if release:
         release_addresses(session, [c.name for c in stack.containers if not (c.mac or c.ip)])

@@ -88,7 +88,7 @@ class Runner:
         c = a.container
         self.say(f"  {c.name}: {a.kind} ({a.why})")
         for host in a.remove_from:
-            self.remove(host, c.name)
+            self.remove_copy(c, host)
         self.hooks.agent_pin(c)  # the CA to pin and its challenge, before anything is taken down
         serving = a.drain and self.ledger.serving(c.host, c.name)
         taken_down = False
@@ -227,6 +227,14 @@ class Runner:
         self.remotes[host].run(spec.argv(), spec.step, timeout=spec.timeout)
         self.ledger.stopped(name)
         self.say(f"  {name}: stopped on {host} (address kept)")
+
+    def remove_copy(self, c: Container, host: str) -> None:
+        """A copy of c removed from host as a rolling replacement takes it down: drained from every balancer first
+        when it serves there, then stopped cleanly and removed (a move, destroy-all)."""
+        if self.ledger.serving(host, c.name):
+            self.take_down(c, host, remove=True)
+        else:
+            self.remove(host, c.name)
 
     def retire(self, a: Action) -> None:
         """A stop or remove the plan decided: each running copy drained and stopped (or removed), each stopped

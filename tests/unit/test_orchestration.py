@@ -917,6 +917,50 @@ def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_servi
     assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
 
 
+def balanced_scene(cfg) -> Scene:
+    """lb1 (haproxy, h3) balances role app (app1 on h1, app2 on h2), deployed."""
+    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
+    dns, *_ = cfg.containers["containers"]
+    image = dns["image"]
+    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "lb", "service": "haproxy"},
+                               {"name": "app", "check": CHECK, "balance": [{"name": "db", "port": 3306}]}]
+    cfg.containers["containers"] = [
+        dns, {"name": "lb1", "role": "lb", "host": "h3", "image": image},
+        *({"name": f"app{i}", "role": "app", "host": f"h{i}", "image": image} for i in (1, 2))]
+    inv, stack = cfg.load()
+    scene = Scene(inv, stack, Lab(inv, stack))
+    assert not scene.deploy()[0].failed
+    scene.lab.calls.clear()
+    return scene
+
+
+def test_a_move_drains_the_old_copy_before_its_clean_stop_and_remove(cfg):
+    """Issue 31: a container moved to another host leaves its balancers like a rolling replacement: drained, stopped
+    cleanly and removed on the old host, then created on the new one."""
+    scene = balanced_scene(cfg)
+    cfg.containers["containers"][2]["host"] = "h2"  # app1: h1 -> h2
+    scene.inv, scene.stack = cfg.load()
+    outcome, _ = scene.deploy()
+    assert not outcome.failed
+    seen = [(c.what, c.host, c.name, c.detail[:3]) for c in scene.lab.calls if c.what in ("exec", "rm", "action")
+            and "app1" in (c.name, *c.detail)]
+    member = "/etc/haproxy/member"
+    assert seen[:3] == [("exec", "h3", "lb1", ("bash", member, "drain")), ("rm", "h1", "app1", ()),
+                        ("exec", "h3", "lb1", ("bash", member, "down"))]
+    assert seen[3][:3] == ("action", "h2", "app1")
+
+
+def test_destroy_all_drains_each_serving_container_before_its_clean_stop(cfg):
+    scene = balanced_scene(cfg)
+    destroy_all(scene.inv, scene.stack, scene.lab.remotes(), lambda m: None)
+    seen = [(c.what, c.name, c.detail[:4]) for c in scene.lab.calls if c.what in ("exec", "rm")]
+    member = "/etc/haproxy/member"
+    for n in ("app1", "app2"):
+        at = seen.index(("rm", n, ()))
+        assert ("exec", "lb1", ("bash", member, "drain", n)) in seen[:at], seen
+    assert not any(h.containers for h in scene.lab.hosts.values())
+
+
 def test_new_members_are_set_ready_beside_the_tiers_commit_not_one_by_one(cfg):
     """Containers created from empty served nothing: their balancers are told they are ready once the whole tier's
     actions are done, beside its address-book transaction (no round trip of its own on the tier's way)."""
