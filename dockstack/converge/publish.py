@@ -48,8 +48,8 @@ class Publisher:
             d = definition(c)
             if d and d.restart_on_change and self.ledger.serving(c.host, c.name):
                 files, _ = self.service_files(c)
-                if self.ledger.stale(c.host, files):
-                    self.say(f"  {c.name}: {', '.join(sorted(p.rpartition('/')[2] for p in files))} changed: "
+                if stale := self.ledger.stale(c.host, files):
+                    self.say(f"  {c.name}: {', '.join(sorted(p.rpartition('/')[2] for p in stale))} changed: "
                              "restart")
                     out.append(c)
         return out

@@ -1445,3 +1445,16 @@ def test_a_tier_commit_waits_for_the_dnsmasq_copy_and_lets_the_replicas_run_besi
     release.set()
     book.settle()
     assert "10.100.0.170" in scene.lab.hosts["h3"].files[f"{REPLICA_DIR}/registry/app1"]
+
+
+def test_a_changed_dnsmasq_conf_restarts_dnsmasq_naming_only_the_file_that_changed(scene, cfg):
+    """SIGHUP does not re-read dnsmasq.conf: a changed lease time restarts dnsmasq, and the line names what changed
+    (dnsmasq.conf), not every file it has (its check did not change)."""
+    scene.deploy()
+    cfg.hosts["network"]["lease_time"] = "6h"
+    scene.inv, scene.stack = cfg.load()
+    scene.lab.calls.clear()
+    outcome, said = scene.deploy()
+    assert "  dns: dnsmasq.conf changed: restart" in said
+    assert ("dns", ("restart",)) in [(c.name, c.detail) for c in scene.lab.asked("action")]
+    assert not outcome.failed
