@@ -135,6 +135,7 @@ class ActionSpec:
     run: tuple[str, ...]  # docker run's arguments after `docker run` (create and recreate)
     timeout: float  # how long the whole round trip may take
     dhcp_dir: str = DHCP_DIR  # the host folder of udhcpc's script (a lease only)
+    hold: int = 0  # seconds the check must keep passing before it counts (a resume: its service's resume_hold)
     stdin: bytes = field(default=b"", repr=False)
 
     def named(self) -> list[tuple[str, str]]:
@@ -150,7 +151,7 @@ class ActionSpec:
                 ("secret_lines", str(self.secret_lines)), ("env_lines", str(self.env_lines)),
                 ("agent_server", self.agent_server), ("certname", self.certname),
                 ("agent_script", AGENT_SCRIPT if self.agent_server else ""), ("agent_ca", self.agent_ca),
-                ("digest", self.digest), ("digest_file", self.digest_file)]
+                ("digest", self.digest), ("digest_file", self.digest_file), ("hold", str(self.hold))]
 
     def argv(self) -> list[str]:
         return ["sh", "-c", ACTION_SCRIPT, "sh", *(f"{k}={v}" for k, v in self.named()), "--", *self.run]
@@ -162,7 +163,7 @@ class ActionSpec:
 
 def action_spec(mode: str, c: Container, role: Role, net: Network, plan: AddressPlan, dns_servers: list[str],
                 files: dict[str, str], dirs: tuple[str, ...] = (), private: frozenset[str] = frozenset(),
-                agent: AgentPin | None = None) -> ActionSpec:
+                agent: AgentPin | None = None, hold: int = 0) -> ActionSpec:
     """The one remote call of a create, recreate, start, restart or agent run. With an agent (AgentPin), the Puppet
     agent runs after addressing, before the check, and its digest is recorded once it passed; its challenge, the
     env values and the files go on standard input. files and dirs: absolute paths in c's service folder, where the
@@ -191,7 +192,7 @@ def action_spec(mode: str, c: Container, role: Role, net: Network, plan: Address
         agent_ca=agent.ca if agent else "", digest=agent.digest if agent else "",
         digest_file=f"{folder}/{DIGEST_FILE}" if agent and agent.digest else "",
         run=tuple(dockercli.run_argv(c, net, dns_servers)[2:]) if creates else (),  # after `docker run`
-        timeout=time_bound(role),
+        timeout=time_bound(role), hold=hold,
         stdin=challenge + env + secrets + (files_payload(rel_files, rel_dirs, private) if files else b""))
 
 

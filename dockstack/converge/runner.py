@@ -154,7 +154,8 @@ class Runner:
             self.hooks.forget_certificate(c)
         spec = actions.action_spec(mode, c, self.stack.role(c.role), self.inv.network, plan,
                                    self.publisher.dns_servers(), files, dirs, d.private_files if d else frozenset(),
-                                   self.hooks.agent_pin(c) if mode not in (RUN_RESTART, RESUME) else None)
+                                   self.hooks.agent_pin(c) if mode not in (RUN_RESTART, RESUME) else None,
+                                   hold=d.resume_hold if d and mode == RESUME else 0)
         r = self.remotes[c.host].run_with_input(spec.argv(), spec.stdin, spec.step, check=False, timeout=spec.timeout)
         res = actions.parse_action(r.stdout)
         took = dict(res.took) | ({"agent": res.agent.seconds} if res.agent and res.agent.seconds is not None else {})

@@ -9,7 +9,9 @@
 # Called as (actions.ActionSpec.argv): sh -c "$ACTION_SCRIPT" sh KEY=VALUE... -- [DOCKER_RUN_ARG...], with the keys
 # mode name mac cidr gateway subnet mtu bridge host_veth tmp_veth dhcp_timeout dhcp_hook dhcp_dir check
 # check_timeout poll files folder files_script secrets secret_lines env_lines agent_server certname agent_script
-# agent_ca digest digest_file (each once; an unknown key fails the action). digest: written into digest_file (a file
+# agent_ca digest digest_file hold (each once; an unknown key fails the action). hold: seconds the check must keep
+# passing, at every look, before the container counts as ready (a resume: a service frozen past its peers' timeouts
+# wakes up believing what it did, e.g. a Galera node still Synced in a cluster that evicted it, until it notices). digest: written into digest_file (a file
 # of the container's host folder, which it cannot write) once the agent passed.
 # Standard input: the CSR challenge (one line) when agent_server is set, then env_lines lines KEY=VALUE (create,
 # recreate), then secret_lines lines NAME=VALUE (every mode but agent: its secret files), then the service files
@@ -22,7 +24,7 @@
 set -u
 mode='' name='' mac='' cidr='' gw='' subnet='' mtu='' br='' hv='' tmp='' dhcp_timeout='' dhcp_hook='' dhcp_dir=''
 check='' check_timeout='' poll='' files=0 folder='' installer='' secrets='' nsecrets=0 envs=0 agent_server=''
-certname='' agent='' agent_ca='' digest='' digest_file=''
+certname='' agent='' agent_ca='' digest='' digest_file='' hold=0
 while [ $# -gt 0 ]; do
   value=${1#*=}
   case $1 in
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     agent_ca=*) agent_ca=$value ;;
     digest=*) digest=$value ;;
     digest_file=*) digest_file=$value ;;
+    hold=*) hold=$value ;;
     *) echo "failed spec"; echo "said unknown value ${1%%=*} (the action script and dockstack differ)"; exit 1 ;;
   esac
   shift
@@ -281,10 +284,19 @@ if [ -n "$agent_server" ]; then
 fi
 tc=$(date +%s%N)
 if [ -n "$check" ]; then
-  start=$(date +%s)
-  until out=$(docker exec "$name" sh -c "$check" 2>&1); do
+  start=$(date +%s) since=''
+  # ready once it passes and has kept passing at every look for `hold` s (0: at its first pass)
+  while :; do
+    if out=$(docker exec "$name" sh -c "$check" 2>&1); then
+      since=${since:-$(date +%s)}
+      [ $(( $(date +%s) - since )) -ge "$hold" ] && break
+    else
+      since=''
+    fi
     if [ $(( $(date +%s) - start )) -ge "$check_timeout" ]; then
-      echo "unready not passing after ${check_timeout}s"; printf '%s\n' "$out" | tail -n 1 | sed 's/^/said /'; exit 0
+      if [ "$hold" -gt 0 ]; then echo "unready not passing ${hold} s in a row after ${check_timeout}s"
+      else echo "unready not passing after ${check_timeout}s"; fi
+      printf '%s\n' "$out" | tail -n 1 | sed 's/^/said /'; exit 0
     fi
     sleep "$poll"  # interval between readiness probes, bounded by check_timeout
   done

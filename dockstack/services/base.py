@@ -141,6 +141,10 @@ class Service:
     # passes while a member still serves as part of a working cluster though its readiness check fails (a Galera node
     # Primary with fewer nodes than it waits for): deploy-all never recovers a role with such a member as a whole
     serving_check: str | None = None
+    # seconds its check must keep passing after a resume before it counts: a service frozen past its peers' timeouts
+    # wakes up believing what it did (a Galera node still Synced in a cluster that evicted it, until it notices and
+    # rejoins); 0: its first pass
+    resume_hold: int = 0
     # the MariaDB accounts its containers log in with over the network, and the databases each owns: galera makes
     # them (root, on a node's local socket); the service itself manages no account
     databases: tuple[DatabaseUser, ...] = ()

@@ -522,7 +522,9 @@ def test_dnsmasq_that_does_not_answer_fails_the_create_and_leaves_nothing(invent
 
 FREEZES = {  # issue 31: a dnsmasq that runs to Docker but answers nothing, and what brings it back by hand
     "docker pause": ("docker pause dnsmasq", "docker unpause dnsmasq"),
-    "kill -STOP": ("docker exec dnsmasq pkill -STOP -x dnsmasq", "docker exec dnsmasq pkill -CONT -x dnsmasq"),
+    # from the host: dnsmasq is its container's PID 1, which ignores a SIGSTOP sent from inside its namespace
+    "kill -STOP": ("kill -STOP $(docker inspect -f '{{.State.Pid}}' dnsmasq)",
+                   "kill -CONT $(docker inspect -f '{{.State.Pid}}' dnsmasq)"),
 }
 
 

@@ -103,7 +103,7 @@ def test_create_with_a_new_address(web, role, net):
                       "check": "curl -sf http://localhost/", "check_timeout": "60", "poll": "0.2", "files": "0",
                       "folder": "", "files_script": "", "secrets": "/run/dockstack-secrets/web", "secret_lines": "0",
                       "env_lines": "0", "agent_server": "", "certname": "",
-                      "agent_script": "", "agent_ca": "", "digest": "", "digest_file": ""}
+                      "agent_script": "", "agent_ca": "", "digest": "", "digest_file": "", "hold": "0"}
     assert run == dockercli.run_argv(web, net, DNS_SERVERS)[2:]  # the script adds `docker run --cidfile`
     assert all(isinstance(a, str) for a in argv)
 

@@ -35,6 +35,7 @@ STOP_TIMEOUT = 60  # seconds docker stop waits: a clean shutdown writes grastate
 REJOIN_AFTER = 20
 REJOIN_DISCONNECTED = 5
 REJOIN_POLL = 5  # seconds between the watchdog's looks
+RESUME_HOLD = 20  # seconds a resumed node's check must keep passing: longer than Galera's evs.inactive_timeout (15 s)
 REJOIN_STOP = 10  # seconds such a mariadbd gets to stop before SIGKILL (it may hang in "disconnecting")
 # inside the container: the supervisor's note that the running mariadbd's accounts are set up and their passwords are
 # their secret files' (the clustercheck answers 503 until then); made anew for each mariadbd it starts
@@ -200,6 +201,9 @@ SERVICE = Galera(
     # ready when the node is Synced and the cluster has as many nodes as should run
     check=f"sh {MOUNT}/clustercheck ready", check_timeout=240,
     serving_check=f"sh {MOUNT}/clustercheck primary",  # Synced in a Primary component, whatever its size
+    # a node continued after SIGSTOP (or unpaused) past evs.inactive_timeout (15 s) finds it was evicted only when
+    # its own timeouts expire: its check must keep passing longer than that
+    resume_hold=RESUME_HOLD,
     quorum=MAJORITY,  # a primary component needs a majority of the nodes
     mount=MOUNT,
     # its folder read-only (what its supervisor runs, the start decision): the host reads grastate.dat and writes
