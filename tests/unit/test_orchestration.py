@@ -887,36 +887,6 @@ def test_a_changed_secret_is_refused_naming_its_key(with_secret):
     assert "Z" * 32 in secrets_file.read_text()  # the operator's file is left as it is
 
 
-def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_service_after(cfg):
-    """haproxy (lb1) balances role app: each app container of the roll is drained in lb1 (its `member` script),
-    stopped cleanly, re-created, then set ready again, one after another."""
-    cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
-    dns, *_ = cfg.containers["containers"]
-    image = dns["image"]
-    cfg.containers["roles"] = [{"name": "dnsmasq", "service": "dnsmasq"}, {"name": "lb", "service": "haproxy"},
-                               {"name": "app", "check": CHECK, "balance": [{"name": "db", "port": 3306}]}]
-    cfg.containers["containers"] = [
-        dns, {"name": "lb1", "role": "lb", "host": "h3", "image": image},
-        *({"name": f"app{i}", "role": "app", "host": f"h{i}", "image": image} for i in (1, 2))]
-    inv, stack = cfg.load()
-    scene = Scene(inv, stack, Lab(inv, stack))
-    assert not scene.deploy()[0].failed
-    for c in cfg.containers["containers"][2:]:
-        c["env"] = {"GENERATION": "2"}
-    scene.inv, scene.stack = cfg.load()
-    scene.lab.calls.clear()
-    outcome, _ = scene.deploy()
-    assert not outcome.failed and outcome.changed == 2
-    seen = [(c.what, c.name, c.detail[:3]) for c in scene.lab.calls if c.what in ("exec", "stop", "action")]
-    member = "/etc/haproxy/member"
-    assert seen == [
-        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app1", ()), ("exec", "lb1", ("bash", member, "down")),
-        ("action", "app1", ("recreate",)), ("exec", "lb1", ("bash", member, "up")),
-        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("exec", "lb1", ("bash", member, "down")),
-        ("action", "app2", ("recreate",)), ("exec", "lb1", ("bash", member, "up"))]
-    assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
-
-
 def balanced_scene(cfg) -> Scene:
     """lb1 (haproxy, h3) balances role app (app1 on h1, app2 on h2), deployed."""
     cfg.hosts["hosts"].append({"name": "h3", "address": "10.99.0.13"})
@@ -932,6 +902,26 @@ def balanced_scene(cfg) -> Scene:
     assert not scene.deploy()[0].failed
     scene.lab.calls.clear()
     return scene
+
+
+def test_a_balanced_container_is_drained_before_its_clean_stop_and_back_in_service_after(cfg):
+    """haproxy (lb1) balances role app: each app container of the roll is drained in lb1 (its `member` script),
+    stopped cleanly, re-created, then set ready again, one after another."""
+    scene = balanced_scene(cfg)
+    for c in cfg.containers["containers"][2:]:
+        c["env"] = {"GENERATION": "2"}
+    scene.inv, scene.stack = cfg.load()
+    scene.lab.calls.clear()
+    outcome, _ = scene.deploy()
+    assert not outcome.failed and outcome.changed == 2
+    seen = [(c.what, c.name, c.detail[:3]) for c in scene.lab.calls if c.what in ("exec", "stop", "action")]
+    member = "/etc/haproxy/member"
+    assert seen == [
+        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app1", ()), ("exec", "lb1", ("bash", member, "down")),
+        ("action", "app1", ("recreate",)), ("exec", "lb1", ("bash", member, "up")),
+        ("exec", "lb1", ("bash", member, "drain")), ("stop", "app2", ()), ("exec", "lb1", ("bash", member, "down")),
+        ("action", "app2", ("recreate",)), ("exec", "lb1", ("bash", member, "up"))]
+    assert scene.lab.asked("exec")[0].detail == ("bash", member, "drain", "app1", "db_servers")
 
 
 def test_a_move_drains_the_old_copy_before_its_clean_stop_and_remove(cfg):
