@@ -288,7 +288,7 @@ def test_the_plan_has_a_line_per_container_with_its_files_and_dockstacks_argumen
         else:
             # the contents: gzip's header holds the second it was written
             assert untar(Path(r[8]).read_bytes()) == untar(floor.floor_payload(context(inv, stack), c)), name
-    assert lines["dnsmasq"][5:8] == ["10.100.0.2/24", "02:00:0a:64:00:02", "pgrep -x dnsmasq"]
+    assert lines["dnsmasq"][5:8] == ["10.100.0.2/24", "02:00:0a:64:00:02", "sh /var/lib/dockstack/check"]
     assert lines["galera"][5:8] == ["-", "-", "-"]  # DHCP, no check
 
 
