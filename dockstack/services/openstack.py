@@ -88,4 +88,7 @@ SERVICE = Openstack(
     read_only_mount=True,  # it only reads its folder
     command=("bash", f"{MOUNT}/entrypoint"),
     data=(("images", IMAGES),),
+    # its supervisor stops every service, then rabbitmq: 2-7 s on an idle machine, past docker's 10 s under load (a
+    # SIGKILL); as Kolla-Ansible's docker_graceful_timeout, a minute before docker gives up on a clean stop
+    stop_timeout=60,
 )
