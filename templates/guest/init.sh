@@ -1,0 +1,71 @@
+#!/bin/sh
+# dockstack's guest image: the initramfs's /init (PID 1, run by busybox sh; guestimage.py puts it there as it is).
+# Mounts proc, sys and dev, loads the kernel modules listed in /etc/dockstack/modules (virtio_pci, virtio_net and
+# what they need, in load order), takes eth0's address by DHCP (udhcpc and its script /etc/dockstack/udhcpc.sh:
+# the address, option 121's classless static routes or option 3's router, option 26's MTU), reads the instance id
+# from the metadata service, and prints ONE marker line on the console (ttyS0: nova's console log):
+#   dockstack-guest: instance-id=ID address=IP/PREFIX mtu=MTU
+# or a line saying what failed:
+#   dockstack-guest: FAILED dhcp: ...   /   dockstack-guest: FAILED metadata: ...
+# Then it stays up, idle (the kernel answers ping; udhcpc, in the background, renews the lease). No shell or
+# login is offered on the console.
+PATH=/bin
+export PATH
+MARK=dockstack-guest
+# the port given: without one, busybox-static's wget looks `http` up in the services database through glibc's
+# NSS, which a static binary cannot load (it segfaults)
+METADATA=http://169.254.169.254:80/latest/meta-data/instance-id
+DHCP_TRIES=20        # DHCPDISCOVERs, one a second (neutron's DHCP agent may still be writing the port's host entry)
+METADATA_TRIES=60    # GETs (each at most 5 s), a second apart (nova's metadata server may still be starting)
+
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+while read -r module; do
+  insmod "/lib/modules/$module.ko" || echo "$MARK: module $module did not load"
+done < /etc/dockstack/modules
+
+idle() {
+  while :; do sleep 3600; done
+}
+
+n=0
+while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 50 ]; do  # the virtio device probes as its module loads
+  sleep 0.1
+  n=$((n + 1))
+done
+if [ ! -e /sys/class/net/eth0 ]; then
+  echo "$MARK: FAILED dhcp: no eth0 (no virtio network device, or its driver did not load)"
+  idle
+fi
+ip link set lo up
+ip link set eth0 up
+# foreground until the first lease (or -n: give up), then udhcpc goes to the background and renews it
+if ! udhcpc -i eth0 -s /etc/dockstack/udhcpc.sh -n -t "$DHCP_TRIES" -T 1 -A 1 -O staticroutes -O mtu >/dev/null 2>&1
+then
+  echo "$MARK: FAILED dhcp: no lease on eth0 after $DHCP_TRIES DHCPDISCOVERs"
+  idle
+fi
+address=$(ip -o -4 addr show dev eth0 | awk '{ print $4; exit }')
+mtu=$(cat /sys/class/net/eth0/mtu)
+
+n=0
+id=
+while [ $n -lt $METADATA_TRIES ]; do
+  n=$((n + 1))
+  # bounded by timeout, not wget's -T, with which busybox-static's wget 1.35 segfaults
+  id=$(timeout 5 wget -q -O - "$METADATA" 2>/dev/null | head -n 1)
+  case $id in
+    '' | *[!A-Za-z0-9._-]*) id= ;;  # nothing yet, or not an id
+    *) break ;;
+  esac
+  sleep 1
+done
+if [ -n "$id" ]; then
+  echo "$MARK: instance-id=$id address=$address mtu=$mtu"
+else
+  echo "$MARK: FAILED metadata: no instance-id from $METADATA after $n tries (address=$address mtu=$mtu)"
+fi
+idle
