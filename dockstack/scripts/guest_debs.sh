@@ -2,7 +2,7 @@
 # Inside an overlay of a suite's root tree (chroot): a guest image's packages downloaded (not installed) into apt's
 # package folder, which every build on the machine shares (bind-mounted), and their file names written to LIST.
 # Called as: chroot ROOT bash -c "$GUEST_DEBS_SCRIPT" bash DOWNLOAD_LOCK LIST PACKAGE... (guestimage._download;
-# DOWNLOAD_LOCK is a file in apt's package folder, held while downloading, as apt.sh does)
+# DOWNLOAD_LOCK is a file in apt's package folder, where the packages go, held while downloading, as apt.sh does)
 # A kernel metapackage (linux-image-cloud-amd64) brings the kernel package it depends on (linux-image-VERSION-...):
 # each linux-image-* package's linux-image-* dependencies are downloaded too; nothing else of theirs (the guest
 # takes the kernel's files, not its maintainer scripts' tools). A package already in the folder is not fetched again.
@@ -25,8 +25,9 @@ for package in "$@"; do
 done
 # 'URI' FILE SIZE HASH per package: the names apt-get download saves them under (asked in an empty folder: it leaves
 # out a package whose file is in the current folder already)
-mkdir /tmp/dockstack-guest-uris
-(cd /tmp/dockstack-guest-uris && apt-get -q --print-uris download "${packages[@]}") | awk '{ print $2 }' > "$list"
-cd /var/cache/apt/archives
+empty=$(mktemp -d)
+(cd "$empty" && apt-get -q --print-uris download "${packages[@]}") | awk '{ print $2 }' > "$list"
+rmdir "$empty"
+cd "$(dirname "$download_lock")"  # the package folder
 flock "$download_lock" apt-get -q -o APT::Sandbox::User=root download "${packages[@]}" \
   | sed -n 's/^Get:[0-9]* /I: &/p'
