@@ -16,7 +16,7 @@ MARK=dockstack-guest
 # NSS, which a static binary cannot load (it segfaults)
 METADATA=http://169.254.169.254:80/latest/meta-data/instance-id
 DHCP_TRIES=20        # DHCPDISCOVERs, one a second (neutron's DHCP agent may still be writing the port's host entry)
-METADATA_TRIES=60    # GETs (each at most 5 s), a second apart (nova's metadata server may still be starting)
+METADATA_WAIT=90     # seconds of asking, a second between tries (nova's metadata server may still be starting)
 
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -51,12 +51,19 @@ fi
 address=$(ip -o -4 addr show dev eth0 | awk '{ print $4; exit }')
 mtu=$(cat /sys/class/net/eth0/mtu)
 
+seconds_up() {
+  read -r up _ < /proc/uptime
+  echo "${up%.*}"
+}
+
+started=$(seconds_up)
 n=0
 id=
-while [ $n -lt $METADATA_TRIES ]; do
+while [ $(($(seconds_up) - started)) -lt $METADATA_WAIT ]; do
   n=$((n + 1))
-  # bounded by timeout, not wget's -T, with which busybox-static's wget 1.35 segfaults
-  id=$(timeout 5 wget -q -O - "$METADATA" 2>/dev/null | head -n 1)
+  # each GET bounded by timeout (5 s), not wget's -T, with which busybox-static's wget 1.35 segfaults; the
+  # subshell's stderr too, where a GET that timeout ended is reported
+  id=$( (timeout 5 wget -q -O - "$METADATA" | head -n 1) 2>/dev/null)
   case $id in
     '' | *[!A-Za-z0-9._-]*) id= ;;  # nothing yet, or not an id
     *) break ;;
@@ -66,6 +73,7 @@ done
 if [ -n "$id" ]; then
   echo "$MARK: instance-id=$id address=$address mtu=$mtu"
 else
-  echo "$MARK: FAILED metadata: no instance-id from $METADATA after $n tries (address=$address mtu=$mtu)"
+  echo "$MARK: FAILED metadata: no instance-id from $METADATA in $(($(seconds_up) - started)) s, $n tries" \
+    "(address=$address mtu=$mtu)"
 fi
 idle

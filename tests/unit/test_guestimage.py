@@ -293,9 +293,9 @@ def test_parse_marker_reads_the_line_or_what_failed():
               "address=10.99.0.23/24 mtu=1400\r\n[    3.99] IPv6: eth0: link becomes ready\n"
     assert guestimage.parse_marker(console) == guestimage.GuestMarker("i-0000abcd", "10.99.0.23/24", 1400)
     failed = "dockstack-guest: FAILED metadata: no instance-id from http://169.254.169.254:80/latest/meta-data/" \
-             "instance-id after 60 tries (address=10.0.0.5/24 mtu=1450)\n"
+             "instance-id in 90 s, 15 tries (address=10.0.0.5/24 mtu=1450)\n"
     marker = guestimage.parse_marker(failed)
-    assert marker is not None and marker.failed == "metadata" and "after 60 tries" in marker.detail
+    assert marker is not None and marker.failed == "metadata" and "in 90 s, 15 tries" in marker.detail
     assert guestimage.parse_marker("[    1.0] booting\n") is None
     assert guestimage.parse_marker("dockstack-guest: instance-id=a;b address=1/2 mtu=3\n") is None
 
