@@ -477,9 +477,10 @@ def run_streaming(argv: list[str], step: str, item: Item) -> None:
 
 
 def stack_images(stack: Stack) -> list[Image]:
-    """The images the stack's containers use that dockstack builds or ships from an archive."""
+    """The images the stack's containers use that dockstack builds or ships from an archive (never a guest disk image,
+    which no container may use: guestimage.py builds those)."""
     used = {c.image for c in stack.containers}
-    return [i for i in stack.images if i.tag in used]
+    return [i for i in stack.images if i.tag in used and not i.is_guest]
 
 
 # Every image's layer chain on a host, one line per image: its ID, then its layers' diff IDs, bottom first
