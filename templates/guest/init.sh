@@ -7,8 +7,8 @@
 #   dockstack-guest: instance-id=ID address=IP/PREFIX mtu=MTU
 # or a line saying what failed:
 #   dockstack-guest: FAILED dhcp: ...   /   dockstack-guest: FAILED metadata: ...
-# Then it stays up, idle (the kernel answers ping; udhcpc, in the background, renews the lease). No shell or
-# login is offered on the console.
+# Then it stays up, idle: PID 1 becomes `sleep infinity` (the kernel answers ping; udhcpc, in the background, renews
+# the lease). No shell or login is offered on the console, and no shell keeps running.
 PATH=/bin
 export PATH
 MARK=dockstack-guest
@@ -27,8 +27,9 @@ while read -r module; do
   insmod "/lib/modules/$module.ko" || echo "$MARK: module $module did not load"
 done < /etc/dockstack/modules
 
+# PID 1 becomes busybox's sleep for good: no shell stays (the kernel answers ping; the background udhcpc renews)
 idle() {
-  while :; do sleep 3600; done
+  exec sleep infinity
 }
 
 n=0
