@@ -10,7 +10,7 @@ import threading
 
 from invoke import Collection, Exit, task
 
-from dockstack import cacheck, console, deploy, lifecycle, progress, status
+from dockstack import cacheck, console, deploy, guestimage, lifecycle, progress, status
 from dockstack import images as images_mod
 from dockstack import lab as lab_mod
 from dockstack.config import DEFAULT_CONTAINERS_FILE, DEFAULT_HOSTS_FILE, load_inventory, load_stack
@@ -176,10 +176,12 @@ hosts.add_task(hosts_trust)
 @task(name="build", help=HELP)
 @user_errors
 def images_build(c, hosts_file=None, containers_file=None):
-    """Build the stack's images from Debian packages (cached)."""
+    """Build the stack's images from Debian packages (cached): the containers' and the guest disk (kind: guest)."""
     _, stack = _configs(c, hosts_file, containers_file)
     with progress.meter(sys.stdout, say) as meter:
         images_mod.build_all(images_mod.stack_images(stack), meter.say, meter)
+        for guest in guestimage.guest_images(stack):
+            guestimage.build(guest, meter.say, meter)
 
 
 @task(name="sync", help={**HELP, "everywhere": "ship every stack image to every host (a host that may take over "

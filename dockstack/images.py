@@ -285,7 +285,7 @@ def download_lock() -> Iterator[None]:
     """Downloads into the shared package cache one at a time (apt locks the folder it downloads to and gives up at
     once when another apt holds it; debootstrap does not lock it at all). apt.sh takes the same lock from inside
     a build's chroot, where the cache is bind-mounted."""
-    with open(_debs() / DOWNLOAD_LOCK, "a") as f:
+    with open(package_cache() / DOWNLOAD_LOCK, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -306,11 +306,11 @@ def _root(suite: str, mirror: str | None, item: Item) -> Root:
     tree = work / "tree"
     tree.mkdir(parents=True)
     item.update(note=f"debootstrap {suite}: the root layer every image of {suite} shares")
-    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={_debs()}", suite, str(tree)]
+    argv = ["debootstrap", "--variant=minbase", f"--cache-dir={package_cache()}", suite, str(tree)]
     if mirror:
         argv.append(mirror)
     with download_lock():
-        _run_streaming(argv, f"debootstrap of {suite}", item)
+        run_streaming(argv, f"debootstrap of {suite}", item)
     _drop_junk(tree)
     (tree / "etc" / "resolv.conf").unlink(missing_ok=True)  # Docker gives each container its own
     item.update(note="packing the root layer")
@@ -324,7 +324,13 @@ def _root(suite: str, mirror: str | None, item: Item) -> Root:
     return root
 
 
-def _debs() -> Path:
+def suite_root(suite: str, mirror: str | None, item: Item) -> Root:
+    """The suite's root layer, built first when it is not cached (under its build_lock)."""
+    with build_lock(root_folder(suite, mirror), f"{suite}: root layer", lambda msg: item.update(note=msg)):
+        return _root(suite, mirror, item)
+
+
+def package_cache() -> Path:
     """The package cache every build shares: each package is downloaded once."""
     debs = CACHE_DIR / "debs"
     debs.mkdir(parents=True, exist_ok=True)
@@ -343,16 +349,14 @@ def _build(image: Image, item: Item, behind: bool = False) -> BuiltImage:
     folder becomes the image's layer, and the config; the caller holds the image's build_lock."""
     mirror = local_mirror(image.suite)
     key = recipe_key(image, mirror)
-    with build_lock(root_folder(image.suite, mirror), f"{image.suite}: root layer",
-                    lambda msg: item.update(note=msg)):
-        root = _root(image.suite, mirror, item)
+    root = suite_root(image.suite, mirror, item)
     out = cache_path(image, key)
     work = out.with_name(out.name + ".work")
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     with layers.overlay(root.tree, work) as merged:
-        _apt_install(image, merged, _debs(), work, item, behind)
+        _apt_install(image, merged, package_cache(), work, item, behind)
         _drop_junk(merged)
     item.update(note="packing the layer")
     top = layers.write_layer(work / "upper", work / "layer.tar.gz", upper=True)
@@ -375,7 +379,7 @@ def _build(image: Image, item: Item, behind: bool = False) -> BuiltImage:
 
 # Inside the new root (chroot): the placeholder packages, then the image's packages with apt-get, which resolves
 # dependencies as apt does (debootstrap's resolver skips alternatives and virtual packages). Its progress lines are
-# rewritten like debootstrap's (`I: ...`) so _run_streaming passes some on. The text: dockstack/scripts/apt.sh.
+# rewritten like debootstrap's (`I: ...`) so run_streaming passes some on. The text: dockstack/scripts/apt.sh.
 APT_SCRIPT = script("apt.sh")
 
 
@@ -418,7 +422,7 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item,
             local.run(argv, f"mount {what or 'proc'} for {image.tag}")
             mounts.append(where)
         nice = ["nice", "-n", str(BEHIND_NICE)] if behind else []
-        _run_streaming([*nice, "chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
+        run_streaming([*nice, "chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
                         f"/var/cache/apt/archives/{DOWNLOAD_LOCK}", *image.packages],
                        f"apt-get install of {image.tag}", item)
     finally:
@@ -455,7 +459,7 @@ def write_archive(b: BuiltImage, out: BinaryIO, present: set[tuple[str, ...]] | 
             tar.add(str(b.layers[i].blob), arcname=names[i])
 
 
-def _run_streaming(argv: list[str], step: str, item: Item) -> None:
+def run_streaming(argv: list[str], step: str, item: Item) -> None:
     """Run a long local command, passing its progress lines on to item so the user sees it move."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tail: list[str] = []
@@ -473,9 +477,10 @@ def _run_streaming(argv: list[str], step: str, item: Item) -> None:
 
 
 def stack_images(stack: Stack) -> list[Image]:
-    """The images the stack's containers use that dockstack builds or ships from an archive."""
+    """The images the stack's containers use that dockstack builds or ships from an archive (never a guest disk image,
+    which no container may use: guestimage.py builds those)."""
     used = {c.image for c in stack.containers}
-    return [i for i in stack.images if i.tag in used]
+    return [i for i in stack.images if i.tag in used and not i.is_guest]
 
 
 # Every image's layer chain on a host, one line per image: its ID, then its layers' diff IDs, bottom first

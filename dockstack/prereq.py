@@ -18,6 +18,10 @@ LAB_PROGRAMS = {
 # real host without udhcpc is named by the action itself (`failed dhcp`, with the package to install).
 HOST_PROGRAMS = {"nsenter": "util-linux", "ip": "iproute2", "udhcpc": "udhcpc"}
 IMAGE_PROGRAMS = {"debootstrap": "debootstrap", "tar": "tar"}
+# what a guest disk image's build runs besides (guestimage.py): packages unpacked, modules.dep made, a FAT disk
+# made bootable, all on files (no loop mount)
+GUEST_PROGRAMS = {"dpkg-deb": "dpkg", "depmod": "kmod", "mkfs.vfat": "dosfstools", "mcopy": "mtools",
+                  "syslinux": "syslinux"}
 
 SBIN = ("/usr/sbin", "/sbin")
 

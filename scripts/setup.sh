@@ -11,12 +11,15 @@ fi
 
 # udhcpc: the lab's hosts run this machine's programs, and dockstack leases a container's address with the host's
 # DHCP client (in the container's network namespace), never the container's own
+# kmod, dosfstools, mtools, syslinux: the guest disk image's build (depmod for its kernel's modules, a FAT disk made
+# bootable without a loop mount)
 packages=(docker.io openssh-server openssh-client iptables iproute2 debootstrap util-linux python3-venv python3-pip tar gzip procps sudo
-          shellcheck udhcpc)
+          shellcheck udhcpc kmod dosfstools mtools syslinux)
 # --tests: what the test suite needs besides: a real headless browser for Horizon's e2e test (chromium, its driver,
-# and certutil to trust the stack's CA in the browser's own certificate store)
+# and certutil to trust the stack's CA in the browser's own certificate store); QEMU and dnsmasq to boot the guest
+# image on this machine (tests/unit/test_guest_boot.py: a DHCP server and the metadata service in a namespace)
 if [ "${1:-}" = --tests ]; then
-  packages+=(chromium chromium-driver libnss3-tools)
+  packages+=(chromium chromium-driver libnss3-tools qemu-system-x86 dnsmasq-base)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -15,7 +15,8 @@ _sampler: MemorySampler | None = None
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked `root` needs root (namespaces, mounts, iptables): skipped, with why, for any other user.
-    No unit test needs it today; `scripts/test.sh --fast` deselects the marker whoever runs it."""
+    tests/unit/test_guest_boot.py needs it (a namespace, a tap device, QEMU); `scripts/test.sh --fast` deselects
+    the marker whoever runs it."""
     if os.geteuid() == 0:
         return
     for item in items:

@@ -103,6 +103,13 @@ class Inventory:
         raise ConfigError(self.path, "hosts", f"no host named {name!r}", "add it to hosts.yaml")
 
 
+IMAGE_KINDS = ("container", "guest")  # images.TAG.kind
+GUEST = "guest"  # the kind of a guest disk image
+# a guest image's packages: one kernel package (a metapackage such as linux-image-cloud-amd64, or a versioned one)
+# and busybox-static, nothing else (the initramfs takes nothing more)
+GUEST_KERNEL_PREFIX, GUEST_BUSYBOX = "linux-image-", "busybox-static"
+
+
 @dataclass(frozen=True)
 class Image:
     """An image of the stack, shipped to the hosts without a registry: built by dockstack from Debian packages
@@ -116,6 +123,13 @@ class Image:
     # packages the suite no longer has that `packages` still depend on (bookworm dropped q-text-as-data, which its
     # OpenStack packages' maintainer scripts name): an empty placeholder package stands in for each
     placeholders: tuple[str, ...] = ()
+    # what the image is: a container image (shipped to the Docker hosts) or a guest disk (kind: guest) that nova
+    # boots, made by guestimage.py from a kernel and busybox-static; never shipped to a host, no container runs it
+    kind: str = "container"
+
+    @property
+    def is_guest(self) -> bool:
+        return self.kind == GUEST
 
 
 @dataclass(frozen=True)

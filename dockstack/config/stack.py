@@ -35,6 +35,10 @@ from dockstack.config.model import (
     ALL,
     DEFAULT_CONTAINERS_FILE,
     FILE_SUFFIX,
+    GUEST,
+    GUEST_BUSYBOX,
+    GUEST_KERNEL_PREFIX,
+    IMAGE_KINDS,
     MAJORITY,
     ONE,
     SECRETS_MOUNT,
@@ -93,6 +97,7 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
                                   f"{balanced[b.name]}", "haproxy needs unique frontend and backend names")
             ports[b.port], balanced[b.name] = role.name, role.name
     role_names = {x.name for x in roles}
+    guests = {i.tag for i in images if i.is_guest}
     host_names = {h.name for h in inventory.hosts}
     net = inventory.network
     containers: list[Container] = []
@@ -118,6 +123,9 @@ def load_stack(inventory: Inventory, path: Path | str = DEFAULT_CONTAINERS_FILE,
         problem = image_problem(image, IMAGE_RE)
         if problem:
             raise r.fail("image", problem, "use an image reference like dockstack/base:bookworm")
+        if image in guests:
+            raise r.fail("image", f"{image} is a guest disk image (images.{image}.kind: guest), which nova boots: no "
+                         "container runs it", "use a container image (one without kind: guest)")
         mac = r.get("mac", str, None)
         if mac is not None:
             mac = mac.lower()
@@ -232,18 +240,22 @@ def _check_puppet(stack: Stack) -> None:
 
 
 def _image(r: _Reader, tag: str, base: Path) -> Image:
-    """images.TAG: a Debian recipe (suite, packages) dockstack builds, or an archive the operator brings."""
-    r.unknown({"suite", "packages", "placeholders", "archive"})
+    """images.TAG: a Debian recipe (suite, packages) dockstack builds, or an archive the operator brings; `kind:
+    guest` makes it a guest disk for nova (a kernel and busybox-static) instead of a container image."""
+    r.unknown({"suite", "packages", "placeholders", "archive", "kind"})
+    kind = r.get("kind", str, "container")
+    if kind not in IMAGE_KINDS:
+        raise r.fail("kind", f"{kind!r} is not a kind of image", "kind: container (the default: an image the "
+                     "containers run) or kind: guest (a disk image nova boots, built from a kernel and busybox-static)")
+    if kind == GUEST:
+        return _guest(r, tag)
     if "archive" in r.data:
         recipe = sorted(k for k in ("suite", "packages", "placeholders") if k in r.data)
         if recipe:
             raise r.fail(recipe[0], "an image is either built (suite, packages) or brought as an archive, not both",
                          "drop suite and packages to ship the archive, or archive to build from Debian packages")
         return _archive(r, tag, base)
-    suite = r.get("suite", str, "bookworm")
-    if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
-        raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
-                     "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
+    suite = _suite(r)
     lists = {}
     for key in ("packages", "placeholders"):
         lists[key] = r.get(key, list, [])
@@ -257,6 +269,38 @@ def _image(r: _Reader, tag: str, base: Path) -> Image:
         raise r.fail("placeholders", f"{', '.join(both)} is also under packages",
                      "list a package under placeholders only when the suite lacks it")
     return Image(tag=tag, suite=suite, packages=tuple(lists["packages"]), placeholders=tuple(lists["placeholders"]))
+
+
+def _guest(r: _Reader, tag: str) -> Image:
+    """images.TAG with kind: guest: a suite and exactly the packages the guest disk is made of, one kernel package
+    and busybox-static (guestimage.py takes the kernel's vmlinuz and modules and busybox, nothing else)."""
+    fix = (f"a guest image lists packages: [{GUEST_KERNEL_PREFIX}cloud-amd64, {GUEST_BUSYBOX}] (one kernel package "
+           f"{GUEST_KERNEL_PREFIX}*, and {GUEST_BUSYBOX})")
+    for key in ("archive", "placeholders"):
+        if key in r.data:
+            raise r.fail(key, f"a guest image (kind: guest) has no {key}", fix)
+    suite = _suite(r)
+    packages = r.get("packages", list, required=True)
+    for j, x in enumerate(packages):
+        if not (isinstance(x, str) and PACKAGE_RE.fullmatch(x)):
+            raise r.fail(f"packages[{j}]", f"{x!r} is not a Debian package name", fix)
+    kernels = [x for x in packages if x.startswith(GUEST_KERNEL_PREFIX)]
+    others = sorted(set(packages) - {*kernels, GUEST_BUSYBOX})
+    problem = (f"{', '.join(others)} cannot go into it" if others
+               else f"it lists {len(kernels)} kernel packages" if len(kernels) != 1
+               else f"{GUEST_BUSYBOX} is missing" if GUEST_BUSYBOX not in packages
+               else "a package is listed twice" if len(packages) != 2 else None)
+    if problem:
+        raise r.fail("packages", f"a guest image is made of one kernel and {GUEST_BUSYBOX}: {problem}", fix)
+    return Image(tag=tag, suite=suite, packages=tuple(packages), kind=GUEST)
+
+
+def _suite(r: _Reader) -> str:
+    suite = r.get("suite", str, "bookworm")
+    if not SUITE_RE.fullmatch(suite) or len(suite) > SUITE_MAX:
+        raise r.fail("suite", f"{suite!r} is not a Debian suite or codename",
+                     "e.g. bookworm, trixie, stable, bookworm-backports (lowercase words joined by '-')")
+    return suite
 
 
 def _archive(r: _Reader, tag: str, base: Path) -> Image:

@@ -586,7 +586,7 @@ def test_a_failed_build_step_says_dpkgs_words_even_when_progress_lines_come_afte
             said.append(note)
 
     with pytest.raises(DockstackError, match=r"exit 100\): E: Sub-process /usr/bin/dpkg returned an error code"):
-        images._run_streaming(["sh", "-c", script], "apt-get install of x", Notes())
+        images.run_streaming(["sh", "-c", script], "apt-get install of x", Notes())
     assert said == [f"Setting up {p} ..." for p in "abcde"]  # the progress went on meanwhile
 
 
