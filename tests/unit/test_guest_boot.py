@@ -28,9 +28,9 @@ pytestmark = pytest.mark.root
 PROGRAMS = {"qemu-system-x86_64": "qemu-system-x86", "dnsmasq": "dnsmasq-base", "ip": "iproute2",
             "busybox": "busybox"}
 TAP = "dsxtap0"
-SERVER = "10.99.0.2"  # the DHCP server's address, and the metadata route's gateway (neutron's DHCP port)
-ROUTER = "10.99.0.1"  # option 3 and 121's default route: no one has it, so the metadata must come by the /32 route
-GUEST_IP, GUEST_MAC, PREFIX, MTU = "10.99.0.23", "52:54:00:64:73:67", 24, 1400
+SERVER = "192.0.2.2"  # the DHCP server's address, and the metadata route's gateway (neutron's DHCP port)
+ROUTER = "192.0.2.1"  # option 3 and 121's default route: no one has it, so the metadata must come by the /32 route
+GUEST_IP, GUEST_MAC, PREFIX, MTU = "192.0.2.23", "52:54:00:64:73:67", 24, 1400
 MARKER_BOUND = 90.0  # seconds from QEMU's start to the marker (about 5 s on an idle 2-core machine)
 
 
