@@ -52,11 +52,16 @@ def test_each_compute_container_is_a_hypervisor_the_control_plane_counts_up(comp
     services = {s["Host"]: s for s in admin_cli(inventory, stack, "compute service list --service nova-compute")}
     assert sorted(services) == sorted(c.name for c in nodes), services
     assert all((s["State"], s["Status"]) == ("up", "enabled") for s in services.values()), services
+    # libvirt names the hypervisor (and placement its resource provider) by the container's DNS name
+    fqdns = sorted(f"{c.name}.{stack.network.domain}" for c in nodes)
     hypervisors = admin_cli(inventory, stack, "hypervisor list")
-    assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == sorted(c.name for c in nodes), hypervisors
+    assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == fqdns, hypervisors
     assert all(h["Hypervisor Type"] == "QEMU" and h["State"] == "up" for h in hypervisors), hypervisors
+    addresses = {c.name: ssh(inventory, c.host, f"docker exec {c.name} ip -4 -o addr show dev eth0").stdout.split()[3]
+                 .split("/")[0] for c in nodes}  # nova's my_ip: the container's own address
+    assert {h["Hypervisor Hostname"].split(".")[0]: h["Host IP"] for h in hypervisors} == addresses, hypervisors
     providers = admin_cli(inventory, stack, "resource provider list")
-    assert sorted(p["name"] for p in providers) == sorted(c.name for c in nodes), providers
+    assert sorted(p["name"] for p in providers) == fqdns, providers
     for c in nodes:
         assert health_of(c.name) == "pass"
 

@@ -20,8 +20,10 @@ class profile::nova::compute {
   $cafile = profile::ca_file()
   profile::openstack::conf { 'nova':
     sections => {
+      # my_ip: the container's own address (nova guessed another without a default route)
       'DEFAULT'          => { 'compute_driver' => 'libvirt.LibvirtDriver', 'state_path' => '/var/lib/nova',
-                              'instances_path' => '/var/lib/nova/instances' },
+                              'instances_path' => '/var/lib/nova/instances',
+                              'my_ip' => $facts['networking']['ip'] },
       'libvirt'          => { 'virt_type' => 'qemu', 'cpu_mode' => 'none' },
       'vnc'              => { 'enabled' => 'false' },
       'compute'          => { 'resume_guests_state_on_host_boot' => 'true' },
