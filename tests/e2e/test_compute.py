@@ -1,6 +1,6 @@
-"""Issue 32, the compute role: nova-compute with libvirt and QEMU (TCG) in two containers of the shipped stack, on two
-hosts, counted `up` by the control plane, with no privilege beyond NET_ADMIN and /dev/net/tun; a re-created compute
-container keeps its hypervisor record.
+"""Issue 32, the compute role: nova-compute with libvirt and QEMU (TCG) and neutron's Linux bridge agent in two
+containers of the shipped stack, on two hosts, counted `up` (and alive) by the control plane, with no privilege
+beyond NET_ADMIN and /dev/net/tun; a re-created compute container keeps its hypervisor record.
 
 It uses the stack test_openstack's tests left (the shipped stack, deployed from empty by test_puppet's fixture), and
 runs deploy-all once first (a no-change re-run of what test_openstack re-created)."""
@@ -62,6 +62,9 @@ def test_each_compute_container_is_a_hypervisor_the_control_plane_counts_up(comp
     assert {h["Hypervisor Hostname"].split(".")[0]: h["Host IP"] for h in hypervisors} == addresses, hypervisors
     providers = admin_cli(inventory, stack, "resource provider list")
     assert sorted(p["name"] for p in providers) == fqdns, providers
+    agents = admin_cli(inventory, stack, "network agent list --agent-type linux-bridge")
+    assert sorted(a["Host"] for a in agents) == sorted(c.name for c in nodes), agents
+    assert all(a["Alive"] in (True, ":-)") and a["State"] in (True, "UP") for a in agents), agents
     for c in nodes:
         assert health_of(c.name) == "pass"
 

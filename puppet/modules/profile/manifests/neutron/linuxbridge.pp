@@ -1,0 +1,16 @@
+# profile::neutron::linuxbridge: neutron's Linux bridge agent in a compute container: VXLAN tenant networks whose
+# endpoint is the container's own address on the segment (local_ip), their forwarding entries from neutron-server
+# (l2population) rather than multicast, no security groups (their iptables rules on a bridge need br_netfilter, a
+# module these machines' kernels do not load: the noop driver), and the broker in the openstack container (the
+# supervisor writes transport_url, with its password).
+class profile::neutron::linuxbridge {
+  profile::openstack::conf { 'neutron':
+    sections => {
+      'DEFAULT'          => { 'core_plugin' => 'ml2' },
+      'vxlan'            => { 'enable_vxlan' => 'true', 'local_ip' => $facts['networking']['ip'],
+                              'l2_population' => 'true' },
+      'securitygroup'    => { 'enable_security_group' => 'false', 'firewall_driver' => 'noop' },
+      'oslo_concurrency' => { 'lock_path' => '/var/lib/neutron/tmp' },
+    },
+  }
+}
