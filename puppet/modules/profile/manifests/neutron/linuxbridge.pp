@@ -10,6 +10,7 @@ class profile::neutron::linuxbridge {
       'vxlan'            => { 'enable_vxlan' => 'true', 'local_ip' => $facts['networking']['ip'],
                               'l2_population' => 'true' },
       'securitygroup'    => { 'enable_security_group' => 'false', 'firewall_driver' => 'noop' },
+      'experimental'     => { 'linuxbridge' => 'true' },  # Zed's agent refuses to start without it, as the server
       'oslo_concurrency' => { 'lock_path' => '/var/lib/neutron/tmp' },
     },
   }

@@ -22,6 +22,8 @@ class profile::neutron::server {
                                 'mechanism_drivers' => 'linuxbridge,l2population',
                                 'extension_drivers' => 'port_security' },
       'ml2_type_vxlan'     => { 'vni_ranges' => '1:1000' },
+      # Zed counts the Linux bridge driver experimental: neutron-server refuses to load it without this
+      'experimental'       => { 'linuxbridge' => 'true' },
       'keystone_authtoken' => profile::openstack::authtoken('neutron'),
       'oslo_concurrency'   => { 'lock_path' => '/var/lib/neutron/tmp' },
     },
