@@ -11,6 +11,10 @@ class profile::neutron::linuxbridge {
                               'l2_population' => 'true' },
       'securitygroup'    => { 'enable_security_group' => 'false', 'firewall_driver' => 'noop' },
       'experimental'     => { 'linuxbridge' => 'true' },  # Zed's agent refuses to start without it, as the server
+      # its privsep daemons keep only what the container holds (they ask for SYS_ADMIN and more by default, and
+      # fail to start where the bounding set has none of it): bridges, VXLAN devices, links need NET_ADMIN alone
+      'privsep'          => { 'capabilities' => 'CAP_NET_ADMIN,CAP_DAC_OVERRIDE' },
+      'privsep_link'     => { 'capabilities' => 'CAP_NET_ADMIN' },
       'oslo_concurrency' => { 'lock_path' => '/var/lib/neutron/tmp' },
     },
   }
