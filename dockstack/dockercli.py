@@ -36,8 +36,6 @@ def spec(c: Container) -> dict[str, object]:
         out["supervisor"] = sorted(files.items())
     if d:
         out["mounts"] = d.volumes(c)
-        if d.devices:
-            out["devices"] = list(d.devices)
     return out
 
 
@@ -100,8 +98,6 @@ def run_argv(c: Container, net: Network, dns_servers: list[str]) -> list[str]:
             argv += ["--volume", v]
         if d.stop_timeout is not None:
             argv += ["--stop-timeout", str(d.stop_timeout)]
-        for dev in d.devices:
-            argv += ["--device", dev]
     for v in c.volumes:
         argv += ["--volume", v]
     if c.secrets:

@@ -156,7 +156,6 @@ class Service:
     # still never follow what it plants: see dockstack/scripts/service_files.sh and host_facts.sh)
     read_only_mount: bool = True
     stop_timeout: int | None = None  # seconds `docker stop` waits for a clean shutdown (None: Docker's 10 s)
-    devices: tuple[str, ...] = ()  # host devices its containers get (`docker run --device`): none but what it needs
     private_files: frozenset[str] = frozenset()  # files holding a secret: written readable by root only
     follows_stack: bool = False  # its files are rendered from the whole config: pushed after each tier if changed
     restart_on_change: bool = False  # a changed file needs a restart (its process never re-reads it)

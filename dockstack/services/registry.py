@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dockstack.config import Container, generated_keys
-from dockstack.services import compute, dnsmasq, galera, haproxy, openstack, puppet, redis, zookeeper
+from dockstack.services import dnsmasq, galera, haproxy, openstack, puppet, redis, zookeeper
 from dockstack.services.base import Service
 
 # each service's module's definition; registered() completes one that serves the others (galera's grants)
 _DECLARED = (dnsmasq.SERVICE, puppet.SERVICE, haproxy.SERVICE, galera.SERVICE, zookeeper.SERVICE, openstack.SERVICE,
-             redis.SERVICE, compute.SERVICE)
+             redis.SERVICE)
 # what loading a stack is handed (config.load_stack's definitions), and what the engine asks
 DEFINITIONS: Mapping[str, Service] = {s.name: s.registered(_DECLARED) for s in _DECLARED}
 GENERATED_KEYS = generated_keys(DEFINITIONS.values())  # what the secrets file holds

@@ -29,9 +29,9 @@ os.environ["INVOKE_DOCKSTACK_CONTAINERS_FILE"] = str(ENGINE_STACK)
 # test_galera_backup restores the whole cluster from a backup, and test_vip deploys a stack of its own, so they come
 # after the modules that use the databases.
 REAL_STACK_MODULES = ("test_puppet.py", "test_security.py", "test_attacker_tls.py", "test_attacker_puppet.py",
-                      "test_attacker_secrets.py", "test_redis.py", "test_openstack.py", "test_compute.py",
-                      "test_zookeeper.py", "test_attacker_hostfs.py", "test_attacker_dhcp.py", "test_galera.py",
-                      "test_day2.py", "test_galera_backup.py", "test_vip.py")
+                      "test_attacker_secrets.py", "test_redis.py", "test_openstack.py", "test_zookeeper.py",
+                      "test_attacker_hostfs.py", "test_attacker_dhcp.py", "test_galera.py", "test_day2.py",
+                      "test_galera_backup.py", "test_vip.py")
 
 
 # The lab scripts/test.sh runs each module on, said by the module itself and nowhere else: LAB = "main" (hosts.yaml,

@@ -46,8 +46,8 @@ def test_shipped_lab_section(shipped_inventory):
 
 def test_shipped_stack(shipped_stack):
     st = shipped_stack
-    assert len(st.containers) == 16  # two haproxy containers hold the vip, three galera nodes, two computes
-    assert len(st.roles) == 12
+    assert len(st.containers) == 14  # two haproxy containers hold the vip, three galera nodes
+    assert len(st.roles) == 11
     assert [c.host for c in st.of_role("haproxy")] == ["host3", "host1"]
     vip = st.role("haproxy").vip
     assert vip is not None and str(vip.ip) == "10.100.0.10" and vip.name == "vip"

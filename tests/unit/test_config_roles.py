@@ -9,7 +9,6 @@ import yaml
 
 from dockstack.config import DEFAULT_CONTAINERS_FILE, Balanced, Role, Stack, load_stack, tiers
 from dockstack.errors import ConfigError
-from dockstack.services import compute as compute_service
 from dockstack.services import openstack as openstack_service
 from dockstack.services.registry import DEFINITIONS
 
@@ -73,8 +72,7 @@ def test_tier_follows_the_latest_dependency(cfg):
 
 def test_shipped_tiers(shipped_stack):
     assert names(tiers(shipped_stack)) == [["dnsmasq"], ["puppet", "haproxy"], ["galera", "cassandra"],
-                                           ["openstack"], ["config", "redis", "compute"],
-                                           ["collector", "control", "webui"]]
+                                           ["openstack"], ["config", "redis"], ["collector", "control", "webui"]]
 
 
 def test_shipped_role_fields(shipped_stack):
@@ -94,10 +92,8 @@ def test_shipped_role_fields(shipped_stack):
     # a failing check may be a blip its own supervisor heals for this long (a sub-service restarted) before repair:
     # longer than its check counts a restarted service not ready
     assert openstack.settle == 45.0 > openstack_service.SETTLE
-    assert st.role("compute").settle == 45.0 > compute_service.SETTLE  # nova-compute restarted by its supervisor
-    blips = ("openstack", "compute")
-    assert {r.name: r.settle for r in st.roles if r.name not in blips} == {r.name: 0.0 for r in st.roles
-                                                                          if r.name not in blips}
+    assert {r.name: r.settle for r in st.roles if r.name != "openstack"} == {r.name: 0.0 for r in st.roles
+                                                                           if r.name != "openstack"}
 
 
 def test_a_roles_settle_overrides_its_services_and_a_bad_one_is_refused(cfg, config_error):

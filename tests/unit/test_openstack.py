@@ -107,8 +107,7 @@ def test_the_supervisor_reads_each_secret_into_a_variable_no_process_inherits(tm
 
 def test_the_supervisor_makes_glance_s_images_folder_and_each_lock_path_puppet_configures():
     manifests = "\n".join(p.read_text() for p in (ROOT / "puppet/modules/profile/manifests").rglob("*.pp"))
-    # each service once (nova's compute profile names nova's too, in its own container)
-    locks = set(re.findall(r"'lock_path' => '/var/lib/(\w+)/tmp'", manifests))
+    locks = re.findall(r"'lock_path' => '/var/lib/(\w+)/tmp'", manifests)
     assert sorted(locks) == sorted(openstack_service.LOCK_PATHS)
     entry = openstack_service.render_file("entrypoint")
     start = entry.index("mkdir -p " + openstack_service.IMAGES)
@@ -360,7 +359,7 @@ def test_the_supervisor_waits_for_every_file_the_puppet_agent_writes():
     """Each service's conf.d folder comes with its Puppet file: the supervisor writes the secrets beside them only
     once every one is there (glance's secrets were once written before its folder existed, and lost)."""
     manifests = "\n".join(p.read_text() for p in (ROOT / "puppet/modules/profile/manifests").rglob("*.pp"))
-    services = set(re.findall(r"profile::openstack::conf \{ '(\w+)'", manifests))  # nova: its compute's too
+    services = re.findall(r"profile::openstack::conf \{ '(\w+)'", manifests)
     assert sorted(services) == sorted(openstack_service.SERVICES)
     entry = openstack_service.render_file("entrypoint")
     loop = re.search(r"^for s in ([a-z ]+); do puppet_files\+=\(\"/etc/\$s/\$s.conf.d/50-dockstack.conf\"\)",

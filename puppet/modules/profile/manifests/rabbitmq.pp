@@ -1,8 +1,7 @@
 # profile::rabbitmq: rabbitmq-server's settings in the openstack container: its node name (rabbit@localhost: the
-# services reach their own container's broker, so no cluster and no DNS at boot) and where it listens: AMQP (5672) on
-# every address (the compute containers' nova-compute and neutron agents reach it over the segment, with the
-# password), Erlang distribution (25672, what rabbitmqctl talks to) and epmd (4369) on 127.0.0.1 only (nothing else
-# on the segment may reach the broker's Erlang node). The user the
+# services reach their own container's broker, so no cluster and no DNS at boot) and where it listens: AMQP (5672),
+# Erlang distribution (25672, what rabbitmqctl talks to) and epmd (4369) on 127.0.0.1 only, the only address
+# anything uses them on (nothing else on the segment may reach the broker or its Erlang node). The user the
 # services log in as and its password are not here: the supervisor writes them from the container's secret files
 # (/etc/rabbitmq/conf.d/90-dockstack-secrets.conf). Not Debian's puppet-module-puppetlabs-rabbitmq: it manages the
 # server as an init-system service and its users through Puppet resources whose passwords reach the catalog.
@@ -34,6 +33,6 @@ class profile::rabbitmq {
     owner   => 'root',
     group   => 'root',
     mode    => '0644',
-    content => "# written by Puppet (profile::rabbitmq)\nlisteners.tcp.default = 5672\n",
+    content => "# written by Puppet (profile::rabbitmq)\nlisteners.tcp.default = 127.0.0.1:5672\n",
   }
 }

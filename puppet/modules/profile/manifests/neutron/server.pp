@@ -1,8 +1,8 @@
 # profile::neutron::server: neutron-server's settings: the ML2 core plugin with flat, VLAN and VXLAN types, tenant
 # networks of type VXLAN (VNIs 1-1000: a network and its subnets are made in the database, with no agent on the
-# control plane) bound by the Linux bridge agents of the compute containers (with l2population: each agent gets
-# the other endpoints' forwarding entries), one API and one RPC worker, keystone through the VIP, no port
-# notifications to nova yet. Not Debian's puppet-module-neutron: see profile::keystone.
+# control plane) and no mechanism driver yet (OpenContrail's comes with the Contrail roles), one API and one RPC
+# worker, keystone through the VIP, no port notifications to nova (no compute node yet). Not Debian's
+# puppet-module-neutron: see profile::keystone.
 class profile::neutron::server {
   profile::settings { 'neutron-server':
     settings => {
@@ -19,11 +19,8 @@ class profile::neutron::server {
                                 'notify_nova_on_port_status_changes' => 'false',
                                 'notify_nova_on_port_data_changes' => 'false' },
       'ml2'                => { 'type_drivers' => 'flat,vlan,vxlan', 'tenant_network_types' => 'vxlan',
-                                'mechanism_drivers' => 'linuxbridge,l2population',
-                                'extension_drivers' => 'port_security' },
+                                'mechanism_drivers' => '', 'extension_drivers' => 'port_security' },
       'ml2_type_vxlan'     => { 'vni_ranges' => '1:1000' },
-      # Zed counts the Linux bridge driver experimental: neutron-server refuses to load it without this
-      'experimental'       => { 'linuxbridge' => 'true' },
       'keystone_authtoken' => profile::openstack::authtoken('neutron'),
       'oslo_concurrency'   => { 'lock_path' => '/var/lib/neutron/tmp' },
     },

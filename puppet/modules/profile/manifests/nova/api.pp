@@ -16,9 +16,7 @@ class profile::nova::api {
                                 'osapi_compute_listen_port' => '8774' },
       'api'                => { 'auth_strategy' => 'keystone' },
       'conductor'          => { 'workers' => '1' },
-      # a compute container is schedulable once its host is mapped to the cell: the scheduler looks for new ones
-      # every 20 s (the compute's readiness check waits for it)
-      'scheduler'          => { 'workers' => '1', 'discover_hosts_in_cells_interval' => '20' },
+      'scheduler'          => { 'workers' => '1' },
       'keystone_authtoken' => $authtoken,
       'placement'          => $service_auth,
       # nova asks neutron some things as itself, not as the user (which extensions neutron has, before a server
