@@ -308,18 +308,9 @@ def _download(image: Image, root: Path, work: Path, item: Item) -> list[Path]:
     listed = "/tmp/dockstack-guest-debs"
     item.update(note=f"apt-get download {' '.join(image.packages)}")
     with layers.overlay(root, work / "overlay") as merged:
-        archives = merged / "var" / "cache" / "apt" / "archives"
-        archives.mkdir(parents=True, exist_ok=True)
-        resolv = merged / "etc" / "resolv.conf"
-        resolv.unlink(missing_ok=True)
-        shutil.copyfile("/etc/resolv.conf", resolv)  # apt fetches from the mirror debootstrap used
-        local.run(["mount", "--bind", str(debs), str(archives)], f"mount the package cache for {image.tag}")
-        try:
-            images.run_streaming(["chroot", str(merged), "bash", "-c", GUEST_DEBS_SCRIPT, "bash",
-                                  f"/var/cache/apt/archives/{images.DOWNLOAD_LOCK}", listed, *image.packages],
-                                 f"apt-get download of {image.tag}", item)
-        finally:
-            local.run(["umount", str(archives)], f"unmount {archives}", check=False)
+        with images.apt_root(merged, debs, image.tag, proc=False) as lock:
+            images.run_streaming(["chroot", str(merged), "bash", "-c", GUEST_DEBS_SCRIPT, "bash", lock, listed,
+                                  *image.packages], f"apt-get download of {image.tag}", item)
         names = (merged / listed.lstrip("/")).read_text().split()
     shutil.rmtree(work / "overlay")
     bad = [n for n in names if not DEB_FILE_RE.fullmatch(n)]

@@ -404,33 +404,47 @@ def _apt_install(image: Image, rootfs: Path, debs: Path, work: Path, item: Item,
         (src / "DEBIAN" / "control").write_text(placeholder_control(name))
         local.run(["dpkg-deb", "--root-owner-group", "--build", str(src), str(pdir / f"{name}.deb")],
                   f"placeholder package {name}")
-    archives = rootfs / "var" / "cache" / "apt" / "archives"
-    archives.mkdir(parents=True, exist_ok=True)
     policy = rootfs / "usr" / "sbin" / "policy-rc.d"
     policy.write_text("#!/bin/sh\n# dockstack's image build: no service starts in the build root\nexit 101\n")
     policy.chmod(0o755)
     excludes = rootfs / "etc" / "dpkg" / "dpkg.cfg.d" / "dockstack-excludes"
     excludes.parent.mkdir(parents=True, exist_ok=True)
     excludes.write_text(DPKG_EXCLUDES)
+    try:
+        with apt_root(rootfs, debs, image.tag, proc=True) as lock:
+            nice = ["nice", "-n", str(BEHIND_NICE)] if behind else []
+            run_streaming([*nice, "chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash",
+                           "/tmp/dockstack-placeholders", lock, *image.packages],
+                          f"apt-get install of {image.tag}", item)
+    finally:
+        policy.unlink(missing_ok=True)
+        shutil.rmtree(pdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def apt_root(rootfs: Path, debs: Path, tag: str, proc: bool) -> Iterator[str]:
+    """rootfs made ready for apt in a chroot, and undone after: this machine's resolv.conf (apt fetches from the
+    mirror debootstrap used), the shared package cache debs bind-mounted as apt's package folder (a package is
+    downloaded once for every build and never lands in a layer), and /proc when proc. Gives the download lock's
+    path as the chroot sees it (the lock download_lock takes here)."""
+    archives = rootfs / "var" / "cache" / "apt" / "archives"
+    archives.mkdir(parents=True, exist_ok=True)
     resolv = rootfs / "etc" / "resolv.conf"
     resolv.unlink(missing_ok=True)
-    shutil.copyfile("/etc/resolv.conf", resolv)  # apt-get fetches from the mirror debootstrap used
+    shutil.copyfile("/etc/resolv.conf", resolv)
     mounts: list[Path] = []
+    wanted = [(debs, archives, ["mount", "--bind", str(debs), str(archives)])]
+    if proc:
+        wanted.append((None, rootfs / "proc", ["mount", "-t", "proc", "proc", str(rootfs / "proc")]))
     try:
-        for what, where, argv in ((debs, archives, ["mount", "--bind", str(debs), str(archives)]),
-                                  (None, rootfs / "proc", ["mount", "-t", "proc", "proc", str(rootfs / "proc")])):
-            local.run(argv, f"mount {what or 'proc'} for {image.tag}")
+        for what, where, argv in wanted:
+            local.run(argv, f"mount {what or 'proc'} for {tag}")
             mounts.append(where)
-        nice = ["nice", "-n", str(BEHIND_NICE)] if behind else []
-        run_streaming([*nice, "chroot", str(rootfs), "bash", "-c", APT_SCRIPT, "bash", "/tmp/dockstack-placeholders",
-                        f"/var/cache/apt/archives/{DOWNLOAD_LOCK}", *image.packages],
-                       f"apt-get install of {image.tag}", item)
+        yield f"/var/cache/apt/archives/{DOWNLOAD_LOCK}"
     finally:
         for where in reversed(mounts):
             local.run(["umount", str(where)], f"unmount {where}", check=False)
-        policy.unlink(missing_ok=True)
         resolv.unlink(missing_ok=True)
-        shutil.rmtree(pdir, ignore_errors=True)
 
 
 def missing_layers(diff_ids: tuple[str, ...], present: set[tuple[str, ...]]) -> list[int]:
